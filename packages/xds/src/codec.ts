@@ -1,0 +1,511 @@
+/**
+ * A codec between Envoy's proto3 JSON form (as Envoy's admin `config_dump` prints it) and binary
+ * protobuf, driven by the protobufjs reflection types of the published Envoy protos.
+ *
+ * The JSON form: proto field names (snake_case; lowerCamel JSON names are accepted on input),
+ * `@type` on Any, enums as their names, Duration as "2s", Timestamp as RFC 3339,
+ * google.protobuf.Struct/Value/ListValue as plain JSON, wrappers (UInt32Value, BoolValue, …) as
+ * plain values, 64-bit integers as decimal strings, bytes as base64.
+ *
+ * protobufjs's own `fromObject` silently drops unknown fields and does not understand Duration
+ * strings, Struct or wrapper scalars, so this walks the reflection types itself. An unknown
+ * field name is an error naming its path (e.g. `Listener.filter_chains[0].filters[0].name`), so a
+ * typo in a generated resource is caught rather than dropped.
+ *
+ * Conventions §8: the `*Result` variants never throw; they return `{ value } | { error }` for
+ * use on an xDS stream, where a bad resource becomes a NACK's error_detail.
+ */
+import type { Enum, Field, Type } from 'protobufjs';
+import protobuf from 'protobufjs';
+import { MeshError, isMeshError } from '@mesh/errors';
+import { envoyProtoRoot, lookupMessageType } from './protos.js';
+import { TYPE_URL_PREFIX, messageNameOfTypeUrl } from './type-urls.js';
+
+/** A google.protobuf.Any in binary form, as carried in DiscoveryResponse.resources. */
+export interface EncodedAny {
+  type_url: string;
+  value: Uint8Array;
+}
+
+export type JsonObject = Record<string, unknown>;
+
+/** An Envoy resource in JSON form: an Any with its `@type`. */
+export type ResourceJson = JsonObject & { '@type': string };
+
+/** Result of an operation that never throws (conventions §8). */
+export type CodecResult<T> = { value: T; error?: undefined } | { value?: undefined; error: MeshError };
+
+const WRAPPER_TYPES = new Set([
+  '.google.protobuf.DoubleValue',
+  '.google.protobuf.FloatValue',
+  '.google.protobuf.Int64Value',
+  '.google.protobuf.UInt64Value',
+  '.google.protobuf.Int32Value',
+  '.google.protobuf.UInt32Value',
+  '.google.protobuf.BoolValue',
+  '.google.protobuf.StringValue',
+  '.google.protobuf.BytesValue',
+]);
+
+/** Well-known types whose JSON form is not an object of their fields; in an Any they sit under "value". */
+const SPECIAL_JSON_TYPES = new Set([
+  ...WRAPPER_TYPES,
+  '.google.protobuf.Duration',
+  '.google.protobuf.Timestamp',
+  '.google.protobuf.Struct',
+  '.google.protobuf.Value',
+  '.google.protobuf.ListValue',
+  '.google.protobuf.FieldMask',
+]);
+
+const INT32_TYPES = new Set(['int32', 'sint32', 'sfixed32']);
+const UINT32_TYPES = new Set(['uint32', 'fixed32']);
+const INT64_TYPES = new Set(['int64', 'sint64', 'sfixed64', 'uint64', 'fixed64']);
+const MAX_DURATION_SECONDS = 315_576_000_000;
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+/** Encodes a JSON resource (with `@type`) into an Any. Throws MeshError `XDS_ERR_*` naming the path. */
+export function encodeResource(json: ResourceJson): EncodedAny {
+  envoyProtoRoot();
+  return jsonToAny(json, '');
+}
+
+/** Decodes an Any into its JSON form (with `@type`). Throws MeshError `XDS_ERR_*`. */
+export function decodeResource(any: EncodedAny): ResourceJson {
+  envoyProtoRoot();
+  return anyToJson(any, '');
+}
+
+/** encodeResource that never throws. */
+export function encodeResourceResult(json: ResourceJson): CodecResult<EncodedAny> {
+  return attempt(() => encodeResource(json), 'XDS_ERR_ENCODE');
+}
+
+/** decodeResource that never throws. */
+export function decodeResourceResult(any: EncodedAny): CodecResult<ResourceJson> {
+  return attempt(() => decodeResource(any), 'XDS_ERR_DECODE');
+}
+
+/** Encodes a message of a named type (no `@type`), e.g. `envoy.service.discovery.v3.DiscoveryRequest`. */
+export function encodeMessage(typeName: string, json: JsonObject): Uint8Array {
+  const type = requireType(typeName, '');
+  return encodeWithType(type, json, shortName(type));
+}
+
+/** Decodes a message of a named type into JSON form (no `@type`). */
+export function decodeMessage(typeName: string, bytes: Uint8Array): JsonObject {
+  const type = requireType(typeName, '');
+  const message = decodeBytes(type, bytes, shortName(type));
+  return messageToJson(type, message as unknown as JsonObject, shortName(type)) as JsonObject;
+}
+
+/**
+ * The canonical JSON of a resource: what a proxy decodes from the wire. Drops fields set to
+ * their proto3 default and normalises value spellings; used to compare and to golden-test.
+ */
+export function canonicalResource(json: ResourceJson): ResourceJson {
+  return decodeResource(encodeResource(json));
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON -> protobufjs plain object
+
+function encodeWithType(type: Type, json: unknown, path: string): Uint8Array {
+  const plain = jsonToPlain(type, json, path) as JsonObject;
+  return type.encode(type.fromObject(plain)).finish();
+}
+
+function jsonToAny(json: unknown, parentPath: string): EncodedAny {
+  if (!isPlainObject(json)) throw invalid(parentPath || 'Any', 'expected an object with "@type"');
+  const typeUrl = json['@type'];
+  if (typeof typeUrl !== 'string' || typeUrl.length === 0) {
+    throw invalid(parentPath || 'Any', 'an Any needs a "@type" naming its type URL');
+  }
+  const type = requireType(messageNameOfTypeUrl(typeUrl), parentPath);
+  const label = parentPath ? `${parentPath}(${shortName(type)})` : shortName(type);
+  let body: unknown;
+  if (SPECIAL_JSON_TYPES.has(type.fullName)) {
+    for (const key of Object.keys(json)) {
+      if (key !== '@type' && key !== 'value') throw unknownField(`${label}.${key}`, type, 'only "value" is allowed beside "@type"');
+    }
+    body = json['value'];
+  } else {
+    const { '@type': _ignored, ...fields } = json;
+    body = fields;
+  }
+  return { type_url: typeUrl, value: encodeWithType(type, body, label) };
+}
+
+function jsonToPlain(type: Type, json: unknown, path: string): unknown {
+  switch (type.fullName) {
+    case '.google.protobuf.Any':
+      return jsonToAny(json, path);
+    case '.google.protobuf.Duration':
+      return parseDuration(json, path);
+    case '.google.protobuf.Timestamp':
+      return parseTimestamp(json, path);
+    case '.google.protobuf.Struct':
+      if (!isPlainObject(json)) throw invalid(path, 'expected a JSON object (google.protobuf.Struct)');
+      return structToPlain(json, path);
+    case '.google.protobuf.Value':
+      return valueToPlain(json, path);
+    case '.google.protobuf.ListValue':
+      if (!Array.isArray(json)) throw invalid(path, 'expected a JSON array (google.protobuf.ListValue)');
+      return { values: json.map((item, i) => valueToPlain(item, `${path}[${i}]`)) };
+    case '.google.protobuf.FieldMask':
+      if (typeof json !== 'string') throw invalid(path, 'expected a comma-separated string (google.protobuf.FieldMask)');
+      return { paths: json.length ? json.split(',') : [] };
+    default:
+      break;
+  }
+  if (WRAPPER_TYPES.has(type.fullName)) {
+    const valueField = type.fields['value'];
+    if (!valueField) throw invalid(path, `wrapper ${type.fullName} has no value field`);
+    return { value: scalarToPlain(valueField, json, path) };
+  }
+  if (!isPlainObject(json)) throw invalid(path, `expected an object (${shortName(type)})`);
+  const out: JsonObject = {};
+  const oneofOwner = new Map<string, string>();
+  for (const [key, value] of Object.entries(json)) {
+    const field = fieldByJsonKey(type, key);
+    const fieldPath = path ? `${path}.${key}` : key;
+    if (!field) throw unknownField(fieldPath, type);
+    if (value === null) continue; // proto3 JSON: null means "not set"
+    const oneof = field.partOf;
+    if (oneof) {
+      const previous = oneofOwner.get(oneof.name);
+      if (previous) throw invalid(fieldPath, `"${previous}" and "${field.name}" are both set but belong to oneof "${oneof.name}"`);
+      oneofOwner.set(oneof.name, field.name);
+    }
+    out[field.name] = fieldToPlain(field, value, fieldPath);
+  }
+  return out;
+}
+
+function fieldToPlain(field: Field, value: unknown, path: string): unknown {
+  if (field.map) {
+    if (!isPlainObject(value)) throw invalid(path, 'expected an object (map)');
+    const out: JsonObject = {};
+    for (const [key, item] of Object.entries(value)) {
+      if (item === null) throw invalid(`${path}["${key}"]`, 'map values may not be null');
+      out[key] = singleToPlain(field, item, `${path}["${key}"]`);
+    }
+    return out;
+  }
+  if (field.repeated) {
+    if (!Array.isArray(value)) throw invalid(path, 'expected an array');
+    return value.map((item, i) => singleToPlain(field, item, `${path}[${i}]`));
+  }
+  return singleToPlain(field, value, path);
+}
+
+function singleToPlain(field: Field, value: unknown, path: string): unknown {
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Type) return jsonToPlain(resolved, value, path);
+  if (resolved instanceof protobuf.Enum) return enumToPlain(resolved, value, path);
+  return scalarToPlain(field, value, path);
+}
+
+function enumToPlain(enumType: Enum, value: unknown, path: string): number {
+  if (typeof value === 'string') {
+    const number = enumType.values[value];
+    if (number === undefined) {
+      throw invalid(path, `"${value}" is not a value of enum ${enumType.name} (expected one of ${Object.keys(enumType.values).join(', ')})`);
+    }
+    return number;
+  }
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  throw invalid(path, `expected an enum name of ${enumType.name}`);
+}
+
+function scalarToPlain(field: Field, value: unknown, path: string): unknown {
+  const kind = field.type;
+  if (kind === 'string') {
+    if (typeof value !== 'string') throw invalid(path, `expected a string, got ${describe(value)}`);
+    return value;
+  }
+  if (kind === 'bool') {
+    if (typeof value !== 'boolean') throw invalid(path, `expected true or false, got ${describe(value)}`);
+    return value;
+  }
+  if (kind === 'bytes') {
+    if (typeof value !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) throw invalid(path, 'expected base64 bytes');
+    return new Uint8Array(Buffer.from(value, 'base64'));
+  }
+  if (kind === 'double' || kind === 'float') {
+    if (typeof value === 'number') return value;
+    if (value === 'NaN' || value === 'Infinity' || value === '-Infinity') return Number(value);
+    if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+    throw invalid(path, `expected a number, got ${describe(value)}`);
+  }
+  if (INT32_TYPES.has(kind) || UINT32_TYPES.has(kind)) {
+    const number = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+    if (typeof number !== 'number' || !Number.isInteger(number)) throw invalid(path, `expected an integer (${kind}), got ${describe(value)}`);
+    const [min, max] = UINT32_TYPES.has(kind) ? [0, 0xffff_ffff] : [-0x8000_0000, 0x7fff_ffff];
+    if (number < min || number > max) throw invalid(path, `${number} is out of range for ${kind}`);
+    return number;
+  }
+  if (INT64_TYPES.has(kind)) {
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+    if (typeof value === 'string' && /^-?\d+$/.test(value)) return value;
+    throw invalid(path, `expected an integer (${kind}, as a number or decimal string), got ${describe(value)}`);
+  }
+  throw invalid(path, `unsupported scalar type ${kind}`);
+}
+
+function structToPlain(json: JsonObject, path: string): JsonObject {
+  const fields: JsonObject = {};
+  for (const [key, value] of Object.entries(json)) fields[key] = valueToPlain(value, `${path}.${key}`);
+  return { fields };
+}
+
+function valueToPlain(value: unknown, path: string): JsonObject {
+  const names = valueFieldNames();
+  if (value === null) return { [names.null_value]: 0 };
+  if (typeof value === 'number') return { [names.number_value]: value };
+  if (typeof value === 'string') return { [names.string_value]: value };
+  if (typeof value === 'boolean') return { [names.bool_value]: value };
+  if (Array.isArray(value)) return { [names.list_value]: { values: value.map((item, i) => valueToPlain(item, `${path}[${i}]`)) } };
+  if (isPlainObject(value)) return { [names.struct_value]: structToPlain(value, path) };
+  throw invalid(path, `${describe(value)} cannot be represented in google.protobuf.Value`);
+}
+
+const VALUE_KINDS = ['null_value', 'number_value', 'string_value', 'bool_value', 'struct_value', 'list_value'] as const;
+type ValueKind = (typeof VALUE_KINDS)[number];
+let valueFieldNameCache: Record<ValueKind, string> | undefined;
+
+/**
+ * google.protobuf.Value's field names as this Root spells them: protobufjs's bundled copy of
+ * struct.proto uses lowerCamel names (`stringValue`) even with keepCase.
+ */
+function valueFieldNames(): Record<ValueKind, string> {
+  if (!valueFieldNameCache) {
+    const valueType = requireType('google.protobuf.Value', '');
+    const entries = VALUE_KINDS.map((kind) => [kind, fieldByJsonKey(valueType, kind)?.name ?? fieldByJsonKey(valueType, snakeToLowerCamel(kind))?.name ?? kind]);
+    valueFieldNameCache = Object.fromEntries(entries) as Record<ValueKind, string>;
+  }
+  return valueFieldNameCache;
+}
+
+function parseDuration(value: unknown, path: string): JsonObject {
+  const match = typeof value === 'string' ? /^(-)?(\d+)(?:\.(\d{1,9}))?s$/.exec(value) : null;
+  if (!match) throw invalid(path, `expected a duration like "2s" or "0.250s", got ${describe(value)}`);
+  const sign = match[1] ? -1 : 1;
+  const seconds = Number(match[2]);
+  if (seconds > MAX_DURATION_SECONDS) throw invalid(path, 'duration out of range');
+  const nanos = Number((match[3] ?? '').padEnd(9, '0'));
+  return { seconds: String(sign * seconds), nanos: sign * nanos };
+}
+
+function parseTimestamp(value: unknown, path: string): JsonObject {
+  const match =
+    typeof value === 'string'
+      ? /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(value)
+      : null;
+  const millis = match ? Date.parse(`${match[1]}${match[3]}`) : Number.NaN;
+  if (!match || Number.isNaN(millis)) throw invalid(path, `expected an RFC 3339 timestamp, got ${describe(value)}`);
+  return { seconds: String(Math.floor(millis / 1000)), nanos: Number((match[2] ?? '').padEnd(9, '0')) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// protobufjs message -> JSON
+
+function anyToJson(any: EncodedAny, parentPath: string): ResourceJson {
+  const typeUrl = any.type_url;
+  const type = requireType(messageNameOfTypeUrl(typeUrl), parentPath);
+  const label = parentPath ? `${parentPath}(${shortName(type)})` : shortName(type);
+  const message = decodeBytes(type, any.value ?? new Uint8Array(), label);
+  const json = messageToJson(type, message as unknown as JsonObject, label);
+  if (SPECIAL_JSON_TYPES.has(type.fullName)) return { '@type': typeUrl, value: json };
+  return { '@type': typeUrl, ...(json as JsonObject) };
+}
+
+function messageToJson(type: Type, message: JsonObject, path: string): unknown {
+  switch (type.fullName) {
+    case '.google.protobuf.Any':
+      return anyToJson(message as unknown as EncodedAny, path);
+    case '.google.protobuf.Duration':
+      return formatDuration(message);
+    case '.google.protobuf.Timestamp':
+      return formatTimestamp(message);
+    case '.google.protobuf.Struct':
+      return structToJson(message);
+    case '.google.protobuf.Value':
+      return valueToJson(message);
+    case '.google.protobuf.ListValue':
+      return ((message['values'] as JsonObject[] | undefined) ?? []).map(valueToJson);
+    case '.google.protobuf.FieldMask':
+      return ((message['paths'] as string[] | undefined) ?? []).join(',');
+    default:
+      break;
+  }
+  if (WRAPPER_TYPES.has(type.fullName)) {
+    const valueField = type.fields['value'];
+    if (!valueField) return undefined;
+    const raw = message['value'] ?? valueField.typeDefault;
+    return scalarToJson(valueField, raw);
+  }
+  const out: JsonObject = {};
+  for (const field of type.fieldsArray) {
+    if (!Object.prototype.hasOwnProperty.call(message, field.name)) continue;
+    const value = message[field.name];
+    if (value === null || value === undefined) continue;
+    const fieldPath = `${path}.${field.name}`;
+    if (field.map) {
+      const entries = Object.entries(value as JsonObject);
+      if (entries.length === 0) continue;
+      out[field.name] = Object.fromEntries(entries.map(([key, item]) => [key, singleToJson(field, item, `${fieldPath}["${key}"]`)]));
+    } else if (field.repeated) {
+      const items = value as unknown[];
+      if (items.length === 0) continue;
+      out[field.name] = items.map((item, i) => singleToJson(field, item, `${fieldPath}[${i}]`));
+    } else {
+      out[field.name] = singleToJson(field, value, fieldPath);
+    }
+  }
+  return out;
+}
+
+function singleToJson(field: Field, value: unknown, path: string): unknown {
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Type) return messageToJson(resolved, value as JsonObject, path);
+  if (resolved instanceof protobuf.Enum) return resolved.valuesById[value as number] ?? value;
+  return scalarToJson(field, value);
+}
+
+function scalarToJson(field: Field, value: unknown): unknown {
+  if (field.type === 'bytes') return Buffer.from(value as Uint8Array).toString('base64');
+  if (INT64_TYPES.has(field.type)) return longToString(value);
+  if ((field.type === 'double' || field.type === 'float') && typeof value === 'number' && !Number.isFinite(value)) {
+    return String(value);
+  }
+  return value;
+}
+
+function structToJson(message: JsonObject): JsonObject {
+  const fields = (message['fields'] as Record<string, JsonObject> | undefined) ?? {};
+  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [key, valueToJson(value)]));
+}
+
+function valueToJson(message: JsonObject): unknown {
+  const names = valueFieldNames();
+  if (has(message, names.null_value)) return null;
+  if (has(message, names.number_value)) return message[names.number_value];
+  if (has(message, names.string_value)) return message[names.string_value];
+  if (has(message, names.bool_value)) return message[names.bool_value];
+  if (has(message, names.struct_value)) return structToJson(message[names.struct_value] as JsonObject);
+  if (has(message, names.list_value)) return (((message[names.list_value] as JsonObject)['values'] as JsonObject[] | undefined) ?? []).map(valueToJson);
+  return null;
+}
+
+function formatDuration(message: JsonObject): string {
+  const seconds = BigInt(longToString(message['seconds'] ?? 0));
+  const nanos = Number(message['nanos'] ?? 0);
+  const negative = seconds < 0n || nanos < 0;
+  const absSeconds = seconds < 0n ? -seconds : seconds;
+  return `${negative ? '-' : ''}${absSeconds}${formatNanos(Math.abs(nanos))}s`;
+}
+
+function formatTimestamp(message: JsonObject): string {
+  const seconds = Number(longToString(message['seconds'] ?? 0));
+  const nanos = Number(message['nanos'] ?? 0);
+  const base = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, '');
+  return `${base}${formatNanos(nanos)}Z`;
+}
+
+/** proto3 JSON prints 0, 3, 6 or 9 fractional digits. */
+function formatNanos(nanos: number): string {
+  if (nanos === 0) return '';
+  if (nanos % 1_000_000 === 0) return `.${String(nanos / 1_000_000).padStart(3, '0')}`;
+  if (nanos % 1_000 === 0) return `.${String(nanos / 1_000).padStart(6, '0')}`;
+  return `.${String(nanos).padStart(9, '0')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+const jsonNameIndex = new WeakMap<Type, Map<string, Field>>();
+
+function fieldByJsonKey(type: Type, key: string): Field | undefined {
+  const direct = type.fields[key];
+  if (direct) return direct;
+  let index = jsonNameIndex.get(type);
+  if (!index) {
+    index = new Map(type.fieldsArray.map((field) => [snakeToLowerCamel(field.name), field]));
+    jsonNameIndex.set(type, index);
+  }
+  return index.get(key);
+}
+
+function snakeToLowerCamel(name: string): string {
+  return name.replace(/_([a-z0-9])/g, (_m, ch: string) => ch.toUpperCase());
+}
+
+function requireType(fullName: string, path: string): Type {
+  const type = lookupMessageType(fullName);
+  if (!type) {
+    throw new MeshError('XDS_ERR_UNKNOWN_TYPE', `${path ? `${path}: ` : ''}unknown message type "${fullName}"`, {
+      context: { path, type: fullName },
+      hint: `the type URL must be ${TYPE_URL_PREFIX}<full message name> of a type in @mesh/xds ENVOY_PROTO_FILES`,
+    });
+  }
+  return type;
+}
+
+function decodeBytes(type: Type, bytes: Uint8Array, path: string): protobuf.Message {
+  try {
+    return type.decode(bytes);
+  } catch (cause) {
+    throw new MeshError('XDS_ERR_DECODE', `${path}: bytes are not a valid ${type.fullName.slice(1)}: ${String(cause)}`, {
+      cause,
+      context: { path },
+    });
+  }
+}
+
+function shortName(type: Type): string {
+  return type.name;
+}
+
+function longToString(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'string') return String(value);
+  if (value && typeof value === 'object') return String((value as { toString(): string }).toString());
+  return '0';
+}
+
+function isPlainObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function has(object: JsonObject, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(object, key) && object[key] !== undefined && object[key] !== null;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function invalid(path: string, message: string): MeshError {
+  return new MeshError('XDS_ERR_INVALID_VALUE', `${path}: ${message}`, { context: { path } });
+}
+
+function unknownField(path: string, type: Type, detail?: string): MeshError {
+  return new MeshError('XDS_ERR_UNKNOWN_FIELD', `${path}: unknown field for ${type.fullName.slice(1)}${detail ? ` (${detail})` : ''}`, {
+    context: { path, type: type.fullName.slice(1) },
+    hint: 'check the spelling against the Envoy v3 proto; field names are snake_case',
+  });
+}
+
+function attempt<T>(fn: () => T, fallbackCode: string): CodecResult<T> {
+  try {
+    return { value: fn() };
+  } catch (cause) {
+    if (isMeshError(cause)) return { error: cause };
+    return { error: new MeshError(fallbackCode, String(cause), { cause }) };
+  }
+}
