@@ -1,0 +1,27 @@
+export {
+  planNodeCapture,
+  formatMark,
+  DEFAULT_CAPTURE_PORTS,
+  DEFAULT_CAPTURE_MARKS,
+  DEFAULT_ROUTE_TABLE,
+  DEFAULT_IPSET_NAME,
+  TPROXY_LISTEN_ADDRESS,
+  type CapturePlan,
+  type CapturePorts,
+  type CaptureMarks,
+  type NodeCaptureInput,
+  type IptablesRule,
+  type IptablesChain,
+  type IptablesHook,
+  type IptablesTable,
+  type IpsetPlan,
+  type IpRulePlan,
+  type RoutePlan,
+} from './plan.js';
+export {
+  renderIptablesRestore,
+  renderIpsetRestore,
+  renderRoutingCommands,
+  renderAnnotatedDump,
+  type IptablesRestoreOptions,
+} from './render.js';
