@@ -1,0 +1,166 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import forge from 'node-forge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyAndCsr } from './csr.js';
+import type { KeyAndCsr } from './csr.js';
+import { CLOCK_SKEW_BACKDATE_MS, DEFAULT_WORKLOAD_CERT_TTL_MS, RootCa, ROOT_CERT_FILE, ROOT_KEY_FILE } from './root-ca.js';
+import type { SpiffeId } from './spiffe.js';
+import { certificateInfo, verifyChain } from './verify.js';
+
+const sleep: SpiffeId = { trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'sleep' };
+const httpbin: SpiffeId = { trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'httpbin' };
+
+let ca: RootCa;
+let sleepCsr: KeyAndCsr;
+let dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-pki-'));
+  dirs.push(dir);
+  return dir;
+};
+
+beforeAll(async () => {
+  ca = RootCa.create();
+  sleepCsr = await generateKeyAndCsr(sleep);
+});
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  dirs = [];
+});
+
+describe('RootCa files', () => {
+  it('saves and loads the same root, with the key file 0600', async () => {
+    const dir = join(tempDir(), 'ca');
+    const created = RootCa.loadOrCreate(dir, { trustDomain: 'mesh.example' });
+    expect(statSync(join(dir, ROOT_KEY_FILE)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, ROOT_CERT_FILE)).mode & 0o777).toBe(0o644);
+
+    const loaded = RootCa.loadOrCreate(dir);
+    expect(loaded.certPem).toBe(created.certPem);
+    expect(loaded.trustDomain).toBe('mesh.example');
+    // The loaded key signs: a cert it issues verifies against the root created earlier.
+    const { csrPem } = await generateKeyAndCsr({ ...sleep, trustDomain: 'mesh.example' });
+    const issued = loaded.issueWorkloadCert({ csrPem, identity: { ...sleep, trustDomain: 'mesh.example' } });
+    expect(() => verifyChain(issued.chainPem, created.certPem)).not.toThrow();
+  });
+
+  it('refuses a key file readable by group or others', () => {
+    const dir = tempDir();
+    ca.save(dir);
+    chmodSync(join(dir, ROOT_KEY_FILE), 0o644);
+    expect(() => RootCa.load(dir)).toThrow(expect.objectContaining({ code: 'PKI_ERR_KEY_PERMISSIONS' }));
+    expect(() => RootCa.loadOrCreate(dir)).toThrow(expect.objectContaining({ code: 'PKI_ERR_KEY_PERMISSIONS' }));
+  });
+
+  it('reports a missing root, and refuses to replace half of one', () => {
+    const dir = tempDir();
+    expect(() => RootCa.load(dir)).toThrow(expect.objectContaining({ code: 'PKI_ERR_ROOT_NOT_FOUND' }));
+    ca.save(dir);
+    unlinkSync(join(dir, ROOT_CERT_FILE));
+    expect(() => RootCa.loadOrCreate(dir)).toThrow(expect.objectContaining({ code: 'PKI_ERR_ROOT_INCOMPLETE' }));
+  });
+
+  it('refuses a key that does not belong to the certificate', () => {
+    const dir = tempDir();
+    ca.save(dir);
+    const other = tempDir();
+    RootCa.create().save(other);
+    writeFileSync(join(dir, ROOT_CERT_FILE), RootCa.load(other).certPem);
+    expect(() => RootCa.load(dir)).toThrow(expect.objectContaining({ code: 'PKI_ERR_ROOT_INVALID' }));
+  });
+});
+
+describe('RootCa root certificate', () => {
+  it('is a CA certificate Node accepts as an issuer', () => {
+    const root = new X509Certificate(ca.certPem);
+    expect(root.ca).toBe(true);
+    expect(root.subjectAltName).toBe('URI:spiffe://cluster.local');
+    expect(ca.trustDomain).toBe('cluster.local');
+  });
+});
+
+describe('RootCa.issueWorkloadCert', () => {
+  it('issues an SVID whose only SAN is the SPIFFE URI, for TLS client and server use', () => {
+    const issued = ca.issueWorkloadCert({ csrPem: sleepCsr.csrPem, identity: sleep });
+    const leaf = new X509Certificate(issued.certPem);
+    expect(leaf.subjectAltName).toBe('URI:spiffe://cluster.local/ns/default/sa/sleep');
+    expect(leaf.ca).toBe(false);
+    expect(leaf.keyUsage).toEqual(expect.arrayContaining(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']));
+    expect(leaf.checkIssued(new X509Certificate(ca.certPem))).toBe(true);
+    expect(leaf.checkPrivateKey(createPrivateKey(sleepCsr.keyPem))).toBe(true);
+
+    const parsed = forge.pki.certificateFromPem(issued.certPem);
+    const san = parsed.getExtension('subjectAltName') as { critical?: boolean; altNames: unknown[] };
+    expect(san.critical).toBeFalsy();
+    expect(san.altNames).toEqual([{ type: 6, value: 'spiffe://cluster.local/ns/default/sa/sleep' }]);
+    expect(parsed.getExtension('keyUsage')).toMatchObject({ digitalSignature: true, keyEncipherment: true, keyCertSign: false });
+
+    expect(issued.chainPem).toBe(issued.certPem + ca.certPem);
+    expect(issued.serialNumber).toMatch(/^[0-7][0-9a-f]{31}$/);
+    expect(certificateInfo(issued.certPem).serialNumber).toBe(issued.serialNumber);
+  });
+
+  it('backdates notBefore for clock skew and lasts the default TTL', () => {
+    const before = Date.now();
+    const issued = ca.issueWorkloadCert({ csrPem: sleepCsr.csrPem, identity: sleep });
+    expect(issued.notBefore.getTime()).toBeLessThanOrEqual(before - CLOCK_SKEW_BACKDATE_MS);
+    expect(issued.notBefore.getTime()).toBeGreaterThan(before - CLOCK_SKEW_BACKDATE_MS - 2_000);
+    expect(issued.notAfter.getTime() - issued.notBefore.getTime()).toBeGreaterThanOrEqual(DEFAULT_WORKLOAD_CERT_TTL_MS);
+    expect(issued.notAfter.getTime() - before).toBeLessThanOrEqual(DEFAULT_WORKLOAD_CERT_TTL_MS);
+  });
+
+  it('honours ttlMs and an explicit notBefore', () => {
+    const notBefore = new Date('2030-01-01T00:00:00Z');
+    const issued = ca.issueWorkloadCert({ csrPem: sleepCsr.csrPem, identity: sleep, ttlMs: 3600_000, notBefore });
+    expect(issued.notBefore).toEqual(notBefore);
+    expect(issued.notAfter).toEqual(new Date('2030-01-01T01:00:00Z'));
+  });
+
+  it('refuses a CSR that asks for another identity', () => {
+    expect(() => ca.issueWorkloadCert({ csrPem: sleepCsr.csrPem, identity: httpbin })).toThrow(
+      expect.objectContaining({ code: 'PKI_ERR_CSR_IDENTITY_MISMATCH' }),
+    );
+  });
+
+  it('refuses a CSR or an identity of another trust domain', async () => {
+    const foreign = await generateKeyAndCsr({ ...sleep, trustDomain: 'other.example' });
+    expect(() => ca.issueWorkloadCert({ csrPem: foreign.csrPem, identity: sleep })).toThrow(
+      expect.objectContaining({ code: 'PKI_ERR_TRUST_DOMAIN_MISMATCH' }),
+    );
+    expect(() => ca.issueWorkloadCert({ csrPem: foreign.csrPem, identity: { ...sleep, trustDomain: 'other.example' } })).toThrow(
+      expect.objectContaining({ code: 'PKI_ERR_TRUST_DOMAIN_MISMATCH' }),
+    );
+  });
+
+  it('refuses a CSR whose signature does not verify', () => {
+    expect(() => ca.issueWorkloadCert({ csrPem: tamperWithSignature(sleepCsr.csrPem), identity: sleep })).toThrow(
+      expect.objectContaining({ code: 'PKI_ERR_CSR_SIGNATURE' }),
+    );
+  });
+
+  it('refuses something that is not a CSR', () => {
+    expect(() => ca.issueWorkloadCert({ csrPem: ca.certPem, identity: sleep })).toThrow(expect.objectContaining({ code: 'PKI_ERR_BAD_CSR' }));
+  });
+});
+
+describe('RootCa.issueCert', () => {
+  it('issues a certificate with arbitrary URI SANs and a common name', async () => {
+    const node = await generateKeyAndCsr({ uris: ['spiffe://cluster.local/node/node-1'], commonName: 'node-1' });
+    const issued = ca.issueCert({ csrPem: node.csrPem, uris: ['spiffe://cluster.local/node/node-1'], commonName: 'node-1' });
+    expect(certificateInfo(issued.certPem)).toMatchObject({ uris: ['spiffe://cluster.local/node/node-1'], subject: 'O=cluster.local, CN=node-1' });
+    expect(() => ca.issueCert({ csrPem: node.csrPem, uris: ['spiffe://cluster.local/node/node-2'] })).toThrow(
+      expect.objectContaining({ code: 'PKI_ERR_CSR_IDENTITY_MISMATCH' }),
+    );
+  });
+});
+
+/** Flips one bit of the CSR's signature, which is the last element of the DER encoding. */
+function tamperWithSignature(csrPem: string): string {
+  const block = forge.pem.decode(csrPem)[0]!;
+  const body = Buffer.from(block.body, 'binary');
+  body[body.length - 1]! ^= 0x01;
+  return forge.pem.encode({ ...block, body: body.toString('binary') });
+}
