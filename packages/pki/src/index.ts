@@ -11,7 +11,7 @@ export {
 export type { RootCaOptions, IssuedCert, WorkloadCertRequest, CertRequest } from './root-ca.js';
 export { generateKeyAndCsr } from './csr.js';
 export type { KeyAndCsr, CsrSubject } from './csr.js';
-export { verifyChain, identityFromCertificate, certificateInfo, subjectAltNameUris } from './verify.js';
+export { verifyChain, identityFromCertificate, certificateInfo, subjectAltNameUris, spiffeServerIdentityCheck } from './verify.js';
 export type { CertificateInfo } from './verify.js';
 export { renewalTime, shouldRenew, DEFAULT_RENEWAL_FRACTION } from './rotation.js';
 export type { ValidityWindow } from './rotation.js';

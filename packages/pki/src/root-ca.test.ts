@@ -157,6 +157,13 @@ describe('RootCa.issueCert', () => {
   });
 });
 
+describe('generateKeyAndCsr', () => {
+  it('refuses a bad identity or URI before generating a key', async () => {
+    await expect(generateKeyAndCsr({ ...sleep, namespace: '' })).rejects.toMatchObject({ code: 'PKI_ERR_BAD_SPIFFE_ID' });
+    await expect(generateKeyAndCsr({ uris: ['not a uri'] })).rejects.toMatchObject({ code: 'PKI_ERR_INVALID_ARGUMENT' });
+  });
+});
+
 /** Flips one bit of the CSR's signature, which is the last element of the DER encoding. */
 function tamperWithSignature(csrPem: string): string {
   const block = forge.pem.decode(csrPem)[0]!;

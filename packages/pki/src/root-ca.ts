@@ -2,6 +2,7 @@ import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } f
 import type { KeyObject } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hasCode } from '@mesh/errors';
 import { assertUri, RSA_KEY_BITS } from './csr.js';
 import { pkiError } from './errors.js';
 import type { ForgeCertificate, ForgeCsr } from './forge-x509.js';
@@ -193,7 +194,7 @@ export class RootCa {
     try {
       return RootCa.load(dir);
     } catch (err) {
-      if (!(err instanceof Error && (err as { code?: unknown }).code === 'PKI_ERR_ROOT_NOT_FOUND')) throw err;
+      if (!hasCode(err, 'PKI_ERR_ROOT_NOT_FOUND')) throw err;
     }
     const ca = RootCa.create(opts);
     ca.save(dir);

@@ -1,4 +1,8 @@
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import forge from 'node-forge';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa } from './testing.js';
 import type { TestCa } from './testing.js';
@@ -49,6 +53,12 @@ describe('verifyChain', () => {
     expect(() => verifyChain(chainPem, mesh.rootPem)).toThrow(expect.objectContaining({ code: 'PKI_ERR_TRUST_DOMAIN_MISMATCH' }));
   });
 
+  it('follows an intermediate CA carried in the chain', () => {
+    const { intermediatePem, leafPem } = leafUnderIntermediate(mesh);
+    expect(verifyChain(leafPem + intermediatePem + mesh.rootPem, mesh.rootPem)).toEqual(sleep);
+    expect(() => verifyChain(leafPem + mesh.rootPem, mesh.rootPem)).toThrow(expect.objectContaining({ code: 'PKI_ERR_CHAIN_UNTRUSTED' }));
+  });
+
   it('reports garbage as a bad certificate', () => {
     expect(() => verifyChain('not a pem', mesh.rootPem)).toThrow(expect.objectContaining({ code: 'PKI_ERR_BAD_CERTIFICATE' }));
   });
@@ -88,3 +98,42 @@ describe('certificateInfo', () => {
     expect(info.serialNumber).toBe(new X509Certificate(certPem).serialNumber.toLowerCase());
   });
 });
+
+/**
+ * Root → intermediate CA → leaf for SLEEP_URI, built with forge directly: RootCa only issues leafs,
+ * but verifyChain must also accept chains from a plugged-in intermediate (Istio's cacerts).
+ */
+function leafUnderIntermediate(testCa: TestCa): { intermediatePem: string; leafPem: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-pki-'));
+  let rootKey: forge.pki.rsa.PrivateKey;
+  try {
+    testCa.ca.save(dir);
+    rootKey = forge.pki.privateKeyFromPem(readFileSync(join(dir, 'root-key.pem'), 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const root = forge.pki.certificateFromPem(testCa.rootPem);
+  const newKey = () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    return forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  };
+  const build = (opts: { subject: string; issuer: forge.pki.Certificate; ca: boolean; key: forge.pki.rsa.PrivateKey; signer: forge.pki.rsa.PrivateKey; uri: string }) => {
+    const cert = forge.pki.createCertificate();
+    cert.publicKey = forge.pki.setRsaPublicKey(opts.key.n, opts.key.e);
+    cert.serialNumber = '01' + Math.floor(Math.random() * 1e8).toString(16).padStart(8, '0');
+    cert.validity.notBefore = new Date(Date.now() - HOUR_MS);
+    cert.validity.notAfter = new Date(Date.now() + HOUR_MS);
+    cert.setSubject([{ shortName: 'O', value: 'cluster.local' }, { shortName: 'CN', value: opts.subject }]);
+    cert.setIssuer(opts.issuer.subject.attributes);
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: opts.ca, critical: true },
+      { name: 'subjectAltName', altNames: [{ type: 6, value: opts.uri }] },
+    ]);
+    cert.sign(opts.signer, forge.md.sha256.create());
+    return cert;
+  };
+  const intermediateKey = newKey();
+  const intermediate = build({ subject: 'Intermediate CA', issuer: root, ca: true, key: intermediateKey, signer: rootKey, uri: 'spiffe://cluster.local' });
+  const leaf = build({ subject: 'sleep', issuer: intermediate, ca: false, key: newKey(), signer: intermediateKey, uri: SLEEP_URI });
+  return { intermediatePem: forge.pki.certificateToPem(intermediate), leafPem: forge.pki.certificateToPem(leaf) };
+}

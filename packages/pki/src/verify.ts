@@ -1,8 +1,9 @@
 import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import { pkiError } from './errors.js';
 import type { ForgeCertificate } from './forge-x509.js';
 import { certificateUris, distinguishedName, isCaCertificate, parseCertificatePem, splitPemCertificates } from './forge-x509.js';
-import { parseSpiffeUri, trustDomainFromUri } from './spiffe.js';
+import { parseSpiffeUri, sameSpiffeId, spiffeUri, trustDomainFromUri } from './spiffe.js';
 import type { SpiffeId } from './spiffe.js';
 
 /** What operators and meshctl show about a certificate. */
@@ -166,4 +167,26 @@ export function verifyChain(chainPem: string, rootPem: string, at: Date = new Da
     });
   }
   return identity;
+}
+
+/**
+ * A `checkServerIdentity` for `tls.connect` that accepts the server when its certificate names one of
+ * `expected`. Mesh peers are addressed by pod IP and have no DNS name to check; what matters is
+ * who they are (Istio checks the destination's SPIFFE ID the same way). Chain trust is still
+ * checked by `tls` itself through the `ca` option.
+ */
+export function spiffeServerIdentityCheck(expected: readonly SpiffeId[]): (hostname: string, cert: PeerCertificate) => Error | undefined {
+  return (hostname, cert) => {
+    let actual: SpiffeId;
+    try {
+      actual = identityFromUris(subjectAltNameUris(cert.subjectaltname));
+    } catch (err) {
+      return err as Error;
+    }
+    if (expected.some((id) => sameSpiffeId(id, actual))) return undefined;
+    return pkiError('PKI_ERR_PEER_IDENTITY_MISMATCH', `server ${hostname} is ${spiffeUri(actual)}, expected ${expected.map(spiffeUri).join(' or ')}`, {
+      context: { hostname, actual: spiffeUri(actual), expected: expected.map(spiffeUri) },
+      hint: 'the destination runs under another service account than the control plane announced',
+    });
+  };
 }

@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import tls from 'node:tls';
-import { identityFromCertificate, spiffeUri } from '@mesh/pki';
+import { hasCode } from '@mesh/errors';
+import { identityFromCertificate, spiffeServerIdentityCheck } from '@mesh/pki';
 import type { SpiffeId } from '@mesh/pki';
 import { createTestCa } from '@mesh/pki/testing';
 import type { TestCa } from '@mesh/pki/testing';
@@ -66,8 +67,7 @@ function connect(
       cert: client.chainPem,
       ca: mesh.rootPem,
       minVersion: 'TLSv1.3',
-      checkServerIdentity: (_host, cert) =>
-        cert.subjectaltname === `URI:${spiffeUri(expectedServer)}` ? undefined : new Error(`unexpected server identity ${cert.subjectaltname}`),
+      checkServerIdentity: spiffeServerIdentityCheck([expectedServer]),
     });
     let data = '';
     socket.setEncoding('utf8');
@@ -113,6 +113,7 @@ describe('certificates in a real TLS 1.3 mutual handshake', () => {
     const server = await startServer();
     const { data, error } = await connect(server.port, mesh.issue(sleep), sleep);
     expect(data).toBe('');
-    expect(error?.message).toMatch(/unexpected server identity/);
+    expect(hasCode(error, 'PKI_ERR_PEER_IDENTITY_MISMATCH')).toBe(true);
+    expect(error?.message).toContain('spiffe://cluster.local/ns/default/sa/httpbin');
   });
 });
