@@ -25,3 +25,26 @@ export {
   renderAnnotatedDump,
   type IptablesRestoreOptions,
 } from './render.js';
+export {
+  applyCapturePlan,
+  verifyCapturePlan,
+  removeCapturePlan,
+  DEFAULT_IPTABLES_VARIANT,
+  type ExecutorOptions,
+  type IptablesVariant,
+  type VerifyResult,
+} from './executor.js';
+export { createCommandRunner, type Command, type CommandResult, type CommandRunner } from './command-runner.js';
+export {
+  createTopology,
+  destroyTopology,
+  listNamespaces,
+  planTopology,
+  POD_GATEWAY_ADDRESS,
+  type Topology,
+  type TopologySpec,
+  type TopologyNode,
+  type TopologyNodeSpec,
+  type TopologyPod,
+  type TopologyPodSpec,
+} from './topology.js';

@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process';
+import { MeshError } from '@mesh/errors';
+
+/** One command: argv run inside `netns` (when given), `input` written to its stdin. */
+export interface Command {
+  readonly argv: readonly string[];
+  readonly netns?: string;
+  readonly input?: string;
+}
+
+export interface CommandResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+/**
+ * Runs commands. Never throws for a non-zero exit: callers decide, because "already absent" is
+ * an expected answer for the idempotent executor. Spawn failures (binary missing) do throw.
+ */
+export interface CommandRunner {
+  run(command: Command): Promise<CommandResult>;
+}
+
+/** Output larger than this is a bug in what we asked for (a full iptables-save is ~KBs). */
+const MAX_COMMAND_OUTPUT_BYTES = 64 * 1024 * 1024;
+
+/** The real runner: `ip netns exec <netns> argv…` through execFile, no shell. */
+export function createCommandRunner(): CommandRunner {
+  return {
+    run(command) {
+      const [file, ...args] = command.netns ? ['ip', 'netns', 'exec', command.netns, ...command.argv] : command.argv;
+      if (!file) {
+        return Promise.reject(new MeshError('NETFILTER_ERR_COMMAND_FAILED', 'empty command'));
+      }
+      return new Promise((resolve, reject) => {
+        const child = execFile(file, args, { maxBuffer: MAX_COMMAND_OUTPUT_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
+          const code = (err as { code?: unknown } | null)?.code;
+          if (err && typeof code !== 'number') {
+            reject(
+              new MeshError('NETFILTER_ERR_COMMAND_FAILED', `cannot run ${file}: ${err.message}`, {
+                cause: err,
+                context: { argv: command.argv, netns: command.netns },
+                hint: 'install iptables, ipset and iproute2 (Debian: apt-get install -y iptables ipset iproute2) and run as root',
+              }),
+            );
+            return;
+          }
+          resolve({ stdout, stderr, exitCode: typeof code === 'number' ? code : 0 });
+        });
+        child.stdin?.on('error', () => {
+          // The process may exit before reading its input; its exit code tells the story.
+        });
+        child.stdin?.end(command.input ?? '');
+      });
+    },
+  };
+}
+
+/** Runs a command that must succeed; a non-zero exit becomes NETFILTER_ERR_COMMAND_FAILED. */
+export async function runChecked(runner: CommandRunner, command: Command): Promise<CommandResult> {
+  const result = await runner.run(command);
+  if (result.exitCode !== 0) {
+    throw new MeshError(
+      'NETFILTER_ERR_COMMAND_FAILED',
+      `\`${command.argv.join(' ')}\`${command.netns ? ` in netns ${command.netns}` : ''} exited ${result.exitCode}: ${result.stderr.trim()}`,
+      { context: { argv: command.argv, netns: command.netns, exitCode: result.exitCode, stderr: result.stderr, input: command.input } },
+    );
+  }
+  return result;
+}

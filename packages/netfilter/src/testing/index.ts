@@ -1,0 +1,1 @@
+export { RecordingCommandRunner, type ScriptedResponse } from './recording-runner.js';
