@@ -3,7 +3,6 @@ import { createCommandRunner, runChecked, type CommandRunner } from './command-r
 import type { CapturePlan } from './plan.js';
 import {
   expectedLines,
-  hookRuleLine,
   ipRuleArgs,
   renderIpsetRestore,
   renderIptablesRestore,
