@@ -1,0 +1,256 @@
+/**
+ * Declarative decoders over `yaml` AST nodes. Each decoder turns one node into a typed value or
+ * reports what it expected at that node, so every error carries the node's exact offset (turned
+ * into line:column by the caller) and its field path. Decoders never throw and keep going after
+ * an error, so one document reports all of its problems at once.
+ *
+ * Resource schemas (`kinds.ts`) are tables of fields built from these combinators; the object
+ * decoder's type ties each table to its interface in `types.ts`, so the two cannot drift apart.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { isAlias, isMap, isScalar, isSeq, type Document, type Node as YamlNode } from 'yaml';
+
+export interface DecodeIssue {
+  readonly offset: number;
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Marks a value that failed to decode; the failure has already been reported. */
+export const INVALID: unique symbol = Symbol('invalid');
+export type Decoded<T> = T | typeof INVALID;
+
+export class DecodeContext {
+  readonly issues: DecodeIssue[] = [];
+  constructor(private readonly doc: Document.Parsed) {}
+
+  report(node: YamlNode | null | undefined, fallbackOffset: number, path: string, message: string): typeof INVALID {
+    this.issues.push({ offset: node?.range?.[0] ?? fallbackOffset, path, message });
+    return INVALID;
+  }
+
+  /** Follows YAML aliases (`*anchor`) to the node they name. */
+  resolve(node: YamlNode | null | undefined): YamlNode | null | undefined {
+    return isAlias(node) ? (node.resolve(this.doc) as YamlNode | undefined) : node;
+  }
+}
+
+/**
+ * `at` is the offset to report when `node` is absent (the enclosing mapping), so a missing field
+ * points at the object it is missing from.
+ */
+export type Decoder<T> = (node: YamlNode, path: string, ctx: DecodeContext, at: number) => Decoded<T>;
+
+function describe(node: YamlNode): string {
+  if (isScalar(node)) return node.value === null ? 'null' : JSON.stringify(node.value);
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  return 'an unsupported node';
+}
+
+function scalar<T>(expected: string, accept: (value: unknown) => T | undefined): Decoder<T> {
+  return (node, path, ctx, at) => {
+    const value = isScalar(node) ? accept(node.value) : undefined;
+    return value === undefined ? ctx.report(node, at, path, `expected ${expected}, got ${describe(node)}`) : value;
+  };
+}
+
+export const string = (expected = 'a non-empty string'): Decoder<string> =>
+  scalar(expected, (v) => (typeof v === 'string' && v.length > 0 ? v : undefined));
+
+/** A string that may be empty (Gateway API uses `""` for the core API group). */
+export const text: Decoder<string> = scalar('a string', (v) => (typeof v === 'string' ? v : undefined));
+
+export const matching = (pattern: RegExp, expected: string): Decoder<string> =>
+  scalar(expected, (v) => (typeof v === 'string' && pattern.test(v) ? v : undefined));
+
+/** Kubernetes object names: RFC 1123 DNS subdomain (lowercase alphanumerics, '-' and '.'). */
+export const dnsName = matching(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'a lowercase DNS name (a-z, 0-9, "-", ".")');
+
+/** Kubernetes named ports (IANA_SVC_NAME): up to 15 lowercase alphanumerics and '-', at least one letter. */
+export const portName = matching(/^(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$/, 'a port name (1-15 of a-z, 0-9, "-", with a letter)');
+
+export const integer = (min: number, max: number): Decoder<number> =>
+  scalar(`an integer ${min}-${max}`, (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : undefined));
+
+export const port = integer(1, 65535);
+
+export const boolean: Decoder<boolean> = scalar('true or false', (v) => (typeof v === 'boolean' ? v : undefined));
+
+export const oneOf = <const T extends string>(values: readonly T[]): Decoder<T> =>
+  scalar(`one of ${values.join(', ')}`, (v) => (values as readonly unknown[]).includes(v) ? (v as T) : undefined);
+
+export const ipAddress: Decoder<string> = scalar('an IPv4 or IPv6 address', (v) =>
+  typeof v === 'string' && (isIPv4(v) || isIPv6(v)) ? v : undefined,
+);
+
+/** An address or a CIDR block, as AuthorizationPolicy ipBlocks accept. */
+export const cidr: Decoder<string> = scalar('an IP address or CIDR (10.0.0.0/8)', (v) => {
+  if (typeof v !== 'string') return undefined;
+  const [ip = '', bits, extra] = v.split('/');
+  const maxBits = isIPv4(ip) ? 32 : isIPv6(ip) ? 128 : -1;
+  if (maxBits < 0 || extra !== undefined) return undefined;
+  if (bits === undefined) return v;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n <= maxBits ? v : undefined;
+});
+
+/** Gateway API Duration: e.g. `10s`, `1h30m`, `500ms`. */
+export const duration = matching(/^([0-9]{1,5}(h|m|s|ms)){1,4}$/, 'a duration like 10s, 500ms or 1m30s');
+
+/** A port written as a number or a numeric string (AuthorizationPolicy `ports: ["8080"]`), kept as a string. */
+export const portString: Decoder<string> = scalar('a port 1-65535', (v) => {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+  return Number.isInteger(n) && n >= 1 && n <= 65535 ? String(n) : undefined;
+});
+
+/** Post-processes a decoded value (defaults that depend on other fields, normalisation). */
+export function transform<A, B>(decode: Decoder<A>, fn: (value: A) => B): Decoder<B> {
+  return (node, path, ctx, at) => {
+    const value = decode(node, path, ctx, at);
+    return value === INVALID ? INVALID : fn(value as A);
+  };
+}
+
+/** Tries each decoder silently; reports `expected` when none accepts the node. */
+export function either<T>(expected: string, ...decoders: Decoder<T>[]): Decoder<T> {
+  return (node, path, ctx, at) => {
+    for (const decode of decoders) {
+      const before = ctx.issues.length;
+      const value = decode(node, path, ctx, at);
+      if (value !== INVALID) return value;
+      ctx.issues.length = before;
+    }
+    return ctx.report(node, at, path, `expected ${expected}, got ${describe(node)}`);
+  };
+}
+
+export function list<T>(item: Decoder<T>): Decoder<T[]> {
+  return (node, path, ctx, at) => {
+    if (!isSeq(node)) return ctx.report(node, at, path, `expected a list, got ${describe(node)}`);
+    const out: T[] = [];
+    let ok = true;
+    node.items.forEach((raw, i) => {
+      const child = ctx.resolve(raw as YamlNode);
+      const itemPath = `${path}[${i}]`;
+      const value = child == null ? ctx.report(null, node.range?.[0] ?? at, itemPath, 'expected a value, got nothing') : item(child, itemPath, ctx, node.range?.[0] ?? at);
+      if (value === INVALID) ok = false;
+      else out.push(value);
+    });
+    return ok ? out : INVALID;
+  };
+}
+
+/** A mapping of string keys to string values (labels, annotations, selectors). */
+export const stringMap: Decoder<Record<string, string>> = (node, path, ctx, at) => {
+  if (!isMap(node)) return ctx.report(node, at, path, `expected a mapping of strings, got ${describe(node)}`);
+  const out: Record<string, string> = {};
+  let ok = true;
+  for (const pair of node.items) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+    const value = ctx.resolve(pair.value as YamlNode | null);
+    const valuePath = `${path}.${key ?? '?'}`;
+    if (key === undefined) {
+      ctx.report(pair.key as YamlNode, at, path, 'expected a string key');
+      ok = false;
+    } else if (isScalar(value) && typeof value.value === 'string') {
+      out[key] = value.value;
+    } else {
+      const keyAt = (pair.key as YamlNode | null)?.range?.[0] ?? at;
+      ctx.report(value, keyAt, valuePath, `expected a string (quote numbers and booleans), got ${value ? describe(value) : 'nothing'}`);
+      ok = false;
+    }
+  }
+  return ok ? out : INVALID;
+};
+
+export interface FieldSpec<T> {
+  readonly decode: Decoder<T>;
+  /** Dotted location in the source mapping when it differs from the field name (`spec.selector`). */
+  readonly from?: string;
+  readonly required?: boolean;
+  readonly fallback?: T;
+  /** The field is not read from the source at all (e.g. `kind`). */
+  readonly fixed?: boolean;
+}
+
+/** The fields of T (all keys, optional ones included) mapped to their specs. */
+export type Shape<T> = { readonly [K in keyof T]-?: FieldSpec<T[K]> };
+
+export const required = <T>(decode: Decoder<T>, from?: string): FieldSpec<T> => ({ decode, required: true, ...(from ? { from } : {}) });
+export const optional = <T>(decode: Decoder<T>, from?: string): FieldSpec<T | undefined> => ({ decode, ...(from ? { from } : {}) });
+export const withDefault = <T>(decode: Decoder<T>, fallback: T, from?: string): FieldSpec<T> => ({ decode, fallback, ...(from ? { from } : {}) });
+export const fixed = <T>(value: T): FieldSpec<T> => ({ decode: () => value, fixed: true });
+
+/**
+ * Looks up a dotted path in nested mappings. Returns the node (or undefined when absent) and the
+ * offset of the innermost mapping reached, for "missing field" reports.
+ */
+function lookup(
+  node: YamlNode,
+  dotted: string,
+  basePath: string,
+  ctx: DecodeContext,
+): { found: YamlNode | null | undefined; at: number; broken: boolean } {
+  let current: YamlNode | null | undefined = node;
+  let at = node.range?.[0] ?? 0;
+  let path = basePath;
+  for (const key of dotted.split('.')) {
+    path = path ? `${path}.${key}` : key;
+    if (current == null) return { found: undefined, at, broken: false };
+    if (!isMap(current)) {
+      ctx.report(current, at, path.slice(0, path.length - key.length - 1), `expected a mapping, got ${describe(current)}`);
+      return { found: undefined, at, broken: true };
+    }
+    at = current.range?.[0] ?? at;
+    current = ctx.resolve(current.get(key, true) as YamlNode | null | undefined);
+  }
+  return { found: current, at, broken: false };
+}
+
+export function object<T>(shape: Shape<T>): Decoder<T> {
+  const entries = Object.entries(shape) as [string, FieldSpec<unknown>][];
+  return (node, path, ctx, at) => {
+    if (!isMap(node)) return ctx.report(node, at, path, `expected a mapping, got ${describe(node)}`);
+    const out: Record<string, unknown> = {};
+    let ok = true;
+    for (const [name, spec] of entries) {
+      if (spec.fixed) {
+        out[name] = spec.decode(node, path, ctx, at);
+        continue;
+      }
+      const source = spec.from ?? name;
+      const fieldPath = path ? `${path}.${source}` : source;
+      const { found, at: parentAt, broken } = lookup(node, source, path, ctx);
+      if (broken) {
+        ok = false;
+        continue;
+      }
+      // YAML `field:` with no value parses as null; treat it like an absent field.
+      const absent = found == null || (isScalar(found) && found.value === null);
+      if (absent) {
+        if (spec.required) {
+          ctx.report(null, parentAt, fieldPath, `missing required field "${source.split('.').pop()}"`);
+          ok = false;
+        } else if (spec.fallback !== undefined) out[name] = spec.fallback;
+        continue;
+      }
+      const value = spec.decode(found, fieldPath, ctx, parentAt);
+      if (value === INVALID) ok = false;
+      else if (value !== undefined) out[name] = value;
+    }
+    return ok ? (out as T) : INVALID;
+  };
+}
+
+/** Adds a cross-field check; `check` returns a problem (path relative to the object) or nothing. */
+export function refine<T>(decode: Decoder<T>, check: (value: T) => { path: string; message: string } | undefined): Decoder<T> {
+  return (node, path, ctx, at) => {
+    const value = decode(node, path, ctx, at);
+    if (value === INVALID) return value;
+    const problem = check(value);
+    if (!problem) return value;
+    const target = problem.path && isMap(node) ? (node.getIn(problem.path.split('.'), true) as YamlNode | undefined) : undefined;
+    return ctx.report(target ?? node, at, [path, problem.path].filter(Boolean).join('.'), problem.message);
+  };
+}

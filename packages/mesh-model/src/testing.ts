@@ -1,0 +1,79 @@
+/**
+ * Builders for tests and benchmarks: resources with sensible defaults (override any field), and
+ * a synthetic mesh of any size.
+ */
+import type { Namespace, Node, Pod, Service } from './types.js';
+
+const NO_LABELS = Object.freeze({}) as Readonly<Record<string, string>>;
+
+export function makeNamespace(name: string, labels: Record<string, string> = { 'istio.io/dataplane-mode': 'ambient' }): Namespace {
+  return { kind: 'Namespace', name, labels, annotations: NO_LABELS };
+}
+
+export function makeNode(name: string, address: string): Node {
+  return { kind: 'Node', name, address, labels: NO_LABELS, annotations: NO_LABELS };
+}
+
+export function makePod(fields: Partial<Pod> & Pick<Pod, 'name' | 'nodeName'>): Pod {
+  return {
+    kind: 'Pod',
+    namespace: 'default',
+    labels: NO_LABELS,
+    annotations: NO_LABELS,
+    serviceAccountName: 'default',
+    ready: true,
+    containers: [],
+    ...fields,
+  };
+}
+
+export function makeService(fields: Partial<Service> & Pick<Service, 'name'>): Service {
+  return { kind: 'Service', namespace: 'default', labels: NO_LABELS, annotations: NO_LABELS, ports: [], ...fields };
+}
+
+export interface SyntheticMeshSize {
+  readonly pods: number;
+  readonly services: number;
+  readonly nodes: number;
+  /** Namespaces the services are spread over (default 10). */
+  readonly namespaces?: number;
+}
+
+/**
+ * A mesh of `services` services, each backed by `pods / services` pods with a named target port,
+ * pods spread round-robin over `nodes` nodes. Addresses: nodes 10.0.0.x, pods 10.(1+i/65536)...,
+ * VIPs 10.96.x.y.
+ */
+export function syntheticMesh(size: SyntheticMeshSize): (Namespace | Node | Pod | Service)[] {
+  const nsCount = size.namespaces ?? 10;
+  const out: (Namespace | Node | Pod | Service)[] = [];
+  for (let n = 0; n < nsCount; n++) out.push(makeNamespace(`ns-${n}`));
+  for (let n = 0; n < size.nodes; n++) out.push(makeNode(`node-${n}`, `10.0.${n >> 8}.${n & 255}`));
+  const ip = (base: number, i: number) => `10.${base + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+  for (let s = 0; s < size.services; s++) {
+    out.push(
+      makeService({
+        name: `svc-${s}`,
+        namespace: `ns-${s % nsCount}`,
+        clusterIP: ip(96, s),
+        selector: { app: `svc-${s}` },
+        ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP', appProtocol: 'http' }],
+      }),
+    );
+  }
+  for (let p = 0; p < size.pods; p++) {
+    const s = p % size.services;
+    out.push(
+      makePod({
+        name: `svc-${s}-${p}`,
+        namespace: `ns-${s % nsCount}`,
+        nodeName: `node-${p % size.nodes}`,
+        podIP: ip(1, p),
+        serviceAccountName: `sa-${s}`,
+        labels: { app: `svc-${s}`, version: `v${p % 3}` },
+        containers: [{ name: 'app', ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }] }],
+      }),
+    );
+  }
+  return out;
+}
