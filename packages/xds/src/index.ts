@@ -11,3 +11,19 @@ export {
   canonicalResource,
 } from './codec.js';
 export type { EncodedAny, JsonObject, ResourceJson, CodecResult } from './codec.js';
+export {
+  ADS_SERVICE_NAME,
+  ADS_STREAM_METHOD_PATH,
+  GRPC_CODE_INVALID_ARGUMENT,
+  aggregatedDiscoveryServiceDefinition,
+  serializeDiscoveryRequest,
+  deserializeDiscoveryRequest,
+  serializeDiscoveryResponse,
+  deserializeDiscoveryResponse,
+  resourceNameOf,
+} from './ads.js';
+export type { XdsNode, DiscoveryRequest, DiscoveryResponse } from './ads.js';
+export { XdsClient, DEFAULT_XDS_TYPE_URLS, XDS_INITIAL_BACKOFF_MS, XDS_MAX_BACKOFF_MS, resourcesByName } from './xds-client.js';
+export type { XdsClientOptions, XdsResourcesUpdate, XdsNack, XdsValidator, XdsTypeState } from './xds-client.js';
+export { buildConfigDump, configDumpInputFromTypeStates, CONFIG_DUMP_TYPE_URL } from './config-dump.js';
+export type { ConfigDumpInput, ConfigDumpTypeState, ConfigDumpSecret } from './config-dump.js';

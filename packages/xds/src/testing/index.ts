@@ -6,3 +6,4 @@ export {
   SEED_CLUSTER_LOAD_ASSIGNMENT,
   SEED_RESOURCES,
 } from './seed-resources.js';
+export { FakeAdsServer } from './fake-ads-server.js';
