@@ -1,0 +1,123 @@
+import { isIP } from 'node:net';
+import { HboneErrorCode, hboneError } from './errors.js';
+
+/** A tunnel destination as carried in the CONNECT `:authority`. */
+export interface Authority {
+  host: string;
+  port: number;
+  family: 4 | 6;
+}
+
+/**
+ * Parses an HBONE `:authority`: `ip:port`, IPv6 in brackets (`[fd00::1]:8080`). HBONE tunnels
+ * always name an address (the original destination), never a hostname, so anything else is a
+ * bad request (400).
+ */
+export function parseAuthority(authority: string | undefined): Authority {
+  if (!authority) throw hboneError(HboneErrorCode.BAD_AUTHORITY, 'CONNECT without :authority');
+  let host: string;
+  let portText: string;
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    if (close < 0 || authority[close + 1] !== ':') throw badAuthority(authority);
+    host = authority.slice(1, close);
+    portText = authority.slice(close + 2);
+  } else {
+    const colon = authority.lastIndexOf(':');
+    if (colon <= 0 || authority.indexOf(':') !== colon) throw badAuthority(authority);
+    host = authority.slice(0, colon);
+    portText = authority.slice(colon + 1);
+  }
+  const family = isIP(host);
+  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if ((family !== 4 && family !== 6) || !(port >= 1 && port <= 65535)) throw badAuthority(authority);
+  if (family === 6 && !authority.startsWith('[')) throw badAuthority(authority);
+  return { host, port, family };
+}
+
+function badAuthority(authority: string) {
+  return hboneError(HboneErrorCode.BAD_AUTHORITY, `bad :authority ${JSON.stringify(authority)}: expected <ip>:<port>`, {
+    context: { authority },
+  });
+}
+
+/** `ip:port`, with IPv6 addresses in brackets. */
+export function formatAuthority(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export interface ConnectHeaderInput {
+  /** Original destination, `ip:port`. */
+  authority: string;
+  /** Original source address of the connection (the client pod). */
+  sourceAddress?: string;
+  /** Service host the client addressed, when known (`reviews.default.svc.cluster.local`). */
+  host?: string;
+  /** Source workload metadata for telemetry (W3C baggage). */
+  baggage?: Record<string, string>;
+  /** W3C trace context of the connection; generated when absent. */
+  traceparent?: string;
+  /** Extra headers (e.g. `x-envoy-original-dst-host`). */
+  extra?: Record<string, string>;
+}
+
+/**
+ * The CONNECT request headers of an HBONE tunnel, as Istio sends them: `:authority` is the
+ * original destination, `forwarded` keeps the original source across hops (RFC 7239), `baggage`
+ * carries peer metadata for telemetry, `traceparent` correlates both ends' logs.
+ */
+export function buildConnectHeaders(input: ConnectHeaderInput): Record<string, string> {
+  parseAuthority(input.authority);
+  const headers: Record<string, string> = { ':method': 'CONNECT', ':authority': input.authority };
+  if (input.sourceAddress) {
+    const forFor = isIP(input.sourceAddress) === 6 ? `"[${input.sourceAddress}]"` : `"${input.sourceAddress}"`;
+    headers['forwarded'] = input.host ? `for=${forFor};host=${input.host}` : `for=${forFor}`;
+  }
+  if (input.baggage && Object.keys(input.baggage).length > 0) headers['baggage'] = formatBaggage(input.baggage);
+  headers['traceparent'] = input.traceparent ?? newTraceparent();
+  if (input.extra) Object.assign(headers, input.extra);
+  return headers;
+}
+
+/** W3C baggage: comma-separated `key=value`, values percent-encoded. */
+export function formatBaggage(entries: Record<string, string>): string {
+  return Object.entries(entries)
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    .join(',');
+}
+
+export function parseBaggage(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!header) return out;
+  for (const member of header.split(',')) {
+    const [kv] = member.split(';');
+    const eq = kv?.indexOf('=') ?? -1;
+    if (!kv || eq <= 0) continue;
+    const key = kv.slice(0, eq).trim();
+    try {
+      out[key] = decodeURIComponent(kv.slice(eq + 1).trim());
+    } catch {
+      out[key] = kv.slice(eq + 1).trim();
+    }
+  }
+  return out;
+}
+
+/** The `for=` address of a `forwarded` header (first hop), without quotes or brackets. */
+export function parseForwardedFor(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /(?:^|[;,\s])for=("?)\[?([^"\];,]+)\]?\1/i.exec(header);
+  return match?.[2];
+}
+
+const HEX = '0123456789abcdef';
+function randomHex(bytes: number): string {
+  let s = '';
+  for (let i = 0; i < bytes * 2; i++) s += HEX[(Math.random() * 16) | 0];
+  return s;
+}
+
+/** A fresh W3C traceparent (version 00, sampled). Not cryptographic: it only correlates logs. */
+export function newTraceparent(): string {
+  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+}

@@ -1,0 +1,14 @@
+export { HBONE_PORT, STREAM_WINDOW_BYTES, CONNECTION_WINDOW_BYTES, MAX_STREAMS_PER_CONNECTION, POOL_IDLE_TIMEOUT_MS } from './constants.js';
+export { HboneErrorCode } from './errors.js';
+export { parseAuthority, formatAuthority, buildConnectHeaders, parseBaggage, formatBaggage, parseForwardedFor, newTraceparent } from './headers.js';
+export type { Authority, ConnectHeaderInput } from './headers.js';
+export { relay, abort } from './relay.js';
+export { forwardTunnel } from './forward.js';
+export type { ForwardOptions } from './forward.js';
+export type { RelayResult, RelayOptions } from './relay.js';
+export { createHboneSecureContext } from './tls.js';
+export type { HboneCredentials } from './tls.js';
+export { HboneServer } from './server.js';
+export type { HboneServerOptions, IncomingTunnel, RejectStatus, ServerConnectionInfo } from './server.js';
+export { HbonePool } from './pool.js';
+export type { HbonePoolOptions, OpenTunnelRequest, PoolKey, PoolConnectionInfo } from './pool.js';

@@ -1,0 +1,392 @@
+import { channel } from 'node:diagnostics_channel';
+import {
+  connect as h2connect,
+  constants as h2constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+} from 'node:http2';
+import { connect as tlsConnect, type SecureContext, type TLSSocket } from 'node:tls';
+import {
+  CONNECT_TIMEOUT_MS,
+  CONNECTION_WINDOW_BYTES,
+  KEEPALIVE_INTERVAL_MS,
+  KEEPALIVE_TIMEOUT_MS,
+  MAX_FRAME_BYTES,
+  MAX_STREAMS_PER_CONNECTION,
+  POOL_IDLE_TIMEOUT_MS,
+  STREAM_WINDOW_BYTES,
+} from './constants.js';
+import { HboneErrorCode, hboneError } from './errors.js';
+import { buildConnectHeaders, parseAuthority, type ConnectHeaderInput } from './headers.js';
+import { peerSpiffeIdentity, tlsFailure } from './tls.js';
+
+/** What identifies a pooled connection: who we are, where we go, whom we expect to find there. */
+export interface PoolKey {
+  /** SPIFFE URI of the workload the tunnel is opened for (selects the client certificate). */
+  sourceIdentity: string;
+  /** HBONE endpoint, `ip:port` (the destination pod's or waypoint's address, port 15008). */
+  destination: string;
+  /** SPIFFE URIs the server may present; anything else fails with HBONE_ERR_IDENTITY_MISMATCH. */
+  expectedIdentities: readonly string[];
+}
+
+export interface OpenTunnelRequest extends PoolKey, Omit<ConnectHeaderInput, 'authority'> {
+  /** The tunnel's original destination, `ip:port` (the CONNECT `:authority`). */
+  authority: string;
+}
+
+export interface HbonePoolOptions {
+  /** Mesh trust domain; the server's identity must be in it. */
+  trustDomain: string;
+  /** Client TLS context (key + cert chain + mesh root) of a source identity; called per new connection, so rotated certificates apply to new connections. */
+  secureContextFor(sourceIdentity: string): SecureContext | Promise<SecureContext>;
+  maxStreamsPerConnection?: number;
+  idleTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Local address to connect from (a node's address). */
+  localAddress?: string;
+}
+
+/** A pooled connection, for admin views (`/tunnels`). */
+export interface PoolConnectionInfo extends PoolKey {
+  id: number;
+  peerIdentity: string | undefined;
+  state: 'connecting' | 'ready' | 'draining';
+  activeStreams: number;
+  totalStreams: number;
+  createdAt: number;
+}
+
+const diagnostics = {
+  connect: channel('mesh:hbone:pool:connect'),
+  connectError: channel('mesh:hbone:pool:connect-error'),
+  close: channel('mesh:hbone:pool:close'),
+};
+
+let nextConnectionId = 1;
+
+class PooledConnection {
+  readonly id = nextConnectionId++;
+  readonly key: PoolKey;
+  readonly createdAt = Date.now();
+  session: ClientHttp2Session | undefined;
+  peerIdentity: string | undefined;
+  /** Streams open or reserved by opens waiting for this connection's handshake. */
+  activeStreams = 0;
+  totalStreams = 0;
+  draining = false;
+  ready: Promise<ClientHttp2Session>;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #keepaliveTimer: NodeJS.Timeout | undefined;
+  #lastPingAck = Date.now();
+  readonly #pool: HbonePool;
+
+  constructor(pool: HbonePool, key: PoolKey, connecting: Promise<{ session: ClientHttp2Session; peerIdentity: string }>) {
+    this.#pool = pool;
+    this.key = key;
+    this.ready = connecting.then(({ session, peerIdentity }) => {
+      this.session = session;
+      this.peerIdentity = peerIdentity;
+      this.#startKeepalive();
+      session.once('goaway', () => this.#drain());
+      session.once('close', () => this.#forget());
+      session.on('error', () => this.#forget());
+      return session;
+    });
+    this.ready.catch(() => this.#forget());
+  }
+
+  get state(): PoolConnectionInfo['state'] {
+    return this.draining ? 'draining' : this.session ? 'ready' : 'connecting';
+  }
+
+  streamOpened(): void {
+    this.activeStreams++;
+    this.totalStreams++;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  streamClosed(): void {
+    this.activeStreams--;
+    if (this.activeStreams > 0) return;
+    if (this.draining) {
+      this.session?.close();
+      return;
+    }
+    // Idle connections are released after a while; a new tunnel within that time reuses it.
+    this.#idleTimer = setTimeout(() => this.#drain(), this.#pool.idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+
+  #startKeepalive(): void {
+    const interval = this.#pool.keepaliveIntervalMs;
+    const timeout = this.#pool.keepaliveTimeoutMs;
+    this.#keepaliveTimer = setInterval(() => {
+      const session = this.session;
+      if (!session || session.destroyed) return;
+      if (Date.now() - this.#lastPingAck > timeout) {
+        session.destroy(hboneError(HboneErrorCode.KEEPALIVE_TIMEOUT, `no PING answer from ${this.key.destination} for ${timeout} ms`));
+        return;
+      }
+      session.ping((err) => {
+        if (!err) this.#lastPingAck = Date.now();
+      });
+    }, interval);
+    this.#keepaliveTimer.unref();
+  }
+
+  /** No new streams; close once the open ones finish (GOAWAY from the peer, idle, or pool close). */
+  #drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.#pool.forget(this);
+    if (this.activeStreams === 0) this.session?.close();
+  }
+
+  #forget(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
+    this.draining = true;
+    this.#pool.forget(this);
+  }
+
+  close(): void {
+    this.#drain();
+  }
+
+  destroy(): void {
+    this.#forget();
+    this.session?.destroy();
+  }
+}
+
+/**
+ * A pool of HBONE connections (HTTP/2 over mutual TLS 1.3), keyed by source identity,
+ * destination and expected destination identities, as Istio's ztunnel pools them.
+ *
+ * Invariants: a connection carries at most `maxStreamsPerConnection` tunnels, then another
+ * connection is opened; concurrent opens for a key with no connection share one handshake; a
+ * connection whose server identity is not expected is never used; a connection that received
+ * GOAWAY takes no new tunnels while its open ones finish; idle connections close after
+ * `idleTimeoutMs`; a PING is sent every `keepaliveIntervalMs` and a connection silent for
+ * `keepaliveTimeoutMs` is dropped. `close()` drains, `destroy()` resets; both idempotent;
+ * `open()` afterwards fails with HBONE_ERR_POOL_CLOSED.
+ */
+export class HbonePool {
+  readonly #options: HbonePoolOptions;
+  readonly #byKey = new Map<string, PooledConnection[]>();
+  readonly #all = new Set<PooledConnection>();
+  #closed = false;
+  readonly maxStreamsPerConnection: number;
+  readonly idleTimeoutMs: number;
+  readonly keepaliveIntervalMs: number;
+  readonly keepaliveTimeoutMs: number;
+
+  constructor(options: HbonePoolOptions) {
+    this.#options = options;
+    this.maxStreamsPerConnection = options.maxStreamsPerConnection ?? MAX_STREAMS_PER_CONNECTION;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? POOL_IDLE_TIMEOUT_MS;
+    this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? KEEPALIVE_INTERVAL_MS;
+    this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS;
+  }
+
+  /**
+   * Opens a tunnel: CONNECT `authority` on a pooled connection to `destination`. Resolves with
+   * the stream once the server answered 200; rejects with HBONE_ERR_REJECTED (status in
+   * context) or a connection error otherwise.
+   */
+  async open(request: OpenTunnelRequest): Promise<ClientHttp2Stream> {
+    if (this.#closed) throw hboneError(HboneErrorCode.POOL_CLOSED, 'HBONE pool is closed');
+    const headers = buildConnectHeaders(request);
+    const connection = this.#reserve(request);
+    let session: ClientHttp2Session;
+    try {
+      session = await connection.ready;
+    } catch (err) {
+      connection.streamClosed();
+      throw err;
+    }
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: false });
+    } catch (cause) {
+      connection.streamClosed();
+      throw hboneError(HboneErrorCode.CONNECT_FAILED, `cannot open a stream to ${request.destination}`, { cause });
+    }
+    stream.once('close', () => connection.streamClosed());
+    return awaitResponse(stream, request);
+  }
+
+  /** Finds a connection with a free stream slot for the key, or starts one; reserves the slot. */
+  #reserve(key: PoolKey): PooledConnection {
+    const mapKey = poolKeyString(key);
+    let list = this.#byKey.get(mapKey);
+    const existing = list?.find((c) => !c.draining && c.activeStreams < this.maxStreamsPerConnection);
+    if (existing) {
+      existing.streamOpened();
+      return existing;
+    }
+    const connection = new PooledConnection(this, key, this.#connect(key));
+    if (!list) this.#byKey.set(mapKey, (list = []));
+    list.push(connection);
+    this.#all.add(connection);
+    connection.streamOpened();
+    return connection;
+  }
+
+  async #connect(key: PoolKey): Promise<{ session: ClientHttp2Session; peerIdentity: string }> {
+    const { host, port } = parseAuthority(key.destination);
+    const secureContext = await this.#options.secureContextFor(key.sourceIdentity);
+    const tlsSocket = await new Promise<TLSSocket>((resolve, reject) => {
+      const socket = tlsConnect({
+        host,
+        port,
+        secureContext,
+        ALPNProtocols: ['h2'],
+        // We check the SPIFFE URI SAN ourselves; there is no hostname to verify.
+        checkServerIdentity: () => undefined,
+        rejectUnauthorized: true,
+        ...(this.#options.localAddress ? { localAddress: this.#options.localAddress } : {}),
+      });
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(hboneError(HboneErrorCode.CONNECT_FAILED, `connect to ${key.destination} timed out`, { context: { destination: key.destination } }));
+      }, this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
+      socket.once('secureConnect', () => {
+        clearTimeout(timer);
+        resolve(socket);
+      });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(tlsFailure(err, key.destination));
+      });
+    });
+    let peerIdentity: string;
+    try {
+      peerIdentity = peerSpiffeIdentity(tlsSocket, this.#options.trustDomain);
+    } catch (err) {
+      tlsSocket.destroy();
+      throw err;
+    }
+    if (!key.expectedIdentities.includes(peerIdentity)) {
+      tlsSocket.destroy();
+      const err = hboneError(
+        HboneErrorCode.IDENTITY_MISMATCH,
+        `${key.destination} presented ${peerIdentity}, expected ${key.expectedIdentities.join(' or ')}`,
+        { context: { destination: key.destination, peerIdentity, expected: key.expectedIdentities } },
+      );
+      diagnostics.connectError.publish({ key, error: err });
+      throw err;
+    }
+    if (tlsSocket.alpnProtocol !== 'h2') {
+      tlsSocket.destroy();
+      throw hboneError(HboneErrorCode.CONNECT_FAILED, `${key.destination} did not negotiate h2 (ALPN ${String(tlsSocket.alpnProtocol)})`);
+    }
+    const session = h2connect(`https://${key.destination}`, {
+      createConnection: () => tlsSocket,
+      settings: { initialWindowSize: STREAM_WINDOW_BYTES, maxFrameSize: MAX_FRAME_BYTES, enablePush: false },
+      maxSessionMemory: 256,
+    });
+    session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    diagnostics.connect.publish({ key, peerIdentity });
+    return { session, peerIdentity };
+  }
+
+  forget(connection: PooledConnection): void {
+    const mapKey = poolKeyString(connection.key);
+    const list = this.#byKey.get(mapKey);
+    if (list) {
+      const remaining = list.filter((c) => c !== connection);
+      if (remaining.length > 0) this.#byKey.set(mapKey, remaining);
+      else this.#byKey.delete(mapKey);
+    }
+    if (!connection.session || connection.session.closed || connection.session.destroyed) {
+      if (this.#all.delete(connection)) diagnostics.close.publish({ id: connection.id, key: connection.key });
+    } else {
+      connection.session.once('close', () => this.#all.delete(connection));
+    }
+  }
+
+  /** Live connections, for admin views. */
+  connections(): PoolConnectionInfo[] {
+    return [...this.#all].map((c) => ({
+      ...c.key,
+      id: c.id,
+      peerIdentity: c.peerIdentity,
+      state: c.state,
+      activeStreams: c.activeStreams,
+      totalStreams: c.totalStreams,
+      createdAt: c.createdAt,
+    }));
+  }
+
+  /** Drains every connection: no new tunnels, open ones finish. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closing = [...this.#all].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          c.ready.then(
+            (session) => (session.closed || session.destroyed ? resolve() : session.once('close', () => resolve())),
+            () => resolve(),
+          );
+          c.close();
+        }),
+    );
+    await Promise.all(closing);
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    for (const c of [...this.#all]) c.destroy();
+    this.#all.clear();
+    this.#byKey.clear();
+  }
+}
+
+function poolKeyString(key: PoolKey): string {
+  return `${key.sourceIdentity}\n${key.destination}\n${[...key.expectedIdentities].sort().join(',')}`;
+}
+
+function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest): Promise<ClientHttp2Stream> {
+  return new Promise((resolve, reject) => {
+    const onError = (cause: Error) => {
+      cleanup();
+      reject(hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} failed before the response`, { cause }));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} closed before the response (rst ${stream.rstCode})`));
+    };
+    const onResponse = (headers: IncomingHttpHeaders) => {
+      cleanup();
+      const status = Number(headers[':status']);
+      if (status === 200) {
+        resolve(stream);
+        return;
+      }
+      const reason = headers['x-hbone-reason'];
+      stream.close(h2constants.NGHTTP2_NO_ERROR);
+      stream.resume();
+      reject(
+        hboneError(HboneErrorCode.REJECTED, `tunnel to ${request.authority} refused with ${status}${reason ? `: ${String(reason)}` : ''}`, {
+          context: { status, reason, authority: request.authority, destination: request.destination },
+        }),
+      );
+    };
+    const cleanup = () => {
+      stream.off('response', onResponse);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+    stream.once('response', onResponse);
+    stream.once('error', onError);
+    stream.once('close', onClose);
+  });
+}

@@ -1,0 +1,154 @@
+import { constants as h2constants, type Http2Stream } from 'node:http2';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/** What a relay moved, and how it ended. */
+export interface RelayResult {
+  /** Bytes read from `a` and written to `b`. */
+  bytesAToB: number;
+  /** Bytes read from `b` and written to `a`. */
+  bytesBToA: number;
+  /** Set when either side failed or was reset; the other side was then reset too. */
+  error?: Error;
+}
+
+export interface RelayOptions {
+  /**
+   * Coalesce what arrives within one event-loop turn into one write (default true). The first
+   * chunk of a turn is written at once, so a lone small message pays no latency; the rest of the
+   * turn is corked and flushed together. Node hands over TLS/HTTP2 data as many small chunks,
+   * and one write per chunk costs up to half the throughput (performance-notes, pitfall 6).
+   */
+  coalesce?: boolean;
+  /** Called as bytes move, for live tunnel statistics. Cheap: a number each. */
+  onBytes?: (direction: 'aToB' | 'bToA', bytes: number) => void;
+}
+
+/**
+ * Copies bytes both ways between two byte streams (a TCP socket and an HBONE tunnel, or two
+ * tunnels) with stream semantics intact:
+ *
+ * - half-close: end of one side's input (FIN / END_STREAM) ends the other side's output, and the
+ *   opposite direction keeps flowing until it ends too. TCP sockets must be `allowHalfOpen`.
+ * - reset: an error or abort on either side resets the other side (TCP RST, or RST_STREAM with
+ *   CONNECT_ERROR for HTTP/2, RFC 9113 §8.5) instead of a clean end, so a peer never mistakes a
+ *   failure for a complete transfer.
+ * - backpressure: a side whose writes are buffered pauses the reader feeding it, so memory is
+ *   bounded by the transport windows, not by how fast the sender is.
+ *
+ * Resolves once both directions are done; never rejects.
+ */
+export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise<RelayResult> {
+  const coalesce = options.coalesce ?? true;
+  const onBytes = options.onBytes;
+  return new Promise((resolve) => {
+    const result: RelayResult = { bytesAToB: 0, bytesBToA: 0 };
+    let finished = false;
+    let openDirections = 2;
+    let settledSides = 0;
+
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      resolve(result);
+    };
+    const fail = (err: Error) => {
+      if (finished) return;
+      result.error ??= err;
+      abort(a);
+      abort(b);
+      finish();
+    };
+    const sideSettled = () => {
+      if (++settledSides === 2) finish();
+    };
+
+    const pump = (src: Duplex, dst: Duplex, direction: 'aToB' | 'bToA') => {
+      let corked = false;
+      const uncork = () => {
+        corked = false;
+        dst.uncork();
+      };
+      src.on('data', (chunk: Buffer) => {
+        const n = chunk.length;
+        if (direction === 'aToB') result.bytesAToB += n;
+        else result.bytesBToA += n;
+        onBytes?.(direction, n);
+        const ok = dst.write(chunk);
+        if (coalesce && !corked) {
+          corked = true;
+          dst.cork();
+          setImmediate(uncork);
+        }
+        if (!ok) {
+          src.pause();
+          dst.once('drain', () => src.resume());
+        }
+      });
+      const propagateEnd = () => {
+        if (corked) uncork();
+        dst.end();
+        if (--openDirections === 0) finishWhenClosed();
+      };
+      src.once('end', () => {
+        if (!isHttp2Stream(src)) {
+          propagateEnd();
+          return;
+        }
+        // Node also ends an HTTP/2 stream's readable side when the stream is reset, and says so
+        // ('aborted', rstCode) only after 'end' (pitfall 5). Decide once that settled: a reset
+        // must reach the other side as a reset, never as a FIN.
+        setImmediate(() => {
+          if (src.aborted || (src.rstCode !== undefined && src.rstCode !== h2constants.NGHTTP2_NO_ERROR)) {
+            fail(new Error(`stream reset by peer (code ${src.rstCode})`));
+          } else {
+            propagateEnd();
+          }
+        });
+      });
+    };
+
+    // Both inputs ended cleanly and both outputs were ended: wait for the last bytes to leave.
+    const finishWhenClosed = () => {
+      for (const side of [a, b]) {
+        if (side.writableFinished || side.destroyed) sideSettled();
+        else side.once('finish', sideSettled);
+      }
+    };
+
+    for (const side of [a, b]) {
+      side.once('error', fail);
+      side.once('close', () => {
+        if (!isCleanClose(side)) fail(new Error('peer reset the stream'));
+      });
+    }
+    pump(a, b, 'aToB');
+    pump(b, a, 'bToA');
+  });
+}
+
+/** node:http2 does not export its stream class; `rstCode` is a getter only its streams have. */
+function isHttp2Stream(s: Duplex): s is Http2Stream {
+  return 'rstCode' in s;
+}
+
+/**
+ * A side closed cleanly when its input ended and its output finished; for HTTP/2 the stream must
+ * also not have been reset with an error code (pitfall 5: a close may still carry an rstCode).
+ */
+function isCleanClose(side: Duplex): boolean {
+  if (isHttp2Stream(side) && side.rstCode !== undefined && side.rstCode !== h2constants.NGHTTP2_NO_ERROR) return false;
+  return side.readableEnded && side.writableFinished;
+}
+
+/** Resets a side: TCP RST for sockets, RST_STREAM(CONNECT_ERROR) for HTTP/2 streams. */
+export function abort(side: Duplex): void {
+  if (side.destroyed) return;
+  if (isHttp2Stream(side)) {
+    side.close(h2constants.NGHTTP2_CONNECT_ERROR);
+  } else if (side instanceof Socket && typeof side.resetAndDestroy === 'function' && !side.connecting) {
+    side.resetAndDestroy();
+  } else {
+    side.destroy();
+  }
+}
