@@ -27,3 +27,5 @@ export { XdsClient, DEFAULT_XDS_TYPE_URLS, XDS_INITIAL_BACKOFF_MS, XDS_MAX_BACKO
 export type { XdsClientOptions, XdsResourcesUpdate, XdsNack, XdsValidator, XdsTypeState } from './xds-client.js';
 export { buildConfigDump, configDumpInputFromTypeStates, CONFIG_DUMP_TYPE_URL } from './config-dump.js';
 export type { ConfigDumpInput, ConfigDumpTypeState, ConfigDumpSecret } from './config-dump.js';
+export { CaClient, caServiceDefinition, structStringField, CA_SERVICE_NAME, IMPERSONATED_IDENTITY_KEY } from './ca-service.js';
+export type { IstioCertificateRequest, IstioCertificateResponse, CreateCertificateOptions } from './ca-service.js';
