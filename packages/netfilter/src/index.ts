@@ -48,3 +48,16 @@ export {
   type TopologyPod,
   type TopologyPodSpec,
 } from './topology.js';
+export {
+  createTcpSocket,
+  getMark,
+  isSockoptAvailable,
+  isTransparent,
+  listenTransparent,
+  setMark,
+  setTransparent,
+  socketFd,
+  withNetworkNamespace,
+  type TcpSocketOptions,
+  type TransparentListenOptions,
+} from './sockopt.js';
