@@ -1,0 +1,80 @@
+/**
+ * Credentials istiod-lite creates in its state directory:
+ *   <state-dir>/root-cert.pem, root-key.pem (0600)      the mesh root CA (pki RootCa)
+ *   <state-dir>/nodes/<node>/{cert.pem,key.pem,root-cert.pem}   node bootstrap credentials
+ * and, in memory only, its own serving certificate for port 15012
+ * (URI SAN spiffe://<td>/ns/istio-system/sa/istiod; clients check that SAN, not a hostname).
+ */
+import { X509Certificate } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { RootCa, generateKeyAndCsr, spiffeUri } from '@mesh/pki';
+import type { Logger } from '../log.js';
+import { ISTIOD_SERVICE_ACCOUNT, ZTUNNEL_NAMESPACE, nodeBootstrapUris } from './node-identity.js';
+
+export const NODE_BOOTSTRAP_CERT_TTL_MS = 365 * 24 * 3600_000;
+/** A node credential closer than this to expiry is re-issued at start. */
+export const NODE_BOOTSTRAP_RENEW_BEFORE_MS = 30 * 24 * 3600_000;
+export const ISTIOD_SERVING_CERT_TTL_MS = 30 * 24 * 3600_000;
+
+export interface ServingCredentials {
+  certChainPem: string;
+  keyPem: string;
+  rootPem: string;
+}
+
+export function loadOrCreateRootCa(stateDir: string, trustDomain: string): RootCa {
+  return RootCa.loadOrCreate(stateDir, { trustDomain });
+}
+
+export function nodeCredentialDir(stateDir: string, nodeName: string): string {
+  return path.join(stateDir, 'nodes', nodeName);
+}
+
+/** istiod's own certificate for the mTLS port, made fresh at every start. */
+export async function issueIstiodServingCredentials(ca: RootCa): Promise<ServingCredentials> {
+  const uri = spiffeUri({ trustDomain: ca.trustDomain, namespace: ZTUNNEL_NAMESPACE, serviceAccount: ISTIOD_SERVICE_ACCOUNT });
+  const { keyPem, csrPem } = await generateKeyAndCsr({ uris: [uri] });
+  const issued = ca.issueCert({ csrPem, uris: [uri], commonName: 'istiod-lite', ttlMs: ISTIOD_SERVING_CERT_TTL_MS });
+  return { certChainPem: issued.chainPem, keyPem, rootPem: ca.certPem };
+}
+
+/**
+ * Ensures `<state-dir>/nodes/<node>/` holds a valid bootstrap credential for each node; keeps
+ * existing ones that chain to the current root and are not near expiry.
+ */
+export async function ensureNodeCredentials(ca: RootCa, stateDir: string, nodeNames: Iterable<string>, logger: Logger): Promise<void> {
+  for (const nodeName of nodeNames) {
+    const dir = nodeCredentialDir(stateDir, nodeName);
+    if (await isUsable(dir, ca)) continue;
+    const uris = nodeBootstrapUris(ca.trustDomain, nodeName);
+    const { keyPem, csrPem } = await generateKeyAndCsr({ uris });
+    const issued = ca.issueCert({ csrPem, uris, commonName: `ztunnel.${nodeName}`, ttlMs: NODE_BOOTSTRAP_CERT_TTL_MS });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeAtomically(path.join(dir, 'key.pem'), keyPem, 0o600);
+    await writeAtomically(path.join(dir, 'cert.pem'), issued.chainPem, 0o644);
+    await writeAtomically(path.join(dir, 'root-cert.pem'), ca.certPem, 0o644);
+    logger.info('node bootstrap credential issued', { node: nodeName, dir, notAfter: issued.notAfter.toISOString() });
+  }
+}
+
+async function isUsable(dir: string, ca: RootCa): Promise<boolean> {
+  try {
+    const [chain, root] = await Promise.all([readFile(path.join(dir, 'cert.pem'), 'utf8'), readFile(path.join(dir, 'root-cert.pem'), 'utf8')]);
+    await readFile(path.join(dir, 'key.pem'));
+    if (root.trim() !== ca.certPem.trim()) return false;
+    const leaf = new X509Certificate(chain);
+    if (Date.parse(leaf.validTo) - Date.now() < NODE_BOOTSTRAP_RENEW_BEFORE_MS) return false;
+    // Node certificates carry two URIs, which pki's verifyChain (one SPIFFE ID) refuses; the
+    // root signature and the same-root check above are what matter here.
+    return leaf.verify(new X509Certificate(ca.certPem).publicKey);
+  } catch {
+    return false;
+  }
+}
+
+async function writeAtomically(file: string, content: string, mode: number): Promise<void> {
+  const temporary = `${file}.tmp-${process.pid}`;
+  await writeFile(temporary, content, { mode });
+  await rename(temporary, file);
+}

@@ -1,0 +1,25 @@
+import type { ManifestError, MeshSnapshot } from '@mesh/mesh-model';
+
+/**
+ * Where the mesh configuration comes from: a watched manifest directory today, a Kubernetes API
+ * later. A source always has a snapshot in force; it emits 'snapshot' only when what is in force
+ * changed, never for a rejected edit.
+ *
+ * Lifecycle: `close()` stops watching and is idempotent; `current()` still returns the last
+ * snapshot after it.
+ */
+export interface ConfigSource {
+  current(): MeshSnapshot;
+  /** Increases by one for every snapshot emitted; the initial snapshot is generation 1. */
+  generation(): number;
+  /** Problems in the configuration as last read (files whose last good content is in force). */
+  problems(): readonly ManifestError[];
+  on(event: 'snapshot', listener: (snapshot: MeshSnapshot) => void): this;
+  off(event: 'snapshot', listener: (snapshot: MeshSnapshot) => void): this;
+  close(): void;
+}
+
+/** `file:line:column path: message`, the way compilers print it. */
+export function formatManifestError(error: ManifestError): string {
+  return `${error.file}:${error.line}:${error.column}${error.path ? ` ${error.path}` : ''}: ${error.message}`;
+}

@@ -1,0 +1,181 @@
+/**
+ * A ConfigSource over a directory of *.yaml / *.yml manifests (read recursively).
+ *
+ * Invariants:
+ * - Each file is all-or-nothing: a file that fails to parse is reported (file:line:column path)
+ *   and its last good content stays in force, while other files' changes apply.
+ * - A file that has never parsed cleanly contributes nothing.
+ * - Changes are debounced (DEFAULT_DEBOUNCE_MS) so an editor's write-rename-chmod burst
+ *   produces one snapshot; a snapshot is emitted only when the content in force changed.
+ *
+ * Watching uses `fs.watch(dir, {recursive: true})`, which Node 20 supports on Linux (checked on
+ * 20.20: create, modify and files in new sub-directories are reported). Every event triggers a
+ * re-scan, so a missed filename never loses a change.
+ */
+import { EventEmitter } from 'node:events';
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { MeshError } from '@mesh/errors';
+import { buildSnapshot, parseManifests } from '@mesh/mesh-model';
+import type { ManifestError, MeshResource, MeshSnapshot } from '@mesh/mesh-model';
+import type { Logger } from '../log.js';
+import { formatManifestError } from './config-source.js';
+import type { ConfigSource } from './config-source.js';
+
+export const DEFAULT_DEBOUNCE_MS = 100;
+const MANIFEST_FILE = /\.ya?ml$/i;
+
+export interface DirectoryConfigSourceOptions {
+  trustDomain: string;
+  logger: Logger;
+  debounceMs?: number;
+}
+
+interface FileState {
+  text: string;
+  /** Resources of the last clean parse, in force; undefined if the file never parsed cleanly. */
+  inForce: readonly MeshResource[] | undefined;
+  errors: readonly ManifestError[];
+}
+
+export class DirectoryConfigSource extends EventEmitter implements ConfigSource {
+  readonly dir: string;
+  readonly #options: DirectoryConfigSourceOptions;
+  readonly #files = new Map<string, FileState>();
+  #snapshot: MeshSnapshot;
+  #generation = 1;
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #reloading: Promise<void> | undefined;
+  #reloadAgain = false;
+  #closed = false;
+
+  private constructor(dir: string, options: DirectoryConfigSourceOptions) {
+    super();
+    this.dir = dir;
+    this.#options = options;
+    this.#snapshot = buildSnapshot([], { trustDomain: options.trustDomain });
+  }
+
+  /** Reads the directory, builds the first snapshot and starts watching. */
+  static async open(dir: string, options: DirectoryConfigSourceOptions): Promise<DirectoryConfigSource> {
+    const info = await stat(dir).catch((cause: unknown) => {
+      throw new MeshError('ISTIOD_ERR_CONFIG_DIR', `cannot read the config directory ${dir}: ${String(cause)}`, {
+        cause,
+        hint: 'pass --config-dir <dir> naming a directory of *.yaml manifests',
+      });
+    });
+    if (!info.isDirectory()) throw new MeshError('ISTIOD_ERR_CONFIG_DIR', `${dir} is not a directory`);
+    const source = new DirectoryConfigSource(dir, options);
+    await source.#reload(true);
+    source.#watch();
+    return source;
+  }
+
+  current(): MeshSnapshot {
+    return this.#snapshot;
+  }
+
+  generation(): number {
+    return this.#generation;
+  }
+
+  problems(): readonly ManifestError[] {
+    return [...this.#files.values()].flatMap((file) => file.errors);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#watcher?.close();
+  }
+
+  /** Re-reads now instead of waiting for the watcher (tests, SIGHUP). Resolves when applied. */
+  async reload(): Promise<void> {
+    await this.#scheduleReloadNow();
+  }
+
+  #watch(): void {
+    this.#watcher = watch(this.dir, { recursive: true }, () => {
+      if (this.#closed) return;
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => void this.#scheduleReloadNow(), this.#options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    });
+    this.#watcher.on('error', (err) => this.#options.logger.error('config directory watch failed', { dir: this.dir, error: String(err) }));
+  }
+
+  /** Serialises reloads: an event during a reload causes exactly one more. */
+  async #scheduleReloadNow(): Promise<void> {
+    if (this.#reloading) {
+      this.#reloadAgain = true;
+      return this.#reloading;
+    }
+    this.#reloading = (async () => {
+      do {
+        this.#reloadAgain = false;
+        await this.#reload(false).catch((err: unknown) =>
+          this.#options.logger.error('config reload failed; the previous snapshot stays in force', { error: String(err) }),
+        );
+      } while (this.#reloadAgain && !this.#closed);
+    })();
+    try {
+      await this.#reloading;
+    } finally {
+      this.#reloading = undefined;
+    }
+  }
+
+  async #reload(initial: boolean): Promise<void> {
+    const paths = await listManifestFiles(this.dir);
+    let changed = false;
+    for (const known of [...this.#files.keys()]) {
+      if (!paths.includes(known)) {
+        changed ||= this.#files.get(known)?.inForce !== undefined;
+        this.#files.delete(known);
+        this.#options.logger.info('manifest file removed', { file: known });
+      }
+    }
+    for (const file of paths) {
+      const text = await readFile(file, 'utf8').catch(() => undefined);
+      if (text === undefined) continue; // vanished between listing and reading; the next event handles it
+      const previous = this.#files.get(file);
+      if (previous?.text === text) continue;
+      const result = parseManifests(text, file);
+      if (result.errors.length > 0) {
+        for (const error of result.errors) {
+          this.#options.logger.warn(`invalid manifest: ${formatManifestError(error)}`, {
+            file: error.file,
+            line: error.line,
+            column: error.column,
+            path: error.path,
+            error: error.message,
+            keptLastGood: previous?.inForce !== undefined,
+          });
+        }
+        this.#files.set(file, { text, inForce: previous?.inForce, errors: result.errors });
+      } else {
+        this.#files.set(file, { text, inForce: result.resources, errors: [] });
+        changed = true;
+      }
+    }
+    if (!changed && !initial) return;
+    const resources = [...this.#files.values()].flatMap((file) => file.inForce ?? []);
+    this.#snapshot = buildSnapshot(resources, { trustDomain: this.#options.trustDomain });
+    if (!initial) {
+      this.#generation += 1;
+      this.#options.logger.info('config snapshot updated', { generation: this.#generation, resources: resources.length });
+      this.emit('snapshot', this.#snapshot);
+    }
+  }
+}
+
+async function listManifestFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile() && MANIFEST_FILE.test(entry.name))
+    .map((entry) => path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name))
+    .sort();
+}

@@ -1,0 +1,13 @@
+export { startIstiod } from './istiod.js';
+export type { Istiod, StartIstiodOptions } from './istiod.js';
+export { parseArgs, parseConfig, HELP_TEXT, XDS_PLAINTEXT_PORT, XDS_TLS_PORT, DEBUG_PORT } from './config.js';
+export type { IstiodConfig } from './config.js';
+export type { ConfigSource } from './config-source/config-source.js';
+export { DirectoryConfigSource } from './config-source/directory-config-source.js';
+export { AdsServer } from './xds/ads-server.js';
+export type { SynczEntry } from './xds/ads-server.js';
+export type { ProxyResourceGenerator, GeneratedResources } from './xds/proxy-resources.js';
+export type { ProxyInfo } from './xds/proxy-node.js';
+export { nodeUri, nodeBootstrapUris, nodeNameFromPeerCertificate } from './ca/node-identity.js';
+export { nodeCredentialDir } from './ca/credentials.js';
+export { createJsonLogger, createMemoryLogger } from './log.js';

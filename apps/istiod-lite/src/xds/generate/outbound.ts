@@ -1,0 +1,307 @@
+/**
+ * Outbound: the `ztunnel_outbound` listener (15001) with its filter_chain_matcher, the
+ * per-identity `_outbound_internal` EDS clusters and endpoints, and the HBONE tunnel listener
+ * and cluster per identity. Shapes from seed 002 ("Ztunnel A 上的出站流量路由") and seed 004
+ * ("Outbound 流量处理").
+ *
+ * Path of a connection from local pod P (identity S) to service VIP:port:
+ *   matcher: source P → destination VIP → port → chain `S_to_<proto>_<fqdn>_outbound_internal`
+ *   → tcp_proxy → EDS cluster of the same name → an endpoint `envoy_internal_address`
+ *   {server_listener_name: outbound_tunnel_lis_S, endpoint_id: pod:targetPort} with `tunnel`
+ *   metadata {address: pod:15008, destination: pod:targetPort}
+ *   → internal listener `outbound_tunnel_lis_S` → tcp_proxy with tunneling_config (CONNECT to
+ *   the tunnel destination) → cluster `outbound_tunnel_clus_S` (ORIGINAL_DST, port 15008,
+ *   mTLS with S's certificate).
+ * Destination pod not captured: the endpoint is its plain socket address (no tunnel).
+ * Service with a waypoint: the endpoints are the waypoint's addresses, tunnel destination VIP:port.
+ * Destination is a captured pod's IP: chain `S_to_pod_outbound_direct` tunnels to the original
+ * destination's IP on 15008 (see names.ts); the pod CIDRs are matched as ranges, so the tree
+ * grows with nodes, not pods.
+ * Anything else: PassthroughFilterChain. Destination port 15001: BlackHoleCluster (a loop).
+ */
+import type { MeshSnapshot, Pod, Service, ServicePort } from '@mesh/mesh-model';
+import {
+  RAW_BUFFER_TRANSPORT_SOCKET,
+  TYPE,
+  any,
+  byName,
+  clusterResource,
+  extension,
+  hboneTlsContext,
+  socketAddress,
+  tcpProxy,
+  transparentListener,
+  typeUrl,
+  type EnvoyResource,
+  type JsonObject,
+} from './envoy.js';
+import { INPUT, exactMatcher, exactOrFallback, ipRangeMatcher, nested, selectChain, type OnMatch } from './matcher.js';
+import {
+  BLACKHOLE_CLUSTER,
+  BLACKHOLE_FILTER_CHAIN,
+  HBONE_PORT,
+  OUTBOUND_LISTENER,
+  PASSTHROUGH_CLUSTER,
+  PASSTHROUGH_FILTER_CHAIN,
+  ZTUNNEL_OUTBOUND_PORT,
+  address,
+  outboundDirectName,
+  outboundInternalName,
+  tunnelClusterName,
+  tunnelListenerName,
+} from './names.js';
+
+export interface XdsResources {
+  listeners: EnvoyResource[];
+  clusters: EnvoyResource[];
+  endpoints: EnvoyResource[];
+}
+
+/** A service port reachable at a VIP. */
+interface Destination {
+  readonly service: Service;
+  readonly vip: string;
+  readonly port: ServicePort;
+}
+
+/** Connect timeout and idle-host cleanup of the tunnel cluster (seed 002). */
+const TUNNEL_CONNECT_TIMEOUT = '2s';
+const TUNNEL_CLEANUP_INTERVAL = '60s';
+const ORIGINAL_DST_CONNECT_TIMEOUT = '10s';
+
+/** Envoy substitution for the connection's original destination (TPROXY keeps it as the local address). */
+const ORIGINAL_DESTINATION = '%DOWNSTREAM_LOCAL_ADDRESS%';
+
+const PASSTHROUGH = selectChain(PASSTHROUGH_FILTER_CHAIN);
+
+function destinationsOf(snapshot: MeshSnapshot): Destination[] {
+  const out: Destination[] = [];
+  for (const service of snapshot.services.values()) {
+    if (!service.clusterIP) continue;
+    const ports = [...service.ports].sort((a, b) => a.port - b.port);
+    for (const port of ports) out.push({ service, vip: service.clusterIP, port });
+  }
+  return out;
+}
+
+/** Pod CIDRs of all nodes, plus /32s for captured pods on nodes that declare no CIDR. */
+function capturedPodRanges(snapshot: MeshSnapshot): string[] {
+  const ranges = new Set<string>();
+  for (const node of snapshot.nodes.values()) if (node.podCidr) ranges.add(node.podCidr);
+  for (const pod of snapshot.pods.values()) {
+    if (!pod.podIP || !snapshot.isCaptured(pod) || snapshot.nodeOf(pod.nodeName)?.podCidr) continue;
+    ranges.add(pod.podIP.includes(':') ? `${pod.podIP}/128` : `${pod.podIP}/32`);
+  }
+  return [...ranges].sort();
+}
+
+function lbEndpoint(addressJson: JsonObject, filterMetadata: JsonObject): JsonObject {
+  return {
+    endpoint: { address: addressJson },
+    health_status: 'HEALTHY',
+    metadata: { filter_metadata: filterMetadata },
+    load_balancing_weight: 1,
+  };
+}
+
+/** An endpoint reached through the identity's HBONE tunnel listener. */
+function tunnelledEndpoint(sourceSpiffe: string, endpointId: string, tunnelAddress: string, destination: string, istio: JsonObject): JsonObject {
+  return lbEndpoint(
+    { envoy_internal_address: { server_listener_name: tunnelListenerName(sourceSpiffe), endpoint_id: endpointId } },
+    {
+      'envoy.transport_socket_match': { tunnel: 'h2' },
+      tunnel: { address: tunnelAddress, destination },
+      istio,
+    },
+  );
+}
+
+/**
+ * The `istio` metadata passed through to the tunnel listener: who the destination is, so the
+ * tunnel can check the server certificate's identity and access logs can name the workload.
+ */
+function workloadMetadata(snapshot: MeshSnapshot, pod: Pod): JsonObject {
+  return { workload: pod.name, namespace: pod.namespace, identity: snapshot.spiffeOf(pod) };
+}
+
+function endpointsFor(snapshot: MeshSnapshot, sourceSpiffe: string, dest: Destination): JsonObject[] {
+  const waypoint = snapshot.waypointFor(dest.service);
+  if (waypoint) {
+    const vipPort = address(dest.vip, dest.port.port);
+    const istio = { waypoint: waypoint.name, namespace: waypoint.namespace };
+    return [...snapshot.waypointAddressesOf(waypoint)]
+      .sort()
+      .map((ip) => tunnelledEndpoint(sourceSpiffe, address(ip, HBONE_PORT), address(ip, HBONE_PORT), vipPort, istio));
+  }
+  return snapshot
+    .endpointsOf(dest.service)
+    .filter((e) => e.servicePort.port === dest.port.port)
+    .map((e) => {
+      const target = address(e.address, e.targetPort);
+      const istio = workloadMetadata(snapshot, e.pod);
+      return snapshot.isCaptured(e.pod)
+        ? tunnelledEndpoint(sourceSpiffe, target, address(e.address, HBONE_PORT), target, istio)
+        : lbEndpoint(socketAddress(e.address, e.targetPort), { istio });
+    });
+}
+
+/**
+ * EDS cluster whose tunnelled endpoints (metadata `tunnel: h2`) go through the internal listener
+ * with `tunnel` and `istio` metadata passed along; plain endpoints use a raw socket (seed 002
+ * "Sleep 集群").
+ */
+function outboundInternalCluster(name: string): EnvoyResource {
+  return clusterResource(name, {
+    type: 'EDS',
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+    transport_socket_matches: [
+      {
+        name: 'internal_upstream',
+        match: { tunnel: 'h2' },
+        transport_socket: extension('envoy.transport_sockets.internal_upstream', TYPE.internalUpstream, {
+          passthrough_metadata: [
+            { kind: { host: {} }, name: 'tunnel' },
+            { kind: { host: {} }, name: 'istio' },
+          ],
+          transport_socket: RAW_BUFFER_TRANSPORT_SOCKET,
+        }),
+      },
+      { name: 'tlsMode-disabled', match: {}, transport_socket: RAW_BUFFER_TRANSPORT_SOCKET },
+    ],
+  });
+}
+
+function loadAssignment(clusterName: string, lbEndpoints: JsonObject[]): EnvoyResource {
+  const sorted = [...lbEndpoints].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+  return {
+    '@type': typeUrl(TYPE.clusterLoadAssignment),
+    cluster_name: clusterName,
+    endpoints: sorted.length > 0 ? [{ lb_endpoints: sorted }] : [],
+  };
+}
+
+/** tcp_proxy that opens an HTTP/2 CONNECT tunnel to `hostname` (seed 000, seed 002). */
+function tunnellingProxy(statPrefix: string, sourceSpiffe: string, hostname: string, originalDestination: string): JsonObject {
+  return tcpProxy(statPrefix, tunnelClusterName(sourceSpiffe), {
+    tunneling_config: {
+      hostname,
+      headers_to_add: [{ header: { key: 'x-envoy-original-dst-host', value: originalDestination } }],
+    },
+  });
+}
+
+/** Internal listener `outbound_tunnel_lis_<spiffe>` (seed 002 "通过 Envoy 内部监听器建立 HBONE 隧道"). */
+function tunnelListener(sourceSpiffe: string): EnvoyResource {
+  const name = tunnelListenerName(sourceSpiffe);
+  return {
+    '@type': typeUrl(TYPE.listener),
+    name,
+    filter_chains: [
+      {
+        filters: [tunnellingProxy(name, sourceSpiffe, '%DYNAMIC_METADATA(tunnel:destination)%', '%DYNAMIC_METADATA(["tunnel", "destination"])%')],
+      },
+    ],
+    use_original_dst: false,
+    // Seed 004: copies the endpoint's tunnel.address into the original-destination filter
+    // state, so the ORIGINAL_DST cluster below connects to pod:15008.
+    listener_filters: [
+      {
+        name: 'set_dst_address',
+        typed_config: any(TYPE.typedStruct, { type_url: 'type.googleapis.com/istio.set_internal_dst_address.v1.Config', value: {} }),
+      },
+    ],
+    internal_listener: {},
+  };
+}
+
+/** Cluster `outbound_tunnel_clus_<spiffe>`: mTLS (TLS 1.3, h2) to <destination>:15008 with the source's certificate. */
+function tunnelCluster(sourceSpiffe: string): EnvoyResource {
+  return clusterResource(tunnelClusterName(sourceSpiffe), {
+    type: 'ORIGINAL_DST',
+    connect_timeout: TUNNEL_CONNECT_TIMEOUT,
+    lb_policy: 'CLUSTER_PROVIDED',
+    cleanup_interval: TUNNEL_CLEANUP_INTERVAL,
+    transport_socket: extension('envoy.transport_sockets.tls', TYPE.upstreamTls, { common_tls_context: hboneTlsContext(sourceSpiffe) }),
+    original_dst_lb_config: { upstream_port_override: HBONE_PORT },
+    typed_extension_protocol_options: {
+      [TYPE.httpProtocolOptions]: any(TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: { allow_connect: true } } }),
+    },
+  });
+}
+
+function chain(name: string, filter: JsonObject): JsonObject {
+  return { filters: [filter], name };
+}
+
+export const PASSTHROUGH_CLUSTER_RESOURCE: EnvoyResource = clusterResource(PASSTHROUGH_CLUSTER, {
+  type: 'ORIGINAL_DST',
+  connect_timeout: ORIGINAL_DST_CONNECT_TIMEOUT,
+  lb_policy: 'CLUSTER_PROVIDED',
+});
+
+/** No endpoints: connections to it are closed. */
+export const BLACKHOLE_CLUSTER_RESOURCE: EnvoyResource = clusterResource(BLACKHOLE_CLUSTER, {
+  type: 'STATIC',
+  connect_timeout: ORIGINAL_DST_CONNECT_TIMEOUT,
+});
+
+/**
+ * Everything outbound for the captured pods in `localPods` (which must have IPs). Resources for
+ * one identity are generated once however many local pods share it.
+ */
+export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Pod[]): XdsResources {
+  const destinations = destinationsOf(snapshot);
+  const ranges = capturedPodRanges(snapshot);
+  const uncapturedPodIps = [...snapshot.pods.values()].filter((p) => p.podIP && !snapshot.isCaptured(p)).map((p) => p.podIP as string);
+
+  const identities = [...new Set(localPods.map((p) => snapshot.spiffeOf(p)))].sort();
+  const listeners: EnvoyResource[] = [];
+  const clusters: EnvoyResource[] = [];
+  const endpoints: EnvoyResource[] = [];
+  const chains: JsonObject[] = [
+    chain(BLACKHOLE_FILTER_CHAIN, tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)),
+    chain(PASSTHROUGH_FILTER_CHAIN, tcpProxy(PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER)),
+  ];
+  const destinationMatcherByIdentity = new Map<string, OnMatch>();
+
+  for (const spiffe of identities) {
+    // Destination IP → port → chain, for this identity.
+    const byVip = new Map<string, Map<string, OnMatch>>();
+    for (const dest of destinations) {
+      const name = outboundInternalName(spiffe, dest.service, dest.port);
+      chains.push(chain(name, tcpProxy(name, name)));
+      clusters.push(outboundInternalCluster(name));
+      endpoints.push(loadAssignment(name, endpointsFor(snapshot, spiffe, dest)));
+      const ports = byVip.get(dest.vip) ?? new Map<string, OnMatch>();
+      ports.set(String(dest.port.port), selectChain(name));
+      byVip.set(dest.vip, ports);
+    }
+    const byIp = new Map<string, OnMatch>();
+    for (const [vip, ports] of byVip) byIp.set(vip, nested(exactMatcher(INPUT.destinationPort, ports, PASSTHROUGH)));
+    // Uncaptured pods inside the pod CIDRs speak plain TCP: exact entries win over the ranges.
+    for (const ip of uncapturedPodIps) if (!byIp.has(ip)) byIp.set(ip, PASSTHROUGH);
+
+    let podFallback: OnMatch = PASSTHROUGH;
+    if (ranges.length > 0) {
+      const direct = outboundDirectName(spiffe);
+      chains.push(chain(direct, tunnellingProxy(direct, spiffe, ORIGINAL_DESTINATION, ORIGINAL_DESTINATION)));
+      podFallback = nested(ipRangeMatcher(INPUT.destinationIp, ranges, selectChain(direct), PASSTHROUGH));
+    }
+    destinationMatcherByIdentity.set(spiffe, exactOrFallback(INPUT.destinationIp, byIp, podFallback));
+
+    listeners.push(tunnelListener(spiffe));
+    clusters.push(tunnelCluster(spiffe));
+  }
+
+  const bySource = new Map<string, OnMatch>();
+  for (const pod of localPods) bySource.set(pod.podIP as string, destinationMatcherByIdentity.get(snapshot.spiffeOf(pod)) as OnMatch);
+
+  const loopPort = new Map([[String(ZTUNNEL_OUTBOUND_PORT), selectChain(BLACKHOLE_FILTER_CHAIN)]]);
+  listeners.push(
+    transparentListener(OUTBOUND_LISTENER, ZTUNNEL_OUTBOUND_PORT, {
+      filter_chains: chains.sort(byName),
+      filter_chain_matcher: exactMatcher(INPUT.destinationPort, loopPort, exactOrFallback(INPUT.sourceIp, bySource, PASSTHROUGH)),
+    }),
+  );
+  return { listeners, clusters, endpoints };
+}
