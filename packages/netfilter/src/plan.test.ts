@@ -75,6 +75,7 @@ describe('planNodeCapture', () => {
     [{ capturedPodIps: [], marks: { tproxy: 0x1000 } }, 'NETFILTER_ERR_BAD_PLAN'],
     [{ capturedPodIps: [], marks: { acceptedConnection: 0x400 } }, 'NETFILTER_ERR_BAD_PLAN'],
     [{ capturedPodIps: [], routeTable: 254 }, 'NETFILTER_ERR_BAD_PLAN'],
+    [{ capturedPodIps: [], ipsetName: 'a-set-name-far-too-long-for-ipset' }, 'NETFILTER_ERR_BAD_PLAN'],
   ])('rejects %j with %s', (input, code) => {
     let thrown: unknown;
     try {

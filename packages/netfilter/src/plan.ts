@@ -205,6 +205,12 @@ export function planNodeCapture(input: NodeCaptureInput): CapturePlan {
     });
   }
   const setName = input.ipsetName ?? DEFAULT_IPSET_NAME;
+  if (!/^[A-Za-z0-9_.-]{1,27}$/.test(setName)) {
+    throw new MeshError('NETFILTER_ERR_BAD_PLAN', `ipset name "${setName}" must be 1–27 of [A-Za-z0-9_.-]`, {
+      context: { ipsetName: setName },
+      hint: 'ipset allows 31 characters and the executor appends "-new" for its staging set',
+    });
+  }
   const chainPrefix = input.chainPrefix ?? 'ztunnel';
   const priority = input.rulePriority ?? DEFAULT_RULE_PRIORITY;
 
