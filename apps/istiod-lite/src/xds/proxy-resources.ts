@@ -1,12 +1,12 @@
 /**
  * The one seam between the ADS server and xDS generation: the server only knows a
  * `ProxyResourceGenerator` (snapshot, proxy) → JSON resources, so it does not depend on the
- * generator's internals. `defaultProxyResourceGenerator()` wires the real
+ * generator's internals. `ztunnelResourceGenerator` wires the pure
  * `generateZtunnelConfig(snapshot, nodeName)` from `./generate/index.js`.
  */
 import type { MeshSnapshot } from '@mesh/mesh-model';
 import type { ResourceJson } from '@mesh/xds';
-import { MeshError } from '@mesh/errors';
+import { generateZtunnelConfig } from './generate/index.js';
 import type { ProxyInfo } from './proxy-node.js';
 
 export interface GeneratedResources {
@@ -19,22 +19,12 @@ export interface GeneratedResources {
 /** Pure: the resources one proxy should run for a snapshot. May throw; the server reports it. */
 export type ProxyResourceGenerator = (snapshot: MeshSnapshot, proxy: ProxyInfo) => GeneratedResources;
 
-type ZtunnelGenerator = (snapshot: MeshSnapshot, nodeName: string) => GeneratedResources;
-
-/** The production generator: `generateZtunnelConfig` for the proxy's node. */
-export async function defaultProxyResourceGenerator(): Promise<ProxyResourceGenerator> {
-  // A computed specifier keeps this module compiling while the generator is written in
-  // parallel; replace with a static import once ./generate/index.js exists.
-  const specifier = './generate/index.js';
-  let generateZtunnelConfig: ZtunnelGenerator | undefined;
-  try {
-    ({ generateZtunnelConfig } = (await import(specifier)) as { generateZtunnelConfig?: ZtunnelGenerator });
-  } catch (cause) {
-    throw new MeshError('ISTIOD_ERR_NO_GENERATOR', 'the xDS generator (src/xds/generate/index.ts) could not be loaded', { cause });
-  }
-  if (typeof generateZtunnelConfig !== 'function') {
-    throw new MeshError('ISTIOD_ERR_NO_GENERATOR', 'src/xds/generate/index.ts does not export generateZtunnelConfig');
-  }
-  const generate = generateZtunnelConfig;
-  return (snapshot, proxy) => generate(snapshot, proxy.nodeName);
-}
+/** The production generator: the ztunnel configuration of the proxy's node (seeds 002/004). */
+export const ztunnelResourceGenerator: ProxyResourceGenerator = (snapshot, proxy) => {
+  const config = generateZtunnelConfig(snapshot, proxy.nodeName);
+  return {
+    listeners: config.listeners as readonly ResourceJson[],
+    clusters: config.clusters as readonly ResourceJson[],
+    endpoints: config.endpoints as readonly ResourceJson[],
+  };
+};

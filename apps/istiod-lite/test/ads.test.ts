@@ -1,0 +1,204 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { TYPE_URL } from '@mesh/xds';
+import type { XdsNack } from '@mesh/xds';
+import { MESH_YAML, filterChainNames, nextUpdate, podYaml, proxyNode, startTestIstiod, until } from './helpers.js';
+import type { TestIstiod } from './helpers.js';
+
+let env: TestIstiod | undefined;
+afterEach(async () => {
+  await env?.cleanup();
+  env = undefined;
+});
+
+async function start() {
+  env = await startTestIstiod({
+    'mesh.yaml': MESH_YAML,
+    'sleep.yaml': podYaml('sleep', 'node-a', '10.77.1.10'),
+    'reviews.yaml': podYaml('reviews-v1', 'node-b', '10.77.2.10', 'reviews'),
+  });
+  return env;
+}
+
+async function getJson(port: number, pathname: string): Promise<{ status: number; body: any }> {
+  const response = await fetch(`http://127.0.0.1:${port}${pathname}`);
+  return { status: response.status, body: await response.json() };
+}
+
+describe('ADS server', () => {
+  it('serves CDS, EDS and LDS for the proxy node and records the ACKs in syncz', async () => {
+    const { istiod, plaintextClient } = await start();
+    const client = plaintextClient('node-a');
+    const listeners = nextUpdate(client, TYPE_URL.LISTENER);
+    client.start();
+    expect(filterChainNames(await listeners)).toEqual(['inbound_10.77.1.10']); // only node-a's pod
+    await until(() => client.current(TYPE_URL.CLUSTER) !== undefined && client.current(TYPE_URL.CLUSTER_LOAD_ASSIGNMENT) !== undefined);
+    expect(client.current(TYPE_URL.CLUSTER)!.resources.map((c) => c['name'])).toEqual(['pod_reviews-v1', 'pod_sleep']);
+
+    await until(async () => {
+      const { body } = await getJson(istiod.ports.debug, '/debug/syncz');
+      return body.length === 1 && Object.values(body[0].types).every((t: any) => t.ackedVersion && t.ackedVersion === t.sentVersion);
+    }, 5_000, 'all three types ACKed in syncz');
+    const { body: syncz } = await getJson(istiod.ports.debug, '/debug/syncz');
+    expect(syncz[0]).toMatchObject({ proxyId: proxyNode('node-a').id, nodeName: 'node-a', verified: false, secure: false });
+    expect(Object.keys(syncz[0].types)).toEqual(['CDS', 'EDS', 'LDS']);
+    expect(syncz[0].types.LDS.ackedVersion).toBe(client.current(TYPE_URL.LISTENER)!.version);
+  });
+
+  it('pushes a manifest edit to a connected client within a second', async () => {
+    const { plaintextClient, writeManifest } = await start();
+    const client = plaintextClient('node-a');
+    const first = nextUpdate(client, TYPE_URL.LISTENER);
+    client.start();
+    await first;
+    const updated = nextUpdate(client, TYPE_URL.LISTENER, (u) => filterChainNames(u).includes('inbound_10.77.1.11'));
+    const editedAt = performance.now();
+    await writeManifest('productpage.yaml', podYaml('productpage', 'node-a', '10.77.1.11'));
+    await updated;
+    const elapsedMs = performance.now() - editedAt;
+    expect(elapsedMs).toBeLessThan(1_000);
+  });
+
+  it('does not push to a proxy whose resources did not change', async () => {
+    const { istiod, plaintextClient, writeManifest } = await start();
+    const client = plaintextClient('node-a');
+    const first = nextUpdate(client, TYPE_URL.LISTENER);
+    client.start();
+    await first;
+    let listenerPushes = 0;
+    client.on('resources', (u) => u.typeUrl === TYPE_URL.LISTENER && listenerPushes++);
+    const clusters = nextUpdate(client, TYPE_URL.CLUSTER, (u) => u.resources.length === 3);
+    await writeManifest('ratings.yaml', podYaml('ratings', 'node-b', '10.77.2.11')); // another node's pod: CDS/EDS change, LDS does not
+    await clusters;
+    await istiod.source.reload();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(listenerPushes).toBe(0);
+  });
+
+  it('records a NACK in syncz, keeps the ACKed version and does not resend the rejected version', async () => {
+    const { istiod, plaintextClient, writeManifest, logger } = await start();
+    const client = plaintextClient('node-a', {
+      validate: (u) => (filterChainNames(u).includes('inbound_10.77.1.66') ? 'filter chain inbound_10.77.1.66: unsupported' : undefined),
+    });
+    const first = nextUpdate(client, TYPE_URL.LISTENER);
+    client.start();
+    const accepted = await first;
+    await until(() => istiod.ads.syncz()[0]?.types['LDS']?.ackedVersion === accepted.version);
+    const nacks: XdsNack[] = [];
+    client.on('nack', (nack: XdsNack) => nacks.push(nack));
+    const nacked = once(client, 'nack');
+    await writeManifest('bad-pod.yaml', podYaml('bad', 'node-a', '10.77.1.66'));
+    await nacked;
+    await until(() => istiod.ads.syncz()[0]?.types['LDS']?.lastNack !== undefined, 5_000, 'NACK recorded');
+    const lds = istiod.ads.syncz()[0]!.types['LDS']!;
+    expect(lds.lastNack!.message).toBe('filter chain inbound_10.77.1.66: unsupported');
+    expect(lds.ackedVersion).toBe(accepted.version);
+    expect(lds.sentVersion).toBe(lds.lastNack!.version);
+    expect(istiod.ads.syncz()[0]!.types['LDS']).toMatchObject({ ackedVersion: accepted.version });
+
+    // Neither a new snapshot with the same content for this proxy nor a reconnect resends it.
+    istiod.ads.pushAll();
+    await writeManifest('ratings.yaml', podYaml('ratings', 'node-b', '10.77.2.11'));
+    await nextUpdate(client, TYPE_URL.CLUSTER, (u) => u.resources.some((r) => r['name'] === 'pod_ratings'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(nacks).toHaveLength(1);
+    expect(client.current(TYPE_URL.LISTENER)!.version).toBe(accepted.version);
+    expect(logger.entries.some((e) => e.msg === 'proxy rejected config (NACK)' && (e['error_detail'] as { message: string }).message.includes('unsupported'))).toBe(true);
+  });
+
+  it('gives a reconnecting proxy the current state', async () => {
+    const { plaintextClient, writeManifest } = await start();
+    const first = plaintextClient('node-a');
+    const initial = nextUpdate(first, TYPE_URL.LISTENER);
+    first.start();
+    await initial;
+    first.close();
+    await writeManifest('productpage.yaml', podYaml('productpage', 'node-a', '10.77.1.11'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const second = plaintextClient('node-a');
+    const current = nextUpdate(second, TYPE_URL.LISTENER);
+    second.start();
+    expect(filterChainNames(await current)).toEqual(['inbound_10.77.1.10', 'inbound_10.77.1.11']);
+  });
+
+  it('keeps serving the previous config when a manifest is malformed, and reports file:line', async () => {
+    const { istiod, plaintextClient, writeManifest, logger, configDir } = await start();
+    const client = plaintextClient('node-a');
+    const first = nextUpdate(client, TYPE_URL.LISTENER);
+    client.start();
+    const before = await first;
+    let pushes = 0;
+    client.on('resources', () => pushes++);
+    // sleep.yaml keeps its last good content; a valid edit elsewhere still applies.
+    await writeManifest('sleep.yaml', podYaml('sleep', 'node-a', '10.77.1.10').replace('nodeName: node-a', 'nodeName: [node-a'));
+    await until(() => logger.entries.some((e) => e.level === 'warn' && String(e.msg).includes('sleep.yaml:')), 3_000, 'error logged');
+    const problem = logger.entries.find((e) => e.level === 'warn' && String(e.msg).includes('sleep.yaml:'))!;
+    expect(problem['file']).toBe(`${configDir}/sleep.yaml`);
+    expect(problem['line']).toBeGreaterThan(1);
+    expect(String(problem.msg)).toMatch(/sleep\.yaml:\d+:\d+/);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(pushes).toBe(0);
+    expect(client.current(TYPE_URL.LISTENER)!.version).toBe(before.version);
+    const { body: problems } = await getJson(istiod.ports.debug, '/debug/config_problems');
+    expect(problems[0].text).toMatch(/sleep\.yaml:\d+:\d+/);
+
+    const withProductpage = nextUpdate(client, TYPE_URL.LISTENER, (u) => filterChainNames(u).includes('inbound_10.77.1.11'));
+    await writeManifest('productpage.yaml', podYaml('productpage', 'node-a', '10.77.1.11'));
+    expect(filterChainNames(await withProductpage)).toEqual(['inbound_10.77.1.10', 'inbound_10.77.1.11']);
+  });
+
+  it('serves /debug/config_dump for a connected proxy and /ready', async () => {
+    const { istiod, plaintextClient } = await start();
+    const client = plaintextClient('node-a');
+    const first = nextUpdate(client, TYPE_URL.LISTENER);
+    client.start();
+    await first;
+    const { status, body } = await getJson(istiod.ports.debug, `/debug/config_dump?proxyID=${encodeURIComponent(proxyNode('node-a').id)}`);
+    expect(status).toBe(200);
+    expect(body.configs.map((c: { '@type': string }) => c['@type'].split('.').pop())).toEqual([
+      'ClustersConfigDump',
+      'ListenersConfigDump',
+      'EndpointsConfigDump',
+      'SecretsConfigDump',
+    ]);
+    expect(body.configs[1].dynamic_listeners[0].active_state.listener.name).toBe('ztunnel_inbound');
+    expect((await getJson(istiod.ports.debug, '/debug/config_dump?proxyID=nobody')).status).toBe(404);
+    expect((await getJson(istiod.ports.debug, '/ready')).status).toBe(200);
+  });
+});
+
+describe('ADS over mTLS (15012)', () => {
+  it('identifies the node from the bootstrap certificate', async () => {
+    const { istiod, secureCredentials } = await start();
+    const { XdsClient } = await import('@mesh/xds');
+    const client = new XdsClient({ target: `127.0.0.1:${istiod.ports.xdsTls}`, node: proxyNode('node-b'), credentials: await secureCredentials('node-b') });
+    const listeners = nextUpdate(client, TYPE_URL.LISTENER);
+    client.start();
+    try {
+      expect(filterChainNames(await listeners)).toEqual(['inbound_10.77.2.10']);
+      expect(istiod.ads.syncz()[0]).toMatchObject({ nodeName: 'node-b', verified: true, secure: true });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses a proxy that claims another node than its certificate names', async () => {
+    const { istiod, secureCredentials } = await start();
+    const { XdsClient } = await import('@mesh/xds');
+    const client = new XdsClient({
+      target: `127.0.0.1:${istiod.ports.xdsTls}`,
+      node: proxyNode('node-b', 'node-a'),
+      credentials: await secureCredentials('node-b'),
+      initialBackoffMs: 5_000,
+    });
+    const [error] = (await (async () => {
+      const disconnected = once(client, 'disconnected');
+      client.start();
+      return disconnected;
+    })()) as [Error & { code?: number; details?: string }];
+    client.close();
+    expect(error.code).toBe(7); // PERMISSION_DENIED
+    expect(error.details).toMatch(/claims NODE_NAME node-a but its certificate is for node node-b/);
+    expect(client.current(TYPE_URL.LISTENER)).toBeUndefined();
+  });
+});

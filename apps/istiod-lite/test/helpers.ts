@@ -1,0 +1,193 @@
+/**
+ * Shared setup for istiod-lite integration tests: a manifest directory, a small deterministic
+ * generator (the real one is golden-tested on its own), a started istiod on port 0, and clients.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { MeshSnapshot } from '@mesh/mesh-model';
+import { spiffeServerIdentityCheck } from '@mesh/pki';
+import { TYPE_URL, XdsClient } from '@mesh/xds';
+import type { ResourceJson, XdsClientOptions, XdsResourcesUpdate } from '@mesh/xds';
+import { parseConfig } from '../src/config.js';
+import { nodeCredentialDir } from '../src/ca/credentials.js';
+import { startIstiod } from '../src/istiod.js';
+import type { Istiod } from '../src/istiod.js';
+import { createMemoryLogger } from '../src/log.js';
+import type { ProxyResourceGenerator } from '../src/xds/proxy-resources.js';
+
+export const TRUST_DOMAIN = 'cluster.local';
+
+export const MESH_YAML = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: default
+  labels:
+    istio.io/dataplane-mode: ambient
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-a
+status:
+  addresses:
+    - type: InternalIP
+      address: 10.77.0.11
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-b
+status:
+  addresses:
+    - type: InternalIP
+      address: 10.77.0.12
+`;
+
+export function podYaml(name: string, node: string, ip: string, serviceAccount = name): string {
+  return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: default
+  labels:
+    app: ${name}
+spec:
+  serviceAccountName: ${serviceAccount}
+  nodeName: ${node}
+  containers:
+    - name: app
+      image: example/${name}
+      ports:
+        - containerPort: 9080
+status:
+  phase: Running
+  podIP: ${ip}
+`;
+}
+
+/**
+ * A tiny generator: per local pod an inbound listener filter chain, per pod in the mesh a cluster
+ * and its endpoints. Enough to see pushes follow manifest edits; the real generator has goldens.
+ */
+export const testGenerator: ProxyResourceGenerator = (snapshot: MeshSnapshot, proxy) => {
+  const pods = [...snapshot.pods.values()].filter((pod) => pod.podIP);
+  const clusters: ResourceJson[] = pods.map((pod) => ({
+    '@type': TYPE_URL.CLUSTER,
+    name: `pod_${pod.name}`,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+  }));
+  const endpoints: ResourceJson[] = pods.map((pod) => ({
+    '@type': TYPE_URL.CLUSTER_LOAD_ASSIGNMENT,
+    cluster_name: `pod_${pod.name}`,
+    endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: pod.podIP, port_value: 9080 } } } }] }],
+  }));
+  const local = snapshot.podsOnNode(proxy.nodeName).filter((pod) => pod.podIP);
+  const listeners: ResourceJson[] = [
+    {
+      '@type': TYPE_URL.LISTENER,
+      name: 'ztunnel_inbound',
+      address: { socket_address: { address: '0.0.0.0', port_value: 15008 } },
+      filter_chains: local.map((pod) => ({
+        name: `inbound_${pod.podIP}`,
+        filter_chain_match: { prefix_ranges: [{ address_prefix: pod.podIP, prefix_len: 32 }] },
+        filters: [
+          {
+            name: 'envoy.filters.network.tcp_proxy',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+              stat_prefix: pod.name,
+              cluster: `pod_${pod.name}`,
+            },
+          },
+        ],
+      })),
+    },
+  ];
+  return { listeners, clusters, endpoints };
+};
+
+export interface TestIstiod {
+  istiod: Istiod;
+  configDir: string;
+  stateDir: string;
+  logger: ReturnType<typeof createMemoryLogger>;
+  writeManifest(name: string, text: string): Promise<void>;
+  readManifest(name: string): Promise<string>;
+  plaintextClient(nodeName: string, options?: Partial<XdsClientOptions>): XdsClient;
+  secureCredentials(nodeName: string): Promise<grpc.ChannelCredentials>;
+  cleanup(): Promise<void>;
+}
+
+export async function startTestIstiod(files: Record<string, string>, generate: ProxyResourceGenerator = testGenerator): Promise<TestIstiod> {
+  const root = await mkdtemp(path.join(tmpdir(), 'istiod-test-'));
+  const configDir = path.join(root, 'config');
+  const stateDir = path.join(root, 'state');
+  await import('node:fs/promises').then((fs) => fs.mkdir(configDir, { recursive: true }));
+  for (const [name, text] of Object.entries(files)) await writeFile(path.join(configDir, name), text);
+  const logger = createMemoryLogger();
+  const config = parseConfig({ configDir, stateDir, xdsPort: 0, xdsTlsPort: 0, debugPort: 0, listenAddress: '127.0.0.1', trustDomain: TRUST_DOMAIN });
+  const istiod = await startIstiod({ config, generate, logger });
+  const clients: XdsClient[] = [];
+  return {
+    istiod,
+    configDir,
+    stateDir,
+    logger,
+    writeManifest: (name, text) => writeFile(path.join(configDir, name), text),
+    readManifest: (name) => readFile(path.join(configDir, name), 'utf8'),
+    plaintextClient(nodeName, options = {}) {
+      const client = new XdsClient({
+        target: `127.0.0.1:${istiod.ports.xds}`,
+        node: proxyNode(nodeName),
+        initialBackoffMs: 20,
+        ...options,
+      });
+      clients.push(client);
+      return client;
+    },
+    async secureCredentials(nodeName) {
+      const dir = nodeCredentialDir(stateDir, nodeName);
+      const [key, cert, rootCert] = await Promise.all(['key.pem', 'cert.pem', 'root-cert.pem'].map((f) => readFile(path.join(dir, f))));
+      return grpc.credentials.createSsl(rootCert!, key!, cert!, {
+        checkServerIdentity: spiffeServerIdentityCheck([{ trustDomain: TRUST_DOMAIN, namespace: 'istio-system', serviceAccount: 'istiod' }]),
+      });
+    },
+    async cleanup() {
+      for (const client of clients) client.close();
+      await istiod.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export function proxyNode(nodeName: string, claimedNodeName = nodeName) {
+  return { id: `ztunnel~10.77.0.${nodeName === 'node-a' ? 11 : 12}~ztunnel-${nodeName}~istio-system.svc.cluster.local`, metadata: { NODE_NAME: claimedNodeName } };
+}
+
+/** Resolves with the next 'resources' event of a type that satisfies the predicate. */
+export function nextUpdate(client: XdsClient, typeUrl: string, predicate: (update: XdsResourcesUpdate) => boolean = () => true): Promise<XdsResourcesUpdate> {
+  return new Promise((resolve) => {
+    const listener = (update: XdsResourcesUpdate) => {
+      if (update.typeUrl !== typeUrl || !predicate(update)) return;
+      client.off('resources', listener);
+      resolve(update);
+    };
+    client.on('resources', listener);
+  });
+}
+
+export async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export function filterChainNames(update: XdsResourcesUpdate | undefined): string[] {
+  const listener = update?.resources.find((r) => r['name'] === 'ztunnel_inbound');
+  return ((listener?.['filter_chains'] as Array<{ name: string }> | undefined) ?? []).map((chain) => chain.name).sort();
+}
