@@ -169,6 +169,20 @@ describe.skipIf(!isRoot)('TPROXY capture to transparent listeners (root)', () =>
     expect(accepted).toEqual([]);
   });
 
+  it('a transparent upstream socket can spoof a remote pod\'s source; the pod\'s replies come back to it', async () => {
+    // Rule 1 at work: the reply's destination (10.74.1.2, a pod on node A) is not local to
+    // node B, yet the socket match finds the transparent socket and table 100 delivers it here.
+    const socket = createTcpSocket({ netns: topology.node('node-b').netns, transparent: true, localAddress: '10.74.1.2' });
+    const answer = await new Promise<string>((resolve, reject) => {
+      let data = '';
+      socket.connect(APP_PORT, '10.74.2.2', () => socket.write('spoofed\n'));
+      socket.on('data', (chunk) => (data += chunk.toString()));
+      socket.on('end', () => resolve(data.trim()));
+      socket.on('error', reject);
+    });
+    expect(answer).toBe('productpage peer=10.74.1.2 local=10.74.2.2:9080 data=spoofed');
+  });
+
   it('SO_MARK round-trips on a connected socket', async () => {
     const socket = createTcpSocket({ netns: topology.node('node-b').netns, mark: 0x77 });
     await new Promise<void>((resolve, reject) => socket.connect(APP_PORT, '10.74.2.2', resolve).once('error', reject));
