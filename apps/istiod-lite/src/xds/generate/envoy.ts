@@ -29,7 +29,6 @@ export const TYPE = {
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   typedStruct: 'xds.type.v3.TypedStruct',
   stringValue: 'google.protobuf.StringValue',
-  ipMatcher: 'xds.type.matcher.v3.IPMatcher',
   sourceIpInput: 'envoy.extensions.matching.common_inputs.network.v3.SourceIPInput',
   destinationIpInput: 'envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput',
   destinationPortInput: 'envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput',

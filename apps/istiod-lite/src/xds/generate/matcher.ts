@@ -7,7 +7,7 @@
  * Every level carries its own `on_no_match`, so a connection that matches a source but not a
  * destination still ends at PassthroughFilterChain rather than depending on fall-back rules.
  */
-import { TYPE, cidrFromString, extension, type JsonObject } from './envoy.js';
+import { TYPE, extension, type JsonObject } from './envoy.js';
 
 export type OnMatch = JsonObject;
 
@@ -47,20 +47,33 @@ export function exactOrFallback(input: JsonObject, entries: ReadonlyMap<string, 
 }
 
 /**
- * A matcher_tree whose custom_match is an xds.type.matcher.v3.IPMatcher: the longest matching
- * CIDR range wins. Used for "any pod in these pod CIDRs", which keeps the tree linear in nodes
- * rather than in pods.
+ * A matcher_tree with a prefix_match_map (longest prefix wins). Used on the destination IP's
+ * string form with octet-aligned prefixes ("10.77.1." = 10.77.1.0/24), so "any pod in these pod
+ * CIDRs" costs one entry per node, not per pod.
  */
-export function ipRangeMatcher(input: JsonObject, ranges: readonly string[], onMatch: OnMatch, onNoMatch: OnMatch): JsonObject {
-  return {
-    matcher_tree: {
-      input,
-      custom_match: extension('ip-range', TYPE.ipMatcher, {
-        range_matchers: [{ ranges: ranges.map(cidrFromString), on_match: onMatch }],
-      }),
-    },
-    on_no_match: onNoMatch,
-  };
+export function prefixMatcher(input: JsonObject, entries: ReadonlyMap<string, OnMatch>, onNoMatch: OnMatch): JsonObject {
+  const tree = exactMatcher(input, entries, onNoMatch) as { matcher_tree: { input: JsonObject; exact_match_map: JsonObject } };
+  return { matcher_tree: { input, prefix_match_map: tree.matcher_tree.exact_match_map }, on_no_match: onNoMatch };
+}
+
+/**
+ * The string prefixes that match exactly the IPv4 addresses of `cidr`, for prefix lengths up to
+ * 24 (one prefix per octet-aligned block: /24 → "10.77.1.", /23 → two of them). Longer prefixes
+ * and IPv6 return undefined: their string prefixes would also match other addresses
+ * ("10.0.0.1" is a prefix of "10.0.0.10"), so callers list those addresses exactly.
+ */
+export function ipv4CidrToPrefixes(cidr: string): string[] | undefined {
+  const [ip = '', bitsText] = cidr.split('/');
+  const octets = ip.split('.').map(Number);
+  const bits = Number(bitsText);
+  if (octets.length !== 4 || !Number.isInteger(bits) || bits < 1 || bits > 24) return undefined;
+  const whole = Math.ceil(bits / 8); // octets written in each prefix
+  const spare = whole * 8 - bits; // bits of the last written octet the CIDR leaves free
+  const base = octets.slice(0, whole);
+  const last = (base[whole - 1] as number) & ~((1 << spare) - 1) & 0xff;
+  const prefixes: string[] = [];
+  for (let i = 0; i < 1 << spare; i++) prefixes.push(`${[...base.slice(0, whole - 1), last + i].join('.')}.`);
+  return prefixes;
 }
 
 /** Numbers in numeric order, then everything else in string order. */

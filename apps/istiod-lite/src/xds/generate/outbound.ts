@@ -15,8 +15,8 @@
  * Destination pod not captured: the endpoint is its plain socket address (no tunnel).
  * Service with a waypoint: the endpoints are the waypoint's addresses, tunnel destination VIP:port.
  * Destination is a captured pod's IP: chain `S_to_pod_outbound_direct` tunnels to the original
- * destination's IP on 15008 (see names.ts); the pod CIDRs are matched as ranges, so the tree
- * grows with nodes, not pods.
+ * destination's IP on 15008 (see names.ts); pod CIDRs are matched as string prefixes of the
+ * destination IP, so the tree grows with nodes, not pods.
  * Anything else: PassthroughFilterChain. Destination port 15001: BlackHoleCluster (a loop).
  */
 import type { MeshSnapshot, Pod, Service, ServicePort } from '@mesh/mesh-model';
@@ -35,7 +35,7 @@ import {
   type EnvoyResource,
   type JsonObject,
 } from './envoy.js';
-import { INPUT, exactMatcher, exactOrFallback, ipRangeMatcher, nested, selectChain, type OnMatch } from './matcher.js';
+import { INPUT, exactMatcher, exactOrFallback, ipv4CidrToPrefixes, nested, prefixMatcher, selectChain, type OnMatch } from './matcher.js';
 import {
   BLACKHOLE_CLUSTER,
   BLACKHOLE_FILTER_CHAIN,
@@ -84,15 +84,33 @@ function destinationsOf(snapshot: MeshSnapshot): Destination[] {
   return out;
 }
 
-/** Pod CIDRs of all nodes, plus /32s for captured pods on nodes that declare no CIDR. */
-function capturedPodRanges(snapshot: MeshSnapshot): string[] {
-  const ranges = new Set<string>();
-  for (const node of snapshot.nodes.values()) if (node.podCidr) ranges.add(node.podCidr);
-  for (const pod of snapshot.pods.values()) {
-    if (!pod.podIP || !snapshot.isCaptured(pod) || snapshot.nodeOf(pod.nodeName)?.podCidr) continue;
-    ranges.add(pod.podIP.includes(':') ? `${pod.podIP}/128` : `${pod.podIP}/32`);
+/** How destination pod IPs are recognised in the matcher (see matcher.ts prefixMatcher). */
+interface PodAddressing {
+  /** Octet-aligned prefixes of node pod CIDRs: "any pod IP here" goes direct. */
+  readonly prefixes: readonly string[];
+  /** Captured pods not covered by a prefix (no or long pod CIDR, IPv6): listed exactly. */
+  readonly capturedExact: readonly string[];
+  /** Pods outside the mesh: plain TCP, listed exactly so they win over the prefixes. */
+  readonly uncaptured: readonly string[];
+}
+
+function podAddressing(snapshot: MeshSnapshot): PodAddressing {
+  const prefixes = new Set<string>();
+  const coveredNodes = new Set<string>();
+  for (const node of snapshot.nodes.values()) {
+    const nodePrefixes = node.podCidr ? ipv4CidrToPrefixes(node.podCidr) : undefined;
+    if (!nodePrefixes) continue;
+    coveredNodes.add(node.name);
+    for (const p of nodePrefixes) prefixes.add(p);
   }
-  return [...ranges].sort();
+  const capturedExact: string[] = [];
+  const uncaptured: string[] = [];
+  for (const pod of snapshot.pods.values()) {
+    if (!pod.podIP) continue;
+    if (!snapshot.isCaptured(pod)) uncaptured.push(pod.podIP);
+    else if (!coveredNodes.has(pod.nodeName) || pod.podIP.includes(':')) capturedExact.push(pod.podIP);
+  }
+  return { prefixes: [...prefixes].sort(), capturedExact, uncaptured };
 }
 
 function lbEndpoint(addressJson: JsonObject, filterMetadata: JsonObject): JsonObject {
@@ -251,8 +269,7 @@ export const BLACKHOLE_CLUSTER_RESOURCE: EnvoyResource = clusterResource(BLACKHO
  */
 export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Pod[]): XdsResources {
   const destinations = destinationsOf(snapshot);
-  const ranges = capturedPodRanges(snapshot);
-  const uncapturedPodIps = [...snapshot.pods.values()].filter((p) => p.podIP && !snapshot.isCaptured(p)).map((p) => p.podIP as string);
+  const pods = podAddressing(snapshot);
 
   const identities = [...new Set(localPods.map((p) => snapshot.spiffeOf(p)))].sort();
   const listeners: EnvoyResource[] = [];
@@ -278,14 +295,16 @@ export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Po
     }
     const byIp = new Map<string, OnMatch>();
     for (const [vip, ports] of byVip) byIp.set(vip, nested(exactMatcher(INPUT.destinationPort, ports, PASSTHROUGH)));
-    // Uncaptured pods inside the pod CIDRs speak plain TCP: exact entries win over the ranges.
-    for (const ip of uncapturedPodIps) if (!byIp.has(ip)) byIp.set(ip, PASSTHROUGH);
-
-    let podFallback: OnMatch = PASSTHROUGH;
-    if (ranges.length > 0) {
-      const direct = outboundDirectName(spiffe);
+    // Direct to a pod IP: exact entries first (they also let uncaptured pods inside a pod CIDR
+    // win over the CIDR's prefix), then the pod CIDR prefixes.
+    const direct = outboundDirectName(spiffe);
+    const toPod = selectChain(direct);
+    for (const ip of pods.uncaptured) if (!byIp.has(ip)) byIp.set(ip, PASSTHROUGH);
+    for (const ip of pods.capturedExact) if (!byIp.has(ip)) byIp.set(ip, toPod);
+    const prefixes = new Map(pods.prefixes.map((p) => [p, toPod] as const));
+    const podFallback = prefixes.size > 0 ? nested(prefixMatcher(INPUT.destinationIp, prefixes, PASSTHROUGH)) : PASSTHROUGH;
+    if (prefixes.size > 0 || pods.capturedExact.length > 0) {
       chains.push(chain(direct, tunnellingProxy(direct, spiffe, ORIGINAL_DESTINATION, ORIGINAL_DESTINATION)));
-      podFallback = nested(ipRangeMatcher(INPUT.destinationIp, ranges, selectChain(direct), PASSTHROUGH));
     }
     destinationMatcherByIdentity.set(spiffe, exactOrFallback(INPUT.destinationIp, byIp, podFallback));
 
