@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { MeshError } from '@mesh/errors';
 
 /** One command: argv run inside `netns` (when given), `input` written to its stdin. */
@@ -35,18 +36,26 @@ export function createCommandRunner(): CommandRunner {
       }
       return new Promise((resolve, reject) => {
         const child = execFile(file, args, { maxBuffer: MAX_COMMAND_OUTPUT_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
-          const code = (err as { code?: unknown } | null)?.code;
-          if (err && typeof code !== 'number') {
+          const failure = err as (Error & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
+          if (failure && typeof failure.code === 'string') {
+            // A system error code means the process never ran (ENOENT: binary missing) or its
+            // output overflowed; either way there is no exit status to hand back.
             reject(
-              new MeshError('NETFILTER_ERR_COMMAND_FAILED', `cannot run ${file}: ${err.message}`, {
-                cause: err,
+              new MeshError('NETFILTER_ERR_COMMAND_FAILED', `cannot run ${file}: ${failure.message}`, {
+                cause: failure,
                 context: { argv: command.argv, netns: command.netns },
                 hint: 'install iptables, ipset and iproute2 (Debian: apt-get install -y iptables ipset iproute2) and run as root',
               }),
             );
             return;
           }
-          resolve({ stdout, stderr, exitCode: typeof code === 'number' ? code : 0 });
+          if (failure?.signal) {
+            // Shell convention: 128 + signal number.
+            const exitCode = 128 + (osConstants.signals[failure.signal] ?? 0);
+            resolve({ stdout, stderr: `${stderr}killed by ${failure.signal}\n`, exitCode });
+            return;
+          }
+          resolve({ stdout, stderr, exitCode: typeof failure?.code === 'number' ? failure.code : 0 });
         });
         child.stdin?.on('error', () => {
           // The process may exit before reading its input; its exit code tells the story.

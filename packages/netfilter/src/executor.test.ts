@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
+import { createCommandRunner } from './command-runner.js';
 import { applyCapturePlan, removeCapturePlan, verifyCapturePlan } from './executor.js';
 import { planNodeCapture } from './plan.js';
 import { expectedLines, renderIptablesRestore } from './render.js';
@@ -108,5 +109,19 @@ describe('removeCapturePlan', () => {
   it('fails loudly when something of ours survives', async () => {
     const err = await removeCapturePlan(plan, { netns, exec: appliedState() }).catch((e: unknown) => e);
     expect(hasCode(err, 'NETFILTER_ERR_REMOVE_INCOMPLETE')).toBe(true);
+  });
+});
+
+describe('createCommandRunner', () => {
+  it('returns the exit code of a failing command and the signal of a killed one', async () => {
+    const runner = createCommandRunner();
+    expect(await runner.run({ argv: ['sh', '-c', 'echo out; echo err >&2; exit 3'] })).toEqual({ stdout: 'out\n', stderr: 'err\n', exitCode: 3 });
+    expect(await runner.run({ argv: ['sh', '-c', 'kill -TERM $$'] })).toMatchObject({ exitCode: 143, stderr: 'killed by SIGTERM\n' });
+    expect(await runner.run({ argv: ['cat'], input: 'to stdin' })).toMatchObject({ stdout: 'to stdin', exitCode: 0 });
+  });
+
+  it('rejects when the binary does not exist', async () => {
+    const err = await createCommandRunner().run({ argv: ['/nonexistent/iptables'] }).catch((e: unknown) => e);
+    expect(hasCode(err, 'NETFILTER_ERR_COMMAND_FAILED')).toBe(true);
   });
 });
