@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { channel } from 'node:diagnostics_channel';
 import { constants as osConstants } from 'node:os';
 import { MeshError } from '@mesh/errors';
 
@@ -23,6 +24,20 @@ export interface CommandRunner {
   run(command: Command): Promise<CommandResult>;
 }
 
+/**
+ * Every command the real runner finishes is published here as `CommandEvent`, for apps to log
+ * (libraries publish, apps log).
+ */
+export const COMMAND_CHANNEL_NAME = 'mesh:netfilter:command';
+const commandChannel = channel(COMMAND_CHANNEL_NAME);
+
+export interface CommandEvent {
+  readonly argv: readonly string[];
+  readonly netns: string | undefined;
+  readonly exitCode: number;
+  readonly durationMs: number;
+}
+
 /** Output larger than this is a bug in what we asked for (a full iptables-save is ~KBs). */
 const MAX_COMMAND_OUTPUT_BYTES = 64 * 1024 * 1024;
 
@@ -34,6 +49,13 @@ export function createCommandRunner(): CommandRunner {
       if (!file) {
         return Promise.reject(new MeshError('NETFILTER_ERR_COMMAND_FAILED', 'empty command'));
       }
+      const startedAt = performance.now();
+      const publish = (exitCode: number) => {
+        if (commandChannel.hasSubscribers) {
+          const event: CommandEvent = { argv: command.argv, netns: command.netns, exitCode, durationMs: performance.now() - startedAt };
+          commandChannel.publish(event);
+        }
+      };
       return new Promise((resolve, reject) => {
         const child = execFile(file, args, { maxBuffer: MAX_COMMAND_OUTPUT_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
           const failure = err as (Error & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
@@ -52,10 +74,13 @@ export function createCommandRunner(): CommandRunner {
           if (failure?.signal) {
             // Shell convention: 128 + signal number.
             const exitCode = 128 + (osConstants.signals[failure.signal] ?? 0);
+            publish(exitCode);
             resolve({ stdout, stderr: `${stderr}killed by ${failure.signal}\n`, exitCode });
             return;
           }
-          resolve({ stdout, stderr, exitCode: typeof failure?.code === 'number' ? failure.code : 0 });
+          const exitCode = typeof failure?.code === 'number' ? failure.code : 0;
+          publish(exitCode);
+          resolve({ stdout, stderr, exitCode });
         });
         child.stdin?.on('error', () => {
           // The process may exit before reading its input; its exit code tells the story.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
-import { createCommandRunner } from './command-runner.js';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { COMMAND_CHANNEL_NAME, createCommandRunner, type CommandEvent } from './command-runner.js';
 import { applyCapturePlan, removeCapturePlan, verifyCapturePlan } from './executor.js';
 import { planNodeCapture } from './plan.js';
 import { expectedLines, renderIptablesRestore } from './render.js';
@@ -118,6 +119,18 @@ describe('createCommandRunner', () => {
     expect(await runner.run({ argv: ['sh', '-c', 'echo out; echo err >&2; exit 3'] })).toEqual({ stdout: 'out\n', stderr: 'err\n', exitCode: 3 });
     expect(await runner.run({ argv: ['sh', '-c', 'kill -TERM $$'] })).toMatchObject({ exitCode: 143, stderr: 'killed by SIGTERM\n' });
     expect(await runner.run({ argv: ['cat'], input: 'to stdin' })).toMatchObject({ stdout: 'to stdin', exitCode: 0 });
+  });
+
+  it('publishes each finished command on the diagnostics channel', async () => {
+    const events: CommandEvent[] = [];
+    const listener = (event: unknown) => events.push(event as CommandEvent);
+    subscribe(COMMAND_CHANNEL_NAME, listener);
+    try {
+      await createCommandRunner().run({ argv: ['sh', '-c', 'exit 2'] });
+    } finally {
+      unsubscribe(COMMAND_CHANNEL_NAME, listener);
+    }
+    expect(events).toEqual([{ argv: ['sh', '-c', 'exit 2'], netns: undefined, exitCode: 2, durationMs: expect.any(Number) }]);
   });
 
   it('rejects when the binary does not exist', async () => {

@@ -34,7 +34,14 @@ export {
   type IptablesVariant,
   type VerifyResult,
 } from './executor.js';
-export { createCommandRunner, type Command, type CommandResult, type CommandRunner } from './command-runner.js';
+export {
+  createCommandRunner,
+  COMMAND_CHANNEL_NAME,
+  type Command,
+  type CommandEvent,
+  type CommandResult,
+  type CommandRunner,
+} from './command-runner.js';
 export {
   createTopology,
   destroyTopology,
