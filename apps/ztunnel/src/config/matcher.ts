@@ -1,0 +1,99 @@
+/**
+ * `filter_chain_matcher` (xds.type.matcher.v3.Matcher) → a lookup function. ztunnel's outbound
+ * listener is a tree source IP → destination IP → destination port → filter-chain name (seed 002
+ * "ztunnel_outbound 监听器"); every level may carry `on_no_match`. Supported: `matcher_tree` with
+ * `exact_match_map` or an IPMatcher `custom_match` (longest prefix wins), inputs SourceIPInput,
+ * DestinationIPInput, DestinationPortInput, and StringValue actions naming a filter chain.
+ * Anything else is refused with its path.
+ */
+import { cidrContains, normalizeIp, parseCidr, type Cidr } from './ip.js';
+import { UnsupportedConfig, list, optionalNumber, record, string, typedConfig, type JsonRecord } from './json.js';
+
+export interface MatchInput {
+  readonly sourceIp: string;
+  readonly destinationIp: string;
+  readonly destinationPort: number;
+}
+
+/** Returns the selected filter-chain name, or undefined when nothing matched (and no fallback). */
+export type ChainLookup = (input: MatchInput) => string | undefined;
+
+const INPUT_PREFIX = 'envoy.extensions.matching.common_inputs.network.v3.';
+const INPUTS: Record<string, (input: MatchInput) => string> = {
+  [`${INPUT_PREFIX}SourceIPInput`]: (i) => normalizeIp(i.sourceIp),
+  [`${INPUT_PREFIX}DestinationIPInput`]: (i) => normalizeIp(i.destinationIp),
+  [`${INPUT_PREFIX}DestinationPortInput`]: (i) => String(i.destinationPort),
+};
+const IP_INPUTS = new Set([`${INPUT_PREFIX}SourceIPInput`, `${INPUT_PREFIX}DestinationIPInput`]);
+const STRING_VALUE = 'google.protobuf.StringValue';
+const IP_MATCHER = 'xds.type.matcher.v3.IPMatcher';
+
+/** Compiles a matcher; `chainNames` collects every chain an action names, for validation. */
+export function compileMatcher(matcher: unknown, path: string, chainNames: Set<string>): ChainLookup {
+  const m = record(matcher, path);
+  if (m['matcher_list'] !== undefined) throw new UnsupportedConfig(`${path}.matcher_list`, 'matcher_list is not supported; use matcher_tree');
+  const onNoMatch = m['on_no_match'] === undefined ? undefined : compileOnMatch(m['on_no_match'], `${path}.on_no_match`, chainNames);
+  const tree = record(m['matcher_tree'], `${path}.matcher_tree`);
+  const inputPath = `${path}.matcher_tree.input`;
+  const { type: inputType } = typedConfig(tree['input'], inputPath);
+  const read = INPUTS[inputType];
+  if (!read) throw new UnsupportedConfig(inputPath, `input ${inputType} is not supported`);
+  let lookup: ChainLookup;
+  if (tree['exact_match_map'] !== undefined) {
+    const mapPath = `${path}.matcher_tree.exact_match_map.map`;
+    const map = record(record(tree['exact_match_map'], `${path}.matcher_tree.exact_match_map`)['map'], mapPath);
+    const entries = new Map<string, ChainLookup>();
+    for (const [key, onMatch] of Object.entries(map)) {
+      entries.set(IP_INPUTS.has(inputType) ? normalizeIp(key) : key, compileOnMatch(onMatch, `${mapPath}["${key}"]`, chainNames));
+    }
+    lookup = (input) => entries.get(read(input))?.(input);
+  } else if (tree['custom_match'] !== undefined) {
+    if (!IP_INPUTS.has(inputType)) throw new UnsupportedConfig(inputPath, 'an IPMatcher needs an IP input');
+    lookup = compileIpMatcher(tree['custom_match'], `${path}.matcher_tree.custom_match`, read, chainNames);
+  } else {
+    throw new UnsupportedConfig(`${path}.matcher_tree`, 'only exact_match_map and custom_match (IPMatcher) are supported');
+  }
+  // Envoy: when a sub-matcher finds nothing, this level's on_no_match applies.
+  return onNoMatch ? (input) => lookup(input) ?? onNoMatch(input) : lookup;
+}
+
+function compileOnMatch(onMatch: unknown, path: string, chainNames: Set<string>): ChainLookup {
+  const o = record(onMatch, path);
+  if (o['matcher'] !== undefined) return compileMatcher(o['matcher'], `${path}.matcher`, chainNames);
+  const { type, config } = typedConfig(o['action'], `${path}.action`);
+  if (type !== STRING_VALUE) throw new UnsupportedConfig(`${path}.action`, `action ${type} is not supported; expected a StringValue naming a filter chain`);
+  const chain = string(config['value'], `${path}.action.typed_config.value`);
+  chainNames.add(chain);
+  return () => chain;
+}
+
+function compileIpMatcher(custom: unknown, path: string, read: (i: MatchInput) => string, chainNames: Set<string>): ChainLookup {
+  const { type, config } = typedConfig(custom, path);
+  if (type !== IP_MATCHER) throw new UnsupportedConfig(path, `custom_match ${type} is not supported`);
+  const ranges: Array<{ cidr: Cidr; onMatch: ChainLookup }> = [];
+  list(config['range_matchers'], `${path}.range_matchers`).forEach((rm, i) => {
+    const rmPath = `${path}.range_matchers[${i}]`;
+    const r = record(rm, rmPath);
+    if (r['exclude'] === true) throw new UnsupportedConfig(`${rmPath}.exclude`, 'exclude is not supported');
+    const onMatch = compileOnMatch(r['on_match'], `${rmPath}.on_match`, chainNames);
+    list(r['ranges'], `${rmPath}.ranges`).forEach((range, j) => ranges.push({ cidr: cidrRange(range, `${rmPath}.ranges[${j}]`), onMatch }));
+  });
+  ranges.sort((a, b) => b.cidr.prefixLen - a.cidr.prefixLen);
+  return (input) => {
+    const ip = read(input);
+    // Longest prefix first; a range whose sub-matcher finds nothing falls through to shorter ones.
+    for (const range of ranges) {
+      if (!cidrContains(range.cidr, ip)) continue;
+      const chain = range.onMatch(input);
+      if (chain !== undefined) return chain;
+    }
+    return undefined;
+  };
+}
+
+/** envoy.config.core.v3.CidrRange / xds.core.v3.CidrRange. */
+export function cidrRange(value: unknown, path: string): Cidr {
+  const r: JsonRecord = record(value, path);
+  return parseCidr(string(r['address_prefix'], `${path}.address_prefix`), optionalNumber(r['prefix_len'], `${path}.prefix_len`), path);
+}
+

@@ -1,0 +1,579 @@
+/**
+ * xDS resources → the runtime model ztunnel interprets (seed 002 and 004 shapes):
+ *
+ *   ztunnel_outbound (15001)  filter_chain_matcher → chain → tcp_proxy → cluster
+ *     EDS cluster  → ClusterLoadAssignment → endpoint (envoy_internal_address + `tunnel` metadata)
+ *       → internal listener outbound_tunnel_lis_<spiffe> → tcp_proxy + tunneling_config
+ *       → ORIGINAL_DST cluster outbound_tunnel_clus_<spiffe> (TLS, SDS secret = source identity,
+ *         upstream_port_override 15008)
+ *   ztunnel_inbound (15008)   a chain per local pod IP: TLS (server identity), RBAC, HCM CONNECT
+ *                             → virtual_inbound (ORIGINAL_DST, use_http_header)
+ *   ztunnel_inbound_plaintext (15006)  a chain per local pod IP: RBAC, tcp_proxy → ORIGINAL_DST
+ *
+ * Each xDS type compiles on its own (`compileListeners`, `compileClusters`,
+ * `compileEndpoints`): a resource this proxy cannot run fails the whole update with a reason that
+ * names the resource and field (the NACK's error_detail), and the previous model stays. References
+ * across types (a chain naming a cluster that has not arrived yet) are resolved per connection,
+ * as Envoy does while a cluster warms, never NACKed: ADS does not order types.
+ */
+import { parseSpiffeUri } from '@mesh/pki';
+import { cidrContains, formatAddress, splitAddress, type Cidr } from './ip.js';
+import {
+  UnsupportedConfig,
+  attempt,
+  isRecord,
+  list,
+  optionalNumber,
+  optionalRecord,
+  optionalString,
+  record,
+  string,
+  typedConfig,
+  type JsonRecord,
+} from './json.js';
+import { cidrRange, compileMatcher, type ChainLookup } from './matcher.js';
+import { compileRbacFilter, type RbacFilter } from '../rbac/rbac.js';
+
+const T = {
+  tcpProxy: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+  hcm: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  rbac: 'envoy.extensions.filters.network.rbac.v3.RBAC',
+  upstreamTls: 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+  downstreamTls: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  internalUpstream: 'envoy.extensions.transport_sockets.internal_upstream.v3.InternalUpstreamTransport',
+  rawBuffer: 'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
+} as const;
+
+/** Listener filters ztunnel honours implicitly (the original destination is the accepted socket's local address). */
+const KNOWN_LISTENER_FILTERS = new Set(['envoy.filters.listener.original_dst', 'set_dst_address', 'envoy.filters.listener.tls_inspector']);
+
+export interface TcpProxyRoute {
+  readonly statPrefix: string;
+  readonly cluster: string;
+  /** Set when the proxy wraps the stream in an HTTP CONNECT tunnel (the internal tunnel listener). */
+  readonly tunneling?: { readonly hostname: string; readonly headers: ReadonlyArray<{ key: string; value: string }> };
+}
+
+export interface OutboundListener {
+  readonly name: string;
+  readonly port: number;
+  readonly lookup: ChainLookup;
+  readonly chains: ReadonlyMap<string, TcpProxyRoute>;
+}
+
+export interface InternalListener {
+  readonly name: string;
+  readonly route: TcpProxyRoute;
+}
+
+export interface InboundChain {
+  readonly name: string;
+  readonly prefixes: readonly Cidr[];
+  /** SPIFFE URI whose certificate this chain presents (HBONE); undefined for plaintext chains. */
+  readonly identity: string | undefined;
+  readonly rbac: readonly RbacFilter[];
+  /** Where accepted traffic goes (virtual_inbound). */
+  readonly cluster: string;
+}
+
+export interface InboundListener {
+  readonly name: string;
+  readonly port: number;
+  readonly chains: readonly InboundChain[];
+}
+
+export interface ListenerModel {
+  readonly outbound: OutboundListener | undefined;
+  readonly inbound: InboundListener | undefined;
+  readonly inboundPlaintext: InboundListener | undefined;
+  readonly internal: ReadonlyMap<string, InternalListener>;
+}
+
+export type ClusterModel =
+  | { readonly kind: 'eds'; readonly name: string; readonly serviceName: string }
+  | {
+      readonly kind: 'original_dst';
+      readonly name: string;
+      readonly upstreamPortOverride: number | undefined;
+      readonly useHttpHeader: boolean;
+      /** SPIFFE URI of the client certificate (UpstreamTlsContext SDS secret); undefined = plain TCP. */
+      readonly tlsIdentity: string | undefined;
+    }
+  | { readonly kind: 'static'; readonly name: string; readonly endpoints: readonly Endpoint[] };
+
+export interface Endpoint {
+  readonly healthy: boolean;
+  /** `envoy_internal_address`: hand the connection to this internal listener. */
+  readonly internalListener?: string;
+  readonly endpointId?: string;
+  /** `socket_address`: plain TCP to it. */
+  readonly address?: string;
+  /** The `tunnel` filter metadata: HBONE address (pod:15008) and the tunnel's destination (pod:port). */
+  readonly tunnel?: { readonly address: string; readonly destination: string };
+  /** SPIFFE URI the endpoint must present, when the control plane says. */
+  readonly identity?: string;
+}
+
+export interface EndpointModel {
+  readonly byCluster: ReadonlyMap<string, readonly Endpoint[]>;
+}
+
+export interface RuntimeModel {
+  readonly listeners: ListenerModel;
+  readonly clusters: ReadonlyMap<string, ClusterModel>;
+  readonly endpoints: EndpointModel;
+  /** Round-robin cursors per EDS cluster; the only mutable state, advanced by planOutbound. */
+  readonly cursors: Map<string, number>;
+}
+
+export const EMPTY_LISTENERS: ListenerModel = { outbound: undefined, inbound: undefined, inboundPlaintext: undefined, internal: new Map() };
+
+export function emptyModel(): RuntimeModel {
+  return { listeners: EMPTY_LISTENERS, clusters: new Map(), endpoints: { byCluster: new Map() }, cursors: new Map() };
+}
+
+/** A new model with one part replaced; round-robin cursors carry over. */
+export function withPart(model: RuntimeModel, part: Partial<Pick<RuntimeModel, 'listeners' | 'clusters' | 'endpoints'>>): RuntimeModel {
+  return { ...model, ...part };
+}
+
+type Compiled<T> = { value: T; error?: undefined } | { value?: undefined; error: string };
+
+// ---------------------------------------------------------------------------------------------
+// Listeners
+
+export function compileListeners(resources: readonly unknown[]): Compiled<ListenerModel> {
+  return attempt(() => {
+    let outbound: OutboundListener | undefined;
+    let inbound: InboundListener | undefined;
+    let inboundPlaintext: InboundListener | undefined;
+    const internal = new Map<string, InternalListener>();
+    for (const resource of resources) {
+      const l = record(resource, 'Listener');
+      const name = string(l['name'], 'Listener.name');
+      const path = `listener ${name}`;
+      for (const [i, f] of list(l['listener_filters'], `${path}.listener_filters`).entries()) {
+        const filterName = string(record(f, `${path}.listener_filters[${i}]`)['name'], `${path}.listener_filters[${i}].name`);
+        if (!KNOWN_LISTENER_FILTERS.has(filterName)) throw new UnsupportedConfig(`${path}.listener_filters[${i}]`, `listener filter ${filterName} is not supported`);
+      }
+      if (l['internal_listener'] !== undefined) {
+        internal.set(name, compileInternalListener(l, path));
+      } else if (l['filter_chain_matcher'] !== undefined) {
+        if (outbound) throw new UnsupportedConfig(path, `a second outbound listener (already have ${outbound.name})`);
+        outbound = compileOutboundListener(l, name, path);
+      } else {
+        const compiled = compileInboundListener(l, name, path);
+        if (compiled.hbone) {
+          if (inbound) throw new UnsupportedConfig(path, `a second HBONE inbound listener (already have ${inbound.name})`);
+          inbound = compiled.listener;
+        } else {
+          if (inboundPlaintext) throw new UnsupportedConfig(path, `a second plaintext inbound listener (already have ${inboundPlaintext.name})`);
+          inboundPlaintext = compiled.listener;
+        }
+      }
+    }
+    return { outbound, inbound, inboundPlaintext, internal };
+  });
+}
+
+function listenerPort(l: JsonRecord, path: string): number {
+  const sa = record(record(l['address'], `${path}.address`)['socket_address'], `${path}.address.socket_address`);
+  const port = optionalNumber(sa['port_value'], `${path}.address.socket_address.port_value`);
+  if (port === undefined) throw new UnsupportedConfig(`${path}.address.socket_address.port_value`, 'a port is required');
+  return port;
+}
+
+function compileInternalListener(l: JsonRecord, path: string): InternalListener {
+  const chains = list(l['filter_chains'], `${path}.filter_chains`);
+  if (chains.length !== 1) throw new UnsupportedConfig(`${path}.filter_chains`, `an internal listener needs exactly one filter chain, got ${chains.length}`);
+  const { route } = compileChainFilters(chains[0], `${path}.filter_chains[0]`, 'tcp');
+  return { name: string(l['name'], `${path}.name`), route: route as TcpProxyRoute };
+}
+
+function compileOutboundListener(l: JsonRecord, name: string, path: string): OutboundListener {
+  const chains = new Map<string, TcpProxyRoute>();
+  for (const [i, chain] of list(l['filter_chains'], `${path}.filter_chains`).entries()) {
+    const chainPath = `${path}.filter_chains[${i}]`;
+    const c = record(chain, chainPath);
+    const chainName = string(c['name'], `${chainPath}.name`);
+    if (c['filter_chain_match'] !== undefined) throw new UnsupportedConfig(`${chainPath}.filter_chain_match`, 'with filter_chain_matcher, chains are selected by name only');
+    if (c['transport_socket'] !== undefined) throw new UnsupportedConfig(`${chainPath}.transport_socket`, 'outbound chains take plain TCP from the pod');
+    chains.set(chainName, compileChainFilters(c, `${path}.filter_chains[${i}] (${chainName})`, 'tcp').route as TcpProxyRoute);
+  }
+  const referenced = new Set<string>();
+  const matcherLookup = compileMatcher(l['filter_chain_matcher'], `${path}.filter_chain_matcher`, referenced);
+  for (const chain of referenced) {
+    const implicit = WELL_KNOWN_CHAINS[chain];
+    if (!chains.has(chain) && implicit) chains.set(chain, implicit);
+    if (!chains.has(chain)) throw new UnsupportedConfig(`${path}.filter_chain_matcher`, `names filter chain "${chain}", which the listener does not have`);
+  }
+  let fallback: string | undefined;
+  if (l['default_filter_chain'] !== undefined) {
+    const route = compileChainFilters(l['default_filter_chain'], `${path}.default_filter_chain`, 'tcp').route as TcpProxyRoute;
+    fallback = '<default_filter_chain>';
+    chains.set(fallback, route);
+  }
+  const lookup: ChainLookup = fallback === undefined ? matcherLookup : (input) => matcherLookup(input) ?? fallback;
+  return { name, port: listenerPort(l, path), lookup, chains };
+}
+
+/**
+ * Istio's well-known chains, which trimmed dumps (seed 002) name without listing: a matcher may
+ * select them without the listener defining them.
+ */
+const WELL_KNOWN_CHAINS: Record<string, TcpProxyRoute> = {
+  PassthroughFilterChain: { statPrefix: 'PassthroughCluster', cluster: 'PassthroughCluster' },
+  BlackHoleCluster: { statPrefix: 'BlackHoleCluster', cluster: 'BlackHoleCluster' },
+};
+
+/** Istio's well-known clusters, used when the control plane does not send them. */
+export const WELL_KNOWN_CLUSTERS: ReadonlyMap<string, ClusterModel> = new Map<string, ClusterModel>([
+  ['PassthroughCluster', { kind: 'original_dst', name: 'PassthroughCluster', upstreamPortOverride: undefined, useHttpHeader: false, tlsIdentity: undefined }],
+  ['BlackHoleCluster', { kind: 'static', name: 'BlackHoleCluster', endpoints: [] }],
+]);
+
+function compileInboundListener(l: JsonRecord, name: string, path: string): { hbone: boolean; listener: InboundListener } {
+  const chains: InboundChain[] = [];
+  let hboneChains = 0;
+  for (const [i, chain] of list(l['filter_chains'], `${path}.filter_chains`).entries()) {
+    const chainPath = `${path}.filter_chains[${i}]`;
+    const c = record(chain, chainPath);
+    const chainName = optionalString(c['name'], `${chainPath}.name`) ?? `#${i}`;
+    const match = optionalRecord(c['filter_chain_match'], `${chainPath}.filter_chain_match`) ?? {};
+    for (const key of Object.keys(match)) {
+      if (key !== 'prefix_ranges') throw new UnsupportedConfig(`${chainPath}.filter_chain_match.${key}`, 'only prefix_ranges (the local pod IP) is supported');
+    }
+    const prefixes = list(match['prefix_ranges'], `${chainPath}.filter_chain_match.prefix_ranges`).map((r, j) =>
+      cidrRange(r, `${chainPath}.filter_chain_match.prefix_ranges[${j}]`),
+    );
+    const { route, rbac, hbone } = compileChainFilters(c, chainPath, 'any');
+    const identity = downstreamIdentity(c['transport_socket'], `${chainPath}.transport_socket`);
+    if (hbone) {
+      hboneChains++;
+      if (!identity) throw new UnsupportedConfig(`${chainPath}.transport_socket`, 'an HBONE chain needs a DownstreamTlsContext with an SDS certificate');
+    } else if (identity) {
+      throw new UnsupportedConfig(`${chainPath}.transport_socket`, 'TLS without a CONNECT route is not supported (plaintext chains only)');
+    }
+    chains.push({ name: chainName, prefixes, identity, rbac, cluster: hbone ?? (route as TcpProxyRoute).cluster });
+  }
+  if (hboneChains !== 0 && hboneChains !== chains.length) throw new UnsupportedConfig(`${path}.filter_chains`, 'mixes HBONE (CONNECT) and plaintext chains');
+  if (chains.length === 0) throw new UnsupportedConfig(`${path}.filter_chains`, 'a listener without filter chains');
+  return { hbone: hboneChains > 0, listener: { name, port: listenerPort(l, path), chains } };
+}
+
+/** SPIFFE URI of an SDS secret name; Istio appends `~<pod>~<uid>` (seed 002). */
+export function identityOfSecret(name: string, path: string): string {
+  const uri = name.split('~')[0] as string;
+  try {
+    parseSpiffeUri(uri);
+  } catch {
+    throw new UnsupportedConfig(path, `SDS secret "${name}" does not name a SPIFFE identity`);
+  }
+  return uri;
+}
+
+function tlsIdentity(commonTlsContext: unknown, path: string): string {
+  const ctx = record(commonTlsContext, path);
+  const secrets = list(ctx['tls_certificate_sds_secret_configs'], `${path}.tls_certificate_sds_secret_configs`);
+  if (secrets.length !== 1) throw new UnsupportedConfig(`${path}.tls_certificate_sds_secret_configs`, `expected one SDS certificate, got ${secrets.length}`);
+  const secretPath = `${path}.tls_certificate_sds_secret_configs[0].name`;
+  return identityOfSecret(string(record(secrets[0], secretPath)['name'], secretPath), secretPath);
+}
+
+function downstreamIdentity(transportSocket: unknown, path: string): string | undefined {
+  if (transportSocket === undefined) return undefined;
+  const { type, config } = typedConfig(transportSocket, path);
+  if (type === T.rawBuffer) return undefined;
+  if (type !== T.downstreamTls) throw new UnsupportedConfig(path, `transport socket ${type} is not supported`);
+  return tlsIdentity(config['common_tls_context'], `${path}.typed_config.common_tls_context`);
+}
+
+/**
+ * A chain's network filters: RBAC filters, then exactly one terminal filter — tcp_proxy, or (for
+ * `mode: 'any'`) an HCM whose only route is a CONNECT matcher (HBONE termination).
+ */
+function compileChainFilters(
+  chain: unknown,
+  path: string,
+  mode: 'tcp' | 'any',
+): { route: TcpProxyRoute | undefined; rbac: RbacFilter[]; hbone: string | undefined } {
+  const c = record(chain, path);
+  const filters = list(c['filters'], `${path}.filters`);
+  const rbac: RbacFilter[] = [];
+  for (const [i, filter] of filters.entries()) {
+    const fPath = `${path}.filters[${i}]`;
+    const { type, config } = typedConfig(filter, fPath);
+    const last = i === filters.length - 1;
+    if (type === T.rbac) {
+      if (last) throw new UnsupportedConfig(fPath, 'RBAC cannot be the last filter');
+      const compiled = compileRbacFilter(config, fPath);
+      if (compiled) rbac.push(compiled);
+      continue;
+    }
+    if (!last) throw new UnsupportedConfig(fPath, `filter ${type} must be the last one`);
+    if (type === T.tcpProxy) return { route: compileTcpProxy(config, `${fPath}.typed_config`), rbac, hbone: undefined };
+    if (type === T.hcm && mode === 'any') return { route: undefined, rbac, hbone: connectRouteCluster(config, `${fPath}.typed_config`) };
+    throw new UnsupportedConfig(fPath, `network filter ${type} is not supported here`);
+  }
+  throw new UnsupportedConfig(`${path}.filters`, 'a chain needs a tcp_proxy (or CONNECT-terminating HCM) filter');
+}
+
+function compileTcpProxy(config: JsonRecord, path: string): TcpProxyRoute {
+  if (config['weighted_clusters'] !== undefined) throw new UnsupportedConfig(`${path}.weighted_clusters`, 'weighted_clusters is not supported');
+  const cluster = string(config['cluster'], `${path}.cluster`);
+  const statPrefix = optionalString(config['stat_prefix'], `${path}.stat_prefix`) ?? cluster;
+  const tc = optionalRecord(config['tunneling_config'], `${path}.tunneling_config`);
+  if (!tc) return { statPrefix, cluster };
+  const headers = list(tc['headers_to_add'], `${path}.tunneling_config.headers_to_add`).map((h, i) => {
+    const hPath = `${path}.tunneling_config.headers_to_add[${i}].header`;
+    const header = record(record(h, hPath)['header'], hPath);
+    const key = string(header['key'], `${hPath}.key`);
+    const value = string(header['value'], `${hPath}.value`);
+    checkSubstitutions(value, `${hPath}.value`);
+    return { key: key.toLowerCase(), value };
+  });
+  const hostname = string(tc['hostname'], `${path}.tunneling_config.hostname`);
+  checkSubstitutions(hostname, `${path}.tunneling_config.hostname`);
+  return { statPrefix, cluster, tunneling: { hostname, headers } };
+}
+
+/**
+ * The Envoy substitutions ztunnel can evaluate in tunneling_config: the endpoint's tunnel
+ * metadata and the downstream's original destination.
+ */
+const SUBSTITUTION = /%([A-Z_]+)(\([^)]*\))?%/g;
+const SUPPORTED_SUBSTITUTIONS = new Set(['DYNAMIC_METADATA', 'DOWNSTREAM_LOCAL_ADDRESS', 'DOWNSTREAM_REMOTE_ADDRESS']);
+
+function checkSubstitutions(text: string, path: string): void {
+  for (const m of text.matchAll(SUBSTITUTION)) {
+    const op = m[1] as string;
+    if (!SUPPORTED_SUBSTITUTIONS.has(op)) throw new UnsupportedConfig(path, `substitution %${op}% is not supported`);
+    if (op === 'DYNAMIC_METADATA' && !dynamicMetadataKey(m[2] ?? '')) {
+      throw new UnsupportedConfig(path, `${m[0]} is not supported; only the tunnel metadata (tunnel:address, tunnel:destination)`);
+    }
+  }
+}
+
+/** `(tunnel:destination)` or `(["tunnel", "destination"])` → 'destination'. */
+function dynamicMetadataKey(args: string): 'address' | 'destination' | undefined {
+  const m = /^\(\s*\[?\s*"?tunnel"?\s*[:,]\s*"?(address|destination)"?\s*\]?\s*\)$/.exec(args);
+  return m?.[1] as 'address' | 'destination' | undefined;
+}
+
+/** Substitutes what `checkSubstitutions` accepted. */
+export function substitute(
+  text: string,
+  values: { tunnel?: { address: string; destination: string }; downstreamLocal: string; downstreamRemote: string },
+): string {
+  return text.replace(SUBSTITUTION, (_all, op: string, args: string | undefined) => {
+    if (op === 'DOWNSTREAM_LOCAL_ADDRESS') return values.downstreamLocal;
+    if (op === 'DOWNSTREAM_REMOTE_ADDRESS') return values.downstreamRemote;
+    const key = dynamicMetadataKey(args ?? '');
+    return key && values.tunnel ? values.tunnel[key] : '';
+  });
+}
+
+function connectRouteCluster(config: JsonRecord, path: string): string {
+  if (config['rds'] !== undefined) throw new UnsupportedConfig(`${path}.rds`, 'RDS is not supported on ztunnel; inline route_config');
+  const rc = record(config['route_config'], `${path}.route_config`);
+  for (const [i, vh] of list(rc['virtual_hosts'], `${path}.route_config.virtual_hosts`).entries()) {
+    for (const [j, route] of list(record(vh, `${path}.route_config.virtual_hosts[${i}]`)['routes'], `${path}.route_config.virtual_hosts[${i}].routes`).entries()) {
+      const rPath = `${path}.route_config.virtual_hosts[${i}].routes[${j}]`;
+      const r = record(route, rPath);
+      if (!isRecord(record(r['match'], `${rPath}.match`)['connect_matcher'])) continue;
+      const action = record(r['route'], `${rPath}.route`);
+      const upgrades = list(action['upgrade_configs'], `${rPath}.route.upgrade_configs`);
+      if (!upgrades.some((u) => isRecord(u) && u['upgrade_type'] === 'CONNECT')) {
+        throw new UnsupportedConfig(`${rPath}.route.upgrade_configs`, 'a CONNECT route needs upgrade_type CONNECT');
+      }
+      return string(action['cluster'], `${rPath}.route.cluster`);
+    }
+  }
+  throw new UnsupportedConfig(`${path}.route_config`, 'no route with connect_matcher: this HCM cannot terminate HBONE');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clusters
+
+export function compileClusters(resources: readonly unknown[]): Compiled<ReadonlyMap<string, ClusterModel>> {
+  return attempt(() => {
+    const clusters = new Map<string, ClusterModel>();
+    for (const resource of resources) {
+      const c = record(resource, 'Cluster');
+      const name = string(c['name'], 'Cluster.name');
+      clusters.set(name, compileCluster(c, name, `cluster ${name}`));
+    }
+    return clusters;
+  });
+}
+
+function compileCluster(c: JsonRecord, name: string, path: string): ClusterModel {
+  const type = c['type'] ?? 'STATIC';
+  const lbPolicy = c['lb_policy'] ?? 'ROUND_ROBIN';
+  switch (type) {
+    case 'EDS': {
+      if (lbPolicy !== 'ROUND_ROBIN') throw new UnsupportedConfig(`${path}.lb_policy`, `EDS clusters balance ROUND_ROBIN only, not ${String(lbPolicy)}`);
+      checkEdsTransport(c, path);
+      const eds = optionalRecord(c['eds_cluster_config'], `${path}.eds_cluster_config`);
+      return { kind: 'eds', name, serviceName: optionalString(eds?.['service_name'], `${path}.eds_cluster_config.service_name`) ?? name };
+    }
+    case 'ORIGINAL_DST': {
+      const lb = optionalRecord(c['original_dst_lb_config'], `${path}.original_dst_lb_config`) ?? {};
+      const useHttpHeader = lb['use_http_header'] === true;
+      const header = optionalString(lb['http_header_name'], `${path}.original_dst_lb_config.http_header_name`);
+      if (header && header.toLowerCase() !== 'x-envoy-original-dst-host') {
+        throw new UnsupportedConfig(`${path}.original_dst_lb_config.http_header_name`, 'only x-envoy-original-dst-host is supported');
+      }
+      return {
+        kind: 'original_dst',
+        name,
+        upstreamPortOverride: optionalNumber(lb['upstream_port_override'], `${path}.original_dst_lb_config.upstream_port_override`),
+        useHttpHeader,
+        tlsIdentity: upstreamIdentity(c['transport_socket'], `${path}.transport_socket`),
+      };
+    }
+    case 'STATIC': {
+      const cla = optionalRecord(c['load_assignment'], `${path}.load_assignment`);
+      return { kind: 'static', name, endpoints: cla ? compileAssignment(cla, `${path}.load_assignment`).endpoints : [] };
+    }
+    default:
+      throw new UnsupportedConfig(`${path}.type`, `cluster type ${String(type)} is not supported (EDS, ORIGINAL_DST, STATIC)`);
+  }
+}
+
+function upstreamIdentity(transportSocket: unknown, path: string): string | undefined {
+  if (transportSocket === undefined) return undefined;
+  const { type, config } = typedConfig(transportSocket, path);
+  if (type === T.rawBuffer) return undefined;
+  if (type !== T.upstreamTls) throw new UnsupportedConfig(path, `transport socket ${type} is not supported on an ORIGINAL_DST cluster`);
+  return tlsIdentity(config['common_tls_context'], `${path}.typed_config.common_tls_context`);
+}
+
+/** EDS clusters hand connections to internal listeners (internal_upstream) or send plain TCP. */
+function checkEdsTransport(c: JsonRecord, path: string): void {
+  const sockets: Array<[unknown, string]> = [];
+  if (c['transport_socket'] !== undefined) sockets.push([c['transport_socket'], `${path}.transport_socket`]);
+  for (const [i, m] of list(c['transport_socket_matches'], `${path}.transport_socket_matches`).entries()) {
+    sockets.push([record(m, `${path}.transport_socket_matches[${i}]`)['transport_socket'], `${path}.transport_socket_matches[${i}].transport_socket`]);
+  }
+  for (const [socket, socketPath] of sockets) {
+    const { type } = typedConfig(socket, socketPath);
+    if (type !== T.internalUpstream && type !== T.rawBuffer) {
+      throw new UnsupportedConfig(socketPath, `transport socket ${type} is not supported on an EDS cluster (internal_upstream or raw_buffer)`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+export function compileEndpoints(resources: readonly unknown[]): Compiled<EndpointModel> {
+  return attempt(() => {
+    const byCluster = new Map<string, Endpoint[]>();
+    for (const resource of resources) {
+      const cla = record(resource, 'ClusterLoadAssignment');
+      const name = string(cla['cluster_name'], 'ClusterLoadAssignment.cluster_name');
+      byCluster.set(name, compileAssignment(cla, `endpoints ${name}`).endpoints);
+    }
+    return { byCluster };
+  });
+}
+
+/** Envoy routes to HEALTHY and UNKNOWN (not health-checked) hosts; everything else is skipped. */
+const ROUTABLE_HEALTH = new Set(['HEALTHY', 'UNKNOWN', undefined]);
+
+function compileAssignment(cla: JsonRecord, path: string): { endpoints: Endpoint[] } {
+  const endpoints: Endpoint[] = [];
+  for (const [i, locality] of list(cla['endpoints'], `${path}.endpoints`).entries()) {
+    for (const [j, lbEndpoint] of list(record(locality, `${path}.endpoints[${i}]`)['lb_endpoints'], `${path}.endpoints[${i}].lb_endpoints`).entries()) {
+      const ePath = `${path}.endpoints[${i}].lb_endpoints[${j}]`;
+      const e = record(lbEndpoint, ePath);
+      const address = record(record(record(e['endpoint'], `${ePath}.endpoint`)['address'], `${ePath}.endpoint.address`), `${ePath}.endpoint.address`);
+      const metadata = optionalRecord(optionalRecord(e['metadata'], `${ePath}.metadata`)?.['filter_metadata'], `${ePath}.metadata.filter_metadata`);
+      const tunnelMeta = optionalRecord(metadata?.['tunnel'], `${ePath}.metadata.filter_metadata.tunnel`);
+      const istioMeta = optionalRecord(metadata?.['istio'], `${ePath}.metadata.filter_metadata.istio`);
+      const identityText = optionalString(tunnelMeta?.['identity'] ?? istioMeta?.['identity'], `${ePath}.metadata.filter_metadata.tunnel.identity`);
+      const endpoint: {
+        healthy: boolean;
+        internalListener?: string;
+        endpointId?: string;
+        address?: string;
+        tunnel?: { address: string; destination: string };
+        identity?: string;
+      } = { healthy: ROUTABLE_HEALTH.has(e['health_status'] as string | undefined) };
+      if (identityText) endpoint.identity = identityOfSecret(identityText, `${ePath}.metadata.filter_metadata.tunnel.identity`);
+      if (tunnelMeta) {
+        const tAddress = string(tunnelMeta['address'], `${ePath}.metadata.filter_metadata.tunnel.address`);
+        const tDestination = string(tunnelMeta['destination'], `${ePath}.metadata.filter_metadata.tunnel.destination`);
+        splitAddress(tAddress, `${ePath}.metadata.filter_metadata.tunnel.address`);
+        splitAddress(tDestination, `${ePath}.metadata.filter_metadata.tunnel.destination`);
+        endpoint.tunnel = { address: tAddress, destination: tDestination };
+      }
+      if (address['envoy_internal_address'] !== undefined) {
+        const ia = record(address['envoy_internal_address'], `${ePath}.endpoint.address.envoy_internal_address`);
+        endpoint.internalListener = string(ia['server_listener_name'], `${ePath}.endpoint.address.envoy_internal_address.server_listener_name`);
+        const id = optionalString(ia['endpoint_id'], `${ePath}.endpoint.address.envoy_internal_address.endpoint_id`);
+        if (id) endpoint.endpointId = id;
+        if (!endpoint.tunnel) throw new UnsupportedConfig(`${ePath}.metadata`, 'an internal endpoint needs `tunnel` metadata (address, destination)');
+      } else if (address['socket_address'] !== undefined) {
+        const sa = record(address['socket_address'], `${ePath}.endpoint.address.socket_address`);
+        const ip = string(sa['address'], `${ePath}.endpoint.address.socket_address.address`);
+        const port = optionalNumber(sa['port_value'], `${ePath}.endpoint.address.socket_address.port_value`);
+        const text = formatAddress(ip, port ?? 0);
+        splitAddress(text, `${ePath}.endpoint.address.socket_address`);
+        endpoint.address = text;
+      } else {
+        throw new UnsupportedConfig(`${ePath}.endpoint.address`, 'expected envoy_internal_address or socket_address');
+      }
+      endpoints.push(endpoint);
+    }
+  }
+  return { endpoints };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries used by the proxy
+
+/** The inbound chain serving `ip` (longest prefix), if this node hosts it. */
+export function inboundChainFor(listener: InboundListener | undefined, ip: string): InboundChain | undefined {
+  let best: InboundChain | undefined;
+  let bestLen = -1;
+  for (const chain of listener?.chains ?? []) {
+    if (chain.prefixes.length === 0 && bestLen < 0) {
+      best = chain;
+      bestLen = 0;
+    }
+    for (const prefix of chain.prefixes) {
+      if (prefix.prefixLen > bestLen && cidrContains(prefix, ip)) {
+        best = chain;
+        bestLen = prefix.prefixLen;
+      }
+    }
+  }
+  return best;
+}
+
+/** A local pod as the HBONE inbound listener describes it. */
+export interface LocalWorkload {
+  readonly ip: string;
+  readonly identity: string;
+}
+
+/** Pods on this node: the /32 (/128) prefixes of HBONE inbound chains and their identities. */
+export function localWorkloads(model: RuntimeModel): LocalWorkload[] {
+  const out: LocalWorkload[] = [];
+  for (const chain of model.listeners.inbound?.chains ?? []) {
+    for (const prefix of chain.prefixes) {
+      if (chain.identity && prefix.prefixLen === (prefix.v6 ? 128 : 32)) out.push({ ip: prefix.text.split('/')[0] as string, identity: chain.identity });
+    }
+  }
+  return out;
+}
+
+/** Every identity this node needs a certificate for: local pods' (server) and tunnel clusters' (client). */
+export function localIdentities(model: RuntimeModel): string[] {
+  const ids = new Set<string>();
+  for (const w of localWorkloads(model)) ids.add(w.identity);
+  for (const c of model.clusters.values()) if (c.kind === 'original_dst' && c.tlsIdentity) ids.add(c.tlsIdentity);
+  return [...ids].sort();
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { planOutbound, serviceOfChain } from './outbound-plan.js';
+import { BOOKINFO } from '../testing/bookinfo.js';
+import { modelForNode } from '../testing/model.js';
+import type { FakeMesh } from '../testing/mesh-resources.js';
+
+const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
+const PRODUCTPAGE = 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage';
+const REVIEWS = 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews';
+const conn = (src: string, dst: string, port: number) => ({ src: { ip: src, port: 40000 }, dst: { ip: dst, port } });
+
+describe('planOutbound', () => {
+  it.each([
+    [
+      'productpage → reviews VIP (first endpoint, same node)',
+      conn('10.77.1.11', '10.77.100.11', 9080),
+      { kind: 'hbone', destination: '10.77.1.12:15008', authority: '10.77.1.12:9080', sourceIdentity: PRODUCTPAGE, expectedIdentities: [REVIEWS], headers: { 'x-envoy-original-dst-host': '10.77.1.12:9080' }, service: 'reviews.default.svc.cluster.local' },
+    ],
+    [
+      'sleep → ratings VIP (cross node)',
+      conn('10.77.1.10', '10.77.100.13', 9080),
+      { kind: 'hbone', destination: '10.77.2.13:15008', authority: '10.77.2.13:9080', sourceIdentity: SLEEP, chain: `${SLEEP}_to_tcp_ratings.default.svc.cluster.local_outbound_internal` },
+    ],
+    [
+      'sleep → a pod IP directly',
+      conn('10.77.1.10', '10.77.2.12', 9080),
+      { kind: 'hbone', destination: '10.77.2.12:15008', authority: '10.77.2.12:9080', sourceIdentity: SLEEP, expectedIdentities: undefined, chain: `${SLEEP}_to_pod_outbound_direct` },
+    ],
+    ['sleep → outside the mesh', conn('10.77.1.10', '192.0.2.7', 443), { kind: 'passthrough', destination: '192.0.2.7:443', chain: 'PassthroughFilterChain' }],
+    ['sleep → a VIP on a port the service does not have', conn('10.77.1.10', '10.77.100.13', 80), { kind: 'passthrough', destination: '10.77.100.13:80' }],
+    ['an unknown source (not a local pod)', conn('10.77.2.10', '10.77.100.13', 9080), { kind: 'passthrough', chain: 'PassthroughFilterChain' }],
+    ['anything to 15001 (a capture loop)', conn('10.77.1.10', '10.77.100.13', 15001), { kind: 'blackhole', chain: 'BlackHoleCluster' }],
+  ])('%s', (_name, c, expected) => {
+    const model = modelForNode(BOOKINFO, 'node-a');
+    expect(planOutbound(model, c)).toMatchObject(expected);
+  });
+
+  it('spreads a service over its three endpoints round robin', () => {
+    const model = modelForNode(BOOKINFO, 'node-a');
+    const picks = Array.from({ length: 6 }, () => {
+      const plan = planOutbound(model, conn('10.77.1.11', '10.77.100.11', 9080));
+      return plan.kind === 'hbone' ? plan.authority : plan.kind;
+    });
+    expect(picks).toEqual(['10.77.1.12:9080', '10.77.2.10:9080', '10.77.2.11:9080', '10.77.1.12:9080', '10.77.2.10:9080', '10.77.2.11:9080']);
+  });
+
+  it('skips unhealthy endpoints and reports UH when none is left', () => {
+    const mesh: FakeMesh = {
+      ...BOOKINFO,
+      pods: BOOKINFO.pods.map((p) => (p.name === 'reviews-v2' || p.name === 'ratings-v1' ? { ...p, healthy: false } : p)),
+    };
+    const model = modelForNode(mesh, 'node-a');
+    const picks = new Set(
+      Array.from({ length: 4 }, () => {
+        const plan = planOutbound(model, conn('10.77.1.11', '10.77.100.11', 9080));
+        return plan.kind === 'hbone' ? plan.authority : plan.kind;
+      }),
+    );
+    expect(picks).toEqual(new Set(['10.77.1.12:9080', '10.77.2.11:9080']));
+    expect(planOutbound(model, conn('10.77.1.11', '10.77.100.13', 9080))).toMatchObject({ kind: 'reject', responseFlag: 'UH' });
+  });
+
+  it('sends plain TCP to endpoints outside the mesh (no tunnel metadata)', () => {
+    const mesh: FakeMesh = { ...BOOKINFO, pods: BOOKINFO.pods.map((p) => (p.name === 'details-v1' ? { ...p, captured: false } : p)) };
+    const model = modelForNode(mesh, 'node-a');
+    expect(planOutbound(model, conn('10.77.1.10', '10.77.100.12', 9080))).toMatchObject({ kind: 'passthrough', destination: '10.77.2.12:9080', service: 'details.default.svc.cluster.local' });
+    // Direct to that pod: it is not captured, so no tunnel either.
+    expect(planOutbound(model, conn('10.77.1.10', '10.77.2.12', 9080))).toMatchObject({ kind: 'passthrough', destination: '10.77.2.12:9080' });
+  });
+
+  it('uses the configured HBONE port (upstream_port_override)', () => {
+    const model = modelForNode({ ...BOOKINFO, hbonePort: 25008 }, 'node-a');
+    expect(planOutbound(model, conn('10.77.1.10', '10.77.100.13', 9080))).toMatchObject({ destination: '10.77.2.13:25008' });
+  });
+
+  it('refuses with NC while a chain names a cluster that has not arrived', () => {
+    const model = modelForNode(BOOKINFO, 'node-a');
+    const withoutClusters = { ...model, clusters: new Map() };
+    expect(planOutbound(withoutClusters, conn('10.77.1.10', '10.77.100.13', 9080))).toMatchObject({ kind: 'reject', responseFlag: 'NC' });
+  });
+
+  it('reads the service from chain names', () => {
+    expect(serviceOfChain(`${SLEEP}_to_http_reviews.default.svc.cluster.local_outbound_internal`)).toBe('reviews.default.svc.cluster.local');
+    expect(serviceOfChain(`${SLEEP}_to_tcp_db.x.svc.cluster.local:5432_outbound_internal`)).toBe('db.x.svc.cluster.local');
+    expect(serviceOfChain('PassthroughFilterChain')).toBeUndefined();
+  });
+});

@@ -1,0 +1,150 @@
+/**
+ * Where an outbound connection goes: a pure walk of the runtime model, the way Envoy would run the
+ * seed's config (seed 002 "Outbound 流量劫持", seed 004 "Outbound Listener"):
+ *
+ *   filter_chain_matcher(src, dst) → chain → tcp_proxy cluster
+ *     EDS → round-robin over routable endpoints → internal listener named by the endpoint →
+ *       its tcp_proxy's tunneling_config (hostname = :authority, headers_to_add) → ORIGINAL_DST
+ *       tunnel cluster: HBONE to the endpoint's tunnel address, port overridden to 15008, as the
+ *       identity of the cluster's SDS certificate
+ *     ORIGINAL_DST with TLS (direct to a pod IP) → HBONE to dst ip:15008, :authority = dst
+ *     ORIGINAL_DST without TLS (PassthroughCluster) → plain TCP to dst
+ *     BlackHoleCluster / STATIC without endpoints → refuse
+ *
+ * The socket code (outbound.ts, socks5.ts) calls this and only moves bytes.
+ */
+import { formatAddress, splitAddress } from '../config/ip.js';
+import { WELL_KNOWN_CLUSTERS, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type TcpProxyRoute } from '../config/model.js';
+
+export interface ConnectionAddresses {
+  readonly src: { readonly ip: string; readonly port: number };
+  readonly dst: { readonly ip: string; readonly port: number };
+}
+
+/** Envoy response flags used in logs and metrics: UH no healthy upstream, NC no cluster, NR no route. */
+export type ResponseFlag = 'UH' | 'NC' | 'NR' | 'BH';
+
+export type OutboundPlan =
+  | {
+      readonly kind: 'hbone';
+      readonly chain: string;
+      readonly cluster: string;
+      /** HBONE endpoint, `ip:15008`. */
+      readonly destination: string;
+      /** The CONNECT `:authority`: the tunnel's destination `ip:port`. */
+      readonly authority: string;
+      readonly sourceIdentity: string;
+      /** Identities the server may present; undefined = any identity of the trust domain (no SAN check in the config). */
+      readonly expectedIdentities: readonly string[] | undefined;
+      /** Extra CONNECT headers from tunneling_config (e.g. x-envoy-original-dst-host). */
+      readonly headers: Readonly<Record<string, string>>;
+      /** The service host the chain is for (`reviews.default.svc.cluster.local`), when known. */
+      readonly service: string | undefined;
+    }
+  | { readonly kind: 'passthrough'; readonly chain: string; readonly destination: string; readonly service: string | undefined }
+  | { readonly kind: 'blackhole'; readonly chain: string; readonly reason: string }
+  | { readonly kind: 'reject'; readonly chain: string | undefined; readonly reason: string; readonly responseFlag: ResponseFlag };
+
+/** `…_to_http_reviews.default.svc.cluster.local_outbound_internal` → `reviews.default.svc.cluster.local`. */
+export function serviceOfChain(chain: string): string | undefined {
+  const m = /_to_(?:http|tcp)_(.+?)(?::\d+)?_outbound_internal$/.exec(chain);
+  return m?.[1];
+}
+
+const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
+/** Internal listener hops a plan may take; guards against a config loop. */
+const MAX_HOPS = 4;
+
+export function planOutbound(model: RuntimeModel, conn: ConnectionAddresses): OutboundPlan {
+  const listener = model.listeners.outbound;
+  if (!listener) return { kind: 'reject', chain: undefined, reason: 'no outbound listener configured yet', responseFlag: 'NR' };
+  const chainName = listener.lookup({ sourceIp: conn.src.ip, destinationIp: conn.dst.ip, destinationPort: conn.dst.port });
+  if (chainName === undefined) return { kind: 'reject', chain: undefined, reason: 'no filter chain matched', responseFlag: 'NR' };
+  const route = listener.chains.get(chainName);
+  if (!route) return { kind: 'reject', chain: chainName, reason: `filter chain ${chainName} is missing`, responseFlag: 'NR' };
+  const dst = formatAddress(conn.dst.ip, conn.dst.port);
+  const src = formatAddress(conn.src.ip, conn.src.port);
+  return planRoute(model, route, { chain: chainName, service: serviceOfChain(chainName), dst, src, tunnel: undefined, hops: 0 });
+}
+
+interface RouteContext {
+  readonly chain: string;
+  readonly service: string | undefined;
+  /** The downstream's (original) destination at this hop. */
+  readonly dst: string;
+  readonly src: string;
+  readonly tunnel: { address: string; destination: string } | undefined;
+  readonly hops: number;
+}
+
+function planRoute(model: RuntimeModel, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
+  if (route.cluster === BLACKHOLE_CLUSTER) return { kind: 'blackhole', chain: ctx.chain, reason: `${ctx.chain} drops this destination` };
+  const cluster = model.clusters.get(route.cluster) ?? WELL_KNOWN_CLUSTERS.get(route.cluster);
+  if (!cluster) return { kind: 'reject', chain: ctx.chain, reason: `cluster ${route.cluster} is not known (yet)`, responseFlag: 'NC' };
+  switch (cluster.kind) {
+    case 'static':
+      return cluster.endpoints.length === 0
+        ? { kind: 'blackhole', chain: ctx.chain, reason: `${cluster.name} has no endpoints` }
+        : planEndpoint(model, cluster, pick(model, cluster.name, cluster.endpoints), ctx);
+    case 'eds': {
+      const endpoints = model.endpoints.byCluster.get(cluster.serviceName) ?? [];
+      const endpoint = pick(model, cluster.name, endpoints);
+      if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
+      return planEndpoint(model, cluster, endpoint, ctx);
+    }
+    case 'original_dst':
+      return planOriginalDst(cluster, route, ctx);
+  }
+}
+
+function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endpoint | undefined, ctx: RouteContext): OutboundPlan {
+  if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
+  if (endpoint.address) return { kind: 'passthrough', chain: ctx.chain, destination: endpoint.address, service: ctx.service };
+  const listenerName = endpoint.internalListener as string;
+  const internal = model.listeners.internal.get(listenerName);
+  if (!internal) return { kind: 'reject', chain: ctx.chain, reason: `internal listener ${listenerName} is not known (yet)`, responseFlag: 'NR' };
+  if (ctx.hops >= MAX_HOPS) return { kind: 'reject', chain: ctx.chain, reason: 'internal listener loop', responseFlag: 'NR' };
+  const plan = planRoute(model, internal.route, {
+    ...ctx,
+    // set_dst_address: the internal listener's downstream destination is the endpoint's tunnel address.
+    dst: endpoint.tunnel?.address ?? ctx.dst,
+    tunnel: endpoint.tunnel,
+    hops: ctx.hops + 1,
+  });
+  if (plan.kind === 'hbone' && endpoint.identity) return { ...plan, expectedIdentities: [endpoint.identity] };
+  return plan;
+}
+
+function planOriginalDst(cluster: Extract<ClusterModel, { kind: 'original_dst' }>, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
+  const { ip, port } = splitAddress(ctx.dst, 'destination');
+  const destination = formatAddress(ip, cluster.upstreamPortOverride ?? port);
+  if (!cluster.tlsIdentity) {
+    if (route.tunneling) return { kind: 'reject', chain: ctx.chain, reason: `${cluster.name}: tunneling needs a TLS (HBONE) cluster`, responseFlag: 'NR' };
+    return { kind: 'passthrough', chain: ctx.chain, destination, service: ctx.service };
+  }
+  const values = { tunnel: ctx.tunnel, downstreamLocal: ctx.dst, downstreamRemote: ctx.src };
+  // Without tunneling_config the tunnel carries the connection to where it was going.
+  const authority = route.tunneling ? substitute(route.tunneling.hostname, values) : ctx.dst;
+  const headers: Record<string, string> = {};
+  for (const h of route.tunneling?.headers ?? []) headers[h.key] = substitute(h.value, values);
+  return {
+    kind: 'hbone',
+    chain: ctx.chain,
+    cluster: cluster.name,
+    destination,
+    authority,
+    sourceIdentity: cluster.tlsIdentity,
+    expectedIdentities: undefined,
+    headers,
+    service: ctx.service,
+  };
+}
+
+/** Round robin over routable endpoints; the cursor lives in the model so it survives EDS updates. */
+function pick(model: RuntimeModel, cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined {
+  const healthy = endpoints.filter((e) => e.healthy);
+  if (healthy.length === 0) return undefined;
+  const cursor = model.cursors.get(cluster) ?? 0;
+  model.cursors.set(cluster, (cursor + 1) % 1_000_000_007);
+  return healthy[cursor % healthy.length];
+}
