@@ -34,6 +34,14 @@ export interface PoolKey {
 export interface OpenTunnelRequest extends PoolKey, Omit<ConnectHeaderInput, 'authority'> {
   /** The tunnel's original destination, `ip:port` (the CONNECT `:authority`). */
   authority: string;
+  /**
+   * true (default): resolve once the server answered 200, reject on any other status.
+   * false: resolve as soon as the CONNECT is sent, so the caller can relay bytes a round trip
+   * earlier (HTTP/2 allows DATA right after the request HEADERS; the server holds them until it
+   * accepts). A refusal then arrives as an 'error' (HBONE_ERR_REJECTED) on the stream, which
+   * `relay()` turns into a reset of the other side.
+   */
+  waitForResponse?: boolean;
 }
 
 export interface HbonePoolOptions {
@@ -218,6 +226,10 @@ export class HbonePool {
       throw hboneError(HboneErrorCode.CONNECT_FAILED, `cannot open a stream to ${request.destination}`, { cause });
     }
     stream.once('close', () => connection.streamClosed());
+    if (request.waitForResponse === false) {
+      failOnRefusal(stream, request);
+      return stream;
+    }
     return awaitResponse(stream, request);
   }
 
@@ -354,6 +366,19 @@ function poolKeyString(key: PoolKey): string {
   return `${key.sourceIdentity}\n${key.destination}\n${[...key.expectedIdentities].sort().join(',')}`;
 }
 
+function refusal(status: number, reason: unknown, request: OpenTunnelRequest) {
+  return hboneError(HboneErrorCode.REJECTED, `tunnel to ${request.authority} refused with ${status}${reason ? `: ${String(reason)}` : ''}`, {
+    context: { status, reason, authority: request.authority, destination: request.destination },
+  });
+}
+
+function failOnRefusal(stream: ClientHttp2Stream, request: OpenTunnelRequest): void {
+  stream.once('response', (headers: IncomingHttpHeaders) => {
+    const status = Number(headers[':status']);
+    if (status !== 200) stream.destroy(refusal(status, headers['x-hbone-reason'], request));
+  });
+}
+
 function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest): Promise<ClientHttp2Stream> {
   return new Promise((resolve, reject) => {
     const onError = (cause: Error) => {
@@ -371,14 +396,9 @@ function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest): P
         resolve(stream);
         return;
       }
-      const reason = headers['x-hbone-reason'];
       stream.close(h2constants.NGHTTP2_NO_ERROR);
       stream.resume();
-      reject(
-        hboneError(HboneErrorCode.REJECTED, `tunnel to ${request.authority} refused with ${status}${reason ? `: ${String(reason)}` : ''}`, {
-          context: { status, reason, authority: request.authority, destination: request.destination },
-        }),
-      );
+      reject(refusal(status, headers['x-hbone-reason'], request));
     };
     const cleanup = () => {
       stream.off('response', onResponse);

@@ -2,6 +2,9 @@ import { constants as h2constants, type Http2Stream } from 'node:http2';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
+/** Default write-buffer bound per direction (see RelayOptions.maxBufferedBytes). */
+export const RELAY_MAX_BUFFERED_BYTES = 256 * 1024;
+
 /** What a relay moved, and how it ended. */
 export interface RelayResult {
   /** Bytes read from `a` and written to `b`. */
@@ -20,6 +23,8 @@ export interface RelayOptions {
    * and one write per chunk costs up to half the throughput (performance-notes, pitfall 6).
    */
   coalesce?: boolean;
+  /** Bytes that may wait in one side's write buffer before the other side is paused. */
+  maxBufferedBytes?: number;
   /** Called as bytes move, for live tunnel statistics. Cheap: a number each. */
   onBytes?: (direction: 'aToB' | 'bToA', bytes: number) => void;
 }
@@ -41,6 +46,7 @@ export interface RelayOptions {
 export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise<RelayResult> {
   const coalesce = options.coalesce ?? true;
   const onBytes = options.onBytes;
+  const maxBuffered = options.maxBufferedBytes ?? RELAY_MAX_BUFFERED_BYTES;
   return new Promise((resolve) => {
     const result: RelayResult = { bytesAToB: 0, bytesBToA: 0 };
     let finished = false;
@@ -80,7 +86,10 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
           dst.cork();
           setImmediate(uncork);
         }
-        if (!ok) {
+        // Pausing at every `false` (16 KiB for sockets) stops the HTTP/2 reader, and with it
+        // its WINDOW_UPDATEs, many times per window: the pipe then idles half the time. Keep
+        // reading until `maxBufferedBytes` wait in the writer; that still bounds memory.
+        if (!ok && dst.writableLength >= maxBuffered) {
           src.pause();
           dst.once('drain', () => src.resume());
         }

@@ -148,6 +148,8 @@ export class HboneServer {
       return;
     }
     const local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    // Small frames (WINDOW_UPDATE, SETTINGS ACK, 200 responses) must not wait for Nagle.
+    socket.setNoDelay(true);
     const credentials = this.#options.credentialsFor(local);
     if (!credentials) {
       diagnostics.tlsError.publish({ local, error: 'no certificate for this address' });

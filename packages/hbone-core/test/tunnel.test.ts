@@ -174,6 +174,20 @@ describe('HBONE tunnel', () => {
     expect(outcome).toBe('error ECONNRESET');
   });
 
+  it('can send data before the 200 (waitForResponse: false) and reports a refusal on the stream', async () => {
+    const { pair, authority } = await pairWithEcho({
+      onTunnel: (t) => (t.destination.port === 4444 ? t.reject(401, 'denied by policy default/deny-all') : void forwardTunnel(t)),
+    });
+    const early = await pair.pool.open({ sourceIdentity: pair.clientIdentity, destination: pair.destination, expectedIdentities: [pair.serverIdentity], authority, waitForResponse: false });
+    const r = await roundTrip(early, 256 * 1024, 64 * 1024);
+    expect(r.received).toBe(r.sent);
+    const refused = await pair.pool.open({ sourceIdentity: pair.clientIdentity, destination: pair.destination, expectedIdentities: [pair.serverIdentity], authority: '127.0.0.1:4444', waitForResponse: false });
+    refused.write('too early');
+    const err = await new Promise((resolve) => refused.once('error', resolve));
+    expect(hasCode(err, HboneErrorCode.REJECTED)).toBe(true);
+    expect((err as { context: { status: number } }).context.status).toBe(401);
+  });
+
   it('answers 503 when the upstream refuses the connection', async () => {
     const pair = await startHbonePair();
     cleanups.push(() => pair.close());
