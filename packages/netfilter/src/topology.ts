@@ -70,6 +70,10 @@ export interface Topology {
   node(name: string): TopologyNode;
   /** `namespace` defaults to `default`. */
   pod(name: string, namespace?: string): TopologyPod;
+  /** Adds a pod to a running topology (a new pod in the mesh): namespace, veth, routes on every node. */
+  addPod(pod: TopologyPodSpec): Promise<TopologyPod>;
+  /** Removes a pod: kills its processes, deletes its namespace and the other nodes' routes to it. */
+  removePod(name: string, namespace?: string): Promise<void>;
   /** Runs a command in a namespace; a non-zero exit throws NETFILTER_ERR_COMMAND_FAILED. */
   exec(netns: string, argv: readonly string[], input?: string): Promise<CommandResult>;
   /** Starts a long-running process inside a namespace (`ip netns exec`). */
@@ -120,6 +124,30 @@ function badTopology(message: string, context: Record<string, unknown>): MeshErr
   return new MeshError('NETFILTER_ERR_BAD_TOPOLOGY', message, { context });
 }
 
+/**
+ * Names one pod and checks it against what exists: its node, its IP (unique among `addresses`,
+ * which it joins) and its namespace/name (unique among `pods`).
+ */
+function planPod(
+  prefix: string,
+  pod: TopologyPodSpec,
+  index: number,
+  nodes: readonly TopologyNode[],
+  pods: readonly TopologyPod[],
+  addresses: Set<string>,
+): TopologyPod {
+  const namespace = pod.namespace ?? DEFAULT_POD_NAMESPACE;
+  if (!nodes.some((n) => n.name === pod.node)) throw badTopology(`pod ${namespace}/${pod.name}: unknown node "${pod.node}"`, { pod: pod.name });
+  if (!isIPv4(pod.ip)) throw badTopology(`pod ${namespace}/${pod.name}: ip "${pod.ip}" is not IPv4`, { pod: pod.name });
+  const netns = `${prefix}p-${sanitize(namespace)}-${sanitize(pod.name)}`;
+  if (pods.some((p) => p.netns === netns)) {
+    throw badTopology(`pod ${namespace}/${pod.name} exists already (pod names are unique per namespace)`, { pod: pod.name, namespace });
+  }
+  if (addresses.has(pod.ip)) throw badTopology(`address ${pod.ip} is used twice`, { address: pod.ip });
+  addresses.add(pod.ip);
+  return { name: pod.name, namespace, node: pod.node, ip: pod.ip, netns, nodeInterface: `v${index}` };
+}
+
 /** Namespace and interface names for a spec; pure, so tests and callers can predict them. */
 export function planTopology(spec: TopologySpec): { underlayNetns: string; nodes: TopologyNode[]; pods: TopologyPod[] } {
   requirePrefix(spec.prefix);
@@ -136,25 +164,42 @@ export function planTopology(spec: TopologySpec): { underlayNetns: string; nodes
   });
   const nodeNetns = new Set(nodes.map((n) => n.netns));
   if (nodeNetns.size !== nodes.length) throw badTopology('node names must be unique', { nodes: nodes.map((n) => n.name) });
-  const pods = spec.pods.map((pod, index): TopologyPod => {
-    const namespace = pod.namespace ?? DEFAULT_POD_NAMESPACE;
-    if (!nodes.some((n) => n.name === pod.node)) throw badTopology(`pod ${namespace}/${pod.name}: unknown node "${pod.node}"`, { pod: pod.name });
-    if (!isIPv4(pod.ip)) throw badTopology(`pod ${namespace}/${pod.name}: ip "${pod.ip}" is not IPv4`, { pod: pod.name });
-    if (addresses.has(pod.ip)) throw badTopology(`address ${pod.ip} is used twice`, { address: pod.ip });
-    addresses.add(pod.ip);
-    return {
-      name: pod.name,
-      namespace,
-      node: pod.node,
-      ip: pod.ip,
-      netns: `${spec.prefix}p-${sanitize(namespace)}-${sanitize(pod.name)}`,
-      nodeInterface: `v${index}`,
-    };
-  });
-  if (new Set(pods.map((p) => p.netns)).size !== pods.length) {
-    throw badTopology('pod names must be unique per namespace', { pods: pods.map((p) => `${p.namespace}/${p.name}`) });
-  }
+  const pods: TopologyPod[] = [];
+  for (const [index, pod] of spec.pods.entries()) pods.push(planPod(spec.prefix, pod, index, nodes, pods, addresses));
   return { underlayNetns: `${spec.prefix}ul`, nodes, pods };
+}
+
+async function addNamespace(runner: CommandRunner, netns: string): Promise<void> {
+  await runChecked(runner, { argv: ['ip', 'netns', 'add', netns] });
+  await runChecked(runner, { argv: ['ip', 'link', 'set', 'lo', 'up'], netns });
+}
+
+/** Creates a pod's namespace and joins it to its node; routes to it on every other node. */
+async function wirePod(runner: CommandRunner, nodes: readonly TopologyNode[], pod: TopologyPod): Promise<void> {
+  const run = (netns: string, ...argv: string[]) => runChecked(runner, { argv, netns });
+  const node = nodes.find((n) => n.name === pod.node);
+  if (!node) throw badTopology(`pod ${pod.name}: unknown node`, { pod: pod.name });
+  await addNamespace(runner, pod.netns);
+  await run(node.netns, 'ip', 'link', 'add', pod.nodeInterface, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.netns);
+  await run(node.netns, 'ip', 'addr', 'add', `${POD_GATEWAY_ADDRESS}/32`, 'dev', pod.nodeInterface);
+  await run(node.netns, 'ip', 'link', 'set', pod.nodeInterface, 'up');
+  // src = the node address, so connections from the node (ztunnel) to a pod come from it.
+  await run(node.netns, 'ip', 'route', 'add', `${pod.ip}/32`, 'dev', pod.nodeInterface, 'scope', 'link', 'src', node.address);
+  await run(pod.netns, 'ip', 'addr', 'add', `${pod.ip}/32`, 'dev', 'eth0');
+  await run(pod.netns, 'ip', 'link', 'set', 'eth0', 'up');
+  await run(pod.netns, 'ip', 'route', 'add', POD_GATEWAY_ADDRESS, 'dev', 'eth0', 'scope', 'link');
+  await run(pod.netns, 'ip', 'route', 'add', 'default', 'via', POD_GATEWAY_ADDRESS, 'dev', 'eth0');
+  for (const other of nodes) {
+    if (other !== node) await run(other.netns, 'ip', 'route', 'add', `${pod.ip}/32`, 'via', node.address, 'dev', 'eth0');
+  }
+}
+
+/** Undoes wirePod, tolerating parts already gone. The node-side veth dies with the namespace. */
+async function unwirePod(runner: CommandRunner, nodes: readonly TopologyNode[], pod: TopologyPod): Promise<void> {
+  await deleteNamespace(runner, pod.netns);
+  for (const other of nodes) {
+    if (other.name !== pod.node) await runner.run({ argv: ['ip', 'route', 'del', `${pod.ip}/32`], netns: other.netns });
+  }
 }
 
 /**
@@ -173,11 +218,7 @@ export async function createTopology(spec: TopologySpec, runner: CommandRunner =
   }
   const underlayLength = spec.underlayCidr === undefined ? 32 : parseCidr(spec.underlayCidr).length;
   try {
-    const all = [planned.underlayNetns, ...planned.nodes.map((n) => n.netns), ...planned.pods.map((p) => p.netns)];
-    for (const netns of all) {
-      await runChecked(runner, { argv: ['ip', 'netns', 'add', netns] });
-      await run(netns, 'ip', 'link', 'set', 'lo', 'up');
-    }
+    for (const netns of [planned.underlayNetns, ...planned.nodes.map((n) => n.netns)]) await addNamespace(runner, netns);
     const ul = planned.underlayNetns;
     await run(ul, 'ip', 'link', 'add', 'br0', 'type', 'bridge');
     await run(ul, 'ip', 'link', 'set', 'br0', 'up');
@@ -197,39 +238,50 @@ export async function createTopology(spec: TopologySpec, runner: CommandRunner =
         }
       }
     }
-    for (const pod of planned.pods) {
-      const node = planned.nodes.find((n) => n.name === pod.node);
-      if (!node) throw badTopology(`pod ${pod.name}: unknown node`, { pod: pod.name });
-      await run(node.netns, 'ip', 'link', 'add', pod.nodeInterface, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.netns);
-      await run(node.netns, 'ip', 'addr', 'add', `${POD_GATEWAY_ADDRESS}/32`, 'dev', pod.nodeInterface);
-      await run(node.netns, 'ip', 'link', 'set', pod.nodeInterface, 'up');
-      // src = the node address, so connections from the node (ztunnel) to a pod come from it.
-      await run(node.netns, 'ip', 'route', 'add', `${pod.ip}/32`, 'dev', pod.nodeInterface, 'scope', 'link', 'src', node.address);
-      await run(pod.netns, 'ip', 'addr', 'add', `${pod.ip}/32`, 'dev', 'eth0');
-      await run(pod.netns, 'ip', 'link', 'set', 'eth0', 'up');
-      await run(pod.netns, 'ip', 'route', 'add', POD_GATEWAY_ADDRESS, 'dev', 'eth0', 'scope', 'link');
-      await run(pod.netns, 'ip', 'route', 'add', 'default', 'via', POD_GATEWAY_ADDRESS, 'dev', 'eth0');
-      for (const other of planned.nodes) {
-        if (other !== node) await run(other.netns, 'ip', 'route', 'add', `${pod.ip}/32`, 'via', node.address, 'dev', 'eth0');
-      }
-    }
+    for (const pod of planned.pods) await wirePod(runner, planned.nodes, pod);
   } catch (err) {
     await destroyTopology(spec.prefix, runner).catch(() => undefined);
     throw err;
   }
 
+  const pods = [...planned.pods];
+  const addresses = new Set([...planned.nodes.map((n) => n.address), ...pods.map((p) => p.ip)]);
+  // Interface indexes are never reused, so a re-added pod cannot meet a dying namesake.
+  let nextInterfaceIndex = pods.length;
   return {
     prefix: spec.prefix,
     underlayNetns: planned.underlayNetns,
     nodes: planned.nodes,
-    pods: planned.pods,
+    get pods() {
+      return [...pods];
+    },
+    async addPod(podSpec) {
+      const pod = planPod(spec.prefix, podSpec, nextInterfaceIndex++, planned.nodes, pods, new Set(addresses));
+      try {
+        await wirePod(runner, planned.nodes, pod);
+      } catch (err) {
+        await unwirePod(runner, planned.nodes, pod).catch(() => undefined);
+        throw err;
+      }
+      pods.push(pod);
+      addresses.add(pod.ip);
+      return pod;
+    },
+    async removePod(name, namespace = DEFAULT_POD_NAMESPACE) {
+      const index = pods.findIndex((p) => p.name === name && p.namespace === namespace);
+      const pod = pods[index];
+      if (!pod) throw badTopology(`no pod "${namespace}/${name}" in this topology`, { pod: name, namespace });
+      await unwirePod(runner, planned.nodes, pod);
+      pods.splice(index, 1);
+      addresses.delete(pod.ip);
+    },
     node(name) {
       const found = planned.nodes.find((n) => n.name === name);
       if (!found) throw badTopology(`no node "${name}" in this topology`, { node: name });
       return found;
     },
     pod(name, namespace = DEFAULT_POD_NAMESPACE) {
-      const found = planned.pods.find((p) => p.name === name && p.namespace === namespace);
+      const found = pods.find((p) => p.name === name && p.namespace === namespace);
       if (!found) throw badTopology(`no pod "${namespace}/${name}" in this topology`, { pod: name, namespace });
       return found;
     },
@@ -248,6 +300,22 @@ export async function listNamespaces(prefix: string, runner: CommandRunner = cre
     .filter((name) => name.startsWith(prefix));
 }
 
+/** Kills the processes inside `netns`, then deletes it; absent already is fine. */
+async function deleteNamespace(runner: CommandRunner, netns: string): Promise<void> {
+  const pids = await runner.run({ argv: ['ip', 'netns', 'pids', netns] });
+  for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  const deleted = await runner.run({ argv: ['ip', 'netns', 'del', netns] });
+  if (deleted.exitCode !== 0 && !/No such file/.test(deleted.stderr)) {
+    throw new MeshError('NETFILTER_ERR_TOPOLOGY_CLEANUP', `ip netns del ${netns}: ${deleted.stderr.trim()}`, { context: { netns } });
+  }
+}
+
 /**
  * Deletes every namespace whose name starts with `prefix`, after killing the processes still
  * inside it (they would keep the namespace, and its veths, alive). Idempotent; safe after a
@@ -257,16 +325,11 @@ export async function destroyTopology(prefix: string, runner: CommandRunner = cr
   requirePrefix(prefix);
   const failures: string[] = [];
   for (const netns of await listNamespaces(prefix, runner)) {
-    const pids = await runner.run({ argv: ['ip', 'netns', 'pids', netns] });
-    for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
+    try {
+      await deleteNamespace(runner, netns);
+    } catch (err) {
+      failures.push(`${netns}: ${(err as Error).message}`);
     }
-    const deleted = await runner.run({ argv: ['ip', 'netns', 'del', netns] });
-    if (deleted.exitCode !== 0) failures.push(`${netns}: ${deleted.stderr.trim()}`);
   }
   if (failures.length > 0) {
     throw new MeshError('NETFILTER_ERR_TOPOLOGY_CLEANUP', `could not delete namespaces: ${failures.join('; ')}`, {

@@ -57,6 +57,24 @@ describe.skipIf(!isRoot)('topology in real network namespaces (root)', () => {
     expect(answer).toBe('other peer=10.71.1.2 local=10.71.1.3:9080 data=same-node');
   });
 
+  it('adds a pod to the running topology, reachable from the other node at once, and removes it cleanly', async () => {
+    const ratings = await topology.addPod({ name: 'ratings', namespace: 'bookinfo', node: 'node-b', ip: '10.71.2.3' });
+    expect(ratings.netns).toBe(`${prefix}p-bookinfo-ratings`);
+    const server = await startEchoServer(topology, ratings.netns, 'ratings', 9080);
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    expect(await echoClient(topology, topology.pod('sleep').netns, '10.71.2.3', 9080, 'new-pod')).toBe(
+      'ratings peer=10.71.1.2 local=10.71.2.3:9080 data=new-pod',
+    );
+    await expect(topology.addPod({ name: 'ratings', namespace: 'bookinfo', node: 'node-b', ip: '10.71.2.9' })).rejects.toThrow(/exists already/);
+    await expect(topology.addPod({ name: 'dup', node: 'node-a', ip: '10.71.2.3' })).rejects.toThrow(/used twice/);
+
+    await topology.removePod('ratings', 'bookinfo');
+    await exited;
+    expect(await listNamespaces(prefix)).not.toContain(ratings.netns);
+    expect((await topology.exec(topology.node('node-a').netns, ['ip', 'route'])).stdout).not.toContain('10.71.2.3');
+    expect(topology.pods.map((p) => p.name)).not.toContain('ratings');
+  });
+
   it('lets a node reach its own pods from its node address', async () => {
     const answer = await echoClient(topology, topology.node('node-b').netns, '10.71.2.2', 9080, 'from-node');
     expect(answer).toBe('productpage peer=172.30.0.12 local=10.71.2.2:9080 data=from-node');
