@@ -61,11 +61,18 @@ describe.skipIf(!isRoot)('executor in a real network namespace (root)', () => {
       expect(result.missing.some((line) => line.startsWith('iptables mangle: -A ztunnel-OUTPUT'))).toBe(true);
     });
 
-    it('removal leaves nothing of ours behind, and removing again is fine', async () => {
+    it('removal leaves nothing of ours behind, keeps what is not ours, and removing again is fine', async () => {
+      // Someone else's rules, set, ip rule and table-100-unrelated route in the same namespace.
+      sh(netns, iptables, '-t', 'mangle', '-N', 'OTHER-PREROUTING');
+      sh(netns, iptables, '-t', 'mangle', '-A', 'PREROUTING', '-j', 'OTHER-PREROUTING');
+      sh(netns, 'ipset', 'create', 'other-set', 'hash:ip');
+      sh(netns, 'ip', 'rule', 'add', 'priority', '30000', 'fwmark', '0x1/0x1', 'lookup', '200');
       await removeCapturePlan(plan, { netns, iptables });
       await removeCapturePlan(plan, { netns, iptables });
       expect(sh(netns, `${iptables}-save`, '-t', 'mangle')).not.toMatch(/ztunnel/);
-      expect(sh(netns, 'ipset', 'list', '-n')).toBe('');
+      expect(sh(netns, `${iptables}-save`, '-t', 'mangle')).toContain('-A PREROUTING -j OTHER-PREROUTING');
+      expect(sh(netns, 'ipset', 'list', '-n')).toBe('other-set\n');
+      expect(sh(netns, 'ip', 'rule')).toMatch(/fwmark 0x1\/0x1 lookup 200/);
       expect(sh(netns, 'ip', 'rule')).not.toMatch(/lookup 100/);
       expect(sh(netns, 'ip', 'route', 'show', 'table', 'all')).not.toMatch(/table 100/);
     });
