@@ -31,7 +31,8 @@ export function parseAuthority(authority: string | undefined): Authority {
   const family = isIP(host);
   const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
   if ((family !== 4 && family !== 6) || !(port >= 1 && port <= 65535)) throw badAuthority(authority);
-  if (family === 6 && !authority.startsWith('[')) throw badAuthority(authority);
+  // Brackets are for IPv6 only (RFC 3986 §3.2.2), and IPv6 needs them.
+  if ((family === 6) !== authority.startsWith('[')) throw badAuthority(authority);
   return { host, port, family };
 }
 
