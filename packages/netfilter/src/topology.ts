@@ -219,6 +219,12 @@ export async function createTopology(spec: TopologySpec, runner: CommandRunner =
   const underlayLength = spec.underlayCidr === undefined ? 32 : parseCidr(spec.underlayCidr).length;
   try {
     for (const netns of [planned.underlayNetns, ...planned.nodes.map((n) => n.netns)]) await addNamespace(runner, netns);
+    for (const node of planned.nodes) {
+      // Forward between pods and the underlay; no reverse-path filter, which would drop
+      // TPROXY'd and source-preserving traffic that arrives on an unexpected interface. Set
+      // before any interface exists, so every interface inherits the `default` values.
+      await run(node.netns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0');
+    }
     const ul = planned.underlayNetns;
     await run(ul, 'ip', 'link', 'add', 'br0', 'type', 'bridge');
     await run(ul, 'ip', 'link', 'set', 'br0', 'up');
@@ -229,9 +235,6 @@ export async function createTopology(spec: TopologySpec, runner: CommandRunner =
       await run(ul, 'ip', 'link', 'set', `n${i}`, 'master', 'br0', 'up');
       await run(node.netns, 'ip', 'addr', 'add', `${node.address}/${underlayLength}`, 'dev', 'eth0');
       await run(node.netns, 'ip', 'link', 'set', 'eth0', 'up');
-      // Forward between pods and the underlay; no reverse-path filter, which would drop
-      // TPROXY'd and source-preserving traffic that arrives on an unexpected interface.
-      await run(node.netns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0');
       if (underlayLength === 32) {
         for (const other of planned.nodes) {
           if (other !== node) await run(node.netns, 'ip', 'route', 'add', `${other.address}/32`, 'dev', 'eth0', 'scope', 'link');
