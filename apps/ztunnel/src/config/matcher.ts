@@ -47,11 +47,27 @@ export function compileMatcher(matcher: unknown, path: string, chainNames: Set<s
       entries.set(IP_INPUTS.has(inputType) ? normalizeIp(key) : key, compileOnMatch(onMatch, `${mapPath}["${key}"]`, chainNames));
     }
     lookup = (input) => entries.get(read(input))?.(input);
+  } else if (tree['prefix_match_map'] !== undefined) {
+    // Longest string prefix first; a prefix whose sub-matcher finds nothing falls through to shorter ones.
+    const mapPath = `${path}.matcher_tree.prefix_match_map.map`;
+    const map = record(record(tree['prefix_match_map'], `${path}.matcher_tree.prefix_match_map`)['map'], mapPath);
+    const entries = Object.entries(map)
+      .map(([prefix, onMatch]) => ({ prefix, lookup: compileOnMatch(onMatch, `${mapPath}["${prefix}"]`, chainNames) }))
+      .sort((a, b) => b.prefix.length - a.prefix.length);
+    lookup = (input) => {
+      const value = read(input);
+      for (const entry of entries) {
+        if (!value.startsWith(entry.prefix)) continue;
+        const chain = entry.lookup(input);
+        if (chain !== undefined) return chain;
+      }
+      return undefined;
+    };
   } else if (tree['custom_match'] !== undefined) {
     if (!IP_INPUTS.has(inputType)) throw new UnsupportedConfig(inputPath, 'an IPMatcher needs an IP input');
     lookup = compileIpMatcher(tree['custom_match'], `${path}.matcher_tree.custom_match`, read, chainNames);
   } else {
-    throw new UnsupportedConfig(`${path}.matcher_tree`, 'only exact_match_map and custom_match (IPMatcher) are supported');
+    throw new UnsupportedConfig(`${path}.matcher_tree`, 'only exact_match_map, prefix_match_map and custom_match (IPMatcher) are supported');
   }
   // Envoy: when a sub-matcher finds nothing, this level's on_no_match applies.
   return onNoMatch ? (input) => lookup(input) ?? onNoMatch(input) : lookup;

@@ -112,6 +112,8 @@ export interface Endpoint {
   readonly tunnel?: { readonly address: string; readonly destination: string };
   /** SPIFFE URI the endpoint must present, when the control plane says. */
   readonly identity?: string;
+  /** Workload name (`istio` metadata), for logs and metrics. */
+  readonly workload?: string;
 }
 
 export interface EndpointModel {
@@ -500,7 +502,10 @@ function compileAssignment(cla: JsonRecord, path: string): { endpoints: Endpoint
         address?: string;
         tunnel?: { address: string; destination: string };
         identity?: string;
+        workload?: string;
       } = { healthy: ROUTABLE_HEALTH.has(e['health_status'] as string | undefined) };
+      const workload = optionalString(istioMeta?.['workload'], `${ePath}.metadata.filter_metadata.istio.workload`);
+      if (workload) endpoint.workload = workload;
       if (identityText) endpoint.identity = identityOfSecret(identityText, `${ePath}.metadata.filter_metadata.tunnel.identity`);
       if (tunnelMeta) {
         const tAddress = string(tunnelMeta['address'], `${ePath}.metadata.filter_metadata.tunnel.address`);

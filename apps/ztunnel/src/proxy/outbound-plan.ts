@@ -40,6 +40,8 @@ export type OutboundPlan =
       readonly headers: Readonly<Record<string, string>>;
       /** The service host the chain is for (`reviews.default.svc.cluster.local`), when known. */
       readonly service: string | undefined;
+      /** The destination workload's name, when the endpoint metadata says. */
+      readonly workload?: string;
     }
   | { readonly kind: 'passthrough'; readonly chain: string; readonly destination: string; readonly service: string | undefined }
   | { readonly kind: 'blackhole'; readonly chain: string; readonly reason: string }
@@ -111,7 +113,13 @@ function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endp
     tunnel: endpoint.tunnel,
     hops: ctx.hops + 1,
   });
-  if (plan.kind === 'hbone' && endpoint.identity) return { ...plan, expectedIdentities: [endpoint.identity] };
+  if (plan.kind === 'hbone') {
+    return {
+      ...plan,
+      ...(endpoint.identity ? { expectedIdentities: [endpoint.identity] } : {}),
+      ...(endpoint.workload ? { workload: endpoint.workload } : {}),
+    };
+  }
   return plan;
 }
 

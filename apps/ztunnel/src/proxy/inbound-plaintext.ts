@@ -1,0 +1,46 @@
+/**
+ * Plaintext inbound (15006, transparent mode): TCP to a local pod that did not come through
+ * HBONE (a client outside the mesh). The pod's plaintext chain decides — under STRICT
+ * PeerAuthentication a deny-all RBAC refuses it — and allowed connections go on to the pod.
+ */
+import type { Socket } from 'node:net';
+import { relay } from '@mesh/hbone-core';
+import { formatAddress, normalizeIp, splitAddress } from '../config/ip.js';
+import type { ProxyContext } from './context.js';
+import { planInboundPlaintext } from './inbound-plan.js';
+import { describe } from './outbound.js';
+
+export function handleInboundPlaintext(ctx: ProxyContext, socket: Socket): void {
+  socket.on('error', () => undefined);
+  const src = { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+  // Under TPROXY the accepted socket's local address is the original destination.
+  const dst = { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+  const plan = planInboundPlaintext(ctx.model(), { src, dst });
+  const base = { direction: 'inbound' as const, protocol: 'tcp' as const, src: { addr: formatAddress(src.ip, src.port) } };
+  if (plan.kind === 'reject') {
+    ctx.tracker.refuse({ ...base, dst: { addr: formatAddress(dst.ip, dst.port) }, chain: plan.chain, policy: plan.policy }, plan.reason, plan.status === 401 ? 'RBAC' : 'NR');
+    socket.resetAndDestroy();
+    return;
+  }
+  const target = splitAddress(plan.target, 'target');
+  const upstream = ctx.connectTcp(target.ip, target.port);
+  const init = {
+    ...base,
+    dst: { addr: plan.target },
+    chain: plan.chain,
+    policy: plan.decision.policy,
+    authz: { target: plan.target, peerIdentity: undefined, sourceIp: src.ip, plaintext: true },
+  };
+  upstream.once('error', (err) => {
+    if (upstream.connecting || !upstream.remoteAddress) {
+      ctx.tracker.refuse(init, describe(err), 'UF');
+      socket.resetAndDestroy();
+    }
+  });
+  upstream.once('connect', () => {
+    const tracked = ctx.tracker.open(init, () => upstream.destroy());
+    void relay(socket, upstream, { onBytes: (d, n) => tracked.onBytes(d === 'aToB' ? 'sent' : 'recv', n) }).then((result) =>
+      tracked.finish({ error: result.error ? describe(result.error) : undefined }),
+    );
+  });
+}

@@ -1,0 +1,106 @@
+/**
+ * Outbound: a connection from a local pod (transparent 15001, or SOCKS5 15080) is planned by
+ * `planOutbound` and carried in an HBONE tunnel (or plain TCP for passthrough); bytes move with
+ * hbone-core's `relay` (half-close, resets, backpressure).
+ */
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { relay } from '@mesh/hbone-core';
+import { formatAddress } from '../config/ip.js';
+import { anyIdentityIn, type ProxyContext } from './context.js';
+import type { ConnectionInit } from './connections.js';
+import { planOutbound, type ConnectionAddresses, type OutboundPlan } from './outbound-plan.js';
+
+export type OutboundFailure = { kind: 'blackhole' | 'reject' | 'connect'; reason: string };
+
+export interface OutboundHooks {
+  /** Upstream is ready; bytes start flowing after this returns (SOCKS5 sends its reply here). */
+  onEstablished?(): void;
+  /** Nothing will flow; default resets the client socket. */
+  onRefused?(failure: OutboundFailure): void;
+}
+
+/** Serves one outbound connection to completion. Never throws. */
+export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: ConnectionAddresses, hooks: OutboundHooks = {}): Promise<void> {
+  socket.on('error', () => undefined);
+  const plan = planOutbound(ctx.model(), addrs);
+  const init = connectionInit(plan, addrs);
+  const refuse = (failure: OutboundFailure, responseFlag: string) => {
+    ctx.tracker.refuse(init, failure.reason, responseFlag);
+    if (hooks.onRefused) hooks.onRefused(failure);
+    else if (!socket.destroyed) socket.resetAndDestroy();
+  };
+  if (plan.kind === 'blackhole') return refuse({ kind: 'blackhole', reason: plan.reason }, 'BH');
+  if (plan.kind === 'reject') return refuse({ kind: 'reject', reason: plan.reason }, plan.responseFlag);
+
+  let upstream: Duplex;
+  try {
+    upstream = plan.kind === 'hbone' ? await openTunnel(ctx, plan, addrs) : await connectPlain(ctx, plan.destination);
+  } catch (err) {
+    return refuse({ kind: 'connect', reason: describe(err) }, 'UF');
+  }
+  if (socket.destroyed) {
+    upstream.destroy();
+    return;
+  }
+  const tracked = ctx.tracker.open(init, () => upstream.destroy());
+  hooks.onEstablished?.();
+  const result = await relay(socket, upstream, {
+    onBytes: (direction, bytes) => tracked.onBytes(direction === 'aToB' ? 'sent' : 'recv', bytes),
+  });
+  tracked.finish({ error: result.error ? describe(result.error) : undefined });
+}
+
+function connectionInit(plan: OutboundPlan, addrs: ConnectionAddresses): ConnectionInit {
+  const src = { addr: formatAddress(addrs.src.ip, addrs.src.port), identity: plan.kind === 'hbone' ? plan.sourceIdentity : undefined };
+  const dstAddr = formatAddress(addrs.dst.ip, addrs.dst.port);
+  switch (plan.kind) {
+    case 'hbone':
+      return {
+        direction: 'outbound',
+        protocol: 'hbone',
+        src,
+        dst: {
+          addr: plan.authority,
+          hboneAddr: plan.destination,
+          service: plan.service,
+          identity: plan.expectedIdentities?.length === 1 ? plan.expectedIdentities[0] : undefined,
+          workload: plan.workload,
+        },
+        chain: plan.chain,
+      };
+    case 'passthrough':
+      return { direction: 'outbound', protocol: 'tcp', src, dst: { addr: plan.destination, service: plan.service }, chain: plan.chain };
+    default:
+      return { direction: 'outbound', protocol: 'tcp', src, dst: { addr: dstAddr }, chain: plan.chain ?? undefined };
+  }
+}
+
+async function openTunnel(ctx: ProxyContext, plan: Extract<OutboundPlan, { kind: 'hbone' }>, addrs: ConnectionAddresses): Promise<Duplex> {
+  return ctx.pool.open({
+    sourceIdentity: plan.sourceIdentity,
+    destination: plan.destination,
+    expectedIdentities: plan.expectedIdentities ?? anyIdentityIn(ctx.trustDomain),
+    authority: plan.authority,
+    sourceAddress: addrs.src.ip,
+    ...(plan.service ? { host: plan.service } : {}),
+    extra: { ...plan.headers },
+  });
+}
+
+function connectPlain(ctx: ProxyContext, destination: string): Promise<Socket> {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(destination);
+  const socket = ctx.connectTcp(m?.[1] ?? destination, Number(m?.[2]));
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+export function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string; context?: { status?: number } };
+  return e.code && e.message ? `${e.code}: ${e.message}` : String(e.message ?? err);
+}
