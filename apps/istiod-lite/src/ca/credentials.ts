@@ -44,18 +44,21 @@ export async function issueIstiodServingCredentials(ca: RootCa): Promise<Serving
  * existing ones that chain to the current root and are not near expiry.
  */
 export async function ensureNodeCredentials(ca: RootCa, stateDir: string, nodeNames: Iterable<string>, logger: Logger): Promise<void> {
-  for (const nodeName of nodeNames) {
-    const dir = nodeCredentialDir(stateDir, nodeName);
-    if (await isUsable(dir, ca)) continue;
-    const uris = nodeBootstrapUris(ca.trustDomain, nodeName);
-    const { keyPem, csrPem } = await generateKeyAndCsr({ uris });
-    const issued = ca.issueCert({ csrPem, uris, commonName: `ztunnel.${nodeName}`, ttlMs: NODE_BOOTSTRAP_CERT_TTL_MS });
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeAtomically(path.join(dir, 'key.pem'), keyPem, 0o600);
-    await writeAtomically(path.join(dir, 'cert.pem'), issued.chainPem, 0o644);
-    await writeAtomically(path.join(dir, 'root-cert.pem'), ca.certPem, 0o644);
-    logger.info('node bootstrap credential issued', { node: nodeName, dir, notAfter: issued.notAfter.toISOString() });
-  }
+  // RSA key generation runs on libuv's thread pool, so nodes are done concurrently.
+  await Promise.all([...nodeNames].map((nodeName) => ensureNodeCredential(ca, stateDir, nodeName, logger)));
+}
+
+async function ensureNodeCredential(ca: RootCa, stateDir: string, nodeName: string, logger: Logger): Promise<void> {
+  const dir = nodeCredentialDir(stateDir, nodeName);
+  if (await isUsable(dir, ca)) return;
+  const uris = nodeBootstrapUris(ca.trustDomain, nodeName);
+  const { keyPem, csrPem } = await generateKeyAndCsr({ uris });
+  const issued = ca.issueCert({ csrPem, uris, commonName: `ztunnel.${nodeName}`, ttlMs: NODE_BOOTSTRAP_CERT_TTL_MS });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeAtomically(path.join(dir, 'key.pem'), keyPem, 0o600);
+  await writeAtomically(path.join(dir, 'cert.pem'), issued.chainPem, 0o644);
+  await writeAtomically(path.join(dir, 'root-cert.pem'), ca.certPem, 0o644);
+  logger.info('node bootstrap credential issued', { node: nodeName, dir, notAfter: issued.notAfter.toISOString() });
 }
 
 async function isUsable(dir: string, ca: RootCa): Promise<boolean> {

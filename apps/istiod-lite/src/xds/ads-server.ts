@@ -104,6 +104,12 @@ export class AdsServer {
   readonly #versions = new Map<string, Map<string, { hash: string; version: string }>>();
   /** Per proxy id and type: the version it NACKed last (cleared when it ACKs something). */
   readonly #rejected = new Map<string, Map<string, string>>();
+  /**
+   * Encoded resources by their JSON text, for the current and the previous generation: unchanged
+   * resources (and resources shared by many nodes) are encoded once. JSON.stringify is ~10x
+   * cheaper than encoding. Bounded: entries unused for a whole generation are dropped.
+   */
+  #encodeCache = { generation: 0, current: new Map<string, EncodedAny>(), previous: new Map<string, EncodedAny>() };
   readonly #onSnapshot = () => this.pushAll();
   #nonce = 0;
   #versionCounter = 0;
@@ -315,6 +321,10 @@ export class AdsServer {
     let encoded: Map<string, { anys: EncodedAny[]; resources: ResourceJson[] }>;
     try {
       generated = this.#generate(this.#source.current() as MeshSnapshot, proxy);
+      const encodeAll = (resources: readonly ResourceJson[]) => ({
+        anys: resources.map((resource) => this.#encodeCached(resource, generation)),
+        resources: [...resources],
+      });
       encoded = new Map([
         [TYPE_URL.CLUSTER, encodeAll(generated.clusters)],
         [TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, encodeAll(generated.endpoints)],
@@ -352,6 +362,20 @@ export class AdsServer {
     return prepared;
   }
 
+  #encodeCached(resource: ResourceJson, generation: number): EncodedAny {
+    const cache = this.#encodeCache;
+    if (cache.generation !== generation) {
+      cache.previous = cache.generation === generation - 1 ? cache.current : new Map();
+      cache.current = new Map();
+      cache.generation = generation;
+    }
+    const key = JSON.stringify(resource);
+    let any = cache.current.get(key) ?? cache.previous.get(key);
+    if (!any) any = encodeResource(resource);
+    cache.current.set(key, any);
+    return any;
+  }
+
   #rejectedOf(proxyId: string): Map<string, string> {
     let rejected = this.#rejected.get(proxyId);
     if (!rejected) {
@@ -360,10 +384,6 @@ export class AdsServer {
     }
     return rejected;
   }
-}
-
-function encodeAll(resources: readonly ResourceJson[]): { anys: EncodedAny[]; resources: ResourceJson[] } {
-  return { anys: resources.map((resource) => encodeResource(resource)), resources: [...resources] };
 }
 
 function hashAnys(anys: readonly EncodedAny[]): string {
