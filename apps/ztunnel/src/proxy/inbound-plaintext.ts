@@ -38,7 +38,7 @@ export function handleInboundPlaintext(ctx: ProxyContext, socket: Socket): void 
     }
   });
   upstream.once('connect', () => {
-    const tracked = ctx.tracker.open(init, () => upstream.destroy());
+    const tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
     void relay(socket, upstream, { onBytes: (d, n) => tracked.onBytes(d === 'aToB' ? 'sent' : 'recv', n) }).then((result) =>
       tracked.finish({ error: result.error ? describe(result.error) : undefined }),
     );

@@ -63,7 +63,7 @@ export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): 
   const upstream = ctx.connectTcp(target.ip, target.port);
   let tracked: ReturnType<typeof ctx.tracker.open> | undefined;
   upstream.once('connect', () => {
-    tracked = ctx.tracker.open(init, () => upstream.destroy());
+    tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
   });
   void forwardTunnel(tunnel, {
     connectUpstream: () => upstream,

@@ -43,7 +43,7 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
     upstream.destroy();
     return;
   }
-  const tracked = ctx.tracker.open(init, () => upstream.destroy());
+  const tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
   hooks.onEstablished?.();
   const result = await relay(socket, upstream, {
     onBytes: (direction, bytes) => tracked.onBytes(direction === 'aToB' ? 'sent' : 'recv', bytes),

@@ -1,0 +1,203 @@
+/**
+ * One node's ztunnel: the model store fed by xDS (or an in-process control plane), the
+ * certificate manager, the HBONE pool and server, and the listeners of the capture mode:
+ *
+ *   transparent: 127.0.0.1:15001 outbound, :15008 HBONE inbound, :15006 plaintext inbound, all
+ *                IP_TRANSPARENT so TPROXY can hand them connections for any address
+ *   explicit:    <listen>:15080 SOCKS5; <pod ip>:15008 HBONE inbound for every local pod
+ *
+ * Lifecycle: `start()` once; `close()` graceful (stops listening, drains the pool), `destroy()`
+ * abrupt; both idempotent.
+ */
+import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
+import { HbonePool, HboneServer } from '@mesh/hbone-core';
+import { listenTransparent } from '@mesh/netfilter';
+import { MeshError } from '@mesh/errors';
+import { CAPTURE_LISTEN_ADDRESS, type ZtunnelConfig } from './config.js';
+import { localIdentities, localWorkloads } from './config/model.js';
+import { ModelStore, type ModelChange } from './config/store.js';
+import { normalizeIp } from './config/ip.js';
+import { CertManager, type CertificateSigner } from './identity/cert-manager.js';
+import type { Logger } from './log.js';
+import { TcpMetrics } from './metrics/metrics.js';
+import { ConnectionTracker } from './proxy/connections.js';
+import type { ProxyContext } from './proxy/context.js';
+import { handleInboundPlaintext } from './proxy/inbound-plaintext.js';
+import { recheck } from './proxy/inbound-plan.js';
+import { handleInboundTunnel, serverCredentialsFor } from './proxy/inbound.js';
+import { handleOutbound } from './proxy/outbound.js';
+import { handleSocks5 } from './proxy/socks5.js';
+
+export type ZtunnelOptions = Pick<
+  ZtunnelConfig,
+  'nodeName' | 'captureMode' | 'listenAddress' | 'outboundPort' | 'inboundPlaintextPort' | 'hbonePort' | 'socks5Port' | 'trustDomain'
+> & {
+  logger: Logger;
+  sign: CertificateSigner;
+  /** Replaces key generation (tests). */
+  generateKeyAndCsr?: (identity: string) => Promise<{ keyPem: string; csrPem: string }>;
+  /** Called after each committed model change (transparent mode: capture rules). */
+  onModelChange?: (change: ModelChange) => void;
+};
+
+export class Ztunnel {
+  readonly store = new ModelStore();
+  readonly metrics = new TcpMetrics();
+  readonly certs: CertManager;
+  readonly pool: HbonePool;
+  readonly server: HboneServer;
+  readonly tracker: ConnectionTracker;
+  readonly context: ProxyContext;
+  readonly #options: ZtunnelOptions;
+  readonly #servers: Server[] = [];
+  /** Explicit mode: HBONE listeners per local pod IP. */
+  readonly #podListeners = new Map<string, Server>();
+  readonly #sockets = new Set<Socket>();
+  #started = false;
+  #closed = false;
+  #listening = false;
+
+  constructor(options: ZtunnelOptions) {
+    this.#options = options;
+    const logger = options.logger;
+    this.certs = new CertManager({ sign: options.sign, ...(options.generateKeyAndCsr ? { generateKeyAndCsr: options.generateKeyAndCsr } : {}) });
+    this.certs.on('certificate', (e) => logger.log('cert', 'info', 'certificate issued', e));
+    this.certs.on('error-retry', (e) => logger.log('cert', 'warn', 'certificate request failed', e));
+    this.pool = new HbonePool({ trustDomain: options.trustDomain, secureContextFor: (id) => this.certs.secureContext(id) });
+    this.tracker = new ConnectionTracker(logger, this.metrics);
+    const store = this.store;
+    this.context = {
+      trustDomain: options.trustDomain,
+      model: () => store.model,
+      pool: this.pool,
+      certs: this.certs,
+      tracker: this.tracker,
+      logger,
+      connectTcp: (host, port) => connect({ host, port, allowHalfOpen: true, noDelay: true }),
+    };
+    this.server = new HboneServer({
+      trustDomain: options.trustDomain,
+      credentialsFor: (local) => serverCredentialsFor(this.context, local),
+      onTunnel: (tunnel) => handleInboundTunnel(this.context, tunnel),
+    });
+    store.on('change', (change: ModelChange) => this.#onChange(change));
+  }
+
+  get ready(): boolean {
+    return this.#listening && this.store.synced && this.certs.ready;
+  }
+
+  async start(): Promise<void> {
+    if (this.#closed) throw new MeshError('ZTUNNEL_ERR_CLOSED', 'ztunnel was closed');
+    if (this.#started) return;
+    this.#started = true;
+    const o = this.#options;
+    if (o.captureMode === 'transparent') {
+      await this.#listen((s) => this.#onOutbound(s), { transparent: true, host: CAPTURE_LISTEN_ADDRESS, port: o.outboundPort });
+      await this.#listen((s) => this.server.handle(s), { transparent: true, host: CAPTURE_LISTEN_ADDRESS, port: o.hbonePort });
+      await this.#listen((s) => handleInboundPlaintext(this.context, s), { transparent: true, host: CAPTURE_LISTEN_ADDRESS, port: o.inboundPlaintextPort });
+    } else {
+      await this.#listen((s) => handleSocks5(this.context, s), { transparent: false, host: o.listenAddress, port: o.socks5Port });
+      await this.#reconcilePodListeners();
+    }
+    this.#listening = true;
+  }
+
+  /** Bound addresses, for tests and logs. */
+  addresses(): Array<{ address: string; port: number }> {
+    return [...this.#servers, ...this.#podListeners.values()].map((s) => {
+      const a = s.address() as AddressInfo;
+      return { address: a.address, port: a.port };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of [...this.#servers, ...this.#podListeners.values()]) s.close();
+    await this.pool.close();
+    await this.server.close();
+    this.certs.close();
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    for (const s of [...this.#servers, ...this.#podListeners.values()]) s.close();
+    for (const socket of this.#sockets) socket.destroy();
+    this.pool.destroy();
+    this.server.destroy();
+    this.certs.destroy();
+  }
+
+  #onOutbound(socket: Socket): void {
+    // Under TPROXY the accepted socket's local address:port is the original destination and the
+    // remote address is the pod (seed 002).
+    void handleOutbound(this.context, socket, {
+      src: { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 },
+      dst: { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
+    });
+  }
+
+  async #listen(onSocket: (socket: Socket) => void, where: { transparent: boolean; host: string; port: number }): Promise<Server> {
+    const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      onSocket(socket);
+    });
+    if (where.transparent) await listenTransparent(server, { host: where.host, port: where.port });
+    else {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(where.port, where.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    }
+    this.#servers.push(server);
+    return server;
+  }
+
+  #onChange(change: ModelChange): void {
+    const { model, previous } = change;
+    this.certs.setIdentities(localIdentities(model));
+    if (model.listeners !== previous.listeners) {
+      if (this.#options.captureMode === 'explicit' && this.#started) void this.#reconcilePodListeners();
+      this.#recheckLiveConnections();
+    }
+    this.#options.onModelChange?.(change);
+  }
+
+  /** A policy change re-checks live inbound connections and closes those now denied. */
+  #recheckLiveConnections(): void {
+    const model = this.store.model;
+    for (const conn of this.tracker.live()) {
+      const authz = conn.record.authz;
+      if (!authz) continue;
+      const decision = recheck(model, authz);
+      if (!decision.allowed) conn.abort(`connection closed due to policy change: ${decision.reason}`, decision.policy);
+    }
+  }
+
+  async #reconcilePodListeners(): Promise<void> {
+    const wanted = new Set(localWorkloads(this.store.model).map((w) => w.ip));
+    for (const [ip, server] of this.#podListeners) {
+      if (wanted.has(ip)) continue;
+      server.close();
+      this.#podListeners.delete(ip);
+    }
+    for (const ip of wanted) {
+      if (this.#podListeners.has(ip) || this.#closed) continue;
+      const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.server.handle(socket));
+      this.#podListeners.set(ip, server);
+      await new Promise<void>((resolve) => {
+        server.once('error', (err) => {
+          this.#options.logger.log('proxy', 'error', 'cannot listen for HBONE on a pod address', { address: `${ip}:${this.#options.hbonePort}`, error: err.message });
+          this.#podListeners.delete(ip);
+          resolve();
+        });
+        server.listen(this.#options.hbonePort, ip, () => resolve());
+      });
+    }
+  }
+}
