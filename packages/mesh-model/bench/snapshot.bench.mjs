@@ -38,7 +38,7 @@ function toYaml(resources) {
         case 'Namespace':
           return `apiVersion: v1\nkind: Namespace\n${meta}${labelBlock}`;
         case 'Node':
-          return `apiVersion: v1\nkind: Node\n${meta}status:\n  addresses: [{type: InternalIP, address: ${r.address}}]\n`;
+          return `apiVersion: v1\nkind: Node\n${meta}spec:\n  podCIDR: ${r.podCidr}\nstatus:\n  addresses: [{type: InternalIP, address: ${r.address}}]\n`;
         case 'Service':
           return `apiVersion: v1\nkind: Service\n${meta}${labelBlock}spec:\n  clusterIP: ${r.clusterIP}\n  selector: {app: ${r.selector.app}}\n  ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]\n`;
         case 'Pod':

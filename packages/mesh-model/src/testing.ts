@@ -31,6 +31,9 @@ export function makeService(fields: Partial<Service> & Pick<Service, 'name'>): S
   return { kind: 'Service', namespace: 'default', labels: NO_LABELS, annotations: NO_LABELS, ports: [], ...fields };
 }
 
+/** Node n's pod CIDR is 10.(20+n).0.0/16, and 10.96.0.0/12 holds the VIPs. */
+const MAX_SYNTHETIC_NODES = 76;
+
 export interface SyntheticMeshSize {
   readonly pods: number;
   readonly services: number;
@@ -41,14 +44,15 @@ export interface SyntheticMeshSize {
 
 /**
  * A mesh of `services` services, each backed by `pods / services` pods with a named target port,
- * pods spread round-robin over `nodes` nodes. Addresses: nodes 10.0.0.x, pods 10.(1+i/65536)...,
- * VIPs 10.96.x.y.
+ * pods spread round-robin over `nodes` nodes (at most 76). Addresses: nodes 10.0.x.y; node n
+ * owns pod CIDR 10.(20+n).0.0/16; VIPs 10.(96+).x.y.
  */
 export function syntheticMesh(size: SyntheticMeshSize): (Namespace | Node | Pod | Service)[] {
   const nsCount = size.namespaces ?? 10;
   const out: (Namespace | Node | Pod | Service)[] = [];
   for (let n = 0; n < nsCount; n++) out.push(makeNamespace(`ns-${n}`));
-  for (let n = 0; n < size.nodes; n++) out.push(makeNode(`node-${n}`, `10.0.${n >> 8}.${n & 255}`));
+  if (size.nodes > MAX_SYNTHETIC_NODES) throw new RangeError(`syntheticMesh supports at most ${MAX_SYNTHETIC_NODES} nodes`);
+  for (let n = 0; n < size.nodes; n++) out.push({ ...makeNode(`node-${n}`, `10.0.${n >> 8}.${n & 255}`), podCidr: `10.${20 + n}.0.0/16` });
   const ip = (base: number, i: number) => `10.${base + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
   for (let s = 0; s < size.services; s++) {
     out.push(
@@ -68,7 +72,7 @@ export function syntheticMesh(size: SyntheticMeshSize): (Namespace | Node | Pod 
         name: `svc-${s}-${p}`,
         namespace: `ns-${s % nsCount}`,
         nodeName: `node-${p % size.nodes}`,
-        podIP: ip(1, p),
+        podIP: ip(20 + (p % size.nodes), Math.floor(p / size.nodes) + 1),
         serviceAccountName: `sa-${s}`,
         labels: { app: `svc-${s}`, version: `v${p % 3}` },
         containers: [{ name: 'app', ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }] }],

@@ -4,8 +4,10 @@
  * and either names a filter chain (a google.protobuf.StringValue action, as in seed 002) or
  * descends into the next level.
  *
- * Every level carries its own `on_no_match`, so a connection that matches a source but not a
- * destination still ends at PassthroughFilterChain rather than depending on fall-back rules.
+ * Evaluation follows Envoy's rule: when a nested matcher finds nothing and has no on_no_match of
+ * its own, the nearest enclosing on_no_match applies ("the most specific on_no_match"). So the
+ * per-port maps under each VIP carry no on_no_match (it would repeat once per VIP per source),
+ * and the destination-IP and source-IP levels end at PassthroughFilterChain.
  */
 import { TYPE, extension, type JsonObject } from './envoy.js';
 

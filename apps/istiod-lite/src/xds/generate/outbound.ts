@@ -142,14 +142,16 @@ function workloadMetadata(snapshot: MeshSnapshot, pod: Pod): JsonObject {
   return { workload: pod.name, namespace: pod.namespace, identity: snapshot.spiffeOf(pod) };
 }
 
-function endpointsFor(snapshot: MeshSnapshot, sourceSpiffe: string, dest: Destination): JsonObject[] {
+/** The endpoints of one service port for one source identity, keyed by address for sorting. */
+function endpointsFor(snapshot: MeshSnapshot, sourceSpiffe: string, dest: Destination): { key: string; json: JsonObject }[] {
   const waypoint = snapshot.waypointFor(dest.service);
   if (waypoint) {
     const vipPort = address(dest.vip, dest.port.port);
     const istio = { waypoint: waypoint.name, namespace: waypoint.namespace };
-    return [...snapshot.waypointAddressesOf(waypoint)]
-      .sort()
-      .map((ip) => tunnelledEndpoint(sourceSpiffe, address(ip, HBONE_PORT), address(ip, HBONE_PORT), vipPort, istio));
+    return snapshot.waypointAddressesOf(waypoint).map((ip) => {
+      const hbone = address(ip, HBONE_PORT);
+      return { key: hbone, json: tunnelledEndpoint(sourceSpiffe, hbone, hbone, vipPort, istio) };
+    });
   }
   return snapshot
     .endpointsOf(dest.service)
@@ -157,9 +159,10 @@ function endpointsFor(snapshot: MeshSnapshot, sourceSpiffe: string, dest: Destin
     .map((e) => {
       const target = address(e.address, e.targetPort);
       const istio = workloadMetadata(snapshot, e.pod);
-      return snapshot.isCaptured(e.pod)
+      const json = snapshot.isCaptured(e.pod)
         ? tunnelledEndpoint(sourceSpiffe, target, address(e.address, HBONE_PORT), target, istio)
         : lbEndpoint(socketAddress(e.address, e.targetPort), { istio });
+      return { key: target, json };
     });
 }
 
@@ -189,8 +192,8 @@ function outboundInternalCluster(name: string): EnvoyResource {
   });
 }
 
-function loadAssignment(clusterName: string, lbEndpoints: JsonObject[]): EnvoyResource {
-  const sorted = [...lbEndpoints].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+function loadAssignment(clusterName: string, lbEndpoints: readonly { key: string; json: JsonObject }[]): EnvoyResource {
+  const sorted = [...lbEndpoints].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((e) => e.json);
   return {
     '@type': typeUrl(TYPE.clusterLoadAssignment),
     cluster_name: clusterName,
@@ -294,7 +297,9 @@ export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Po
       byVip.set(dest.vip, ports);
     }
     const byIp = new Map<string, OnMatch>();
-    for (const [vip, ports] of byVip) byIp.set(vip, nested(exactMatcher(INPUT.destinationPort, ports, PASSTHROUGH)));
+    // No on_no_match below the destination IP: an unknown port falls back to the nearest
+    // enclosing on_no_match (Envoy's "most specific on_no_match"), which ends at passthrough.
+    for (const [vip, ports] of byVip) byIp.set(vip, nested(exactMatcher(INPUT.destinationPort, ports)));
     // Direct to a pod IP: exact entries first (they also let uncaptured pods inside a pod CIDR
     // win over the CIDR's prefix), then the pod CIDR prefixes.
     const direct = outboundDirectName(spiffe);

@@ -8,30 +8,28 @@ import { ipv4CidrToPrefixes } from './matcher.js';
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /**
- * Walks `ztunnel_outbound`'s filter_chain_matcher the way Envoy does (exact map, then longest
- * prefix, else on_no_match) and returns the filter chain name it selects.
+ * Evaluates `ztunnel_outbound`'s filter_chain_matcher as Envoy does: exact map, or longest prefix;
+ * a nested matcher that finds nothing falls back to the nearest enclosing on_no_match. Returns
+ * the selected filter chain's name.
  */
 function chainFor(config: ZtunnelConfig, src: string, dstIp: string, dstPort: number): string {
   const listener = config.listeners.find((l) => l.name === 'ztunnel_outbound') as Obj;
   const inputs: Record<string, string> = { 'source-ip': src, ip: dstIp, port: String(dstPort) };
-  let matcher: Obj | undefined = listener.filter_chain_matcher;
-  while (matcher) {
+  const run = (onMatch: Obj | undefined): string | undefined => (onMatch?.action ? (onMatch.action.typed_config.value as string) : onMatch?.matcher ? evaluate(onMatch.matcher) : undefined);
+  const evaluate = (matcher: Obj): string | undefined => {
     const tree = matcher.matcher_tree;
     const key = inputs[tree.input.name] as string;
-    let onMatch: Obj | undefined = tree.exact_match_map?.map[key];
+    let found: Obj | undefined = tree.exact_match_map?.map[key];
     if (tree.prefix_match_map) {
       const best = Object.keys(tree.prefix_match_map.map).filter((p) => key.startsWith(p)).sort((a, b) => b.length - a.length)[0];
-      onMatch = best === undefined ? undefined : tree.prefix_match_map.map[best];
+      found = best === undefined ? undefined : tree.prefix_match_map.map[best];
     }
-    onMatch ??= matcher.on_no_match;
-    if (onMatch?.action) {
-      const chain = onMatch.action.typed_config.value as string;
-      expect(listener.filter_chains.map((c: Obj) => c.name), `chain ${chain} exists`).toContain(chain);
-      return chain;
-    }
-    matcher = onMatch?.matcher;
-  }
-  throw new Error('matcher selected nothing');
+    return run(found) ?? run(matcher.on_no_match);
+  };
+  const chain = evaluate(listener.filter_chain_matcher);
+  if (chain === undefined) throw new Error('matcher selected nothing');
+  expect(listener.filter_chains.map((c: Obj) => c.name), `chain ${chain} exists`).toContain(chain);
+  return chain;
 }
 
 function endpointsOf(config: ZtunnelConfig, clusterName: string): Obj[] {
