@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { TYPE_URL } from '@mesh/xds';
 import type { XdsNack } from '@mesh/xds';
-import { MESH_YAML, filterChainNames, nextUpdate, podYaml, proxyNode, startTestIstiod, until } from './helpers.js';
+import { MESH_YAML, filterChainNames, nextUpdate, podYaml, proxyNode, rawAdsStream, startTestIstiod, until } from './helpers.js';
 import type { TestIstiod } from './helpers.js';
 
 let env: TestIstiod | undefined;
@@ -104,6 +104,49 @@ describe('ADS server', () => {
     expect(nacks).toHaveLength(1);
     expect(client.current(TYPE_URL.LISTENER)!.version).toBe(accepted.version);
     expect(logger.entries.some((e) => e.msg === 'proxy rejected config (NACK)' && (e['error_detail'] as { message: string }).message.includes('unsupported'))).toBe(true);
+
+    // Reconnecting while still running the accepted version: the rejected LDS is not resent.
+    const raw = rawAdsStream(istiod.ports.xds);
+    try {
+      const node = proxyNode('node-a');
+      raw.send({ version_info: client.current(TYPE_URL.CLUSTER)!.version, node, resource_names: [], type_url: TYPE_URL.CLUSTER, response_nonce: '' });
+      raw.send({ version_info: accepted.version, node, resource_names: [], type_url: TYPE_URL.LISTENER, response_nonce: '' });
+      await until(() => raw.responses.some((r) => r.type_url === TYPE_URL.CLUSTER), 3_000, 'CDS on the new stream');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(raw.responses.filter((r) => r.type_url === TYPE_URL.LISTENER)).toEqual([]);
+    } finally {
+      raw.close();
+    }
+
+    // A restarted proxy that runs nothing gets the current state (once per stream, not a loop).
+    const restarted = rawAdsStream(istiod.ports.xds);
+    try {
+      restarted.send({ version_info: '', node: proxyNode('node-a'), resource_names: [], type_url: TYPE_URL.LISTENER, response_nonce: '' });
+      await until(() => restarted.responses.some((r) => r.type_url === TYPE_URL.LISTENER), 3_000, 'LDS for a proxy running nothing');
+    } finally {
+      restarted.close();
+    }
+  });
+
+  it('serves many proxies at once, each its own node\'s config', async () => {
+    const { plaintextClient, writeManifest } = await start();
+    const clients = Array.from({ length: 10 }, (_, i) => {
+      const nodeName = i % 2 === 0 ? 'node-a' : 'node-b';
+      const node = { ...proxyNode(nodeName), id: `ztunnel~10.77.0.${100 + i}~ztunnel-${i}~istio-system.svc.cluster.local` };
+      return { nodeName, client: plaintextClient(nodeName, { node }) };
+    });
+    const initial = clients.map(({ client }) => nextUpdate(client, TYPE_URL.LISTENER));
+    for (const { client } of clients) client.start();
+    await Promise.all(initial);
+    const afterEdit = clients
+      .filter(({ nodeName }) => nodeName === 'node-a')
+      .map(({ client }) => nextUpdate(client, TYPE_URL.LISTENER, (u) => filterChainNames(u).includes('inbound_10.77.1.11')));
+    await writeManifest('productpage.yaml', podYaml('productpage', 'node-a', '10.77.1.11'));
+    await Promise.all(afterEdit);
+    for (const { client, nodeName } of clients) {
+      const chains = filterChainNames({ typeUrl: TYPE_URL.LISTENER, ...client.current(TYPE_URL.LISTENER)! });
+      expect(chains).toEqual(nodeName === 'node-a' ? ['inbound_10.77.1.10', 'inbound_10.77.1.11'] : ['inbound_10.77.2.10']);
+    }
   });
 
   it('gives a reconnecting proxy the current state', async () => {

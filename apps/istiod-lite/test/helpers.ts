@@ -8,8 +8,8 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { MeshSnapshot } from '@mesh/mesh-model';
 import { spiffeServerIdentityCheck } from '@mesh/pki';
-import { TYPE_URL, XdsClient } from '@mesh/xds';
-import type { ResourceJson, XdsClientOptions, XdsResourcesUpdate } from '@mesh/xds';
+import { ADS_STREAM_METHOD_PATH, TYPE_URL, XdsClient, deserializeDiscoveryResponse, serializeDiscoveryRequest } from '@mesh/xds';
+import type { DiscoveryRequest, DiscoveryResponse, ResourceJson, XdsClientOptions, XdsResourcesUpdate } from '@mesh/xds';
 import { parseConfig } from '../src/config.js';
 import { nodeCredentialDir } from '../src/ca/credentials.js';
 import { startIstiod } from '../src/istiod.js';
@@ -190,4 +190,21 @@ export async function until(predicate: () => boolean | Promise<boolean>, timeout
 export function filterChainNames(update: XdsResourcesUpdate | undefined): string[] {
   const listener = update?.resources.find((r) => r['name'] === 'ztunnel_inbound');
   return ((listener?.['filter_chains'] as Array<{ name: string }> | undefined) ?? []).map((chain) => chain.name).sort();
+}
+
+/** A bare ADS stream for protocol-level assertions: records responses, sends what the test says. */
+export function rawAdsStream(port: number) {
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const stream = client.makeBidiStreamRequest(ADS_STREAM_METHOD_PATH, serializeDiscoveryRequest, deserializeDiscoveryResponse);
+  const responses: DiscoveryResponse[] = [];
+  stream.on('data', (response: DiscoveryResponse) => responses.push(response));
+  stream.on('error', () => {});
+  return {
+    responses,
+    send: (request: DiscoveryRequest) => stream.write(request),
+    close() {
+      stream.cancel();
+      client.close();
+    },
+  };
 }

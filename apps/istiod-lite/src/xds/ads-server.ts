@@ -9,7 +9,8 @@
  *   pushes nothing to it.
  * - A response is pushed for a type only when its version differs from what this stream was last
  *   sent, and never when it equals the version this proxy NACKed last (remembered per proxy id,
- *   across reconnects), so a rejected config is not resent in a loop.
+ *   across reconnects), so a rejected config is not resent in a loop. Exception: a new stream
+ *   whose proxy reports running nothing for that type gets the current state once.
  * - ACK/NACK follow the xDS protocol: a request whose response_nonce is not the last one sent for
  *   its type is stale and ignored; error_detail marks a NACK, which is logged with its detail and
  *   leaves the ACKed version unchanged.
@@ -300,7 +301,10 @@ export class AdsServer {
     const prepared = this.#prepare(proxy)?.types.get(typeUrl);
     if (!state || !prepared) return;
     if (!initial && prepared.version === state.sentVersion) return;
-    if (this.#rejected.get(proxy.id)?.get(typeUrl) === prepared.version) {
+    // A proxy that reports running nothing (a restarted process) gets the current state even if
+    // it rejected it before: once per stream is not a loop, and it has no last good config.
+    const proxyRunsNothing = initial && !state.ackedVersion;
+    if (this.#rejected.get(proxy.id)?.get(typeUrl) === prepared.version && !proxyRunsNothing) {
       this.#logger.info('not re-sending a version the proxy rejected', { proxy: proxy.id, type: shortTypeName(typeUrl), version: prepared.version });
       return;
     }
