@@ -10,7 +10,9 @@ import { syntheticMesh } from '@mesh/mesh-model/testing';
 import { encodeResource } from '@mesh/xds';
 import { generateZtunnelConfig } from '../../../dist/xds/generate/index.js';
 
-const SIZE = { pods: 10_000, services: 1_000, nodes: 50 };
+/** `pnpm bench --quick` uses the small size (CI smoke run). */
+const FULL_SIZE = { pods: 10_000, services: 1_000, nodes: 50 };
+const QUICK_SIZE = { pods: 1_000, services: 100, nodes: 10 };
 const RUNS = 3;
 
 function median(values) {
@@ -18,7 +20,9 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-export async function run() {
+export async function run({ quick = false } = {}) {
+  const SIZE = quick ? QUICK_SIZE : FULL_SIZE;
+  const label = `${SIZE.pods} pods / ${SIZE.services} services / ${SIZE.nodes} nodes`;
   const snapshot = buildSnapshot(syntheticMesh(SIZE));
 
   const perNode = [];
@@ -41,8 +45,8 @@ export async function run() {
 
   const counts = { listeners: config.listeners.length, clusters: config.clusters.length, endpoints: config.endpoints.length };
   return [
-    { name: 'istiod-lite: generateZtunnelConfig, one node of 10k pods / 1k services / 50 nodes', ms: median(perNode), runs: RUNS, ...counts, jsonBytes, protoBytes },
-    { name: 'istiod-lite: generateZtunnelConfig for all 50 nodes', ms: allNodesMs, runs: 1 },
+    { name: `istiod-lite: generateZtunnelConfig, one node of ${label}`, ms: median(perNode), runs: RUNS, ...counts, jsonBytes, protoBytes },
+    { name: `istiod-lite: generateZtunnelConfig for all ${SIZE.nodes} nodes`, ms: allNodesMs, runs: 1 },
     { name: 'istiod-lite: encode one node’s resources to protobuf (@mesh/xds)', ms: encodeMs, runs: 1, protoBytes },
   ];
 }
