@@ -33,8 +33,10 @@ Options (environment variable in brackets):
                               to xDS and the CA. Without it, xDS is plaintext and no CA is used.
   --capture-mode <mode>       [CAPTURE_MODE] transparent (TPROXY, root, node netns) or explicit
                               (SOCKS5 on --listen-address, per-pod loopback addresses). Default explicit
-  --manage-capture            [MANAGE_CAPTURE=1] In transparent mode, apply the node's capture
-                              plan (iptables/ipset/ip rule) for the local pods and remove it on exit.
+  --capture-netns <name>      [CAPTURE_NETNS] In transparent mode, keep the node's capture plan
+                              (iptables/ipset/ip rule, @mesh/netfilter) applied in this network
+                              namespace (ztunnel's own, by name) for the local pods as config
+                              changes, and remove it on exit.
   --listen-address <ip>       [LISTEN_ADDRESS] Admin, readiness and SOCKS5 bind here (the node's
                               loopback). Default 127.0.0.1
   --admin-port <port>         Default ${ADMIN_PORT}      --readiness-port <port>  Default ${READINESS_PORT}
@@ -54,7 +56,7 @@ export const ZtunnelConfigSchema = z.object({
   caAddress: hostPort.optional(),
   bootstrapDir: z.string().min(1).optional(),
   captureMode: z.enum(['transparent', 'explicit']).default('explicit'),
-  manageCapture: z.boolean().default(false),
+  captureNetns: z.string().min(1).optional(),
   listenAddress: z.string().min(1).default('127.0.0.1'),
   adminPort: port.default(ADMIN_PORT),
   readinessPort: port.default(READINESS_PORT),
@@ -73,6 +75,7 @@ const FLAGS: Record<string, keyof ZtunnelConfig> = {
   '--xds-address': 'xdsAddress',
   '--ca-address': 'caAddress',
   '--bootstrap-dir': 'bootstrapDir',
+  '--capture-netns': 'captureNetns',
   '--capture-mode': 'captureMode',
   '--listen-address': 'listenAddress',
   '--admin-port': 'adminPort',
@@ -84,14 +87,14 @@ const FLAGS: Record<string, keyof ZtunnelConfig> = {
   '--trust-domain': 'trustDomain',
   '--log-level': 'logLevel',
 };
-const BOOLEAN_FLAGS: Record<string, keyof ZtunnelConfig> = { '--manage-capture': 'manageCapture' };
+const BOOLEAN_FLAGS: Record<string, keyof ZtunnelConfig> = {};
 const ENV: Record<string, keyof ZtunnelConfig> = {
   NODE_NAME: 'nodeName',
   XDS_ADDRESS: 'xdsAddress',
   CA_ADDRESS: 'caAddress',
   BOOTSTRAP_DIR: 'bootstrapDir',
   CAPTURE_MODE: 'captureMode',
-  MANAGE_CAPTURE: 'manageCapture',
+  CAPTURE_NETNS: 'captureNetns',
   LISTEN_ADDRESS: 'listenAddress',
   TRUST_DOMAIN: 'trustDomain',
   LOG_LEVEL: 'logLevel',
@@ -103,7 +106,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const raw: Record<string, unknown> = {};
   for (const [name, key] of Object.entries(ENV)) {
     const value = env[name];
-    if (value !== undefined && value !== '') raw[key] = key === 'manageCapture' ? value === '1' || value === 'true' : value;
+    if (value !== undefined && value !== '') raw[key] = value;
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;

@@ -40,6 +40,8 @@ export interface CertificateStatus {
   notAfter?: string;
   renewAt?: string;
   error?: string;
+  /** The certificate chain in use (leaf first), PEM; no key. */
+  certChainPem?: string;
 }
 
 interface Entry {
@@ -102,6 +104,7 @@ export class CertManager extends EventEmitter {
           ? { serialNumber: e.info.serialNumber, notBefore: e.info.notBefore.toISOString(), notAfter: e.info.notAfter.toISOString(), renewAt: e.info.renewAt.toISOString() }
           : {}),
         ...(e.lastError ? { error: e.lastError } : {}),
+        ...(e.credentials ? { certChainPem: e.credentials.certChainPem } : {}),
       }))
       .sort((a, b) => (a.identity < b.identity ? -1 : 1));
   }

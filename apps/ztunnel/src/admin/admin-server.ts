@@ -1,0 +1,200 @@
+/**
+ * Admin HTTP on the node's loopback (15000), in Envoy's and ztunnel's shapes:
+ *
+ *   GET /config_dump[?include_eds][&resource=<field>][&name_regex=<re>]   envoy.admin.v3.ConfigDump
+ *   GET /stats/prometheus                                                 Istio TCP metrics
+ *   GET /tunnels                       live connections, HBONE pool and server connections (JSON)
+ *   GET /tunnels?watch=1               the same as newline-delimited JSON: a snapshot, then
+ *                                      open/close events and byte updates each second
+ *   GET /logging, POST /logging?level=<l> or ?<scope>=<l>                 log levels
+ *
+ * and readiness (15021): GET /healthz/ready → 200 once listening with config and certificates.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildConfigDump, configDumpInputFromTypeStates, type ConfigDumpSecret, type ResourceJson } from '@mesh/xds';
+import { LOG_LEVELS, LOG_SCOPES, type LogLevel, type LogScope, type Logger } from '../log.js';
+import type { Ztunnel } from '../ztunnel.js';
+import type { XdsNode } from '@mesh/xds';
+
+export const TUNNELS_WATCH_INTERVAL_MS = 1_000;
+const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
+
+export interface AdminOptions {
+  ztunnel: Ztunnel;
+  logger: Logger;
+  node: XdsNode;
+  startedAt: Date;
+}
+
+export function tunnelsSnapshot(ztunnel: Ztunnel): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    connections: ztunnel.tracker.list().map(({ authz: _authz, ...c }) => ({ ...c, ageMs: now - c.startedAt })),
+    pool: ztunnel.pool.connections().map((c) => ({
+      id: c.id,
+      sourceIdentity: c.sourceIdentity,
+      destination: c.destination,
+      peerIdentity: c.peerIdentity,
+      state: c.state,
+      activeStreams: c.activeStreams,
+      totalStreams: c.totalStreams,
+      ageMs: now - c.createdAt,
+    })),
+    server: ztunnel.server.connections().map((c) => ({ ...c, ageMs: now - c.createdAt })),
+  };
+}
+
+export function configDump(options: AdminOptions, query: URLSearchParams): { configs: ResourceJson[] } {
+  const secrets: ConfigDumpSecret[] = options.ztunnel.certs.status().flatMap((s) =>
+    s.certChainPem
+      ? [
+          {
+            name: s.identity,
+            version: s.serialNumber ?? '',
+            lastUpdated: s.notBefore ?? new Date().toISOString(),
+            secret: {
+              '@type': SECRET_TYPE,
+              name: s.identity,
+              tls_certificate: { certificate_chain: { inline_string: s.certChainPem }, private_key: { inline_string: '[redacted]' } },
+            },
+          },
+        ]
+      : [],
+  );
+  const dump = buildConfigDump(
+    configDumpInputFromTypeStates(options.ztunnel.store.typeStates, {
+      bootstrap: { node: options.node as unknown as Record<string, unknown> },
+      bootstrapLastUpdated: options.startedAt.toISOString(),
+      secrets,
+      includeEds: query.has('include_eds') && query.get('include_eds') !== 'false',
+    }),
+  );
+  const resource = query.get('resource');
+  if (!resource) return dump;
+  // Envoy: ?resource=<repeated field> returns each element of that field as its own config.
+  const nameRegex = query.get('name_regex');
+  const regex = nameRegex ? new RegExp(nameRegex) : undefined;
+  const configs: ResourceJson[] = [];
+  for (const config of dump.configs) {
+    const items = config[resource];
+    if (!Array.isArray(items)) continue;
+    for (const item of items as Array<Record<string, unknown>>) {
+      const name = String(item['name'] ?? (item['cluster'] as Record<string, unknown> | undefined)?.['name'] ?? (item['endpoint_config'] as Record<string, unknown> | undefined)?.['cluster_name'] ?? '');
+      if (regex && !regex.test(name)) continue;
+      configs.push({ '@type': `${config['@type']}.${pascal(resource)}`, ...item });
+    }
+  }
+  return { configs };
+}
+
+/** The message name of one element of a ConfigDump repeated field (Envoy admin protos). */
+const ELEMENT_TYPE: Record<string, string> = {
+  dynamic_listeners: 'DynamicListener',
+  static_listeners: 'StaticListener',
+  dynamic_active_clusters: 'DynamicCluster',
+  dynamic_warming_clusters: 'DynamicCluster',
+  static_clusters: 'StaticCluster',
+  dynamic_endpoint_configs: 'DynamicEndpointConfig',
+  static_endpoint_configs: 'StaticEndpointConfig',
+  dynamic_active_secrets: 'DynamicSecret',
+  dynamic_route_configs: 'DynamicRouteConfig',
+};
+
+function pascal(field: string): string {
+  return ELEMENT_TYPE[field] ?? field;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(`${JSON.stringify(body, null, 2)}\n`);
+}
+
+export function createAdminHandler(options: AdminOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { ztunnel, logger } = options;
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    try {
+      switch (url.pathname) {
+        case '/config_dump':
+          return json(res, 200, configDump(options, url.searchParams));
+        case '/stats/prometheus':
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+          return void res.end(ztunnel.metrics.render());
+        case '/tunnels':
+          if (url.searchParams.has('watch')) return watchTunnels(ztunnel, req, res);
+          return json(res, 200, tunnelsSnapshot(ztunnel));
+        case '/logging':
+          return logging(logger, req, url.searchParams, res);
+        case '/healthz/ready':
+          return readiness(ztunnel, res);
+        case '/certs':
+          return json(res, 200, { certificates: ztunnel.certs.status().map(({ certChainPem: _pem, ...s }) => s) });
+        case '/':
+          return json(res, 200, { endpoints: ['/config_dump', '/stats/prometheus', '/tunnels', '/tunnels?watch=1', '/logging', '/certs', '/healthz/ready'] });
+        default:
+          return json(res, 404, { error: `no admin endpoint ${url.pathname}` });
+      }
+    } catch (err) {
+      return json(res, 400, { error: (err as Error).message });
+    }
+  };
+}
+
+function readiness(ztunnel: Ztunnel, res: ServerResponse): void {
+  if (ztunnel.ready) {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('ready\n');
+  } else {
+    res.writeHead(503, { 'content-type': 'text/plain' });
+    res.end(`not ready: listening+config ${ztunnel.store.synced ? 'ok' : 'waiting for config'}, certificates ${ztunnel.certs.ready ? 'ok' : 'pending'}\n`);
+  }
+}
+
+function logging(logger: Logger, req: IncomingMessage, query: URLSearchParams, res: ServerResponse): void {
+  if (req.method === 'POST' || req.method === 'PUT') {
+    for (const [key, value] of query) {
+      if (!(LOG_LEVELS as readonly string[]).includes(value)) return json(res, 400, { error: `unknown level ${value}; use ${LOG_LEVELS.join(', ')}` });
+      if (key === 'level') logger.setLevel('all', value as LogLevel);
+      else if ((LOG_SCOPES as readonly string[]).includes(key)) logger.setLevel(key as LogScope, value as LogLevel);
+      else return json(res, 400, { error: `unknown scope ${key}; use level or ${LOG_SCOPES.join(', ')}` });
+    }
+  }
+  json(res, 200, { levels: logger.levels });
+}
+
+/** Newline-delimited JSON: {type: snapshot|open|close|update, ...}; ends when the client goes. */
+function watchTunnels(ztunnel: Ztunnel, req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+  const send = (event: Record<string, unknown>) => res.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+  send({ type: 'snapshot', ...tunnelsSnapshot(ztunnel) });
+  const strip = ({ authz: _a, ...c }: Record<string, unknown>) => c;
+  const onOpen = (c: Record<string, unknown>) => send({ type: 'open', connection: strip(c) });
+  const onClose = (c: Record<string, unknown>) => send({ type: 'close', connection: strip(c) });
+  ztunnel.tracker.on('open', onOpen);
+  ztunnel.tracker.on('close', onClose);
+  const timer = setInterval(() => send({ type: 'update', ...tunnelsSnapshot(ztunnel) }), TUNNELS_WATCH_INTERVAL_MS);
+  const stop = () => {
+    clearInterval(timer);
+    ztunnel.tracker.off('open', onOpen);
+    ztunnel.tracker.off('close', onClose);
+  };
+  req.once('close', stop);
+  res.once('close', stop);
+}
+
+export async function listenHttp(handler: (req: IncomingMessage, res: ServerResponse) => void, host: string, port: number): Promise<Server> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+export function portOf(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}

@@ -1,0 +1,50 @@
+/**
+ * Transparent mode with `--capture-netns`: keeps the node's capture plan (@mesh/netfilter) in
+ * step with the local pods the config names, like istio-cni does for ztunnel, and removes it on
+ * exit. Applies are serialized and coalesced: only the latest pod set is applied.
+ */
+import { applyCapturePlan, planNodeCapture, removeCapturePlan, type CapturePlan } from '@mesh/netfilter';
+import type { Logger } from './log.js';
+
+export interface CaptureManager {
+  update(podIps: readonly string[]): void;
+  /** Removes what was applied. */
+  remove(): Promise<void>;
+}
+
+export function createCaptureManager(netns: string, ports: { outbound: number; inbound: number; inboundPlaintext: number }, logger: Logger): CaptureManager {
+  let applied: CapturePlan | undefined;
+  let appliedKey = '';
+  let wanted: string[] | undefined;
+  let running: Promise<void> | undefined;
+  const run = async () => {
+    while (wanted) {
+      const ips = wanted;
+      wanted = undefined;
+      const key = ips.join(',');
+      if (key === appliedKey && applied) continue;
+      const plan = planNodeCapture({ capturedPodIps: ips, ports });
+      try {
+        await applyCapturePlan(plan, { netns });
+        applied = plan;
+        appliedKey = key;
+        logger.log('proxy', 'info', 'capture rules applied', { netns, pods: ips });
+      } catch (err) {
+        logger.log('proxy', 'error', 'cannot apply capture rules', { netns, error: (err as Error).message });
+      }
+    }
+    running = undefined;
+  };
+  return {
+    update(podIps) {
+      wanted = [...podIps].sort();
+      running ??= run();
+    },
+    async remove() {
+      wanted = undefined;
+      await running;
+      if (applied) await removeCapturePlan(applied, { netns });
+      applied = undefined;
+    },
+  };
+}

@@ -1,0 +1,14 @@
+export { Ztunnel } from './ztunnel.js';
+export type { ZtunnelOptions } from './ztunnel.js';
+export { parseConfig, ZtunnelConfigSchema, HELP_TEXT } from './config.js';
+export type { ZtunnelConfig } from './config.js';
+export { ModelStore } from './config/store.js';
+export { compileListeners, compileClusters, compileEndpoints, localWorkloads, localIdentities } from './config/model.js';
+export type { RuntimeModel } from './config/model.js';
+export { planOutbound } from './proxy/outbound-plan.js';
+export type { OutboundPlan } from './proxy/outbound-plan.js';
+export { planInboundTunnel, planInboundPlaintext } from './proxy/inbound-plan.js';
+export { evaluateRbac, compileRbacFilter } from './rbac/rbac.js';
+export { CertManager } from './identity/cert-manager.js';
+export type { CertificateSigner } from './identity/cert-manager.js';
+export { createLogger } from './log.js';

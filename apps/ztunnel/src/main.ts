@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+/**
+ * ztunnel entry point: parse flags once, wire the control plane (xDS + CA over mTLS with the node
+ * bootstrap credential), start the proxy, admin (15000) and readiness (15021), stop cleanly on
+ * SIGINT/SIGTERM.
+ */
+import type { Server } from 'node:http';
+import { isMeshError, MeshError } from '@mesh/errors';
+import { createAdminHandler, listenHttp } from './admin/admin-server.js';
+import { createCaptureManager, type CaptureManager } from './capture.js';
+import { HELP_TEXT, parseConfig } from './config.js';
+import { localWorkloads } from './config/model.js';
+import { caSigner } from './identity/ca-client.js';
+import type { CertificateSigner } from './identity/cert-manager.js';
+import { createLogger } from './log.js';
+import { controlPlaneCredentials } from './xds/credentials.js';
+import { startXds, ztunnelNode } from './xds/xds.js';
+import { Ztunnel } from './ztunnel.js';
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`ztunnel: ${isMeshError(err) ? err.message : String(err)}\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(HELP_TEXT);
+    return 0;
+  }
+  const config = parsed.config;
+  const logger = createLogger(undefined, config.logLevel);
+  const credentials = await controlPlaneCredentials(config.bootstrapDir, config.trustDomain);
+  const ca = config.bootstrapDir ? caSigner(config.caAddress ?? config.xdsAddress, credentials) : undefined;
+  const sign: CertificateSigner =
+    ca?.sign ??
+    (() =>
+      Promise.reject(
+        new MeshError('ZTUNNEL_ERR_NO_CA', 'no CA: workload certificates need --bootstrap-dir (mTLS to istiod-lite on 15012)'),
+      ));
+  let capture: CaptureManager | undefined;
+  if (config.captureNetns) {
+    if (config.captureMode !== 'transparent') throw new MeshError('ZTUNNEL_ERR_CONFIG', '--capture-netns needs --capture-mode transparent');
+    capture = createCaptureManager(config.captureNetns, { outbound: config.outboundPort, inbound: config.hbonePort, inboundPlaintext: config.inboundPlaintextPort }, logger);
+  }
+  const ztunnel = new Ztunnel({
+    ...config,
+    logger,
+    sign,
+    onModelChange: ({ model, previous }) => {
+      if (capture && model.listeners !== previous.listeners) capture.update(localWorkloads(model).map((w) => w.ip));
+    },
+  });
+  await ztunnel.start();
+  const node = ztunnelNode(config.nodeName);
+  const xds = startXds({ target: config.xdsAddress, credentials, nodeName: config.nodeName, store: ztunnel.store, logger });
+  const handler = createAdminHandler({ ztunnel, logger, node, startedAt: new Date() });
+  const servers: Server[] = [await listenHttp(handler, config.listenAddress, config.adminPort)];
+  if (config.readinessPort !== config.adminPort) servers.push(await listenHttp(handler, config.listenAddress, config.readinessPort));
+  logger.log('proxy', 'info', 'ztunnel started', {
+    node: config.nodeName,
+    mode: config.captureMode,
+    xds: config.xdsAddress,
+    secure: Boolean(config.bootstrapDir),
+    listeners: ztunnel.addresses(),
+    admin: `${config.listenAddress}:${config.adminPort}`,
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.log('proxy', 'info', 'shutting down', { signal });
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  xds.close();
+  ca?.close();
+  for (const s of servers) s.close();
+  await capture?.remove().catch((err: unknown) => logger.log('proxy', 'error', 'cannot remove capture rules', { error: String(err) }));
+  ztunnel.destroy();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Open sockets (pool keepalives, gRPC) must not keep a stopped ztunnel alive.
+    setTimeout(() => process.exit(code), 500).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`ztunnel: ${isMeshError(err) ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 100).unref();
+  },
+);

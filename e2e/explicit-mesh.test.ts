@@ -1,0 +1,146 @@
+/**
+ * The whole system without root: istiod-lite and two ztunnels (explicit mode) as processes on
+ * loopback. The sample mesh's addresses move to 127.R.x.y (R random per run); a pod is a
+ * server bound to its own loopback address, and clients reach the mesh through their node's
+ * SOCKS5 listener, so the source address still names the pod.
+ */
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { socks5Connect, startNamedEchoServer } from '@mesh/ztunnel/testing';
+import { readLine } from './helpers/client.js';
+import { createMeshFiles, freePort, podManifest, type MeshFiles } from './helpers/mesh.js';
+import { AppProcess, ISTIOD_MAIN, ZTUNNEL_MAIN, waitFor } from './helpers/process.js';
+
+const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN);
+const R = 100 + Math.floor(Math.random() * 150);
+const addr = (text: string) => text.replaceAll('10.77.', `127.${R}.`);
+const NODES = { 'node-a': addr('10.77.0.11'), 'node-b': addr('10.77.0.12') } as const;
+const PODS: Record<string, string> = {
+  'productpage-v1': '10.77.1.11',
+  'reviews-v1': '10.77.1.12',
+  'reviews-v2': '10.77.2.10',
+  'reviews-v3': '10.77.2.11',
+  'details-v1': '10.77.2.12',
+  'ratings-v1': '10.77.2.13',
+};
+const PRODUCTPAGE = addr('10.77.1.11');
+const ADMIN_PORT = 15000;
+
+let files: MeshFiles;
+let xdsTlsPort: number;
+let istiod: AppProcess;
+const ztunnels: Record<string, AppProcess> = {};
+const closers: Array<() => Promise<void> | void> = [];
+
+function startIstiod(): AppProcess {
+  const p = new AppProcess('istiod-lite', process.execPath, [
+    ISTIOD_MAIN,
+    '--config-dir', files.configDir,
+    '--state-dir', files.stateDir,
+    '--xds-port', '0',
+    '--xds-tls-port', String(xdsTlsPort),
+    '--debug-port', '0',
+    '--listen-address', '127.0.0.1',
+  ]);
+  return p;
+}
+
+function startZtunnel(node: keyof typeof NODES): AppProcess {
+  return new AppProcess(`ztunnel ${node}`, process.execPath, [
+    ZTUNNEL_MAIN,
+    '--node-name', node,
+    '--xds-address', `127.0.0.1:${xdsTlsPort}`,
+    '--bootstrap-dir', `${files.stateDir}/nodes/${node}`,
+    '--capture-mode', 'explicit',
+    '--listen-address', NODES[node],
+  ]);
+}
+
+const admin = (node: keyof typeof NODES, path: string) => fetch(`http://${NODES[node]}:${ADMIN_PORT}${path}`);
+
+async function ask(from: string, node: keyof typeof NODES, vip: string, port = 9080): Promise<string> {
+  const socket = await socks5Connect({ proxy: { host: NODES[node], port: 15080 }, localAddress: from, host: vip, port });
+  try {
+    return await readLine(socket);
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe.skipIf(!BUILT)('explicit mode: istiod-lite + two ztunnels as processes on loopback (needs `pnpm build`)', () => {
+  beforeAll(async () => {
+    files = await createMeshFiles(addr);
+    xdsTlsPort = await freePort();
+    istiod = startIstiod();
+    closers.push(() => istiod.stop());
+    await istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready');
+    for (const [name, ip] of Object.entries(PODS)) {
+      const s = await startNamedEchoServer(name, addr(ip), 9080);
+      closers.push(() => s.close());
+    }
+    for (const node of ['node-a', 'node-b'] as const) {
+      ztunnels[node] = startZtunnel(node);
+      closers.push(() => ztunnels[node]!.stop());
+    }
+    for (const node of ['node-a', 'node-b'] as const) {
+      await waitFor(async () => (await fetch(`http://${NODES[node]}:15021/healthz/ready`)).status === 200, 20_000, `${node} ready`);
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    if (process.env['E2E_DEBUG']) for (const p of [istiod, ...Object.values(ztunnels)]) process.stderr.write(`--- ${p.name}\n${p.output}\n`);
+    for (const close of closers.reverse()) await close();
+    await files?.cleanup();
+  });
+
+  it('productpage reaches all three reviews endpoints through the Service VIP', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add(await ask(PRODUCTPAGE, 'node-a', addr('10.77.100.11')));
+    expect(seen).toEqual(new Set(['reviews-v1', 'reviews-v2', 'reviews-v3']));
+  });
+
+  it('shows what runs: config_dump, metrics, tunnels', async () => {
+    const dump = (await (await admin('node-a', '/config_dump?include_eds')).json()) as { configs: Array<Record<string, unknown>> };
+    const types = dump.configs.map((c) => String(c['@type']).split('.').pop());
+    expect(types).toEqual(expect.arrayContaining(['ClustersConfigDump', 'ListenersConfigDump', 'EndpointsConfigDump', 'SecretsConfigDump']));
+    const listeners = (await (await admin('node-a', '/config_dump?resource=dynamic_listeners')).json()) as { configs: Array<{ name: string }> };
+    expect(listeners.configs.map((l) => l.name)).toContain('ztunnel_outbound');
+    const metrics = await (await admin('node-b', '/stats/prometheus')).text();
+    expect(metrics).toMatch(/istio_tcp_connections_opened_total\{reporter="destination",[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/bookinfo-productpage"/);
+    // A live connection shows in /tunnels with its identities, and in the watch stream.
+    const socket = await socks5Connect({ proxy: { host: NODES['node-a'], port: 15080 }, localAddress: PRODUCTPAGE, host: addr('10.77.100.13'), port: 9080 });
+    expect(await readLine(socket)).toBe('ratings-v1');
+    const tunnels = (await (await admin('node-a', '/tunnels')).json()) as { connections: Array<Record<string, unknown>>; pool: Array<Record<string, unknown>> };
+    expect(tunnels.connections).toContainEqual(
+      expect.objectContaining({ direction: 'outbound', dst: expect.objectContaining({ addr: `${addr('10.77.2.13')}:9080`, hboneAddr: `${addr('10.77.2.13')}:15008` }) }),
+    );
+    expect(tunnels.pool.length).toBeGreaterThan(0);
+    const watch = await admin('node-a', '/tunnels?watch=1');
+    const reader = watch.body!.getReader();
+    const first = JSON.parse(new TextDecoder().decode((await reader.read()).value).split('\n')[0]!) as { type: string };
+    expect(first.type).toBe('snapshot');
+    await reader.cancel();
+    socket.destroy();
+  });
+
+  it('keeps serving while istiod-lite is down, and resyncs a new pod when it is back', async () => {
+    await istiod.stop();
+    await ztunnels['node-a']!.waitForLog((e) => e['scope'] === 'xds' && e['msg'] === String(e['msg']) && String(e['msg']).includes('stream lost'));
+    expect(await ask(PRODUCTPAGE, 'node-a', addr('10.77.100.13'))).toBe('ratings-v1');
+    // While it is down, a new ratings pod appears in the manifests; after the restart it serves.
+    await files.write('ratings-v2.yaml', podManifest({ name: 'ratings-v2', app: 'ratings', serviceAccount: 'bookinfo-ratings', node: 'node-b', ip: '10.77.2.20', port: 9080 }));
+    const extra = await startNamedEchoServer('ratings-v2', addr('10.77.2.20'), 9080);
+    closers.push(() => extra.close());
+    istiod = startIstiod();
+    closers.push(() => istiod.stop());
+    await waitFor(
+      async () => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 4; i++) seen.add(await ask(PRODUCTPAGE, 'node-a', addr('10.77.100.13')));
+        return seen.has('ratings-v2');
+      },
+      20_000,
+      'ratings-v2 reachable through the VIP',
+    );
+  }, 40_000);
+});
