@@ -23,7 +23,7 @@ export {
   resourceNameOf,
 } from './ads.js';
 export type { XdsNode, DiscoveryRequest, DiscoveryResponse } from './ads.js';
-export { XdsClient, DEFAULT_XDS_TYPE_URLS, XDS_INITIAL_BACKOFF_MS, XDS_MAX_BACKOFF_MS, resourcesByName } from './xds-client.js';
+export { XdsClient, XDS_CLIENT_CHANNELS, DEFAULT_XDS_TYPE_URLS, XDS_INITIAL_BACKOFF_MS, XDS_MAX_BACKOFF_MS, resourcesByName } from './xds-client.js';
 export type { XdsClientOptions, XdsResourcesUpdate, XdsNack, XdsValidator, XdsTypeState } from './xds-client.js';
 export { buildConfigDump, configDumpInputFromTypeStates, CONFIG_DUMP_TYPE_URL } from './config-dump.js';
 export type { ConfigDumpInput, ConfigDumpTypeState, ConfigDumpSecret } from './config-dump.js';

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { hasCode } from '@mesh/errors';
 import { FakeAdsServer, SEED_CLUSTER_LOAD_ASSIGNMENT, SEED_OUTBOUND_INTERNAL_CLUSTER, SEED_TUNNEL_CLUSTER } from './testing/index.js';
-import { XdsClient } from './xds-client.js';
+import diagnostics from 'node:diagnostics_channel';
+import { XDS_CLIENT_CHANNELS, XdsClient } from './xds-client.js';
 import type { XdsNack, XdsResourcesUpdate } from './xds-client.js';
 import { TYPE_URL } from './type-urls.js';
 import { encodeResource } from './codec.js';
@@ -72,6 +73,19 @@ describe('XdsClient', () => {
     expect(request.version_info).toBe('v1'); // the NACK names the version still running
     expect(request.error_detail?.message).toContain('STATIC is not supported');
     expect(client.current(TYPE_URL.CLUSTER)?.resources).toEqual([SEED_TUNNEL_CLUSTER]);
+  });
+
+  it('publishes NACKs on diagnostics_channel for apps to log', async () => {
+    const published: unknown[] = [];
+    const onNack = (message: unknown) => published.push(message);
+    diagnostics.subscribe(XDS_CLIENT_CHANNELS.nack, onNack);
+    cleanups.push(() => diagnostics.unsubscribe(XDS_CLIENT_CHANNELS.nack, onNack));
+    const { server, client } = await setup({ validate: () => 'no thanks' });
+    server.setResources(TYPE_URL.LISTENER, 'v9', []);
+    const nack = once(client, 'nack');
+    client.start();
+    await nack;
+    expect(published).toEqual([expect.objectContaining({ target: server.target, nodeId: NODE.id, typeUrl: TYPE_URL.LISTENER, version: 'v9', message: 'no thanks' })]);
   });
 
   it('NACKs a resource that does not decode', async () => {

@@ -15,6 +15,7 @@
  * Events: 'resources' (XdsResourcesUpdate, after the ACK is sent), 'nack' (XdsNack),
  * 'connected', 'disconnected' (Error), 'error' is never emitted.
  */
+import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { MeshError } from '@mesh/errors';
@@ -29,6 +30,22 @@ import type { DiscoveryRequest, DiscoveryResponse, XdsNode } from './ads.js';
 import { decodeResourceResult } from './codec.js';
 import type { ResourceJson } from './codec.js';
 import { TYPE_URL, shortTypeName } from './type-urls.js';
+
+/**
+ * diagnostics_channel names (libraries publish, apps log: conventions §10). Messages:
+ * resources `{target, nodeId, typeUrl, version, count}`, nack `{target, nodeId, ...XdsNack}`,
+ * disconnect `{target, nodeId, error}`.
+ */
+export const XDS_CLIENT_CHANNELS = {
+  resources: 'mesh:xds:client:resources',
+  nack: 'mesh:xds:client:nack',
+  disconnect: 'mesh:xds:client:disconnect',
+} as const;
+const channels = {
+  resources: channel(XDS_CLIENT_CHANNELS.resources),
+  nack: channel(XDS_CLIENT_CHANNELS.nack),
+  disconnect: channel(XDS_CLIENT_CHANNELS.disconnect),
+};
 
 export const XDS_INITIAL_BACKOFF_MS = 100;
 export const XDS_MAX_BACKOFF_MS = 5_000;
@@ -156,6 +173,7 @@ export class XdsClient extends EventEmitter {
       this.#stream = undefined;
       if (this.#closed) return;
       if (sawResponse) this.#failedAttempts = 0;
+      if (channels.disconnect.hasSubscribers) channels.disconnect.publish({ target: this.#options.target, nodeId: this.#options.node.id, error: err });
       this.emit('disconnected', err);
       this.#scheduleReconnect();
     };
@@ -203,11 +221,16 @@ export class XdsClient extends EventEmitter {
         response_nonce: nonce,
         error_detail: { code: GRPC_CODE_INVALID_ARGUMENT, message: rejection.reason },
       });
-      this.emit('nack', { typeUrl, version, nonce, message: rejection.reason } satisfies XdsNack);
+      const nack: XdsNack = { typeUrl, version, nonce, message: rejection.reason };
+      if (channels.nack.hasSubscribers) channels.nack.publish({ target: this.#options.target, nodeId: this.#options.node.id, ...nack });
+      this.emit('nack', nack);
       return;
     }
     this.#acked.set(typeUrl, { version, lastUpdated: new Date().toISOString(), resources: rejection.resources });
     stream.write({ version_info: version, node: this.#options.node, resource_names: [], type_url: typeUrl, response_nonce: nonce });
+    if (channels.resources.hasSubscribers) {
+      channels.resources.publish({ target: this.#options.target, nodeId: this.#options.node.id, typeUrl, version, count: rejection.resources.length });
+    }
     this.emit('resources', { typeUrl, version, resources: rejection.resources } satisfies XdsResourcesUpdate);
   }
 
