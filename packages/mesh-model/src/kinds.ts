@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import {
+  boolean,
   cidr,
   dnsName,
   duration,
@@ -121,6 +122,7 @@ const pod = object<Body<Pod>>({
   nodeName: required(dnsName, 'spec.nodeName'),
   podIP: optional(ipAddress, 'status.podIP'),
   ready: withDefault(podReady, true, 'status'),
+  hostNetwork: withDefault(boolean, false, 'spec.hostNetwork'),
   containers: withDefault(list(container), [], 'spec.containers'),
 });
 

@@ -48,6 +48,7 @@ status: { podIP: 10.0.0.5 }
       nodeName: 'node-a',
       podIP: '10.0.0.5',
       ready: true,
+      hostNetwork: false,
       containers: [{ name: 'web', ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }] }],
       source: { file: 'pod.yaml', line: 1 },
     });

@@ -152,7 +152,7 @@ describe('selectors, readiness and capture', () => {
     expect(snap.endpointsOf(service).map((e) => e.pod.name)).toEqual(['b']);
   });
 
-  it('lets a pod opt out of capture, never captures waypoint pods or non-ambient namespaces', () => {
+  it('lets a pod opt out of capture, never captures waypoint or host-network pods or non-ambient namespaces', () => {
     const snap = buildSnapshot([
       ...base,
       makeNamespace('plain', {}),
@@ -160,9 +160,11 @@ describe('selectors, readiness and capture', () => {
       makePod({ name: 'out', nodeName: 'n', labels: { 'istio.io/dataplane-mode': 'none' } }),
       makePod({ name: 'wp', nodeName: 'n', labels: { 'gateway.networking.k8s.io/gateway-name': 'waypoint' } }),
       makePod({ name: 'legacy', namespace: 'plain', nodeName: 'n' }),
+      makePod({ name: 'host', nodeName: 'n', podIP: '10.0.0.1', hostNetwork: true }),
     ]);
     const captured = [...snap.pods.values()].filter((p) => snap.isCaptured(p)).map((p) => p.name);
     expect(captured).toEqual(['in']);
+    expect(snap.podByIp('10.0.0.1')).toBeUndefined();
   });
 });
 

@@ -83,7 +83,10 @@ export interface MeshSnapshot {
   identityOf(pod: Pod): Identity;
   /** `spiffe://<trust domain>/ns/<namespace>/sa/<service account>`. */
   spiffeOf(pod: Pod): string;
-  /** The pod's namespace is labelled `istio.io/dataplane-mode: ambient`, and the pod does not opt out. */
+  /**
+   * The pod's namespace is labelled `istio.io/dataplane-mode: ambient` and the pod does not opt
+   * out; waypoint pods and host-network pods are never captured.
+   */
   isCaptured(pod: Pod): boolean;
   nodeOf(name: string): Node | undefined;
   /** Pods scheduled on the node, sorted by namespace/name. */
@@ -166,7 +169,8 @@ export function buildSnapshot(resources: readonly MeshResource[], opts: Snapshot
 
   const podsByNode = groupBy(pods.values(), (p) => p.nodeName);
   const podByIp = new Map<string, Pod>();
-  for (const pod of pods.values()) if (pod.podIP && !podByIp.has(pod.podIP)) podByIp.set(pod.podIP, pod);
+  // Host-network pods share their node's IP; an IP names a pod only when the pod owns it.
+  for (const pod of pods.values()) if (pod.podIP && !pod.hostNetwork && !podByIp.has(pod.podIP)) podByIp.set(pod.podIP, pod);
   const serviceByVip = new Map<string, Service>();
   for (const svc of services.values()) if (svc.clusterIP && !serviceByVip.has(svc.clusterIP)) serviceByVip.set(svc.clusterIP, svc);
 
@@ -291,7 +295,8 @@ export function buildSnapshot(resources: readonly MeshResource[], opts: Snapshot
     isCaptured: (pod) =>
       namespaces.get(pod.namespace)?.labels[LABEL_DATAPLANE_MODE] === DATAPLANE_MODE_AMBIENT &&
       pod.labels[LABEL_DATAPLANE_MODE] !== DATAPLANE_MODE_NONE &&
-      pod.labels[LABEL_GATEWAY_NAME] === undefined,
+      pod.labels[LABEL_GATEWAY_NAME] === undefined &&
+      !pod.hostNetwork,
     nodeOf: (name) => nodes.get(name),
     podsOnNode: (nodeName) => podsByNode.get(nodeName) ?? NONE,
     endpointsOf: (service) => endpointsByService.get(objectKey(service)) ?? NONE,

@@ -22,6 +22,7 @@ export function makePod(fields: Partial<Pod> & Pick<Pod, 'name' | 'nodeName'>): 
     annotations: NO_LABELS,
     serviceAccountName: 'default',
     ready: true,
+    hostNetwork: false,
     containers: [],
     ...fields,
   };

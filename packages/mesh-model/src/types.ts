@@ -64,6 +64,8 @@ export interface Pod extends NamespacedMeta {
   readonly podIP?: string;
   /** `status.phase` is Running and no `Ready` condition says False. */
   readonly ready: boolean;
+  /** `spec.hostNetwork`: the pod shares its node's address and is never captured. */
+  readonly hostNetwork: boolean;
   readonly containers: readonly Container[];
 }
 
