@@ -167,25 +167,7 @@ export function proxyNode(nodeName: string, claimedNodeName = nodeName) {
   return { id: `ztunnel~10.77.0.${nodeName === 'node-a' ? 11 : 12}~ztunnel-${nodeName}~istio-system.svc.cluster.local`, metadata: { NODE_NAME: claimedNodeName } };
 }
 
-/** Resolves with the next 'resources' event of a type that satisfies the predicate. */
-export function nextUpdate(client: XdsClient, typeUrl: string, predicate: (update: XdsResourcesUpdate) => boolean = () => true): Promise<XdsResourcesUpdate> {
-  return new Promise((resolve) => {
-    const listener = (update: XdsResourcesUpdate) => {
-      if (update.typeUrl !== typeUrl || !predicate(update)) return;
-      client.off('resources', listener);
-      resolve(update);
-    };
-    client.on('resources', listener);
-  });
-}
-
-export async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+export { nextUpdate, until } from '@mesh/xds/testing';
 
 export function filterChainNames(update: XdsResourcesUpdate | undefined): string[] {
   const listener = update?.resources.find((r) => r['name'] === 'ztunnel_inbound');

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { hasCode } from '@mesh/errors';
-import { FakeAdsServer, SEED_CLUSTER_LOAD_ASSIGNMENT, SEED_OUTBOUND_INTERNAL_CLUSTER, SEED_TUNNEL_CLUSTER } from './testing/index.js';
+import { FakeAdsServer, SEED_CLUSTER_LOAD_ASSIGNMENT, SEED_OUTBOUND_INTERNAL_CLUSTER, SEED_TUNNEL_CLUSTER, nextUpdate, until } from './testing/index.js';
 import diagnostics from 'node:diagnostics_channel';
 import { XDS_CLIENT_CHANNELS, XdsClient } from './xds-client.js';
-import type { XdsNack, XdsResourcesUpdate } from './xds-client.js';
+import type { XdsNack } from './xds-client.js';
 import { TYPE_URL } from './type-urls.js';
 import { encodeResource } from './codec.js';
 
@@ -20,25 +20,6 @@ async function setup(options: Partial<ConstructorParameters<typeof XdsClient>[0]
   const client = new XdsClient({ target: server.target, node: NODE, initialBackoffMs: 20, ...options });
   cleanups.push(() => client.close());
   return { server, client };
-}
-
-function nextUpdate(client: XdsClient, typeUrl: string): Promise<XdsResourcesUpdate> {
-  return new Promise((resolve) => {
-    const listener = (update: XdsResourcesUpdate) => {
-      if (update.typeUrl !== typeUrl) return;
-      client.off('resources', listener);
-      resolve(update);
-    };
-    client.on('resources', listener);
-  });
-}
-
-async function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('XdsClient', () => {
