@@ -1,4 +1,5 @@
 export { parseManifests, parseManifestFiles, resourceKey } from './parse.js';
+export { checkSnapshot } from './check.js';
 export {
   buildSnapshot,
   objectKey,

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { buildSnapshot, checkSnapshot, parseManifests } from './index.js';
+
+describe('checkSnapshot', () => {
+  it('finds nothing wrong in a consistent mesh', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const dir = join(import.meta.dirname, '../../../examples/bookinfo');
+    const files = readdirSync(dir).map((f) => ({ path: f, text: readFileSync(join(dir, f), 'utf8') }));
+    const { parseManifestFiles } = await import('./index.js');
+    expect(checkSnapshot(buildSnapshot(parseManifestFiles(files).resources))).toEqual([]);
+  });
+
+  it('reports dangling references and address clashes with file and line', () => {
+    const { resources, errors } = parseManifests(
+      `apiVersion: v1
+kind: Namespace
+metadata: { name: default, labels: { istio.io/use-waypoint: missing } }
+---
+apiVersion: v1
+kind: Node
+metadata: { name: node-a }
+spec: { podCIDR: 10.1.0.0/24 }
+status: { addresses: [{ type: InternalIP, address: 10.0.0.1 }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: a }
+spec: { nodeName: node-a, serviceAccountName: ghost }
+status: { podIP: 10.2.0.1 }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: b }
+spec: { nodeName: node-z }
+status: { podIP: 10.2.0.1 }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: s }
+spec: { clusterIP: 10.2.0.1, ports: [{ port: 80 }] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ kind: Service, group: "", name: nope }]
+  rules: [{ backendRefs: [{ name: s, port: 80 }, { name: gone, port: 80 }] }]
+`,
+      'mesh.yaml',
+    );
+    expect(errors).toEqual([]);
+    const found = checkSnapshot(buildSnapshot(resources)).map((w) => `${w.file}:${w.line} ${w.kind}/${w.name} ${w.path}: ${w.message}`);
+    expect(found).toEqual([
+      'mesh.yaml:11 Pod/a spec.serviceAccountName: service account "ghost" is not declared in namespace "default"',
+      "mesh.yaml:11 Pod/a status.podIP: IP 10.2.0.1 is outside node node-a's pod CIDR 10.1.0.0/24, so connections to it by pod IP are not captured",
+      'mesh.yaml:17 Pod/b spec.nodeName: node "node-z" is not declared',
+      'mesh.yaml:17 Pod/b status.podIP: IP 10.2.0.1 is also the IP of pod default/a',
+      'mesh.yaml:23 Service/s spec.clusterIP: IP 10.2.0.1 is also used by pod default/a',
+      'mesh.yaml:1 Namespace/default metadata.labels.istio.io/use-waypoint: waypoint Gateway default/missing is not declared',
+      'mesh.yaml:28 HTTPRoute/r spec.parentRefs[0]: Service default/nope is not declared',
+      'mesh.yaml:28 HTTPRoute/r spec.rules[0].backendRefs[1]: Service default/gone is not declared',
+    ]);
+  });
+});
