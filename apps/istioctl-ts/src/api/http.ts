@@ -1,0 +1,77 @@
+/**
+ * GET JSON from an admin or debug endpoint, never hanging: every request has a deadline, and
+ * every failure becomes a MeshError naming the address and what to check.
+ */
+import { request } from 'node:http';
+import { MeshError } from '@mesh/errors';
+
+/** How long meshctl waits for an admin or debug endpoint before giving up. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+
+export interface GetOptions {
+  timeoutMs: number;
+  /** Who is at the address, for messages: "istiod-lite", "ztunnel-node-a's admin API". */
+  what: string;
+  /** What the user can do when it is unreachable. */
+  hint: string;
+}
+
+/** `host:port`, `[v6]:port`, or a URL → the URL base. */
+export function baseUrl(address: string): string {
+  return /^https?:\/\//.test(address) ? address.replace(/\/$/, '') : `http://${address}`;
+}
+
+export function getText(address: string, path: string, options: GetOptions): Promise<string> {
+  const url = new URL(path, `${baseUrl(address)}/`);
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'GET', headers: { accept: 'application/json' } });
+    const fail = (code: string, message: string, cause?: unknown) =>
+      reject(new MeshError(code, message, { cause, hint: options.hint, context: { address, path } }));
+    const timer = setTimeout(() => {
+      req.destroy();
+      fail('MESHCTL_ERR_TIMEOUT', `${options.what} at ${address} did not answer ${path} within ${options.timeoutMs} ms`);
+    }, options.timeoutMs);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const why = err.code === 'ECONNREFUSED' ? 'connection refused' : err.code === 'EHOSTUNREACH' ? 'host unreachable' : err.message;
+      fail('MESHCTL_ERR_UNREACHABLE', `cannot reach ${options.what} at ${address} (${why})`, err);
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', (err) => {
+        clearTimeout(timer);
+        fail('MESHCTL_ERR_UNREACHABLE', `${options.what} at ${address} broke off the answer to ${path}`, err);
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        const body = Buffer.concat(chunks).toString('utf8');
+        if ((res.statusCode ?? 0) >= 400) {
+          let detail = body.trim();
+          try {
+            const parsed = JSON.parse(body) as { error?: unknown };
+            if (typeof parsed.error === 'string') detail = parsed.error;
+          } catch {
+            // not JSON: keep the text
+          }
+          return reject(
+            new MeshError('MESHCTL_ERR_HTTP_STATUS', `${options.what} at ${address} answered ${path} with ${res.statusCode}: ${detail.slice(0, 300)}`, {
+              context: { address, path, status: res.statusCode },
+            }),
+          );
+        }
+        resolve(body);
+      });
+    });
+    req.end();
+  });
+}
+
+export async function getJson(address: string, path: string, options: GetOptions): Promise<unknown> {
+  const text = await getText(address, path, options);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new MeshError('MESHCTL_ERR_BAD_RESPONSE', `${options.what} at ${address} answered ${path} with something that is not JSON`, { cause: err, hint: options.hint });
+  }
+}

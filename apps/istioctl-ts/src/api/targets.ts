@@ -1,0 +1,123 @@
+/**
+ * Target resolution: what `meshctl <command> <target>` reads. A target is a proxy (`ztunnel-<node>`,
+ * a waypoint's name) or a pod (`name.namespace`, resolved to the ztunnel of its node and then
+ * narrowed to that pod). `--file` reads a saved config dump and `--admin` a proxy's admin API
+ * directly, both without istiod-lite. A proxy's dump comes from its admin API when istiod-lite
+ * knows the address (what it runs), else from istiod-lite (what it is sent).
+ */
+import { basename } from 'node:path';
+import { MeshError } from '@mesh/errors';
+import { parseConfigDump, type ConfigDump } from '../config-dump/config-dump.js';
+import type { PodScope } from '../config-dump/proxy-config-views.js';
+import { findWorkload, meshWorkloads, workloadLabel, type NamedDump } from '../config-dump/workloads.js';
+import type { MeshClient } from './mesh-client.js';
+import type { ProxyEntry } from './proxies.js';
+
+export interface TargetSources {
+  client: () => MeshClient;
+  /** Reads a file, or stdin for `-`. */
+  readInput: (path: string) => Promise<string>;
+}
+
+export interface TargetOptions {
+  file?: string | undefined;
+  admin?: string | undefined;
+}
+
+export interface LoadedTarget {
+  /** The proxy's name (or the file's). */
+  proxy: string;
+  raw: unknown;
+  dump: ConfigDump;
+  /** Set when the target is a pod: tables are narrowed to it. */
+  pod: (PodScope & { label: string }) | undefined;
+  /** Where the dump came from, said on stderr when it is not the proxy itself. */
+  origin: 'file' | 'admin' | 'istiod';
+  /** The proxy's admin address, when known (for live endpoints such as /tunnels). */
+  adminAddress: string | undefined;
+}
+
+function unknownTarget(target: string, proxies: readonly ProxyEntry[], pods: readonly string[]): MeshError {
+  const known = proxies.map((p) => p.name).join(', ') || 'none connected';
+  return new MeshError('MESHCTL_ERR_UNKNOWN_TARGET', `unknown target ${target}; proxies: ${known}${pods.length > 0 ? `; pods: ${pods.join(', ')}` : ''}`, {
+    hint: 'a target is ztunnel-<node>, a waypoint name, or a pod name.namespace',
+    context: { target },
+  });
+}
+
+export function isPodRef(target: string): boolean {
+  return !target.startsWith('ztunnel-');
+}
+
+export async function dumpOfProxy(client: MeshClient, proxy: ProxyEntry): Promise<{ raw: unknown; origin: 'admin' | 'istiod' }> {
+  if (proxy.adminAddress) return { raw: await client.adminConfigDump(proxy.adminAddress, proxy.name), origin: 'admin' };
+  return { raw: await client.istiodConfigDump(proxy.id), origin: 'istiod' };
+}
+
+/** Every connected ztunnel's config dump (from istiod-lite, or admin when known), for pod lookup and explain. */
+export async function allZtunnelDumps(client: MeshClient, proxies?: ProxyEntry[]): Promise<(NamedDump & { entry: ProxyEntry })[]> {
+  const list = (proxies ?? (await client.proxies())).filter((p) => p.type === 'ztunnel');
+  return Promise.all(
+    list.map(async (entry) => {
+      const { raw } = await dumpOfProxy(client, entry);
+      return { name: entry.name, dump: parseConfigDump(raw, `${entry.name}'s config dump`), entry };
+    }),
+  );
+}
+
+function podScope(dumps: readonly NamedDump[], ref: string): (PodScope & { label: string }) | undefined {
+  const workload = findWorkload(meshWorkloads(dumps), ref);
+  return workload ? { ip: workload.ip, identity: workload.identity, label: workloadLabel(workload) } : undefined;
+}
+
+async function readDumpFile(sources: TargetSources, file: string): Promise<unknown> {
+  const text = await sources.readInput(file);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new MeshError('MESHCTL_ERR_BAD_CONFIG_DUMP', `${file === '-' ? 'stdin' : file} is not JSON`, { cause: err });
+  }
+}
+
+export async function loadTarget(sources: TargetSources, target: string | undefined, options: TargetOptions): Promise<LoadedTarget> {
+  if (options.file !== undefined || options.admin !== undefined) {
+    const fromFile = options.file !== undefined;
+    const proxy = fromFile ? (options.file === '-' ? 'stdin' : basename(options.file!)) : options.admin!;
+    const raw = fromFile ? await readDumpFile(sources, options.file!) : await sources.client().adminConfigDump(options.admin!, options.admin!);
+    const dump = parseConfigDump(raw, proxy);
+    let pod: LoadedTarget['pod'];
+    if (target !== undefined && isPodRef(target)) {
+      pod = podScope([{ name: proxy, dump }], target);
+      if (!pod) {
+        const pods = meshWorkloads([{ name: proxy, dump }]).filter((w) => w.proxy === proxy).map(workloadLabel);
+        throw new MeshError('MESHCTL_ERR_UNKNOWN_TARGET', `pod ${target} is not in ${proxy}`, { hint: `pods local to it: ${pods.join(', ') || 'none'}` });
+      }
+    }
+    return { proxy, raw, dump, pod, origin: fromFile ? 'file' : 'admin', adminAddress: options.admin };
+  }
+  const client = sources.client();
+  const proxies = await client.proxies();
+  if (target === undefined) throw unknownTarget('(none given)', proxies, []);
+  const byName = proxies.find((p) => p.name === target || p.id === target);
+  if (byName) {
+    const { raw, origin } = await dumpOfProxy(client, byName);
+    return { proxy: byName.name, raw, dump: parseConfigDump(raw, `${byName.name}'s config dump`), pod: undefined, origin, adminAddress: byName.adminAddress };
+  }
+  if (!isPodRef(target)) throw unknownTarget(target, proxies, []);
+  const dumps = await allZtunnelDumps(client, proxies);
+  const workloads = meshWorkloads(dumps);
+  const workload = findWorkload(workloads, target);
+  const home = dumps.find((d) => d.name === workload?.proxy);
+  if (!workload || !home) {
+    throw unknownTarget(target, proxies, workloads.filter((w) => w.proxy !== undefined).map(workloadLabel));
+  }
+  const { raw, origin } = await dumpOfProxy(client, home.entry);
+  return {
+    proxy: home.name,
+    raw,
+    dump: parseConfigDump(raw, `${home.name}'s config dump`),
+    pod: { ip: workload.ip, identity: workload.identity, label: workloadLabel(workload) },
+    origin,
+    adminAddress: home.entry.adminAddress,
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The meshctl program: `createProgram(deps)` builds the commander tree with its output, data
+ * layer and clock injected (tests run it in-process); `runMeshctl(argv, deps)` is the one
+ * top-level error handler and returns the exit code. Commands never call process.exit.
+ */
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError } from 'commander';
+import { isMeshError } from '@mesh/errors';
+import { DEFAULT_ISTIOD_ADDRESS, ISTIOD_ADDRESS_ENV, createHttpMeshClient, type MeshClient, type MeshClientFactory } from './api/mesh-client.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './api/http.js';
+import type { CommandContext, Output } from './commands/context.js';
+import { registerExplain } from './commands/explain.js';
+import { registerProxyConfig } from './commands/proxy-config.js';
+import { registerTunnels } from './commands/tunnels.js';
+import { registerVersion } from './commands/version.js';
+import { registerZtunnelConfig } from './commands/ztunnel-config.js';
+import { MESHCTL_VERSION } from './version.js';
+
+export interface ProgramDeps {
+  stdout: Output;
+  stderr: Output;
+  /** Builds the data layer from --istiod / MESHCTL_ISTIOD; defaults to HTTP. */
+  client?: MeshClientFactory | undefined;
+  stdin?: NodeJS.ReadStream | undefined;
+  env?: Record<string, string | undefined> | undefined;
+  now?: (() => Date) | undefined;
+  /** Reads `--file` paths; `-` is stdin. */
+  readInput?: ((path: string) => Promise<string>) | undefined;
+}
+
+async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function createProgram(deps: ProgramDeps): Command {
+  const env = deps.env ?? {};
+  const program = new Command('meshctl')
+    .description("Inspect the mesh: what each proxy runs (proxy-config, ztunnel-config), what flows through it (tunnels), and why a connection goes where it goes (x explain)")
+    .option('--istiod <host:port>', `istiod-lite debug address (env ${ISTIOD_ADDRESS_ENV})`, env[ISTIOD_ADDRESS_ENV] ?? DEFAULT_ISTIOD_ADDRESS)
+    .option('--timeout <ms>', 'how long to wait for istiod-lite or a proxy', String(DEFAULT_REQUEST_TIMEOUT_MS))
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void deps.stdout.write(s), writeErr: (s) => void deps.stderr.write(s) })
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      `\nTargets: ztunnel-<node>, a waypoint name, or a pod name.namespace (resolved to its node's ztunnel).\n\nExamples:\n  meshctl proxy-config listeners ztunnel-node-a\n  meshctl pc endpoints productpage-v1.default --cluster reviews\n  meshctl zc workloads ztunnel-node-b\n  meshctl tunnels ztunnel-node-a\n  meshctl x explain --from productpage-v1.default --to reviews:9080\n`,
+    );
+
+  let client: MeshClient | undefined;
+  const factory = deps.client ?? createHttpMeshClient;
+  const ctx: CommandContext = {
+    stdout: deps.stdout,
+    stderr: deps.stderr,
+    stdin: deps.stdin,
+    now: deps.now ?? (() => new Date()),
+    client: () => {
+      const opts = program.opts<{ istiod: string; timeout: string }>();
+      client ??= factory({ istiod: opts.istiod, timeoutMs: Number(opts.timeout) || DEFAULT_REQUEST_TIMEOUT_MS });
+      return client;
+    },
+    readInput: deps.readInput ?? ((path) => (path === '-' ? readStream(deps.stdin ?? process.stdin) : readFile(path, 'utf8'))),
+  };
+
+  registerProxyConfig(program, ctx);
+  registerZtunnelConfig(program, ctx);
+  registerTunnels(program, ctx);
+  const x = program.command('experimental').alias('x').description('Experimental commands');
+  registerExplain(x, ctx);
+  registerVersion(program, ctx);
+  return program;
+}
+
+/** Runs meshctl with user arguments (no `node meshctl` prefix); resolves to the exit code. */
+export async function runMeshctl(argv: readonly string[], deps: ProgramDeps): Promise<number> {
+  const program = createProgram(deps);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    // Commander already printed its own message (or the help) through configureOutput.
+    if (err instanceof CommanderError) return err.exitCode;
+    if (isMeshError(err)) {
+      deps.stderr.write(`error: ${err.message}\n`);
+      return 1;
+    }
+    deps.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
+
+export { MESHCTL_VERSION };

@@ -1,0 +1,39 @@
+/** Plain-text (`--once`, non-TTY) rendering of tunnels and of `ztunnel-config connections`. */
+import { renderTable } from '../render/table.js';
+import { formatAge, formatBytes, formatRate } from '../render/units.js';
+import type { PoolGroup, TunnelRow } from './tunnel-rows.js';
+
+export function connectionsTable(rows: readonly TunnelRow[]): string {
+  return renderTable(
+    ['DIRECTION', 'LOCAL', 'REMOTE', 'REMOTE TARGET', 'PROTOCOL', 'SOURCE IDENTITY', 'DESTINATION IDENTITY', 'SENT', 'RECEIVED', 'AGE'],
+    rows.map((r) => {
+      const outbound = r.direction === 'outbound';
+      return [
+        r.direction,
+        outbound ? r.sourceAddr : r.authority,
+        outbound ? (r.hboneAddr !== '-' ? r.hboneAddr : r.authority) : r.sourceAddr,
+        outbound ? `${r.destination} (${r.authority})` : r.source,
+        r.protocol,
+        r.sourceIdentity,
+        r.destinationIdentity,
+        formatBytes(r.bytesSent),
+        formatBytes(r.bytesRecv),
+        formatAge(r.ageMs),
+      ];
+    }),
+  );
+}
+
+export function tunnelLine(r: TunnelRow): string {
+  return `${r.direction} ${r.source} → ${r.destination} ${r.authority} ${r.protocol} sent ${formatBytes(r.bytesSent)} (${formatRate(r.rateSent)}) received ${formatBytes(r.bytesRecv)} (${formatRate(r.rateRecv)}) age ${formatAge(r.ageMs)}`;
+}
+
+export function poolHeader(g: PoolGroup): string {
+  if (!g.pool) return g.label;
+  return `${g.pool.destination} ${g.label} ${g.pool.state} streams ${g.pool.activeStreams} active/${g.pool.totalStreams} total, age ${formatAge(g.pool.ageMs)}`;
+}
+
+export function groupsText(groups: readonly PoolGroup[]): string {
+  if (groups.length === 0) return 'no HBONE pool connections and no live connections\n';
+  return groups.map((g) => [poolHeader(g), ...(g.tunnels.length > 0 ? g.tunnels.map((t) => `  ${tunnelLine(t)}`) : ['  (idle)'])].join('\n')).join('\n') + '\n';
+}
