@@ -36,8 +36,17 @@ export function protocolOf(port: ServicePort): 'http' | 'tcp' {
  * service `:<port>` follows the hostname so each port gets its own endpoints.
  */
 export function outboundInternalName(sourceSpiffe: string, service: Service, port: ServicePort): string {
+  return outboundInternalNameFor(sourceSpiffe, destinationLabel(service, port));
+}
+
+/** The identity-independent part of an `_outbound_internal` name: `http_reviews.default.svc.cluster.local`. */
+export function destinationLabel(service: Service, port: ServicePort): string {
   const host = service.ports.length > 1 ? `${serviceHostname(service)}:${port.port}` : serviceHostname(service);
-  return `${sourceSpiffe}_to_${protocolOf(port)}_${host}_outbound_internal`;
+  return `${protocolOf(port)}_${host}`;
+}
+
+export function outboundInternalNameFor(sourceSpiffe: string, label: string): string {
+  return `${sourceSpiffe}_to_${label}_outbound_internal`;
 }
 
 /**

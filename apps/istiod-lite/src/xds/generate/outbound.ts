@@ -20,6 +20,7 @@
  * Anything else: PassthroughFilterChain. Destination port 15001: BlackHoleCluster (a loop).
  */
 import type { MeshSnapshot, Pod, Service, ServicePort } from '@mesh/mesh-model';
+import { deepFreeze } from './freeze.js';
 import {
   RAW_BUFFER_TRANSPORT_SOCKET,
   TYPE,
@@ -46,7 +47,8 @@ import {
   ZTUNNEL_OUTBOUND_PORT,
   address,
   outboundDirectName,
-  outboundInternalName,
+  destinationLabel,
+  outboundInternalNameFor,
   tunnelClusterName,
   tunnelListenerName,
 } from './names.js';
@@ -57,11 +59,44 @@ export interface XdsResources {
   endpoints: EnvoyResource[];
 }
 
-/** A service port reachable at a VIP. */
+/**
+ * A service port reachable at a VIP, with everything about it that does not depend on the
+ * source identity: its name label and its endpoints' shared parts.
+ */
 interface Destination {
   readonly service: Service;
   readonly vip: string;
   readonly port: ServicePort;
+  /** `http_reviews.default.svc.cluster.local` (names.ts destinationLabel). */
+  readonly label: string;
+  /** Sorted by address. */
+  readonly endpoints: readonly EndpointTemplate[];
+}
+
+/**
+ * One endpoint of a destination. A tunnelled endpoint differs between identities only in its
+ * internal listener's name, so its metadata is built once and shared (frozen); a plain endpoint
+ * is the same JSON for every identity.
+ */
+type EndpointTemplate = { readonly endpointId: string; readonly metadata: JsonObject } | { readonly plain: JsonObject };
+
+/** What every node's generation shares for one snapshot. */
+interface MeshPlan {
+  readonly destinations: readonly Destination[];
+  readonly pods: PodAddressing;
+}
+
+// Memoised per snapshot (snapshots are immutable, so this cannot go stale): generating all
+// nodes of a mesh computes the mesh-wide part once.
+const PLANS = new WeakMap<MeshSnapshot, MeshPlan>();
+
+function meshPlan(snapshot: MeshSnapshot): MeshPlan {
+  let plan = PLANS.get(snapshot);
+  if (!plan) {
+    plan = { destinations: destinationsOf(snapshot), pods: podAddressing(snapshot) };
+    PLANS.set(snapshot, plan);
+  }
+  return plan;
 }
 
 /** Connect timeout and idle-host cleanup of the tunnel cluster (seed 002). */
@@ -79,7 +114,10 @@ function destinationsOf(snapshot: MeshSnapshot): Destination[] {
   for (const service of snapshot.services.values()) {
     if (!service.clusterIP) continue;
     const ports = [...service.ports].sort((a, b) => a.port - b.port);
-    for (const port of ports) out.push({ service, vip: service.clusterIP, port });
+    for (const port of ports) {
+      const endpoints = endpointTemplates(snapshot, service, service.clusterIP, port);
+      out.push({ service, vip: service.clusterIP, port, label: destinationLabel(service, port), endpoints });
+    }
   }
   return out;
 }
@@ -113,25 +151,22 @@ function podAddressing(snapshot: MeshSnapshot): PodAddressing {
   return { prefixes: [...prefixes].sort(), capturedExact, uncaptured };
 }
 
-function lbEndpoint(addressJson: JsonObject, filterMetadata: JsonObject): JsonObject {
-  return {
-    endpoint: { address: addressJson },
-    health_status: 'HEALTHY',
-    metadata: { filter_metadata: filterMetadata },
-    load_balancing_weight: 1,
-  };
+const TUNNEL_H2 = Object.freeze({ tunnel: 'h2' });
+
+function tunnelTemplate(endpointId: string, tunnelAddress: string, destination: string, istio: JsonObject): EndpointTemplate {
+  const metadata = { filter_metadata: { 'envoy.transport_socket_match': TUNNEL_H2, tunnel: { address: tunnelAddress, destination }, istio } };
+  return { endpointId, metadata: deepFreeze(metadata) };
 }
 
-/** An endpoint reached through the identity's HBONE tunnel listener. */
-function tunnelledEndpoint(sourceSpiffe: string, endpointId: string, tunnelAddress: string, destination: string, istio: JsonObject): JsonObject {
-  return lbEndpoint(
-    { envoy_internal_address: { server_listener_name: tunnelListenerName(sourceSpiffe), endpoint_id: endpointId } },
-    {
-      'envoy.transport_socket_match': { tunnel: 'h2' },
-      tunnel: { address: tunnelAddress, destination },
-      istio,
-    },
-  );
+/** The LbEndpoint JSON of a template for one source identity. */
+function lbEndpoint(template: EndpointTemplate, sourceSpiffe: string): JsonObject {
+  if ('plain' in template) return template.plain;
+  return {
+    endpoint: { address: { envoy_internal_address: { server_listener_name: tunnelListenerName(sourceSpiffe), endpoint_id: template.endpointId } } },
+    health_status: 'HEALTHY',
+    metadata: template.metadata,
+    load_balancing_weight: 1,
+  };
 }
 
 /**
@@ -142,28 +177,36 @@ function workloadMetadata(snapshot: MeshSnapshot, pod: Pod): JsonObject {
   return { workload: pod.name, namespace: pod.namespace, identity: snapshot.spiffeOf(pod) };
 }
 
-/** The endpoints of one service port for one source identity, keyed by address for sorting. */
-function endpointsFor(snapshot: MeshSnapshot, sourceSpiffe: string, dest: Destination): { key: string; json: JsonObject }[] {
-  const waypoint = snapshot.waypointFor(dest.service);
+/** The endpoints of one service port, sorted by address. */
+function endpointTemplates(snapshot: MeshSnapshot, service: Service, vip: string, port: ServicePort): EndpointTemplate[] {
+  const keyed: { key: string; template: EndpointTemplate }[] = [];
+  const waypoint = snapshot.waypointFor(service);
   if (waypoint) {
-    const vipPort = address(dest.vip, dest.port.port);
+    const vipPort = address(vip, port.port);
     const istio = { waypoint: waypoint.name, namespace: waypoint.namespace };
-    return snapshot.waypointAddressesOf(waypoint).map((ip) => {
+    for (const ip of snapshot.waypointAddressesOf(waypoint)) {
       const hbone = address(ip, HBONE_PORT);
-      return { key: hbone, json: tunnelledEndpoint(sourceSpiffe, hbone, hbone, vipPort, istio) };
-    });
-  }
-  return snapshot
-    .endpointsOf(dest.service)
-    .filter((e) => e.servicePort.port === dest.port.port)
-    .map((e) => {
+      keyed.push({ key: hbone, template: tunnelTemplate(hbone, hbone, vipPort, istio) });
+    }
+  } else {
+    for (const e of snapshot.endpointsOf(service)) {
+      if (e.servicePort.port !== port.port) continue;
       const target = address(e.address, e.targetPort);
       const istio = workloadMetadata(snapshot, e.pod);
-      const json = snapshot.isCaptured(e.pod)
-        ? tunnelledEndpoint(sourceSpiffe, target, address(e.address, HBONE_PORT), target, istio)
-        : lbEndpoint(socketAddress(e.address, e.targetPort), { istio });
-      return { key: target, json };
-    });
+      const template: EndpointTemplate = snapshot.isCaptured(e.pod)
+        ? tunnelTemplate(target, address(e.address, HBONE_PORT), target, istio)
+        : {
+            plain: deepFreeze({
+              endpoint: { address: socketAddress(e.address, e.targetPort) },
+              health_status: 'HEALTHY',
+              metadata: { filter_metadata: { istio } },
+              load_balancing_weight: 1,
+            }),
+          };
+      keyed.push({ key: target, template });
+    }
+  }
+  return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.template);
 }
 
 /**
@@ -171,33 +214,34 @@ function endpointsFor(snapshot: MeshSnapshot, sourceSpiffe: string, dest: Destin
  * with `tunnel` and `istio` metadata passed along; plain endpoints use a raw socket (seed 002
  * "Sleep 集群").
  */
+const OUTBOUND_INTERNAL_CLUSTER_FIELDS = deepFreeze<JsonObject>({
+  type: 'EDS',
+  eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+  transport_socket_matches: [
+    {
+      name: 'internal_upstream',
+      match: { tunnel: 'h2' },
+      transport_socket: extension('envoy.transport_sockets.internal_upstream', TYPE.internalUpstream, {
+        passthrough_metadata: [
+          { kind: { host: {} }, name: 'tunnel' },
+          { kind: { host: {} }, name: 'istio' },
+        ],
+        transport_socket: RAW_BUFFER_TRANSPORT_SOCKET,
+      }),
+    },
+    { name: 'tlsMode-disabled', match: {}, transport_socket: RAW_BUFFER_TRANSPORT_SOCKET },
+  ],
+});
+
 function outboundInternalCluster(name: string): EnvoyResource {
-  return clusterResource(name, {
-    type: 'EDS',
-    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
-    transport_socket_matches: [
-      {
-        name: 'internal_upstream',
-        match: { tunnel: 'h2' },
-        transport_socket: extension('envoy.transport_sockets.internal_upstream', TYPE.internalUpstream, {
-          passthrough_metadata: [
-            { kind: { host: {} }, name: 'tunnel' },
-            { kind: { host: {} }, name: 'istio' },
-          ],
-          transport_socket: RAW_BUFFER_TRANSPORT_SOCKET,
-        }),
-      },
-      { name: 'tlsMode-disabled', match: {}, transport_socket: RAW_BUFFER_TRANSPORT_SOCKET },
-    ],
-  });
+  return clusterResource(name, OUTBOUND_INTERNAL_CLUSTER_FIELDS);
 }
 
-function loadAssignment(clusterName: string, lbEndpoints: readonly { key: string; json: JsonObject }[]): EnvoyResource {
-  const sorted = [...lbEndpoints].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((e) => e.json);
+function loadAssignment(clusterName: string, lbEndpoints: readonly JsonObject[]): EnvoyResource {
   return {
     '@type': typeUrl(TYPE.clusterLoadAssignment),
     cluster_name: clusterName,
-    endpoints: sorted.length > 0 ? [{ lb_endpoints: sorted }] : [],
+    endpoints: lbEndpoints.length > 0 ? [{ lb_endpoints: lbEndpoints }] : [],
   };
 }
 
@@ -271,8 +315,7 @@ export const BLACKHOLE_CLUSTER_RESOURCE: EnvoyResource = clusterResource(BLACKHO
  * one identity are generated once however many local pods share it.
  */
 export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Pod[]): XdsResources {
-  const destinations = destinationsOf(snapshot);
-  const pods = podAddressing(snapshot);
+  const { destinations, pods } = meshPlan(snapshot);
 
   const identities = [...new Set(localPods.map((p) => snapshot.spiffeOf(p)))].sort();
   const listeners: EnvoyResource[] = [];
@@ -288,10 +331,10 @@ export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Po
     // Destination IP → port → chain, for this identity.
     const byVip = new Map<string, Map<string, OnMatch>>();
     for (const dest of destinations) {
-      const name = outboundInternalName(spiffe, dest.service, dest.port);
+      const name = outboundInternalNameFor(spiffe, dest.label);
       chains.push(chain(name, tcpProxy(name, name)));
       clusters.push(outboundInternalCluster(name));
-      endpoints.push(loadAssignment(name, endpointsFor(snapshot, spiffe, dest)));
+      endpoints.push(loadAssignment(name, dest.endpoints.map((t) => lbEndpoint(t, spiffe))));
       const ports = byVip.get(dest.vip) ?? new Map<string, OnMatch>();
       ports.set(String(dest.port.port), selectChain(name));
       byVip.set(dest.vip, ports);
