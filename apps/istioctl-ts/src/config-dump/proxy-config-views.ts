@@ -145,6 +145,8 @@ export interface ClusterRow {
   /** Whose outbound cluster it is (`ns/sa`), `-` when shared. */
   source: string;
   sourceIdentity: string | undefined;
+  /** A Service's cluster (its FQDN parsed from the name), not an infrastructure one. */
+  isService: boolean;
 }
 
 /** Ports each cluster is reached on, read from ztunnel_outbound's matcher (cluster names carry no port). */
@@ -182,6 +184,7 @@ export function clusterRows(dump: ConfigDump): ClusterRow[] {
       type: str(cluster['type']) ?? (cluster['cluster_type'] !== undefined ? 'CUSTOM' : 'STATIC'),
       source: sourceIdentity ? shortIdentity(sourceIdentity) : '-',
       sourceIdentity,
+      isService: parsed !== undefined,
     };
   });
 }
@@ -196,7 +199,9 @@ export interface ClusterFilter {
 
 export function filterClusterRows(rows: readonly ClusterRow[], filter: ClusterFilter): ClusterRow[] {
   return rows.filter((row) => {
-    if (filter.fqdn !== undefined && !row.service.includes(filter.fqdn)) return false;
+    // Like istioctl, a partial FQDN (`reviews`, `reviews.default`) selects a Service's clusters;
+    // infrastructure clusters (BlackHoleCluster, outbound_tunnel_clus_…) only by their full name.
+    if (filter.fqdn !== undefined && !(row.isService ? row.service.startsWith(filter.fqdn) : row.service === filter.fqdn)) return false;
     if (filter.port !== undefined && !row.port.split(',').includes(String(filter.port))) return false;
     if (filter.direction !== undefined && row.direction !== filter.direction.toLowerCase()) return false;
     if (filter.type !== undefined && row.type !== filter.type.toUpperCase()) return false;
