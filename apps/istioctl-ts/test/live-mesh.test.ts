@@ -1,0 +1,212 @@
+/**
+ * meshctl against tiny real HTTP servers standing in for istiod-lite's debug API and the
+ * ztunnels' admin APIs: discovery through syncz, pod → node resolution, admin vs istiod dumps,
+ * timeouts and unreachable proxies, and the live commands in their non-TTY form.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { hasCode } from '@mesh/errors';
+import { createHttpMeshClient } from '../src/api/mesh-client.js';
+import { fixtureJson, istiodRoute, runCli, startJsonServer, tableRows, type Route } from './helpers.js';
+
+const servers: { close: () => Promise<void> }[] = [];
+async function serve(route: Route) {
+  const s = await startJsonServer(route);
+  servers.push(s);
+  return s;
+}
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+const NOW = Date.parse('2026-11-21T12:00:10.000Z');
+const tunnelsBody = {
+  connections: [
+    {
+      id: 7,
+      direction: 'outbound',
+      protocol: 'hbone',
+      src: { addr: '10.77.1.11:40000', identity: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage', workload: 'productpage-v1' },
+      dst: { addr: '10.77.2.10:9080', hboneAddr: '10.77.2.10:15008', service: 'reviews.default.svc.cluster.local', identity: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews', workload: 'reviews-v2' },
+      startedAt: NOW - 5000,
+      bytesSent: 2048,
+      bytesRecv: 10240,
+      ageMs: 5000,
+    },
+    {
+      id: 8,
+      direction: 'inbound',
+      protocol: 'hbone',
+      src: { addr: '10.77.2.10:41000', identity: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews', workload: 'reviews-v2' },
+      dst: { addr: '10.77.1.11:9080', identity: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage', workload: 'productpage-v1' },
+      bytesSent: 100,
+      bytesRecv: 200,
+      ageMs: 1000,
+    },
+  ],
+  pool: [
+    {
+      id: 1,
+      sourceIdentity: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage',
+      destination: '10.77.2.10:15008',
+      peerIdentity: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews',
+      state: 'ready',
+      activeStreams: 1,
+      totalStreams: 4,
+      ageMs: 60000,
+    },
+  ],
+  server: [],
+};
+
+function adminRoute(fixture: 'bookinfo-node-a' | 'bookinfo-node-b'): Route {
+  return (_req, url) => {
+    if (url.pathname === '/config_dump') return { body: fixtureJson(fixture) };
+    if (url.pathname === '/tunnels') return { body: tunnelsBody };
+    return undefined;
+  };
+}
+
+describe('data layer over HTTP', () => {
+  it('lists proxies from syncz with their target names and admin addresses', async () => {
+    const istiod = await serve(istiodRoute({ 'node-b': '10.77.0.12:15000' }));
+    const proxies = await createHttpMeshClient({ istiod: istiod.address }).proxies();
+    expect(proxies.map((p) => [p.name, p.nodeName, p.adminAddress])).toEqual([
+      ['ztunnel-node-a', 'node-a', undefined],
+      ['ztunnel-node-b', 'node-b', '10.77.0.12:15000'],
+    ]);
+  });
+
+  it('parses /tunnels into typed connections and pool entries', async () => {
+    const admin = await serve(adminRoute('bookinfo-node-a'));
+    const snapshot = await createHttpMeshClient({ istiod: 'unused:1' }).tunnels(admin.address, 'ztunnel-node-a');
+    expect(snapshot.connections[0]).toMatchObject({ id: '7', direction: 'outbound', dstHboneAddr: '10.77.2.10:15008', bytesSent: 2048, bytesRecv: 10240, ageMs: 5000 });
+    expect(snapshot.pool[0]).toMatchObject({ destination: '10.77.2.10:15008', activeStreams: 1, totalStreams: 4 });
+  });
+
+  it('gives up on a proxy that never answers, naming the address', async () => {
+    const dead = await serve(() => 'hang');
+    const started = Date.now();
+    const error = await createHttpMeshClient({ istiod: dead.address, timeoutMs: 200 })
+      .proxies()
+      .catch((err: unknown) => err);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(hasCode(error, 'MESHCTL_ERR_TIMEOUT')).toBe(true);
+    expect(String(error)).toContain(`istiod-lite at ${dead.address} did not answer /debug/syncz within 200 ms`);
+  });
+
+  it('says connection refused with what to check', async () => {
+    const gone = await serve(() => undefined);
+    const address = gone.address;
+    await gone.close();
+    const error = await createHttpMeshClient({ istiod: address }).proxies().catch((err: unknown) => err);
+    expect(hasCode(error, 'MESHCTL_ERR_UNREACHABLE')).toBe(true);
+    expect(String(error)).toMatch(/cannot reach istiod-lite at 127\.0\.0\.1:\d+ \(connection refused\).*--istiod/);
+  });
+
+  it('reports an HTTP error with the server’s reason', async () => {
+    const istiod = await serve(istiodRoute());
+    const error = await createHttpMeshClient({ istiod: istiod.address }).istiodConfigDump('ztunnel~x~y~z').catch((err: unknown) => err);
+    expect(hasCode(error, 'MESHCTL_ERR_HTTP_STATUS')).toBe(true);
+    expect(String(error)).toContain('with 404: proxy ztunnel~x~y~z is not connected');
+  });
+});
+
+describe('meshctl against a live (fake) mesh', () => {
+  it('a ztunnel target without a known admin address reads istiod-lite’s dump and says so', async () => {
+    const istiod = await serve(istiodRoute());
+    const { code, stdout, stderr } = await runCli(['--istiod', istiod.address, 'pc', 'l', 'ztunnel-node-b', '--port', '15008']);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/^note: istiod-lite does not know ztunnel-node-b's admin address/);
+    expect(tableRows(stdout).slice(1).map((r) => r[2])).toEqual(['dst 10.77.2.10', 'dst 10.77.2.11', 'dst 10.77.2.12', 'dst 10.77.2.13']);
+    expect(istiod.requests).toContain('/debug/config_dump?proxyID=ztunnel~10.77.0.12~ztunnel-node-b~istio-system.svc.cluster.local');
+  });
+
+  it('MESHCTL_ISTIOD sets the address; a known admin address is preferred', async () => {
+    const admin = await serve(adminRoute('bookinfo-node-a'));
+    const istiod = await serve(istiodRoute({ 'node-a': admin.address }));
+    const { code, stderr } = await runCli(['pc', 'c', 'ztunnel-node-a'], { env: { MESHCTL_ISTIOD: istiod.address } });
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(admin.requests).toEqual(['/config_dump?include_eds']);
+  });
+
+  it('a pod target resolves to its node’s ztunnel', async () => {
+    const istiod = await serve(istiodRoute());
+    const { code, stdout } = await runCli(['--istiod', istiod.address, 'pc', 'ep', 'reviews-v2.default', '--cluster', 'ratings']);
+    expect(code).toBe(0);
+    // reviews-v2 runs on node-b; only its own identity's clusters are shown.
+    const rows = tableRows(stdout).slice(1);
+    expect(rows.map((r) => r[0])).toEqual(['10.77.2.13:9080']);
+    expect(rows[0]?.[3]).toBe('spiffe://cluster.local/ns/default/sa/bookinfo-reviews_to_http_ratings.default.svc.cluster.local_outbound_internal');
+  });
+
+  it('an unknown target lists the known proxies and pods', async () => {
+    const istiod = await serve(istiodRoute());
+    const { code, stderr } = await runCli(['--istiod', istiod.address, 'pc', 'l', 'nothing.default']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^error: unknown target nothing\.default; proxies: ztunnel-node-a, ztunnel-node-b; pods: .*productpage-v1\.default.*reviews-v3\.default/);
+  });
+
+  it('never hangs on a dead istiod-lite', async () => {
+    const dead = await serve(() => 'hang');
+    const { code, stderr } = await runCli(['--istiod', dead.address, '--timeout', '200', 'zc', 'services', 'ztunnel-node-a']);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`error: istiod-lite at ${dead.address} did not answer /debug/syncz within 200 ms`);
+  });
+
+  it('x explain walks both ztunnels’ live config', async () => {
+    const istiod = await serve(istiodRoute());
+    const { code, stdout } = await runCli(['--istiod', istiod.address, 'x', 'explain', '--from', 'productpage-v1.default', '--to', 'reviews:9080', '--endpoint', '10.77.2.11']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/\[ztunnel-node-b\] listener ztunnel_inbound on 0\.0\.0\.0:15008: filter chain inbound_10\.77\.2\.11/);
+    expect(stdout).toMatch(/Result: allowed: productpage-v1\.default reaches reviews-v3\.default at 10\.77\.2\.11:9080 over HBONE/);
+  });
+
+  it('tunnels --once groups tunnels under their pool connection, with bytes', async () => {
+    const admin = await serve(adminRoute('bookinfo-node-a'));
+    const istiod = await serve(istiodRoute({ 'node-a': admin.address }));
+    const { code, stdout } = await runCli(['--istiod', istiod.address, 'tunnels', 'ztunnel-node-a', '--once']);
+    expect(code).toBe(0);
+    expect(stdout).toBe(
+      [
+        'ztunnel-node-a',
+        '10.77.2.10:15008 default/bookinfo-productpage → default/bookinfo-reviews ready streams 1 active/4 total, age 1m0s',
+        '  outbound productpage-v1 → reviews-v2 10.77.2.10:9080 HBONE sent 2.0KiB (-) received 10KiB (-) age 5s',
+        'not pooled (inbound, plain TCP)',
+        '  inbound reviews-v2 → productpage-v1 10.77.1.11:9080 HBONE sent 100B (-) received 200B (-) age 1s',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('tunnels -o json for scripts; --workload filters', async () => {
+    const admin = await serve(adminRoute('bookinfo-node-a'));
+    const { stdout } = await runCli(['tunnels', '--admin', admin.address, '-o', 'json', '--workload', 'inbound-none-matches-this']);
+    expect(JSON.parse(stdout)).toMatchObject({ tunnels: [], pool: [{ destination: '10.77.2.10:15008' }] });
+    const all = JSON.parse((await runCli(['tunnels', '--admin', admin.address, '-o', 'json'])).stdout) as { tunnels: { id: string }[] };
+    expect(all.tunnels.map((t) => t.id)).toEqual(['7', '8']);
+  });
+
+  it('tunnels without an admin address says how to give one', async () => {
+    const istiod = await serve(istiodRoute());
+    const { code, stderr } = await runCli(['--istiod', istiod.address, 'tunnels', 'ztunnel-node-a', '--once']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/does not know ztunnel-node-a's admin address.*--admin <host:port>/);
+  });
+
+  it('ztunnel-config connections: direction, local, remote, remote target, protocol, identities, bytes', async () => {
+    const admin = await serve(adminRoute('bookinfo-node-a'));
+    const { stdout } = await runCli(['zc', 'connections', '--admin', admin.address]);
+    expect(tableRows(stdout)).toEqual([
+      ['DIRECTION', 'LOCAL', 'REMOTE', 'REMOTE TARGET', 'PROTOCOL', 'SOURCE IDENTITY', 'DESTINATION IDENTITY', 'SENT', 'RECEIVED', 'AGE'],
+      ['outbound', '10.77.1.11:40000', '10.77.2.10:15008', 'reviews-v2 (10.77.2.10:9080)', 'HBONE', 'default/bookinfo-productpage', 'default/bookinfo-reviews', '2.0KiB', '10KiB', '5s'],
+      ['inbound', '10.77.1.11:9080', '10.77.2.10:41000', 'reviews-v2', 'HBONE', 'default/bookinfo-reviews', 'default/bookinfo-productpage', '100B', '200B', '1s'],
+    ]);
+  });
+
+  it('version reports the client and the connected proxies', async () => {
+    const istiod = await serve(istiodRoute());
+    const { stdout } = await runCli(['--istiod', istiod.address, 'version']);
+    expect(stdout).toBe(`client version: 0.1.0\ncontrol plane: istiod-lite at ${istiod.address}, 2 proxies connected: ztunnel-node-a, ztunnel-node-b\n`);
+  });
+});
