@@ -9,6 +9,7 @@
  * per-port maps under each VIP carry no on_no_match (it would repeat once per VIP per source),
  * and the destination-IP and source-IP levels end at PassthroughFilterChain.
  */
+import { MeshError } from '@mesh/errors';
 import { TYPE, extension, type JsonObject } from './envoy.js';
 
 export type OnMatch = JsonObject;
@@ -33,7 +34,8 @@ export function nested(matcher: JsonObject): OnMatch {
  * must not be empty (the proto requires one pair); callers pass `onNoMatch` alone instead.
  */
 export function exactMatcher(input: JsonObject, entries: ReadonlyMap<string, OnMatch>, onNoMatch?: OnMatch): JsonObject {
-  if (entries.size === 0) throw new Error('exact_match_map needs at least one entry');
+  // A programming error, never input-dependent: callers with possibly empty maps use exactOrFallback.
+  if (entries.size === 0) throw new MeshError('XDSGEN_ERR_EMPTY_MATCH_MAP', 'exact_match_map needs at least one entry (the proto requires min_pairs 1)');
   const keys = [...entries.keys()].sort(compareKeys);
   const map: Record<string, OnMatch> = {};
   for (const key of keys) map[key] = entries.get(key) as OnMatch;
