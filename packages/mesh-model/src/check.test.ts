@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { buildSnapshot, checkSnapshot, parseManifests } from './index.js';
 
 describe('checkSnapshot', () => {
-  it('finds nothing wrong in a consistent mesh', async () => {
+  it('finds nothing wrong in the sample meshes', async () => {
     const { readdirSync, readFileSync } = await import('node:fs');
     const { join } = await import('node:path');
-    const dir = join(import.meta.dirname, '../../../examples/bookinfo');
-    const files = readdirSync(dir).map((f) => ({ path: f, text: readFileSync(join(dir, f), 'utf8') }));
+    const root = join(import.meta.dirname, '../../../examples');
+    const files = ['bookinfo', 'waypoint'].flatMap((d) => readdirSync(join(root, d)).map((f) => ({ path: `${d}/${f}`, text: readFileSync(join(root, d, f), 'utf8') })));
     const { parseManifestFiles } = await import('./index.js');
     expect(checkSnapshot(buildSnapshot(parseManifestFiles(files).resources))).toEqual([]);
   });

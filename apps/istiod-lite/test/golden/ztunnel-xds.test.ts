@@ -35,6 +35,7 @@ const SCENARIOS: Record<string, { manifests: string[]; node: string; why: string
   'bookinfo-node-b': { manifests: ['bookinfo'], node: 'node-b', why: 'reviews-v2/v3, details, ratings: the other end of the cross-node paths' },
   'deny-node-b': { manifests: ['bookinfo', 'policies/deny-sleep-to-ratings.yaml'], node: 'node-b', why: 'DENY policy on ratings' },
   'allow-node-a': { manifests: ['bookinfo', 'policies/allow-productpage-to-reviews.yaml'], node: 'node-a', why: 'ALLOW by principal and port on reviews' },
+  'waypoint-node-a': { manifests: ['bookinfo', 'waypoint'], node: 'node-a', why: 'services of namespace echo go through its waypoint; the waypoint pod is not captured' },
   'strict-node-a': { manifests: ['bookinfo', 'policies/strict-mtls.yaml'], node: 'node-a', why: 'STRICT PeerAuthentication: plaintext inbound denied' },
 };
 

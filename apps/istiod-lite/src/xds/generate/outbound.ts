@@ -19,7 +19,7 @@
  * destination IP, so the tree grows with nodes, not pods.
  * Anything else: PassthroughFilterChain. Destination port 15001: BlackHoleCluster (a loop).
  */
-import type { MeshSnapshot, Pod, Service, ServicePort } from '@mesh/mesh-model';
+import { spiffeUri, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
 import { deepFreeze } from './freeze.js';
 import {
   RAW_BUFFER_TRANSPORT_SOCKET,
@@ -183,7 +183,9 @@ function endpointTemplates(snapshot: MeshSnapshot, service: Service, vip: string
   const waypoint = snapshot.waypointFor(service);
   if (waypoint) {
     const vipPort = address(vip, port.port);
-    const istio = { waypoint: waypoint.name, namespace: waypoint.namespace };
+    // Istio runs a waypoint under the service account named after its Gateway.
+    const identity = spiffeUri({ trustDomain: snapshot.trustDomain, namespace: waypoint.namespace, serviceAccount: waypoint.name });
+    const istio = { waypoint: waypoint.name, namespace: waypoint.namespace, identity };
     for (const ip of snapshot.waypointAddressesOf(waypoint)) {
       const hbone = address(ip, HBONE_PORT);
       keyed.push({ key: hbone, template: tunnelTemplate(hbone, hbone, vipPort, istio) });
