@@ -27,6 +27,8 @@ export const ENVOY_PROTO_FILES: readonly string[] = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/filters/listener/original_src/v3/original_src.proto',
+  // The waypoint sniffs HTTP vs. TCP inside a tunnel (http_inspector + ApplicationProtocolInput).
+  'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/transport_sockets/internal_upstream/v3/internal_upstream.proto',
   'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
