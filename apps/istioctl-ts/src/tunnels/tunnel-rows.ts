@@ -97,7 +97,10 @@ export function groupByPool(rows: readonly TunnelRow[], snapshot: TunnelsSnapsho
       : undefined;
     (group ?? other).tunnels.push(row);
   }
-  return [...groups, ...(other.tunnels.length > 0 ? [other] : [])];
+  // Groups follow the sort: a pool connection ranks where its best tunnel ranks; idle ones last.
+  const rank = new Map(rows.map((row, i) => [row.id, i]));
+  const firstRank = (g: PoolGroup) => Math.min(...g.tunnels.map((t) => rank.get(t.id) ?? Infinity));
+  return [...groups, ...(other.tunnels.length > 0 ? [other] : [])].sort((a, b) => firstRank(a) - firstRank(b));
 }
 
 /** The full source identity of a row, for pool matching (rows show the short form). */

@@ -1,6 +1,6 @@
 /** The interactive `meshctl tunnels` screen: polling, keys (s sort, / filter, esc clear, q quit) around the pure TunnelsView. */
 import { useApp, useInput } from 'ink';
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useReducer } from 'react';
 import type { TunnelsSnapshot } from '../api/tunnels.js';
 import { SORT_KEYS, fullSourceIdentity, groupByPool, matchesFilter, sortRows, tunnelRows, type SortKey } from '../tunnels/tunnel-rows.js';
 import { TunnelsView } from './TunnelsView.js';
@@ -14,28 +14,47 @@ export interface TunnelsAppProps {
   initialFilter: string;
 }
 
+/** What the keys control. A reducer, so keys typed faster than React re-renders (or pasted) all land. */
+export interface TunnelsUiState {
+  sortKey: SortKey;
+  filter: string;
+  editing: boolean;
+  quit: boolean;
+}
+
+export interface KeyPress {
+  input: string;
+  return?: boolean;
+  escape?: boolean;
+  backspace?: boolean;
+  delete?: boolean;
+  ctrl?: boolean;
+  meta?: boolean;
+}
+
+export function reduceKey(state: TunnelsUiState, key: KeyPress): TunnelsUiState {
+  if (state.editing) {
+    if (key.return) return { ...state, editing: false };
+    if (key.escape) return { ...state, editing: false, filter: '' };
+    if (key.backspace || key.delete) return { ...state, filter: state.filter.slice(0, -1) };
+    if (key.input && !key.ctrl && !key.meta) return { ...state, filter: state.filter + key.input };
+    return state;
+  }
+  if (key.input === 'q' || (key.ctrl && key.input === 'c')) return { ...state, quit: true };
+  if (key.input === 's') return { ...state, sortKey: SORT_KEYS[(SORT_KEYS.indexOf(state.sortKey) + 1) % SORT_KEYS.length]! };
+  if (key.input === '/') return { ...state, editing: true };
+  if (key.escape) return { ...state, filter: '' };
+  return state;
+}
+
 export function TunnelsApp({ proxy, fetchSnapshot, intervalMs, initialSort, initialFilter }: TunnelsAppProps) {
   const { current, previous, error } = useTunnels(fetchSnapshot, intervalMs);
-  const [sortKey, setSortKey] = useState<SortKey>(initialSort);
-  const [filter, setFilter] = useState(initialFilter);
-  const [editing, setEditing] = useState(false);
+  const [{ sortKey, filter, editing, quit }, dispatch] = useReducer(reduceKey, { sortKey: initialSort, filter: initialFilter, editing: false, quit: false });
   const { exit } = useApp();
-
-  useInput((input, key) => {
-    if (editing) {
-      if (key.return) setEditing(false);
-      else if (key.escape) {
-        setEditing(false);
-        setFilter('');
-      } else if (key.backspace || key.delete) setFilter((f) => f.slice(0, -1));
-      else if (input && !key.ctrl && !key.meta) setFilter((f) => f + input);
-      return;
-    }
-    if (input === 'q' || (key.ctrl && input === 'c')) exit();
-    else if (input === 's') setSortKey((k) => SORT_KEYS[(SORT_KEYS.indexOf(k) + 1) % SORT_KEYS.length]!);
-    else if (input === '/') setEditing(true);
-    else if (key.escape) setFilter('');
-  });
+  useInput((input, key) => dispatch({ input, ...key }));
+  useEffect(() => {
+    if (quit) exit();
+  }, [quit, exit]);
 
   const groups = useMemo(() => {
     if (!current) return [];
