@@ -15,6 +15,9 @@
  * (methods, paths, hosts, `request.*` conditions) fail closed like Istio's ztunnel: in an ALLOW
  * rule they make the rule match nothing; in a DENY rule they are dropped, so the rule denies on
  * its L4 attributes alone.
+ *
+ * The builders are exported for the waypoint's HTTP RBAC (./waypoint/rbac.ts), which adds the L7
+ * attributes on top of the same principals.
  */
 import type { AuthorizationAction, AuthorizationCondition, AuthorizationOperation, AuthorizationPolicy, AuthorizationSource } from '@mesh/mesh-model';
 import { TYPE, cidrFromString, extension, type JsonObject } from './envoy.js';
@@ -23,22 +26,22 @@ import { rbacPolicyKey } from './names.js';
 /** Stat prefix of the inbound RBAC filters, as in seed 002's `ztunnel_inbound`. */
 export const RBAC_STAT_PREFIX = 'tcp.';
 
-const ANY: JsonObject = { any: true };
-const NEVER: JsonObject = { not_rule: ANY };
+export const ANY: JsonObject = { any: true };
+export const NEVER: JsonObject = { not_rule: ANY };
 
 type Principal = JsonObject;
 type Permission = JsonObject;
 
-function andIds(ids: Principal[]): Principal {
+export function andIds(ids: Principal[]): Principal {
   return ids.length === 0 ? ANY : ids.length === 1 ? (ids[0] as Principal) : { and_ids: { ids } };
 }
-function orIds(ids: Principal[]): Principal {
+export function orIds(ids: Principal[]): Principal {
   return ids.length === 1 ? (ids[0] as Principal) : { or_ids: { ids } };
 }
-function andRules(rules: Permission[]): Permission {
+export function andRules(rules: Permission[]): Permission {
   return rules.length === 0 ? ANY : rules.length === 1 ? (rules[0] as Permission) : { and_rules: { rules } };
 }
-function orRules(rules: Permission[]): Permission {
+export function orRules(rules: Permission[]): Permission {
   return rules.length === 1 ? (rules[0] as Permission) : { or_rules: { rules } };
 }
 
@@ -47,7 +50,7 @@ function escapeRegex(text: string): string {
 }
 
 /** Istio principal patterns: `*`, `prefix*`, `*suffix`, or exact; written without `spiffe://`. */
-function principalMatcher(pattern: string): Principal {
+export function principalMatcher(pattern: string): Principal {
   const matcher: JsonObject =
     pattern === '*'
       ? { safe_regex: { regex: '.+' } }
@@ -60,29 +63,29 @@ function principalMatcher(pattern: string): Principal {
 }
 
 /** A namespace is the `/ns/<ns>/` segment of the peer's SPIFFE ID. */
-function namespaceMatcher(pattern: string): Principal {
+export function namespaceMatcher(pattern: string): Principal {
   const ns = pattern.split('*').map(escapeRegex).join('[^/]*');
   return { authenticated: { principal_name: { safe_regex: { regex: `.*/ns/${ns}/.*` } } } };
 }
 
-function ipPrincipal(cidr: string): Principal {
+export function ipPrincipal(cidr: string): Principal {
   return { direct_remote_ip: cidrFromString(cidr) };
 }
 
 /** `values` OR'ed, `notValues` negated; nothing when neither is given. */
-function field<T>(values: readonly string[] | undefined, notValues: readonly string[] | undefined, one: (v: string) => T, or: (xs: T[]) => T, not: (x: T) => T): T[] {
+export function field<T>(values: readonly string[] | undefined, notValues: readonly string[] | undefined, one: (v: string) => T, or: (xs: T[]) => T, not: (x: T) => T): T[] {
   const out: T[] = [];
   if (values && values.length > 0) out.push(or(values.map(one)));
   if (notValues && notValues.length > 0) out.push(not(or(notValues.map(one))));
   return out;
 }
 
-const notId = (p: Principal): Principal => ({ not_id: p });
-const notRule = (p: Permission): Permission => ({ not_rule: p });
-const portPermission = (port: string): Permission => ({ destination_port: Number(port) });
+export const notId = (p: Principal): Principal => ({ not_id: p });
+export const notRule = (p: Permission): Permission => ({ not_rule: p });
+export const portPermission = (port: string): Permission => ({ destination_port: Number(port) });
 const destinationIp = (cidr: string): Permission => ({ destination_ip: cidrFromString(cidr) });
 
-function sourcePrincipal(source: AuthorizationSource): Principal {
+export function sourcePrincipal(source: AuthorizationSource): Principal {
   return andIds([
     ...field(source.principals, source.notPrincipals, principalMatcher, orIds, notId),
     ...field(source.namespaces, source.notNamespaces, namespaceMatcher, orIds, notId),
