@@ -40,6 +40,7 @@ Options (environment variable in brackets):
   --listen-address <ip>       [LISTEN_ADDRESS] Admin, readiness and SOCKS5 bind here (the node's
                               loopback). Default 127.0.0.1
   --admin-port <port>         Default ${ADMIN_PORT}      --readiness-port <port>  Default ${READINESS_PORT}
+  --metrics-port <port>       Default ${METRICS_PORT} (/metrics, Prometheus text)
   --outbound-port <port>      Default ${OUTBOUND_PORT}      --inbound-plaintext-port Default ${INBOUND_PLAINTEXT_PORT}
   --hbone-port <port>         Default ${HBONE_PORT}      --socks5-port <port>     Default ${SOCKS5_PORT}
   --trust-domain <td>         [TRUST_DOMAIN] Default ${DEFAULT_TRUST_DOMAIN}
@@ -60,6 +61,7 @@ export const ZtunnelConfigSchema = z.object({
   listenAddress: z.string().min(1).default('127.0.0.1'),
   adminPort: port.default(ADMIN_PORT),
   readinessPort: port.default(READINESS_PORT),
+  metricsPort: port.default(METRICS_PORT),
   outboundPort: port.default(OUTBOUND_PORT),
   inboundPlaintextPort: port.default(INBOUND_PLAINTEXT_PORT),
   hbonePort: port.default(HBONE_PORT),
@@ -80,6 +82,7 @@ const FLAGS: Record<string, keyof ZtunnelConfig> = {
   '--listen-address': 'listenAddress',
   '--admin-port': 'adminPort',
   '--readiness-port': 'readinessPort',
+  '--metrics-port': 'metricsPort',
   '--outbound-port': 'outboundPort',
   '--inbound-plaintext-port': 'inboundPlaintextPort',
   '--hbone-port': 'hbonePort',

@@ -57,7 +57,10 @@ async function main(): Promise<number> {
   const xds = startXds({ target: config.xdsAddress, credentials, nodeName: config.nodeName, store: ztunnel.store, logger });
   const handler = createAdminHandler({ ztunnel, logger, node, startedAt: new Date() });
   const servers: Server[] = [await listenHttp(handler, config.listenAddress, config.adminPort)];
-  if (config.readinessPort !== config.adminPort) servers.push(await listenHttp(handler, config.listenAddress, config.readinessPort));
+  // Readiness and metrics get their own ports (Istio's 15021 and 15020) with the same handler.
+  for (const port of new Set([config.readinessPort, config.metricsPort])) {
+    if (port !== config.adminPort) servers.push(await listenHttp(handler, config.listenAddress, port));
+  }
   logger.log('proxy', 'info', 'ztunnel started', {
     node: config.nodeName,
     mode: config.captureMode,

@@ -151,7 +151,14 @@ describe('explicit mode (SOCKS5) data path on loopback', () => {
     expect(await ask(ip(1, 10), nodes['a']!, ip(100, 13))).toBe('ratings-v1');
     await waitFor(() => nodes['b']!.logger.entries.some((e) => e['scope'] === 'access' && e['direction'] === 'inbound' && e['src.identity'] === SLEEP));
     const access = nodes['b']!.logger.entries.find((e) => e['scope'] === 'access' && e['direction'] === 'inbound' && e['src.identity'] === SLEEP);
-    expect(access).toMatchObject({ 'dst.addr': `${ip(2, 13)}:${APP_PORT}`, 'dst.identity': 'spiffe://cluster.local/ns/default/sa/bookinfo-ratings', protocol: 'HBONE' });
+    expect(access).toMatchObject({
+      'dst.addr': `${ip(2, 13)}:${APP_PORT}`,
+      'dst.identity': 'spiffe://cluster.local/ns/default/sa/bookinfo-ratings',
+      'dst.workload': 'ratings-v1',
+      protocol: 'HBONE',
+    });
+    const outbound = nodes['a']!.logger.entries.find((e) => e['scope'] === 'access' && e['direction'] === 'outbound' && e['dst.workload'] === 'ratings-v1');
+    expect(outbound).toMatchObject({ 'dst.service': 'ratings.default.svc.cluster.local' });
   });
 
   it('spreads a Service over its three endpoints, same node and cross node', async () => {

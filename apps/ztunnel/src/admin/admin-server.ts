@@ -5,7 +5,8 @@
  *   GET /stats/prometheus                                                 Istio TCP metrics
  *   GET /tunnels                       live connections, HBONE pool and server connections (JSON)
  *   GET /tunnels?watch=1               the same as newline-delimited JSON: a snapshot, then
- *                                      open/close events and byte updates each second
+ *                                      open/close events and byte updates each second (as
+ *                                      Server-Sent Events when the client accepts text/event-stream)
  *   GET /logging, POST /logging?level=<l> or ?<scope>=<l>                 log levels
  *
  * and readiness (15021): GET /healthz/ready → 200 once listening with config and certificates.
@@ -119,6 +120,7 @@ export function createAdminHandler(options: AdminOptions): (req: IncomingMessage
         case '/config_dump':
           return json(res, 200, configDump(options, url.searchParams));
         case '/stats/prometheus':
+        case '/metrics':
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
           return void res.end(ztunnel.metrics.render());
         case '/tunnels':
@@ -165,8 +167,12 @@ function logging(logger: Logger, req: IncomingMessage, query: URLSearchParams, r
 
 /** Newline-delimited JSON: {type: snapshot|open|close|update, ...}; ends when the client goes. */
 function watchTunnels(ztunnel: Ztunnel, req: IncomingMessage, res: ServerResponse): void {
-  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
-  const send = (event: Record<string, unknown>) => res.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+  const sse = (req.headers.accept ?? '').includes('text/event-stream');
+  res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'application/x-ndjson', 'cache-control': 'no-cache' });
+  const send = (event: Record<string, unknown>) => {
+    const line = JSON.stringify({ time: new Date().toISOString(), ...event });
+    res.write(sse ? `event: ${String(event['type'])}\ndata: ${line}\n\n` : `${line}\n`);
+  };
   send({ type: 'snapshot', ...tunnelsSnapshot(ztunnel) });
   const strip = ({ authz: _a, ...c }: Record<string, unknown>) => c;
   const onOpen = (c: Record<string, unknown>) => send({ type: 'open', connection: strip(c) });

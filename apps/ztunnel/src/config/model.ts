@@ -582,3 +582,26 @@ export function localIdentities(model: RuntimeModel): string[] {
   for (const c of model.clusters.values()) if (c.kind === 'original_dst' && c.tlsIdentity) ids.add(c.tlsIdentity);
   return [...ids].sort();
 }
+
+const workloadIndexes = new WeakMap<EndpointModel, Map<string, string>>();
+
+/**
+ * The workload name of a pod IP, as endpoint metadata (`istio.workload`) tells it; undefined for
+ * pods behind no service. Indexed once per EDS update.
+ */
+export function workloadOfIp(model: RuntimeModel, ip: string): string | undefined {
+  let index = workloadIndexes.get(model.endpoints);
+  if (!index) {
+    index = new Map();
+    for (const endpoints of model.endpoints.byCluster.values()) {
+      for (const e of endpoints) {
+        const address = e.tunnel?.destination ?? e.address;
+        if (!e.workload || !address) continue;
+        const host = address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
+        index.set(host, e.workload);
+      }
+    }
+    workloadIndexes.set(model.endpoints, index);
+  }
+  return index.get(ip);
+}

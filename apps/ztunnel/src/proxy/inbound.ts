@@ -6,7 +6,7 @@
  */
 import { forwardTunnel, parseBaggage, parseForwardedFor, type HboneCredentials, type IncomingTunnel } from '@mesh/hbone-core';
 import { formatAddress, normalizeIp, splitAddress } from '../config/ip.js';
-import { inboundChainFor } from '../config/model.js';
+import { inboundChainFor, workloadOfIp } from '../config/model.js';
 import type { ProxyContext } from './context.js';
 import type { ConnectionInit } from './connections.js';
 import { ORIGINAL_DST_HEADER, planInboundTunnel } from './inbound-plan.js';
@@ -55,7 +55,7 @@ export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): 
     direction: base.direction,
     protocol: base.protocol,
     src: base.src,
-    dst: { addr: plan.target, hboneAddr: base.hbone, identity: plan.identity },
+    dst: { addr: plan.target, hboneAddr: base.hbone, identity: plan.identity, workload: workloadOfIp(ctx.model(), target.ip) },
     chain: plan.chain,
     policy: plan.decision.policy,
     authz: { target: plan.target, peerIdentity: tunnel.peerIdentity, sourceIp, plaintext: false },

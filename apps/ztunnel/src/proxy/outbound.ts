@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { relay } from '@mesh/hbone-core';
 import { formatAddress } from '../config/ip.js';
+import { workloadOfIp } from '../config/model.js';
 import { anyIdentityIn, type ProxyContext } from './context.js';
 import type { ConnectionInit } from './connections.js';
 import { planOutbound, type ConnectionAddresses, type OutboundPlan } from './outbound-plan.js';
@@ -23,8 +24,10 @@ export interface OutboundHooks {
 /** Serves one outbound connection to completion. Never throws. */
 export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: ConnectionAddresses, hooks: OutboundHooks = {}): Promise<void> {
   socket.on('error', () => undefined);
-  const plan = planOutbound(ctx.model(), addrs);
-  const init = connectionInit(plan, addrs);
+  const model = ctx.model();
+  const plan = planOutbound(model, addrs);
+  const sourceWorkload = workloadOfIp(model, addrs.src.ip);
+  const init = connectionInit(plan, addrs, sourceWorkload);
   const refuse = (failure: OutboundFailure, responseFlag: string) => {
     ctx.tracker.refuse(init, failure.reason, responseFlag);
     if (hooks.onRefused) hooks.onRefused(failure);
@@ -35,7 +38,7 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
 
   let upstream: Duplex;
   try {
-    upstream = plan.kind === 'hbone' ? await openTunnel(ctx, plan, addrs) : await connectPlain(ctx, plan.destination);
+    upstream = plan.kind === 'hbone' ? await openTunnel(ctx, plan, addrs, sourceWorkload) : await connectPlain(ctx, plan.destination);
   } catch (err) {
     return refuse({ kind: 'connect', reason: describe(err) }, 'UF');
   }
@@ -51,8 +54,8 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
   tracked.finish({ error: result.error ? describe(result.error) : undefined });
 }
 
-function connectionInit(plan: OutboundPlan, addrs: ConnectionAddresses): ConnectionInit {
-  const src = { addr: formatAddress(addrs.src.ip, addrs.src.port), identity: plan.kind === 'hbone' ? plan.sourceIdentity : undefined };
+function connectionInit(plan: OutboundPlan, addrs: ConnectionAddresses, workload: string | undefined): ConnectionInit {
+  const src = { addr: formatAddress(addrs.src.ip, addrs.src.port), identity: plan.kind === 'hbone' ? plan.sourceIdentity : undefined, workload };
   const dstAddr = formatAddress(addrs.dst.ip, addrs.dst.port);
   switch (plan.kind) {
     case 'hbone':
@@ -76,7 +79,16 @@ function connectionInit(plan: OutboundPlan, addrs: ConnectionAddresses): Connect
   }
 }
 
-async function openTunnel(ctx: ProxyContext, plan: Extract<OutboundPlan, { kind: 'hbone' }>, addrs: ConnectionAddresses): Promise<Duplex> {
+/** W3C baggage with the source's workload metadata, for the destination's telemetry (seed 000). */
+function sourceBaggage(identity: string, workload: string | undefined): Record<string, string> {
+  const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(identity);
+  return {
+    ...(m ? { 'k8s.namespace.name': m[1] as string, 'k8s.serviceaccount.name': m[2] as string } : {}),
+    ...(workload ? { 'k8s.pod.name': workload } : {}),
+  };
+}
+
+async function openTunnel(ctx: ProxyContext, plan: Extract<OutboundPlan, { kind: 'hbone' }>, addrs: ConnectionAddresses, workload: string | undefined): Promise<Duplex> {
   return ctx.pool.open({
     sourceIdentity: plan.sourceIdentity,
     destination: plan.destination,
@@ -84,6 +96,7 @@ async function openTunnel(ctx: ProxyContext, plan: Extract<OutboundPlan, { kind:
     authority: plan.authority,
     sourceAddress: addrs.src.ip,
     ...(plan.service ? { host: plan.service } : {}),
+    baggage: sourceBaggage(plan.sourceIdentity, workload),
     extra: { ...plan.headers },
   });
 }

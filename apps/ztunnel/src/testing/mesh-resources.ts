@@ -138,6 +138,7 @@ export function buildFakeResources(mesh: FakeMesh, node: string): FakeResources 
                       metadata: {
                         filter_metadata: {
                           'envoy.transport_socket_match': { tunnel: 'h2' },
+                          istio: { workload: p.name, namespace: p.namespace ?? 'default' },
                           tunnel: {
                             address: `${p.ip}:${hbonePort}`,
                             destination: `${p.ip}:${svc.targetPort}`,
