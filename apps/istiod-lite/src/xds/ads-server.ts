@@ -32,6 +32,9 @@ import type { GeneratedResources, ProxyResourceGenerator } from './proxy-resourc
 /** Push order, as Envoy wants it: clusters before their endpoints, listeners after both. */
 export const PUSH_ORDER: readonly string[] = [TYPE_URL.CLUSTER, TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, TYPE_URL.LISTENER, TYPE_URL.ROUTE_CONFIGURATION];
 
+/** Resources whose JSON is longer than this bypass the encode cache (see #encodeCached). */
+export const MAX_CACHED_RESOURCE_JSON_CHARS = 64 * 1024;
+
 export type AdsStream = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
 
 interface PreparedType {
@@ -374,6 +377,10 @@ export class AdsServer {
       cache.generation = generation;
     }
     const key = JSON.stringify(resource);
+    // Huge resources (a node's ztunnel_outbound listener: megabytes for a large mesh) are unique
+    // per node and change with every service edit; keeping them as Map keys only costs string
+    // hashing and GC time, so they are encoded directly.
+    if (key.length > MAX_CACHED_RESOURCE_JSON_CHARS) return encodeResource(resource);
     let any = cache.current.get(key) ?? cache.previous.get(key);
     if (!any) any = encodeResource(resource);
     cache.current.set(key, any);
