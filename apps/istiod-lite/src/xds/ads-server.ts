@@ -115,6 +115,8 @@ export class AdsServer {
    */
   #encodeCache = { generation: 0, current: new Map<string, EncodedAny>(), previous: new Map<string, EncodedAny>() };
   readonly #onSnapshot = () => this.pushAll();
+  #pushRequested = false;
+  #pushing = false;
   #nonce = 0;
   #versionCounter = 0;
   #connectionCounter = 0;
@@ -146,14 +148,32 @@ export class AdsServer {
     };
   }
 
-  /** Recomputes every connected proxy's resources and pushes the types that changed. */
+  /**
+   * Recomputes every connected proxy's resources and pushes the types that changed. Proxies are
+   * handled one per event-loop turn, so each push is flushed as soon as it is ready and the CA and
+   * debug endpoints stay responsive during a large push; a request during a cycle queues one more.
+   */
   pushAll(): void {
     if (this.#closed) return;
-    for (const connection of this.#connections) {
-      if (!connection.proxy) continue;
-      for (const typeUrl of PUSH_ORDER) {
-        if (connection.types.get(typeUrl)?.subscribed) this.#push(connection, typeUrl, false);
+    this.#pushRequested = true;
+    if (!this.#pushing) void this.#runPushCycles();
+  }
+
+  async #runPushCycles(): Promise<void> {
+    this.#pushing = true;
+    try {
+      while (this.#pushRequested && !this.#closed) {
+        this.#pushRequested = false;
+        for (const connection of [...this.#connections]) {
+          if (!this.#connections.has(connection) || !connection.proxy) continue;
+          for (const typeUrl of PUSH_ORDER) {
+            if (connection.types.get(typeUrl)?.subscribed) this.#push(connection, typeUrl, false);
+          }
+          await new Promise((resolve) => setImmediate(resolve));
+        }
       }
+    } finally {
+      this.#pushing = false;
     }
   }
 
