@@ -82,7 +82,9 @@ async function readDumpFile(sources: TargetSources, file: string): Promise<unkno
 export async function loadTarget(sources: TargetSources, target: string | undefined, options: TargetOptions): Promise<LoadedTarget> {
   if (options.file !== undefined || options.admin !== undefined) {
     const fromFile = options.file !== undefined;
-    const proxy = fromFile ? (options.file === '-' ? 'stdin' : basename(options.file!)) : options.admin!;
+    // A proxy-name target with --admin names what is at that address (`zc certificates ztunnel-node-b --admin …`).
+    const namedProxy = target !== undefined && !isPodRef(target) ? target : undefined;
+    const proxy = namedProxy ?? (fromFile ? (options.file === '-' ? 'stdin' : basename(options.file!)) : options.admin!);
     const raw = fromFile ? await readDumpFile(sources, options.file!) : await sources.client().adminConfigDump(options.admin!, options.admin!);
     const dump = parseConfigDump(raw, proxy);
     let pod: LoadedTarget['pod'];

@@ -1,5 +1,5 @@
 /** The interactive `meshctl tunnels` screen: polling, keys (s sort, / filter, esc clear, q quit) around the pure TunnelsView. */
-import { useApp, useInput } from 'ink';
+import { useApp, useInput, useStdin } from 'ink';
 import { useEffect, useMemo, useReducer } from 'react';
 import type { TunnelsSnapshot } from '../api/tunnels.js';
 import { SORT_KEYS, fullSourceIdentity, groupByPool, matchesFilter, sortRows, tunnelRows, type SortKey } from '../tunnels/tunnel-rows.js';
@@ -51,7 +51,9 @@ export function TunnelsApp({ proxy, fetchSnapshot, intervalMs, initialSort, init
   const { current, previous, error } = useTunnels(fetchSnapshot, intervalMs);
   const [{ sortKey, filter, editing, quit }, dispatch] = useReducer(reduceKey, { sortKey: initialSort, filter: initialFilter, editing: false, quit: false });
   const { exit } = useApp();
-  useInput((input, key) => dispatch({ input, ...key }));
+  // Keys need a raw-mode terminal on stdin; with stdin redirected the view still runs (quit with Ctrl-C).
+  const { isRawModeSupported } = useStdin();
+  useInput((input, key) => dispatch({ input, ...key }), { isActive: isRawModeSupported });
   useEffect(() => {
     if (quit) exit();
   }, [quit, exit]);
