@@ -140,4 +140,20 @@ describe('meshctl proxy-config over a saved config dump', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/-o wide is not an output format/);
   });
+
+  it('listeners --type HTTP keeps the CONNECT-terminating inbound chains only', async () => {
+    const rows = tableRows((await runCli(['pc', 'l', '-f', nodeA, '--type', 'http'])).stdout).slice(1);
+    expect(rows.map((r) => `${r[1]} ${r[2]}`)).toEqual(['15008 dst 10.77.1.10', '15008 dst 10.77.1.11', '15008 dst 10.77.1.12']);
+  });
+
+  it('x explain from saved dumps, -o json for scripts', async () => {
+    const { code, stdout } = await runCli([
+      'x', 'explain', '--from', 'sleep.default', '--to', 'ratings:9080',
+      '-f', `ztunnel-node-a=${nodeA}`, '-f', `ztunnel-node-b=${fixturePath('deny-node-b')}`, '-o', 'json',
+    ]);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as { outcome: string; policy: string; steps: { proxy: string }[] };
+    expect(result).toMatchObject({ outcome: 'denied', policy: 'ns[default]-policy[deny-sleep]-rule[0]' });
+    expect(new Set(result.steps.map((s) => s.proxy))).toEqual(new Set(['ztunnel-node-a', 'ztunnel-node-b']));
+  });
 });
