@@ -6,7 +6,7 @@ export type { ConfigSource } from './config-source/config-source.js';
 export { DirectoryConfigSource } from './config-source/directory-config-source.js';
 export { AdsServer } from './xds/ads-server.js';
 export type { SynczEntry } from './xds/ads-server.js';
-export { ztunnelResourceGenerator } from './xds/proxy-resources.js';
+export { ztunnelResourceGenerator, waypointResourceGenerator, meshResourceGenerator } from './xds/proxy-resources.js';
 export type { ProxyResourceGenerator, GeneratedResources } from './xds/proxy-resources.js';
 export type { ProxyInfo } from './xds/proxy-node.js';
 export { nodeUri, nodeBootstrapUris, nodeNameFromPeerCertificate } from './ca/node-identity.js';

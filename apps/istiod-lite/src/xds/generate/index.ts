@@ -24,3 +24,4 @@ export {
   parseRbacPolicyKey,
   protocolOf,
 } from './names.js';
+export { generateWaypointConfig, waypointGatewayOfPod } from './waypoint/index.js';

@@ -1,0 +1,324 @@
+/**
+ * snapshot → the Envoy v3 resources a waypoint runs (seed 003 "Waypoint 路由"; Istio's waypoint
+ * shapes). Pure and sorted, like the ztunnel generator, so the ADS server can diff by content.
+ *
+ *   connect_terminate  0.0.0.0:15008, mTLS with the waypoint's identity (client cert required),
+ *                      HCM: CONNECT → cluster main_internal (the tunnel's bytes, :authority =
+ *                      VIP:port, become a connection to the internal listener)
+ *   main_internal      internal listener; original destination = the CONNECT authority;
+ *                      http_inspector sniffs the first bytes. filter_chain_matcher:
+ *                      destination IP → port → sniffed protocol:
+ *                        'http/1.1' | 'h2c' → chain inbound-vip|<port>|http|<fqdn>: HCM with
+ *                          RDS route `inbound-vip|<port>|http|<fqdn>`, HTTP RBAC (DENY, ALLOW),
+ *                          router
+ *                        anything else      → chain inbound-vip|<port>|tcp|<fqdn>: tcp_proxy to
+ *                          the service's own cluster (non-HTTP passes through)
+ *                      (a port with appProtocol tcp is never sniffed: TCP chain only)
+ *   inbound-vip|<port>|<proto>|<fqdn>  one EDS cluster per service port the waypoint serves or
+ *                      routes to; captured endpoints are `envoy_internal_address` →
+ *                      connect_originate with `tunnel` {address: pod:15008, destination:
+ *                      pod:targetPort} and `istio` {workload, namespace, identity} metadata;
+ *                      uncaptured endpoints are plain socket addresses
+ *   connect_originate  internal listener: tcp_proxy with tunneling_config (CONNECT to the tunnel
+ *                      destination) → cluster connect_originate (ORIGINAL_DST, port 15008, TLS 1.3
+ *                      h2 with the waypoint's certificate). The waypoint's own traffic goes
+ *                      straight to the pod's ztunnel, never back through a waypoint.
+ *
+ * Which services: every Service with a cluster IP whose `waypointFor` is this Gateway
+ * (`istio.io/use-waypoint` on the Service or its Namespace, `istio.io/waypoint-for` service|all).
+ */
+import { MeshError } from '@mesh/errors';
+import { LABEL_GATEWAY_NAME, WAYPOINT_GATEWAY_CLASS, objectKey, spiffeUri, type Gateway, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
+import {
+  RAW_BUFFER_TRANSPORT_SOCKET,
+  TYPE,
+  any,
+  byName,
+  clusterResource,
+  extension,
+  hboneTlsContext,
+  socketAddress,
+  tcpProxy,
+  typeUrl,
+  type EnvoyResource,
+  type JsonObject,
+} from '../envoy.js';
+import { INPUT, exactMatcher, nested, selectChain, type OnMatch } from '../matcher.js';
+import { HBONE_PORT, address } from '../names.js';
+import { CONNECT_ORIGINATE, CONNECT_TERMINATE, MAIN_INTERNAL, SNIFFED_H2C, SNIFFED_HTTP1, WAYPOINT_TYPE, inboundVipName, waypointServiceAccount } from './names.js';
+import { httpRbacFilters, policiesForWaypointService } from './rbac.js';
+import { routeConfiguration, routesForPort, serviceBackendResolver } from './routes.js';
+
+export interface WaypointConfig {
+  listeners: EnvoyResource[];
+  clusters: EnvoyResource[];
+  endpoints: EnvoyResource[];
+  routes: EnvoyResource[];
+}
+
+const TUNNEL_CONNECT_TIMEOUT = '2s';
+const TUNNEL_CLEANUP_INTERVAL = '60s';
+
+/** The waypoint's SPIFFE identity: the service account named after its Gateway. */
+export function waypointIdentity(snapshot: MeshSnapshot, gateway: Gateway): string {
+  return spiffeUri({ trustDomain: snapshot.trustDomain, namespace: gateway.namespace, serviceAccount: waypointServiceAccount(gateway.name) });
+}
+
+/**
+ * The Gateway a waypoint pod runs for: the pod `namespace/podName` labelled
+ * `gateway.networking.k8s.io/gateway-name`, whose Gateway has class istio-waypoint. When
+ * `nodeName` is given (proven by the caller's certificate), the pod must run on that node.
+ * Throws XDSGEN_ERR_UNKNOWN_WAYPOINT with the reason.
+ */
+export function waypointGatewayOfPod(snapshot: MeshSnapshot, namespace: string, podName: string, nodeName?: string): Gateway {
+  const pod = snapshot.pods.get(`${namespace}/${podName}`);
+  const fail = (why: string): never => {
+    throw new MeshError('XDSGEN_ERR_UNKNOWN_WAYPOINT', `waypoint pod ${namespace}/${podName}: ${why}`, {
+      hint: `declare a Pod labelled ${LABEL_GATEWAY_NAME}: <gateway> for a Gateway with gatewayClassName ${WAYPOINT_GATEWAY_CLASS}`,
+    });
+  };
+  if (!pod) return fail('no such pod in the mesh');
+  if (nodeName !== undefined && pod.nodeName !== nodeName) return fail(`it runs on ${pod.nodeName}, not on ${nodeName}`);
+  const gatewayName = pod.labels[LABEL_GATEWAY_NAME];
+  if (!gatewayName) return fail(`it has no ${LABEL_GATEWAY_NAME} label`);
+  const gateway = snapshot.gateways.get(`${namespace}/${gatewayName}`);
+  if (!gateway || gateway.gatewayClassName !== WAYPOINT_GATEWAY_CLASS) return fail(`Gateway ${namespace}/${gatewayName} is not an ${WAYPOINT_GATEWAY_CLASS} Gateway`);
+  return gateway;
+}
+
+/** Services (with a cluster IP) that send their traffic through `gateway`, sorted. */
+export function servicesOfWaypoint(snapshot: MeshSnapshot, gateway: Gateway): Service[] {
+  const key = objectKey(gateway);
+  return [...snapshot.services.values()].filter((s) => s.clusterIP !== undefined && snapshot.waypointFor(s) !== undefined && objectKey(snapshot.waypointFor(s) as Gateway) === key);
+}
+
+function isTcpOnly(port: ServicePort): boolean {
+  return port.appProtocol?.toLowerCase() === 'tcp';
+}
+
+/** `connect_terminate`: HBONE in (seed 000: HTTP/2 CONNECT over mTLS). */
+function connectTerminateListener(identity: string): EnvoyResource {
+  const hcm = extension('envoy.filters.network.http_connection_manager', TYPE.hcm, {
+    stat_prefix: CONNECT_TERMINATE,
+    route_config: {
+      name: 'connect',
+      virtual_hosts: [
+        {
+          name: 'connect',
+          domains: ['*'],
+          routes: [{ match: { connect_matcher: {} }, route: { cluster: MAIN_INTERNAL, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } }],
+        },
+      ],
+    },
+    http_filters: [extension('envoy.filters.http.router', TYPE.router)],
+    http2_protocol_options: { allow_connect: true },
+    upgrade_configs: [{ upgrade_type: 'CONNECT' }],
+  });
+  return {
+    '@type': typeUrl(TYPE.listener),
+    name: CONNECT_TERMINATE,
+    address: socketAddress('0.0.0.0', HBONE_PORT),
+    filter_chains: [
+      {
+        name: CONNECT_TERMINATE,
+        filters: [hcm],
+        transport_socket: extension('envoy.transport_sockets.tls', TYPE.downstreamTls, {
+          common_tls_context: hboneTlsContext(identity),
+          require_client_certificate: true,
+        }),
+      },
+    ],
+  };
+}
+
+const MAIN_INTERNAL_CLUSTER: EnvoyResource = clusterResource(MAIN_INTERNAL, {
+  type: 'STATIC',
+  load_assignment: {
+    cluster_name: MAIN_INTERNAL,
+    endpoints: [{ lb_endpoints: [{ endpoint: { address: { envoy_internal_address: { server_listener_name: MAIN_INTERNAL } } } }] }],
+  },
+});
+
+function httpChain(service: Service, port: ServicePort, policies: ReturnType<typeof policiesForWaypointService>): JsonObject {
+  const name = inboundVipName(service, port, 'http');
+  return {
+    name,
+    filters: [
+      extension('envoy.filters.network.http_connection_manager', TYPE.hcm, {
+        stat_prefix: name,
+        rds: { route_config_name: name, config_source: { ads: {}, resource_api_version: 'V3' } },
+        http_filters: [...httpRbacFilters(policies), extension('envoy.filters.http.router', TYPE.router)],
+        http2_protocol_options: {},
+      }),
+    ],
+  };
+}
+
+function tcpChain(service: Service, port: ServicePort): JsonObject {
+  const name = inboundVipName(service, port, 'tcp');
+  return { name, filters: [tcpProxy(name, inboundVipName(service, port))] };
+}
+
+const APPLICATION_PROTOCOL_INPUT = extension('application-protocol', WAYPOINT_TYPE.applicationProtocolInput);
+
+function mainInternalListener(snapshot: MeshSnapshot, gateway: Gateway, services: readonly Service[]): EnvoyResource {
+  const chains: JsonObject[] = [];
+  const byVip = new Map<string, OnMatch>();
+  for (const service of services) {
+    const ports = new Map<string, OnMatch>();
+    const policies = policiesForWaypointService(snapshot, gateway, service);
+    for (const port of service.ports) {
+      const tcp = tcpChain(service, port);
+      chains.push(tcp);
+      if (isTcpOnly(port)) {
+        ports.set(String(port.port), selectChain(String(tcp.name)));
+        continue;
+      }
+      const http = httpChain(service, port, policies);
+      chains.push(http);
+      const sniffed = new Map([
+        [SNIFFED_HTTP1, selectChain(String(http.name))],
+        [SNIFFED_H2C, selectChain(String(http.name))],
+      ]);
+      ports.set(String(port.port), nested(exactMatcher(APPLICATION_PROTOCOL_INPUT, sniffed, selectChain(String(tcp.name)))));
+    }
+    if (ports.size > 0) byVip.set(service.clusterIP as string, nested(exactMatcher(INPUT.destinationPort, ports)));
+  }
+  return {
+    '@type': typeUrl(TYPE.listener),
+    name: MAIN_INTERNAL,
+    filter_chains: chains.sort(byName),
+    // No chain for a destination this waypoint does not serve: the CONNECT is answered but the
+    // connection is closed, as Envoy does when no filter chain matches.
+    ...(byVip.size > 0 ? { filter_chain_matcher: exactMatcher(INPUT.destinationIp, byVip) } : {}),
+    use_original_dst: true,
+    listener_filters: [
+      extension('envoy.filters.listener.original_dst', TYPE.originalDst),
+      extension('envoy.filters.listener.http_inspector', WAYPOINT_TYPE.httpInspector),
+    ],
+    internal_listener: {},
+  };
+}
+
+function connectOriginateListener(): EnvoyResource {
+  return {
+    '@type': typeUrl(TYPE.listener),
+    name: CONNECT_ORIGINATE,
+    filter_chains: [
+      {
+        filters: [
+          tcpProxy(CONNECT_ORIGINATE, CONNECT_ORIGINATE, {
+            tunneling_config: {
+              hostname: '%DYNAMIC_METADATA(tunnel:destination)%',
+              headers_to_add: [{ header: { key: 'x-envoy-original-dst-host', value: '%DYNAMIC_METADATA(["tunnel", "destination"])%' } }],
+            },
+          }),
+        ],
+      },
+    ],
+    use_original_dst: false,
+    listener_filters: [
+      { name: 'set_dst_address', typed_config: any(TYPE.typedStruct, { type_url: 'type.googleapis.com/istio.set_internal_dst_address.v1.Config', value: {} }) },
+    ],
+    internal_listener: {},
+  };
+}
+
+function connectOriginateCluster(identity: string): EnvoyResource {
+  return clusterResource(CONNECT_ORIGINATE, {
+    type: 'ORIGINAL_DST',
+    connect_timeout: TUNNEL_CONNECT_TIMEOUT,
+    lb_policy: 'CLUSTER_PROVIDED',
+    cleanup_interval: TUNNEL_CLEANUP_INTERVAL,
+    transport_socket: extension('envoy.transport_sockets.tls', TYPE.upstreamTls, { common_tls_context: hboneTlsContext(identity) }),
+    original_dst_lb_config: { upstream_port_override: HBONE_PORT },
+    typed_extension_protocol_options: {
+      [TYPE.httpProtocolOptions]: any(TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: { allow_connect: true } } }),
+    },
+  });
+}
+
+const BACKEND_CLUSTER_FIELDS: JsonObject = {
+  type: 'EDS',
+  eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+  transport_socket_matches: [
+    {
+      name: 'internal_upstream',
+      match: { tunnel: 'h2' },
+      transport_socket: extension('envoy.transport_sockets.internal_upstream', TYPE.internalUpstream, {
+        passthrough_metadata: [
+          { kind: { host: {} }, name: 'tunnel' },
+          { kind: { host: {} }, name: 'istio' },
+        ],
+        transport_socket: RAW_BUFFER_TRANSPORT_SOCKET,
+      }),
+    },
+    { name: 'tlsMode-disabled', match: {}, transport_socket: RAW_BUFFER_TRANSPORT_SOCKET },
+  ],
+};
+
+function endpointOf(snapshot: MeshSnapshot, pod: Pod, ip: string, targetPort: number): { key: string; json: JsonObject } {
+  const target = address(ip, targetPort);
+  const istio = { workload: pod.name, namespace: pod.namespace, identity: snapshot.spiffeOf(pod) };
+  if (!snapshot.isCaptured(pod)) {
+    return { key: target, json: { endpoint: { address: socketAddress(ip, targetPort) }, health_status: 'HEALTHY', metadata: { filter_metadata: { istio } }, load_balancing_weight: 1 } };
+  }
+  return {
+    key: target,
+    json: {
+      endpoint: { address: { envoy_internal_address: { server_listener_name: CONNECT_ORIGINATE, endpoint_id: target } } },
+      health_status: 'HEALTHY',
+      metadata: { filter_metadata: { 'envoy.transport_socket_match': { tunnel: 'h2' }, tunnel: { address: address(ip, HBONE_PORT), destination: target }, istio } },
+      load_balancing_weight: 1,
+    },
+  };
+}
+
+function backendLoadAssignment(snapshot: MeshSnapshot, service: Service, port: ServicePort): EnvoyResource {
+  const lb = snapshot
+    .endpointsOf(service)
+    .filter((e) => e.servicePort.port === port.port)
+    .map((e) => endpointOf(snapshot, e.pod, e.address, e.targetPort))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((e) => e.json);
+  return {
+    '@type': typeUrl(TYPE.clusterLoadAssignment),
+    cluster_name: inboundVipName(service, port),
+    endpoints: lb.length > 0 ? [{ lb_endpoints: lb }] : [],
+  };
+}
+
+/** Service ports that need a cluster: the served ones and every backendRef they route to. */
+function backendPorts(snapshot: MeshSnapshot, services: readonly Service[]): Map<string, { service: Service; port: ServicePort }> {
+  const out = new Map<string, { service: Service; port: ServicePort }>();
+  const add = (service: Service, port: ServicePort) => out.set(inboundVipName(service, port), { service, port });
+  for (const service of services) {
+    for (const port of service.ports) {
+      add(service, port);
+      const resolve = serviceBackendResolver(snapshot, port);
+      for (const route of routesForPort(snapshot, service, port)) {
+        for (const rule of route.rules) {
+          for (const ref of rule.backendRefs) {
+            const name = resolve(ref, route);
+            if (name === undefined) continue;
+            const target = snapshot.services.get(`${ref.namespace ?? route.namespace}/${ref.name}`) as Service;
+            add(target, target.ports.find((p) => inboundVipName(target, p) === name) as ServicePort);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Everything the waypoint for `gateway` runs. */
+export function generateWaypointConfig(snapshot: MeshSnapshot, gateway: Gateway): WaypointConfig {
+  const identity = waypointIdentity(snapshot, gateway);
+  const services = servicesOfWaypoint(snapshot, gateway);
+  const backends = [...backendPorts(snapshot, services).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const listeners = [connectTerminateListener(identity), mainInternalListener(snapshot, gateway, services), connectOriginateListener()];
+  const clusters = [MAIN_INTERNAL_CLUSTER, connectOriginateCluster(identity), ...backends.map(([name]) => clusterResource(name, BACKEND_CLUSTER_FIELDS))];
+  const endpoints = backends.map(([, b]) => backendLoadAssignment(snapshot, b.service, b.port));
+  const routes = services.flatMap((s) => s.ports.filter((p) => !isTcpOnly(p)).map((p) => routeConfiguration(snapshot, s, p)));
+  return { listeners: listeners.sort(byName), clusters: clusters.sort(byName), endpoints, routes: routes.sort(byName) };
+}
