@@ -12,7 +12,8 @@ import { createMeshFiles, freePort, podManifest, type MeshFiles } from './helper
 import { AppProcess, ISTIOD_MAIN, ZTUNNEL_MAIN, waitFor } from './helpers/process.js';
 
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN);
-const R = 100 + Math.floor(Math.random() * 150);
+// 127.175–249.x.x: apart from apps/ztunnel/test (127.100–174), so the two suites can run in parallel.
+const R = 175 + Math.floor(Math.random() * 75);
 const addr = (text: string) => text.replaceAll('10.77.', `127.${R}.`);
 const NODES = { 'node-a': addr('10.77.0.11'), 'node-b': addr('10.77.0.12') } as const;
 const PODS: Record<string, string> = {

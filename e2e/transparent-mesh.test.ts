@@ -20,6 +20,8 @@ import { AppProcess, ISTIOD_MAIN, ZTUNNEL_MAIN, waitFor } from './helpers/proces
 const isRoot = process.getuid?.() === 0;
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN);
 const PREFIX = `zt${randomBytes(2).toString('hex')}-`;
+/** Namespaces this suite names: `zt<4 hex>-…`. */
+const OUR_PREFIX = /^(zt[0-9a-f]{4}-)/;
 const ISTIOD_ADDRESS = '10.77.0.2';
 const APP_PORT = 9080;
 const SINK_PORT = 9091;
@@ -114,6 +116,11 @@ async function cleanup(): Promise<void> {
 describe.skipIf(!isRoot || !BUILT)('transparent mode: two nodes in network namespaces, istiod-lite and two ztunnels (root, needs `pnpm build`)', () => {
   beforeAll(async () => {
     expect(isSockoptAvailable()).toBe(true);
+    // A run killed before its afterAll (e.g. SIGKILL) leaves its namespaces; remove them first.
+    for (const name of await listNamespaces('zt')) {
+      const stale = OUR_PREFIX.exec(name)?.[1];
+      if (stale) await destroyTopology(stale);
+    }
     try {
       files = await createMeshFiles();
       await files.write('legacy.yaml', `${LEGACY_NAMESPACE}---\n${LEGACY_PODS.map((p) => podManifest({ ...p, app: p.name, serviceAccount: 'default', port: APP_PORT }).replace('metadata:\n', `metadata:\n  namespace: ${p.namespace}\n`)).join('---\n')}`);

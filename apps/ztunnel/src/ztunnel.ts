@@ -10,7 +10,7 @@
  * abrupt; both idempotent.
  */
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
-import { HbonePool, HboneServer } from '@mesh/hbone-core';
+import { HboneServer, type HbonePool } from '@mesh/hbone-core';
 import { listenTransparent } from '@mesh/netfilter';
 import { MeshError } from '@mesh/errors';
 import { CAPTURE_LISTEN_ADDRESS, type ZtunnelConfig } from './config.js';
@@ -26,6 +26,7 @@ import { handleInboundPlaintext } from './proxy/inbound-plaintext.js';
 import { recheck } from './proxy/inbound-plan.js';
 import { handleInboundTunnel, serverCredentialsFor } from './proxy/inbound.js';
 import { handleOutbound } from './proxy/outbound.js';
+import { createWorkloadPool } from './proxy/pool.js';
 import { handleSocks5 } from './proxy/socks5.js';
 
 export type ZtunnelOptions = Pick<
@@ -63,7 +64,7 @@ export class Ztunnel {
     this.certs = new CertManager({ sign: options.sign, ...(options.generateKeyAndCsr ? { generateKeyAndCsr: options.generateKeyAndCsr } : {}) });
     this.certs.on('certificate', (e) => logger.log('cert', 'info', 'certificate issued', e));
     this.certs.on('error-retry', (e) => logger.log('cert', 'warn', 'certificate request failed', e));
-    this.pool = new HbonePool({ trustDomain: options.trustDomain, secureContextFor: (id) => this.certs.secureContext(id) });
+    this.pool = createWorkloadPool(options.trustDomain, this.certs);
     this.tracker = new ConnectionTracker(logger, this.metrics);
     const store = this.store;
     this.context = {

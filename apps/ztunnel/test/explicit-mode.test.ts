@@ -16,8 +16,8 @@ import { buildFakeResources, type FakeMesh } from '../src/testing/mesh-resources
 import { socks5Connect, Socks5Error } from '../src/testing/socks5-client.js';
 import { startNamedEchoServer } from '../src/testing/servers.js';
 
-// A random 127.R.0.0/16 per run, so parallel test files never share an address.
-const R = 100 + Math.floor(Math.random() * 150);
+// A random 127.R.0.0/16 per run (R in 100–174; e2e uses 175–249), so parallel suites never share an address.
+const R = 100 + Math.floor(Math.random() * 75);
 const ip = (third: number, fourth: number) => `127.${R}.${third}.${fourth}`;
 const APP_PORT = 9080;
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
@@ -188,6 +188,14 @@ describe('explicit mode (SOCKS5) data path on loopback', () => {
     const out = nodes['a']!.logger.entries.find((e) => e['dst.service'] === 'details.default.svc.cluster.local' && e['bytes_sent'] === payload.length)!;
     expect(out).toMatchObject({ 'src.identity': SLEEP, 'dst.addr': `${ip(2, 12)}:${APP_PORT}`, 'dst.hbone_addr': `${ip(2, 12)}:15008`, bytes_recv: payload.length + 'details-v1\n'.length });
     expect(nodes['a']!.ztunnel.metrics.get('istio_tcp_received_bytes_total', { reporter: 'source', destination_service: 'details.default.svc.cluster.local' })).toBeGreaterThanOrEqual(payload.length);
+  });
+
+  it('answers 503 when the destination pod refuses, and the client sees connection refused', async () => {
+    // Nothing listens on this port of details-v1: ztunnel B cannot connect, so the tunnel is refused.
+    await expect(ask(ip(1, 10), nodes['a']!, ip(2, 12), 9999)).rejects.toMatchObject({ reply: 5 });
+    await waitFor(() =>
+      nodes['b']!.logger.entries.some((e) => e['scope'] === 'access' && e['dst.addr'] === `${ip(2, 12)}:9999` && String(e['error']).includes('refused')),
+    );
   });
 
   it('passes a destination outside the mesh through as plain TCP', async () => {

@@ -17,18 +17,3 @@ export interface ProxyContext {
   /** Opens plain TCP upstream (passthrough, and inbound to the pod), half-open allowed. */
   connectTcp(host: string, port: number): Socket;
 }
-
-/**
- * `expectedIdentities` that admits any identity of the trust domain, for tunnels whose config
- * names no server identity (the seed's ORIGINAL_DST tunnel cluster validates the chain against
- * the mesh root only). The pool has already checked the peer is in the trust domain.
- */
-export function anyIdentityIn(trustDomain: string): readonly string[] {
-  const prefix = `spiffe://${trustDomain}/`;
-  const list = new (class extends Array<string> {
-    override includes(identity: string): boolean {
-      return typeof identity === 'string' && identity.startsWith(prefix);
-    }
-  })();
-  return list;
-}

@@ -8,11 +8,17 @@ import type { Socket } from 'node:net';
 import { relay } from '@mesh/hbone-core';
 import { formatAddress } from '../config/ip.js';
 import { workloadOfIp } from '../config/model.js';
-import { anyIdentityIn, type ProxyContext } from './context.js';
+import type { ProxyContext } from './context.js';
+import { anyIdentityIn } from './pool.js';
 import type { ConnectionInit } from './connections.js';
 import { planOutbound, type ConnectionAddresses, type OutboundPlan } from './outbound-plan.js';
 
-export type OutboundFailure = { kind: 'blackhole' | 'reject' | 'connect'; reason: string };
+export interface OutboundFailure {
+  kind: 'blackhole' | 'reject' | 'connect';
+  reason: string;
+  /** The HBONE response status when the far side refused the tunnel (400, 401, 503). */
+  status?: number;
+}
 
 export interface OutboundHooks {
   /** Upstream is ready; bytes start flowing after this returns (SOCKS5 sends its reply here). */
@@ -40,7 +46,9 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
   try {
     upstream = plan.kind === 'hbone' ? await openTunnel(ctx, plan, addrs, sourceWorkload) : await connectPlain(ctx, plan.destination);
   } catch (err) {
-    return refuse({ kind: 'connect', reason: describe(err) }, 'UF');
+    const status = (err as { context?: { status?: unknown } }).context?.status;
+    const failure: OutboundFailure = { kind: 'connect', reason: describe(err), ...(typeof status === 'number' ? { status } : {}) };
+    return refuse(failure, status === 401 || status === 403 ? 'RBAC' : 'UF');
   }
   if (socket.destroyed) {
     upstream.destroy();

@@ -77,9 +77,9 @@ export function encodeReply(reply: number): Buffer {
 }
 
 function replyFor(failure: OutboundFailure): number {
-  if (failure.kind === 'blackhole') return SOCKS5_REPLY.notAllowed;
-  if (/\b(401|403)\b|REJECTED/.test(failure.reason)) return SOCKS5_REPLY.notAllowed;
-  if (/ECONNREFUSED|\b503\b/.test(failure.reason)) return SOCKS5_REPLY.connectionRefused;
+  if (failure.kind === 'blackhole' || failure.status === 401 || failure.status === 403) return SOCKS5_REPLY.notAllowed;
+  if (failure.status === 503 || /ECONNREFUSED/.test(failure.reason)) return SOCKS5_REPLY.connectionRefused;
+  if (failure.status === 400) return SOCKS5_REPLY.hostUnreachable;
   if (failure.kind === 'reject') return SOCKS5_REPLY.hostUnreachable;
   return SOCKS5_REPLY.generalFailure;
 }
