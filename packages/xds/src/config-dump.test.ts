@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildConfigDump, CONFIG_DUMP_TYPE_URL } from './config-dump.js';
+import { buildConfigDump, configDumpInputFromTypeStates, CONFIG_DUMP_TYPE_URL } from './config-dump.js';
+import { TYPE_URL } from './type-urls.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import { SEED_CLUSTER_LOAD_ASSIGNMENT, SEED_OUTBOUND_LISTENER, SEED_TUNNEL_CLUSTER, SEED_TUNNEL_LISTENER } from './testing/index.js';
 
@@ -30,5 +31,14 @@ describe('buildConfigDump', () => {
   it('leaves endpoints out unless include_eds is asked for', () => {
     const dump = buildConfigDump(input);
     expect(dump.configs.some((c) => c['@type'] === CONFIG_DUMP_TYPE_URL.ENDPOINTS)).toBe(false);
+  });
+
+  it('builds the input from per-type-URL state such as XdsClient.currentAll()', () => {
+    const states = new Map([
+      [TYPE_URL.CLUSTER, input.clusters],
+      [TYPE_URL.LISTENER, input.listeners],
+      [TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, input.endpoints],
+    ]);
+    expect(buildConfigDump(configDumpInputFromTypeStates(states, { includeEds: true }))).toEqual(buildConfigDump({ ...input, includeEds: true }));
   });
 });
