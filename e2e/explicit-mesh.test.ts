@@ -104,6 +104,14 @@ describe.skipIf(!BUILT)('explicit mode: istiod-lite + two ztunnels as processes 
     const dump = (await (await admin('node-a', '/config_dump?include_eds')).json()) as { configs: Array<Record<string, unknown>> };
     const types = dump.configs.map((c) => String(c['@type']).split('.').pop());
     expect(types).toEqual(expect.arrayContaining(['ClustersConfigDump', 'ListenersConfigDump', 'EndpointsConfigDump', 'SecretsConfigDump']));
+    // Certificates of node-a's pods only (node authorization at the CA), plus the root.
+    const secrets = (await (await admin('node-a', '/config_dump?resource=dynamic_active_secrets')).json()) as { configs: Array<{ name: string }> };
+    expect(secrets.configs.map((s) => s.name).sort()).toEqual([
+      'ROOTCA',
+      'spiffe://cluster.local/ns/default/sa/bookinfo-productpage',
+      'spiffe://cluster.local/ns/default/sa/bookinfo-reviews',
+      'spiffe://cluster.local/ns/default/sa/sleep',
+    ]);
     const listeners = (await (await admin('node-a', '/config_dump?resource=dynamic_listeners')).json()) as { configs: Array<{ name: string }> };
     expect(listeners.configs.map((l) => l.name)).toContain('ztunnel_outbound');
     const metrics = await (await admin('node-b', '/stats/prometheus')).text();

@@ -20,6 +20,8 @@ import type { XdsNode } from '@mesh/xds';
 
 export const TUNNELS_WATCH_INTERVAL_MS = 1_000;
 const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
+/** Istio's SDS name for the mesh root (what istiod-lite's validation contexts name). */
+export const ROOT_CA_SECRET = 'ROOTCA';
 
 export interface AdminOptions {
   ztunnel: Ztunnel;
@@ -63,6 +65,16 @@ export function configDump(options: AdminOptions, query: URLSearchParams): { con
         ]
       : [],
   );
+  // The trust anchor, under the SDS name the config refers to (validation_context_sds_secret_config).
+  const root = options.ztunnel.certs.rootCertPem();
+  if (root) {
+    secrets.push({
+      name: ROOT_CA_SECRET,
+      version: '',
+      lastUpdated: options.startedAt.toISOString(),
+      secret: { '@type': SECRET_TYPE, name: ROOT_CA_SECRET, validation_context: { trusted_ca: { inline_string: root } } },
+    });
+  }
   const dump = buildConfigDump(
     configDumpInputFromTypeStates(options.ztunnel.store.typeStates, {
       bootstrap: { node: options.node as unknown as Record<string, unknown> },

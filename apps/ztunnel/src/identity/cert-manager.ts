@@ -109,6 +109,12 @@ export class CertManager extends EventEmitter {
       .sort((a, b) => (a.identity < b.identity ? -1 : 1));
   }
 
+  /** The mesh root the CA returned (last element of its chains), once any certificate arrived. */
+  rootCertPem(): string | undefined {
+    for (const e of this.#entries.values()) if (e.credentials) return e.credentials.rootCertPem;
+    return undefined;
+  }
+
   /** True when every held identity has a certificate. */
   get ready(): boolean {
     return [...this.#entries.values()].every((e) => e.credentials !== undefined);
