@@ -55,7 +55,16 @@ const tunnelsBody = {
       ageMs: 60000,
     },
   ],
-  server: [],
+  server: [
+    {
+      peerIdentity: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews',
+      localAddress: '10.77.1.11:15008',
+      remoteAddress: '10.77.0.12:45678',
+      activeStreams: 1,
+      totalStreams: 1,
+      ageMs: 2000,
+    },
+  ],
 };
 
 function adminRoute(fixture: 'bookinfo-node-a' | 'bookinfo-node-b'): Route {
@@ -172,7 +181,7 @@ describe('meshctl against a live (fake) mesh', () => {
         'ztunnel-node-a',
         '10.77.2.10:15008 default/bookinfo-productpage → default/bookinfo-reviews ready streams 1 active/4 total, age 1m0s',
         '  outbound productpage-v1 → reviews-v2 10.77.2.10:9080 HBONE sent 2.0KiB (-) received 10KiB (-) age 5s',
-        'not pooled (inbound, plain TCP)',
+        '10.77.1.11:15008 ← default/bookinfo-reviews from 10.77.0.12:45678 inbound streams 1 active/1 total, age 2s',
         '  inbound reviews-v2 → productpage-v1 10.77.1.11:9080 HBONE sent 100B (-) received 200B (-) age 1s',
         '',
       ].join('\n'),

@@ -9,7 +9,7 @@ import { MeshError } from '@mesh/errors';
 import { isPodRef, loadTarget } from '../api/targets.js';
 import type { TunnelsSnapshot } from '../api/tunnels.js';
 import { groupsText } from '../tunnels/format.js';
-import { SORT_KEYS, fullSourceIdentity, groupByPool, matchesFilter, sortRows, tunnelRows, type SortKey } from '../tunnels/tunnel-rows.js';
+import { SORT_KEYS, groupByConnection, matchesFilter, sortRows, tunnelRows, type SortKey } from '../tunnels/tunnel-rows.js';
 import { TunnelsApp } from '../ui/TunnelsApp.js';
 import { formatStructured, parseOutputFormat, type CommandContext } from './context.js';
 
@@ -80,7 +80,7 @@ export function registerTunnels(program: Command, ctx: CommandContext): void {
         const snapshot = await fetchSnapshot();
         const rows = sortRows(tunnelRows(snapshot).filter((r) => matchesFilter(r, filter)), sortKey);
         if (format !== 'short') return void ctx.stdout.write(formatStructured({ proxy, pool: snapshot.pool, server: snapshot.server, tunnels: rows }, format));
-        const groups = groupByPool(rows, snapshot, fullSourceIdentity(snapshot)).filter((g) => filter === '' || g.tunnels.length > 0);
+        const groups = groupByConnection(rows, snapshot).filter((g) => filter === '' || g.tunnels.length > 0);
         return void ctx.stdout.write(`${proxy}\n${groupsText(groups)}`);
       }
       const intervalMs = Math.max(100, Number(flags.interval) || TUNNELS_REFRESH_MS);

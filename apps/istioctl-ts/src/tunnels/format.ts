@@ -29,8 +29,9 @@ export function tunnelLine(r: TunnelRow): string {
 }
 
 export function poolHeader(g: PoolGroup): string {
-  if (!g.pool) return g.label;
-  return `${g.pool.destination} ${g.label} ${g.pool.state} streams ${g.pool.activeStreams} active/${g.pool.totalStreams} total, age ${formatAge(g.pool.ageMs)}`;
+  if (!g.connection) return g.label;
+  const c = g.connection;
+  return `${g.address} ${g.label}${c.remote ? ` from ${c.remote}` : ''} ${c.state} streams ${c.activeStreams} active/${c.totalStreams} total, age ${formatAge(c.ageMs)}`;
 }
 
 export function groupsText(groups: readonly PoolGroup[]): string {

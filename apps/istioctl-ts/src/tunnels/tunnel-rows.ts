@@ -3,7 +3,7 @@
  * that carries them (source identity → destination ztunnel/pod :15008), byte rates from two
  * consecutive snapshots, sorting and a workload filter.
  */
-import type { LiveConnection, PoolConnection, TunnelsSnapshot } from '../api/tunnels.js';
+import type { LiveConnection, TunnelsSnapshot } from '../api/tunnels.js';
 import { shortIdentity } from '../config-dump/names.js';
 
 export interface TunnelRow {
@@ -14,6 +14,9 @@ export interface TunnelRow {
   source: string;
   sourceAddr: string;
   sourceIdentity: string;
+  /** Full SPIFFE URIs, for matching tunnels to pool and server connections. */
+  sourceIdentityUri: string | undefined;
+  destinationIdentityUri: string | undefined;
   destination: string;
   /** CONNECT :authority (original destination). */
   authority: string;
@@ -27,10 +30,15 @@ export interface TunnelRow {
   ageMs: number;
 }
 
+/** A connection between two ztunnels (HBONE pool client side, or server side) and the tunnels it carries. */
 export interface PoolGroup {
-  pool: PoolConnection | undefined;
-  /** `default/productpage → default/reviews` */
+  kind: 'pool' | 'server' | 'other';
+  key: string;
+  /** The HBONE address: the peer's `ip:15008` for a pool connection, our local one for a server connection. */
+  address: string;
+  /** `default/productpage → default/reviews` (pool) or `← default/productpage` (server). */
   label: string;
+  connection: { state: string; activeStreams: number; totalStreams: number; ageMs: number; remote?: string } | undefined;
   tunnels: TunnelRow[];
 }
 
@@ -48,6 +56,8 @@ function rowOf(c: LiveConnection, previous: TunnelsSnapshot | undefined, takenAt
     source: c.srcWorkload ?? c.srcAddr,
     sourceAddr: c.srcAddr,
     sourceIdentity: c.srcIdentity ? shortIdentity(c.srcIdentity) : '-',
+    sourceIdentityUri: c.srcIdentity,
+    destinationIdentityUri: c.dstIdentity,
     destination: c.dstWorkload ?? c.dstService ?? c.dstAddr,
     authority: c.dstAddr,
     hboneAddr: c.dstHboneAddr ?? '-',
@@ -83,28 +93,57 @@ export function sortRows(rows: readonly TunnelRow[], key: SortKey): TunnelRow[] 
   return [...rows].sort((a, b) => compare[key](a, b) || a.id.localeCompare(b.id));
 }
 
-/** Outbound HBONE tunnels under their pool connection; everything else (inbound, plain TCP) in a group without one. */
-export function groupByPool(rows: readonly TunnelRow[], snapshot: TunnelsSnapshot, sourceIdentityOf: (row: TunnelRow) => string | undefined): PoolGroup[] {
-  const groups: PoolGroup[] = snapshot.pool.map((pool) => ({
-    pool,
+const ipOf = (address: string) => address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+
+/**
+ * Outbound HBONE tunnels under the pool connection carrying them (same source identity and
+ * HBONE destination), inbound HBONE tunnels under the server connection they arrived on (same
+ * peer identity, local address of the destination pod), everything else (plain TCP) apart.
+ */
+export function groupByConnection(rows: readonly TunnelRow[], snapshot: TunnelsSnapshot): PoolGroup[] {
+  const pools: PoolGroup[] = snapshot.pool.map((pool) => ({
+    kind: 'pool',
+    key: `pool-${pool.id}`,
+    address: pool.destination,
     label: `${shortIdentity(pool.sourceIdentity)} → ${pool.peerIdentity ? shortIdentity(pool.peerIdentity) : '?'}`,
+    connection: { state: pool.state, activeStreams: pool.activeStreams, totalStreams: pool.totalStreams, ageMs: pool.ageMs },
     tunnels: [],
   }));
-  const other: PoolGroup = { pool: undefined, label: 'not pooled (inbound, plain TCP)', tunnels: [] };
+  const servers: PoolGroup[] = snapshot.server.map((server, i) => ({
+    kind: 'server',
+    key: `server-${i}-${server.remoteAddress}`,
+    address: server.localAddress,
+    label: `← ${shortIdentity(server.peerIdentity)}`,
+    connection: { state: 'inbound', activeStreams: server.activeStreams, totalStreams: server.totalStreams, ageMs: server.ageMs, remote: server.remoteAddress },
+    tunnels: [],
+  }));
+  const other: PoolGroup = { kind: 'other', key: 'other', address: '', label: 'plain TCP and unmatched', connection: undefined, tunnels: [] };
   for (const row of rows) {
-    const group = row.direction === 'outbound' && row.protocol === 'HBONE'
-      ? groups.find((g) => g.pool!.destination === row.hboneAddr && g.pool!.sourceIdentity === sourceIdentityOf(row))
-      : undefined;
+    let group: PoolGroup | undefined;
+    if (row.protocol === 'HBONE' && row.direction === 'outbound') {
+      group = pools.find((g, i) => g.address === row.hboneAddr && snapshot.pool[i]?.sourceIdentity === row.sourceIdentityUri);
+    } else if (row.protocol === 'HBONE' && row.direction === 'inbound') {
+      group = servers.find((g, i) => snapshot.server[i]?.peerIdentity === row.sourceIdentityUri && ipOf(g.address) === ipOf(row.authority));
+    }
     (group ?? other).tunnels.push(row);
   }
-  // Groups follow the sort: a pool connection ranks where its best tunnel ranks; idle ones last.
+  // Groups follow the sort: a connection ranks where its best tunnel ranks; idle ones last.
   const rank = new Map(rows.map((row, i) => [row.id, i]));
   const firstRank = (g: PoolGroup) => Math.min(...g.tunnels.map((t) => rank.get(t.id) ?? Infinity));
-  return [...groups, ...(other.tunnels.length > 0 ? [other] : [])].sort((a, b) => firstRank(a) - firstRank(b));
+  return [...pools, ...servers, ...(other.tunnels.length > 0 ? [other] : [])].sort((a, b) => firstRank(a) - firstRank(b));
 }
 
-/** The full source identity of a row, for pool matching (rows show the short form). */
-export function fullSourceIdentity(snapshot: TunnelsSnapshot): (row: TunnelRow) => string | undefined {
-  const byId = new Map(snapshot.connections.map((c) => [c.id, c.srcIdentity]));
-  return (row) => byId.get(row.id);
+export interface ClosedTunnel {
+  row: TunnelRow;
+  closedAtMs: number;
+}
+
+/** How long a closed tunnel stays on screen, so short connections are seen at all. */
+export const CLOSED_TUNNEL_VISIBLE_MS = 10_000;
+
+/** Tunnels in `previous` but not in `current` closed in between; keeps earlier ones for CLOSED_TUNNEL_VISIBLE_MS. */
+export function updateClosed(closed: readonly ClosedTunnel[], previous: TunnelsSnapshot | undefined, current: TunnelsSnapshot): ClosedTunnel[] {
+  const live = new Set(current.connections.map((c) => c.id));
+  const newlyClosed = previous ? tunnelRows(previous).filter((row) => !live.has(row.id)).map((row) => ({ row, closedAtMs: current.takenAtMs })) : [];
+  return [...newlyClosed, ...closed.filter((c) => current.takenAtMs - c.closedAtMs < CLOSED_TUNNEL_VISIBLE_MS && !live.has(c.row.id))];
 }

@@ -2,7 +2,7 @@
 import { useApp, useInput, useStdin } from 'ink';
 import { useEffect, useMemo, useReducer } from 'react';
 import type { TunnelsSnapshot } from '../api/tunnels.js';
-import { SORT_KEYS, fullSourceIdentity, groupByPool, matchesFilter, sortRows, tunnelRows, type SortKey } from '../tunnels/tunnel-rows.js';
+import { SORT_KEYS, groupByConnection, matchesFilter, sortRows, tunnelRows, type SortKey } from '../tunnels/tunnel-rows.js';
 import { TunnelsView } from './TunnelsView.js';
 import { useTunnels } from './use-tunnels.js';
 
@@ -48,7 +48,7 @@ export function reduceKey(state: TunnelsUiState, key: KeyPress): TunnelsUiState 
 }
 
 export function TunnelsApp({ proxy, fetchSnapshot, intervalMs, initialSort, initialFilter }: TunnelsAppProps) {
-  const { current, previous, error } = useTunnels(fetchSnapshot, intervalMs);
+  const { current, previous, closed, error } = useTunnels(fetchSnapshot, intervalMs);
   const [{ sortKey, filter, editing, quit }, dispatch] = useReducer(reduceKey, { sortKey: initialSort, filter: initialFilter, editing: false, quit: false });
   const { exit } = useApp();
   // Keys need a raw-mode terminal on stdin; with stdin redirected the view still runs (quit with Ctrl-C).
@@ -61,15 +61,18 @@ export function TunnelsApp({ proxy, fetchSnapshot, intervalMs, initialSort, init
   const groups = useMemo(() => {
     if (!current) return [];
     const rows = sortRows(tunnelRows(current, previous).filter((r) => matchesFilter(r, filter)), sortKey);
-    const grouped = groupByPool(rows, current, fullSourceIdentity(current));
+    const grouped = groupByConnection(rows, current);
     // While filtering, idle pool connections are noise.
     return filter === '' ? grouped : grouped.filter((g) => g.tunnels.length > 0);
   }, [current, previous, filter, sortKey]);
+  const recentlyClosed = useMemo(() => closed.filter((c) => matchesFilter(c.row, filter)), [closed, filter]);
 
   return (
     <TunnelsView
       proxy={proxy}
       groups={groups}
+      closed={recentlyClosed}
+      nowMs={current?.takenAtMs ?? 0}
       sortKey={sortKey}
       filter={filter}
       editingFilter={editing}

@@ -1,7 +1,7 @@
 import { render } from 'ink-testing-library';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TunnelsSnapshot } from '../api/tunnels.js';
-import { fullSourceIdentity, groupByPool, sortRows, tunnelRows } from '../tunnels/tunnel-rows.js';
+import { groupByConnection, sortRows, tunnelRows, updateClosed } from '../tunnels/tunnel-rows.js';
 import { TunnelsApp, reduceKey, type TunnelsUiState } from './TunnelsApp.js';
 import { TunnelsView } from './TunnelsView.js';
 
@@ -49,10 +49,10 @@ describe('TunnelsView', () => {
   it('shows each pool connection with its tunnels, bytes and rates', () => {
     const before = snapshot(1_000, 0, 0);
     const after = snapshot(2_000, 4096, 1024);
-    const groups = groupByPool(sortRows(tunnelRows(after, before), 'bytes'), after, fullSourceIdentity(after));
+    const groups = groupByConnection(sortRows(tunnelRows(after, before), 'bytes'), after);
     const { lastFrame } = renderTracked(<TunnelsView proxy="ztunnel-node-a" groups={groups} sortKey="bytes" filter="" editingFilter={false} error={undefined} updatedAt={undefined} />);
     const frame = lastFrame() ?? '';
-    expect(frame).toContain('ztunnel-node-a · 2 pool connections · 2 connections · sort: bytes');
+    expect(frame).toContain('ztunnel-node-a · 2 pool connections out · 0 in · 2 connections · sort: bytes');
     expect(frame).toContain('10.77.2.10:15008 default/bookinfo-productpage → default/bookinfo-reviews ready · streams 1 active/1');
     expect(frame).toMatch(/→ productpage-v1 → reviews-v2 10\.77\.2\.10:9080 HBONE\s+↑ 4\.0KiB 4\.0KiB\/s\s+↓ 0B 0B\/s\s+3s/);
     expect(frame.indexOf('reviews-v2')).toBeLessThan(frame.indexOf('reviews-v3'));
@@ -60,11 +60,25 @@ describe('TunnelsView', () => {
 
   it('shows a refresh error without dropping the last numbers', () => {
     const s = snapshot(1_000, 10, 0);
-    const groups = groupByPool(tunnelRows(s), s, fullSourceIdentity(s));
+    const groups = groupByConnection(tunnelRows(s), s);
     const { lastFrame } = renderTracked(<TunnelsView proxy="ztunnel-node-a" groups={groups} sortKey="age" filter="rev" editingFilter error="ztunnel-node-a's admin API at 10.77.0.11:15000 did not answer" updatedAt={undefined} />);
     expect(lastFrame()).toContain('refresh failed: ztunnel-node-a');
     expect(lastFrame()).toContain('filter: rev▏');
     expect(lastFrame()).toContain('reviews-v2');
+  });
+
+  it('keeps a closed tunnel on screen with its final bytes', () => {
+    const before = snapshot(1_000, 4096, 0);
+    const after = { ...snapshot(3_000, 4096, 0), connections: snapshot(3_000, 4096, 0).connections.filter((c) => c.id !== '1') };
+    const closed = updateClosed([], before, after);
+    expect(closed.map((c) => c.row.id)).toEqual(['1']);
+    const groups = groupByConnection(tunnelRows(after, before), after);
+    const { lastFrame } = renderTracked(
+      <TunnelsView proxy="ztunnel-node-a" groups={groups} closed={closed} nowMs={5_000} sortKey="bytes" filter="" editingFilter={false} error={undefined} updatedAt={undefined} />,
+    );
+    expect(lastFrame()).toMatch(/recently closed\n\s+✕ productpage-v1 → reviews-v2 10\.77\.2\.10:9080 HBONE ↑ 4\.0KiB ↓ 0B lived 3s, closed 2s ago/);
+    // Closed tunnels age out.
+    expect(updateClosed(closed, after, { ...after, takenAtMs: 3_000 + 10_000 })).toEqual([]);
   });
 
   it('says so when there is nothing to show', () => {
