@@ -28,7 +28,8 @@ async function getJson(port: number, pathname: string): Promise<{ status: number
 describe('ADS server', () => {
   it('serves CDS, EDS and LDS for the proxy node and records the ACKs in syncz', async () => {
     const { istiod, plaintextClient } = await start();
-    const client = plaintextClient('node-a');
+    const metadata = { NODE_NAME: 'node-a', ADMIN_ADDRESS: '10.77.0.11:15000' };
+    const client = plaintextClient('node-a', { node: { ...proxyNode('node-a'), metadata } });
     const listeners = nextUpdate(client, TYPE_URL.LISTENER);
     client.start();
     expect(filterChainNames(await listeners)).toEqual(['inbound_10.77.1.10']); // only node-a's pod
@@ -40,7 +41,7 @@ describe('ADS server', () => {
       return body.length === 1 && Object.values(body[0].types).every((t: any) => t.ackedVersion && t.ackedVersion === t.sentVersion);
     }, 5_000, 'all three types ACKed in syncz');
     const { body: syncz } = await getJson(istiod.ports.debug, '/debug/syncz');
-    expect(syncz[0]).toMatchObject({ proxyId: proxyNode('node-a').id, nodeName: 'node-a', verified: false, secure: false });
+    expect(syncz[0]).toMatchObject({ proxyId: proxyNode('node-a').id, nodeName: 'node-a', verified: false, secure: false, metadata, adminAddress: '10.77.0.11:15000' });
     expect(Object.keys(syncz[0].types)).toEqual(['CDS', 'EDS', 'LDS']);
     expect(syncz[0].types.LDS.ackedVersion).toBe(client.current(TYPE_URL.LISTENER)!.version);
   });

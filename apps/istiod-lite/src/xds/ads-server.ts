@@ -25,7 +25,7 @@ import { TYPE_URL, buildConfigDump, encodeResource, shortTypeName } from '@mesh/
 import type { ConfigDumpTypeState, DiscoveryRequest, DiscoveryResponse, EncodedAny, ResourceJson } from '@mesh/xds';
 import type { ConfigSource } from '../config-source/config-source.js';
 import type { Logger } from '../log.js';
-import { proxyFromNode } from './proxy-node.js';
+import { ADMIN_ADDRESS_METADATA_KEY, proxyFromNode } from './proxy-node.js';
 import type { ProxyInfo } from './proxy-node.js';
 import type { GeneratedResources, ProxyResourceGenerator } from './proxy-resources.js';
 
@@ -88,6 +88,10 @@ export interface SynczEntry {
   secure: boolean;
   peer: string;
   connectedAt: string;
+  /** The proxy's admin API (node metadata ADMIN_ADDRESS), for meshctl. */
+  adminAddress?: string;
+  /** node.metadata as the proxy sent it. */
+  metadata: Record<string, unknown>;
   types: Record<string, { typeUrl: string; sentVersion?: string; sentNonce?: string; sentAt?: string; ackedVersion?: string; ackedAt?: string; lastNack?: NackRecord }>;
 }
 
@@ -189,6 +193,8 @@ export class AdsServer {
         secure: c.secure,
         peer: c.peer,
         connectedAt: c.connectedAt,
+        ...(typeof c.proxy.metadata[ADMIN_ADDRESS_METADATA_KEY] === 'string' ? { adminAddress: c.proxy.metadata[ADMIN_ADDRESS_METADATA_KEY] as string } : {}),
+        metadata: c.proxy.metadata,
         types: Object.fromEntries(
           PUSH_ORDER.filter((typeUrl) => c.types.has(typeUrl)).map((typeUrl) => {
             const { subscribed: _subscribed, ...state } = c.types.get(typeUrl)!;

@@ -14,6 +14,7 @@ describe('proxyFromNode', () => {
       namespace: 'istio-system',
       nodeName: 'node-a',
       verified: false,
+      metadata: { NODE_NAME: 'node-a' },
     });
   });
 

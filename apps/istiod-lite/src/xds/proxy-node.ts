@@ -7,6 +7,9 @@
 import { MeshError } from '@mesh/errors';
 import type { XdsNode } from '@mesh/xds';
 
+/** Node metadata key a proxy sets to say where its admin API listens (shown in syncz for meshctl). */
+export const ADMIN_ADDRESS_METADATA_KEY = 'ADMIN_ADDRESS';
+
 export const NODE_NAME_METADATA_KEY = 'NODE_NAME';
 
 export interface ProxyInfo {
@@ -21,6 +24,8 @@ export interface ProxyInfo {
   nodeName: string;
   /** True when nodeName was proven by a client certificate (mTLS port). */
   verified: boolean;
+  /** node.metadata as sent (e.g. NODE_NAME, ADMIN_ADDRESS); informational, never trusted. */
+  metadata: Record<string, unknown>;
 }
 
 /**
@@ -58,5 +63,6 @@ export function proxyFromNode(node: XdsNode | undefined, verifiedNodeName?: stri
     namespace: namespace || undefined,
     nodeName,
     verified: verifiedNodeName !== undefined,
+    metadata: node.metadata ?? {},
   };
 }
