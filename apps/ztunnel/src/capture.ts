@@ -3,7 +3,7 @@
  * step with the local pods the config names, like istio-cni does for ztunnel, and removes it on
  * exit. Applies are serialized and coalesced: only the latest pod set is applied.
  */
-import { applyCapturePlan, planNodeCapture, removeCapturePlan, type CapturePlan } from '@mesh/netfilter';
+import { applyCapturePlan, planNodeCapture, removeCapturePlan, type CapturePlan, type CommandRunner } from '@mesh/netfilter';
 import type { Logger } from './log.js';
 
 export interface CaptureManager {
@@ -12,7 +12,13 @@ export interface CaptureManager {
   remove(): Promise<void>;
 }
 
-export function createCaptureManager(netns: string, ports: { outbound: number; inbound: number; inboundPlaintext: number }, logger: Logger): CaptureManager {
+export function createCaptureManager(
+  netns: string,
+  ports: { outbound: number; inbound: number; inboundPlaintext: number },
+  logger: Logger,
+  exec?: CommandRunner,
+): CaptureManager {
+  const options = { netns, ...(exec ? { exec } : {}) };
   let applied: CapturePlan | undefined;
   let appliedKey = '';
   let wanted: string[] | undefined;
@@ -25,7 +31,7 @@ export function createCaptureManager(netns: string, ports: { outbound: number; i
       if (key === appliedKey && applied) continue;
       const plan = planNodeCapture({ capturedPodIps: ips, ports });
       try {
-        await applyCapturePlan(plan, { netns });
+        await applyCapturePlan(plan, options);
         applied = plan;
         appliedKey = key;
         logger.log('proxy', 'info', 'capture rules applied', { netns, pods: ips });
@@ -43,7 +49,7 @@ export function createCaptureManager(netns: string, ports: { outbound: number; i
     async remove() {
       wanted = undefined;
       await running;
-      if (applied) await removeCapturePlan(applied, { netns });
+      if (applied) await removeCapturePlan(applied, options);
       applied = undefined;
     },
   };

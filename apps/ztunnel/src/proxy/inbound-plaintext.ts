@@ -31,13 +31,14 @@ export function handleInboundPlaintext(ctx: ProxyContext, socket: Socket): void 
     policy: plan.decision.policy,
     authz: { target: plan.target, peerIdentity: undefined, sourceIp: src.ip, plaintext: true },
   };
-  upstream.once('error', (err) => {
-    if (upstream.connecting || !upstream.remoteAddress) {
-      ctx.tracker.refuse(init, describe(err), 'UF');
-      socket.resetAndDestroy();
-    }
-  });
+  const onConnectError = (err: Error) => {
+    ctx.tracker.refuse(init, describe(err), 'UF');
+    socket.resetAndDestroy();
+  };
+  upstream.once('error', onConnectError);
   upstream.once('connect', () => {
+    // From here on relay() owns errors on both sides.
+    upstream.off('error', onConnectError);
     const tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
     void relay(socket, upstream, { onBytes: (d, n) => tracked.onBytes(d === 'aToB' ? 'sent' : 'recv', n) }).then((result) =>
       tracked.finish({ error: result.error ? describe(result.error) : undefined }),

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { RecordingCommandRunner } from '@mesh/netfilter/testing';
+import { createCaptureManager } from './capture.js';
+import { createMemoryLogger } from './log.js';
+
+const PORTS = { outbound: 15001, inbound: 15008, inboundPlaintext: 15006 };
+
+describe('capture manager', () => {
+  it('applies the latest pod set once, skips unchanged sets, and removes what it applied', async () => {
+    const runner = new RecordingCommandRunner();
+    const logger = createMemoryLogger();
+    const capture = createCaptureManager('node-ns', PORTS, logger, runner);
+    capture.update(['10.77.1.10']);
+    capture.update(['10.77.1.11', '10.77.1.10']);
+    capture.update(['10.77.1.10', '10.77.1.11']);
+    for (let i = 0; i < 100 && logger.entries.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await capture.remove();
+    const ipsetInputs = runner.commands.filter((c) => c.argv[0] === 'ipset' && c.argv[1] === 'restore').map((c) => c.input ?? '');
+    // The first set is applied; the two equal later sets coalesce into one apply.
+    expect(ipsetInputs).toHaveLength(2);
+    expect(ipsetInputs[1]).toContain('add ztunnel-pods-ips-');
+    expect(ipsetInputs[1]).toMatch(/10\.77\.1\.11/);
+    expect(runner.commands.every((c) => c.netns === 'node-ns')).toBe(true);
+    expect(runner.lines().some((l) => l.includes('-D PREROUTING'))).toBe(true);
+    expect(logger.entries.filter((e) => e['msg'] === 'capture rules applied')).toHaveLength(2);
+  });
+});
