@@ -3,10 +3,10 @@
  * `envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources`.
  *
  * Invariants:
- * - Resources for a proxy are generated and encoded once per (snapshot generation, proxy kind,
- *   node) and shared by every stream of that node; a type's version changes only when its encoded
- *   bytes change (sha256 over the Anys), so a snapshot that does not change what a proxy runs
- *   pushes nothing to it.
+ * - Resources for a proxy are generated and encoded once per (snapshot generation, proxy type,
+ *   node, pod) and shared by every stream of that proxy; a type's version changes only when its
+ *   encoded bytes change (sha256 over the Anys), so a snapshot that does not change what a proxy
+ *   runs pushes nothing to it.
  * - A response is pushed for a type only when its version differs from what this stream was last
  *   sent, and never when it equals the version this proxy NACKed last (remembered per proxy id,
  *   across reconnects), so a rejected config is not resent in a loop. Exception: a new stream
@@ -106,7 +106,7 @@ export class AdsServer {
   readonly #generate: ProxyResourceGenerator;
   readonly #logger: Logger;
   readonly #connections = new Set<ProxyConnection>();
-  /** Per cache key (kind|node): the resources of the current generation. */
+  /** Per cache key (type|node|namespace|pod): the resources of the current generation. */
   readonly #prepared = new Map<string, PreparedProxy>();
   /** Per cache key and type: last hash → version, so unchanged content keeps its version. */
   readonly #versions = new Map<string, Map<string, { hash: string; version: string }>>();
@@ -346,7 +346,8 @@ export class AdsServer {
 
   /** The current resources for a proxy, generated once per generation and cache key. */
   #prepare(proxy: ProxyInfo): PreparedProxy | undefined {
-    const key = `${proxy.type}|${proxy.nodeName}`;
+    // Everything a generator may read from the proxy: a waypoint's config depends on its pod.
+    const key = [proxy.type, proxy.nodeName, proxy.namespace ?? '', proxy.podName ?? ''].join('|');
     const generation = this.#source.generation();
     const cached = this.#prepared.get(key);
     if (cached?.generation === generation) return cached;
