@@ -66,7 +66,11 @@ export function createProgram(deps: ProgramDeps): Command {
   registerProxyConfig(program, ctx);
   registerZtunnelConfig(program, ctx);
   registerTunnels(program, ctx);
-  const x = program.command('experimental').alias('x').description('Experimental commands');
+  const x = program
+    .command('experimental')
+    .alias('x')
+    .description('Experimental commands')
+    .addHelpText('after', '\nExamples:\n  meshctl x explain --from productpage-v1.default --to reviews:9080\n');
   registerExplain(x, ctx);
   registerVersion(program, ctx);
   return program;

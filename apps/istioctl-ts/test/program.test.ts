@@ -9,6 +9,7 @@ const COMMANDS = [
   ['ztunnel-config'],
   ...['workloads', 'services', 'policies', 'certificates', 'connections', 'all'].map((c) => ['ztunnel-config', c]),
   ['tunnels'],
+  ['experimental'],
   ['x', 'explain'],
   ['version'],
 ];

@@ -4,13 +4,11 @@
  * `-o json|yaml` or when stdout is not a terminal it prints one snapshot as plain text or data.
  */
 import type { Command } from 'commander';
-import { render } from 'ink';
 import { MeshError } from '@mesh/errors';
 import { isPodRef, loadTarget } from '../api/targets.js';
 import type { TunnelsSnapshot } from '../api/tunnels.js';
 import { groupsText } from '../tunnels/format.js';
 import { SORT_KEYS, groupByConnection, matchesFilter, sortRows, tunnelRows, type SortKey } from '../tunnels/tunnel-rows.js';
-import { TunnelsApp } from '../ui/TunnelsApp.js';
 import { formatStructured, parseOutputFormat, type CommandContext } from './context.js';
 
 export const TUNNELS_REFRESH_MS = 1_000;
@@ -84,6 +82,8 @@ export function registerTunnels(program: Command, ctx: CommandContext): void {
         return void ctx.stdout.write(`${proxy}\n${groupsText(groups)}`);
       }
       const intervalMs = Math.max(100, Number(flags.interval) || TUNNELS_REFRESH_MS);
+      // ink and React load only for the live view: every other command starts without them.
+      const [{ render }, { TunnelsApp }] = await Promise.all([import('ink'), import('../ui/TunnelsApp.js')]);
       const instance = render(<TunnelsApp proxy={proxy} fetchSnapshot={fetchSnapshot} intervalMs={intervalMs} initialSort={sortKey} initialFilter={filter} />, {
         stdout: ctx.stdout as NodeJS.WriteStream,
         ...(ctx.stdin ? { stdin: ctx.stdin } : {}),
