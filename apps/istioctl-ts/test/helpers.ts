@@ -88,7 +88,9 @@ export function synczRows(adminAddresses: Partial<Record<'node-a' | 'node-b', st
     peer: 'ipv4:127.0.0.1:5555',
     connectedAt: '2026-11-21T12:00:00.000Z',
     types: {},
-    ...(adminAddresses[node] ? { metadata: { ADMIN_ADDRESS: adminAddresses[node] } } : {}),
+    // istiod-lite's shape: the admin address from node metadata ADMIN_ADDRESS, and the metadata itself.
+    ...(adminAddresses[node] ? { adminAddress: adminAddresses[node] } : {}),
+    metadata: { NODE_NAME: node, ...(adminAddresses[node] ? { ADMIN_ADDRESS: adminAddresses[node] } : {}) },
   }));
 }
 
