@@ -60,6 +60,7 @@ export function createProgram(deps: ProgramDeps): Command {
       client ??= factory({ istiod: opts.istiod, timeoutMs: Number(opts.timeout) || DEFAULT_REQUEST_TIMEOUT_MS });
       return client;
     },
+    note: (message) => void deps.stderr.write(message),
     readInput: deps.readInput ?? ((path) => (path === '-' ? readStream(deps.stdin ?? process.stdin) : readFile(path, 'utf8'))),
   };
 

@@ -171,6 +171,17 @@ describe('meshctl against a live (fake) mesh', () => {
     expect(stdout).toMatch(/Result: allowed: productpage-v1\.default reaches reviews-v3\.default at 10\.77\.2\.11:9080 over HBONE/);
   });
 
+  it('x explain survives a dead admin API: that ztunnel’s config comes from istiod-lite, with a note', async () => {
+    const adminA = await serve(adminRoute('bookinfo-node-a'));
+    const deadB = await serve(() => 'hang');
+    const istiod = await serve(istiodRoute({ 'node-a': adminA.address, 'node-b': deadB.address }));
+    const { code, stdout, stderr } = await runCli(['--istiod', istiod.address, '--timeout', '200', 'x', 'explain', '--from', 'sleep.default', '--to', 'ratings:9080']);
+    expect(code).toBe(0);
+    expect(stderr).toContain(`note: ztunnel-node-b's admin API at ${deadB.address} did not answer /config_dump?include_eds within 200 ms`);
+    expect(stdout).toMatch(/Result: allowed: sleep\.default reaches ratings-v1\.default/);
+    expect(adminA.requests).toEqual(['/config_dump?include_eds']);
+  });
+
   it('tunnels --once groups tunnels under their pool connection, with bytes', async () => {
     const admin = await serve(adminRoute('bookinfo-node-a'));
     const istiod = await serve(istiodRoute({ 'node-a': admin.address }));

@@ -6,7 +6,7 @@
  * knows the address (what it runs), else from istiod-lite (what it is sent).
  */
 import { basename } from 'node:path';
-import { MeshError } from '@mesh/errors';
+import { MeshError, hasCode } from '@mesh/errors';
 import { parseConfigDump, type ConfigDump } from '../config-dump/config-dump.js';
 import type { PodScope } from '../config-dump/proxy-config-views.js';
 import { findWorkload, meshWorkloads, workloadLabel, type NamedDump } from '../config-dump/workloads.js';
@@ -17,6 +17,8 @@ export interface TargetSources {
   client: () => MeshClient;
   /** Reads a file, or stdin for `-`. */
   readInput: (path: string) => Promise<string>;
+  /** Says something to the user that is not the command's output (stderr). */
+  note?: (message: string) => void;
 }
 
 export interface TargetOptions {
@@ -54,12 +56,23 @@ export async function dumpOfProxy(client: MeshClient, proxy: ProxyEntry): Promis
   return { raw: await client.istiodConfigDump(proxy.id), origin: 'istiod' };
 }
 
-/** Every connected ztunnel's config dump (from istiod-lite, or admin when known), for pod lookup and explain. */
-export async function allZtunnelDumps(client: MeshClient, proxies?: ProxyEntry[]): Promise<(NamedDump & { entry: ProxyEntry })[]> {
+/**
+ * Every connected ztunnel's config dump (admin when known, else istiod-lite), for mesh-wide views
+ * (pod lookup, explain). One unreachable admin API must not sink the whole view: that proxy's
+ * dump then comes from istiod-lite, and `note` says so.
+ */
+export async function allZtunnelDumps(client: MeshClient, proxies?: ProxyEntry[], note?: (message: string) => void): Promise<(NamedDump & { entry: ProxyEntry })[]> {
   const list = (proxies ?? (await client.proxies())).filter((p) => p.type === 'ztunnel');
   return Promise.all(
     list.map(async (entry) => {
-      const { raw } = await dumpOfProxy(client, entry);
+      let raw: unknown;
+      try {
+        ({ raw } = await dumpOfProxy(client, entry));
+      } catch (err) {
+        if (!entry.adminAddress || !note || !hasCode(err, 'MESHCTL_ERR_UNREACHABLE', 'MESHCTL_ERR_TIMEOUT')) throw err;
+        note(`note: ${err.message}; using the config istiod-lite sends ${entry.name} instead\n`);
+        raw = await client.istiodConfigDump(entry.id);
+      }
       return { name: entry.name, dump: parseConfigDump(raw, `${entry.name}'s config dump`), entry };
     }),
   );
@@ -106,7 +119,7 @@ export async function loadTarget(sources: TargetSources, target: string | undefi
     return { proxy: byName.name, raw, dump: parseConfigDump(raw, `${byName.name}'s config dump`), pod: undefined, origin, adminAddress: byName.adminAddress };
   }
   if (!isPodRef(target)) throw unknownTarget(target, proxies, []);
-  const dumps = await allZtunnelDumps(client, proxies);
+  const dumps = await allZtunnelDumps(client, proxies, (message) => sources.note?.(message));
   const workloads = meshWorkloads(dumps);
   const workload = findWorkload(workloads, target);
   const home = dumps.find((d) => d.name === workload?.proxy);

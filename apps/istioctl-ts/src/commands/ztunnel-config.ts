@@ -30,7 +30,7 @@ async function meshDumps(ctx: CommandContext, loaded: LoadedTarget, flags: Flags
   const own = { name: loaded.proxy, dump: loaded.dump };
   if (flags.file !== undefined || flags.admin !== undefined) return [own];
   try {
-    const all = await allZtunnelDumps(ctx.client());
+    const all = await allZtunnelDumps(ctx.client(), undefined, (message) => ctx.stderr.write(message));
     return [own, ...all.filter((d) => d.name !== loaded.proxy)];
   } catch {
     return [own];
