@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTopology, destroyTopology, isSockoptAvailable, listNamespaces, type Topology } from '@mesh/netfilter';
 import { readLine } from './helpers/client.js';
 import { createMeshFiles, podManifest, type MeshFiles } from './helpers/mesh.js';
-import { connectFrom, httpInNetns, startHashSink, startPodServer } from './helpers/netns.js';
+import { connectFrom, httpInNetns, startHashSink, startPodServer, startWhoAmI } from './helpers/netns.js';
 import { AppProcess, ISTIOD_MAIN, ZTUNNEL_MAIN, waitFor } from './helpers/process.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -26,6 +26,7 @@ const ISTIOD_ADDRESS = '10.77.0.2';
 const APP_PORT = 9080;
 const SINK_PORT = 9091;
 const OUTSIDE_PORT = 9090;
+const WHOAMI_PORT = 9092;
 const GIB = 1024 * 1024 * 1024;
 
 const BOOKINFO_PODS = [
@@ -139,6 +140,7 @@ describe.skipIf(!isRoot || !BUILT)('transparent mode: two nodes in network names
       await istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready');
       for (const pod of BOOKINFO_PODS) servers.push(await startPodServer(podNs(pod.name), pod.name, pod.ip, APP_PORT));
       servers.push(await startHashSink(podNs('details-v1'), '10.77.2.12', SINK_PORT));
+      servers.push(await startWhoAmI(podNs('ratings-v1'), '10.77.2.13', WHOAMI_PORT));
       servers.push(await startPodServer(podNs('outside', 'legacy'), 'outside', '10.77.2.50', OUTSIDE_PORT));
       servers.push(await startPodServer(podNs('outside', 'legacy'), 'outside', '10.77.2.50', APP_PORT));
       startZtunnel('node-a');
@@ -164,6 +166,10 @@ describe.skipIf(!isRoot || !BUILT)('transparent mode: two nodes in network names
     expect(out).toMatchObject({ 'src.identity': SLEEP, 'dst.addr': '10.77.2.13:9080', 'dst.hbone_addr': '10.77.2.13:15008', protocol: 'HBONE' });
     const inbound = await waitFor(() => accessLogs('node-b').find((e) => e['direction'] === 'inbound' && e['src.identity'] === SLEEP));
     expect(inbound).toMatchObject({ 'dst.addr': '10.77.2.13:9080', protocol: 'HBONE' });
+  });
+
+  it('the destination pod sees the calling pod\'s address (source preserved across nodes)', async () => {
+    expect(await ask('sleep', '10.77.2.13', WHOAMI_PORT)).toBe('peer=10.77.1.10');
   });
 
   it('spreads reviews over its three endpoints (one same-node, two cross-node)', async () => {

@@ -25,6 +25,16 @@ export async function startPodServer(netns: string, name: string, host: string, 
   return server;
 }
 
+/** Answers `peer=<the address the connection came from>\n` and ends: what the pod sees. */
+export async function startWhoAmI(netns: string, host: string, port: number): Promise<Server> {
+  const server = createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(`peer=${socket.remoteAddress}\n`);
+  });
+  await listenTransparent(server, { host, port, netns });
+  return server;
+}
+
 /** Reads everything until the client's FIN, answers `<bytes> <sha256 hex>\n`, then ends. */
 export async function startHashSink(netns: string, host: string, port: number): Promise<Server> {
   const server = createServer({ allowHalfOpen: true }, (socket) => {

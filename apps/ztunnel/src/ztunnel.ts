@@ -9,9 +9,9 @@
  * Lifecycle: `start()` once; `close()` graceful (stops listening, drains the pool), `destroy()`
  * abrupt; both idempotent.
  */
-import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
+import { createServer, connect, isIPv4, type Server, type Socket, type AddressInfo } from 'node:net';
 import { HboneServer, type HbonePool } from '@mesh/hbone-core';
-import { listenTransparent } from '@mesh/netfilter';
+import { createTcpSocket, listenTransparent } from '@mesh/netfilter';
 import { MeshError } from '@mesh/errors';
 import { CAPTURE_LISTEN_ADDRESS, type ZtunnelConfig } from './config.js';
 import { localIdentities, localWorkloads } from './config/model.js';
@@ -57,6 +57,8 @@ export class Ztunnel {
   #started = false;
   #closed = false;
   #listening = false;
+  /** Set once IP_TRANSPARENT upstream sockets failed (no addon, no CAP_NET_ADMIN): stop trying. */
+  #spoofFailed = false;
 
   constructor(options: ZtunnelOptions) {
     this.#options = options;
@@ -75,6 +77,7 @@ export class Ztunnel {
       tracker: this.tracker,
       logger,
       connectTcp: (host, port) => connect({ host, port, allowHalfOpen: true, noDelay: true }),
+      connectToPod: (host, port, sourceIp) => this.#connectToPod(host, port, sourceIp),
     };
     this.server = new HboneServer({
       trustDomain: options.trustDomain,
@@ -128,6 +131,25 @@ export class Ztunnel {
     this.pool.destroy();
     this.server.destroy();
     this.certs.destroy();
+  }
+
+  #connectToPod(host: string, port: number, sourceIp: string | undefined): Socket {
+    const plain = () => connect({ host, port, allowHalfOpen: true, noDelay: true });
+    // Same-node (and unknown) sources keep the node's address: the original connection's
+    // accepted socket is on this node and could share the spoofed 4-tuple.
+    if (this.#options.captureMode !== 'transparent' || this.#spoofFailed || !sourceIp || !isIPv4(sourceIp)) return plain();
+    if (localWorkloads(this.store.model).some((w) => w.ip === sourceIp)) return plain();
+    let socket: Socket;
+    try {
+      socket = createTcpSocket({ transparent: true, localAddress: sourceIp });
+    } catch (err) {
+      this.#spoofFailed = true;
+      this.#options.logger.log('proxy', 'warn', 'cannot preserve client source addresses; connecting to pods from the node address', { error: (err as Error).message });
+      return plain();
+    }
+    socket.allowHalfOpen = true;
+    socket.once('connect', () => socket.setNoDelay(true));
+    return socket.connect(port, host);
   }
 
   #onOutbound(socket: Socket): void {

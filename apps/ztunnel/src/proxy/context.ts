@@ -14,6 +14,13 @@ export interface ProxyContext {
   readonly certs: CertManager;
   readonly tracker: ConnectionTracker;
   readonly logger: Logger;
-  /** Opens plain TCP upstream (passthrough, and inbound to the pod), half-open allowed. */
+  /** Opens plain TCP upstream (passthrough), half-open allowed. */
   connectTcp(host: string, port: number): Socket;
+  /**
+   * Opens the connection to a local pod for an inbound tunnel. In transparent mode it comes
+   * from the original client's IP when that client is on another node (IP_TRANSPARENT bind;
+   * the capture plan's socket-match rule brings the pod's replies back), so the pod sees who
+   * called it, as with Istio's ztunnel.
+   */
+  connectToPod(host: string, port: number, sourceIp: string | undefined): Socket;
 }

@@ -60,7 +60,7 @@ export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): 
     policy: plan.decision.policy,
     authz: { target: plan.target, peerIdentity: tunnel.peerIdentity, sourceIp, plaintext: false },
   };
-  const upstream = ctx.connectTcp(target.ip, target.port);
+  const upstream = ctx.connectToPod(target.ip, target.port, sourceIp);
   let tracked: ReturnType<typeof ctx.tracker.open> | undefined;
   upstream.once('connect', () => {
     tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
