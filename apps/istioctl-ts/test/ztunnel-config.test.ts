@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fixturePath, istiodRoute, runCli, startJsonServer, tableRows } from './helpers.js';
+import { fixtureJson, fixturePath, istiodRoute, runCli, startJsonServer, tableRows } from './helpers.js';
 
 const nodeA = fixturePath('bookinfo-node-a');
 
@@ -64,5 +64,12 @@ describe('meshctl ztunnel-config', () => {
     const { code, stderr } = await runCli(['zc', 'connections', '-f', nodeA]);
     expect(code).toBe(1);
     expect(stderr).toMatch(/connections are live state.*--admin <host:port>/);
+  });
+
+  it('services: a Service whose endpoints tunnel elsewhere shows that waypoint', async () => {
+    const json = JSON.stringify(fixtureJson('bookinfo-node-a')).replaceAll('"address":"10.77.2.10:15008"', '"address":"10.77.1.50:15008"');
+    const rows = tableRows((await runCli(['zc', 'services', '-f', 'dump.json'], { readInput: async () => json })).stdout);
+    expect(rows.find((r) => r[1] === 'reviews')?.[4]).toBe('10.77.1.50:15008');
+    expect(rows.find((r) => r[1] === 'details')?.[4]).toBe('None');
   });
 });

@@ -6,7 +6,8 @@
 import type { ConfigDump } from './config-dump.js';
 import { resourceName } from './config-dump.js';
 import { chainMatchPrefixes, chainTarget } from './filter-chains.js';
-import { rec, records, str } from './json.js';
+import { rec, records, str, type JsonRecord } from './json.js';
+import { endpointAddress, endpointMetadata, splitHostPort } from './proxy-config-views.js';
 import { filterChainsByName, matcherLeaves } from './matcher.js';
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, parseRbacPolicyKey, parseServiceClusterName, serviceOfFqdn } from './names.js';
 import { meshWorkloads, workloadLabel, type NamedDump } from './workloads.js';
@@ -77,11 +78,24 @@ export function serviceRows(dump: ConfigDump): ServiceRow[] {
         name,
         vip,
         ports: [...entry.ports].sort((a, b) => Number(a) - Number(b)).join(','),
-        waypoint: 'None',
+        waypoint: waypointOf(endpoints),
         endpoints: assignment ? `${healthy}/${endpoints.length}` : '-',
       };
     })
     .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+}
+
+/**
+ * A Service behind a waypoint has endpoints whose tunnel goes to the waypoint, not to the pod
+ * (seed 003: "destination has a waypoint → send to the waypoint"): tunnel.address ≠ endpoint:15008.
+ */
+function waypointOf(endpoints: readonly JsonRecord[]): string {
+  for (const endpoint of endpoints) {
+    const tunnelAddress = str(endpointMetadata(endpoint, 'tunnel')['address']);
+    const [endpointIp] = splitHostPort(endpointAddress(endpoint));
+    if (tunnelAddress && splitHostPort(tunnelAddress)[0] !== endpointIp) return tunnelAddress;
+  }
+  return 'None';
 }
 
 export interface PolicyRow {

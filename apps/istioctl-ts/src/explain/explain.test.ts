@@ -156,3 +156,16 @@ describe('explainPath', () => {
     expect(text).not.toMatch(/\u001b\[/);
   });
 });
+
+describe('explainPath through a waypoint', () => {
+  it('stops at the waypoint and says so', async () => {
+    const { parseConfigDump } = await import('../config-dump/config-dump.js');
+    const { fixtureJson } = await import('../../test/helpers.js');
+    // reviews behind a waypoint at 10.77.1.50: its endpoints tunnel there, addressed to the VIP.
+    const json = JSON.parse(JSON.stringify(fixtureJson('bookinfo-node-a')).replaceAll('"address":"10.77.2.10:15008"', '"address":"10.77.1.50:15008"')) as unknown;
+    const dump = parseConfigDump(json, 'waypoint fixture');
+    const result = explainPath({ proxies: [{ name: 'ztunnel-node-a', dump }, { name: 'ztunnel-node-b', dump: fixtureDump('bookinfo-node-b') }], from: 'productpage-v1.default', to: 'reviews:9080', endpoint: '10.77.2.10' });
+    expect(result.outcome).toBe('incomplete');
+    expect(result.summary).toMatch(/the tunnel goes to 10\.77\.1\.50:15008, not to the destination 10\.77\.2\.10:9080: a waypoint/);
+  });
+});

@@ -244,7 +244,13 @@ export function explainPath(input: ExplainInput): Explanation {
   const destinationWorkload = workloads.find((w) => w.ip === tunnelIp);
   const destProxy = input.proxies.find((p) => p.name === destinationWorkload?.proxy);
   if (!destProxy) {
-    return walk.done('incomplete', `no ztunnel config serves ${tunnelIp}: give the destination node's config dump (known: ${input.proxies.map((p) => p.name).join(', ')})`);
+    const viaWaypoint = tunnelIp !== authorityIp;
+    return walk.done(
+      'incomplete',
+      viaWaypoint
+        ? `the tunnel goes to ${hbone.address}, not to the destination ${hbone.authority}: a waypoint (or a proxy meshctl has no config for) takes it from here`
+        : `no ztunnel config serves ${tunnelIp}: give the destination node's config dump (known: ${input.proxies.map((p) => p.name).join(', ')})`,
+    );
   }
   const there = destProxy.name;
   const inbound = listener(destProxy.dump, INBOUND_LISTENER);
