@@ -1,0 +1,117 @@
+/**
+ * The waypoint's configuration: parsed once from argv and the environment (zod), then passed
+ * down (conventions §11). Flags win over environment variables.
+ */
+import { z } from 'zod';
+import { MeshError } from '@mesh/errors';
+
+export const ADMIN_PORT = 15000;
+export const HBONE_PORT = 15008;
+export const READINESS_PORT = 15021;
+export const DEFAULT_XDS_ADDRESS = '127.0.0.1:15012';
+export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+export const CERT_TTL_SECONDS = 24 * 3600;
+
+export const HELP_TEXT = `Usage: waypoint --node-name <node> --pod-name <pod> --namespace <ns> [options]
+
+The L7 proxy of the mesh (seed 003): receives HBONE only (15008), applies L7 authorization and,
+for traffic addressed to a Service, HTTPRoute routing and load balancing, then re-originates
+HBONE to the chosen pod. Configured by istiod-lite over xDS like ztunnel.
+
+Options (environment variable in brackets):
+  --node-name <name>        (required) [NODE_NAME] Node the waypoint pod runs on.
+  --pod-name <name>         (required) [POD_NAME] The waypoint's pod (labelled
+                            gateway.networking.k8s.io/gateway-name: <gateway>).
+  --namespace <ns>          (required) [POD_NAMESPACE] The pod's (and Gateway's) namespace.
+  --pod-ip <ip>             [POD_IP] The pod's IP, for the xDS node id.
+  --xds-address <host:port> [XDS_ADDRESS] istiod-lite's ADS (and CA). Default ${DEFAULT_XDS_ADDRESS}
+  --ca-address <host:port>  [CA_ADDRESS] CA address, when not the xDS one.
+  --bootstrap-dir <dir>     [BOOTSTRAP_DIR] Bootstrap credential of the waypoint's node
+                            (istiod-lite <state-dir>/nodes/<node>): mTLS to xDS and the CA.
+  --listen-address <ip>     [LISTEN_ADDRESS] HBONE (15008) binds here. Default 0.0.0.0
+  --admin-address <ip>      [ADMIN_ADDRESS] Admin and readiness bind here. Default 127.0.0.1
+  --hbone-port <port>       Overrides the connect_terminate port from LDS (0 = any; tests).
+  --admin-port <port>       Default ${ADMIN_PORT}      --readiness-port <port>  Default ${READINESS_PORT}
+  --trust-domain <td>       [TRUST_DOMAIN] Default ${DEFAULT_TRUST_DOMAIN}
+  --log-level <level>       [LOG_LEVEL] debug, info, warn, error. Default info
+  -h, --help                Show this help.
+`;
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const hostPort = z.string().regex(/^(\[[^\]]+\]|[^:\s]+):\d+$/, 'must be host:port');
+
+export const WaypointConfigSchema = z.object({
+  nodeName: z.string({ error: 'is required (--node-name or NODE_NAME)' }).min(1),
+  podName: z.string({ error: 'is required (--pod-name or POD_NAME)' }).min(1),
+  namespace: z.string({ error: 'is required (--namespace or POD_NAMESPACE)' }).min(1),
+  podIp: z.string().min(1).optional(),
+  xdsAddress: hostPort.default(DEFAULT_XDS_ADDRESS),
+  caAddress: hostPort.optional(),
+  bootstrapDir: z.string().min(1).optional(),
+  listenAddress: z.string().min(1).default('0.0.0.0'),
+  adminAddress: z.string().min(1).default('127.0.0.1'),
+  hbonePort: port.optional(),
+  adminPort: port.default(ADMIN_PORT),
+  readinessPort: port.default(READINESS_PORT),
+  trustDomain: z.string().regex(/^[a-z0-9._-]+$/).default(DEFAULT_TRUST_DOMAIN),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type WaypointConfig = z.infer<typeof WaypointConfigSchema>;
+
+const FLAGS: Record<string, keyof WaypointConfig> = {
+  '--node-name': 'nodeName',
+  '--pod-name': 'podName',
+  '--namespace': 'namespace',
+  '--pod-ip': 'podIp',
+  '--xds-address': 'xdsAddress',
+  '--ca-address': 'caAddress',
+  '--bootstrap-dir': 'bootstrapDir',
+  '--listen-address': 'listenAddress',
+  '--admin-address': 'adminAddress',
+  '--hbone-port': 'hbonePort',
+  '--admin-port': 'adminPort',
+  '--readiness-port': 'readinessPort',
+  '--trust-domain': 'trustDomain',
+  '--log-level': 'logLevel',
+};
+const ENV: Record<string, keyof WaypointConfig> = {
+  NODE_NAME: 'nodeName',
+  POD_NAME: 'podName',
+  POD_NAMESPACE: 'namespace',
+  POD_IP: 'podIp',
+  XDS_ADDRESS: 'xdsAddress',
+  CA_ADDRESS: 'caAddress',
+  BOOTSTRAP_DIR: 'bootstrapDir',
+  LISTEN_ADDRESS: 'listenAddress',
+  ADMIN_ADDRESS: 'adminAddress',
+  TRUST_DOMAIN: 'trustDomain',
+  LOG_LEVEL: 'logLevel',
+};
+
+export type ParsedArgs = { help: true } | { help: false; config: WaypointConfig };
+
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParsedArgs {
+  const raw: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '-h' || arg === '--help') return { help: true };
+    const eq = arg.indexOf('=');
+    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    const key = FLAGS[flag];
+    if (!key) throw new MeshError('WAYPOINT_ERR_CONFIG', `unknown option ${flag}`, { hint: 'see waypoint --help' });
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new MeshError('WAYPOINT_ERR_CONFIG', `${flag} needs a value`);
+    raw[key] = value;
+  }
+  const parsed = WaypointConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');
+    throw new MeshError('WAYPOINT_ERR_CONFIG', `invalid configuration: ${issues}`, { hint: 'see waypoint --help' });
+  }
+  return { help: false, config: parsed.data };
+}

@@ -1,0 +1,12 @@
+export { Waypoint } from './waypoint.js';
+export type { WaypointOptions } from './waypoint.js';
+export { parseConfig, HELP_TEXT, ADMIN_PORT, HBONE_PORT, READINESS_PORT } from './config.js';
+export type { WaypointConfig } from './config.js';
+export { createLogger, createMemoryLogger } from './log.js';
+export type { Logger } from './log.js';
+export { ModelStore, SUPPORTED_TYPE_URLS } from './config/store.js';
+export { matchRoute, compileRouteConfiguration } from './routing/routes.js';
+export { pickWeighted, shouldRetry, backoffDelayMs } from './routing/policy.js';
+export { evaluateHttpRbac, compileHttpRbacFilter } from './rbac/http-rbac.js';
+export { sniffProtocol } from './proxy/sniff.js';
+export { waypointNode } from './xds/control-plane.js';

@@ -1,0 +1,60 @@
+/**
+ * Istio's standard HTTP metrics as a waypoint reports them (`/stats/prometheus`):
+ *   istio_requests_total (counter), istio_request_duration_milliseconds (histogram, Istio's
+ *   default buckets), labelled reporter="waypoint", source_workload, source_principal,
+ *   destination_workload, destination_service, response_code, response_flags.
+ */
+export const REQUEST_LABELS = ['reporter', 'source_workload', 'source_principal', 'destination_workload', 'destination_service', 'response_code', 'response_flags'] as const;
+export type RequestLabels = Record<(typeof REQUEST_LABELS)[number], string>;
+
+/** Istio's default duration buckets (ms). */
+export const DURATION_BUCKETS_MS: readonly number[] = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+
+interface Series {
+  labels: RequestLabels;
+  count: number;
+  sum: number;
+  buckets: number[];
+}
+
+export class RequestMetrics {
+  readonly #series = new Map<string, Series>();
+
+  record(labels: RequestLabels, durationMs: number): void {
+    const key = REQUEST_LABELS.map((l) => labels[l]).join('\u0000');
+    let s = this.#series.get(key);
+    if (!s) this.#series.set(key, (s = { labels: { ...labels }, count: 0, sum: 0, buckets: DURATION_BUCKETS_MS.map(() => 0) }));
+    s.count++;
+    s.sum += durationMs;
+    DURATION_BUCKETS_MS.forEach((le, i) => {
+      if (durationMs <= le) s.buckets[i] = (s.buckets[i] as number) + 1;
+    });
+  }
+
+  /** Requests whose labels include `match`. */
+  count(match: Partial<RequestLabels> = {}): number {
+    let n = 0;
+    for (const s of this.#series.values()) if (Object.entries(match).every(([k, v]) => s.labels[k as keyof RequestLabels] === v)) n += s.count;
+    return n;
+  }
+
+  /** Prometheus text exposition format 0.0.4. */
+  render(): string {
+    const lines = ['# HELP istio_requests_total Total requests handled by the waypoint', '# TYPE istio_requests_total counter'];
+    const text = (labels: RequestLabels) => REQUEST_LABELS.map((l) => `${l}="${escapeLabel(labels[l])}"`).join(',');
+    for (const s of this.#series.values()) lines.push(`istio_requests_total{${text(s.labels)}} ${s.count}`);
+    lines.push('# HELP istio_request_duration_milliseconds Request duration', '# TYPE istio_request_duration_milliseconds histogram');
+    for (const s of this.#series.values()) {
+      const l = text(s.labels);
+      DURATION_BUCKETS_MS.forEach((le, i) => lines.push(`istio_request_duration_milliseconds_bucket{${l},le="${le}"} ${s.buckets[i]}`));
+      lines.push(`istio_request_duration_milliseconds_bucket{${l},le="+Inf"} ${s.count}`);
+      lines.push(`istio_request_duration_milliseconds_sum{${l}} ${Number(s.sum.toFixed(3))}`);
+      lines.push(`istio_request_duration_milliseconds_count{${l}} ${s.count}`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}

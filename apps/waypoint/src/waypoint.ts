@@ -1,0 +1,177 @@
+/**
+ * The waypoint: composes the xDS subscription (model store), its certificate, the HBONE server
+ * (connect_terminate), the request path (main_internal chains) and the outbound HBONE pool
+ * (connect_originate), plus admin and readiness.
+ *
+ * Lifecycle: `start()` resolves once admin/readiness listen and xDS is started; HBONE listens
+ * as soon as the first LDS arrives (it refuses TLS until the certificate is there).
+ * `close()` is graceful (GOAWAY, tunnels finish), `destroy()` abrupt; both idempotent.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { HboneServer, HbonePool } from '@mesh/hbone-core';
+import type { XdsClient } from '@mesh/xds';
+import { startAdmin } from './admin/admin-server.js';
+import type { WaypointConfig } from './config.js';
+import type { Endpoint } from './config/model.js';
+import { ModelStore } from './config/store.js';
+import { WaypointCertificate, type CertificateSigner } from './identity/certificate.js';
+import type { Logger } from './log.js';
+import { RequestMetrics } from './metrics/metrics.js';
+import { serveTunnel, type ConnectionDeps } from './proxy/connection.js';
+import type { UpstreamContext } from './proxy/upstream.js';
+import { caSigner, controlPlaneCredentials, startXds, waypointNode } from './xds/control-plane.js';
+
+export interface WaypointOptions {
+  config: WaypointConfig;
+  logger: Logger;
+  /** Defaults to mTLS with the bootstrap credential (or plaintext without one). */
+  credentials?: grpc.ChannelCredentials;
+  /** Defaults to istiod-lite's CA at --ca-address / --xds-address. */
+  sign?: CertificateSigner;
+  /** Uniform [0, 1); replaceable in tests. */
+  random?: () => number;
+}
+
+export class Waypoint {
+  readonly store = new ModelStore();
+  readonly metrics = new RequestMetrics();
+  readonly certificate: WaypointCertificate;
+  readonly pool: HbonePool;
+  readonly #server: HboneServer;
+  readonly #options: WaypointOptions;
+  readonly #roundRobin = new Map<string, number>();
+  #xds: XdsClient | undefined;
+  #admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
+  #closeCa: (() => void) | undefined;
+  #hbonePort: number | undefined;
+  #listening: Promise<number> | undefined;
+  #closed = false;
+
+  private constructor(options: WaypointOptions, sign: CertificateSigner) {
+    this.#options = options;
+    const { config, logger } = options;
+    this.certificate = new WaypointCertificate(sign);
+    this.certificate.on('certificate', (e) => logger.log('cert', 'info', 'certificate issued', e));
+    this.certificate.on('error-retry', (e) => logger.log('cert', 'warn', 'certificate request failed; retrying', e));
+    this.pool = new HbonePool({ trustDomain: config.trustDomain, secureContextFor: () => this.certificate.secureContext() });
+    const deps: ConnectionDeps = {
+      model: this.store.model,
+      upstream: () => this.#upstreamContext(),
+      logger,
+      metrics: this.metrics,
+      random: options.random ?? Math.random,
+      pickEndpoint: (cluster, endpoints) => this.#pick(cluster, endpoints),
+    };
+    this.#server = new HboneServer({
+      trustDomain: config.trustDomain,
+      credentialsFor: () => this.certificate.credentials,
+      onTunnel: (tunnel) => {
+        serveTunnel(deps, tunnel).catch((err: unknown) => logger.log('proxy', 'warn', 'tunnel failed', { error: (err as Error).message, authority: tunnel.authority }));
+      },
+    });
+  }
+
+  static async start(options: WaypointOptions): Promise<Waypoint> {
+    const { config, logger } = options;
+    const credentials = options.credentials ?? (await controlPlaneCredentials(config.bootstrapDir, config.trustDomain));
+    let sign = options.sign;
+    let closeCa: (() => void) | undefined;
+    if (!sign) {
+      const ca = caSigner(config.caAddress ?? config.xdsAddress, credentials);
+      sign = ca.sign;
+      closeCa = () => ca.close();
+    }
+    const waypoint = new Waypoint(options, sign);
+    waypoint.#closeCa = closeCa;
+    const node = waypointNode(config.podName, config.namespace, config.nodeName, config.podIp);
+    waypoint.#admin = await startAdmin(
+      {
+        node,
+        startedAt: new Date().toISOString(),
+        typeStates: () => waypoint.#xds?.currentAll() ?? new Map(),
+        metrics: () => waypoint.metrics.render(),
+        certificate: () => waypoint.certificate.status(),
+        ready: () => waypoint.ready,
+      },
+      config.adminAddress,
+      config.adminPort,
+      config.readinessPort,
+    );
+    waypoint.#xds = startXds({ target: config.xdsAddress, credentials, node, store: waypoint.store, logger, onApplied: () => waypoint.#onConfig() });
+    logger.log('proxy', 'info', 'waypoint started', { pod: `${config.namespace}/${config.podName}`, node: config.nodeName, xds: config.xdsAddress, admin: waypoint.adminPort });
+    return waypoint;
+  }
+
+  get adminPort(): number | undefined {
+    return this.#admin?.adminPort;
+  }
+
+  get readinessPort(): number | undefined {
+    return this.#admin?.readinessPort;
+  }
+
+  /** The HBONE port once listening. */
+  get hbonePort(): number | undefined {
+    return this.#hbonePort;
+  }
+
+  get ready(): boolean {
+    return this.store.ready && this.certificate.credentials !== undefined && this.#hbonePort !== undefined;
+  }
+
+  /** Resolves with the HBONE port once the waypoint listens. */
+  async listening(): Promise<number> {
+    while (!this.#listening) await new Promise((r) => setTimeout(r, 20));
+    return this.#listening;
+  }
+
+  #onConfig(): void {
+    const listeners = this.store.model.listeners;
+    if (!listeners || this.#closed) return;
+    this.certificate.setIdentity(listeners.identity);
+    if (!this.#listening) {
+      const port = this.#options.config.hbonePort ?? listeners.hbonePort;
+      this.#listening = this.#server.listen({ host: this.#options.config.listenAddress, port }).then((p) => {
+        this.#hbonePort = p;
+        this.#options.logger.log('proxy', 'info', 'HBONE listening', { address: this.#options.config.listenAddress, port: p, identity: listeners.identity });
+        return p;
+      });
+      this.#listening.catch((err: unknown) => this.#options.logger.log('proxy', 'error', 'cannot listen for HBONE', { port, error: (err as Error).message }));
+    }
+  }
+
+  #upstreamContext(): UpstreamContext | undefined {
+    const clusters = this.store.model.clusters;
+    return clusters ? { pool: this.pool, originate: clusters.originate, trustDomain: this.#options.config.trustDomain } : undefined;
+  }
+
+  #pick(cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined {
+    if (endpoints.length === 0) return undefined;
+    const next = this.#roundRobin.get(cluster) ?? 0;
+    this.#roundRobin.set(cluster, next + 1);
+    return endpoints[next % endpoints.length];
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#xds?.close();
+    this.#closeCa?.();
+    this.certificate.close();
+    this.#server.close();
+    this.pool.close();
+    await this.#admin?.close();
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    this.#xds?.destroy();
+    this.#closeCa?.();
+    this.certificate.close();
+    this.#server.destroy();
+    this.pool.destroy();
+    void this.#admin?.close();
+  }
+}
+
+
