@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
-import { isMeshError } from '@mesh/errors';
+import { MeshError, isMeshError } from '@mesh/errors';
 import { DEFAULT_ISTIOD_ADDRESS, ISTIOD_ADDRESS_ENV, createHttpMeshClient, type MeshClient, type MeshClientFactory } from './api/mesh-client.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './api/http.js';
 import type { CommandContext, Output } from './commands/context.js';
@@ -32,6 +32,16 @@ async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readDumpFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    throw new MeshError('MESHCTL_ERR_READ_FILE', `cannot read ${path} (${why})`, { cause: err, hint: 'save a dump with `meshctl pc all <target> -o json > config_dump.json`' });
+  }
 }
 
 export function createProgram(deps: ProgramDeps): Command {
@@ -61,7 +71,7 @@ export function createProgram(deps: ProgramDeps): Command {
       return client;
     },
     note: (message) => void deps.stderr.write(message),
-    readInput: deps.readInput ?? ((path) => (path === '-' ? readStream(deps.stdin ?? process.stdin) : readFile(path, 'utf8'))),
+    readInput: deps.readInput ?? ((path) => (path === '-' ? readStream(deps.stdin ?? process.stdin) : readDumpFile(path))),
   };
 
   registerProxyConfig(program, ctx);

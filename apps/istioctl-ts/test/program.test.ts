@@ -45,4 +45,11 @@ describe('meshctl program', () => {
     expect(MESHCTL_VERSION).toBe(pkg.version);
     expect((await runCli(['version', '--remote=false'])).stdout).toBe(`client version: ${pkg.version}\n`);
   });
+
+  it('a missing --file is a one-line error', async () => {
+    const { code, stderr } = await runCli(['pc', 'l', '--file', '/nonexistent/dump.json'], { readInput: undefined });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^error: cannot read \/nonexistent\/dump\.json \(no such file\)/);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
 });
