@@ -355,15 +355,18 @@ export class AdsServer {
     let encoded: Map<string, { anys: EncodedAny[]; resources: ResourceJson[] }>;
     try {
       generated = this.#generate(this.#source.current() as MeshSnapshot, proxy);
-      const encodeAll = (resources: readonly ResourceJson[]) => ({
-        anys: resources.map((resource) => this.#encodeCached(resource, generation)),
+      const encodeAll = (resources: readonly ResourceJson[], cached: boolean) => ({
+        anys: resources.map((resource) => (cached ? this.#encodeCached(resource, generation) : encodeResource(resource))),
         resources: [...resources],
       });
+      // Listeners are not cached: they are per node (local pod IPs) and the big outbound listener
+      // changes with every service edit, so a cache key (its JSON, megabytes in a large mesh)
+      // would cost more than it saves. Clusters, endpoints and routes mostly repeat.
       encoded = new Map([
-        [TYPE_URL.CLUSTER, encodeAll(generated.clusters)],
-        [TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, encodeAll(generated.endpoints)],
-        [TYPE_URL.LISTENER, encodeAll(generated.listeners)],
-        [TYPE_URL.ROUTE_CONFIGURATION, encodeAll(generated.routes ?? [])],
+        [TYPE_URL.CLUSTER, encodeAll(generated.clusters, true)],
+        [TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, encodeAll(generated.endpoints, true)],
+        [TYPE_URL.LISTENER, encodeAll(generated.listeners, false)],
+        [TYPE_URL.ROUTE_CONFIGURATION, encodeAll(generated.routes ?? [], true)],
       ]);
     } catch (err) {
       // A generator or encoding bug must not take the proxy's config away: keep the last good one.
