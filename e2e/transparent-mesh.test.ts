@@ -293,15 +293,18 @@ describe.skipIf(!isRoot || !BUILT)('transparent mode: two nodes in network names
     servers.push(await startPodServer(podNs('ratings-v2'), 'ratings-v2', '10.77.2.20', APP_PORT));
     const edited = Date.now();
     await files.write('ratings-v2.yaml', podManifest({ name: 'ratings-v2', app: 'ratings', serviceAccount: 'bookinfo-ratings', node: 'node-b', ip: '10.77.2.20', port: APP_PORT }));
+    let seen = new Set<string>();
     await waitFor(
       async () => {
-        const seen = new Set<string>();
-        for (let i = 0; i < 4; i++) seen.add(await ask('sleep', VIP.ratings).catch(() => 'refused'));
+        seen = new Set<string>();
+        for (let i = 0; i < 4; i++) seen.add(await ask('sleep', VIP.ratings).catch((err: Error) => `error: ${err.message}`));
         return seen.has('ratings-v2');
       },
-      15_000,
+      30_000,
       'the new pod behind the VIP',
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; last answers: ${[...seen].join(' | ')}`);
+    });
     process.stderr.write(`new pod usable ${((Date.now() - edited) / 1000).toFixed(1)} s after the manifest edit\n`);
-  }, 60_000);
+  }, 90_000);
 });
