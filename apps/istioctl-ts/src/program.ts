@@ -10,6 +10,7 @@ import { DEFAULT_ISTIOD_ADDRESS, ISTIOD_ADDRESS_ENV, createHttpMeshClient, type 
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './api/http.js';
 import type { CommandContext, Output } from './commands/context.js';
 import { registerExplain } from './commands/explain.js';
+import { registerDev } from './dev/commands.js';
 import { registerProxyConfig } from './commands/proxy-config.js';
 import { registerTunnels } from './commands/tunnels.js';
 import { registerVersion } from './commands/version.js';
@@ -84,6 +85,7 @@ export function createProgram(deps: ProgramDeps): Command {
     .addHelpText('after', '\nExamples:\n  meshctl x explain --from productpage-v1.default --to reviews:9080\n');
   registerExplain(x, ctx);
   registerVersion(program, ctx);
+  registerDev(program, ctx);
   return program;
 }
 

@@ -1,0 +1,109 @@
+/**
+ * What the dev mesh changes on the host, and how to undo it by name: network namespaces
+ * `mdev-*` (nodes, pods, underlay — the capture rules live inside the node namespaces and go
+ * with them), hosts files under `/etc/netns/mdev-*`, the host's link `mdev-host` into the
+ * underlay, and processes (killed by the namespace deletion, or by recorded process group in
+ * explicit mode).
+ */
+import { execFile } from 'node:child_process';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { destroyTopology, listNamespaces } from '@mesh/netfilter';
+import { MeshError } from '@mesh/errors';
+import { DEV_HOST_INTERFACE, DEV_PREFIX } from './plan.js';
+import { killGroup } from './processes.js';
+
+const execFileAsync = promisify(execFile);
+export const NETNS_ETC_DIR = '/etc/netns';
+
+/** Runs a command in the caller's namespace; a failure names the command and its stderr. */
+export async function run(argv: readonly string[]): Promise<string> {
+  const [file, ...args] = argv as [string, ...string[]];
+  try {
+    return (await execFileAsync(file, args, { encoding: 'utf8' })).stdout;
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new MeshError('MESHCTL_ERR_DEV_COMMAND', `${argv.join(' ')} failed: ${stderr || (err as Error).message}`, { cause: err });
+  }
+}
+
+/** `/etc/netns/<netns>`: `ip netns exec` bind-mounts the files in it over /etc (hosts here). */
+export function netnsEtcDir(netns: string): string {
+  return join(NETNS_ETC_DIR, netns);
+}
+
+export interface DevState {
+  readonly mode: 'transparent' | 'explicit';
+  /** The `meshctl dev up` process. */
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly istiodDebugAddress: string;
+  readonly nodes: readonly { name: string; address: string; netns?: string; admin: string; socks5?: string }[];
+  readonly pods: readonly { name: string; namespace: string; node: string; ip: string; netns?: string }[];
+  readonly services: readonly { name: string; namespace: string; vip: string; ports: readonly number[] }[];
+  /** Process groups started outside any namespace (explicit mode), killed by `dev down`. */
+  readonly processGroups: readonly number[];
+  readonly logsDir: string;
+}
+
+export const DEV_STATE_FILE = 'dev.json';
+
+export async function readDevState(stateDir: string): Promise<DevState | undefined> {
+  try {
+    return JSON.parse(await readFile(join(stateDir, DEV_STATE_FILE), 'utf8')) as DevState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when `pid` still runs one of our built apps (a recycled pid must not be killed). */
+async function runsOurApp(pid: number, repoRoot: string): Promise<boolean> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).includes(repoRoot);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes everything a dev mesh made, by name, whether or not its process still runs; returns
+ * what it removed. Idempotent.
+ */
+export async function cleanupDevMesh(stateDir: string, repoRoot: string): Promise<string[]> {
+  const removed: string[] = [];
+  const state = await readDevState(stateDir);
+  for (const pgid of state?.processGroups ?? []) {
+    if ((await runsOurApp(pgid, repoRoot)) && killGroup(pgid, 'SIGKILL')) removed.push(`process group ${pgid}`);
+  }
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot) {
+    const namespaces = await listNamespaces(DEV_PREFIX).catch(() => []);
+    if (namespaces.length > 0) {
+      await destroyTopology(DEV_PREFIX);
+      removed.push(`${namespaces.length} network namespaces (${namespaces.join(', ')}) with their capture rules and processes`);
+    }
+    // Deleting the underlay namespace deletes this veth's peer and so the veth; a half-made
+    // link (crash between the two commands) is removed here.
+    const links = await run(['ip', '-o', 'link', 'show', DEV_HOST_INTERFACE]).catch(() => '');
+    if (links.includes(DEV_HOST_INTERFACE)) {
+      await run(['ip', 'link', 'del', DEV_HOST_INTERFACE]);
+      removed.push(`link ${DEV_HOST_INTERFACE}`);
+    }
+    const etc = await readdir(NETNS_ETC_DIR).catch(() => [] as string[]);
+    const ours = etc.filter((name) => name.startsWith(DEV_PREFIX));
+    for (const name of ours) await rm(netnsEtcDir(name), { recursive: true, force: true });
+    if (ours.length > 0) removed.push(`${ours.length} hosts files under ${NETNS_ETC_DIR}/${DEV_PREFIX}*`);
+  }
+  await rm(join(stateDir, DEV_STATE_FILE), { force: true });
+  return removed;
+}

@@ -1,0 +1,354 @@
+/**
+ * `meshctl dev up`: the sample mesh as real processes. Transparent mode (root on Linux): a
+ * network namespace per node and per pod (@mesh/netfilter topology), istiod-lite on the
+ * underlay, a ztunnel per node applying its TPROXY capture plan, the sample workloads inside
+ * their pods, and a link from the host into the underlay so meshctl reaches every admin API.
+ * Explicit mode (anything else): the same processes on loopback addresses, SOCKS5 per node.
+ *
+ * Invariants: everything made on the host is named `mdev-*` (host.ts removes it by name); a
+ * failed start removes what it made before rethrowing; `stop()` is idempotent.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createConnection, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { createTopology, isSockoptAvailable, type Topology } from '@mesh/netfilter';
+import { MeshError } from '@mesh/errors';
+import { cleanupDevMesh, DEV_STATE_FILE, isAlive, netnsEtcDir, readDevState, run, type DevState } from './host.js';
+import { readManifests, snapshotOf, watchManifests, writeMirror, type ManifestFile } from './manifests.js';
+import { DEV_HOST_INTERFACE, DEV_PREFIX, diffPods, planDevMesh, renderHostsFile, toLoopbackAddresses, type DevMode, type DevPlan, type DevPodPlan } from './plan.js';
+import { DevProcess } from './processes.js';
+
+export const ISTIOD_DEBUG_PORT = 15014;
+export const ISTIOD_XDS_TLS_PORT = 15012;
+export const ZTUNNEL_ADMIN_PORT = 15000;
+export const ZTUNNEL_READINESS_PORT = 15021;
+export const ZTUNNEL_SOCKS5_PORT = 15080;
+const READY_TIMEOUT_MS = 30_000;
+
+export interface AppBinaries {
+  readonly istiod: string;
+  readonly ztunnel: string;
+  readonly waypoint: string;
+  readonly sampleWorkload: string;
+}
+
+export function appBinaries(repoRoot: string): AppBinaries {
+  return {
+    istiod: join(repoRoot, 'apps/istiod-lite/dist/main.js'),
+    ztunnel: join(repoRoot, 'apps/ztunnel/dist/main.js'),
+    waypoint: join(repoRoot, 'apps/waypoint/dist/main.js'),
+    sampleWorkload: join(repoRoot, 'apps/sample-workload/dist/main.js'),
+  };
+}
+
+/** Which capture mode this machine allows, and why (printed at start). */
+export function chooseMode(forced?: DevMode): { mode: DevMode; reason: string } {
+  if (forced === 'explicit') return { mode: 'explicit', reason: 'asked for with --mode explicit' };
+  const problems: string[] = [];
+  if (process.platform !== 'linux') problems.push(`this is ${process.platform}, TPROXY needs Linux`);
+  if (process.getuid?.() !== 0) problems.push('not root (network namespaces and iptables need root; run with sudo for transparent mode)');
+  if (problems.length === 0 && !isSockoptAvailable()) problems.push('the @mesh/netfilter native addon (IP_TRANSPARENT) is not built (run `pnpm install`)');
+  if (problems.length === 0 && !existsSync('/usr/sbin/iptables') && !existsSync('/sbin/iptables')) problems.push('iptables is not installed (scripts/bootstrap.sh installs it)');
+  if (forced === 'transparent' && problems.length > 0) {
+    throw new MeshError('MESHCTL_ERR_DEV_MODE', `transparent mode is not possible here: ${problems.join('; ')}`, { hint: 'use --mode explicit' });
+  }
+  if (problems.length > 0) return { mode: 'explicit', reason: problems.join('; ') };
+  return { mode: 'transparent', reason: 'root on Linux: pods are network namespaces and ztunnel captures with TPROXY, as in seeds 002/004' };
+}
+
+export interface DevMeshOptions {
+  readonly repoRoot: string;
+  readonly manifestDirs: readonly string[];
+  readonly stateDir: string;
+  readonly mode?: DevMode | undefined;
+  /** Progress lines for a person. */
+  readonly say: (line: string) => void;
+  /** Forward 127.0.0.1:15014 to istiod-lite's debug port so plain `meshctl` finds the mesh. */
+  readonly forwardDebugPort?: boolean;
+  readonly binaries?: AppBinaries;
+}
+
+export interface DevMesh {
+  readonly mode: DevMode;
+  readonly modeReason: string;
+  readonly state: DevState;
+  /** Phase → milliseconds, in order: where startup time went. */
+  readonly timings: readonly (readonly [string, number])[];
+  readonly plan: () => DevPlan;
+  /** Resolves when the manifests were applied after an edit (for tests). */
+  readonly reconciled: () => Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface Running {
+  topology?: Topology;
+  istiod?: DevProcess;
+  ztunnels: Map<string, DevProcess>;
+  pods: Map<string, DevProcess>;
+  forwarder?: Server;
+  watcher?: { close(): void };
+}
+
+const podKey = (p: { name: string; namespace: string }) => `${p.namespace}/${p.name}`;
+
+function httpStatus(url: string, timeoutMs = 1_000): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(url, { timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+async function waitHttpOk(url: string, proc: DevProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await httpStatus(url)) !== 200) {
+    if (!proc.running) throw proc.failure('exited before it was ready');
+    if (Date.now() > deadline) throw proc.failure(`not ready within ${timeoutMs} ms (${url})`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** A TCP forwarder 127.0.0.1:<port> → target; undefined when the port is taken (said by the caller). */
+async function forwardPort(port: number, target: { host: string; port: number }): Promise<Server | undefined> {
+  const server = createServer((socket) => {
+    const upstream = createConnection(target);
+    socket.pipe(upstream).pipe(socket);
+    const drop = () => {
+      socket.destroy();
+      upstream.destroy();
+    };
+    socket.on('error', drop);
+    upstream.on('error', drop);
+  });
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
+  const { say, stateDir, repoRoot } = options;
+  const bin = options.binaries ?? appBinaries(repoRoot);
+  for (const [app, path] of Object.entries(bin)) {
+    if (app !== 'waypoint' && !existsSync(path)) {
+      throw new MeshError('MESHCTL_ERR_DEV_NOT_BUILT', `${path} does not exist`, { hint: 'run `pnpm run build` first (`pnpm dev` does)' });
+    }
+  }
+  const previous = await readDevState(stateDir);
+  if (previous && previous.pid !== process.pid && isAlive(previous.pid)) {
+    throw new MeshError('MESHCTL_ERR_DEV_RUNNING', `a dev mesh is already running (meshctl pid ${previous.pid})`, { hint: 'stop it with Ctrl-C in its terminal, or `meshctl dev down`' });
+  }
+  const leftovers = await cleanupDevMesh(stateDir, repoRoot);
+  if (leftovers.length > 0) say(`removed what a previous dev mesh left: ${leftovers.join('; ')}`);
+
+  const { mode, reason } = chooseMode(options.mode);
+  say(`mode: ${mode} — ${reason}`);
+  const timings: [string, number][] = [];
+  let mark = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    timings.push([name, now - mark]);
+    mark = now;
+  };
+
+  const configDir = join(stateDir, 'config');
+  const logsDir = join(stateDir, 'logs');
+  const istiodStateDir = join(stateDir, 'istiod');
+  await rm(configDir, { recursive: true, force: true });
+  await mkdir(configDir, { recursive: true });
+  await mkdir(logsDir, { recursive: true });
+  const rewrite = mode === 'explicit' ? toLoopbackAddresses : (t: string) => t;
+  let files: ManifestFile[] = await readManifests(options.manifestDirs, rewrite);
+  let plan = planDevMesh(snapshotOf(files), mode);
+  const waypointBuilt = existsSync(bin.waypoint);
+  phase('read manifests');
+
+  const running: Running = { ztunnels: new Map(), pods: new Map() };
+  const processGroups = () => [running.istiod, ...running.ztunnels.values(), ...running.pods.values()].flatMap((p) => (p?.pid ? [p.pid] : []));
+  const node = (name: string) => plan.nodes.find((n) => n.name === name) as DevPlan['nodes'][number];
+  const nodeNetns = (name: string) => running.topology?.node(name).netns;
+  const podNetns = (p: DevPodPlan) => running.topology?.pod(p.name, p.namespace).netns;
+  /** Wraps argv so it runs inside `netns` (transparent) or as is (explicit). */
+  const inNetns = (netns: string | undefined, argv: string[]) => (netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv);
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    running.watcher?.close();
+    running.forwarder?.close();
+    // Workloads and ztunnels first (ztunnel removes its capture rules on SIGTERM), istiod last.
+    await Promise.all([...running.pods.values(), ...running.ztunnels.values()].map((p) => p.stop()));
+    await running.istiod?.stop();
+    await cleanupDevMesh(stateDir, repoRoot);
+  };
+
+  const writeHosts = async (pod: DevPodPlan) => {
+    const netns = podNetns(pod);
+    if (!netns) return;
+    await mkdir(netnsEtcDir(netns), { recursive: true });
+    await writeFile(join(netnsEtcDir(netns), 'hosts'), renderHostsFile(plan, pod));
+  };
+
+  const startPod = async (pod: DevPodPlan): Promise<DevProcess | undefined> => {
+    if (pod.ports.length === 0) return undefined;
+    const name = `pod-${pod.namespace}-${pod.name}`;
+    if (pod.kind === 'waypoint') {
+      if (!waypointBuilt) return undefined;
+      const proc = new DevProcess(name, inNetns(podNetns(pod), [process.execPath, bin.waypoint, '--name', pod.name, '--namespace', pod.namespace, '--node-name', pod.node, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', pod.node), '--listen-address', pod.ip]), logsDir);
+      running.pods.set(podKey(pod), proc);
+      return proc;
+    }
+    // Explicit mode: upstream calls would bypass the mesh (no SOCKS5 in the sample), so none.
+    const upstreams = mode === 'transparent' ? pod.upstreams.flatMap((u) => ['--upstream', u]) : [];
+    const proc = new DevProcess(
+      name,
+      inNetns(podNetns(pod), [process.execPath, bin.sampleWorkload, '--name', pod.name, '--namespace', pod.namespace, '--node', pod.node, ...pod.ports.flatMap((p) => ['--listen', `${pod.ip}:${p}`]), ...upstreams]),
+      logsDir,
+    );
+    running.pods.set(podKey(pod), proc);
+    await proc.waitForLog((e) => e['msg'] === 'sample workload listening', READY_TIMEOUT_MS);
+    return proc;
+  };
+
+  const startZtunnel = (nodeName: string) => {
+    const n = node(nodeName);
+    const netns = nodeNetns(nodeName);
+    const argv = [process.execPath, bin.ztunnel, '--node-name', nodeName, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', nodeName), '--listen-address', n.address];
+    if (netns) argv.push('--capture-mode', 'transparent', '--capture-netns', netns);
+    else argv.push('--capture-mode', 'explicit');
+    const proc = new DevProcess(`ztunnel-${nodeName}`, inNetns(netns, argv), logsDir);
+    running.ztunnels.set(nodeName, proc);
+    return proc;
+  };
+
+  const saveState = async () => {
+    const state: DevState = {
+      mode,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      istiodDebugAddress: running.forwarder || mode === 'explicit' ? `127.0.0.1:${ISTIOD_DEBUG_PORT}` : `${plan.istiodAddress}:${ISTIOD_DEBUG_PORT}`,
+      nodes: plan.nodes.map((n) => ({
+        name: n.name,
+        address: n.address,
+        ...(nodeNetns(n.name) ? { netns: nodeNetns(n.name) } : {}),
+        admin: `${n.address}:${ZTUNNEL_ADMIN_PORT}`,
+        ...(mode === 'explicit' ? { socks5: `${n.address}:${ZTUNNEL_SOCKS5_PORT}` } : {}),
+      })),
+      pods: plan.pods.map((p) => ({ name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, ...(podNetns(p) ? { netns: podNetns(p) } : {}) })),
+      services: plan.services,
+      processGroups: mode === 'explicit' ? processGroups() : [],
+      logsDir,
+    };
+    await writeFile(join(stateDir, DEV_STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
+    return state;
+  };
+
+  try {
+    if (mode === 'transparent') {
+      running.topology = await createTopology({
+        prefix: DEV_PREFIX,
+        underlayCidr: plan.underlayCidr,
+        nodes: plan.nodes,
+        pods: plan.pods.map((p) => ({ name: p.name, namespace: p.namespace, node: p.node, ip: p.ip })),
+      });
+      const ul = running.topology.underlayNetns;
+      // The host joins the underlay (its end named mdev-host): meshctl reaches istiod-lite and
+      // each ztunnel's admin port at the node address, as an operator on the node network would.
+      await run(['ip', 'link', 'add', DEV_HOST_INTERFACE, 'type', 'veth', 'peer', 'name', 'host0', 'netns', ul]);
+      await running.topology.exec(ul, ['ip', 'link', 'set', 'host0', 'master', 'br0', 'up']);
+      await running.topology.exec(ul, ['ip', 'addr', 'add', `${plan.istiodAddress}/24`, 'dev', 'br0']);
+      await run(['ip', 'addr', 'add', `${plan.hostAddress}/24`, 'dev', DEV_HOST_INTERFACE]);
+      await run(['ip', 'link', 'set', DEV_HOST_INTERFACE, 'up']);
+      for (const pod of plan.pods) await writeHosts(pod);
+      phase('network namespaces, veths, routes, hosts files');
+    }
+    await writeMirror(configDir, files);
+    running.istiod = new DevProcess(
+      'istiod-lite',
+      inNetns(running.topology?.underlayNetns, [process.execPath, bin.istiod, '--config-dir', configDir, '--state-dir', istiodStateDir, '--listen-address', plan.istiodAddress]),
+      logsDir,
+    );
+    await running.istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready', READY_TIMEOUT_MS);
+    phase('istiod-lite (CA, node credentials, first snapshot)');
+    await Promise.all(plan.pods.map(startPod));
+    phase(`sample workloads (${running.pods.size} pods)`);
+    const ztunnels = plan.nodes.map((n) => startZtunnel(n.name));
+    await Promise.all(ztunnels.map((z, i) => waitHttpOk(`http://${plan.nodes[i]!.address}:${ZTUNNEL_READINESS_PORT}/healthz/ready`, z, READY_TIMEOUT_MS)));
+    if (mode === 'transparent') await Promise.all(ztunnels.map((z) => z.waitForLog((e) => e['msg'] === 'capture rules applied', READY_TIMEOUT_MS)));
+    phase(`ztunnels (xDS, workload certificates${mode === 'transparent' ? ', capture rules' : ''})`);
+    const waypoints = plan.pods.filter((p) => p.kind === 'waypoint' && running.pods.has(podKey(p)));
+    if (waypoints.length > 0) {
+      await Promise.all(waypoints.map((p) => (running.pods.get(podKey(p)) as DevProcess).waitForLog((e) => /ready|started/.test(String(e['msg'])), READY_TIMEOUT_MS)));
+      phase(`waypoints (${waypoints.length})`);
+    }
+    if (mode === 'transparent' && options.forwardDebugPort !== false) {
+      running.forwarder = await forwardPort(ISTIOD_DEBUG_PORT, { host: plan.istiodAddress, port: ISTIOD_DEBUG_PORT });
+      if (!running.forwarder) say(`127.0.0.1:${ISTIOD_DEBUG_PORT} is taken: use meshctl --istiod ${plan.istiodAddress}:${ISTIOD_DEBUG_PORT} (or MESHCTL_ISTIOD)`);
+    }
+    if (plan.pods.some((p) => p.kind === 'waypoint') && !waypointBuilt) say(`waypoint pods declared but ${bin.waypoint} is not built: they are not started`);
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+  let state = await saveState();
+
+  // Live edits: pods first (namespace, hosts, process), then istiod-lite's copy of the files.
+  let reconciling: Promise<void> = Promise.resolve();
+  const reconcile = async () => {
+    let nextFiles: ManifestFile[];
+    let next: DevPlan;
+    try {
+      nextFiles = await readManifests(options.manifestDirs, rewrite);
+      next = planDevMesh(snapshotOf(nextFiles), mode);
+    } catch (err) {
+      say(`manifest edit not applied: ${(err as Error).message}`);
+      return;
+    }
+    if (JSON.stringify(next.nodes) !== JSON.stringify(plan.nodes)) say('nodes changed: restart `pnpm dev` for node changes (pods, services and policies apply live)');
+    const { added, removed } = diffPods(plan.pods, next.pods);
+    for (const pod of removed) {
+      await running.pods.get(podKey(pod))?.stop();
+      running.pods.delete(podKey(pod));
+      if (running.topology) {
+        await rm(netnsEtcDir(podNetns(pod) as string), { recursive: true, force: true });
+        await running.topology.removePod(pod.name, pod.namespace);
+      }
+    }
+    const previousPlan = plan;
+    plan = { ...next, nodes: previousPlan.nodes };
+    for (const pod of added) {
+      try {
+        if (running.topology) await running.topology.addPod({ name: pod.name, namespace: pod.namespace, node: pod.node, ip: pod.ip });
+        await startPod(pod);
+      } catch (err) {
+        say(`pod ${podKey(pod)} not started: ${(err as Error).message}`);
+      }
+    }
+    if (running.topology) for (const pod of plan.pods) await writeHosts(pod);
+    await writeMirror(configDir, nextFiles, files);
+    files = nextFiles;
+    state = await saveState();
+    const changes = [...removed.map((p) => `-${podKey(p)}`), ...added.map((p) => `+${podKey(p)}`)];
+    say(`manifests applied${changes.length ? ` (pods ${changes.join(' ')})` : ''}; istiod-lite pushes the new config`);
+  };
+  running.watcher = watchManifests(options.manifestDirs, () => (reconciling = reconcile()));
+
+  return {
+    mode,
+    modeReason: reason,
+    get state() {
+      return state;
+    },
+    timings,
+    plan: () => plan,
+    reconciled: () => reconciling,
+    stop,
+  };
+}
