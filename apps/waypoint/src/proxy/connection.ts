@@ -12,6 +12,7 @@ import type { WaypointModel } from '../config/store.js';
 import { handleRequest, type DownstreamContext, type ProxyDeps } from './http-proxy.js';
 import { applicationProtocolOf, sniffProtocol, type SniffedProtocol } from './sniff.js';
 import { openUpstream } from './upstream.js';
+import { asByteStream } from './byte-stream.js';
 
 /** How long to wait for a client's first bytes before treating the stream as TCP (server-speaks-first protocols). */
 export const SNIFF_TIMEOUT_MS = 1000;
@@ -96,10 +97,10 @@ export async function serveTunnel(deps: ConnectionDeps, tunnel: IncomingTunnel):
   };
   // One server object per connection keeps the connection's context in the closure.
   const server = protocol === 'h2c' ? createH2Server(onRequest) : createHttpServer({ keepAliveTimeout: 60_000 }, onRequest);
+  const bytes = asByteStream(stream);
   await new Promise<void>((resolve) => {
     stream.once('close', resolve);
-    server.emit('connection', stream);
-    stream.resume();
+    server.emit('connection', bytes);
   });
 }
 

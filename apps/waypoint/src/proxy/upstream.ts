@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { MeshError } from '@mesh/errors';
 import { parseAuthority, type HbonePool } from '@mesh/hbone-core';
 import type { Endpoint, OriginateModel } from '../config/model.js';
+import { asByteStream } from './byte-stream.js';
 
 export interface UpstreamContext {
   readonly pool: HbonePool;
@@ -85,13 +86,13 @@ export function sendUpstream(ctx: UpstreamContext, endpoint: Endpoint, source: T
       method: req.method,
       path: req.path,
       headers: { ...req.headers, connection: 'close', 'content-length': String(req.body.length) },
-      agent: false,
+      // No agent: with createConnection and no agent, Node uses our stream (agent: false would make a new Agent that ignores it).
       signal: req.signal,
       createConnection: ((_opts: unknown, done: (err: Error | null, stream?: Duplex) => void) => {
         openUpstream(ctx, endpoint, source).then(
           (stream) => {
             connected = true;
-            done(null, stream);
+            done(null, asByteStream(stream));
           },
           (err: unknown) => done(new UpstreamConnectError(err, endpoint)),
         );
