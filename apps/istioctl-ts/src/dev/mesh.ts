@@ -26,6 +26,7 @@ export const ZTUNNEL_ADMIN_PORT = 15000;
 export const ZTUNNEL_READINESS_PORT = 15021;
 export const ZTUNNEL_SOCKS5_PORT = 15080;
 const READY_TIMEOUT_MS = 30_000;
+const WAYPOINT_READY_TIMEOUT_MS = 10_000;
 
 export interface AppBinaries {
   readonly istiod: string;
@@ -201,7 +202,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     const name = `pod-${pod.namespace}-${pod.name}`;
     if (pod.kind === 'waypoint') {
       if (!waypointBuilt) return undefined;
-      const proc = new DevProcess(name, inNetns(podNetns(pod), [process.execPath, bin.waypoint, '--name', pod.name, '--namespace', pod.namespace, '--node-name', pod.node, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', pod.node), '--listen-address', pod.ip]), logsDir);
+      const proc = new DevProcess(name, inNetns(podNetns(pod), [process.execPath, bin.waypoint, '--pod-name', pod.name, '--namespace', pod.namespace, '--node-name', pod.node, '--pod-ip', pod.ip, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', pod.node), '--listen-address', pod.ip, '--admin-address', pod.ip]), logsDir);
       running.pods.set(podKey(pod), proc);
       return proc;
     }
@@ -266,6 +267,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       await running.topology.exec(ul, ['ip', 'addr', 'add', `${plan.istiodAddress}/24`, 'dev', 'br0']);
       await run(['ip', 'addr', 'add', `${plan.hostAddress}/24`, 'dev', DEV_HOST_INTERFACE]);
       await run(['ip', 'link', 'set', DEV_HOST_INTERFACE, 'up']);
+      for (const n of plan.nodes) if (n.podCidr) await run(['ip', 'route', 'add', n.podCidr, 'via', n.address, 'dev', DEV_HOST_INTERFACE]);
       for (const pod of plan.pods) await writeHosts(pod);
       phase('network namespaces, veths, routes, hosts files');
     }
@@ -285,7 +287,14 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     phase(`ztunnels (xDS, workload certificates${mode === 'transparent' ? ', capture rules' : ''})`);
     const waypoints = plan.pods.filter((p) => p.kind === 'waypoint' && running.pods.has(podKey(p)));
     if (waypoints.length > 0) {
-      await Promise.all(waypoints.map((p) => (running.pods.get(podKey(p)) as DevProcess).waitForLog((e) => /ready|started/.test(String(e['msg'])), READY_TIMEOUT_MS)));
+      // The L7 part is optional for the tour: a waypoint that is not ready is reported, not fatal.
+      await Promise.all(
+        waypoints.map((p) =>
+          waitHttpOk(`http://${p.ip}:${ZTUNNEL_READINESS_PORT}/healthz/ready`, running.pods.get(podKey(p)) as DevProcess, WAYPOINT_READY_TIMEOUT_MS).catch((err: Error) =>
+            say(`waypoint ${podKey(p)} is not ready (L7 traffic to its services fails until it is): ${err.message.split('\n')[0]}`),
+          ),
+        ),
+      );
       phase(`waypoints (${waypoints.length})`);
     }
     if (mode === 'transparent' && options.forwardDebugPort !== false) {

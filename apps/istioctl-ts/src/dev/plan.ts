@@ -26,6 +26,8 @@ export interface DevNodePlan {
   readonly name: string;
   /** Underlay address (transparent) or the node's loopback address (explicit). */
   readonly address: string;
+  /** `spec.podCIDR`: the host routes it via the node (to reach waypoint admin ports). */
+  readonly podCidr?: string | undefined;
 }
 
 export interface DevPodPlan {
@@ -79,7 +81,7 @@ function slash24(address: string): string {
 }
 
 export function planDevMesh(snapshot: MeshSnapshot, mode: DevMode): DevPlan {
-  const nodes = [...snapshot.nodes.values()].map((n) => ({ name: n.name, address: n.address }));
+  const nodes = [...snapshot.nodes.values()].map((n) => ({ name: n.name, address: n.address, ...(n.podCidr ? { podCidr: n.podCidr } : {}) }));
   if (nodes.length === 0) {
     throw new MeshError('MESHCTL_ERR_DEV_PLAN', 'the manifests declare no Node', { hint: 'load examples/bookinfo (it declares node-a and node-b)' });
   }
