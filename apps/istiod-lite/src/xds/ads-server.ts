@@ -113,9 +113,9 @@ export class AdsServer {
   /** Per proxy id and type: the version it NACKed last (cleared when it ACKs something). */
   readonly #rejected = new Map<string, Map<string, string>>();
   /**
-   * Encoded resources by their JSON text, for the current and the previous generation: unchanged
-   * resources (and resources shared by many nodes) are encoded once. JSON.stringify is ~10x
-   * cheaper than encoding. Bounded: entries unused for a whole generation are dropped.
+   * Encoded resources by a digest of their JSON text, for the current and the previous generation:
+   * unchanged resources (and resources shared by many nodes) are encoded once. Stringify + digest
+   * is several times cheaper than encoding. Bounded: entries unused for a generation are dropped.
    */
   #encodeCache = { generation: 0, current: new Map<string, EncodedAny>(), previous: new Map<string, EncodedAny>() };
   readonly #onSnapshot = () => this.pushAll();
@@ -406,11 +406,12 @@ export class AdsServer {
       cache.current = new Map();
       cache.generation = generation;
     }
-    const key = JSON.stringify(resource);
-    // Huge resources (a node's ztunnel_outbound listener: megabytes for a large mesh) are unique
-    // per node and change with every service edit; keeping them as Map keys only costs string
-    // hashing and GC time, so they are encoded directly.
-    if (key.length > MAX_CACHED_RESOURCE_JSON_CHARS) return encodeResource(resource);
+    const json = JSON.stringify(resource);
+    // Huge resources are unique per node and change often: caching them costs more than it saves.
+    if (json.length > MAX_CACHED_RESOURCE_JSON_CHARS) return encodeResource(resource);
+    // Keyed by a digest, not the JSON itself: retaining megabytes of key strings per node for two
+    // generations made garbage collection the largest cost of a push.
+    const key = createHash('sha256').update(json).digest('base64');
     let any = cache.current.get(key) ?? cache.previous.get(key);
     if (!any) any = encodeResource(resource);
     cache.current.set(key, any);
