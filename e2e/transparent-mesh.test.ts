@@ -96,10 +96,10 @@ async function ready(node: string, timeoutMs = 20_000): Promise<void> {
 }
 
 /** Connects from a pod namespace (an unmodified client: plain connect()) and returns the first line. */
-async function ask(fromPod: string, host: string, port = APP_PORT, namespace = 'default'): Promise<string> {
+async function ask(fromPod: string, host: string, port = APP_PORT, namespace = 'default', timeoutMs = 5_000): Promise<string> {
   const socket = connectFrom(podNs(fromPod, namespace), host, port);
   try {
-    return await readLine(socket);
+    return await readLine(socket, timeoutMs);
   } finally {
     socket.destroy();
   }
@@ -274,8 +274,12 @@ describe.skipIf(!isRoot || !BUILT)('transparent mode: two nodes in network names
     expect(Array.isArray(tunnels.pool)).toBe(true);
   });
 
-  it('ztunnel B restarted: new connections work again', async () => {
+  it('ztunnel B restarted: traffic fails closed while it is down, new connections work again', async () => {
+    await waitFor(async () => (await ask('legacy-client', '10.77.2.13', APP_PORT, 'legacy').catch(() => '')) === 'ratings-v1', 15_000, 'plaintext allowed again');
     await ztunnels['node-b']!.stop();
+    // The capture rules outlive ztunnel: while it is down, traffic to its pods fails closed
+    // (TPROXY finds no listener) instead of reaching them around the mesh.
+    await expect(ask('legacy-client', '10.77.2.13', APP_PORT, 'legacy', 1_500)).rejects.toThrow();
     startZtunnel('node-b');
     await ready('node-b');
     await waitFor(async () => (await ask('sleep', VIP.ratings).catch(() => '')) === 'ratings-v1', 15_000, 'ratings through the new ztunnel B');

@@ -1,7 +1,9 @@
 /**
  * Transparent mode with `--capture-netns`: keeps the node's capture plan (@mesh/netfilter) in
- * step with the local pods the config names, like istio-cni does for ztunnel, and removes it on
- * exit. Applies are serialized and coalesced: only the latest pod set is applied.
+ * step with the local pods the config names, like istio-cni does for ztunnel; `remove()` tears
+ * it down (only with --remove-capture-on-exit: by default the rules outlive the process so
+ * captured traffic fails closed). Applies are serialized and coalesced: only the latest pod set
+ * is applied.
  */
 import { applyCapturePlan, planNodeCapture, removeCapturePlan, type CapturePlan, type CommandRunner } from '@mesh/netfilter';
 import type { Logger } from './log.js';

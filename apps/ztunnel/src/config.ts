@@ -36,7 +36,10 @@ Options (environment variable in brackets):
   --capture-netns <name>      [CAPTURE_NETNS] In transparent mode, keep the node's capture plan
                               (iptables/ipset/ip rule, @mesh/netfilter) applied in this network
                               namespace (ztunnel's own, by name) for the local pods as config
-                              changes, and remove it on exit.
+                              changes. The rules stay when ztunnel stops, so captured traffic
+                              fails closed (TPROXY finds no listener and drops) instead of
+                              bypassing the mesh; a restarted ztunnel takes over.
+  --remove-capture-on-exit    Remove those rules when ztunnel stops (tear-down).
   --listen-address <ip>       [LISTEN_ADDRESS] Admin, readiness and SOCKS5 bind here (the node's
                               loopback). Default 127.0.0.1
   --admin-port <port>         Default ${ADMIN_PORT}      --readiness-port <port>  Default ${READINESS_PORT}
@@ -58,6 +61,7 @@ export const ZtunnelConfigSchema = z.object({
   bootstrapDir: z.string().min(1).optional(),
   captureMode: z.enum(['transparent', 'explicit']).default('explicit'),
   captureNetns: z.string().min(1).optional(),
+  removeCaptureOnExit: z.boolean().default(false),
   listenAddress: z.string().min(1).default('127.0.0.1'),
   adminPort: port.default(ADMIN_PORT),
   readinessPort: port.default(READINESS_PORT),
@@ -90,7 +94,7 @@ const FLAGS: Record<string, keyof ZtunnelConfig> = {
   '--trust-domain': 'trustDomain',
   '--log-level': 'logLevel',
 };
-const BOOLEAN_FLAGS: Record<string, keyof ZtunnelConfig> = {};
+const BOOLEAN_FLAGS: Record<string, keyof ZtunnelConfig> = { '--remove-capture-on-exit': 'removeCaptureOnExit' };
 const ENV: Record<string, keyof ZtunnelConfig> = {
   NODE_NAME: 'nodeName',
   XDS_ADDRESS: 'xdsAddress',

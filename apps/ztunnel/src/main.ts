@@ -17,6 +17,9 @@ import { controlPlaneCredentials } from './xds/credentials.js';
 import { startXds, ztunnelNode } from './xds/xds.js';
 import { Ztunnel } from './ztunnel.js';
 
+/** How long a stopping ztunnel lets open connections drain. */
+const DRAIN_TIMEOUT_MS = 1_000;
+
 async function main(): Promise<number> {
   let parsed;
   try {
@@ -80,7 +83,11 @@ async function main(): Promise<number> {
   xds.close();
   ca?.close();
   for (const s of servers) s.close();
-  await capture?.remove().catch((err: unknown) => logger.log('proxy', 'error', 'cannot remove capture rules', { error: String(err) }));
+  if (config.removeCaptureOnExit) {
+    await capture?.remove().catch((err: unknown) => logger.log('proxy', 'error', 'cannot remove capture rules', { error: String(err) }));
+  }
+  // Let open connections finish briefly, then cut the rest.
+  await Promise.race([ztunnel.close(), new Promise((resolve) => setTimeout(resolve, DRAIN_TIMEOUT_MS))]);
   ztunnel.destroy();
   return 0;
 }

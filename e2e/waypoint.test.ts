@@ -1,0 +1,237 @@
+/**
+ * Seed 003 for real (root): the two-node mesh in network namespaces, istiod-lite, two ztunnels
+ * and the waypoint of namespace `echo` as processes. A client in the `sleep` pod (captured)
+ * calls the echo Service VIP; ztunnel A tunnels it to the waypoint (HBONE to 10.77.2.30:15008,
+ * `:authority` = VIP:port, the waypoint's identity expected); the waypoint applies policy and
+ * the HTTPRoute and re-originates HBONE to the chosen echo pod's ztunnel. Route and policy
+ * changes are manifest edits that istiod-lite pushes while everything runs.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Agent } from 'node:http';
+import type { Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTopology, destroyTopology, listNamespaces, type Topology } from '@mesh/netfilter';
+import { createMeshFiles, type MeshFiles } from './helpers/mesh.js';
+import { connectFrom, httpInNetns, startPodServer } from './helpers/netns.js';
+import { AppProcess, ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, waitFor } from './helpers/process.js';
+import { WAYPOINT_MAIN, httpFrom, many, podAgent, readLines, startEchoPod } from './helpers/waypoint.js';
+
+const isRoot = process.getuid?.() === 0;
+const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN) && existsSync(WAYPOINT_MAIN);
+const PREFIX = `wp${randomBytes(2).toString('hex')}-`;
+const ISTIOD_ADDRESS = '10.77.0.2';
+const ECHO_VIP = '10.77.100.20';
+const ECHO_PORT = 8080;
+const WAYPOINT_IP = '10.77.2.30';
+const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
+const WAYPOINT_ID = 'spiffe://cluster.local/ns/echo/sa/waypoint';
+
+const PODS = [
+  { name: 'sleep', node: 'node-a', ip: '10.77.1.10' },
+  { name: 'echo-v1', namespace: 'echo', node: 'node-a', ip: '10.77.1.20' },
+  { name: 'echo-v2', namespace: 'echo', node: 'node-b', ip: '10.77.2.20' },
+  { name: 'waypoint-0', namespace: 'echo', node: 'node-b', ip: WAYPOINT_IP },
+];
+
+/** examples/waypoint/echo.yaml without its HTTPRoute: each test installs its own route. */
+async function echoMeshWithoutRoute(): Promise<string> {
+  const text = await readFile(`${REPO_ROOT}examples/waypoint/echo.yaml`, 'utf8');
+  return text
+    .split(/^---$/m)
+    .filter((doc) => !/^kind: HTTPRoute$/m.test(doc))
+    .join('---');
+}
+
+function route(rules: string): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: echo
+  namespace: echo
+spec:
+  parentRefs:
+    - group: ""
+      kind: Service
+      name: echo
+      port: 80
+  rules:
+${rules}`;
+}
+
+const backend = (name: string, weight?: number) => `        - name: ${name}
+          port: 80${weight === undefined ? '' : `\n          weight: ${weight}`}
+`;
+
+let topology: Topology | undefined;
+let files: MeshFiles;
+let waypoint: AppProcess;
+let agent: Agent;
+const processes: AppProcess[] = [];
+const servers: Server[] = [];
+const podNs = (name: string, namespace = 'default') => topology!.pod(name, namespace).netns;
+const nodeNs = (node: string) => topology!.node(node).netns;
+const access = () => waypoint.logs.filter((e) => e['scope'] === 'access');
+
+function start(name: string, netns: string, main: string, args: string[]): AppProcess {
+  const p = new AppProcess(name, 'ip', ['netns', 'exec', netns, process.execPath, main, ...args]);
+  processes.push(p);
+  return p;
+}
+
+/** Writes a manifest and waits until the waypoint applied a new config of `type`. */
+async function apply(file: string, yaml: string, type: 'RDS' | 'LDS' = 'RDS'): Promise<void> {
+  const before = waypoint.logs.filter((e) => e['msg'] === 'config applied' && e['type'] === type).length;
+  await files.write(file, yaml);
+  await waypoint.waitForLog(() => waypoint.logs.filter((e) => e['msg'] === 'config applied' && e['type'] === type).length > before, 15_000);
+}
+
+const get = (path: string, headers: Record<string, string> = {}, method = 'GET') => httpFrom(agent, ECHO_VIP, 80, path, headers, method);
+
+async function cleanup(): Promise<void> {
+  agent?.destroy();
+  for (const s of servers) s.close();
+  for (const p of processes) await p.stop(1_000);
+  await destroyTopology(PREFIX);
+  await files?.cleanup();
+}
+
+describe.skipIf(!isRoot || !BUILT)('waypoint: seed 003 in network namespaces (root, needs `pnpm build`)', () => {
+  beforeAll(async () => {
+    for (const name of await listNamespaces('wp')) {
+      const stale = /^(wp[0-9a-f]{4}-)/.exec(name)?.[1];
+      if (stale) await destroyTopology(stale);
+    }
+    try {
+      files = await createMeshFiles();
+      await files.write('echo.yaml', await echoMeshWithoutRoute());
+      topology = await createTopology({
+        prefix: PREFIX,
+        underlayCidr: '10.77.0.0/24',
+        nodes: [
+          { name: 'node-a', address: '10.77.0.11' },
+          { name: 'node-b', address: '10.77.0.12' },
+        ],
+        pods: PODS,
+      });
+      const underlay = topology.underlayNetns;
+      await topology.exec(underlay, ['ip', 'addr', 'add', `${ISTIOD_ADDRESS}/24`, 'dev', 'br0']);
+      // The waypoint is a pod: istiod-lite must reach pod addresses through their nodes.
+      await topology.exec(underlay, ['ip', 'route', 'replace', '10.77.1.0/24', 'via', '10.77.0.11']);
+      await topology.exec(underlay, ['ip', 'route', 'replace', '10.77.2.0/24', 'via', '10.77.0.12']);
+      const istiod = start('istiod-lite', underlay, ISTIOD_MAIN, ['--config-dir', files.configDir, '--state-dir', files.stateDir, '--listen-address', ISTIOD_ADDRESS]);
+      await istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready');
+      servers.push(await startEchoPod(podNs('echo-v1', 'echo'), 'echo-v1', '10.77.1.20', ECHO_PORT));
+      servers.push(await startEchoPod(podNs('echo-v2', 'echo'), 'echo-v2', '10.77.2.20', ECHO_PORT));
+      servers.push(await startPodServer(podNs('sleep'), 'sleep', '10.77.1.10', 9080));
+      const ztunnels = ['node-a', 'node-b'].map((node) =>
+        start(`ztunnel ${node}`, nodeNs(node), ZTUNNEL_MAIN, [
+          '--node-name', node, '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/nodes/${node}`,
+          '--capture-mode', 'transparent', '--capture-netns', nodeNs(node),
+        ]),
+      );
+      // The waypoint runs in its own pod on node-b with node-b's bootstrap credential (ARCHITECTURE.md).
+      waypoint = start('waypoint', podNs('waypoint-0', 'echo'), WAYPOINT_MAIN, [
+        '--node-name', 'node-b', '--pod-name', 'waypoint-0', '--namespace', 'echo', '--pod-ip', WAYPOINT_IP,
+        '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/nodes/node-b`, '--listen-address', WAYPOINT_IP,
+      ]);
+      for (const [i, node] of ['node-a', 'node-b'].entries()) {
+        await waitFor(async () => (await httpInNetns(nodeNs(node), 15021, '/healthz/ready').catch(() => ({ status: 0 }))).status === 200, 30_000, `ztunnel ${node} ready`);
+        await ztunnels[i]!.waitForLog((e) => e['msg'] === 'capture rules applied', 15_000);
+      }
+      await waitFor(async () => (await httpInNetns(podNs('waypoint-0', 'echo'), 15021, '/healthz/ready').catch(() => ({ status: 0 }))).status === 200, 30_000, 'waypoint ready');
+      agent = podAgent(podNs('sleep'));
+    } catch (err) {
+      if (process.env['E2E_DEBUG']) for (const p of processes) process.stderr.write(`--- ${p.name}\n${p.output.slice(-10_000)}\n`);
+      await cleanup();
+      throw err;
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    if (process.env['E2E_DEBUG']) for (const p of processes) process.stderr.write(`--- ${p.name}\n${p.output.slice(-20_000)}\n`);
+    await cleanup();
+    expect(await listNamespaces(PREFIX)).toEqual([]);
+  }, 30_000);
+
+  it("seed 003's example: every request for echo goes to echo-v1, through the waypoint", async () => {
+    await apply('route.yaml', route(`    - backendRefs:\n${backend('echo-v1')}`));
+    const answers = await many(20, 5, () => get('/'));
+    expect(new Set(answers.map((a) => `${a.status} ${a.body.split(' ')[0]}`))).toEqual(new Set(['200 echo-v1']));
+    const line = await waitFor(() => access().find((e) => e['response_code'] === 200 && e['src.identity'] === SLEEP));
+    expect(line).toMatchObject({ 'dst.service': 'echo.echo.svc.cluster.local', authority: `${ECHO_VIP}:80`, 'dst.addr': '10.77.1.20:8080', 'dst.hbone_addr': '10.77.1.20:15008' });
+  });
+
+  it('ztunnel sends echo traffic to the waypoint with :authority = VIP:port and the waypoint identity expected', async () => {
+    const ztunnelA = processes.find((p) => p.name === 'ztunnel node-a')!;
+    const out = await waitFor(() => ztunnelA.logs.find((e) => e['scope'] === 'access' && e['direction'] === 'outbound' && e['dst.hbone_addr'] === `${WAYPOINT_IP}:15008`));
+    expect(out).toMatchObject({ 'dst.addr': `${ECHO_VIP}:80`, 'src.identity': SLEEP });
+    expect([undefined, WAYPOINT_ID]).toContain(out['dst.identity']);
+  });
+
+  it('a 90/10 split lands within ±3 points over 2,000 requests', async () => {
+    await apply('route.yaml', route(`    - backendRefs:\n${backend('echo-v1', 90)}${backend('echo-v2', 10)}`));
+    const answers = await many(2000, 32, () => get('/split'));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    const v2 = answers.filter((a) => a.body.startsWith('echo-v2')).length / answers.length;
+    expect(v2).toBeGreaterThan(0.07);
+    expect(v2).toBeLessThan(0.13);
+  }, 120_000);
+
+  it('header-based routing: x-version: v2 reaches echo-v2, the rest echo-v1', async () => {
+    await apply(
+      'route.yaml',
+      route(`    - matches:\n        - headers:\n            - name: x-version\n              value: v2\n      backendRefs:\n${backend('echo-v2')}    - backendRefs:\n${backend('echo-v1')}`),
+    );
+    const v2 = await many(10, 5, () => get('/h', { 'x-version': 'v2' }));
+    const v1 = await many(10, 5, () => get('/h'));
+    expect(new Set(v2.map((a) => a.body.split(' ')[0]))).toEqual(new Set(['echo-v2']));
+    expect(new Set(v1.map((a) => a.body.split(' ')[0]))).toEqual(new Set(['echo-v1']));
+  });
+
+  it('L7 deny by path: 403 naming the policy in the access log, while other paths pass', async () => {
+    const before = access().length;
+    await apply('l7-policy.yaml', await readFile(`${REPO_ROOT}examples/waypoint/l7-policy.yaml`, 'utf8'), 'LDS');
+    expect((await get('/admin/settings')).status).toBe(403);
+    expect((await get('/public')).status).toBe(200);
+    const denied = await waitFor(() => access().slice(before).find((e) => e['path'] === '/admin/settings'));
+    expect(denied).toMatchObject({ response_code: 403, response_flags: 'RBAC', rbac_policy: 'ns[echo]-policy[deny-admin]-rule[0]', 'src.identity': SLEEP });
+    await files.remove('l7-policy.yaml');
+  });
+
+  it("retries turn a flaky backend's 503s into 200s", async () => {
+    await apply('route.yaml', route(`    - backendRefs:\n${backend('echo-v1')}      retry:\n        attempts: 2\n        codes: [503]\n`));
+    const answers = [];
+    for (let i = 0; i < 10; i++) answers.push(await get('/flaky'));
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
+    expect(access().filter((e) => e['path'] === '/flaky' && e['attempts'] === 3).length).toBeGreaterThanOrEqual(10);
+  });
+
+  it('a slow backend past the request timeout gets 504', async () => {
+    await apply('route.yaml', route(`    - backendRefs:\n${backend('echo-v1')}      timeouts:\n        request: 500ms\n`));
+    const started = Date.now();
+    expect((await get('/slow')).status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(await waitFor(() => access().find((e) => e['path'] === '/slow'))).toMatchObject({ response_code: 504, response_flags: 'UT' });
+  });
+
+  it('plain TCP to the same service still works (passes through the waypoint as TCP)', async () => {
+    const socket = connectFrom(podNs('sleep'), ECHO_VIP, 80);
+    try {
+      socket.write('ping over tcp\n');
+      const [banner, echoed] = await readLines(socket, 2);
+      expect(banner).toMatch(/^tcp echo-v[12]$/);
+      expect(echoed).toBe('ping over tcp');
+    } finally {
+      socket.destroy();
+    }
+    await waitFor(() => waypoint.logs.find((e) => e['scope'] === 'access' && e['protocol'] === 'tcp' && e['src.identity'] === SLEEP));
+  });
+
+  it('reports istio_requests_total by response code', async () => {
+    const { body } = await httpInNetns(podNs('waypoint-0', 'echo'), 15000, '/stats/prometheus');
+    expect(body).toMatch(/istio_requests_total\{reporter="waypoint",source_workload="[^"]+",source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/sleep",destination_workload="echo-v1",destination_service="echo.echo.svc.cluster.local",response_code="504",response_flags="UT"\} 1/);
+    expect(body).toContain('istio_request_duration_milliseconds_bucket');
+  });
+});
