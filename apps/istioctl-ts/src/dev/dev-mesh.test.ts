@@ -1,0 +1,128 @@
+/**
+ * The orchestrator behind `pnpm dev`, for real (root, built apps): start the bookinfo mesh,
+ * curl through it from the sleep pod, edit a manifest under it, stop — and nothing is left:
+ * no mdev-* namespace, hosts file, host link or process.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listNamespaces } from '@mesh/netfilter';
+import { REPO_ROOT } from './commands.js';
+import { appBinaries, startDevMesh, type DevMesh } from './mesh.js';
+import { DEV_HOST_INTERFACE, DEV_PREFIX } from './plan.js';
+
+const execFileAsync = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+const bin = appBinaries(REPO_ROOT);
+const BUILT = [bin.istiod, bin.ztunnel, bin.sampleWorkload].every((p) => existsSync(p));
+
+let dir: string;
+let mesh: DevMesh | undefined;
+const said: string[] = [];
+
+async function curlFrom(netns: string, url: string): Promise<string> {
+  const { stdout } = await execFileAsync('ip', ['netns', 'exec', netns, 'curl', '-s', '-m', '5', url], { encoding: 'utf8' });
+  return stdout;
+}
+
+/** Processes whose command line contains `text` (our temp dir, or the sample-workload binary). */
+async function pidsOf(text: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if ((await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes(text)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network namespaces (root, needs `pnpm build`)', () => {
+  beforeAll(async () => {
+    expect(await listNamespaces(DEV_PREFIX), 'a dev mesh is running on this machine (meshctl dev down)').toEqual([]);
+    dir = await mkdtemp(join(tmpdir(), 'meshctl-dev-'));
+    await cp(join(REPO_ROOT, 'examples/bookinfo'), join(dir, 'manifests'), { recursive: true });
+    mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: [join(dir, 'manifests')], stateDir: join(dir, 'state'), say: (l) => said.push(l), forwardDebugPort: false });
+  }, 60_000);
+
+  afterAll(async () => {
+    await mesh?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('chose transparent mode and says where startup time went', () => {
+    expect(mesh!.mode).toBe('transparent');
+    expect(said[0]).toMatch(/^mode: transparent — root on Linux/);
+    expect(mesh!.timings.map(([name]) => name)).toEqual([
+      'read manifests',
+      'network namespaces, veths, routes, hosts files',
+      'istiod-lite (CA, node credentials, first snapshot)',
+      'sample workloads (7 pods)',
+      'ztunnels (xDS, workload certificates, capture rules)',
+    ]);
+  });
+
+  it('sleep → productpage by Service name, through the mesh, and productpage → reviews/details across nodes', async () => {
+    const sleep = mesh!.state.pods.find((p) => p.name === 'sleep')!.netns!;
+    const body = await curlFrom(sleep, 'http://productpage:9080/');
+    expect(body).toMatch(/^productpage-v1\.default on node-a answered GET \//);
+    expect(body).toMatch(/called http:\/\/reviews:9080\/ -> 200\n {4}reviews-v[123]\.default/);
+    expect(body).toContain('details-v1.default on node-b answered GET /');
+    // The pod saw the connection arrive at its own address: captured, not short-circuited.
+    expect(body).toContain('-> 10.77.1.11:9080');
+  });
+
+  it('the host reaches each ztunnel\'s admin API on its node address', async () => {
+    const res = await fetch(`http://${mesh!.state.nodes[0]!.admin}/config_dump`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('ztunnel_outbound');
+  });
+
+  it('a manifest edit takes effect live: a new ratings pod starts and serves behind the VIP', async () => {
+    await writeFile(
+      join(dir, 'manifests', 'ratings-v2.yaml'),
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: ratings-v2
+  labels:
+    app: ratings
+spec:
+  serviceAccountName: bookinfo-ratings
+  nodeName: node-a
+  containers:
+    - name: ratings
+      ports:
+        - containerPort: 9080
+status:
+  phase: Running
+  podIP: 10.77.1.30
+`,
+    );
+    const sleep = mesh!.state.pods.find((p) => p.name === 'sleep')!.netns!;
+    const deadline = Date.now() + 15_000;
+    let seen = '';
+    while (!seen.includes('ratings-v2') && Date.now() < deadline) {
+      await mesh!.reconciled();
+      seen += await curlFrom(sleep, 'http://ratings:9080/').catch(() => '');
+    }
+    expect(seen).toContain('ratings-v2.default on node-a');
+    expect(said.some((l) => l.includes('+default/ratings-v2'))).toBe(true);
+  }, 30_000);
+
+  it('stop removes every namespace, hosts file, the host link and every process', async () => {
+    await mesh!.stop();
+    expect(await listNamespaces(DEV_PREFIX)).toEqual([]);
+    expect((await readdir('/etc/netns').catch(() => [])).filter((n) => n.startsWith(DEV_PREFIX))).toEqual([]);
+    await expect(execFileAsync('ip', ['link', 'show', DEV_HOST_INTERFACE])).rejects.toThrow();
+    // istiod-lite's and the ztunnels' arguments name our temp dir (e2e runs the same binaries).
+    expect(await pidsOf(dir)).toEqual([]);
+    expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
+  }, 30_000);
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { hasCode } from '@mesh/errors';
+import { execPlan } from './commands.js';
+import type { DevState } from './host.js';
+
+const base: Omit<DevState, 'mode' | 'nodes' | 'pods'> = {
+  pid: 1,
+  startedAt: '2026-01-01T00:00:00Z',
+  istiodDebugAddress: '127.0.0.1:15014',
+  services: [
+    { name: 'productpage', namespace: 'default', vip: '127.77.100.10', ports: [9080] },
+    { name: 'echo', namespace: 'echo', vip: '127.77.100.20', ports: [80] },
+  ],
+  processGroups: [],
+  logsDir: '/tmp',
+};
+
+describe('execPlan', () => {
+  it('transparent: runs inside the pod\'s network namespace, untouched', () => {
+    const state: DevState = { ...base, mode: 'transparent', nodes: [], pods: [{ name: 'sleep', namespace: 'default', node: 'node-a', ip: '10.77.1.10', netns: 'mdev-p-default-sleep' }] };
+    expect(execPlan(state, 'sleep', ['curl', '-s', 'http://productpage:9080/'])).toEqual({ argv: ['ip', 'netns', 'exec', 'mdev-p-default-sleep', 'curl', '-s', 'http://productpage:9080/'], env: {} });
+  });
+
+  it('explicit: curl goes through the node\'s SOCKS5 from the pod\'s address, Service names resolved', () => {
+    const state: DevState = {
+      ...base,
+      mode: 'explicit',
+      nodes: [{ name: 'node-a', address: '127.77.0.11', admin: '127.77.0.11:15000', socks5: '127.77.0.11:15080' }],
+      pods: [{ name: 'sleep', namespace: 'default', node: 'node-a', ip: '127.77.1.10' }],
+    };
+    const plan = execPlan(state, 'sleep.default', ['curl', '-s', 'http://productpage:9080/']);
+    expect(plan.env).toMatchObject({ ALL_PROXY: 'socks5://127.77.0.11:15080', MESH_POD_IP: '127.77.1.10' });
+    expect(plan.argv.slice(0, 3)).toEqual(['curl', '--interface', '127.77.1.10']);
+    expect(plan.argv).toContain('productpage:9080:127.77.100.10');
+    expect(plan.argv).toContain('echo.echo:80:127.77.100.20');
+    expect(plan.argv).not.toContain('echo:80:127.77.100.20');
+    expect(plan.argv.slice(-2)).toEqual(['-s', 'http://productpage:9080/']);
+  });
+
+  it('an unknown pod lists the pods there are', () => {
+    const state: DevState = { ...base, mode: 'transparent', nodes: [], pods: [{ name: 'sleep', namespace: 'default', node: 'node-a', ip: '10.77.1.10', netns: 'x' }] };
+    let caught: unknown;
+    try {
+      execPlan(state, 'slep', ['true']);
+    } catch (err) {
+      caught = err;
+    }
+    expect(hasCode(caught, 'MESHCTL_ERR_DEV_NO_POD')).toBe(true);
+    expect((caught as Error).message).toContain('sleep.default');
+  });
+});
