@@ -108,7 +108,7 @@ async function serveTcp(deps: ConnectionDeps, tunnel: IncomingTunnel, stream: Du
   const startedAt = performance.now();
   const upstreamCtx = deps.upstream();
   const endpoint = upstreamCtx ? deps.pickEndpoint(cluster, deps.model.endpoints.get(cluster) ?? []) : undefined;
-  const base = { 'src.addr': sourceAddress, 'src.identity': tunnel.peerIdentity, 'dst.service': serviceOfChain(chainName), direction: 'inbound', protocol: 'tcp', chain: chainName, cluster };
+  const base = { 'src.addr': sourceAddress, 'src.identity': tunnel.peerIdentity, 'dst.service': serviceOfChain(chainName), 'dst.vip': tunnel.authority, direction: 'inbound', protocol: 'tcp', chain: chainName, cluster };
   if (!upstreamCtx || !endpoint) {
     stream.destroy();
     deps.logger.log('access', 'info', 'connection complete', { ...base, error: 'no healthy upstream', duration: 0 });

@@ -93,6 +93,8 @@ export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req
     'src.identity': ctx.peerIdentity,
     'src.workload': ctx.sourceWorkload,
     'dst.service': ctx.service,
+    // The CONNECT :authority the source ztunnel sent (seed 003: the Service, not an endpoint).
+    'dst.vip': `${ctx.destinationIp}:${ctx.destinationPort}`,
     direction: 'inbound',
     protocol: ctx.protocol,
     method,
@@ -129,8 +131,13 @@ export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req
     finish(status, extra);
   };
 
+  // The chain as it is now, not as it was when the connection came: a policy change applies to
+  // the next request on a kept-alive connection (architecture: policy changes re-check live
+  // connections).
+  const current = deps.model.listeners?.chains.get(ctx.chain.name);
+  const chain = current?.kind === 'http' ? current : ctx.chain;
   // L7 authorization (HTTP RBAC), before anything else (seed 003: policy before forwarding).
-  const decision = evaluateHttpRbac(ctx.chain.rbac, {
+  const decision = evaluateHttpRbac(chain.rbac, {
     peerIdentity: ctx.peerIdentity,
     sourceIp: ctx.sourceAddress,
     destinationPort: ctx.destinationPort,
@@ -146,7 +153,7 @@ export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req
   }
   if (decision.policy) log['rbac_policy'] = decision.policy;
 
-  const routeConfig = deps.model.routes.get(ctx.chain.routeConfigName);
+  const routeConfig = deps.model.routes.get(chain.routeConfigName);
   const route = routeConfig && matchRoute(routeConfig, { method, path, authority, headers });
   if (!route) {
     flags = 'NR';
