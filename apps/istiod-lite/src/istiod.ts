@@ -88,8 +88,9 @@ export async function startIstiod(options: StartIstiodOptions): Promise<Istiod> 
         source.off('snapshot', onSnapshot);
         source.close();
         ads.close();
-        await Promise.all([shutdownGrpc(plaintext), shutdownGrpc(secure), new Promise<void>((resolve) => debug.close(() => resolve()))]);
-        debug.closeAllConnections();
+        const debugClosed = new Promise<void>((resolve) => debug.close(() => resolve()));
+        debug.closeAllConnections(); // keep-alive clients must not hold shutdown open
+        await Promise.all([shutdownGrpc(plaintext), shutdownGrpc(secure), debugClosed]);
       })();
       return closing;
     },
