@@ -43,7 +43,8 @@ export function readyText(mesh: Pick<DevMesh, 'mode' | 'timings' | 'state'>, mes
     `  alias meshctl="${meshctl}"`,
     '  meshctl dev exec sleep -- curl -s http://productpage:9080/',
     `  meshctl${istiodFlag} proxy-config listeners ztunnel-${first}`,
-    `  meshctl${istiodFlag} tunnels ztunnel-${second}`,
+    // --admin until istiod-lite learns the ztunnels' admin addresses (ADMIN_ADDRESS metadata).
+    `  meshctl${istiodFlag} tunnels ztunnel-${second} --admin ${mesh.state.nodes[1]?.admin ?? mesh.state.nodes[0]?.admin}`,
     `  meshctl${istiodFlag} x explain --from sleep.default --to productpage:9080`,
     `  edit ${manifestDirs.join(' or ')}/*.yaml: changes apply live (pods start and stop, policies are pushed)`,
     '',
@@ -126,12 +127,14 @@ export function registerDev(program: Command, ctx: CommandContext): void {
     .command('down')
     .description('Remove whatever a dev mesh left behind (after a crash): mdev-* namespaces, hosts files, the host link, processes')
     .action(async () => {
-      const { cleanupDevMesh, readDevState, isAlive } = await import('./host.js');
+      const { cleanupDevMesh, readDevState, isAlive, liveOwner } = await import('./host.js');
       const state = await readDevState(DEV_STATE_DIR);
-      if (state && state.pid !== process.pid && isAlive(state.pid)) {
+      const owner = (await liveOwner()) ?? (state && state.pid !== process.pid && isAlive(state.pid) ? state.pid : undefined);
+      if (owner !== undefined) {
         // A live `dev up` cleans up after itself on SIGTERM; give it the chance first.
-        process.kill(state.pid, 'SIGTERM');
-        for (let i = 0; i < 100 && isAlive(state.pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+        process.kill(owner, 'SIGTERM');
+        for (let i = 0; i < 100 && isAlive(owner); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+        ctx.stdout.write(`stopped meshctl dev up (pid ${owner})\n`);
       }
       const removed = await cleanupDevMesh(DEV_STATE_DIR, REPO_ROOT);
       ctx.stdout.write(removed.length > 0 ? `removed: ${removed.join('; ')}\n` : 'nothing to remove\n');

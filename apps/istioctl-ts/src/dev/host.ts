@@ -6,7 +6,8 @@
  * explicit mode).
  */
 import { execFile } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { destroyTopology, listNamespaces } from '@mesh/netfilter';
@@ -48,6 +49,21 @@ export interface DevState {
 }
 
 export const DEV_STATE_FILE = 'dev.json';
+/**
+ * The mdev-* names are machine-wide, so the running dev mesh's pid is recorded machine-wide too
+ * (a second `dev up` with another state dir must not tear down the first one's namespaces).
+ */
+export const DEV_OWNER_FILE = join(tmpdir(), 'meshctl-dev.pid');
+
+/** The pid of a live `dev up` other than this process, if any. */
+export async function liveOwner(): Promise<number | undefined> {
+  const pid = Number((await readFile(DEV_OWNER_FILE, 'utf8').catch(() => '')).trim());
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) ? pid : undefined;
+}
+
+export async function claimOwner(): Promise<void> {
+  await writeFile(DEV_OWNER_FILE, `${process.pid}\n`);
+}
 
 export async function readDevState(stateDir: string): Promise<DevState | undefined> {
   try {
@@ -105,5 +121,6 @@ export async function cleanupDevMesh(stateDir: string, repoRoot: string): Promis
     if (ours.length > 0) removed.push(`${ours.length} hosts files under ${NETNS_ETC_DIR}/${DEV_PREFIX}*`);
   }
   await rm(join(stateDir, DEV_STATE_FILE), { force: true });
+  if ((await readFile(DEV_OWNER_FILE, 'utf8').catch(() => '')).trim() === String(process.pid) || !(await liveOwner())) await rm(DEV_OWNER_FILE, { force: true });
   return removed;
 }

@@ -15,7 +15,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { createTopology, isSockoptAvailable, type Topology } from '@mesh/netfilter';
 import { MeshError } from '@mesh/errors';
-import { cleanupDevMesh, DEV_STATE_FILE, isAlive, netnsEtcDir, readDevState, run, type DevState } from './host.js';
+import { claimOwner, cleanupDevMesh, DEV_STATE_FILE, isAlive, liveOwner, netnsEtcDir, readDevState, run, type DevState } from './host.js';
 import { readManifests, snapshotOf, watchManifests, writeMirror, type ManifestFile } from './manifests.js';
 import { DEV_HOST_INTERFACE, DEV_PREFIX, diffPods, planDevMesh, renderHostsFile, toLoopbackAddresses, type DevMode, type DevPlan, type DevPodPlan } from './plan.js';
 import { DevProcess } from './processes.js';
@@ -142,9 +142,11 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     }
   }
   const previous = await readDevState(stateDir);
-  if (previous && previous.pid !== process.pid && isAlive(previous.pid)) {
-    throw new MeshError('MESHCTL_ERR_DEV_RUNNING', `a dev mesh is already running (meshctl pid ${previous.pid})`, { hint: 'stop it with Ctrl-C in its terminal, or `meshctl dev down`' });
+  const owner = (await liveOwner()) ?? (previous && previous.pid !== process.pid && isAlive(previous.pid) ? previous.pid : undefined);
+  if (owner !== undefined) {
+    throw new MeshError('MESHCTL_ERR_DEV_RUNNING', `a dev mesh is already running (meshctl pid ${owner})`, { hint: 'stop it with Ctrl-C in its terminal, or `meshctl dev down`' });
   }
+  await claimOwner();
   const leftovers = await cleanupDevMesh(stateDir, repoRoot);
   if (leftovers.length > 0) say(`removed what a previous dev mesh left: ${leftovers.join('; ')}`);
 
