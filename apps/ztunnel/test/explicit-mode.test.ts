@@ -5,16 +5,13 @@
  * EDS → internal tunnel listener → HBONE (mTLS + HTTP/2 CONNECT) → inbound chain → RBAC → pod.
  */
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TYPE_URL } from '@mesh/xds';
-import { parseSpiffeUri } from '@mesh/pki';
 import { createTestCa } from '@mesh/pki/testing';
-import { Ztunnel } from '../src/ztunnel.js';
-import { createMemoryLogger } from '../src/log.js';
-import { buildFakeResources, type FakeMesh } from '../src/testing/mesh-resources.js';
+import type { FakeMesh } from '../src/testing/mesh-resources.js';
 import { socks5Connect, Socks5Error } from '../src/testing/socks5-client.js';
 import { startNamedEchoServer } from '../src/testing/servers.js';
+import { ask as askVia, pushMesh, readLine, startLoopbackNode, testSigner, waitFor, type LoopbackNode } from './helpers.js';
 
 // A random 127.R.0.0/16 per run (R in 100–174; e2e uses 175–249), so parallel suites never share an address.
 const R = 100 + Math.floor(Math.random() * 75);
@@ -49,87 +46,16 @@ const ALLOW_PRODUCTPAGE = {
 };
 
 const ca = createTestCa();
-const sign = async ({ identity, csrPem }: { identity: string; csrPem: string }) => {
-  const issued = ca.ca.issueWorkloadCert({ csrPem, identity: parseSpiffeUri(identity) });
-  return [issued.certPem, ca.rootPem];
-};
-
-interface Node {
-  name: string;
-  ztunnel: Ztunnel;
-  logger: ReturnType<typeof createMemoryLogger>;
-  socks: { host: string; port: number };
-}
-const nodes: Record<string, Node> = {};
+const sign = testSigner(ca);
+const nodes: Record<string, LoopbackNode> = {};
 const closers: Array<() => Promise<void> | void> = [];
+const push = pushMesh;
+const ask = (from: string, node: LoopbackNode, host: string, port = APP_PORT) => askVia(from, node, host, port);
 
-function push(node: Node, mesh: FakeMesh): void {
-  const r = buildFakeResources(mesh, node.name);
-  const version = String(Date.now());
-  for (const [type, resources] of [
-    [TYPE_URL.CLUSTER, r.clusters],
-    [TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, r.endpoints],
-    [TYPE_URL.LISTENER, r.listeners],
-  ] as const) {
-    const reason = node.ztunnel.store.apply(type, version, resources);
-    if (reason) throw new Error(reason);
-  }
-}
-
-async function startNode(name: string): Promise<Node> {
-  const logger = createMemoryLogger();
-  const ztunnel = new Ztunnel({
-    nodeName: name,
-    captureMode: 'explicit',
-    listenAddress: '127.0.0.1',
-    outboundPort: 0,
-    inboundPlaintextPort: 0,
-    hbonePort: 15008,
-    socks5Port: 0,
-    trustDomain: 'cluster.local',
-    logger,
-    sign,
-  });
-  const node: Node = { name, ztunnel, logger, socks: { host: '127.0.0.1', port: 0 } };
-  push(node, MESH);
-  await ztunnel.start();
-  node.socks.port = (ztunnel.addresses()[0] as { port: number }).port;
-  closers.push(() => ztunnel.destroy());
+async function startNode(name: string): Promise<LoopbackNode> {
+  const node = await startLoopbackNode(name, MESH, sign);
+  closers.push(() => node.ztunnel.destroy());
   return node;
-}
-
-function readLine(socket: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString();
-      const nl = text.indexOf('\n');
-      if (nl < 0) return;
-      socket.off('data', onData);
-      socket.pause();
-      resolve(text.slice(0, nl));
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.resume();
-  });
-}
-
-async function ask(from: string, node: Node, host: string, port = APP_PORT): Promise<string> {
-  const socket = await socks5Connect({ proxy: node.socks, localAddress: from, host, port });
-  try {
-    return await readLine(socket);
-  } finally {
-    socket.destroy();
-  }
-}
-
-async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 beforeAll(async () => {
