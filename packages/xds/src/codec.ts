@@ -19,6 +19,7 @@ import type { Enum, Field, Type } from 'protobufjs';
 import protobuf from 'protobufjs';
 import { MeshError, isMeshError } from '@mesh/errors';
 import { envoyProtoRoot, lookupMessageType } from './protos.js';
+import { ProtoWriter } from './proto-writer.js';
 import { TYPE_URL_PREFIX, messageNameOfTypeUrl } from './type-urls.js';
 
 /** A google.protobuf.Any in binary form, as carried in DiscoveryResponse.resources. */
@@ -112,8 +113,11 @@ export function canonicalResource(json: ResourceJson): ResourceJson {
 // ---------------------------------------------------------------------------------------------
 // JSON -> protobufjs plain object
 
+/** One writer reused by every top-level encode (encoding is synchronous and not re-entrant). */
+const sharedWriter = new ProtoWriter();
+
 function encodeWithType(type: Type, json: unknown, path: string): Uint8Array {
-  const writer = protobuf.Writer.create();
+  const writer = sharedWriter.reset();
   writeMessage(writer, type, json, path);
   return writer.finish();
 }
@@ -142,6 +146,9 @@ function anyParts(json: unknown, parentPath: string): { typeUrl: string; type: T
   return { typeUrl, type, body: fields, label };
 }
 
+/** ProtoWriter's methods by proto scalar type name (`uint32`, `int64`, `string`, …). */
+type ScalarWriters = Record<string, (value: unknown) => ProtoWriter>;
+
 // Wire types (protobuf encoding spec).
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -149,10 +156,10 @@ const tag = (fieldId: number, wireType: number) => ((fieldId << 3) | wireType) >
 
 /**
  * Writes `json` as a message of `type`, validating as it goes. This walks the JSON once and
- * writes straight into the protobufjs Writer (no intermediate objects, no fromObject), fields in
- * field-number order like protobufjs's own encoder.
+ * writes straight into a ProtoWriter (no intermediate objects, no fromObject), fields in
+ * field-number order like protobufjs's own encoder, so the bytes are the same.
  */
-function writeMessage(writer: protobuf.Writer, type: Type, json: unknown, path: string): void {
+function writeMessage(writer: ProtoWriter, type: Type, json: unknown, path: string): void {
   const fullName = fullNameOf(type);
   switch (fullName) {
     case '.google.protobuf.Any': {
@@ -215,7 +222,7 @@ function writeMessage(writer: protobuf.Writer, type: Type, json: unknown, path: 
   for (const { field, value, path: fieldPath } of present) writeField(writer, field, value, fieldPath);
 }
 
-function writeField(writer: protobuf.Writer, field: Field, value: unknown, path: string): void {
+function writeField(writer: ProtoWriter, field: Field, value: unknown, path: string): void {
   if (field.map) {
     if (!isPlainObject(value)) throw invalid(path, 'expected an object (map)');
     const keyType = (field as unknown as { keyType: string }).keyType;
@@ -225,7 +232,7 @@ function writeField(writer: protobuf.Writer, field: Field, value: unknown, path:
       const itemPath = `${path}["${key}"]`;
       if (item === null || item === undefined) throw invalid(itemPath, 'map values may not be null');
       writer.uint32(tag(field.id, WIRE_LEN)).fork();
-      (writer as unknown as Record<string, (v: unknown) => protobuf.Writer>)[keyType]!.call(writer.uint32(tag(1, keyWireType)), mapKeyValue(keyType, key, itemPath));
+      (writer as unknown as ScalarWriters)[keyType]!.call(writer.uint32(tag(1, keyWireType)), mapKeyValue(keyType, key, itemPath));
       writeSingle(writer, field, 2, item, itemPath);
       writer.ldelim();
     }
@@ -241,7 +248,7 @@ function writeField(writer: protobuf.Writer, field: Field, value: unknown, path:
       value.forEach((item, i) => {
         const itemPath = `${path}[${i}]`;
         const plain = resolved instanceof protobuf.Enum ? enumToPlain(resolved, item, itemPath) : scalarToPlain(field, item, itemPath);
-        (writer as unknown as Record<string, (v: unknown) => protobuf.Writer>)[scalarType]!.call(writer, plain);
+        (writer as unknown as ScalarWriters)[scalarType]!.call(writer, plain);
       });
       writer.ldelim();
       return;
@@ -252,7 +259,7 @@ function writeField(writer: protobuf.Writer, field: Field, value: unknown, path:
   writeSingle(writer, field, field.id, value, path);
 }
 
-function writeSingle(writer: protobuf.Writer, field: Field, fieldId: number, value: unknown, path: string): void {
+function writeSingle(writer: ProtoWriter, field: Field, fieldId: number, value: unknown, path: string): void {
   const resolved = field.resolvedType;
   if (resolved instanceof protobuf.Type) {
     writer.uint32(tag(fieldId, WIRE_LEN)).fork();
@@ -267,9 +274,9 @@ function writeSingle(writer: protobuf.Writer, field: Field, fieldId: number, val
   writeScalar(writer, field, fieldId, scalarToPlain(field, value, path));
 }
 
-function writeScalar(writer: protobuf.Writer, field: Field, fieldId: number, value: unknown): void {
+function writeScalar(writer: ProtoWriter, field: Field, fieldId: number, value: unknown): void {
   const wireType = protobuf.types.basic[field.type as keyof typeof protobuf.types.basic];
-  const write = (writer as unknown as Record<string, (v: unknown) => protobuf.Writer>)[field.type]!;
+  const write = (writer as unknown as ScalarWriters)[field.type]!;
   write.call(writer.uint32(tag(fieldId, wireType)), value);
 }
 
@@ -283,12 +290,12 @@ function mapKeyValue(keyType: string, key: string, path: string): unknown {
   return INT64_TYPES.has(keyType) ? key : Number(key);
 }
 
-function writeSecondsNanos(writer: protobuf.Writer, value: { seconds: string; nanos: number }): void {
-  writer.uint32(tag(1, WIRE_VARINT)).int64(value.seconds as unknown as number);
+function writeSecondsNanos(writer: ProtoWriter, value: { seconds: string; nanos: number }): void {
+  writer.uint32(tag(1, WIRE_VARINT)).int64(value.seconds);
   writer.uint32(tag(2, WIRE_VARINT)).int32(value.nanos);
 }
 
-function writeStruct(writer: protobuf.Writer, json: JsonObject, path: string): void {
+function writeStruct(writer: ProtoWriter, json: JsonObject, path: string): void {
   for (const key in json) {
     writer.uint32(tag(1, WIRE_LEN)).fork(); // map<string, Value> fields = 1: one entry
     writer.uint32(tag(1, WIRE_LEN)).string(key);
@@ -300,7 +307,7 @@ function writeStruct(writer: protobuf.Writer, json: JsonObject, path: string): v
 }
 
 /** google.protobuf.Value: null_value = 1, number_value = 2, string_value = 3, bool_value = 4, struct_value = 5, list_value = 6. */
-function writeValue(writer: protobuf.Writer, value: unknown, path: string): void {
+function writeValue(writer: ProtoWriter, value: unknown, path: string): void {
   if (value === null) writer.uint32(tag(1, WIRE_VARINT)).int32(0);
   else if (typeof value === 'number') writer.uint32(tag(2, 1)).double(value);
   else if (typeof value === 'string') writer.uint32(tag(3, WIRE_LEN)).string(value);
@@ -316,7 +323,7 @@ function writeValue(writer: protobuf.Writer, value: unknown, path: string): void
   } else throw invalid(path, `${describe(value)} cannot be represented in google.protobuf.Value`);
 }
 
-function writeListValues(writer: protobuf.Writer, values: unknown[], path: string): void {
+function writeListValues(writer: ProtoWriter, values: unknown[], path: string): void {
   values.forEach((item, i) => {
     writer.uint32(tag(1, WIRE_LEN)).fork();
     writeValue(writer, item, `${path}[${i}]`);
