@@ -44,10 +44,14 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
 
   let upstream: Duplex;
   try {
-    upstream = plan.kind === 'hbone' ? await openTunnel(ctx, plan, addrs, sourceWorkload) : await connectPlain(ctx, plan.destination);
+    // Without a handshake to answer (transparent capture), bytes may follow the CONNECT at once,
+    // saving a round trip per connection; a refusal then arrives as an error on the stream and
+    // the relay resets the client, which is what it would have seen anyway.
+    const early = hooks.onEstablished === undefined;
+    upstream = plan.kind === 'hbone' ? await openTunnel(ctx, plan, addrs, sourceWorkload, early) : await connectPlain(ctx, plan.destination);
   } catch (err) {
-    const status = (err as { context?: { status?: unknown } }).context?.status;
-    const failure: OutboundFailure = { kind: 'connect', reason: describe(err), ...(typeof status === 'number' ? { status } : {}) };
+    const status = statusOf(err);
+    const failure: OutboundFailure = { kind: 'connect', reason: describe(err), ...(status !== undefined ? { status } : {}) };
     return refuse(failure, status === 401 || status === 403 ? 'RBAC' : 'UF');
   }
   if (socket.destroyed) {
@@ -59,7 +63,17 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
   const result = await relay(socket, upstream, {
     onBytes: (direction, bytes) => tracked.onBytes(direction === 'aToB' ? 'sent' : 'recv', bytes),
   });
-  tracked.finish({ error: result.error ? describe(result.error) : undefined });
+  const status = statusOf(result.error);
+  tracked.finish({
+    error: result.error ? describe(result.error) : undefined,
+    ...(status !== undefined ? { responseFlag: status === 401 || status === 403 ? 'RBAC' : 'UF' } : {}),
+  });
+}
+
+/** The HBONE status of a refused tunnel (pool errors carry it in their context). */
+function statusOf(err: unknown): number | undefined {
+  const status = (err as { context?: { status?: unknown } } | undefined)?.context?.status;
+  return typeof status === 'number' ? status : undefined;
 }
 
 function connectionInit(plan: OutboundPlan, addrs: ConnectionAddresses, workload: string | undefined): ConnectionInit {
@@ -96,7 +110,13 @@ function sourceBaggage(identity: string, workload: string | undefined): Record<s
   };
 }
 
-async function openTunnel(ctx: ProxyContext, plan: Extract<OutboundPlan, { kind: 'hbone' }>, addrs: ConnectionAddresses, workload: string | undefined): Promise<Duplex> {
+async function openTunnel(
+  ctx: ProxyContext,
+  plan: Extract<OutboundPlan, { kind: 'hbone' }>,
+  addrs: ConnectionAddresses,
+  workload: string | undefined,
+  early: boolean,
+): Promise<Duplex> {
   return ctx.pool.open({
     sourceIdentity: plan.sourceIdentity,
     destination: plan.destination,
@@ -106,6 +126,7 @@ async function openTunnel(ctx: ProxyContext, plan: Extract<OutboundPlan, { kind:
     ...(plan.service ? { host: plan.service } : {}),
     baggage: sourceBaggage(plan.sourceIdentity, workload),
     extra: { ...plan.headers },
+    waitForResponse: !early,
   });
 }
 
