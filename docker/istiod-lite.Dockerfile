@@ -1,0 +1,16 @@
+# istiod-lite: the control plane (xDS on 15010 plaintext / 15012 mTLS + CA, debug HTTP 15014).
+# Needs no capabilities; runs as the unprivileged user mesh (1337). Its state dir (root CA,
+# node bootstrap credentials) is a volume: node containers read their credential from it.
+# Build with docker/build-images.sh (the base images come from docker/base/build-base.sh).
+
+# Stage 1: the built workspace (dev dependencies included) → the app's runtime closure only.
+FROM mesh/node-base:latest AS prune
+COPY . /workspace
+RUN ["node", "/workspace/docker/prune.mjs", "/workspace", "apps/istiod-lite", "/out"]
+
+FROM mesh/node-base:latest
+COPY --from=prune /out /app
+USER 1337:1337
+EXPOSE 15010 15012 15014
+ENTRYPOINT ["node", "/app/dist/main.js"]
+CMD ["--config-dir", "/etc/mesh/config", "--state-dir", "/var/lib/istiod"]

@@ -1,0 +1,12 @@
+# meshctl: the CLI (proxy-config, ztunnel-config, tunnels, x explain). Needs no capabilities;
+# runs as mesh (1337). Point it at istiod-lite: --istiod <host>:15014 or MESHCTL_ISTIOD.
+# (`meshctl dev` orchestrates processes on a host and is not for this image.)
+FROM mesh/node-base:latest AS prune
+COPY . /workspace
+RUN ["node", "/workspace/docker/prune.mjs", "/workspace", "apps/istioctl-ts", "/out"]
+
+FROM mesh/node-base:latest
+COPY --from=prune /out /app
+USER 1337:1337
+ENV TERM=dumb
+ENTRYPOINT ["node", "/app/dist/main.js"]
