@@ -2,6 +2,7 @@ export { DEFAULT_TRUST_DOMAIN, spiffeUri, parseSpiffeUri, isValidTrustDomain } f
 export type { SpiffeId } from './spiffe.js';
 export {
   RootCa,
+  requestedUrisOfCsr,
   DEFAULT_WORKLOAD_CERT_TTL_MS,
   DEFAULT_ROOT_CERT_VALIDITY_MS,
   CLOCK_SKEW_BACKDATE_MS,

@@ -6,7 +6,7 @@ import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyAndCsr } from './csr.js';
 import type { KeyAndCsr } from './csr.js';
-import { CLOCK_SKEW_BACKDATE_MS, DEFAULT_WORKLOAD_CERT_TTL_MS, RootCa, ROOT_CERT_FILE, ROOT_KEY_FILE } from './root-ca.js';
+import { CLOCK_SKEW_BACKDATE_MS, DEFAULT_WORKLOAD_CERT_TTL_MS, RootCa, ROOT_CERT_FILE, ROOT_KEY_FILE, requestedUrisOfCsr } from './root-ca.js';
 import type { SpiffeId } from './spiffe.js';
 import { certificateInfo, verifyChain } from './verify.js';
 
@@ -171,3 +171,15 @@ function tamperWithSignature(csrPem: string): string {
   body[body.length - 1]! ^= 0x01;
   return forge.pem.encode({ ...block, body: body.toString('binary') });
 }
+
+describe('requestedUrisOfCsr', () => {
+  it('reads the URI SANs of a CSR whose signature verifies, and refuses a tampered one', async () => {
+    const { csrPem } = await generateKeyAndCsr({ trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'sleep' });
+    expect(requestedUrisOfCsr(csrPem)).toEqual(['spiffe://cluster.local/ns/default/sa/sleep']);
+    const csr = forge.pki.certificationRequestFromPem(csrPem);
+    (csr.signature as unknown as string[]) = 'x'.repeat(256) as unknown as string[];
+    const tampered = forge.pki.certificationRequestToPem(csr);
+    expect(() => requestedUrisOfCsr(tampered)).toThrow(expect.objectContaining({ code: 'PKI_ERR_CSR_SIGNATURE' }));
+    expect(() => requestedUrisOfCsr('not a csr')).toThrow(expect.objectContaining({ code: 'PKI_ERR_BAD_CSR' }));
+  });
+});

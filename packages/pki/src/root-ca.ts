@@ -287,6 +287,14 @@ function trustDomainOfRoot(cert: ForgeCertificate): string | undefined {
   return typeof organisation?.value === 'string' && isValidTrustDomain(organisation.value) ? organisation.value : undefined;
 }
 
+/**
+ * The URI SANs a PEM CSR asks for, once its signature verified (PKI_ERR_BAD_CSR,
+ * PKI_ERR_CSR_SIGNATURE otherwise). A CA uses it to authorize the request before issuing.
+ */
+export function requestedUrisOfCsr(csrPem: string): string[] {
+  return csrRequestedUris(verifiedCsr(csrPem));
+}
+
 function verifiedCsr(csrPem: string): ForgeCsr {
   let csr: ForgeCsr;
   try {

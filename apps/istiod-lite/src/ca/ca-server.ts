@@ -10,15 +10,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { hasCode, isMeshError } from '@mesh/errors';
 import type { MeshSnapshot } from '@mesh/mesh-model';
-import { DEFAULT_WORKLOAD_CERT_TTL_MS, parseSpiffeUri } from '@mesh/pki';
+import { DEFAULT_WORKLOAD_CERT_TTL_MS, parseSpiffeUri, requestedUrisOfCsr } from '@mesh/pki';
 import type { RootCa, SpiffeId } from '@mesh/pki';
 import { IMPERSONATED_IDENTITY_KEY, structStringField } from '@mesh/xds';
 import type { IstioCertificateRequest, IstioCertificateResponse } from '@mesh/xds';
 import type { Logger } from '../log.js';
 import { nodeNameFromPeerCertificate } from './node-identity.js';
-
-/** A URI no CSR asks for: issuing against it makes pki report what the CSR does ask for. */
-const CSR_PROBE_URI = 'urn:istiod-lite:csr-probe';
 
 export interface CaServerOptions {
   ca: RootCa;
@@ -65,7 +62,7 @@ export function caServiceHandlers(options: CaServerOptions): grpc.UntypedService
 function createCertificate(options: CaServerOptions, nodeName: string, request: IstioCertificateRequest): IstioCertificateResponse {
   const { ca, logger } = options;
   const snapshot = options.snapshot();
-  const requestedUri = structStringField(request.metadata, IMPERSONATED_IDENTITY_KEY) ?? csrRequestedUri(ca, request.csr);
+  const requestedUri = structStringField(request.metadata, IMPERSONATED_IDENTITY_KEY) ?? csrRequestedUri(request.csr);
   let identity: SpiffeId;
   try {
     identity = parseSpiffeUri(requestedUri);
@@ -88,21 +85,15 @@ function createCertificate(options: CaServerOptions, nodeName: string, request: 
   return { cert_chain: [issued.certPem, ca.certPem] };
 }
 
-/**
- * The one URI SAN a CSR asks for. pki does not export CSR parsing, so ask it to issue for a URI
- * no CSR requests: it refuses with PKI_ERR_CSR_IDENTITY_MISMATCH and names what was requested.
- * (If the CSR requests nothing, pki would issue a throwaway certificate, which is discarded.)
- */
-function csrRequestedUri(ca: RootCa, csrPem: string): string {
+/** The one URI SAN a CSR asks for (its signature checked by pki). */
+function csrRequestedUri(csrPem: string): string {
+  let requested: string[];
   try {
-    ca.issueCert({ csrPem, uris: [CSR_PROBE_URI], ttlMs: 1_000 });
+    requested = requestedUrisOfCsr(csrPem);
   } catch (err) {
-    if (hasCode(err, 'PKI_ERR_CSR_IDENTITY_MISMATCH')) {
-      const requested = (err.context['requested'] as string[] | undefined) ?? [];
-      if (requested.length === 1) return requested[0]!;
-      throw new CaRefusal(grpc.status.INVALID_ARGUMENT, `the CSR must ask for exactly one SPIFFE ID, it asks for ${requested.join(', ')}`);
-    }
-    throw err;
+    throw new CaRefusal(grpc.status.INVALID_ARGUMENT, isMeshError(err) ? err.message : String(err));
   }
-  throw new CaRefusal(grpc.status.INVALID_ARGUMENT, 'the CSR names no identity: put the workload SPIFFE ID in a URI SAN');
+  if (requested.length === 1) return requested[0]!;
+  if (requested.length === 0) throw new CaRefusal(grpc.status.INVALID_ARGUMENT, 'the CSR names no identity: put the workload SPIFFE ID in a URI SAN');
+  throw new CaRefusal(grpc.status.INVALID_ARGUMENT, `the CSR must ask for exactly one SPIFFE ID, it asks for ${requested.join(', ')}`);
 }
