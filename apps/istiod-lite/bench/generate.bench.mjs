@@ -1,6 +1,6 @@
 // Full ztunnel xDS generation for 10,000 pods / 1,000 services / 50 nodes: time per node, time
 // for every node, and resource bytes per node (JSON and protobuf). Runs against the built app
-// (dist/): `pnpm bench` builds first; alone: `cd apps/istiod-lite && pnpm build && node src/xds/generate/generate.bench.mjs`.
+// (dist/): `pnpm bench` builds first; alone: `cd apps/istiod-lite && pnpm build && node bench/generate.bench.mjs`.
 //
 // Benchmarks are not tests: this prints figures and never fails on timing.
 import { performance } from 'node:perf_hooks';
@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { buildSnapshot } from '@mesh/mesh-model';
 import { syntheticMesh } from '@mesh/mesh-model/testing';
 import { encodeResource } from '@mesh/xds';
-import { generateZtunnelConfig } from '../../../dist/xds/generate/index.js';
+import { generateZtunnelConfig } from '../dist/xds/generate/index.js';
 
 /** `pnpm bench --quick` uses the small size (CI smoke run). */
 const FULL_SIZE = { pods: 10_000, services: 1_000, nodes: 50 };
