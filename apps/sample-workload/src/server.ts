@@ -2,7 +2,9 @@
  * The sample workload: on each port, HTTP requests get a report of what the pod saw (see
  * report.ts), and any other TCP client gets a one-line banner and then an echo of its bytes.
  * A TCP client that sends nothing gets the banner after SERVER_FIRST_DELAY_MS, so `nc` users
- * see who answered without typing first.
+ * see who answered without typing first. The delay is long on purpose: through the mesh, a
+ * client's first bytes reach the pod only after the tunnel is up (a fresh mTLS connection can
+ * take a few hundred ms), and a banner sent before them would break an HTTP client.
  *
  * Lifecycle: `close()` stops listening and ends idle keep-alive connections; `destroy()` also
  * drops connections in flight. Both idempotent.
@@ -13,7 +15,7 @@ import { MeshError } from '@mesh/errors';
 import { formatAddress, formatHttpReport, formatTcpBanner, httpReportJson, type UpstreamResult, type WorkloadIdentity } from './report.js';
 import { sniffProtocol } from './sniff.js';
 
-export const SERVER_FIRST_DELAY_MS = 300;
+export const SERVER_FIRST_DELAY_MS = 3_000;
 export const UPSTREAM_TIMEOUT_MS = 3_000;
 /** How much of an upstream's answer is kept: enough for a chain of three pods. */
 const UPSTREAM_BODY_LIMIT_BYTES = 16 * 1024;
@@ -24,6 +26,8 @@ export interface SampleWorkloadOptions {
   readonly listen: readonly { host: string; port: number }[];
   /** URLs called for every HTTP request (in parallel); their answers are included. */
   readonly upstreams?: readonly string[];
+  /** How long a silent TCP client waits for the banner; default SERVER_FIRST_DELAY_MS. */
+  readonly serverFirstDelayMs?: number;
   /** One line per connection (the app logs; the library stays quiet by default). */
   readonly log?: ((entry: Record<string, unknown>) => void) | undefined;
 }
@@ -104,7 +108,7 @@ export async function startSampleWorkload(options: SampleWorkloadOptions): Promi
       http.emit('connection', socket);
       socket.resume();
     };
-    const serverFirst = setTimeout(startTcp, SERVER_FIRST_DELAY_MS);
+    const serverFirst = setTimeout(startTcp, options.serverFirstDelayMs ?? SERVER_FIRST_DELAY_MS);
     socket.on('data', onData);
     socket.once('close', () => clearTimeout(serverFirst));
   };

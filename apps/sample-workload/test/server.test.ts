@@ -9,8 +9,8 @@ afterEach(() => {
   for (const s of started.splice(0)) s.destroy();
 });
 
-async function start(pod: string, upstreams: string[] = []): Promise<{ port: number }> {
-  const server = await startSampleWorkload({ workload: { pod, namespace: 'default', node: 'node-a' }, listen: [{ host: '127.0.0.1', port: 0 }], upstreams });
+async function start(pod: string, upstreams: string[] = [], serverFirstDelayMs?: number): Promise<{ port: number }> {
+  const server = await startSampleWorkload({ workload: { pod, namespace: 'default', node: 'node-a' }, listen: [{ host: '127.0.0.1', port: 0 }], upstreams, ...(serverFirstDelayMs ? { serverFirstDelayMs } : {}) });
   started.push(server);
   return { port: server.addresses()[0]!.port };
 }
@@ -66,11 +66,22 @@ describe('sample workload', () => {
   });
 
   it('a TCP client that waits is told who answered', async () => {
-    const { port } = await start('reviews-v3');
+    const { port } = await start('reviews-v3', [], 50);
     const socket = connect(port, '127.0.0.1');
     const first = await new Promise<string>((resolve) => socket.once('data', (c) => resolve(String(c))));
     socket.destroy();
     expect(first).toMatch(/^reviews-v3\.default on node-a source=/);
+  });
+
+  it('an HTTP request that arrives late (a tunnel being set up) is still answered as HTTP', async () => {
+    const { port } = await start('ratings-v1', [], 200);
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.end('GET /late HTTP/1.1\r\nhost: ratings\r\nconnection: close\r\n\r\n');
+    let text = '';
+    for await (const chunk of socket) text += String(chunk);
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(text).toContain('ratings-v1.default on node-a answered GET /late');
   });
 
   it('names the address it cannot listen on', async () => {
