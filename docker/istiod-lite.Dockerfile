@@ -7,9 +7,12 @@
 FROM mesh/node-base:latest AS prune
 COPY . /workspace
 RUN ["node", "/workspace/docker/prune.mjs", "/workspace", "apps/istiod-lite", "/out"]
+# The state dir, owned by mesh so a fresh volume mounted there is writable (no shell here: node).
+RUN ["node", "-e", "require('fs').mkdirSync('/state/var/lib/istiod', { recursive: true })"]
 
 FROM mesh/node-base:latest
 COPY --from=prune /out /app
+COPY --from=prune --chown=1337:1337 /state/var/lib/istiod /var/lib/istiod
 USER 1337:1337
 EXPOSE 15010 15012 15014
 ENTRYPOINT ["node", "/app/dist/main.js"]

@@ -4,7 +4,7 @@
  * node_modules in pnpm's layout, dev dependencies included), copy only what one app needs at
  * run time into <out>: the app's package.json + dist/ at <out>/, and the closure of its
  * `dependencies` (never devDependencies) under <out>/node_modules. Workspace packages bring
- * package.json, dist/ and build/ (the native addon) — no src, tests or tsconfig.
+ * package.json, dist/, data files and build/ (the native addon) — no src, tests or tsconfig.
  *
  * Placement follows Node's resolution: a package goes to <out>/node_modules/<name> unless
  * another version is there already, in which case it nests under its dependent.
@@ -20,8 +20,8 @@ if (!root || !appDir || !out) {
 }
 const workspaceRoot = realpathSync(root);
 const isWorkspacePackage = (dir) => !relative(workspaceRoot, dir).startsWith('..') && !dir.includes('/node_modules/');
-/** Workspace packages: only what runs. */
-const RUNTIME_ENTRIES = ['package.json', 'dist', 'build'];
+/** Never needed at run time in a workspace package (sources and tests are not in the context). */
+const WORKSPACE_BUILD_ONLY = new Set(['node_modules', 'src', 'test', 'bench', 'native', 'scripts', 'tsconfig.json', '.tsbuildinfo']);
 
 function readPackage(dir) {
   return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
@@ -30,9 +30,8 @@ function readPackage(dir) {
 function copyPackage(from, to) {
   mkdirSync(to, { recursive: true });
   if (isWorkspacePackage(from)) {
-    for (const entry of RUNTIME_ENTRIES) {
-      if (existsSync(join(from, entry))) cpSync(join(from, entry), join(to, entry), { recursive: true, dereference: true });
-    }
+    // package.json, dist/, data the code reads (e.g. @mesh/xds proto/), build/ (native addon).
+    cpSync(from, to, { recursive: true, dereference: true, filter: (src) => !relative(from, src).split('/').some((part) => WORKSPACE_BUILD_ONLY.has(part)) });
     return;
   }
   // A registry package as published, minus its own node_modules (its deps are placed below).
