@@ -25,6 +25,7 @@ const PODS: Record<string, string> = {
   'ratings-v1': '10.77.2.13',
 };
 const PRODUCTPAGE = addr('10.77.1.11');
+const SLEEP = addr('10.77.1.10');
 const ADMIN_PORT = 15000;
 
 let files: MeshFiles;
@@ -131,6 +132,16 @@ describe.skipIf(!BUILT)('explicit mode: istiod-lite + two ztunnels as processes 
     await reader.cancel();
     socket.destroy();
   });
+
+  it('a DENY policy from the manifests refuses sleep → ratings; lifting it lets sleep in again', async () => {
+    expect(await ask(SLEEP, 'node-a', addr('10.77.100.13'))).toBe('ratings-v1');
+    await files.addPolicy('deny-sleep-to-ratings.yaml');
+    await waitFor(async () => (await ask(SLEEP, 'node-a', addr('10.77.100.13')).catch((err: { reply?: number }) => `reply ${err.reply}`)) === 'reply 2', 15_000, 'DENY in force');
+    expect(ztunnels['node-b']!.logs.some((e) => e['scope'] === 'access' && String(e['policy']).includes('deny-sleep'))).toBe(true);
+    expect(await ask(PRODUCTPAGE, 'node-a', addr('10.77.100.13'))).toBe('ratings-v1');
+    await files.remove('policy-deny-sleep-to-ratings.yaml');
+    await waitFor(async () => (await ask(SLEEP, 'node-a', addr('10.77.100.13')).catch(() => '')) === 'ratings-v1', 15_000, 'DENY lifted');
+  }, 40_000);
 
   it('keeps serving while istiod-lite is down, and resyncs a new pod when it is back', async () => {
     await istiod.stop();
