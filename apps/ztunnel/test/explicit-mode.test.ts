@@ -93,6 +93,11 @@ describe('explicit mode (SOCKS5) data path on loopback', () => {
     expect(seen).toEqual(new Set(['reviews-v1', 'reviews-v2', 'reviews-v3']));
   });
 
+  it('resolves a service name given to SOCKS5 to its VIP from the config', async () => {
+    expect(await ask(ip(1, 10), nodes['a']!, 'ratings.default.svc.cluster.local')).toBe('ratings-v1');
+    expect(await ask(ip(1, 10), nodes['a']!, 'ratings')).toBe('ratings-v1');
+  });
+
   it('reaches a pod by its IP directly', async () => {
     expect(await ask(ip(1, 10), nodes['a']!, ip(2, 12))).toBe('details-v1');
   });

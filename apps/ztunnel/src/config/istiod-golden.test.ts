@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { localWorkloads } from './model.js';
+import { localWorkloads, serviceVipOf } from './model.js';
 import { modelOf } from '../testing/model.js';
 import { planOutbound } from '../proxy/outbound-plan.js';
 import { planInboundPlaintext, planInboundTunnel } from '../proxy/inbound-plan.js';
@@ -34,6 +34,11 @@ describe.skipIf(!has('bookinfo-node-a.json'))('istiod-lite golden xDS', () => {
     expect(planOutbound(model, conn('10.77.1.10', '10.77.2.12', 9080))).toMatchObject({ kind: 'hbone', destination: '10.77.2.12:15008', authority: '10.77.2.12:9080' });
     expect(planOutbound(model, conn('10.77.1.10', '192.0.2.1', 443))).toMatchObject({ kind: 'passthrough', destination: '192.0.2.1:443' });
     expect(planOutbound(model, conn('10.77.1.10', '10.77.100.13', 15001))).toMatchObject({ kind: 'blackhole' });
+    // Service names resolve to VIPs from the config (SOCKS5 host names in explicit mode).
+    expect(serviceVipOf(model, 'reviews.default.svc.cluster.local')).toBe('10.77.100.11');
+    expect(serviceVipOf(model, 'ratings.default')).toBe('10.77.100.13');
+    expect(serviceVipOf(model, 'details')).toBe('10.77.100.12');
+    expect(serviceVipOf(model, 'nope')).toBeUndefined();
   });
 
   it('node-b: accepts tunnels to its pods and refuses others', () => {

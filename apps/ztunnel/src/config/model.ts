@@ -59,6 +59,38 @@ export interface OutboundListener {
   readonly port: number;
   readonly lookup: ChainLookup;
   readonly chains: ReadonlyMap<string, TcpProxyRoute>;
+  /** Service host → VIP, read off the matcher (a destination IP whose chains name a service). */
+  readonly serviceVips: ReadonlyMap<string, string>;
+}
+
+/** `…_to_http_reviews.default.svc.cluster.local_outbound_internal` → `reviews.default.svc.cluster.local`. */
+export function serviceOfChain(chain: string): string | undefined {
+  const m = /_to_(?:http|tcp)_(.+?)(?::\d+)?_outbound_internal$/.exec(chain);
+  return m?.[1];
+}
+
+const DESTINATION_IP_INPUT = 'envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput';
+
+/** Walks a matcher's JSON: every exact DestinationIPInput key under which a service chain is selected. */
+function collectServiceVips(matcher: unknown, out: Map<string, string>, ip?: string): void {
+  if (Array.isArray(matcher)) {
+    for (const item of matcher) collectServiceVips(item, out, ip);
+    return;
+  }
+  if (!isRecord(matcher)) return;
+  const tree = isRecord(matcher['matcher_tree']) ? matcher['matcher_tree'] : undefined;
+  const input = tree && isRecord(tree['input']) && isRecord(tree['input']['typed_config']) ? String(tree['input']['typed_config']['@type'] ?? '') : '';
+  if (tree && input.endsWith(DESTINATION_IP_INPUT) && isRecord(tree['exact_match_map']) && isRecord(tree['exact_match_map']['map'])) {
+    for (const [key, onMatch] of Object.entries(tree['exact_match_map']['map'])) collectServiceVips(onMatch, out, key);
+    if (matcher['on_no_match'] !== undefined) collectServiceVips(matcher['on_no_match'], out, ip);
+    return;
+  }
+  const action = isRecord(matcher['action']) && isRecord(matcher['action']['typed_config']) ? matcher['action']['typed_config']['value'] : undefined;
+  if (ip !== undefined && typeof action === 'string') {
+    const host = serviceOfChain(action);
+    if (host && !out.has(host)) out.set(host, ip);
+  }
+  for (const value of Object.values(matcher)) if (typeof value === 'object') collectServiceVips(value, out, ip);
 }
 
 export interface InternalListener {
@@ -216,7 +248,9 @@ function compileOutboundListener(l: JsonRecord, name: string, path: string): Out
     chains.set(fallback, route);
   }
   const lookup: ChainLookup = fallback === undefined ? matcherLookup : (input) => matcherLookup(input) ?? fallback;
-  return { name, port: listenerPort(l, path), lookup, chains };
+  const serviceVips = new Map<string, string>();
+  collectServiceVips(l['filter_chain_matcher'], serviceVips);
+  return { name, port: listenerPort(l, path), lookup, chains, serviceVips };
 }
 
 /**
@@ -604,4 +638,18 @@ export function workloadOfIp(model: RuntimeModel, ip: string): string | undefine
     workloadIndexes.set(model.endpoints, index);
   }
   return index.get(ip);
+}
+
+/**
+ * The VIP of a service host as a client might write it: the FQDN (`reviews.default.svc.cluster.local`),
+ * `reviews.default`, `reviews.default.svc`, or a bare `reviews` when only one namespace has it.
+ */
+export function serviceVipOf(model: RuntimeModel, host: string): string | undefined {
+  const vips = model.listeners.outbound?.serviceVips;
+  if (!vips) return undefined;
+  const name = host.toLowerCase().replace(/\.$/, '');
+  const exact = vips.get(name) ?? vips.get(`${name}.svc.cluster.local`) ?? vips.get(`${name}.cluster.local`);
+  if (exact) return exact;
+  const candidates = [...vips.keys()].filter((fqdn) => fqdn.startsWith(`${name}.`) && fqdn.split('.').length === 5);
+  return candidates.length === 1 ? vips.get(candidates[0] as string) : undefined;
 }

@@ -14,7 +14,9 @@
  * The socket code (outbound.ts, socks5.ts) calls this and only moves bytes.
  */
 import { formatAddress, splitAddress } from '../config/ip.js';
-import { WELL_KNOWN_CLUSTERS, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type TcpProxyRoute } from '../config/model.js';
+import { WELL_KNOWN_CLUSTERS, serviceOfChain, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type TcpProxyRoute } from '../config/model.js';
+
+export { serviceOfChain };
 
 export interface ConnectionAddresses {
   readonly src: { readonly ip: string; readonly port: number };
@@ -46,12 +48,6 @@ export type OutboundPlan =
   | { readonly kind: 'passthrough'; readonly chain: string; readonly destination: string; readonly service: string | undefined }
   | { readonly kind: 'blackhole'; readonly chain: string; readonly reason: string }
   | { readonly kind: 'reject'; readonly chain: string | undefined; readonly reason: string; readonly responseFlag: ResponseFlag };
-
-/** `…_to_http_reviews.default.svc.cluster.local_outbound_internal` → `reviews.default.svc.cluster.local`. */
-export function serviceOfChain(chain: string): string | undefined {
-  const m = /_to_(?:http|tcp)_(.+?)(?::\d+)?_outbound_internal$/.exec(chain);
-  return m?.[1];
-}
 
 const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 /** Internal listener hops a plan may take; guards against a config loop. */

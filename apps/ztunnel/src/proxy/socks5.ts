@@ -7,6 +7,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
 import { normalizeIp } from '../config/ip.js';
+import { serviceVipOf } from '../config/model.js';
 import type { ProxyContext } from './context.js';
 import { handleOutbound, type OutboundFailure } from './outbound.js';
 
@@ -126,10 +127,15 @@ export function handleSocks5(ctx: ProxyContext, socket: Socket): void {
 async function connect(ctx: ProxyContext, socket: Socket, host: string, port: number): Promise<void> {
   let ip = host;
   if (isIP(host) === 0) {
-    try {
-      ip = (await lookup(host)).address;
-    } catch {
-      return void socket.end(encodeReply(SOCKS5_REPLY.hostUnreachable));
+    // Mesh service names resolve to their VIP from the config itself (no cluster DNS here).
+    const vip = serviceVipOf(ctx.model(), host);
+    if (vip) ip = vip;
+    else {
+      try {
+        ip = (await lookup(host)).address;
+      } catch {
+        return void socket.end(encodeReply(SOCKS5_REPLY.hostUnreachable));
+      }
     }
   }
   await handleOutbound(

@@ -8,12 +8,14 @@ export class Socks5Error extends Error {
 }
 
 /**
- * Opens a connection through a SOCKS5 proxy (no auth, CONNECT to an IPv4 address), from
- * `localAddress` — in explicit mode the pod's own loopback address. Resolves once the proxy
- * answered success; rejects with Socks5Error(reply) otherwise.
+ * Opens a connection through a SOCKS5 proxy (no auth, CONNECT to an IPv4 address or a host
+ * name, which the proxy resolves), from `localAddress` — in explicit mode the pod's own loopback
+ * address. Resolves once the proxy answered success; rejects with Socks5Error(reply) otherwise.
  */
 export function socks5Connect(options: { proxy: { host: string; port: number }; localAddress?: string; host: string; port: number }): Promise<Socket> {
-  if (!isIPv4(options.host)) return Promise.reject(new Error('socks5Connect takes an IPv4 destination'));
+  const address = isIPv4(options.host)
+    ? Buffer.from([1, ...options.host.split('.').map(Number)])
+    : Buffer.concat([Buffer.from([3, Buffer.byteLength(options.host)]), Buffer.from(options.host)]);
   return new Promise((resolve, reject) => {
     const socket = connect({
       host: options.proxy.host,
@@ -39,7 +41,7 @@ export function socks5Connect(options: { proxy: { host: string; port: number }; 
         buf = buf.subarray(2);
         const port = Buffer.alloc(2);
         port.writeUInt16BE(options.port);
-        socket.write(Buffer.concat([Buffer.from([5, 1, 0, 1, ...options.host.split('.').map(Number)]), port]));
+        socket.write(Buffer.concat([Buffer.from([5, 1, 0]), address, port]));
         stage = 'reply';
       }
       if (buf.length < 10) return;
