@@ -52,7 +52,7 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
   } catch (err) {
     const status = statusOf(err);
     const failure: OutboundFailure = { kind: 'connect', reason: describe(err), ...(status !== undefined ? { status } : {}) };
-    return refuse(failure, status === 401 || status === 403 ? 'RBAC' : 'UF');
+    return refuse(failure, responseFlagOf(status));
   }
   if (socket.destroyed) {
     upstream.destroy();
@@ -66,8 +66,13 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
   const status = statusOf(result.error);
   tracked.finish({
     error: result.error ? describe(result.error) : undefined,
-    ...(status !== undefined ? { responseFlag: status === 401 || status === 403 ? 'RBAC' : 'UF' } : {}),
+    ...(status !== undefined ? { responseFlag: responseFlagOf(status) } : {}),
   });
+}
+
+/** Envoy's response flag for a refused tunnel: RBAC for 401/403, else upstream failure. */
+function responseFlagOf(status: number | undefined): string {
+  return status === 401 || status === 403 ? 'RBAC' : 'UF';
 }
 
 /** The HBONE status of a refused tunnel (pool errors carry it in their context). */
