@@ -2,7 +2,7 @@ export { Ztunnel } from './ztunnel.js';
 export type { ZtunnelOptions } from './ztunnel.js';
 export { parseConfig, ZtunnelConfigSchema, HELP_TEXT } from './config.js';
 export type { ZtunnelConfig } from './config.js';
-export { ModelStore } from './config/store.js';
+export { ModelStore } from './xds/model-store.js';
 export { compileListeners, compileClusters, compileEndpoints, localWorkloads, localIdentities } from './config/model.js';
 export type { RuntimeModel } from './config/model.js';
 export { planOutbound } from './proxy/outbound-plan.js';

@@ -15,7 +15,7 @@ import { createTcpSocket, listenTransparent } from '@mesh/netfilter';
 import { MeshError } from '@mesh/errors';
 import { CAPTURE_LISTEN_ADDRESS, type ZtunnelConfig } from './config.js';
 import { localIdentities, localWorkloads } from './config/model.js';
-import { ModelStore, type ModelChange } from './config/store.js';
+import { ModelStore, type ModelChange } from './xds/model-store.js';
 import { normalizeIp } from './config/ip.js';
 import { CertManager, type CertificateSigner } from './identity/cert-manager.js';
 import type { Logger } from './log.js';

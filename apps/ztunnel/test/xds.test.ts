@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { TYPE_URL } from '@mesh/xds';
 import { FakeAdsServer } from '@mesh/xds/testing';
-import { ModelStore } from '../src/config/store.js';
+import { ModelStore } from '../src/xds/model-store.js';
 import { createMemoryLogger } from '../src/log.js';
 import { startXds } from '../src/xds/xds.js';
 import { buildFakeResources } from '../src/testing/mesh-resources.js';

@@ -6,7 +6,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { XdsClient, shortTypeName, type XdsNack, type XdsNode, type XdsResourcesUpdate } from '@mesh/xds';
-import { SUPPORTED_TYPE_URLS, type ModelStore } from '../config/store.js';
+import { SUPPORTED_TYPE_URLS, type ModelStore } from './model-store.js';
 import type { Logger } from '../log.js';
 
 /** Istio's sidecar-style node id, which istiod-lite reads (`ztunnel~<ip>~<name>~<ns>.svc.cluster.local`). */

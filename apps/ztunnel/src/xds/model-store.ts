@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { TYPE_URL, type ConfigDumpTypeState, type ResourceJson } from '@mesh/xds';
-import { compileClusters, compileEndpoints, compileListeners, emptyModel, withPart, type RuntimeModel } from './model.js';
+import { compileClusters, compileEndpoints, compileListeners, emptyModel, withPart, type RuntimeModel } from '../config/model.js';
 
 export const SUPPORTED_TYPE_URLS: readonly string[] = [TYPE_URL.CLUSTER, TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, TYPE_URL.LISTENER];
 
