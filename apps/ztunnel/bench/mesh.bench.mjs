@@ -16,7 +16,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTcpSocket, createTopology, destroyTopology } from '@mesh/netfilter';
+import { createTcpSocket, createTopology, destroyTopology, listNamespaces } from '@mesh/netfilter';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ISTIOD_MAIN = join(ROOT, 'apps/istiod-lite/dist/main.js');
@@ -237,15 +237,33 @@ async function measure(label, topology, quick) {
 export async function run({ quick = false } = {}) {
   if (process.getuid?.() !== 0) return [{ name: 'mesh benchmark', note: 'skipped: needs root (network namespaces, TPROXY)' }];
   if (!existsSync(ISTIOD_MAIN) || !existsSync(ZTUNNEL_MAIN)) return [{ name: 'mesh benchmark', note: 'skipped: run `pnpm build` first' }];
+  // Namespaces of a run that was killed before its cleanup (`zb<4 hex>-`) go first.
+  for (const name of await listNamespaces('zb')) {
+    const stale = /^(zb[0-9a-f]{4}-)/.exec(name)?.[1];
+    if (stale) await destroyTopology(stale);
+  }
   const prefix = `zb${randomBytes(2).toString('hex')}-`;
   const dir = await mkdtemp(join(tmpdir(), 'mesh-bench-'));
   const processes = [];
   const results = [];
+  // Interrupted (Ctrl-C, timeout): still kill the process groups and remove the namespaces.
+  let creating;
+  const onSignal = async (signal) => {
+    // Sockets of the interrupted measurement fail as their peers die; nothing to report now.
+    process.on('uncaughtException', () => undefined);
+    for (const p of processes) p.stop();
+    await creating?.catch(() => undefined); // a half-built topology finishes (or rolls back) first
+    await destroyTopology(prefix).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const record = (name, value, unit, baseline, note) =>
     results.push({ name, value: +value.toFixed(3), unit, ...(baseline !== undefined ? { baseline: +baseline.toFixed(3), ratio: +(value / baseline).toFixed(3) } : {}), ...(note ? { note } : {}) });
   try {
     await writeFile(join(dir, 'mesh.yaml'), MANIFESTS);
-    const topology = await createTopology({
+    creating = createTopology({
       prefix,
       underlayCidr: '10.78.0.0/24',
       nodes: [
@@ -257,6 +275,7 @@ export async function run({ quick = false } = {}) {
         { name: 'server', node: 'node-b', ip: SERVER_IP },
       ],
     });
+    const topology = await creating;
     for (const pod of ['client', 'server']) {
       const p = startProcess(['ip', 'netns', 'exec', topology.pod(pod).netns, process.execPath, POD_SERVER], /ready/);
       processes.push(p);
@@ -331,6 +350,8 @@ export async function run({ quick = false } = {}) {
     record('ztunnel B RSS with 1,000 open connections', rssMiB(pids.b), 'MiB', idle.b, 'baseline: idle RSS');
     for (const s of open) s.destroy();
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const p of processes.reverse()) p.stop();
     await destroyTopology(prefix).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
