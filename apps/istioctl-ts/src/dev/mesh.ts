@@ -269,7 +269,12 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       await running.topology.exec(ul, ['ip', 'addr', 'add', `${plan.istiodAddress}/24`, 'dev', 'br0']);
       await run(['ip', 'addr', 'add', `${plan.hostAddress}/24`, 'dev', DEV_HOST_INTERFACE]);
       await run(['ip', 'link', 'set', DEV_HOST_INTERFACE, 'up']);
-      for (const n of plan.nodes) if (n.podCidr) await run(['ip', 'route', 'add', n.podCidr, 'via', n.address, 'dev', DEV_HOST_INTERFACE]);
+      for (const n of plan.nodes) {
+        if (!n.podCidr) continue;
+        await run(['ip', 'route', 'add', n.podCidr, 'via', n.address, 'dev', DEV_HOST_INTERFACE]);
+        // istiod-lite answers pods too (the waypoint is a pod that fetches xDS and certificates).
+        await running.topology.exec(ul, ['ip', 'route', 'add', n.podCidr, 'via', n.address, 'dev', 'br0']);
+      }
       for (const pod of plan.pods) await writeHosts(pod);
       phase('network namespaces, veths, routes, hosts files');
     }
