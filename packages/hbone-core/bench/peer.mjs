@@ -37,6 +37,7 @@ process.once('message', async ({ credentials }) => {
       process.send({ memory: process.memoryUsage(), held: held.length });
     }
     if (msg === 'exit') process.exit(0);
+    if (msg === 'cpu') process.send({ cpu: process.cpuUsage() });
     if (msg === 'release') {
       for (const s of held.splice(0)) s.destroy();
       process.send({ released: true });
