@@ -19,6 +19,8 @@ const execFileAsync = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 const bin = appBinaries(REPO_ROOT);
 const BUILT = [bin.istiod, bin.ztunnel, bin.sampleWorkload].every((p) => existsSync(p));
+/** With the waypoint built, examples/waypoint is loaded too and its L7 path is checked. */
+const WAYPOINT_BUILT = existsSync(bin.waypoint);
 
 let dir: string;
 let mesh: DevMesh | undefined;
@@ -48,7 +50,12 @@ describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network names
     expect(await listNamespaces(DEV_PREFIX), 'a dev mesh is running on this machine (meshctl dev down)').toEqual([]);
     dir = await mkdtemp(join(tmpdir(), 'meshctl-dev-'));
     await cp(join(REPO_ROOT, 'examples/bookinfo'), join(dir, 'manifests'), { recursive: true });
-    mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: [join(dir, 'manifests')], stateDir: join(dir, 'state'), say: (l) => said.push(l), forwardDebugPort: false });
+    const dirs = [join(dir, 'manifests')];
+    if (WAYPOINT_BUILT) {
+      await cp(join(REPO_ROOT, 'examples/waypoint'), join(dir, 'waypoint'), { recursive: true });
+      dirs.push(join(dir, 'waypoint'));
+    }
+    mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: dirs, stateDir: join(dir, 'state'), say: (l) => said.push(l), forwardDebugPort: false });
   }, 60_000);
 
   afterAll(async () => {
@@ -63,9 +70,11 @@ describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network names
       'read manifests',
       'network namespaces, veths, routes, hosts files',
       'istiod-lite (CA, node credentials, first snapshot)',
-      'sample workloads (7 pods)',
+      `sample workloads (${WAYPOINT_BUILT ? 10 : 7} pods)`,
       'ztunnels (xDS, workload certificates, capture rules)',
+      ...(WAYPOINT_BUILT ? ['waypoints (1)'] : []),
     ]);
+    expect(said.filter((l) => l.includes('not ready'))).toEqual([]);
   });
 
   it('sleep → productpage by Service name, through the mesh, and productpage → reviews/details across nodes', async () => {
@@ -76,6 +85,12 @@ describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network names
     expect(body).toContain('details-v1.default on node-b answered GET /');
     // The pod saw the connection arrive at its own address: captured, not short-circuited.
     expect(body).toContain('-> 10.77.1.11:9080');
+  });
+
+  it.skipIf(!WAYPOINT_BUILT)('L7 through the waypoint: the HTTPRoute sends x-version: v2 to echo-v2', async () => {
+    const sleep = mesh!.state.pods.find((p) => p.name === 'sleep')!.netns!;
+    const { stdout } = await execFileAsync('ip', ['netns', 'exec', sleep, 'curl', '-s', '-m', '5', '-H', 'x-version: v2', 'http://echo.echo/'], { encoding: 'utf8' });
+    expect(stdout).toMatch(/^echo-v2\.echo on node-b answered GET \//);
   });
 
   it('the host reaches each ztunnel\'s admin API on its node address', async () => {
