@@ -10,5 +10,5 @@ export { createHboneSecureContext } from './tls.js';
 export type { HboneCredentials } from './tls.js';
 export { HboneServer } from './server.js';
 export type { HboneServerOptions, IncomingTunnel, RejectStatus, ServerConnectionInfo } from './server.js';
-export { HbonePool } from './pool.js';
+export { HbonePool, ANY_IDENTITY_IN_TRUST_DOMAIN } from './pool.js';
 export type { HbonePoolOptions, OpenTunnelRequest, PoolKey, PoolConnectionInfo } from './pool.js';

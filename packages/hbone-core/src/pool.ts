@@ -21,14 +21,24 @@ import { HboneErrorCode, hboneError } from './errors.js';
 import { buildConnectHeaders, parseAuthority, type ConnectHeaderInput } from './headers.js';
 import { peerSpiffeIdentity, tlsFailure } from './tls.js';
 
+/**
+ * `expectedIdentities` for a tunnel whose configuration names no server identity (the seeds'
+ * ORIGINAL_DST tunnel cluster validates the chain against the mesh root only, e.g. traffic
+ * addressed straight to a pod IP): any identity of the pool's trust domain is accepted.
+ */
+export const ANY_IDENTITY_IN_TRUST_DOMAIN = 'any-identity-in-trust-domain';
+
 /** What identifies a pooled connection: who we are, where we go, whom we expect to find there. */
 export interface PoolKey {
   /** SPIFFE URI of the workload the tunnel is opened for (selects the client certificate). */
   sourceIdentity: string;
   /** HBONE endpoint, `ip:port` (the destination pod's or waypoint's address, port 15008). */
   destination: string;
-  /** SPIFFE URIs the server may present; anything else fails with HBONE_ERR_IDENTITY_MISMATCH. */
-  expectedIdentities: readonly string[];
+  /**
+   * SPIFFE URIs the server may present; anything else fails with HBONE_ERR_IDENTITY_MISMATCH.
+   * ANY_IDENTITY_IN_TRUST_DOMAIN only requires the trust domain (always checked).
+   */
+  expectedIdentities: readonly string[] | typeof ANY_IDENTITY_IN_TRUST_DOMAIN;
 }
 
 export interface OpenTunnelRequest extends PoolKey, Omit<ConnectHeaderInput, 'authority'> {
@@ -285,11 +295,11 @@ export class HbonePool {
       tlsSocket.destroy();
       throw err;
     }
-    if (!key.expectedIdentities.includes(peerIdentity)) {
+    if (key.expectedIdentities !== ANY_IDENTITY_IN_TRUST_DOMAIN && !key.expectedIdentities.includes(peerIdentity)) {
       tlsSocket.destroy();
       const err = hboneError(
         HboneErrorCode.IDENTITY_MISMATCH,
-        `${key.destination} presented ${peerIdentity}, expected ${key.expectedIdentities.join(' or ')}`,
+        `${key.destination} presented ${peerIdentity}, expected ${key.expectedIdentities.join(' or ') || 'no identity at all (empty list)'}`,
         { context: { destination: key.destination, peerIdentity, expected: key.expectedIdentities } },
       );
       diagnostics.connectError.publish({ key, error: err });
@@ -363,7 +373,8 @@ export class HbonePool {
 }
 
 function poolKeyString(key: PoolKey): string {
-  return `${key.sourceIdentity}\n${key.destination}\n${[...key.expectedIdentities].sort().join(',')}`;
+  const expected = key.expectedIdentities === ANY_IDENTITY_IN_TRUST_DOMAIN ? '*' : [...key.expectedIdentities].sort().join(',');
+  return `${key.sourceIdentity}\n${key.destination}\n${expected}`;
 }
 
 function refusal(status: number, reason: unknown, request: OpenTunnelRequest) {

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
 import { createTestCa } from '@mesh/pki/testing';
-import { HboneErrorCode, createHboneSecureContext, forwardTunnel, relay } from '../src/index.js';
+import { ANY_IDENTITY_IN_TRUST_DOMAIN, HboneErrorCode, createHboneSecureContext, forwardTunnel, relay } from '../src/index.js';
 import { TEST_CLIENT_ID, TEST_SERVER_ID, startEchoServer, startHbonePair, type EchoServer, type HboneTestPair } from '../src/testing/index.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -248,6 +248,19 @@ describe('HBONE identity checks', () => {
       .catch((e: unknown) => e);
     expect(hasCode(err, HboneErrorCode.IDENTITY_MISMATCH)).toBe(true);
     expect(String(err)).toContain('presented spiffe://cluster.local/ns/default/sa/reviews');
+  });
+
+  it('accepts any server identity of the trust domain when asked to, and still refuses another trust domain', async () => {
+    const ca = createTestCa();
+    const { pair, authority } = await pairWithEcho({ ca });
+    const any = await pair.pool.open({ sourceIdentity: pair.clientIdentity, destination: pair.destination, expectedIdentities: ANY_IDENTITY_IN_TRUST_DOMAIN, authority });
+    const r = await roundTrip(any, 1000, 1000);
+    expect(r.received).toBe(r.sent);
+    const foreign = await pairWithEcho({ ca, serverCert: ca.issue({ ...TEST_SERVER_ID, trustDomain: 'evil.example' }) });
+    const err = await foreign.pair.pool
+      .open({ sourceIdentity: foreign.pair.clientIdentity, destination: foreign.pair.destination, expectedIdentities: ANY_IDENTITY_IN_TRUST_DOMAIN, authority: foreign.authority })
+      .catch((e: unknown) => e);
+    expect(hasCode(err, HboneErrorCode.PEER_UNTRUSTED)).toBe(true);
   });
 
   it('refuses a server certificate from an untrusted CA', async () => {

@@ -5,11 +5,10 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { relay } from '@mesh/hbone-core';
+import { ANY_IDENTITY_IN_TRUST_DOMAIN, relay } from '@mesh/hbone-core';
 import { formatAddress } from '../config/ip.js';
 import { workloadOfIp } from '../config/model.js';
 import type { ProxyContext } from './context.js';
-import { anyIdentityIn } from './pool.js';
 import type { ConnectionInit } from './connections.js';
 import { planOutbound, type ConnectionAddresses, type OutboundPlan } from './outbound-plan.js';
 
@@ -125,7 +124,9 @@ async function openTunnel(
   return ctx.pool.open({
     sourceIdentity: plan.sourceIdentity,
     destination: plan.destination,
-    expectedIdentities: plan.expectedIdentities ?? anyIdentityIn(ctx.trustDomain),
+    // The direct-to-pod chain names no server identity (the seed's ORIGINAL_DST tunnel cluster):
+    // then any identity of the trust domain is accepted.
+    expectedIdentities: plan.expectedIdentities ?? ANY_IDENTITY_IN_TRUST_DOMAIN,
     authority: plan.authority,
     sourceAddress: addrs.src.ip,
     ...(plan.service ? { host: plan.service } : {}),
