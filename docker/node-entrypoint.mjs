@@ -13,6 +13,8 @@
  *   WAYPOINT_PODS  "name.namespace=ip …" waypoint pods on this node
  *   ROUTES         "cidr=via …" other nodes' pod CIDRs and the node that owns each
  *   HOSTS          "name=ip …" Service names → VIPs for the pods' /etc/hosts
+ *   UNDERLAY_CIDR  the nodes' network: waypoint pods reach it (istiod-lite) masqueraded as the
+ *                  node, since nothing there routes pod CIDRs back (docker's bridge has no routes)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -76,6 +78,7 @@ for (const [i, pod] of pods.entries()) {
   mkdirSync(`/etc/netns/${netns}`, { recursive: true });
   writeFileSync(`/etc/netns/${netns}/hosts`, `${hosts}${pod.ip}\t${pod.name}\n`);
   if (pod.kind === 'waypoint') {
+    if (env.UNDERLAY_CIDR) run('iptables-nft', '-t', 'nat', '-A', 'POSTROUTING', '-s', `${pod.ip}/32`, '-d', env.UNDERLAY_CIDR, '-j', 'MASQUERADE');
     start(`waypoint ${pod.name}`, ['ip', 'netns', 'exec', netns, 'node', '/waypoint/dist/main.js', '--node-name', nodeName, '--pod-name', pod.name, '--namespace', pod.namespace, '--pod-ip', pod.ip, '--xds-address', need('XDS_ADDRESS'), '--bootstrap-dir', bootstrapDir, '--listen-address', pod.ip, '--admin-address', pod.ip]);
   } else {
     start(`pod ${pod.name}`, ['ip', 'netns', 'exec', netns, 'node', '/sample-workload/dist/main.js', '--name', pod.name, '--namespace', pod.namespace, '--node', nodeName, ...pod.ports.flatMap((p) => ['--listen', `${pod.ip}:${p}`])]);

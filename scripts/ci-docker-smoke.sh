@@ -6,8 +6,8 @@
 #      also recorded and restored on exit, whatever happens.
 #   2. base images from the host's binaries (cached by content), one image per service.
 #   3. docker/compose.yaml up: istiod-lite, node-a and node-b (ztunnel + pods in namespaces).
-#   4. checks through the mesh: same-node and cross-node requests from the sleep pod, the access
-#      log saying HBONE, meshctl in its own container reading the mesh.
+#   4. checks through the mesh: same-node and cross-node requests from the sleep pod, L7 routing
+#      through the waypoint, the access log saying HBONE, meshctl in its own container.
 #   5. compose down -v; dockerd stopped again if this script started it.
 # Run it after `pnpm test` (it needs the built apps).
 set -euo pipefail
@@ -76,6 +76,10 @@ seen=""
 for _ in 1 2 3 4 5 6; do seen+=$(pod_get node-b details-v1 http://reviews:9080/ | head -1)$'\n'; done
 expect "details → reviews: endpoints on both nodes" "$seen" 'reviews-v1\.default on node-a'
 expect "details → reviews: endpoints on both nodes" "$seen" 'reviews-v[23]\.default on node-b'
+for _ in $(seq 100); do ready node-b 10.77.2.30 && break; sleep 0.2; done
+body=$("$DOCKER" exec mesh-node-a ip netns exec p-default-sleep node -e \
+  "fetch('http://echo.echo/', {headers: {'x-version': 'v2'}, signal: AbortSignal.timeout(5000)}).then(r => r.text()).then(t => process.stdout.write(t), e => { console.error(String(e.cause ?? e)); process.exit(1) })")
+expect "L7 through the waypoint: x-version: v2 → echo-v2 (HTTPRoute)" "$body" '^echo-v2\.echo on node-b answered GET /'
 logs=$("$DOCKER" logs mesh-node-a 2>&1)
 expect "node-a access log: outbound over HBONE to ratings" "$logs" '"direction":"outbound","protocol":"HBONE","chain":"spiffe://cluster.local/ns/default/sa/sleep_to_http_ratings'
 out=$("$DOCKER" run --rm --network mesh_underlay mesh/meshctl --istiod 10.77.0.2:15014 proxy-config listeners ztunnel-node-a 2>&1)
