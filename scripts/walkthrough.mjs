@@ -9,9 +9,9 @@
  *   sudo node scripts/walkthrough.mjs [--out docs/walkthrough.md] [--no-readme]
  */
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -86,7 +86,11 @@ async function step(command, check) {
 // examples (other test suites read them); its path is shown as examples/bookinfo.
 const manifests = join(mkdtempSync(join(tmpdir(), 'walkthrough-')), 'bookinfo');
 cpSync(`${ROOT}examples/bookinfo`, manifests, { recursive: true });
-const dev = spawn(process.execPath, [MESHCTL, 'dev', 'up', '-f', manifests], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+// The waypoint example too once the waypoint is built (what `pnpm dev` loads).
+const WAYPOINT = existsSync(`${ROOT}apps/waypoint/dist/main.js`);
+const waypointManifests = join(dirname(manifests), 'waypoint');
+if (WAYPOINT) cpSync(`${ROOT}examples/waypoint`, waypointManifests, { recursive: true });
+const dev = spawn(process.execPath, [MESHCTL, 'dev', 'up', '-f', manifests, ...(WAYPOINT ? [waypointManifests] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 let devOutput = '';
 dev.stdout.on('data', (c) => (devOutput += c));
 dev.stderr.on('data', (c) => (devOutput += c));
@@ -98,7 +102,12 @@ try {
     if (dev.exitCode !== null || Date.now() > deadline) throw new Error(`walkthrough: meshctl dev up did not get ready:\n${devOutput}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const readyOutput = devOutput.trimEnd().replaceAll(manifests, 'examples/bookinfo').replaceAll(ROOT, '');
+  const shown = (text) =>
+    [[manifests, 'examples/bookinfo'], [waypointManifests, 'examples/waypoint']]
+      .flatMap(([from, to]) => [[relative(ROOT, from), to], [from, to]])
+      .reduce((t, [from, to]) => t.replaceAll(from, to), text)
+      .replaceAll(ROOT, '');
+  const readyOutput = shown(devOutput.trimEnd());
   expectMatch('dev up', readyOutput, /mode: transparent/);
 
   add(`# Walkthrough: the L4 path of seeds 002 and 004, on this mesh
@@ -123,7 +132,7 @@ an underlay bridge, one per pod joined to its node by a veth pair, istiod-lite o
 (10.77.0.2), a ztunnel in each node namespace, and the sample workload in every pod.
 
 `);
-  add(block('meshctl dev up -f examples/bookinfo    # what `pnpm dev` runs, bookinfo only', readyOutput));
+  add(block(`meshctl dev up -f examples/bookinfo${WAYPOINT ? ' examples/waypoint    # what `pnpm dev` runs' : ''}`, readyOutput));
   add(`
 The sample workload answers with what it saw. From the \`sleep\` pod (node-a), by Service name
 (the pod's \`/etc/netns/<pod netns>/hosts\` maps names to VIPs):
@@ -254,6 +263,11 @@ Each end logs the connection when it closes (ztunnel's access-log fields):
   tour.push(`Call productpage from the \`sleep\` pod by its Service name. Each pod answers with what it saw, and productpage includes the answers of \`reviews\` and \`details\`, which it called through the mesh:\n\n${block('meshctl dev exec sleep -- curl -s http://productpage:9080/', curl)}`);
   tour.push(`What node-a's ztunnel runs for \`sleep\` (Envoy listeners pushed by istiod-lite; \`-o yaml\` for the resources):\n\n${block('meshctl proxy-config listeners sleep.default --port 9080', await sh('meshctl proxy-config listeners sleep.default --port 9080 2>/dev/null'))}`);
   tour.push(`Why a connection goes where it goes:\n\n${block('meshctl x explain --from sleep.default --to ratings:9080', await sh('meshctl x explain --from sleep.default --to ratings:9080'))}`);
+  if (WAYPOINT) {
+    const l7 = await sh("meshctl dev exec sleep -- curl -s -H 'x-version: v2' http://echo.echo/");
+    expectMatch('L7 through the waypoint', l7, /^echo-v2\.echo on node-b answered GET \//);
+    tour.push(`L7: namespace \`echo\` uses a waypoint (\`examples/waypoint\`, seed 003). ztunnel sends its traffic to the waypoint, whose HTTPRoute sends \`x-version: v2\` to echo-v2 (and splits the rest 90/10 between v1 and v2); the headers show the waypoint's HTTP hop:\n\n${block("meshctl dev exec sleep -- curl -s -H 'x-version: v2' http://echo.echo/", l7)}`);
+  }
   tour.push(`The HBONE connections node-b's ztunnel holds (live, refreshing, without \`--once\`):\n\n${block('meshctl tunnels ztunnel-node-b --once --admin 10.77.0.12:15000', await sh(`meshctl tunnels ztunnel-node-b --once --admin ${NODE_B_ADMIN}`))}`);
   // A live edit: the DENY policy of examples/policies, applied and lifted under the running mesh.
   const ratings = 'meshctl dev exec sleep -- curl -sS http://ratings:9080/';

@@ -46,7 +46,7 @@ export function readyText(mesh: Pick<DevMesh, 'mode' | 'timings' | 'state'>, mes
     // --admin until istiod-lite learns the ztunnels' admin addresses (ADMIN_ADDRESS metadata).
     `  meshctl${istiodFlag} tunnels ztunnel-${second} --admin ${mesh.state.nodes[1]?.admin ?? mesh.state.nodes[0]?.admin}`,
     `  meshctl${istiodFlag} x explain --from sleep.default --to productpage:9080`,
-    `  edit ${manifestDirs.join(' or ')}/*.yaml: changes apply live (pods start and stop, policies are pushed)`,
+    `  edit the manifests under ${manifestDirs.join(', ')}: changes apply live (pods start and stop, policies are pushed)`,
     '',
     `logs: ${mesh.state.logsDir}    stop: Ctrl-C (after a crash: meshctl dev down)`,
   );
