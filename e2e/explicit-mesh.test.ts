@@ -31,6 +31,7 @@ const ADMIN_PORT = 15000;
 let files: MeshFiles;
 let xdsTlsPort: number;
 let istiod: AppProcess;
+let istiodDebugPort: number;
 const ztunnels: Record<string, AppProcess> = {};
 const closers: Array<() => Promise<void> | void> = [];
 
@@ -75,7 +76,8 @@ describe.skipIf(!BUILT)('explicit mode: istiod-lite + two ztunnels as processes 
     xdsTlsPort = await freePort();
     istiod = startIstiod();
     closers.push(() => istiod.stop());
-    await istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready');
+    const ready = await istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready');
+    istiodDebugPort = Number((ready['ports'] as { debug: number }).debug);
     for (const [name, ip] of Object.entries(PODS)) {
       const s = await startNamedEchoServer(name, addr(ip), 9080);
       closers.push(() => s.close());
@@ -99,6 +101,12 @@ describe.skipIf(!BUILT)('explicit mode: istiod-lite + two ztunnels as processes 
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add(await ask(PRODUCTPAGE, 'node-a', addr('10.77.100.11')));
     expect(seen).toEqual(new Set(['reviews-v1', 'reviews-v2', 'reviews-v3']));
+  });
+
+  it('istiod-lite knows where each ztunnel serves its admin API (what meshctl uses to find proxies)', async () => {
+    const syncz = (await (await fetch(`http://127.0.0.1:${istiodDebugPort}/debug/syncz`)).json()) as unknown;
+    const text = JSON.stringify(syncz);
+    for (const node of ['node-a', 'node-b'] as const) expect(text).toContain(`"adminAddress":"${NODES[node]}:${ADMIN_PORT}"`);
   });
 
   it('shows what runs: config_dump, metrics, tunnels', async () => {

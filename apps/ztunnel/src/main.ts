@@ -9,6 +9,7 @@ import { isMeshError, MeshError } from '@mesh/errors';
 import { createAdminHandler, listenHttp } from './admin/admin-server.js';
 import { createCaptureManager, type CaptureManager } from './capture.js';
 import { HELP_TEXT, parseConfig } from './config.js';
+import { formatAddress } from './config/ip.js';
 import { localWorkloads } from './config/model.js';
 import { caSigner } from './identity/ca-client.js';
 import type { CertificateSigner } from './identity/cert-manager.js';
@@ -56,8 +57,10 @@ async function main(): Promise<number> {
     },
   });
   await ztunnel.start();
-  const node = ztunnelNode(config.nodeName);
-  const xds = startXds({ target: config.xdsAddress, credentials, nodeName: config.nodeName, store: ztunnel.store, logger });
+  // Advertised to istiod-lite (/debug/syncz) so meshctl finds this admin API; port 0 (tests) has no fixed address.
+  const adminAddress = config.adminPort === 0 ? undefined : formatAddress(config.listenAddress, config.adminPort);
+  const node = ztunnelNode(config.nodeName, '', adminAddress);
+  const xds = startXds({ target: config.xdsAddress, credentials, nodeName: config.nodeName, ...(adminAddress ? { adminAddress } : {}), store: ztunnel.store, logger });
   const handler = createAdminHandler({ ztunnel, logger, node, startedAt: new Date() });
   const servers: Server[] = [await listenHttp(handler, config.listenAddress, config.adminPort)];
   // Readiness and metrics get their own ports (Istio's 15021 and 15020) with the same handler.
@@ -70,7 +73,7 @@ async function main(): Promise<number> {
     xds: config.xdsAddress,
     secure: Boolean(config.bootstrapDir),
     listeners: ztunnel.addresses(),
-    admin: `${config.listenAddress}:${config.adminPort}`,
+    admin: formatAddress(config.listenAddress, config.adminPort),
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

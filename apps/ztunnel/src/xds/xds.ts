@@ -10,10 +10,14 @@ import { SUPPORTED_TYPE_URLS, type ModelStore } from './model-store.js';
 import type { Logger } from '../log.js';
 
 /** Istio's sidecar-style node id, which istiod-lite reads (`ztunnel~<ip>~<name>~<ns>.svc.cluster.local`). */
-export function ztunnelNode(nodeName: string, ip = ''): XdsNode {
+/**
+ * The xDS Node a ztunnel presents: Istio's `ztunnel~<ip>~<name>~<ns>` id, the node name, and the
+ * admin address istiod-lite shows in /debug/syncz so meshctl can find this proxy's admin API.
+ */
+export function ztunnelNode(nodeName: string, ip = '', adminAddress?: string): XdsNode {
   return {
     id: `ztunnel~${ip}~ztunnel-${nodeName}~istio-system.svc.cluster.local`,
-    metadata: { NODE_NAME: nodeName },
+    metadata: { NODE_NAME: nodeName, ...(adminAddress ? { ADMIN_ADDRESS: adminAddress } : {}) },
     user_agent_name: 'ztunnel-ts',
   };
 }
@@ -23,6 +27,8 @@ export interface XdsWiring {
   credentials: grpc.ChannelCredentials;
   nodeName: string;
   nodeIp?: string;
+  /** `host:port` of the admin API, advertised to istiod-lite for meshctl. */
+  adminAddress?: string;
   store: ModelStore;
   logger: Logger;
   initialBackoffMs?: number;
@@ -32,7 +38,7 @@ export interface XdsWiring {
 export function startXds(w: XdsWiring): XdsClient {
   const client = new XdsClient({
     target: w.target,
-    node: ztunnelNode(w.nodeName, w.nodeIp),
+    node: ztunnelNode(w.nodeName, w.nodeIp, w.adminAddress),
     credentials: w.credentials,
     typeUrls: SUPPORTED_TYPE_URLS,
     validate: (update: XdsResourcesUpdate) => w.store.validate(update.typeUrl, update.version, update.resources),
