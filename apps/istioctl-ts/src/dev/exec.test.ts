@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
-import { execPlan } from './commands.js';
+import { execPlan, readyText } from './commands.js';
 import type { DevState } from './host.js';
 
 const base: Omit<DevState, 'mode' | 'nodes' | 'pods'> = {
@@ -47,5 +47,36 @@ describe('execPlan', () => {
     }
     expect(hasCode(caught, 'MESHCTL_ERR_DEV_NO_POD')).toBe(true);
     expect((caught as Error).message).toContain('sleep.default');
+  });
+});
+
+describe('readyText', () => {
+  const state: DevState = {
+    ...base,
+    mode: 'transparent',
+    istiodDebugAddress: '127.0.0.1:15014',
+    nodes: [
+      { name: 'node-a', address: '10.77.0.11', netns: 'mdev-n-node-a', admin: '10.77.0.11:15000' },
+      { name: 'node-b', address: '10.77.0.12', netns: 'mdev-n-node-b', admin: '10.77.0.12:15000' },
+    ],
+    pods: [
+      { name: 'sleep', namespace: 'default', node: 'node-a', ip: '10.77.1.10', netns: 'x' },
+      { name: 'echo-v2', namespace: 'echo', node: 'node-b', ip: '10.77.2.20', netns: 'y' },
+    ],
+  };
+  const timings: [string, number][] = [['read manifests', 40], ['ztunnels (xDS, workload certificates, capture rules)', 2_750]];
+
+  it('says where startup time went, which pods run where, and what to try', () => {
+    const text = readyText({ mode: 'transparent', timings, state }, 'node /r/meshctl.js', ['examples/bookinfo']);
+    expect(text).toMatch(/^mesh ready in 2\.8 s \(transparent mode\); startup time:\n {2}read manifests {40}40 ms\n/);
+    expect(text).toContain('  node-b 10.77.0.12 (ztunnel admin 10.77.0.12:15000): echo-v2.echo 10.77.2.20\n');
+    expect(text).toContain('  meshctl dev exec sleep -- curl -s http://productpage:9080/\n');
+    expect(text).toContain('  meshctl tunnels ztunnel-node-b --admin 10.77.0.12:15000\n');
+    expect(text).toContain('  alias meshctl="node /r/meshctl.js"\n');
+  });
+
+  it('names the istiod-lite address when the local debug port could not be forwarded', () => {
+    const text = readyText({ mode: 'transparent', timings, state: { ...state, istiodDebugAddress: '10.77.0.2:15014' } }, 'meshctl', ['examples/bookinfo']);
+    expect(text).toContain('  meshctl --istiod 10.77.0.2:15014 proxy-config listeners ztunnel-node-a\n');
   });
 });
