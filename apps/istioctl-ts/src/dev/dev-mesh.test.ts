@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listNamespaces } from '@mesh/netfilter';
-import { REPO_ROOT } from './commands.js';
+import { execPlan, REPO_ROOT } from './commands.js';
 import { appBinaries, startDevMesh, type DevMesh } from './mesh.js';
 import { DEV_HOST_INTERFACE, DEV_PREFIX } from './plan.js';
 
@@ -139,6 +139,39 @@ status:
     await expect(execFileAsync('ip', ['link', 'show', DEV_HOST_INTERFACE])).rejects.toThrow();
     // istiod-lite's and the ztunnels' arguments name our temp dir (e2e runs the same binaries).
     expect(await pidsOf(dir)).toEqual([]);
+    expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
+  }, 30_000);
+});
+
+/**
+ * Explicit mode needs no root: every pod on a loopback address, clients through SOCKS5. In the
+ * same file as the transparent suite, so the two never run at once (one dev mesh per machine).
+ */
+describe.skipIf(!BUILT)('meshctl dev --mode explicit: the same mesh on loopback addresses, SOCKS5 (needs `pnpm build`)', () => {
+  let explicitDir: string;
+  let explicitMesh: DevMesh | undefined;
+
+  beforeAll(async () => {
+    explicitDir = await mkdtemp(join(tmpdir(), 'meshctl-dev-explicit-'));
+    explicitMesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: [join(REPO_ROOT, 'examples/bookinfo')], stateDir: join(explicitDir, 'state'), mode: 'explicit', say: () => undefined });
+  }, 60_000);
+
+  afterAll(async () => {
+    await explicitMesh?.stop();
+    await rm(explicitDir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('curl from sleep reaches productpage by name through node-a\'s SOCKS5', async () => {
+    expect(explicitMesh!.state.nodes[0]).toMatchObject({ name: 'node-a', address: '127.77.0.11', socks5: '127.77.0.11:15080' });
+    const plan = execPlan(explicitMesh!.state, 'sleep', ['curl', '-s', '-m', '5', 'http://productpage:9080/']);
+    const [file, ...args] = plan.argv as [string, ...string[]];
+    const { stdout } = await execFileAsync(file, args, { encoding: 'utf8', env: { ...process.env, ...plan.env } });
+    expect(stdout).toMatch(/^productpage-v1\.default on node-a answered GET \//);
+  });
+
+  it('stop leaves no process behind', async () => {
+    await explicitMesh!.stop();
+    expect(await pidsOf(explicitDir)).toEqual([]);
     expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
   }, 30_000);
 });
