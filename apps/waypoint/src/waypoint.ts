@@ -18,7 +18,7 @@ import { WaypointCertificate, type CertificateSigner } from './identity/certific
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics/metrics.js';
 import { serveTunnel, type ConnectionDeps } from './proxy/connection.js';
-import type { UpstreamContext } from './proxy/upstream.js';
+import { UpstreamAgents, type UpstreamContext } from './proxy/upstream.js';
 import { caSigner, controlPlaneCredentials, startXds, waypointNode } from './xds/control-plane.js';
 
 export interface WaypointOptions {
@@ -40,6 +40,7 @@ export class Waypoint {
   readonly #server: HboneServer;
   readonly #options: WaypointOptions;
   readonly #roundRobin = new Map<string, number>();
+  readonly #agents = new UpstreamAgents();
   #xds: XdsClient | undefined;
   #admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
   #closeCa: (() => void) | undefined;
@@ -142,7 +143,7 @@ export class Waypoint {
 
   #upstreamContext(): UpstreamContext | undefined {
     const clusters = this.store.model.clusters;
-    return clusters ? { pool: this.pool, originate: clusters.originate, trustDomain: this.#options.config.trustDomain } : undefined;
+    return clusters ? { pool: this.pool, originate: clusters.originate, trustDomain: this.#options.config.trustDomain, agents: this.#agents } : undefined;
   }
 
   #pick(cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined {
@@ -159,6 +160,7 @@ export class Waypoint {
     this.#closeCa?.();
     this.certificate.close();
     this.#server.close();
+    this.#agents.destroy();
     this.pool.close();
     await this.#admin?.close();
   }
@@ -169,6 +171,7 @@ export class Waypoint {
     this.#closeCa?.();
     this.certificate.close();
     this.#server.destroy();
+    this.#agents.destroy();
     this.pool.destroy();
     void this.#admin?.close();
   }

@@ -65,6 +65,8 @@ export async function serveTunnel(deps: ConnectionDeps, tunnel: IncomingTunnel):
   const served = ['', "'http/1.1'", "'h2c'"].some((p) => listeners.selectChain({ destinationIp: ip, destinationPort: port, applicationProtocol: p }) !== undefined);
   if (!served) return tunnel.reject(400, `${tunnel.authority} is not a destination this waypoint serves`);
   const stream = tunnel.accept();
+  // A reset tunnel must not crash the process; the relay/HTTP server see the close.
+  stream.on('error', () => undefined);
   const protocol: SniffedProtocol = listeners.sniffs(ip, port) ? await sniff(stream) : 'tcp';
   const chainName = listeners.selectChain({ destinationIp: ip, destinationPort: port, applicationProtocol: applicationProtocolOf(protocol) });
   const chain = chainName === undefined ? undefined : listeners.chains.get(chainName);

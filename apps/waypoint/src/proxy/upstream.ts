@@ -5,7 +5,7 @@
  * ztunnel, never back through a waypoint (it is not captured).
  */
 import { connect as tcpConnect } from 'node:net';
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { MeshError } from '@mesh/errors';
 import { parseAuthority, type HbonePool } from '@mesh/hbone-core';
@@ -16,6 +16,44 @@ export interface UpstreamContext {
   readonly pool: HbonePool;
   readonly originate: OriginateModel;
   readonly trustDomain: string;
+  readonly agents: UpstreamAgents;
+}
+
+/** Idle upstream connections close before a backend's usual keep-alive timeout (Node: 5 s). */
+export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+export const UPSTREAM_MAX_CONNECTIONS_PER_ENDPOINT = 128;
+
+/**
+ * Keep-alive HTTP/1.1 connections to each endpoint, each one an HBONE tunnel (Envoy's upstream
+ * connection pool). Keyed by endpoint and client address too, because a tunnel's `forwarded`
+ * header names one client: requests of different clients never share a tunnel.
+ */
+export class UpstreamAgents {
+  readonly #agents = new Map<string, Agent>();
+
+  agentFor(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSource): Agent {
+    const key = `${endpoint.tunnelAddress ?? ''}|${endpoint.destination}|${endpoint.identity ?? ''}|${source.sourceAddress ?? ''}`;
+    let agent = this.#agents.get(key);
+    if (!agent) {
+      agent = new Agent({ keepAlive: true, maxSockets: UPSTREAM_MAX_CONNECTIONS_PER_ENDPOINT, timeout: UPSTREAM_IDLE_TIMEOUT_MS });
+      // The agent's connections are tunnels (or plain TCP to an endpoint outside the mesh).
+      (agent as unknown as { createConnection: unknown }).createConnection = (_opts: unknown, done: (err: Error | null, stream?: Duplex) => void) => {
+        openUpstream(ctx, endpoint, source).then(
+          (stream) => done(null, asByteStream(stream)),
+          (err: unknown) => done(new UpstreamConnectError(err, endpoint)),
+        );
+        return undefined;
+      };
+      this.#agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** Closes every pooled connection (config change of the endpoints, shutdown). */
+  destroy(): void {
+    for (const agent of this.#agents.values()) agent.destroy();
+    this.#agents.clear();
+  }
 }
 
 export interface TunnelSource {
@@ -75,32 +113,21 @@ export class UpstreamConnectError extends MeshError {
 }
 
 /**
- * One HTTP/1.1 exchange over a fresh stream to the endpoint (one tunnel per request: HTTP/2
- * streams on the pooled HBONE connection are cheap, and no upstream keep-alive state can leak
- * between requests). Resolves with the response head; the body streams from it.
+ * One HTTP/1.1 exchange with the endpoint over a pooled keep-alive tunnel. Resolves with the
+ * response head; the body streams from it. Failing to open the tunnel rejects with
+ * UpstreamConnectError; a reset afterwards with the socket's error.
  */
 export function sendUpstream(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSource, req: UpstreamRequest): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    let connected = false;
     const outgoing = httpRequest({
       method: req.method,
       path: req.path,
-      headers: { ...req.headers, connection: 'close', 'content-length': String(req.body.length) },
-      // No agent: with createConnection and no agent, Node uses our stream (agent: false would make a new Agent that ignores it).
+      headers: { ...req.headers, 'content-length': String(req.body.length) },
+      agent: ctx.agents.agentFor(ctx, endpoint, source),
       signal: req.signal,
-      createConnection: ((_opts: unknown, done: (err: Error | null, stream?: Duplex) => void) => {
-        openUpstream(ctx, endpoint, source).then(
-          (stream) => {
-            connected = true;
-            done(null, asByteStream(stream));
-          },
-          (err: unknown) => done(new UpstreamConnectError(err, endpoint)),
-        );
-        return undefined;
-      }) as never,
     });
     outgoing.once('response', resolve);
-    outgoing.once('error', (err) => reject(connected || err instanceof UpstreamConnectError ? err : new UpstreamConnectError(err, endpoint)));
+    outgoing.once('error', reject);
     outgoing.end(req.body);
   });
 }

@@ -3,3 +3,4 @@ export type { WaypointClient, HttpAnswer } from './client.js';
 export { goldenWaypointConfig } from './golden.js';
 export type { GoldenWaypointConfig } from './golden.js';
 export { loopbackWaypointResources, caSignerFor } from './loopback.js';
+export { asByteStream } from '../proxy/byte-stream.js';

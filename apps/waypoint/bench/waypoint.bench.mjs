@@ -1,0 +1,181 @@
+// Waypoint benchmark: HTTP requests per second and p50/p99 latency, in one run, for
+//   direct       client → backend (keep-alive HTTP/1.1 on loopback): the baseline
+//   L4 mesh      client → HBONE tunnel (pooled mTLS HTTP/2 CONNECT) → destination "ztunnel" → backend
+//   waypoint     client → HBONE → waypoint (route, RBAC, metrics, log) → HBONE → "ztunnel" → backend
+// and the waypoint's CPU time per 1,000 requests (it runs in its own process). Loopback only,
+// so no root or namespaces are needed; the config is istiod-lite's golden waypoint xDS with
+// the endpoints pointed at the local backend. Run with `pnpm bench waypoint` (after a build).
+import { fork } from 'node:child_process';
+import { Agent, createServer, request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { HbonePool, HboneServer, createHboneSecureContext, forwardTunnel } from '@mesh/hbone-core';
+import { parseSpiffeUri } from '@mesh/pki';
+import { createTestCa } from '@mesh/pki/testing';
+import { TYPE_URL } from '@mesh/xds';
+import { FakeAdsServer } from '@mesh/xds/testing';
+import { goldenWaypointConfig, loopbackWaypointResources, openTunnel } from '@mesh/waypoint/testing';
+
+const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
+const BACKEND = 'spiffe://cluster.local/ns/echo/sa/echo';
+const WAYPOINT = 'spiffe://cluster.local/ns/echo/sa/waypoint';
+const V1 = 'inbound-vip|80|http|echo-v1.echo.svc.cluster.local';
+const V2 = 'inbound-vip|80|http|echo-v2.echo.svc.cluster.local';
+const ECHO = 'inbound-vip|80|http|echo.echo.svc.cluster.local';
+
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+function get(agent, path, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: 80, path, headers: { host: '10.77.100.20:80', ...headers }, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Sequential latency samples (ms), then throughput with `concurrency` clients. */
+async function measure(agent, { warmup, sequential, total, concurrency }) {
+  for (let i = 0; i < warmup; i++) await get(agent, '/warm');
+  const samples = [];
+  for (let i = 0; i < sequential; i++) {
+    const t0 = process.hrtime.bigint();
+    const status = await get(agent, '/seq');
+    if (status !== 200) throw new Error(`status ${status}`);
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  let next = 0;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < total) await get(agent, '/load');
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), rps: total / seconds };
+}
+
+/** A keep-alive agent whose connections are HBONE tunnels opened by `open`. */
+function tunnelAgent(open, maxSockets) {
+  const agent = new Agent({ keepAlive: true, maxSockets });
+  agent.createConnection = (_opts, done) => {
+    open().then((s) => done(null, asByteStream(s)), done);
+    return undefined;
+  };
+  return agent;
+}
+
+// HTTP/1 over an HTTP/2 stream needs the same byte-stream adapter the waypoint uses.
+let asByteStream;
+
+export async function run({ quick = false } = {}) {
+  ({ asByteStream } = await import('@mesh/waypoint/testing'));
+  const golden = goldenWaypointConfig('waypoint-echo');
+  if (!golden) return [{ name: 'skipped', value: 0, unit: '-', note: "istiod-lite's golden waypoint-echo.json is missing" }];
+  const results = [];
+  const record = (name, value, unit, baseline, note) =>
+    results.push({ name, value: +value.toFixed(3), unit, ...(baseline !== undefined ? { baseline: +baseline.toFixed(3), ratio: +(value / baseline).toFixed(3) } : {}), ...(note ? { note } : {}) });
+  const sizes = { warmup: quick ? 100 : 500, sequential: quick ? 500 : 3000, total: quick ? 2000 : 20000, concurrency: 32 };
+
+  const ca = createTestCa();
+  const backend = createServer((_req, res) => res.end('ok'));
+  await new Promise((r) => backend.listen(0, '127.0.0.1', r));
+  const backendAddr = `127.0.0.1:${backend.address().port}`;
+  const backendCert = ca.issue(BACKEND);
+  const ztunnel = new HboneServer({
+    trustDomain: 'cluster.local',
+    credentialsFor: () => ({ keyPem: backendCert.keyPem, certChainPem: backendCert.chainPem, rootCertPem: ca.rootPem }),
+    onTunnel: (t) => void forwardTunnel(t),
+  });
+  const ztunnelPort = await ztunnel.listen({ host: '127.0.0.1', port: 0 });
+  const sleepCert = ca.issue(SLEEP);
+  const sleepCtx = createHboneSecureContext({ keyPem: sleepCert.keyPem, certChainPem: sleepCert.chainPem, rootCertPem: ca.rootPem });
+  const pool = new HbonePool({ trustDomain: 'cluster.local', secureContextFor: () => sleepCtx });
+
+  const ads = await FakeAdsServer.start();
+  const r = loopbackWaypointResources(golden, { tunnelPort: ztunnelPort, identity: BACKEND, endpoints: { [ECHO]: [backendAddr], [V1]: [backendAddr], [V2]: [backendAddr] } });
+  ads.setResources(TYPE_URL.CLUSTER, '1', r.clusters);
+  ads.setResources(TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, '1', r.endpoints);
+  ads.setResources(TYPE_URL.LISTENER, '1', r.listeners);
+  ads.setResources(TYPE_URL.ROUTE_CONFIGURATION, '1', r.routes);
+
+  const child = fork(fileURLToPath(new URL('./waypoint-process.mjs', import.meta.url)), [], { execArgv: process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/wprof'] : process.env.BENCH_DEBUG ? ['--trace-warnings'] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const messages = [];
+  const waiters = [];
+  child.on('message', (msg) => {
+    if (msg.kind === 'sign') {
+      const issued = ca.ca.issueWorkloadCert({ csrPem: msg.csrPem, identity: parseSpiffeUri(msg.identity) });
+      child.send({ kind: 'signed', id: msg.id, chain: [issued.certPem, ca.rootPem] });
+      return;
+    }
+    const w = waiters.findIndex((x) => x.kind === msg.kind);
+    if (w >= 0) waiters.splice(w, 1)[0].resolve(msg);
+    else messages.push(msg);
+  });
+  const ask = (kind, payload = {}) =>
+    new Promise((resolve) => {
+      waiters.push({ kind: kind === 'start' ? 'ready' : kind, resolve });
+      child.send({ kind, ...payload });
+    });
+  try {
+    const { port: waypointPort } = await ask('start', { xds: ads.target });
+    if (process.env.BENCH_DEBUG) console.error("waypoint ready", waypointPort);
+
+    const direct = new Agent({ keepAlive: true, maxSockets: sizes.concurrency });
+    direct.createConnection = (_o, done) => {
+      import('node:net').then(({ connect }) => {
+        const s = connect(Number(backendAddr.split(':')[1]), '127.0.0.1');
+        s.setNoDelay(true);
+        s.once('connect', () => done(null, s));
+        s.once('error', done);
+      });
+      return undefined;
+    };
+    const l4 = tunnelAgent(
+      () => pool.open({ sourceIdentity: SLEEP, destination: `127.0.0.1:${ztunnelPort}`, expectedIdentities: [BACKEND], authority: backendAddr }),
+      sizes.concurrency,
+    );
+    const viaWaypoint = tunnelAgent(
+      () => openTunnel({ pool, sourceIdentity: SLEEP, waypoint: `127.0.0.1:${waypointPort}`, waypointIdentity: WAYPOINT, authority: '10.77.100.20:80', sourceAddress: '10.77.1.10' }),
+      sizes.concurrency,
+    );
+
+    const d = await measure(direct, sizes);
+    if (process.env.BENCH_DEBUG) console.error("direct done", d);
+    const m = await measure(l4, sizes);
+    if (process.env.BENCH_DEBUG) console.error("l4 done", m);
+    const before = (await ask('cpu')).cpu;
+    const w = await measure(viaWaypoint, sizes);
+    const after = (await ask('cpu')).cpu;
+    const requests = sizes.warmup + sizes.sequential + sizes.total;
+    const cpuMs = (after.user + after.system - before.user - before.system) / 1000;
+
+    record('direct: requests/s', d.rps, 'req/s', undefined, `${sizes.concurrency} keep-alive clients`);
+    record('L4 mesh (HBONE): requests/s', m.rps, 'req/s', d.rps);
+    record('waypoint: requests/s', w.rps, 'req/s', d.rps, 'HBONE in, route + RBAC + metrics + access log, HBONE out');
+    record('direct: p50', d.p50, 'ms', undefined, 'one request at a time');
+    record('direct: p99', d.p99, 'ms');
+    record('L4 mesh (HBONE): p50', m.p50, 'ms', d.p50);
+    record('L4 mesh (HBONE): p99', m.p99, 'ms', d.p99);
+    record('waypoint: p50', w.p50, 'ms', d.p50);
+    record('waypoint: p99', w.p99, 'ms', d.p99);
+    record('waypoint CPU per 1,000 requests', (cpuMs / requests) * 1000, 'ms', undefined, `${requests} requests; the waypoint process only`);
+    for (const a of [direct, l4, viaWaypoint]) a.destroy();
+  } finally {
+    child.kill();
+    pool.destroy();
+    ztunnel.destroy();
+    backend.close();
+    await ads.close();
+  }
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.table(await run({ quick: process.argv.includes('--quick') }));
+  process.exit(0);
+}
