@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MeshError } from '@mesh/errors';
@@ -108,11 +108,13 @@ export function registerDev(program: Command, ctx: CommandContext): void {
         throw new MeshError('MESHCTL_ERR_BAD_FLAG', `--mode ${opts.mode} is not a capture mode`, { hint: 'use transparent or explicit' });
       }
       const { startDevMesh, appBinaries } = await import('./mesh.js');
-      const dirs = opts.manifests ?? [...DEFAULT_MANIFEST_DIRS, ...(existsSync(appBinaries(REPO_ROOT).waypoint) ? [WAYPOINT_MANIFEST_DIR] : [])];
-      const absolute = dirs.map((d) => (d.startsWith('/') ? d : `${REPO_ROOT}${d}`));
+      // Given directories are relative to where meshctl runs; the defaults to the repository.
+      const absolute = opts.manifests
+        ? opts.manifests.map((d) => resolve(d))
+        : [...DEFAULT_MANIFEST_DIRS, ...(existsSync(appBinaries(REPO_ROOT).waypoint) ? [WAYPOINT_MANIFEST_DIR] : [])].map((d) => `${REPO_ROOT}${d}`);
       const say = (line: string) => void ctx.stdout.write(`${line}\n`);
       const mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: absolute, stateDir: DEV_STATE_DIR, mode: opts.mode as 'transparent' | 'explicit' | undefined, say });
-      ctx.stdout.write(readyText(mesh, `node ${REPO_ROOT}apps/istioctl-ts/dist/main.js`, dirs.map((d) => (d.startsWith('/') ? relative(REPO_ROOT, d) : d))));
+      ctx.stdout.write(readyText(mesh, `node ${REPO_ROOT}apps/istioctl-ts/dist/main.js`, absolute.map((d) => (d.startsWith(REPO_ROOT) ? relative(REPO_ROOT, d) : d))));
       const signal = await new Promise<string>((resolve) => {
         process.once('SIGINT', () => resolve('SIGINT'));
         process.once('SIGTERM', () => resolve('SIGTERM'));
