@@ -3,7 +3,7 @@
  * curl through it from the sleep pod, edit a manifest under it, stop — and nothing is left:
  * no mdev-* namespace, hosts file, host link or process.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listNamespaces } from '@mesh/netfilter';
-import { execPlan, REPO_ROOT } from './commands.js';
+import { DEV_STATE_DIR, execPlan, REPO_ROOT } from './commands.js';
 import { appBinaries, startDevMesh, type DevMesh } from './mesh.js';
 import { DEV_HOST_INTERFACE, DEV_PREFIX } from './plan.js';
 
@@ -174,4 +174,31 @@ describe.skipIf(!BUILT)('meshctl dev --mode explicit: the same mesh on loopback 
     expect(await pidsOf(explicitDir)).toEqual([]);
     expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
   }, 30_000);
+});
+
+const MESHCTL_MAIN = join(REPO_ROOT, 'apps/istioctl-ts/dist/main.js');
+
+describe.skipIf(!isRoot || !BUILT || !existsSync(MESHCTL_MAIN))('meshctl dev down after a crash (root, needs `pnpm build`)', () => {
+  it('a SIGKILLed `dev up` leaves namespaces and processes; `dev down` removes them all by name', async () => {
+    const up = spawn(process.execPath, [MESHCTL_MAIN, 'dev', 'up', '-f', join(REPO_ROOT, 'examples/bookinfo')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    up.stdout.on('data', (c) => (output += c));
+    up.stderr.on('data', (c) => (output += c));
+    const deadline = Date.now() + 40_000;
+    while (!output.includes('logs: ')) {
+      if (up.exitCode !== null || Date.now() > deadline) throw new Error(`dev up did not get ready:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    up.kill('SIGKILL');
+    await new Promise((r) => up.once('close', r));
+    expect((await listNamespaces(DEV_PREFIX)).length).toBeGreaterThan(0);
+
+    const { stdout } = await execFileAsync(process.execPath, [MESHCTL_MAIN, 'dev', 'down'], { encoding: 'utf8' });
+    expect(stdout).toMatch(/^removed: \d+ network namespaces/);
+    expect(await listNamespaces(DEV_PREFIX)).toEqual([]);
+    expect((await readdir('/etc/netns').catch(() => [])).filter((n) => n.startsWith(DEV_PREFIX))).toEqual([]);
+    await expect(execFileAsync('ip', ['link', 'show', DEV_HOST_INTERFACE])).rejects.toThrow();
+    expect(await pidsOf(DEV_STATE_DIR)).toEqual([]);
+    expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
+  }, 60_000);
 });
