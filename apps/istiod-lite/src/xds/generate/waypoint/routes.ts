@@ -33,7 +33,8 @@ export function gatewayDurationToProto(duration: string): string {
     throw new MeshError('XDSGEN_ERR_BAD_DURATION', `"${duration}" is not a Gateway API duration`, { hint: 'write it like 10s, 500ms or 1m30s' });
   }
   const seconds = totalMs / 1000;
-  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(3).replace(/0+$/, '')}s`;
+  // proto3 JSON's canonical Duration: whole seconds, or exactly 3 fractional digits for ms.
+  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(3)}s`;
 }
 
 /** A backend resolved to the cluster of a service port in the mesh. */
