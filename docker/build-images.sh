@@ -27,7 +27,8 @@ context() {
 
 build() {
   local image=$1 dockerfile=$2 started=$SECONDS
-  context | "$DOCKER" build -q -f "$dockerfile" -t "$image:latest" - >/dev/null
+  # --network none: a build needs nothing from outside (and works without docker0).
+  context | "$DOCKER" build -q --network none -f "$dockerfile" -t "$image:latest" - >/dev/null
   printf 'build-images: %-18s %4s MB  %3ss\n' "$image" "$(( $("$DOCKER" image inspect -f '{{.Size}}' "$image:latest") / 1000000 ))" "$(( SECONDS - started ))"
 }
 

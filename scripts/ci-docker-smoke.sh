@@ -2,7 +2,7 @@
 # CI: the container images and the compose two-node mesh, end to end (root, Debian).
 #   1. Debian's docker.io + docker-compose (installed if missing); dockerd started if not running,
 #      with --iptables=false: the compose network needs no NAT, and dockerd then leaves the host's
-#      iptables alone (it would otherwise set the FORWARD policy to DROP). The FORWARD policy is
+#      iptables alone (it would otherwise set the FORWARD policy to DROP); --bridge=none: no docker0. The FORWARD policy is
 #      also recorded and restored on exit, whatever happens.
 #   2. base images from the host's binaries (cached by content), one image per service.
 #   3. docker/compose.yaml up: istiod-lite, node-a and node-b (ztunnel + pods in namespaces).
@@ -37,7 +37,8 @@ if ! [ -x "$DOCKER" ] || ! command -v docker-compose >/dev/null || ! command -v 
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io docker-compose >/dev/null
 fi
 if ! "$DOCKER" info >/dev/null 2>&1; then
-  dockerd --iptables=false --ip6tables=false >/tmp/ci-dockerd.log 2>&1 &
+  # --bridge=none: no default docker0 left on the host (compose makes its own network).
+  dockerd --iptables=false --ip6tables=false --bridge=none >/tmp/ci-dockerd.log 2>&1 &
   started_dockerd=$!
   for _ in $(seq 100); do "$DOCKER" info >/dev/null 2>&1 && break; sleep 0.2; done
   "$DOCKER" info >/dev/null || { cat /tmp/ci-dockerd.log >&2; exit 1; }
