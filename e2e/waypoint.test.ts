@@ -16,7 +16,7 @@ import { createTopology, destroyTopology, listNamespaces, type Topology } from '
 import { createMeshFiles, type MeshFiles } from './helpers/mesh.js';
 import { connectFrom, httpInNetns, startPodServer } from './helpers/netns.js';
 import { AppProcess, ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, waitFor } from './helpers/process.js';
-import { WAYPOINT_MAIN, httpFrom, many, podAgent, readLines, startEchoPod } from './helpers/waypoint.js';
+import { WAYPOINT_MAIN, h2cFrom, httpFrom, many, podAgent, readLines, startEchoPod } from './helpers/waypoint.js';
 
 const isRoot = process.getuid?.() === 0;
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN) && existsSync(WAYPOINT_MAIN);
@@ -170,7 +170,14 @@ describe.skipIf(!isRoot || !BUILT)('waypoint: seed 003 in network namespaces (ro
     agent = podAgent(podNs('sleep'));
     const out = await waitFor(() => ztunnelA.logs.find((e) => e['scope'] === 'access' && e['direction'] === 'outbound' && e['dst.hbone_addr'] === `${WAYPOINT_IP}:15008`));
     expect(out).toMatchObject({ 'dst.addr': `${ECHO_VIP}:80`, 'src.identity': SLEEP });
-    expect([undefined, WAYPOINT_ID]).toContain(out['dst.identity']);
+    expect(out['dst.identity']).toBe(WAYPOINT_ID);
+  });
+
+  it('HTTP/2 with prior knowledge inside the tunnel is routed like HTTP/1.1', async () => {
+    const answer = await h2cFrom(podNs('sleep'), ECHO_VIP, 80, '/h2');
+    expect(answer).toMatchObject({ status: 200 });
+    expect(answer.body).toMatch(/^echo-v1 GET \/h2/);
+    await waitFor(() => access().find((e) => e['path'] === '/h2' && e['protocol'] === 'HTTP/2'));
   });
 
   it('a 90/10 split lands within ±3 points over 2,000 requests', async () => {

@@ -4,6 +4,7 @@
  * HTTP client that runs inside a pod's network namespace (so ztunnel captures it).
  */
 import { Agent, createServer as createHttpServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect as h2connect } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createTcpSocket, listenTransparent } from '@mesh/netfilter';
 import { REPO_ROOT } from './process.js';
@@ -105,4 +106,24 @@ export function readLines(socket: Socket, count: number, timeoutMs = 5_000): Pro
     socket.on('data', onData);
     socket.on('close', onClose);
   });
+}
+
+/** One HTTP/2 prior-knowledge (h2c) GET from inside `netns`. */
+export async function h2cFrom(netns: string, host: string, port: number, path: string): Promise<PodAnswer> {
+  const session = h2connect(`http://${host}:${port}`, { createConnection: () => createTcpSocket({ netns }).connect(port, host) });
+  try {
+    return await new Promise<PodAnswer>((resolve, reject) => {
+      const req = session.request({ ':method': 'GET', ':path': path });
+      let status = 0;
+      let body = '';
+      req.setEncoding('utf8');
+      req.once('response', (h) => (status = Number(h[':status'])));
+      req.on('data', (c: string) => (body += c));
+      req.once('end', () => resolve({ status, body }));
+      req.once('error', reject);
+      req.end();
+    });
+  } finally {
+    session.close();
+  }
 }
