@@ -9,7 +9,9 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { HboneServer, HbonePool } from '@mesh/hbone-core';
-import type { XdsClient } from '@mesh/xds';
+import { TYPE_URL, type ConfigDumpSecret, type XdsClient } from '@mesh/xds';
+
+const SECRET_TYPE = TYPE_URL.SECRET;
 import { startAdmin } from './admin/admin-server.js';
 import type { WaypointConfig } from './config.js';
 import type { Endpoint } from './config/model.js';
@@ -92,6 +94,7 @@ export class Waypoint {
         typeStates: () => waypoint.#xds?.currentAll() ?? new Map(),
         metrics: () => waypoint.metrics.render(),
         certificate: () => waypoint.certificate.status(),
+        secrets: () => waypoint.#secrets(),
         ready: () => waypoint.ready,
       },
       config.adminAddress,
@@ -139,6 +142,27 @@ export class Waypoint {
       });
       this.#listening.catch((err: unknown) => this.#options.logger.log('proxy', 'error', 'cannot listen for HBONE', { port, error: (err as Error).message }));
     }
+  }
+
+  #secrets(): ConfigDumpSecret[] {
+    const status = this.certificate.status();
+    const credentials = this.certificate.credentials;
+    if (!status || !credentials) return [];
+    const lastUpdated = status.notBefore ?? new Date().toISOString();
+    return [
+      {
+        name: status.identity,
+        version: status.serialNumber ?? '',
+        lastUpdated,
+        secret: {
+          '@type': SECRET_TYPE,
+          name: status.identity,
+          tls_certificate: { certificate_chain: { inline_string: credentials.certChainPem }, private_key: { inline_string: '[redacted]' } },
+        },
+      },
+      // The trust anchor, under the SDS name the config refers to (validation_context_sds_secret_config).
+      { name: 'ROOTCA', version: '', lastUpdated, secret: { '@type': SECRET_TYPE, name: 'ROOTCA', validation_context: { trusted_ca: { inline_string: credentials.rootCertPem } } } },
+    ];
   }
 
   #upstreamContext(): UpstreamContext | undefined {

@@ -193,6 +193,9 @@ describe.skipIf(!golden)('waypoint on loopback', () => {
     expect(types).toContain('type.googleapis.com/envoy.admin.v3.RoutesConfigDump');
     const routes = dump.configs.find((c) => c['@type'].endsWith('RoutesConfigDump'));
     expect(JSON.stringify(routes)).toContain(ECHO);
+    const secrets = dump.configs.find((c) => c['@type'].endsWith('SecretsConfigDump'));
+    expect(JSON.stringify(secrets)).toContain(WAYPOINT_ID);
+    expect(JSON.stringify(secrets)).not.toContain('PRIVATE KEY');
     expect((await fetch(`http://127.0.0.1:${waypoint.readinessPort}/healthz/ready`)).status).toBe(200);
   });
 

@@ -1,12 +1,12 @@
 /**
  * Admin on 15000 (node loopback), Envoy-style: `/config_dump` (the Envoy ConfigDump of what runs:
- * LDS, CDS, RDS, and EDS with `?include_eds`), `/stats/prometheus` (istio_requests_total,
+ * LDS, CDS, RDS, SDS secrets with the key redacted, and EDS with `?include_eds`), `/stats/prometheus` (istio_requests_total,
  * istio_request_duration_milliseconds), `/certs` (the waypoint's certificate), `/ready`.
  * Readiness on 15021: `/healthz/ready` (200 once config and certificate are in place).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildConfigDump, configDumpInputFromTypeStates, type XdsNode, type XdsTypeState } from '@mesh/xds';
+import { buildConfigDump, configDumpInputFromTypeStates, type ConfigDumpSecret, type XdsNode, type XdsTypeState } from '@mesh/xds';
 import type { CertificateState } from '../identity/certificate.js';
 
 export interface AdminSources {
@@ -15,6 +15,8 @@ export interface AdminSources {
   typeStates: () => ReadonlyMap<string, XdsTypeState>;
   metrics: () => string;
   certificate: () => CertificateState | undefined;
+  /** The SDS secrets the config names: the waypoint's certificate (key redacted) and ROOTCA. */
+  secrets: () => ConfigDumpSecret[];
   ready: () => boolean;
 }
 
@@ -29,7 +31,9 @@ function adminHandler(sources: AdminSources) {
     switch (url.pathname) {
       case '/config_dump': {
         const includeEds = url.searchParams.has('include_eds') && url.searchParams.get('include_eds') !== 'false';
-        const dump = buildConfigDump(configDumpInputFromTypeStates(sources.typeStates(), { bootstrap: { node: sources.node as never }, bootstrapLastUpdated: sources.startedAt, includeEds }));
+        const dump = buildConfigDump(
+          configDumpInputFromTypeStates(sources.typeStates(), { bootstrap: { node: sources.node as never }, bootstrapLastUpdated: sources.startedAt, secrets: sources.secrets(), includeEds }),
+        );
         return send(res, 200, `${JSON.stringify(dump, null, 2)}\n`);
       }
       case '/stats/prometheus':

@@ -24,6 +24,7 @@ export interface CertificateState {
   identity: string;
   state: 'pending' | 'ready' | 'error';
   serialNumber?: string;
+  notBefore?: string;
   notAfter?: string;
   renewAt?: string;
   error?: string;
@@ -34,7 +35,7 @@ export class WaypointCertificate extends EventEmitter {
   #identity: string | undefined;
   #credentials: HboneCredentials | undefined;
   #secureContext: SecureContext | undefined;
-  #info: { serialNumber: string; notAfter: Date; renewAt: Date } | undefined;
+  #info: { serialNumber: string; notBefore: Date; notAfter: Date; renewAt: Date } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #failures = 0;
   #lastError: string | undefined;
@@ -80,7 +81,7 @@ export class WaypointCertificate extends EventEmitter {
     return {
       identity: this.#identity,
       state: this.#credentials ? 'ready' : this.#lastError ? 'error' : 'pending',
-      ...(this.#info ? { serialNumber: this.#info.serialNumber, notAfter: this.#info.notAfter.toISOString(), renewAt: this.#info.renewAt.toISOString() } : {}),
+      ...(this.#info ? { serialNumber: this.#info.serialNumber, notBefore: this.#info.notBefore.toISOString(), notAfter: this.#info.notAfter.toISOString(), renewAt: this.#info.renewAt.toISOString() } : {}),
       ...(this.#lastError ? { error: this.#lastError } : {}),
     };
   }
@@ -104,7 +105,7 @@ export class WaypointCertificate extends EventEmitter {
       const renewAt = renewalTime(leaf);
       this.#credentials = { keyPem, certChainPem: chain.length > 1 ? chain.slice(0, -1).join('') : leaf, rootCertPem: chain[chain.length - 1] as string };
       this.#secureContext = createHboneSecureContext(this.#credentials);
-      this.#info = { serialNumber: info.serialNumber, notAfter: info.notAfter, renewAt };
+      this.#info = { serialNumber: info.serialNumber, notBefore: info.notBefore, notAfter: info.notAfter, renewAt };
       this.#failures = 0;
       this.#lastError = undefined;
       for (const w of this.#waiters.splice(0)) w.resolve();
