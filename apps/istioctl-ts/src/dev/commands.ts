@@ -122,7 +122,8 @@ export function registerDev(program: Command, ctx: CommandContext): void {
       say(`\n${signal}: stopping the mesh…`);
       const started = performance.now();
       await mesh.stop();
-      say(`stopped in ${formatMs(performance.now() - started)}: processes, namespaces, capture rules, hosts files and the host link removed`);
+      const removed = mesh.mode === 'transparent' ? 'processes, namespaces, capture rules, hosts files and the host link removed' : 'processes stopped';
+      say(`stopped in ${formatMs(performance.now() - started)}: ${removed}`);
     });
 
   dev

@@ -50,10 +50,11 @@ export interface DevState {
 
 export const DEV_STATE_FILE = 'dev.json';
 /**
- * The mdev-* names are machine-wide, so the running dev mesh's pid is recorded machine-wide too
- * (a second `dev up` with another state dir must not tear down the first one's namespaces).
+ * The mdev-* names are machine-wide, so the running dev mesh's pid is recorded outside the state
+ * dir (a second `dev up` with another state dir must not tear down the first one's namespaces).
+ * Per user: only root makes namespaces, and another user's file must not block explicit mode.
  */
-export const DEV_OWNER_FILE = join(tmpdir(), 'meshctl-dev.pid');
+export const DEV_OWNER_FILE = join(tmpdir(), `meshctl-dev-${process.getuid?.() ?? 'user'}.pid`);
 
 /** The pid of a live `dev up` other than this process, if any. */
 export async function liveOwner(): Promise<number | undefined> {

@@ -27,6 +27,7 @@ export const ZTUNNEL_READINESS_PORT = 15021;
 export const ZTUNNEL_SOCKS5_PORT = 15080;
 const READY_TIMEOUT_MS = 30_000;
 const WAYPOINT_READY_TIMEOUT_MS = 10_000;
+const PRIVILEGED_PORT_LIMIT = 1024;
 
 export interface AppBinaries {
   readonly istiod: string;
@@ -199,8 +200,12 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     await writeFile(join(netnsEtcDir(netns), 'hosts'), renderHostsFile(plan, pod));
   };
 
+  /** Ports below 1024 need root to bind; without it (explicit mode) they are left out, said once. */
+  const canBindPrivileged = process.getuid?.() === 0;
   const startPod = async (pod: DevPodPlan): Promise<DevProcess | undefined> => {
-    if (pod.ports.length === 0) return undefined;
+    const ports = canBindPrivileged ? pod.ports : pod.ports.filter((p) => p >= PRIVILEGED_PORT_LIMIT);
+    if (ports.length < pod.ports.length) say(`${podKey(pod)}: not serving port ${pod.ports.filter((p) => !ports.includes(p)).join(', ')} (below ${PRIVILEGED_PORT_LIMIT} needs root); it can still be a client`);
+    if (ports.length === 0) return undefined;
     const name = `pod-${pod.namespace}-${pod.name}`;
     if (pod.kind === 'waypoint') {
       if (!waypointBuilt) return undefined;
@@ -212,7 +217,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     const upstreams = mode === 'transparent' ? pod.upstreams.flatMap((u) => ['--upstream', u]) : [];
     const proc = new DevProcess(
       name,
-      inNetns(podNetns(pod), [process.execPath, bin.sampleWorkload, '--name', pod.name, '--namespace', pod.namespace, '--node', pod.node, ...pod.ports.flatMap((p) => ['--listen', `${pod.ip}:${p}`]), ...upstreams]),
+      inNetns(podNetns(pod), [process.execPath, bin.sampleWorkload, '--name', pod.name, '--namespace', pod.namespace, '--node', pod.node, ...ports.flatMap((p) => ['--listen', `${pod.ip}:${p}`]), ...upstreams]),
       logsDir,
     );
     running.pods.set(podKey(pod), proc);
