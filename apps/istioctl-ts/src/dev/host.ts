@@ -103,23 +103,43 @@ export async function cleanupDevMesh(stateDir: string, repoRoot: string): Promis
     if ((await runsOurApp(pgid, repoRoot)) && killGroup(pgid, 'SIGKILL')) removed.push(`process group ${pgid}`);
   }
   const isRoot = process.getuid?.() === 0;
+  // Every step runs even when one fails (a namespace that will not go must not keep the hosts
+  // files); the failures are reported together at the end.
+  const failures: string[] = [];
+  const attempt = async (what: string, step: () => Promise<void>) => {
+    try {
+      await step();
+    } catch (err) {
+      failures.push(`${what}: ${(err as Error).message}`);
+    }
+  };
   if (isRoot) {
-    const namespaces = await listNamespaces(DEV_PREFIX).catch(() => []);
-    if (namespaces.length > 0) {
+    await attempt('namespaces', async () => {
+      const namespaces = await listNamespaces(DEV_PREFIX);
+      if (namespaces.length === 0) return;
       await destroyTopology(DEV_PREFIX);
       removed.push(`${namespaces.length} network namespaces (${namespaces.join(', ')}) with their capture rules and processes`);
-    }
+    });
     // Deleting the underlay namespace deletes this veth's peer and so the veth; a half-made
     // link (crash between the two commands) is removed here.
-    const links = await run(['ip', '-o', 'link', 'show', DEV_HOST_INTERFACE]).catch(() => '');
-    if (links.includes(DEV_HOST_INTERFACE)) {
+    await attempt(`link ${DEV_HOST_INTERFACE}`, async () => {
+      const links = await run(['ip', '-o', 'link', 'show', DEV_HOST_INTERFACE]).catch(() => '');
+      if (!links.includes(DEV_HOST_INTERFACE)) return;
       await run(['ip', 'link', 'del', DEV_HOST_INTERFACE]);
       removed.push(`link ${DEV_HOST_INTERFACE}`);
-    }
-    const etc = await readdir(NETNS_ETC_DIR).catch(() => [] as string[]);
-    const ours = etc.filter((name) => name.startsWith(DEV_PREFIX));
-    for (const name of ours) await rm(netnsEtcDir(name), { recursive: true, force: true });
-    if (ours.length > 0) removed.push(`${ours.length} hosts files under ${NETNS_ETC_DIR}/${DEV_PREFIX}*`);
+    });
+    await attempt('hosts files', async () => {
+      const etc = await readdir(NETNS_ETC_DIR).catch(() => [] as string[]);
+      const ours = etc.filter((name) => name.startsWith(DEV_PREFIX));
+      for (const name of ours) await rm(netnsEtcDir(name), { recursive: true, force: true });
+      if (ours.length > 0) removed.push(`${ours.length} hosts files under ${NETNS_ETC_DIR}/${DEV_PREFIX}*`);
+    });
+  }
+  if (failures.length > 0) {
+    throw new MeshError('MESHCTL_ERR_DEV_CLEANUP', `could not remove everything: ${failures.join('; ')}`, {
+      context: { removed, failures },
+      hint: 'run `meshctl dev down` again; `ip netns pids <name>` shows what keeps a namespace',
+    });
   }
   await rm(join(stateDir, DEV_STATE_FILE), { force: true });
   if ((await readFile(DEV_OWNER_FILE, 'utf8').catch(() => '')).trim() === String(process.pid) || !(await liveOwner())) await rm(DEV_OWNER_FILE, { force: true });
