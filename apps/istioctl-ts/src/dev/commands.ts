@@ -28,7 +28,10 @@ export function readyText(mesh: Pick<DevMesh, 'mode' | 'timings' | 'state'>, mes
   const total = mesh.timings.reduce((sum, [, ms]) => sum + ms, 0);
   const width = Math.max(...mesh.timings.map(([name]) => name.length));
   const lines = [`mesh ready in ${formatMs(total)} (${mesh.mode} mode); startup time:`];
-  for (const [name, ms] of mesh.timings) lines.push(`  ${name.padEnd(width)}  ${formatMs(ms).padStart(7)}`);
+  for (const [name, ms, detail] of mesh.timings) {
+    lines.push(`  ${name.padEnd(width)}  ${formatMs(ms).padStart(7)}`);
+    if (detail) lines.push(...detail.split('; ').map((d) => `    ${d}`));
+  }
   lines.push('', 'nodes and pods:');
   for (const node of mesh.state.nodes) {
     const pods = mesh.state.pods.filter((p) => p.node === node.name).map((p) => `${p.name}${p.namespace === 'default' ? '' : `.${p.namespace}`} ${p.ip}`);

@@ -19,6 +19,7 @@ import { claimOwner, cleanupDevMesh, DEV_STATE_FILE, isAlive, liveOwner, netnsEt
 import { readManifests, snapshotOf, watchManifests, writeMirror, type ManifestFile } from './manifests.js';
 import { DEV_HOST_INTERFACE, DEV_PREFIX, diffPods, planDevMesh, renderHostsFile, toLoopbackAddresses, type DevMode, type DevPlan, type DevPodPlan } from './plan.js';
 import { DevProcess } from './processes.js';
+import { formatMilestones, ztunnelMilestones } from './startup.js';
 
 export const ISTIOD_DEBUG_PORT = 15014;
 export const ISTIOD_XDS_TLS_PORT = 15012;
@@ -77,7 +78,8 @@ export interface DevMesh {
   readonly modeReason: string;
   readonly state: DevState;
   /** Phase → milliseconds, in order: where startup time went. */
-  readonly timings: readonly (readonly [string, number])[];
+  /** Phase → milliseconds (→ what inside it took the time), in order. */
+  readonly timings: readonly (readonly [string, number, string?])[];
   readonly plan: () => DevPlan;
   /** Resolves when the manifests were applied after an edit (for tests). */
   readonly reconciled: () => Promise<void>;
@@ -153,11 +155,11 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
 
   const { mode, reason } = chooseMode(options.mode);
   say(`mode: ${mode} — ${reason}`);
-  const timings: [string, number][] = [];
+  const timings: [string, number, string?][] = [];
   let mark = performance.now();
-  const phase = (name: string) => {
+  const phase = (name: string, detail?: string) => {
     const now = performance.now();
-    timings.push([name, now - mark]);
+    timings.push(detail ? [name, now - mark, detail] : [name, now - mark]);
     mark = now;
   };
 
@@ -296,7 +298,10 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     const ztunnels = plan.nodes.map((n) => startZtunnel(n.name));
     await Promise.all(ztunnels.map((z, i) => waitHttpOk(`http://${plan.nodes[i]!.address}:${ZTUNNEL_READINESS_PORT}/healthz/ready`, z, READY_TIMEOUT_MS)));
     if (mode === 'transparent') await Promise.all(ztunnels.map((z) => z.waitForLog((e) => e['msg'] === 'capture rules applied', READY_TIMEOUT_MS)));
-    phase(`ztunnels (xDS, workload certificates${mode === 'transparent' ? ', capture rules' : ''})`);
+    phase(
+      `ztunnels (xDS, workload certificates${mode === 'transparent' ? ', capture rules' : ''})`,
+      plan.nodes.map((n, i) => `${n.name}: ${formatMilestones(ztunnelMilestones(ztunnels[i]!.logLines, ztunnels[i]!.spawnedAtMs))}`).join('; '),
+    );
     const waypoints = plan.pods.filter((p) => p.kind === 'waypoint' && running.pods.has(podKey(p)));
     if (waypoints.length > 0) {
       // The L7 part is optional for the tour: a waypoint that is not ready is reported, not fatal.

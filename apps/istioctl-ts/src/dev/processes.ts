@@ -15,6 +15,8 @@ export class DevProcess {
   readonly name: string;
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
+  /** Epoch ms of the spawn: start-up milestones are measured from it. */
+  readonly spawnedAtMs = Date.now();
   private readonly lines: Record<string, unknown>[] = [];
   private readonly log: WriteStream;
   private tail = '';
@@ -45,6 +47,11 @@ export class DevProcess {
         }
       });
     }
+  }
+
+  /** The JSON log lines so far. */
+  get logLines(): readonly Record<string, unknown>[] {
+    return this.lines;
   }
 
   get pid(): number | undefined {
