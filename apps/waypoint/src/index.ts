@@ -7,6 +7,5 @@ export type { Logger } from './log.js';
 export { ModelStore, SUPPORTED_TYPE_URLS } from './config/store.js';
 export { matchRoute, compileRouteConfiguration } from './routing/routes.js';
 export { pickWeighted, shouldRetry, backoffDelayMs } from './routing/policy.js';
-export { evaluateHttpRbac, compileHttpRbacFilter } from './rbac/http-rbac.js';
 export { sniffProtocol } from './proxy/sniff.js';
 export { waypointNode } from './xds/control-plane.js';

@@ -8,7 +8,7 @@ export type { RuntimeModel } from './config/model.js';
 export { planOutbound } from './proxy/outbound-plan.js';
 export type { OutboundPlan } from './proxy/outbound-plan.js';
 export { planInboundTunnel, planInboundPlaintext } from './proxy/inbound-plan.js';
-export { evaluateRbac, compileRbacFilter } from './rbac/rbac.js';
+export { evaluateRbac, compileRbacFilter } from '@mesh/envoy-config';
 export { CertManager } from './identity/cert-manager.js';
 export type { CertificateSigner } from './identity/cert-manager.js';
 export { createLogger } from './log.js';

@@ -9,7 +9,7 @@ import { isMeshError, MeshError } from '@mesh/errors';
 import { createAdminHandler, listenHttp } from './admin/admin-server.js';
 import { createCaptureManager, type CaptureManager } from './capture.js';
 import { HELP_TEXT, parseConfig } from './config.js';
-import { formatAddress } from './config/ip.js';
+import { formatAddress } from '@mesh/envoy-config';
 import { localWorkloads } from './config/model.js';
 import { caSigner } from './identity/ca-client.js';
 import type { CertificateSigner } from './identity/cert-manager.js';

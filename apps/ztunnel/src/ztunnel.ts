@@ -16,7 +16,7 @@ import { MeshError } from '@mesh/errors';
 import { CAPTURE_LISTEN_ADDRESS, type ZtunnelConfig } from './config.js';
 import { localIdentities, localWorkloads } from './config/model.js';
 import { ModelStore, type ModelChange } from './xds/model-store.js';
-import { normalizeIp } from './config/ip.js';
+import { normalizeIp } from '@mesh/envoy-config';
 import { CertManager, type CertificateSigner } from './identity/cert-manager.js';
 import type { Logger } from './log.js';
 import { TcpMetrics } from './metrics/metrics.js';

@@ -273,7 +273,7 @@ export function explainPath(input: ExplainInput): Explanation {
     proxy: there,
     title: `authorization: ${verdict.allowed === true ? 'ALLOW' : verdict.allowed === false ? 'DENY' : 'UNKNOWN'}${verdict.policy ? ` by ${verdict.policy}` : ''} (${verdict.reason})`,
     details: verdict.filters.map(
-      (f) => `RBAC ${f.action} filter: ${f.policyCount} polic${f.policyCount === 1 ? 'y' : 'ies'}, matching: ${f.matched.join(', ') || 'none'}${f.unknown.length > 0 ? `, not evaluable: ${f.unknown.join(', ')}` : ''}`,
+      (f) => `RBAC ${f.action} filter: ${f.policyCount} polic${f.policyCount === 1 ? 'y' : 'ies'}, matching: ${f.matched.join(', ') || 'none'}`,
     ),
   });
   if (verdict.allowed !== true) {

@@ -13,8 +13,7 @@
  *   EDS internal addresses → connect_originate with `tunnel` metadata, or plain socket addresses
  *   RDS route configurations (routing/routes.ts)
  */
-import { UnsupportedConfig, isRecord, list, optionalNumber, optionalString, record, string, typedConfig, type JsonRecord } from './json.js';
-import { compileHttpRbacFilter, type HttpRbacFilter } from '../rbac/http-rbac.js';
+import { compileRbacFilter, isRecord, type JsonRecord, list, optionalNumber, optionalString, type RbacFilter, record, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
 
 export const CONNECT_TERMINATE = 'connect_terminate';
 export const MAIN_INTERNAL = 'main_internal';
@@ -41,7 +40,7 @@ export interface ChainInputs {
 }
 
 export type Chain =
-  | { readonly kind: 'http'; readonly name: string; readonly routeConfigName: string; readonly rbac: readonly HttpRbacFilter[] }
+  | { readonly kind: 'http'; readonly name: string; readonly routeConfigName: string; readonly rbac: readonly RbacFilter[] }
   | { readonly kind: 'tcp'; readonly name: string; readonly cluster: string };
 
 export interface ListenerModel {
@@ -133,13 +132,13 @@ function compileChain(value: unknown, path: string): Chain {
   if (type === T.tcpProxy) return { kind: 'tcp', name, cluster: string(config['cluster'], `${path}.filters[0].typed_config.cluster`) };
   if (type !== T.hcm) throw new UnsupportedConfig(`${path}.filters[0]`, `filter ${type} is not supported by the waypoint`);
   const rds = record(config['rds'], `${path}.filters[0].typed_config.rds`);
-  const rbac: HttpRbacFilter[] = [];
+  const rbac: RbacFilter[] = [];
   const httpFilters = list(config['http_filters'], `${path}.filters[0].typed_config.http_filters`);
   httpFilters.forEach((f, i) => {
     const at = `${path}.filters[0].typed_config.http_filters[${i}]`;
     const hf = typedConfig(f, at);
     if (hf.type === T.httpRbac) {
-      const compiled = compileHttpRbacFilter(hf.config, `${at}.typed_config`);
+      const compiled = compileRbacFilter(hf.config, `${at}.typed_config`, 'http');
       if (compiled) rbac.push(compiled);
     } else if (hf.type === T.router) {
       if (i !== httpFilters.length - 1) throw new UnsupportedConfig(at, 'the router must be the last HTTP filter');

@@ -4,7 +4,7 @@
  * that type current. The last good config of every type stays in force after a NACK.
  */
 import { TYPE_URL } from '@mesh/xds';
-import { attempt } from './json.js';
+import { attempt } from '@mesh/envoy-config';
 import { compileClusters, compileEndpoints, compileListeners, type ClusterModel, type Endpoint, type ListenerModel, type OriginateModel } from './model.js';
 import { compileRouteConfiguration, type CompiledRouteConfig } from '../routing/routes.js';
 

@@ -13,7 +13,7 @@ import type { Chain, Endpoint } from '../config/model.js';
 import type { WaypointModel } from '../config/store.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/metrics.js';
-import { evaluateHttpRbac } from '../rbac/http-rbac.js';
+import { evaluateRbac } from '@mesh/envoy-config';
 import { backoffDelayMs, pickWeighted, remainingMs, shouldRetry, type AttemptOutcome } from '../routing/policy.js';
 import { matchRoute, type HeaderMutation } from '../routing/routes.js';
 import { UpstreamConnectError, sendUpstream, tunnelDestination, type UpstreamContext } from './upstream.js';
@@ -137,7 +137,7 @@ export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req
   const current = deps.model.listeners?.chains.get(ctx.chain.name);
   const chain = current?.kind === 'http' ? current : ctx.chain;
   // L7 authorization (HTTP RBAC), before anything else (seed 003: policy before forwarding).
-  const decision = evaluateHttpRbac(chain.rbac, {
+  const decision = evaluateRbac(chain.rbac, {
     peerIdentity: ctx.peerIdentity,
     sourceIp: ctx.sourceAddress,
     destinationPort: ctx.destinationPort,

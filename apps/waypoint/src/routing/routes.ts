@@ -4,7 +4,7 @@
  * headers and query parameters all match). The generator orders routes by Gateway API
  * precedence (istiod-lite generate/waypoint/routes.ts); here order is simply kept.
  */
-import { UnsupportedConfig, durationMs, fullMatchRegex, isRecord, list, onlyKnown, optionalNumber, record, string, stringMatcher, type JsonRecord } from '../config/json.js';
+import { UnsupportedConfig, durationMs, fullMatchRegex, isRecord, list, onlyKnown, optionalNumber, record, string, stringMatcher, type JsonRecord } from '@mesh/envoy-config';
 
 /** What route matching sees of a request. */
 export interface RouteRequest {

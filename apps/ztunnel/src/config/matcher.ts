@@ -6,8 +6,7 @@
  * DestinationIPInput, DestinationPortInput, and StringValue actions naming a filter chain.
  * Anything else is refused with its path.
  */
-import { cidrContains, normalizeIp, parseCidr, type Cidr } from './ip.js';
-import { UnsupportedConfig, list, optionalNumber, record, string, typedConfig, type JsonRecord } from './json.js';
+import { type Cidr, cidrContains, cidrRange, list, normalizeIp, record, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
 
 export interface MatchInput {
   readonly sourceIp: string;
@@ -108,8 +107,4 @@ function compileIpMatcher(custom: unknown, path: string, read: (i: MatchInput) =
 }
 
 /** envoy.config.core.v3.CidrRange / xds.core.v3.CidrRange. */
-export function cidrRange(value: unknown, path: string): Cidr {
-  const r: JsonRecord = record(value, path);
-  return parseCidr(string(r['address_prefix'], `${path}.address_prefix`), optionalNumber(r['prefix_len'], `${path}.prefix_len`), path);
-}
 

@@ -17,22 +17,8 @@
  * as Envoy does while a cluster warms, never NACKed: ADS does not order types.
  */
 import { parseSpiffeUri } from '@mesh/pki';
-import { cidrContains, formatAddress, splitAddress, type Cidr } from './ip.js';
-import {
-  UnsupportedConfig,
-  attempt,
-  isRecord,
-  list,
-  optionalNumber,
-  optionalRecord,
-  optionalString,
-  record,
-  string,
-  typedConfig,
-  type JsonRecord,
-} from './json.js';
-import { cidrRange, compileMatcher, type ChainLookup } from './matcher.js';
-import { compileRbacFilter, type RbacFilter } from '../rbac/rbac.js';
+import { attempt, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
+import { compileMatcher, type ChainLookup } from './matcher.js';
 
 const T = {
   tcpProxy: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',

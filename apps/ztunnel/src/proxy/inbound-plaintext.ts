@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import { relay } from '@mesh/hbone-core';
-import { formatAddress, normalizeIp, splitAddress } from '../config/ip.js';
+import { formatAddress, normalizeIp, splitAddress } from '@mesh/envoy-config';
 import type { ProxyContext } from './context.js';
 import { planInboundPlaintext } from './inbound-plan.js';
 import { describe } from './outbound.js';

@@ -4,10 +4,8 @@
  * `x-envoy-original-dst-host` when virtual_inbound says `use_http_header` (else `:authority`),
  * require the target to be a local pod, then authorize (rbac/).
  */
-import { formatAddress, splitAddress } from '../config/ip.js';
-import { UnsupportedConfig } from '../config/json.js';
+import { evaluateRbac, formatAddress, type RbacDecision, splitAddress, UnsupportedConfig } from '@mesh/envoy-config';
 import { inboundChainFor, type InboundChain, type InboundListener, type RuntimeModel } from '../config/model.js';
-import { evaluateRbac, type RbacDecision } from '../rbac/rbac.js';
 
 export type InboundPlan =
   | { readonly kind: 'accept'; readonly chain: string; readonly target: string; readonly identity: string | undefined; readonly decision: RbacDecision }

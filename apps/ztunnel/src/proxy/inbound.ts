@@ -5,7 +5,7 @@
  * with the deciding policy.
  */
 import { forwardTunnel, parseBaggage, parseForwardedFor, type HboneCredentials, type IncomingTunnel } from '@mesh/hbone-core';
-import { formatAddress, normalizeIp, splitAddress } from '../config/ip.js';
+import { formatAddress, normalizeIp, splitAddress } from '@mesh/envoy-config';
 import { inboundChainFor, workloadOfIp } from '../config/model.js';
 import type { ProxyContext } from './context.js';
 import type { ConnectionInit } from './connections.js';

@@ -13,7 +13,7 @@
  *
  * The socket code (outbound.ts, socks5.ts) calls this and only moves bytes.
  */
-import { formatAddress, splitAddress } from '../config/ip.js';
+import { formatAddress, splitAddress } from '@mesh/envoy-config';
 import { WELL_KNOWN_CLUSTERS, serviceOfChain, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type TcpProxyRoute } from '../config/model.js';
 
 export { serviceOfChain };

@@ -6,7 +6,7 @@
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { ANY_IDENTITY_IN_TRUST_DOMAIN, relay } from '@mesh/hbone-core';
-import { formatAddress } from '../config/ip.js';
+import { formatAddress } from '@mesh/envoy-config';
 import { workloadOfIp } from '../config/model.js';
 import type { ProxyContext } from './context.js';
 import type { ConnectionInit } from './connections.js';

@@ -6,7 +6,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
-import { normalizeIp } from '../config/ip.js';
+import { normalizeIp } from '@mesh/envoy-config';
 import { serviceVipOf } from '../config/model.js';
 import type { ProxyContext } from './context.js';
 import { handleOutbound, type OutboundFailure } from './outbound.js';

@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { UnsupportedConfig } from './json.js';
+import { optionalNumber, record, string, UnsupportedConfig, type JsonRecord } from './json.js';
 
 /**
  * IP prefixes (Envoy CidrRange) as bigint ranges so IPv4 and IPv6 share one matcher. IPv4-mapped
@@ -60,4 +60,10 @@ export function splitAddress(address: string, path: string): { ip: string; port:
     throw new UnsupportedConfig(path, `"${address}" is not an ip:port address`);
   }
   return { ip: normalizeIp(ip), port };
+}
+
+/** envoy.config.core.v3.CidrRange (`{address_prefix, prefix_len}`). */
+export function cidrRange(value: unknown, path: string): Cidr {
+  const r: JsonRecord = record(value, path);
+  return parseCidr(string(r['address_prefix'], `${path}.address_prefix`), optionalNumber(r['prefix_len'], `${path}.prefix_len`), path);
 }

@@ -1,10 +1,8 @@
 /**
- * Reading Envoy proto3-JSON with precise paths. The compilers below throw `UnsupportedConfig`
- * with the path of the field they could not run (`ztunnel_outbound.filter_chains[2].filters[0]`);
- * `compile*` catch it and turn it into the NACK reason, so nothing throws across the xDS stream
- * (conventions §8).
+ * Reading Envoy proto3-JSON with precise paths. Compilers throw `UnsupportedConfig` naming the
+ * field they cannot run (`ztunnel_outbound.filter_chains[2].filters[0]`); `attempt` turns it into
+ * the NACK reason, so nothing throws across the xDS stream (conventions §8).
  */
-export type Json = unknown;
 export type JsonRecord = Record<string, unknown>;
 
 export class UnsupportedConfig extends Error {
@@ -52,6 +50,14 @@ export function optionalNumber(value: unknown, path: string): number | undefined
   return n;
 }
 
+/** proto3-JSON Duration (`"1.500s"`) → milliseconds. */
+export function durationMs(value: unknown, path: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const m = typeof value === 'string' ? /^(\d+(?:\.\d+)?)s$/.exec(value) : null;
+  if (!m) throw new UnsupportedConfig(path, `expected a duration like "1.5s", got ${JSON.stringify(value)}`);
+  return Math.round(Number(m[1]) * 1000);
+}
+
 /** The message name of an Any (`type.googleapis.com/x.y.Z` → `x.y.Z`). */
 export function anyType(value: unknown, path: string): string {
   const typeUrl = string(record(value, path)['@type'], `${path}.@type`);
@@ -60,9 +66,13 @@ export function anyType(value: unknown, path: string): string {
 
 /** `typed_config` of an extension (filter, input, action), with its message name. */
 export function typedConfig(extension: unknown, path: string): { type: string; config: JsonRecord } {
-  const ext = record(extension, path);
-  const config = record(ext['typed_config'], `${path}.typed_config`);
+  const config = record(record(extension, path)['typed_config'], `${path}.typed_config`);
   return { type: anyType(config, `${path}.typed_config`), config };
+}
+
+/** Refuses fields a compiler does not implement, so unsupported config is NACKed, not ignored. */
+export function onlyKnown(r: JsonRecord, known: readonly string[], path: string): void {
+  for (const key of Object.keys(r)) if (!known.includes(key) && key !== '@type') throw new UnsupportedConfig(`${path}.${key}`, 'is not supported');
 }
 
 /** Runs a compiler, turning UnsupportedConfig into `{error}`; other errors are bugs and still become reasons. */

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { compileListeners } from '../config/model.js';
+import { compileListeners } from './model.js';
 import { goldenWaypointConfig } from '../testing/golden.js';
-import { compileHttpRbacFilter, evaluateHttpRbac, type HttpRbacFilter, type HttpRbacRequest } from './http-rbac.js';
+import { compileRbacFilter, evaluateRbac, type RbacFilter, type RbacRequest } from '@mesh/envoy-config';
 
 const DEFAULT_SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 const OTHER = 'spiffe://cluster.local/ns/other/sa/client';
-const request = (over: Partial<HttpRbacRequest> = {}): HttpRbacRequest => ({
+const request = (over: Partial<RbacRequest> = {}): RbacRequest => ({
   peerIdentity: DEFAULT_SLEEP,
   sourceIp: '10.77.1.10',
   destinationPort: 80,
@@ -16,11 +16,11 @@ const request = (over: Partial<HttpRbacRequest> = {}): HttpRbacRequest => ({
   ...over,
 });
 
-const filter = (action: 'ALLOW' | 'DENY', policies: Record<string, unknown>): HttpRbacFilter =>
-  compileHttpRbacFilter({ rules: { action, policies } }, 'rbac') as HttpRbacFilter;
+const filter = (action: 'ALLOW' | 'DENY', policies: Record<string, unknown>): RbacFilter =>
+  compileRbacFilter({ rules: { action, policies } }, 'rbac', 'http') as RbacFilter;
 const anyPrincipal = [{ any: true }];
 
-describe('evaluateHttpRbac: Istio order (DENY first, then ALLOW if any)', () => {
+describe('evaluateRbac: Istio order (DENY first, then ALLOW if any)', () => {
   const denyAdmin = filter('DENY', {
     'ns[echo]-policy[deny-admin]-rule[0]': { permissions: [{ or_rules: { rules: [{ url_path: { path: { exact: '/admin' } } }, { url_path: { path: { prefix: '/admin/' } } }] } }], principals: anyPrincipal },
   });
@@ -30,7 +30,7 @@ describe('evaluateHttpRbac: Istio order (DENY first, then ALLOW if any)', () => 
       principals: [{ authenticated: { principal_name: { safe_regex: { regex: '.*/ns/default/.*' } } } }],
     },
   });
-  const cases: Array<[string, HttpRbacFilter[], Partial<HttpRbacRequest>, boolean, string | undefined]> = [
+  const cases: Array<[string, RbacFilter[], Partial<RbacRequest>, boolean, string | undefined]> = [
     ['no filters: allowed', [], {}, true, undefined],
     ['deny by exact path', [denyAdmin], { path: '/admin' }, false, 'ns[echo]-policy[deny-admin]-rule[0]'],
     ['deny by path prefix, query ignored', [denyAdmin], { path: '/admin/users?x=1' }, false, 'ns[echo]-policy[deny-admin]-rule[0]'],
@@ -42,7 +42,7 @@ describe('evaluateHttpRbac: Istio order (DENY first, then ALLOW if any)', () => 
     ['an ALLOW filter without policies denies all', [filter('ALLOW', {})], {}, false, undefined],
   ];
   it.each(cases)('%s', (_why, filters, over, allowed, policy) => {
-    const decision = evaluateHttpRbac(filters, request(over));
+    const decision = evaluateRbac(filters, request(over));
     expect(decision.allowed).toBe(allowed);
     expect(decision.policy).toBe(policy);
   });
@@ -54,7 +54,7 @@ describe('evaluateHttpRbac: Istio order (DENY first, then ALLOW if any)', () => 
     ['source CIDR outside', { direct_remote_ip: { address_prefix: '10.77.2.0', prefix_len: 24 } }, {}, false],
   ])('principal kinds: %s', (_why, principal, over, matches) => {
     const f = filter('DENY', { p: { permissions: [{ any: true }], principals: [principal] } });
-    expect(evaluateHttpRbac([f], request(over as Partial<HttpRbacRequest>)).allowed).toBe(!matches);
+    expect(evaluateRbac([f], request(over as Partial<RbacRequest>)).allowed).toBe(!matches);
   });
 
   it('refuses permission kinds it cannot evaluate (NACK reason names the path)', () => {
@@ -74,7 +74,7 @@ describe.skipIf(!golden)("istiod-lite's golden L7 policy (examples/waypoint/l7-p
     ['DELETE / is not allowed', { method: 'DELETE' }, false, undefined],
     ['GET / from another namespace is not allowed', { peerIdentity: OTHER }, false, undefined],
   ])('%s', (_why, over, allowed, policy) => {
-    const decision = evaluateHttpRbac(rbac, request(over));
+    const decision = evaluateRbac(rbac, request(over));
     expect(decision.allowed).toBe(allowed);
     expect(decision.policy).toBe(policy);
   });
