@@ -21,6 +21,8 @@ const bin = appBinaries(REPO_ROOT);
 const BUILT = [bin.istiod, bin.ztunnel, bin.sampleWorkload].every((p) => existsSync(p));
 /** With the waypoint built, examples/waypoint is loaded too and its L7 path is checked. */
 const WAYPOINT_BUILT = existsSync(bin.waypoint);
+/** One dev mesh per machine: a run of this file queues behind another one (or a `pnpm dev`). */
+const OTHER_MESH_WAIT_MS = 90_000;
 
 let dir: string;
 let mesh: DevMesh | undefined;
@@ -56,8 +58,8 @@ describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network names
       await cp(join(REPO_ROOT, 'examples/waypoint'), join(dir, 'waypoint'), { recursive: true });
       dirs.push(join(dir, 'waypoint'));
     }
-    mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: dirs, stateDir: join(dir, 'state'), say: (l) => said.push(l), forwardDebugPort: false });
-  }, 60_000);
+    mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: dirs, stateDir: join(dir, 'state'), say: (l) => said.push(l), forwardDebugPort: false, waitForOtherMs: OTHER_MESH_WAIT_MS });
+  }, OTHER_MESH_WAIT_MS + 60_000);
 
   afterAll(async () => {
     await mesh?.stop();
@@ -153,8 +155,8 @@ describe.skipIf(!BUILT)('meshctl dev --mode explicit: the same mesh on loopback 
 
   beforeAll(async () => {
     explicitDir = await mkdtemp(join(tmpdir(), 'meshctl-dev-explicit-'));
-    explicitMesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: [join(REPO_ROOT, 'examples/bookinfo')], stateDir: join(explicitDir, 'state'), mode: 'explicit', say: () => undefined });
-  }, 60_000);
+    explicitMesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: [join(REPO_ROOT, 'examples/bookinfo')], stateDir: join(explicitDir, 'state'), mode: 'explicit', say: () => undefined, waitForOtherMs: OTHER_MESH_WAIT_MS });
+  }, OTHER_MESH_WAIT_MS + 60_000);
 
   afterAll(async () => {
     await explicitMesh?.stop();
@@ -180,14 +182,20 @@ const MESHCTL_MAIN = join(REPO_ROOT, 'apps/istioctl-ts/dist/main.js');
 
 describe.skipIf(!isRoot || !BUILT || !existsSync(MESHCTL_MAIN))('meshctl dev down after a crash (root, needs `pnpm build`)', () => {
   it('a SIGKILLed `dev up` leaves namespaces and processes; `dev down` removes them all by name', async () => {
-    const up = spawn(process.execPath, [MESHCTL_MAIN, 'dev', 'up', '-f', join(REPO_ROOT, 'examples/bookinfo')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Another run of this file may hold the dev mesh: retry while `dev up` says so.
+    let up: ReturnType<typeof spawn>;
     let output = '';
-    up.stdout.on('data', (c) => (output += c));
-    up.stderr.on('data', (c) => (output += c));
-    const deadline = Date.now() + 40_000;
-    while (!output.includes('logs: ')) {
-      if (up.exitCode !== null || Date.now() > deadline) throw new Error(`dev up did not get ready:\n${output}`);
-      await new Promise((r) => setTimeout(r, 100));
+    for (const until = Date.now() + OTHER_MESH_WAIT_MS; ; ) {
+      output = '';
+      up = spawn(process.execPath, [MESHCTL_MAIN, 'dev', 'up', '-f', join(REPO_ROOT, 'examples/bookinfo')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      up.stdout!.on('data', (c) => (output += c));
+      up.stderr!.on('data', (c) => (output += c));
+      const deadline = Date.now() + 40_000;
+      while (!output.includes('logs: ') && up.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (output.includes('logs: ')) break;
+      up.kill('SIGKILL');
+      if (!output.includes('already running') || Date.now() > until) throw new Error(`dev up did not get ready:\n${output}`);
+      await new Promise((r) => setTimeout(r, 500));
     }
     up.kill('SIGKILL');
     await new Promise((r) => up.once('close', r));
@@ -200,5 +208,5 @@ describe.skipIf(!isRoot || !BUILT || !existsSync(MESHCTL_MAIN))('meshctl dev dow
     await expect(execFileAsync('ip', ['link', 'show', DEV_HOST_INTERFACE])).rejects.toThrow();
     expect(await pidsOf(DEV_STATE_DIR)).toEqual([]);
     expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
-  }, 60_000);
+  }, OTHER_MESH_WAIT_MS + 60_000);
 });

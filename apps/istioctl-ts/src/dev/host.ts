@@ -62,8 +62,23 @@ export async function liveOwner(): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) ? pid : undefined;
 }
 
-export async function claimOwner(): Promise<void> {
-  await writeFile(DEV_OWNER_FILE, `${process.pid}\n`);
+/**
+ * Takes ownership atomically (exclusive create; a file left by a dead process is replaced).
+ * Returns undefined when this process owns the dev mesh now, else the live owner's pid.
+ */
+export async function claimOwner(): Promise<number | undefined> {
+  for (;;) {
+    try {
+      await writeFile(DEV_OWNER_FILE, `${process.pid}\n`, { flag: 'wx' });
+      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number((await readFile(DEV_OWNER_FILE, 'utf8').catch(() => '')).trim());
+    if (pid === process.pid) return undefined;
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) return pid;
+    await rm(DEV_OWNER_FILE, { force: true });
+  }
 }
 
 export async function readDevState(stateDir: string): Promise<DevState | undefined> {
@@ -94,9 +109,10 @@ async function runsOurApp(pid: number, repoRoot: string): Promise<boolean> {
 
 /**
  * Removes everything a dev mesh made, by name, whether or not its process still runs; returns
- * what it removed. Idempotent.
+ * what it removed. Idempotent. `releaseOwner: false` keeps this process's claim (a starting mesh
+ * clearing what a crashed one left).
  */
-export async function cleanupDevMesh(stateDir: string, repoRoot: string): Promise<string[]> {
+export async function cleanupDevMesh(stateDir: string, repoRoot: string, { releaseOwner = true }: { releaseOwner?: boolean } = {}): Promise<string[]> {
   const removed: string[] = [];
   const state = await readDevState(stateDir);
   for (const pgid of state?.processGroups ?? []) {
@@ -142,6 +158,7 @@ export async function cleanupDevMesh(stateDir: string, repoRoot: string): Promis
     });
   }
   await rm(join(stateDir, DEV_STATE_FILE), { force: true });
-  if ((await readFile(DEV_OWNER_FILE, 'utf8').catch(() => '')).trim() === String(process.pid) || !(await liveOwner())) await rm(DEV_OWNER_FILE, { force: true });
+  const ownerPid = (await readFile(DEV_OWNER_FILE, 'utf8').catch(() => '')).trim();
+  if (releaseOwner && (ownerPid === String(process.pid) || !(await liveOwner()))) await rm(DEV_OWNER_FILE, { force: true });
   return removed;
 }

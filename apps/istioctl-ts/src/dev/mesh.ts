@@ -15,7 +15,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { createTopology, isSockoptAvailable, type Topology } from '@mesh/netfilter';
 import { MeshError } from '@mesh/errors';
-import { claimOwner, cleanupDevMesh, DEV_STATE_FILE, isAlive, liveOwner, netnsEtcDir, readDevState, run, type DevState } from './host.js';
+import { claimOwner, cleanupDevMesh, DEV_STATE_FILE, isAlive, netnsEtcDir, readDevState, run, type DevState } from './host.js';
 import { readManifests, snapshotOf, watchManifests, writeMirror, type ManifestFile } from './manifests.js';
 import { DEV_HOST_INTERFACE, DEV_PREFIX, diffPods, planDevMesh, renderHostsFile, toLoopbackAddresses, type DevMode, type DevPlan, type DevPodPlan } from './plan.js';
 import { DevProcess } from './processes.js';
@@ -29,6 +29,7 @@ export const ZTUNNEL_SOCKS5_PORT = 15080;
 const READY_TIMEOUT_MS = 30_000;
 const WAYPOINT_READY_TIMEOUT_MS = 10_000;
 const PRIVILEGED_PORT_LIMIT = 1024;
+const OWNER_POLL_MS = 250;
 
 export interface AppBinaries {
   readonly istiod: string;
@@ -71,6 +72,8 @@ export interface DevMeshOptions {
   /** Forward 127.0.0.1:15014 to istiod-lite's debug port so plain `meshctl` finds the mesh. */
   readonly forwardDebugPort?: boolean;
   readonly binaries?: AppBinaries;
+  /** Wait this long for another running dev mesh to stop instead of refusing at once (tests). */
+  readonly waitForOtherMs?: number;
 }
 
 export interface DevMesh {
@@ -145,12 +148,18 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     }
   }
   const previous = await readDevState(stateDir);
-  const owner = (await liveOwner()) ?? (previous && previous.pid !== process.pid && isAlive(previous.pid) ? previous.pid : undefined);
+  const running0 = previous && previous.pid !== process.pid && isAlive(previous.pid) ? previous.pid : undefined;
+  let owner = running0 ?? (await claimOwner());
+  // Tests may queue behind another dev mesh (another suite run); a person is told at once.
+  const waitUntil = Date.now() + (options.waitForOtherMs ?? 0);
+  while (owner !== undefined && running0 === undefined && Date.now() < waitUntil) {
+    await new Promise((resolve) => setTimeout(resolve, OWNER_POLL_MS));
+    owner = await claimOwner();
+  }
   if (owner !== undefined) {
     throw new MeshError('MESHCTL_ERR_DEV_RUNNING', `a dev mesh is already running (meshctl pid ${owner})`, { hint: 'stop it with Ctrl-C in its terminal, or `meshctl dev down`' });
   }
-  await claimOwner();
-  const leftovers = await cleanupDevMesh(stateDir, repoRoot);
+  const leftovers = await cleanupDevMesh(stateDir, repoRoot, { releaseOwner: false });
   if (leftovers.length > 0) say(`removed what a previous dev mesh left: ${leftovers.join('; ')}`);
 
   const { mode, reason } = chooseMode(options.mode);
