@@ -14,14 +14,15 @@ import { TYPE_URL, type ConfigDumpSecret, type XdsClient } from '@mesh/xds';
 const SECRET_TYPE = TYPE_URL.SECRET;
 import { startAdmin } from './admin/admin-server.js';
 import type { WaypointConfig } from './config.js';
+import { caSigner, CertManager, controlPlaneCredentials, type CertificateSigner, type CertificateStatus } from '@mesh/workload-identity';
 import type { Endpoint } from './config/model.js';
 import { ModelStore } from './config/store.js';
-import { WaypointCertificate, type CertificateSigner } from './identity/certificate.js';
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics/metrics.js';
 import { serveTunnel, type ConnectionDeps } from './proxy/connection.js';
 import { UpstreamAgents, type UpstreamContext } from './proxy/upstream.js';
-import { caSigner, controlPlaneCredentials, startXds, waypointNode } from './xds/control-plane.js';
+import { startXds, waypointNode } from './xds/control-plane.js';
+import { CERT_TTL_SECONDS } from './config.js';
 
 export interface WaypointOptions {
   config: WaypointConfig;
@@ -37,7 +38,9 @@ export interface WaypointOptions {
 export class Waypoint {
   readonly store = new ModelStore();
   readonly metrics = new RequestMetrics();
-  readonly certificate: WaypointCertificate;
+  /** The waypoint's own certificate (one identity, from LDS). */
+  readonly certs: CertManager;
+  #identity: string | undefined;
   readonly pool: HbonePool;
   readonly #server: HboneServer;
   readonly #options: WaypointOptions;
@@ -53,10 +56,10 @@ export class Waypoint {
   private constructor(options: WaypointOptions, sign: CertificateSigner) {
     this.#options = options;
     const { config, logger } = options;
-    this.certificate = new WaypointCertificate(sign);
-    this.certificate.on('certificate', (e) => logger.log('cert', 'info', 'certificate issued', e));
-    this.certificate.on('error-retry', (e) => logger.log('cert', 'warn', 'certificate request failed; retrying', e));
-    this.pool = new HbonePool({ trustDomain: config.trustDomain, secureContextFor: () => this.certificate.secureContext() });
+    this.certs = new CertManager({ sign });
+    this.certs.on('certificate', (e) => logger.log('cert', 'info', 'certificate issued', e));
+    this.certs.on('error-retry', (e) => logger.log('cert', 'warn', 'certificate request failed; retrying', e));
+    this.pool = new HbonePool({ trustDomain: config.trustDomain, secureContextFor: (identity) => this.certs.secureContext(identity) });
     const deps: ConnectionDeps = {
       model: this.store.model,
       upstream: () => this.#upstreamContext(),
@@ -67,7 +70,7 @@ export class Waypoint {
     };
     this.#server = new HboneServer({
       trustDomain: config.trustDomain,
-      credentialsFor: () => this.certificate.credentials,
+      credentialsFor: () => this.#credentials(),
       onTunnel: (tunnel) => {
         serveTunnel(deps, tunnel).catch((err: unknown) => logger.log('proxy', 'warn', 'tunnel failed', { error: (err as Error).message, authority: tunnel.authority }));
       },
@@ -80,7 +83,7 @@ export class Waypoint {
     let sign = options.sign;
     let closeCa: (() => void) | undefined;
     if (!sign) {
-      const ca = caSigner(config.caAddress ?? config.xdsAddress, credentials);
+      const ca = caSigner(config.caAddress ?? config.xdsAddress, credentials, CERT_TTL_SECONDS);
       sign = ca.sign;
       closeCa = () => ca.close();
     }
@@ -93,7 +96,7 @@ export class Waypoint {
         startedAt: new Date().toISOString(),
         typeStates: () => waypoint.#xds?.currentAll() ?? new Map(),
         metrics: () => waypoint.metrics.render(),
-        certificate: () => waypoint.certificate.status(),
+        certificate: () => waypoint.#certificateStatus(),
         secrets: () => waypoint.#secrets(),
         ready: () => waypoint.ready,
       },
@@ -120,7 +123,7 @@ export class Waypoint {
   }
 
   get ready(): boolean {
-    return this.store.ready && this.certificate.credentials !== undefined && this.#hbonePort !== undefined;
+    return this.store.ready && this.#credentials() !== undefined && this.#hbonePort !== undefined;
   }
 
   /** Resolves with the HBONE port once the waypoint listens. */
@@ -132,7 +135,10 @@ export class Waypoint {
   #onConfig(): void {
     const listeners = this.store.model.listeners;
     if (!listeners || this.#closed) return;
-    this.certificate.setIdentity(listeners.identity);
+    if (listeners.identity !== this.#identity) {
+      this.#identity = listeners.identity;
+      this.certs.setIdentities([listeners.identity]);
+    }
     if (!this.#listening) {
       const port = this.#options.config.hbonePort ?? listeners.hbonePort;
       this.#listening = this.#server.listen({ host: this.#options.config.listenAddress, port }).then((p) => {
@@ -144,9 +150,17 @@ export class Waypoint {
     }
   }
 
+  #credentials() {
+    return this.#identity === undefined ? undefined : this.certs.credentials(this.#identity);
+  }
+
+  #certificateStatus(): CertificateStatus | undefined {
+    return this.certs.status().find((s) => s.identity === this.#identity);
+  }
+
   #secrets(): ConfigDumpSecret[] {
-    const status = this.certificate.status();
-    const credentials = this.certificate.credentials;
+    const status = this.#certificateStatus();
+    const credentials = this.#credentials();
     if (!status || !credentials) return [];
     const lastUpdated = status.notBefore ?? new Date().toISOString();
     return [
@@ -182,7 +196,7 @@ export class Waypoint {
     this.#closed = true;
     this.#xds?.close();
     this.#closeCa?.();
-    this.certificate.close();
+    this.certs.close();
     this.#server.close();
     this.#agents.destroy();
     this.pool.close();
@@ -193,7 +207,7 @@ export class Waypoint {
     this.#closed = true;
     this.#xds?.destroy();
     this.#closeCa?.();
-    this.certificate.close();
+    this.certs.close();
     this.#server.destroy();
     this.#agents.destroy();
     this.pool.destroy();

@@ -9,6 +9,6 @@ export { planOutbound } from './proxy/outbound-plan.js';
 export type { OutboundPlan } from './proxy/outbound-plan.js';
 export { planInboundTunnel, planInboundPlaintext } from './proxy/inbound-plan.js';
 export { evaluateRbac, compileRbacFilter } from '@mesh/envoy-config';
-export { CertManager } from './identity/cert-manager.js';
-export type { CertificateSigner } from './identity/cert-manager.js';
+export { CertManager } from '@mesh/workload-identity';
+export type { CertificateSigner } from '@mesh/workload-identity';
 export { createLogger } from './log.js';

@@ -8,13 +8,11 @@ import type { Server } from 'node:http';
 import { isMeshError, MeshError } from '@mesh/errors';
 import { createAdminHandler, listenHttp } from './admin/admin-server.js';
 import { createCaptureManager, type CaptureManager } from './capture.js';
-import { HELP_TEXT, parseConfig } from './config.js';
+import { CERT_TTL_SECONDS, HELP_TEXT, parseConfig } from './config.js';
 import { formatAddress } from '@mesh/envoy-config';
 import { localWorkloads } from './config/model.js';
-import { caSigner } from './identity/ca-client.js';
-import type { CertificateSigner } from './identity/cert-manager.js';
+import { caSigner, type CertificateSigner, controlPlaneCredentials } from '@mesh/workload-identity';
 import { createLogger } from './log.js';
-import { controlPlaneCredentials } from './xds/credentials.js';
 import { startXds, ztunnelNode } from './xds/xds.js';
 import { Ztunnel } from './ztunnel.js';
 
@@ -36,7 +34,7 @@ async function main(): Promise<number> {
   const config = parsed.config;
   const logger = createLogger(undefined, config.logLevel);
   const credentials = await controlPlaneCredentials(config.bootstrapDir, config.trustDomain);
-  const ca = config.bootstrapDir ? caSigner(config.caAddress ?? config.xdsAddress, credentials) : undefined;
+  const ca = config.bootstrapDir ? caSigner(config.caAddress ?? config.xdsAddress, credentials, CERT_TTL_SECONDS) : undefined;
   const sign: CertificateSigner =
     ca?.sign ??
     (() =>

@@ -17,7 +17,7 @@ import { CAPTURE_LISTEN_ADDRESS, type ZtunnelConfig } from './config.js';
 import { localIdentities, localWorkloads } from './config/model.js';
 import { ModelStore, type ModelChange } from './xds/model-store.js';
 import { normalizeIp } from '@mesh/envoy-config';
-import { CertManager, type CertificateSigner } from './identity/cert-manager.js';
+import { CertManager, type CertificateSigner } from '@mesh/workload-identity';
 import type { Logger } from './log.js';
 import { TcpMetrics } from './metrics/metrics.js';
 import { ConnectionTracker } from './proxy/connections.js';

@@ -11,7 +11,7 @@ import { Ztunnel } from '../src/ztunnel.js';
 import { createMemoryLogger } from '../src/log.js';
 import { buildFakeResources, type FakeMesh } from '../src/testing/mesh-resources.js';
 import { socks5Connect } from '../src/testing/socks5-client.js';
-import type { CertificateSigner } from '../src/identity/cert-manager.js';
+import type { CertificateSigner } from '@mesh/workload-identity';
 
 export interface LoopbackNode {
   name: string;

@@ -7,14 +7,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildConfigDump, configDumpInputFromTypeStates, type ConfigDumpSecret, type XdsNode, type XdsTypeState } from '@mesh/xds';
-import type { CertificateState } from '../identity/certificate.js';
+import type { CertificateStatus } from '@mesh/workload-identity';
 
 export interface AdminSources {
   node: XdsNode;
   startedAt: string;
   typeStates: () => ReadonlyMap<string, XdsTypeState>;
   metrics: () => string;
-  certificate: () => CertificateState | undefined;
+  certificate: () => CertificateStatus | undefined;
   /** The SDS secrets the config names: the waypoint's certificate (key redacted) and ROOTCA. */
   secrets: () => ConfigDumpSecret[];
   ready: () => boolean;

@@ -7,7 +7,7 @@ import { parseSpiffeUri } from '@mesh/pki';
 import type { TestCa } from '@mesh/pki/testing';
 import type { ResourceJson } from '@mesh/xds';
 import type { GoldenWaypointConfig } from './golden.js';
-import type { CertificateSigner } from '../identity/certificate.js';
+import type { CertificateSigner } from '@mesh/workload-identity';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -4,7 +4,7 @@
  * renewed certificate applies to new connections while open ones keep theirs.
  */
 import { HbonePool } from '@mesh/hbone-core';
-import type { CertManager } from '../identity/cert-manager.js';
+import type { CertManager } from '@mesh/workload-identity';
 
 export function createWorkloadPool(trustDomain: string, certs: CertManager): HbonePool {
   return new HbonePool({ trustDomain, secureContextFor: (identity) => certs.secureContext(identity) });

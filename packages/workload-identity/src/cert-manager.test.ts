@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { hasCode } from '@mesh/errors';
 import { parseSpiffeUri } from '@mesh/pki';
 import { createTestCa } from '@mesh/pki/testing';
 import { CertManager } from './cert-manager.js';
@@ -54,5 +55,18 @@ describe('CertManager', () => {
     expect(certs.status()).toEqual([]);
     expect(certs.credentials(ID)).toBeUndefined();
     certs.close();
+  });
+});
+
+describe('CertManager lifecycle', () => {
+  it('close() fails waiting secureContext() calls with IDENTITY_ERR_CLOSED and is idempotent', async () => {
+    const certs = new CertManager({ sign: () => new Promise(() => undefined), generateKeyAndCsr: async () => ({ keyPem: 'k', csrPem: 'c' }) });
+    const identity = 'spiffe://cluster.local/ns/echo/sa/waypoint';
+    certs.setIdentities([identity]);
+    const waiting = certs.secureContext(identity);
+    certs.close();
+    certs.close();
+    await expect(waiting).rejects.toSatisfy((err: unknown) => hasCode(err, 'IDENTITY_ERR_CLOSED'));
+    await expect(certs.secureContext(identity)).rejects.toSatisfy((err: unknown) => hasCode(err, 'IDENTITY_ERR_CLOSED'));
   });
 });

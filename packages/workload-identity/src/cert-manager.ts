@@ -1,6 +1,7 @@
 /**
- * Workload certificates for the identities of this node's pods (ztunnel's SecretManager): a key
- * and CSR per identity, signed by istiod-lite's CA, renewed at half-life.
+ * Workload certificates for a proxy's identities (ztunnel's SecretManager: one per local pod
+ * identity; a waypoint: its own): a key and CSR per identity, signed by istiod-lite's CA,
+ * renewed at half-life.
  *
  * Invariants:
  * - `credentials(id)` returns the same object until the certificate is renewed, then a new one:
@@ -86,7 +87,7 @@ export class CertManager extends EventEmitter {
 
   /** The TLS context for outbound HBONE as `identity`, waiting for the first certificate. */
   async secureContext(identity: string): Promise<SecureContext> {
-    if (this.#closed) throw new MeshError('ZTUNNEL_ERR_CLOSED', 'certificate manager is closed');
+    if (this.#closed) throw new MeshError('IDENTITY_ERR_CLOSED', 'certificate manager is closed');
     let entry = this.#entries.get(identity);
     if (!entry) entry = this.#start(identity);
     if (entry.secureContext) return entry.secureContext;
@@ -125,7 +126,7 @@ export class CertManager extends EventEmitter {
     this.#closed = true;
     for (const entry of this.#entries.values()) {
       clearTimeout(entry.timer);
-      for (const w of entry.waiters) w.reject(new MeshError('ZTUNNEL_ERR_CLOSED', 'certificate manager is closed'));
+      for (const w of entry.waiters) w.reject(new MeshError('IDENTITY_ERR_CLOSED', 'certificate manager is closed'));
     }
     this.#entries.clear();
   }

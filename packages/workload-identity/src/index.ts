@@ -1,0 +1,3 @@
+export { CertManager, CERT_RETRY_INITIAL_MS, CERT_RETRY_MAX_MS } from './cert-manager.js';
+export type { CertManagerOptions, CertificateSigner, CertificateStatus } from './cert-manager.js';
+export { BOOTSTRAP_FILES, CA_REQUEST_DEADLINE_MS, caSigner, controlPlaneCredentials } from './control-plane.js';
