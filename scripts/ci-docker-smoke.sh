@@ -87,7 +87,7 @@ out=$("$DOCKER" run --rm --network mesh_underlay mesh/meshctl --istiod 10.77.0.2
 expect "meshctl (container) proxy-config listeners ztunnel-node-a" "$out" '10\.77\.1\.10 → 10\.77\.100\.13 → 9080 +Cluster: spiffe://cluster.local/ns/default/sa/sleep_to_http_ratings'
 out=$("$DOCKER" run --rm --network mesh_underlay mesh/meshctl --istiod 10.77.0.2:15014 x explain --from sleep.default --to ratings:9080 2>&1)
 expect "meshctl (container) x explain sleep → ratings" "$out" '^Result: allowed'
-out=$("$DOCKER" run --rm --network mesh_underlay mesh/meshctl --istiod 10.77.0.2:15014 tunnels ztunnel-node-a --once --admin 10.77.0.11:15000 2>&1)
+out=$("$DOCKER" run --rm --network mesh_underlay mesh/meshctl --istiod 10.77.0.2:15014 tunnels ztunnel-node-a --once 2>&1)
 expect "meshctl (container) tunnels ztunnel-node-a" "$out" '10\.77\.2\.13:15008'
 for image in istiod-lite waypoint meshctl; do
   user=$("$DOCKER" image inspect -f '{{.Config.User}}' "mesh/$image:latest")

@@ -169,7 +169,7 @@ The outbound listener on 15001 chooses a filter chain by source IP → destinati
 destination port. For productpage's pod:
 
 `);
-  await step(`meshctl proxy-config listeners productpage-v1.default --port 9080 --admin ${NODE_A_ADMIN}`, /10\.77\.1\.11 → 10\.77\.100\.11 → 9080/);
+  await step(`meshctl proxy-config listeners productpage-v1.default --port 9080`, /10\.77\.1\.11 → 10\.77\.100\.11 → 9080/);
   const outbound = await configDump(NODE_A_ADMIN, 'resource=dynamic_listeners&name_regex=ztunnel_outbound');
   const listener = outbound.configs[0].active_state.listener;
   const matcherExcerpt = prunePath(listener.filter_chain_matcher, ['15001', '10.77.1.11', '10.77.100.11', '9080']);
@@ -191,12 +191,12 @@ Service. Its endpoints are \`envoy_internal_address\`es of the internal listener
 (\`address\` = pod:15008) and what to ask for (\`destination\` = pod:port).
 
 `);
-  await step(`meshctl proxy-config clusters productpage-v1.default --fqdn reviews --admin ${NODE_A_ADMIN}`, /reviews/);
-  await step(`meshctl proxy-config endpoints ztunnel-node-a --cluster productpage_to_http_reviews --admin ${NODE_A_ADMIN}`, /10\.77\.2\.11:15008/);
-  const eds = await sh(`meshctl proxy-config endpoints ztunnel-node-a --cluster productpage_to_http_reviews --admin ${NODE_A_ADMIN} -o yaml`);
+  await step(`meshctl proxy-config clusters productpage-v1.default --fqdn reviews`, /reviews/);
+  await step(`meshctl proxy-config endpoints ztunnel-node-a --cluster productpage_to_http_reviews`, /10\.77\.2\.11:15008/);
+  const eds = await sh(`meshctl proxy-config endpoints ztunnel-node-a --cluster productpage_to_http_reviews -o yaml`);
   const edsLines = eds.split('\n');
   const second = edsLines.findIndex((l, i) => i > 5 && /^ {8}- endpoint:/.test(l));
-  add(block(`meshctl proxy-config endpoints ztunnel-node-a --cluster productpage_to_http_reviews --admin ${NODE_A_ADMIN} -o yaml`, `${edsLines.slice(0, second > 0 ? second : edsLines.length).join('\n')}${second > 0 ? '\n        # … the other two endpoints' : ''}`, 'yaml'));
+  add(block(`meshctl proxy-config endpoints ztunnel-node-a --cluster productpage_to_http_reviews -o yaml`, `${edsLines.slice(0, second > 0 ? second : edsLines.length).join('\n')}${second > 0 ? '\n        # … the other two endpoints' : ''}`, 'yaml'));
 
   add(`
 ## 5. The internal listener and the tunnel cluster (seed 002, "outbound_tunnel_lis" / "outbound_tunnel_clus")
@@ -221,7 +221,7 @@ manager that accepts CONNECT and routes it to \`virtual_inbound\` (\`ORIGINAL_DS
 \`x-envoy-original-dst-host\` header / \`:authority\`):
 
 `);
-  await step(`meshctl proxy-config listeners ztunnel-node-b --port 15008 --admin ${NODE_B_ADMIN}`, /15008/);
+  await step(`meshctl proxy-config listeners ztunnel-node-b --port 15008`, /15008/);
   const inbound = await configDump(NODE_B_ADMIN, 'resource=dynamic_listeners&name_regex=ztunnel_inbound$');
   const inboundListener = inbound.configs[0].active_state.listener;
   const chain = inboundListener.filter_chains.find((c) => c.name === 'inbound_10.77.2.11');
@@ -249,7 +249,7 @@ streams inside it. The other rows are the connections of the curl in step 1, kep
 `);
   const holder = spawn('ip', ['netns', 'exec', 'mdev-p-default-productpage-v1', process.execPath, '-e', "const s=require('net').connect(9080,'10.77.2.11',()=>s.write('hello\\n'));s.on('data',()=>{});setTimeout(()=>s.end(),4000)"], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 800));
-  await step(`meshctl tunnels ztunnel-node-a --once --admin ${NODE_A_ADMIN}`, /10\.77\.2\.11:15008/);
+  await step(`meshctl tunnels ztunnel-node-a --once`, /10\.77\.2\.11:15008/);
   await new Promise((r) => holder.once('exit', r));
   add(`
 Each end logs the connection when it closes (ztunnel's access-log fields):
@@ -268,7 +268,7 @@ Each end logs the connection when it closes (ztunnel's access-log fields):
     expectMatch('L7 through the waypoint', l7, /^echo-v2\.echo on node-b answered GET \//);
     tour.push(`L7: namespace \`echo\` uses a waypoint (\`examples/waypoint\`, seed 003). ztunnel sends its traffic to the waypoint, whose HTTPRoute sends \`x-version: v2\` to echo-v2 (and splits the rest 90/10 between v1 and v2); the headers show the waypoint's HTTP hop:\n\n${block("meshctl dev exec sleep -- curl -s -H 'x-version: v2' http://echo.echo/", l7)}`);
   }
-  tour.push(`The HBONE connections node-b's ztunnel holds (live, refreshing, without \`--once\`):\n\n${block('meshctl tunnels ztunnel-node-b --once --admin 10.77.0.12:15000', await sh(`meshctl tunnels ztunnel-node-b --once --admin ${NODE_B_ADMIN}`))}`);
+  tour.push(`The HBONE connections node-b's ztunnel holds (live, refreshing, without \`--once\`):\n\n${block('meshctl tunnels ztunnel-node-b --once', await sh('meshctl tunnels ztunnel-node-b --once'))}`);
   // A live edit: the DENY policy of examples/policies, applied and lifted under the running mesh.
   const ratings = 'meshctl dev exec sleep -- curl -sS http://ratings:9080/';
   cpSync(`${ROOT}examples/policies/deny-sleep-to-ratings.yaml`, join(manifests, 'deny-sleep-to-ratings.yaml'));

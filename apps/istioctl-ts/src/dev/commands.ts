@@ -46,8 +46,7 @@ export function readyText(mesh: Pick<DevMesh, 'mode' | 'timings' | 'state'>, mes
     `  alias meshctl="${meshctl}"`,
     '  meshctl dev exec sleep -- curl -s http://productpage:9080/',
     `  meshctl${istiodFlag} proxy-config listeners ztunnel-${first}`,
-    // --admin until istiod-lite learns the ztunnels' admin addresses (ADMIN_ADDRESS metadata).
-    `  meshctl${istiodFlag} tunnels ztunnel-${second} --admin ${mesh.state.nodes[1]?.admin ?? mesh.state.nodes[0]?.admin}`,
+    `  meshctl${istiodFlag} tunnels ztunnel-${second}`,
     `  meshctl${istiodFlag} x explain --from sleep.default --to productpage:9080`,
     `  edit the manifests under ${manifestDirs.join(', ')}: changes apply live (pods start and stop, policies are pushed)`,
     '',

@@ -71,7 +71,7 @@ describe('readyText', () => {
     expect(text).toMatch(/^mesh ready in 2\.8 s \(transparent mode\); startup time:\n {2}read manifests +40 ms\n {2}ztunnels \(xDS, workload certificates, capture rules\) +2\.8 s\n/);
     expect(text).toContain('  node-b 10.77.0.12 (ztunnel admin 10.77.0.12:15000): echo-v2.echo 10.77.2.20\n');
     expect(text).toContain('  meshctl dev exec sleep -- curl -s http://productpage:9080/\n');
-    expect(text).toContain('  meshctl tunnels ztunnel-node-b --admin 10.77.0.12:15000\n');
+    expect(text).toContain('  meshctl tunnels ztunnel-node-b\n');
     expect(text).toContain('  alias meshctl="node /r/meshctl.js"\n');
   });
 
