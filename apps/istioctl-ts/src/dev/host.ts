@@ -62,6 +62,11 @@ export async function liveOwner(): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) ? pid : undefined;
 }
 
+/** Gives up this process's claim (a start that failed before anything ran). */
+export async function releaseOwner(): Promise<void> {
+  if ((await readFile(DEV_OWNER_FILE, 'utf8').catch(() => '')).trim() === String(process.pid)) await rm(DEV_OWNER_FILE, { force: true });
+}
+
 /**
  * Takes ownership atomically (exclusive create; a file left by a dead process is replaced).
  * Returns undefined when this process owns the dev mesh now, else the live owner's pid.

@@ -15,7 +15,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { createTopology, isSockoptAvailable, type Topology } from '@mesh/netfilter';
 import { MeshError } from '@mesh/errors';
-import { claimOwner, cleanupDevMesh, DEV_STATE_FILE, isAlive, netnsEtcDir, readDevState, run, type DevState } from './host.js';
+import { claimOwner, cleanupDevMesh, DEV_STATE_FILE, isAlive, netnsEtcDir, readDevState, releaseOwner, run, type DevState } from './host.js';
 import { readManifests, snapshotOf, watchManifests, writeMirror, type ManifestFile } from './manifests.js';
 import { DEV_HOST_INTERFACE, DEV_PREFIX, diffPods, planDevMesh, renderHostsFile, toLoopbackAddresses, type DevMode, type DevPlan, type DevPodPlan } from './plan.js';
 import { DevProcess } from './processes.js';
@@ -148,21 +148,27 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     }
   }
   const previous = await readDevState(stateDir);
-  const running0 = previous && previous.pid !== process.pid && isAlive(previous.pid) ? previous.pid : undefined;
-  let owner = running0 ?? (await claimOwner());
+  const liveInThisStateDir = previous && previous.pid !== process.pid && isAlive(previous.pid) ? previous.pid : undefined;
+  let owner = liveInThisStateDir ?? (await claimOwner());
   // Tests may queue behind another dev mesh (another suite run); a person is told at once.
   const waitUntil = Date.now() + (options.waitForOtherMs ?? 0);
-  while (owner !== undefined && running0 === undefined && Date.now() < waitUntil) {
+  while (owner !== undefined && liveInThisStateDir === undefined && Date.now() < waitUntil) {
     await new Promise((resolve) => setTimeout(resolve, OWNER_POLL_MS));
     owner = await claimOwner();
   }
   if (owner !== undefined) {
     throw new MeshError('MESHCTL_ERR_DEV_RUNNING', `a dev mesh is already running (meshctl pid ${owner})`, { hint: 'stop it with Ctrl-C in its terminal, or `meshctl dev down`' });
   }
-  const leftovers = await cleanupDevMesh(stateDir, repoRoot, { releaseOwner: false });
-  if (leftovers.length > 0) say(`removed what a previous dev mesh left: ${leftovers.join('; ')}`);
-
-  const { mode, reason } = chooseMode(options.mode);
+  let mode: DevMode;
+  let reason: string;
+  try {
+    const leftovers = await cleanupDevMesh(stateDir, repoRoot, { releaseOwner: false });
+    if (leftovers.length > 0) say(`removed what a previous dev mesh left: ${leftovers.join('; ')}`);
+    ({ mode, reason } = chooseMode(options.mode));
+  } catch (err) {
+    await releaseOwner();
+    throw err;
+  }
   say(`mode: ${mode} — ${reason}`);
   const timings: [string, number, string?][] = [];
   let mark = performance.now();
@@ -175,12 +181,19 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
   const configDir = join(stateDir, 'config');
   const logsDir = join(stateDir, 'logs');
   const istiodStateDir = join(stateDir, 'istiod');
-  await rm(configDir, { recursive: true, force: true });
-  await mkdir(configDir, { recursive: true });
-  await mkdir(logsDir, { recursive: true });
   const rewrite = mode === 'explicit' ? toLoopbackAddresses : (t: string) => t;
-  let files: ManifestFile[] = await readManifests(options.manifestDirs, rewrite);
-  let plan = planDevMesh(snapshotOf(files), mode);
+  let files: ManifestFile[];
+  let plan: DevPlan;
+  try {
+    await rm(configDir, { recursive: true, force: true });
+    await mkdir(configDir, { recursive: true });
+    await mkdir(logsDir, { recursive: true });
+    files = await readManifests(options.manifestDirs, rewrite);
+    plan = planDevMesh(snapshotOf(files), mode);
+  } catch (err) {
+    await releaseOwner();
+    throw err;
+  }
   const waypointBuilt = existsSync(bin.waypoint);
   phase('read manifests');
 
