@@ -115,13 +115,22 @@ export function registerDev(program: Command, ctx: CommandContext): void {
         ? opts.manifests.map((d) => resolve(d))
         : [...DEFAULT_MANIFEST_DIRS, ...(existsSync(appBinaries(REPO_ROOT).waypoint) ? [WAYPOINT_MANIFEST_DIR] : [])].map((d) => `${REPO_ROOT}${d}`);
       const say = (line: string) => void ctx.stdout.write(`${line}\n`);
-      const mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: absolute, stateDir: DEV_STATE_DIR, mode: opts.mode as 'transparent' | 'explicit' | undefined, say });
-      ctx.stdout.write(readyText(mesh, `node ${REPO_ROOT}apps/istioctl-ts/dist/main.js`, absolute.map((d) => (d.startsWith(REPO_ROOT) ? relative(REPO_ROOT, d) : d))));
-      const signal = await new Promise<string>((resolve) => {
-        process.once('SIGINT', () => resolve('SIGINT'));
-        process.once('SIGTERM', () => resolve('SIGTERM'));
+      // Listening before the start: a Ctrl-C while it starts must not kill meshctl and strand
+      // the detached processes and namespaces; the mesh finishes starting, then stops.
+      let received: string | undefined;
+      const signal = new Promise<string>((resolve) => {
+        const on = (name: string) => () => {
+          if (received === undefined) say(`\n${name}: stopping as soon as the mesh is up…`);
+          received = name;
+          resolve(name);
+        };
+        process.once('SIGINT', on('SIGINT'));
+        process.once('SIGTERM', on('SIGTERM'));
       });
-      say(`\n${signal}: stopping the mesh…`);
+      const mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: absolute, stateDir: DEV_STATE_DIR, mode: opts.mode as 'transparent' | 'explicit' | undefined, say });
+      if (received === undefined) ctx.stdout.write(readyText(mesh, `node ${REPO_ROOT}apps/istioctl-ts/dist/main.js`, absolute.map((d) => (d.startsWith(REPO_ROOT) ? relative(REPO_ROOT, d) : d))));
+      const name = await signal;
+      say(`\n${name}: stopping the mesh…`);
       const started = performance.now();
       await mesh.stop();
       const removed = mesh.mode === 'transparent' ? 'processes, namespaces, capture rules, hosts files and the host link removed' : 'processes stopped';
