@@ -3,6 +3,7 @@
  * every Any, enums as names, durations as "2s"), shared by the outbound and inbound generators.
  * Field names are those of the published Envoy protos (@grpc/grpc-js-xds deps/envoy-api).
  */
+import { deepFreeze } from './freeze.js';
 import { ROOT_CA_SECRET, SDS_CLUSTER } from './names.js';
 
 export type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
@@ -70,6 +71,31 @@ export function tcpProxy(statPrefix: string, cluster: string, extra: JsonObject 
 export const ORIGINAL_DST_LISTENER_FILTER = extension('envoy.filters.listener.original_dst', TYPE.originalDst);
 
 export const RAW_BUFFER_TRANSPORT_SOCKET: JsonObject = extension('envoy.transport_sockets.raw_buffer', TYPE.rawBuffer);
+
+/**
+ * An EDS cluster whose tunnelled endpoints (metadata `tunnel: h2`) go through an internal
+ * listener with the `tunnel` and `istio` metadata passed along, and whose plain endpoints use a
+ * raw socket (seed 002, "Sleep 集群"): ztunnel's `*_outbound_internal` clusters and the
+ * waypoint's backend clusters.
+ */
+export const TUNNELLED_EDS_CLUSTER_FIELDS: JsonObject = deepFreeze<JsonObject>({
+  type: 'EDS',
+  eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+  transport_socket_matches: [
+    {
+      name: 'internal_upstream',
+      match: { tunnel: 'h2' },
+      transport_socket: extension('envoy.transport_sockets.internal_upstream', TYPE.internalUpstream, {
+        passthrough_metadata: [
+          { kind: { host: {} }, name: 'tunnel' },
+          { kind: { host: {} }, name: 'istio' },
+        ],
+        transport_socket: RAW_BUFFER_TRANSPORT_SOCKET,
+      }),
+    },
+    { name: 'tlsMode-disabled', match: {}, transport_socket: RAW_BUFFER_TRANSPORT_SOCKET },
+  ],
+});
 
 /** A transparent listener on 0.0.0.0:port that sees the original destination (TPROXY). */
 export function transparentListener(name: string, port: number, fields: JsonObject): EnvoyResource {

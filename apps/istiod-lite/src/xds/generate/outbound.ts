@@ -22,7 +22,7 @@
 import { spiffeUri, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
 import { deepFreeze } from './freeze.js';
 import {
-  RAW_BUFFER_TRANSPORT_SOCKET,
+  TUNNELLED_EDS_CLUSTER_FIELDS,
   TYPE,
   any,
   byName,
@@ -211,32 +211,8 @@ function endpointTemplates(snapshot: MeshSnapshot, service: Service, vip: string
   return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.template);
 }
 
-/**
- * EDS cluster whose tunnelled endpoints (metadata `tunnel: h2`) go through the internal listener
- * with `tunnel` and `istio` metadata passed along; plain endpoints use a raw socket (seed 002
- * "Sleep 集群").
- */
-const OUTBOUND_INTERNAL_CLUSTER_FIELDS = deepFreeze<JsonObject>({
-  type: 'EDS',
-  eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
-  transport_socket_matches: [
-    {
-      name: 'internal_upstream',
-      match: { tunnel: 'h2' },
-      transport_socket: extension('envoy.transport_sockets.internal_upstream', TYPE.internalUpstream, {
-        passthrough_metadata: [
-          { kind: { host: {} }, name: 'tunnel' },
-          { kind: { host: {} }, name: 'istio' },
-        ],
-        transport_socket: RAW_BUFFER_TRANSPORT_SOCKET,
-      }),
-    },
-    { name: 'tlsMode-disabled', match: {}, transport_socket: RAW_BUFFER_TRANSPORT_SOCKET },
-  ],
-});
-
 function outboundInternalCluster(name: string): EnvoyResource {
-  return clusterResource(name, OUTBOUND_INTERNAL_CLUSTER_FIELDS);
+  return clusterResource(name, TUNNELLED_EDS_CLUSTER_FIELDS);
 }
 
 function loadAssignment(clusterName: string, lbEndpoints: readonly JsonObject[]): EnvoyResource {

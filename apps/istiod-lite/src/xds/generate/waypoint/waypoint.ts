@@ -30,7 +30,7 @@
 import { MeshError } from '@mesh/errors';
 import { LABEL_GATEWAY_NAME, WAYPOINT_GATEWAY_CLASS, objectKey, spiffeUri, type Gateway, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
 import {
-  RAW_BUFFER_TRANSPORT_SOCKET,
+  TUNNELLED_EDS_CLUSTER_FIELDS,
   TYPE,
   any,
   byName,
@@ -238,25 +238,6 @@ function connectOriginateCluster(identity: string): EnvoyResource {
   });
 }
 
-const BACKEND_CLUSTER_FIELDS: JsonObject = {
-  type: 'EDS',
-  eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
-  transport_socket_matches: [
-    {
-      name: 'internal_upstream',
-      match: { tunnel: 'h2' },
-      transport_socket: extension('envoy.transport_sockets.internal_upstream', TYPE.internalUpstream, {
-        passthrough_metadata: [
-          { kind: { host: {} }, name: 'tunnel' },
-          { kind: { host: {} }, name: 'istio' },
-        ],
-        transport_socket: RAW_BUFFER_TRANSPORT_SOCKET,
-      }),
-    },
-    { name: 'tlsMode-disabled', match: {}, transport_socket: RAW_BUFFER_TRANSPORT_SOCKET },
-  ],
-};
-
 function endpointOf(snapshot: MeshSnapshot, pod: Pod, ip: string, targetPort: number): { key: string; json: JsonObject } {
   const target = address(ip, targetPort);
   const istio = { workload: pod.name, namespace: pod.namespace, identity: snapshot.spiffeOf(pod) };
@@ -317,7 +298,7 @@ export function generateWaypointConfig(snapshot: MeshSnapshot, gateway: Gateway)
   const services = servicesOfWaypoint(snapshot, gateway);
   const backends = [...backendPorts(snapshot, services).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const listeners = [connectTerminateListener(identity), mainInternalListener(snapshot, gateway, services), connectOriginateListener()];
-  const clusters = [MAIN_INTERNAL_CLUSTER, connectOriginateCluster(identity), ...backends.map(([name]) => clusterResource(name, BACKEND_CLUSTER_FIELDS))];
+  const clusters = [MAIN_INTERNAL_CLUSTER, connectOriginateCluster(identity), ...backends.map(([name]) => clusterResource(name, TUNNELLED_EDS_CLUSTER_FIELDS))];
   const endpoints = backends.map(([, b]) => backendLoadAssignment(snapshot, b.service, b.port));
   const routes = services.flatMap((s) => s.ports.filter((p) => !isTcpOnly(p)).map((p) => routeConfiguration(snapshot, s, p)));
   return { listeners: listeners.sort(byName), clusters: clusters.sort(byName), endpoints, routes: routes.sort(byName) };
