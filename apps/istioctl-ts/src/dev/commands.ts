@@ -126,6 +126,8 @@ export function registerDev(program: Command, ctx: CommandContext): void {
         };
         process.once('SIGINT', on('SIGINT'));
         process.once('SIGTERM', on('SIGTERM'));
+        // The terminal closed: clean up the same way.
+        process.once('SIGHUP', on('SIGHUP'));
       });
       const mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: absolute, stateDir: DEV_STATE_DIR, mode: opts.mode as 'transparent' | 'explicit' | undefined, say });
       if (received === undefined) ctx.stdout.write(readyText(mesh, `node ${REPO_ROOT}apps/istioctl-ts/dist/main.js`, absolute.map((d) => (d.startsWith(REPO_ROOT) ? relative(REPO_ROOT, d) : d))));
