@@ -2,7 +2,7 @@
  * istiod-lite's configuration: parsed once from argv (zod), then passed down (conventions §11).
  */
 import { z } from 'zod';
-import { MeshError } from '@mesh/errors';
+import { parseCommandLine, validateConfig, type ParsedCommandLine } from '@mesh/cli-config';
 
 /** Plaintext ADS, for local development (Istio's 15010). */
 export const XDS_PLAINTEXT_PORT = 15010;
@@ -66,36 +66,16 @@ const FLAG_TO_KEY: Record<string, keyof IstiodConfig> = {
   '--listen-address': 'listenAddress',
 };
 
-export type ParsedArgs = { help: true } | { help: false; config: IstiodConfig };
+export type ParsedArgs = ParsedCommandLine<IstiodConfig>;
 
-/** Parses argv (without node and script). Throws MeshError ISTIOD_ERR_CONFIG with every problem. */
+const COMMAND_LINE = { command: 'istiod-lite', errorCode: 'ISTIOD_ERR_CONFIG', schema: IstiodConfigSchema, flags: FLAG_TO_KEY };
+
+/** Parses argv (without node and script). Throws MeshError ISTIOD_ERR_CONFIG naming every problem's flag. */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
-  const raw: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '-h' || arg === '--help') return { help: true };
-    const [flag, inlineValue] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const key = FLAG_TO_KEY[flag];
-    if (!key) throw configError(`unknown option "${arg}"`);
-    const value = inlineValue ?? argv[++i];
-    if (value === undefined) throw configError(`${flag} needs a value`);
-    raw[key] = value;
-  }
-  return { help: false, config: parseConfig(raw) };
+  return parseCommandLine(COMMAND_LINE, argv);
 }
 
+/** Validates an assembled config (tests, embedding) with the same messages. */
 export function parseConfig(raw: Record<string, unknown>): IstiodConfig {
-  const result = IstiodConfigSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      const flag = Object.entries(FLAG_TO_KEY).find(([, key]) => key === issue.path[0])?.[0] ?? String(issue.path[0]);
-      return `${flag}: ${issue.message}`;
-    });
-    throw configError(problems.join('; '));
-  }
-  return result.data;
-}
-
-function configError(message: string): MeshError {
-  return new MeshError('ISTIOD_ERR_CONFIG', message, { hint: 'run istiod-lite --help' });
+  return validateConfig(COMMAND_LINE, raw);
 }

@@ -24,8 +24,8 @@ describe('parseConfig', () => {
   });
 
   it.each([
-    [['--node-name', 'n'], /podName: is required/],
-    [[...REQUIRED, '--bogus', '1'], /unknown option --bogus/],
+    [['--node-name', 'n'], /--pod-name: is required/],
+    [[...REQUIRED, '--bogus', '1'], /unknown option "--bogus"/],
     [[...REQUIRED, '--xds-address', 'nohost'], /must be host:port/],
     [[...REQUIRED, '--admin-port'], /needs a value/],
   ])('refuses %j', (argv, message) => {

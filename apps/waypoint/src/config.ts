@@ -3,7 +3,7 @@
  * down (conventions §11). Flags win over environment variables.
  */
 import { z } from 'zod';
-import { MeshError } from '@mesh/errors';
+import { parseCommandLine, type ParsedCommandLine } from '@mesh/cli-config';
 
 export const ADMIN_PORT = 15000;
 export const HBONE_PORT = 15008;
@@ -89,29 +89,10 @@ const ENV: Record<string, keyof WaypointConfig> = {
   LOG_LEVEL: 'logLevel',
 };
 
-export type ParsedArgs = { help: true } | { help: false; config: WaypointConfig };
+export type ParsedArgs = ParsedCommandLine<WaypointConfig>;
+
+const COMMAND_LINE = { command: 'waypoint', errorCode: 'WAYPOINT_ERR_CONFIG', schema: WaypointConfigSchema, flags: FLAGS, env: ENV };
 
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParsedArgs {
-  const raw: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(ENV)) {
-    const value = env[name];
-    if (value !== undefined && value !== '') raw[key] = value;
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '-h' || arg === '--help') return { help: true };
-    const eq = arg.indexOf('=');
-    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    const key = FLAGS[flag];
-    if (!key) throw new MeshError('WAYPOINT_ERR_CONFIG', `unknown option ${flag}`, { hint: 'see waypoint --help' });
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new MeshError('WAYPOINT_ERR_CONFIG', `${flag} needs a value`);
-    raw[key] = value;
-  }
-  const parsed = WaypointConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');
-    throw new MeshError('WAYPOINT_ERR_CONFIG', `invalid configuration: ${issues}`, { hint: 'see waypoint --help' });
-  }
-  return { help: false, config: parsed.data };
+  return parseCommandLine(COMMAND_LINE, argv, env);
 }

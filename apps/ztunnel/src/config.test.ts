@@ -15,10 +15,10 @@ describe('parseConfig', () => {
     expect(parsed).toMatchObject({ config: { nodeName: 'node-b', captureMode: 'transparent', bootstrapDir: '/state/nodes/node-b' } });
   });
   it.each([
-    [[], /nodeName: is required/],
-    [['--node-name', 'a', '--capture-mode', 'magic'], /captureMode/],
-    [['--node-name', 'a', '--xds-address', 'nohost'], /xdsAddress: must be host:port/],
-    [['--node-name', 'a', '--bogus'], /unknown option --bogus/],
+    [[], /--node-name: is required/],
+    [['--node-name', 'a', '--capture-mode', 'magic'], /--capture-mode: /],
+    [['--node-name', 'a', '--xds-address', 'nohost'], /--xds-address: must be host:port/],
+    [['--node-name', 'a', '--bogus'], /unknown option "--bogus"/],
     [['--node-name'], /--node-name needs a value/],
   ])('refuses %j with a precise message', (argv, message) => {
     let error: unknown;

@@ -3,7 +3,7 @@
  * (conventions §11). Flags win over environment variables.
  */
 import { z } from 'zod';
-import { MeshError } from '@mesh/errors';
+import { parseCommandLine, type ParsedCommandLine } from '@mesh/cli-config';
 
 export const ADMIN_PORT = 15000;
 export const OUTBOUND_PORT = 15001;
@@ -107,33 +107,10 @@ const ENV: Record<string, keyof ZtunnelConfig> = {
   LOG_LEVEL: 'logLevel',
 };
 
-export type ParsedArgs = { help: true } | { help: false; config: ZtunnelConfig };
+export type ParsedArgs = ParsedCommandLine<ZtunnelConfig>;
+
+const COMMAND_LINE = { command: 'ztunnel', errorCode: 'ZTUNNEL_ERR_CONFIG', schema: ZtunnelConfigSchema, flags: FLAGS, booleanFlags: BOOLEAN_FLAGS, env: ENV };
 
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ParsedArgs {
-  const raw: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(ENV)) {
-    const value = env[name];
-    if (value !== undefined && value !== '') raw[key] = value;
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '-h' || arg === '--help') return { help: true };
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const boolKey = BOOLEAN_FLAGS[flag];
-    if (boolKey) {
-      raw[boolKey] = inline === undefined ? true : inline === 'true' || inline === '1';
-      continue;
-    }
-    const key = FLAGS[flag];
-    if (!key) throw new MeshError('ZTUNNEL_ERR_CONFIG', `unknown option ${flag}`, { hint: 'see ztunnel --help' });
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new MeshError('ZTUNNEL_ERR_CONFIG', `${flag} needs a value`);
-    raw[key] = value;
-  }
-  const parsed = ZtunnelConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');
-    throw new MeshError('ZTUNNEL_ERR_CONFIG', `invalid configuration: ${issues}`, { hint: 'see ztunnel --help' });
-  }
-  return { help: false, config: parsed.data };
+  return parseCommandLine(COMMAND_LINE, argv, env);
 }

@@ -1,0 +1,2 @@
+export { parseCommandLine, validateConfig } from './command-line.js';
+export type { CommandLineSpec, ParsedCommandLine } from './command-line.js';
