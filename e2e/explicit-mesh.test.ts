@@ -4,13 +4,16 @@
  * server bound to its own loopback address, and clients reach the mesh through their node's
  * SOCKS5 listener, so the source address still names the pod.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { socks5Connect, startNamedEchoServer } from '@mesh/ztunnel/testing';
 import { readLine } from './helpers/client.js';
 import { createMeshFiles, freePort, podManifest, type MeshFiles } from './helpers/mesh.js';
-import { AppProcess, ISTIOD_MAIN, ZTUNNEL_MAIN, waitFor } from './helpers/process.js';
+import { AppProcess, ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, waitFor } from './helpers/process.js';
 
+const execFileAsync = promisify(execFile);
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN);
 // 127.175–249.x.x: apart from apps/ztunnel/test (127.100–174), so the two suites can run in parallel.
 const R = 175 + Math.floor(Math.random() * 75);
@@ -57,6 +60,13 @@ function startZtunnel(node: keyof typeof NODES): AppProcess {
     '--capture-mode', 'explicit',
     '--listen-address', NODES[node],
   ]);
+}
+
+const MESHCTL_MAIN = `${REPO_ROOT}apps/istioctl-ts/dist/main.js`;
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+async function runMeshctl(args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(process.execPath, [MESHCTL_MAIN, ...args], { timeout: 15_000 });
+  return stdout;
 }
 
 const admin = (node: keyof typeof NODES, path: string) => fetch(`http://${NODES[node]}:${ADMIN_PORT}${path}`);
@@ -140,6 +150,29 @@ describe.skipIf(!BUILT)('explicit mode: istiod-lite + two ztunnels as processes 
     await reader.cancel();
     socket.destroy();
   });
+
+  it('meshctl shows the live mesh: proxy-config, ztunnel-config, tunnels, x explain (found through istiod-lite)', async () => {
+    const meshctl = (...args: string[]) => runMeshctl(['--istiod', `127.0.0.1:${istiodDebugPort}`, ...args]);
+    const listeners = await meshctl('proxy-config', 'listeners', 'ztunnel-node-a', '--port', '15001');
+    expect(listeners).toMatch(new RegExp(`${escape(PRODUCTPAGE)} → ${escape(addr('10.77.100.11'))} → 9080\\s+Cluster: spiffe://cluster.local/ns/default/sa/bookinfo-productpage_to_http_reviews`));
+    const endpoints = await meshctl('pc', 'ep', 'ztunnel-node-a', '--cluster', 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage_to_http_reviews.default.svc.cluster.local_outbound_internal');
+    for (const ip of ['10.77.1.12', '10.77.2.10', '10.77.2.11']) expect(endpoints).toContain(`${addr(ip)}:15008`);
+    const workloads = await meshctl('zc', 'workloads', 'ztunnel-node-b');
+    expect(workloads).toMatch(/ratings-v1/);
+    // A live connection shows in tunnels and connections while it is open.
+    const socket = await socks5Connect({ proxy: { host: NODES['node-a'], port: 15080 }, localAddress: PRODUCTPAGE, host: addr('10.77.100.12'), port: 9080 });
+    expect(await readLine(socket)).toBe('details-v1');
+    const tunnels = JSON.parse(await meshctl('tunnels', 'ztunnel-node-a', '--once', '-o', 'json')) as unknown;
+    expect(JSON.stringify(tunnels)).toContain(`${addr('10.77.2.12')}:15008`);
+    expect(await meshctl('zc', 'connections', 'ztunnel-node-a')).toContain(`${addr('10.77.2.12')}:9080`);
+    socket.destroy();
+    const explain = await meshctl('x', 'explain', '--from', 'productpage-v1.default', '--to', `${addr('10.77.100.13')}:9080`);
+    expect(explain).toMatch(/ztunnel_outbound/);
+    expect(explain).toMatch(/outbound_tunnel_lis_spiffe:\/\/cluster.local\/ns\/default\/sa\/bookinfo-productpage/);
+    expect(explain).toMatch(/ztunnel_inbound/);
+    expect(explain).toMatch(/authorization: ALLOW/);
+    expect(explain).toMatch(/allowed: .*reaches .*ratings-v1/);
+  }, 30_000);
 
   it('a DENY policy from the manifests refuses sleep → ratings; lifting it lets sleep in again', async () => {
     expect(await ask(SLEEP, 'node-a', addr('10.77.100.13'))).toBe('ratings-v1');
