@@ -16,6 +16,7 @@ import { appBinaries, startDevMesh, type DevMesh } from './mesh.js';
 import { DEV_HOST_INTERFACE, DEV_PREFIX } from './plan.js';
 
 const execFileAsync = promisify(execFile);
+const MESHCTL_MAIN = join(REPO_ROOT, 'apps/istioctl-ts/dist/main.js');
 const isRoot = process.getuid?.() === 0;
 const bin = appBinaries(REPO_ROOT);
 const BUILT = [bin.istiod, bin.ztunnel, bin.sampleWorkload].every((p) => existsSync(p));
@@ -102,6 +103,24 @@ describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network names
     expect(await res.text()).toContain('ztunnel_outbound');
   });
 
+  it('meshctl from the host reads the transparent mesh: listeners, endpoints, tunnels, x explain', async () => {
+    const meshctl = async (...args: string[]) =>
+      (await execFileAsync(process.execPath, [MESHCTL_MAIN, '--istiod', `${mesh!.plan().istiodAddress}:15014`, ...args], { encoding: 'utf8', timeout: 15_000 })).stdout;
+    expect(await meshctl('proxy-config', 'listeners', 'ztunnel-node-a', '--port', '15001')).toMatch(
+      /10\.77\.1\.10 → 10\.77\.100\.\d+ → 9080\s+Cluster: spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep_to_http_productpage/,
+    );
+    expect(await meshctl('pc', 'ep', 'ztunnel-node-a', '--cluster', 'spiffe://cluster.local/ns/default/sa/sleep_to_http_productpage.default.svc.cluster.local_outbound_internal')).toContain(
+      '10.77.1.11:15008',
+    );
+    const sleep = mesh!.state.pods.find((p) => p.name === 'sleep')!.netns!;
+    await curlFrom(sleep, 'http://ratings:9080/');
+    const tunnels = await meshctl('tunnels', 'ztunnel-node-b', '--once', '-o', 'json');
+    expect(tunnels).toContain('spiffe://cluster.local/ns/default/sa/sleep');
+    const explain = await meshctl('x', 'explain', '--from', 'sleep.default', '--to', 'ratings:9080');
+    expect(explain).toMatch(/ztunnel_inbound/);
+    expect(explain).toMatch(/authorization: ALLOW/);
+  }, 30_000);
+
   it('a manifest edit takes effect live: a new ratings pod starts and serves behind the VIP', async () => {
     await writeFile(
       join(dir, 'manifests', 'ratings-v2.yaml'),
@@ -178,7 +197,6 @@ describe.skipIf(!BUILT)('meshctl dev --mode explicit: the same mesh on loopback 
   }, 30_000);
 });
 
-const MESHCTL_MAIN = join(REPO_ROOT, 'apps/istioctl-ts/dist/main.js');
 
 describe.skipIf(!isRoot || !BUILT || !existsSync(MESHCTL_MAIN))('meshctl dev down after a crash (root, needs `pnpm build`)', () => {
   it('a SIGKILLed `dev up` leaves namespaces and processes; `dev down` removes them all by name', async () => {
