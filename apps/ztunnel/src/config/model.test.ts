@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeResource, decodeResource } from '@mesh/xds';
+import { canonicalResource, encodeResource, decodeResource } from '@mesh/xds';
 import { SEED_RESOURCES } from '@mesh/xds/testing';
 import { compileClusters, compileEndpoints, compileListeners, localIdentities, localWorkloads } from './model.js';
 import { modelOf } from '../testing/model.js';
@@ -25,7 +25,7 @@ describe('compile (xDS → runtime model)', () => {
     for (const node of ['node-a', 'node-b']) {
       const r = buildFakeResources(BOOKINFO, node);
       for (const resource of [...r.listeners, ...r.clusters, ...r.endpoints]) {
-        expect(decodeResource(encodeResource(resource))).toBeTruthy();
+        expect(decodeResource(encodeResource(resource))).toEqual(canonicalResource(resource));
       }
     }
   });
