@@ -9,19 +9,18 @@
 import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopology, destroyTopology, isSockoptAvailable, listNamespaces, type Topology } from '@mesh/netfilter';
+import { createTopology, isSockoptAvailable, listNamespaces, type Topology } from '@mesh/netfilter';
 import { readLine } from './helpers/client.js';
 import { createMeshFiles, podManifest, type MeshFiles } from './helpers/mesh.js';
 import { connectFrom, httpInNetns, startHashSink, startPodServer, startWhoAmI } from './helpers/netns.js';
-import { AppProcess, ISTIOD_MAIN, ZTUNNEL_MAIN, waitFor } from './helpers/process.js';
+import { ISTIOD_MAIN, ZTUNNEL_MAIN, waitFor, type AppProcess } from './helpers/process.js';
+import { NamespaceSuite } from './helpers/suite.js';
 
 const isRoot = process.getuid?.() === 0;
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN);
-const PREFIX = `zt${randomBytes(2).toString('hex')}-`;
-/** Namespaces this suite names: `zt<4 hex>-…`. */
-const OUR_PREFIX = /^(zt[0-9a-f]{4}-)/;
+const suite = new NamespaceSuite('zt');
+const PREFIX = suite.prefix;
 const ISTIOD_ADDRESS = '10.77.0.2';
 const APP_PORT = 9080;
 const SINK_PORT = 9091;
@@ -62,31 +61,25 @@ let topology: Topology | undefined;
 let files: MeshFiles;
 let istiod: AppProcess;
 const ztunnels: Record<string, AppProcess> = {};
-const processes: AppProcess[] = [];
-const servers: Server[] = [];
+const { servers } = suite;
 
 const podNs = (name: string, namespace = 'default') => topology!.pod(name, namespace).netns;
 const nodeNs = (node: string) => topology!.node(node).netns;
 
 function startIstiod(): AppProcess {
-  const p = new AppProcess('istiod-lite', 'ip', [
-    'netns', 'exec', topology!.underlayNetns, process.execPath, ISTIOD_MAIN,
+  return suite.start('istiod-lite', topology!.underlayNetns, ISTIOD_MAIN, [
     '--config-dir', files.configDir, '--state-dir', files.stateDir, '--listen-address', ISTIOD_ADDRESS,
   ]);
-  processes.push(p);
-  return p;
 }
 
 function startZtunnel(node: string): AppProcess {
-  const p = new AppProcess(`ztunnel ${node}`, 'ip', [
-    'netns', 'exec', nodeNs(node), process.execPath, ZTUNNEL_MAIN,
+  const p = suite.start(`ztunnel ${node}`, nodeNs(node), ZTUNNEL_MAIN, [
     '--node-name', node,
     '--xds-address', `${ISTIOD_ADDRESS}:15012`,
     '--bootstrap-dir', `${files.stateDir}/nodes/${node}`,
     '--capture-mode', 'transparent',
     '--capture-netns', nodeNs(node),
   ]);
-  processes.push(p);
   ztunnels[node] = p;
   return p;
 }
@@ -108,20 +101,14 @@ async function ask(fromPod: string, host: string, port = APP_PORT, namespace = '
 const accessLogs = (node: string) => ztunnels[node]!.logs.filter((e) => e['scope'] === 'access');
 
 async function cleanup(): Promise<void> {
-  for (const s of servers) s.close();
-  for (const p of processes) await p.stop(1_000);
-  await destroyTopology(PREFIX);
+  await suite.teardown();
   await files?.cleanup();
 }
 
 describe.skipIf(!isRoot || !BUILT)('transparent mode: two nodes in network namespaces, istiod-lite and two ztunnels (root, needs `pnpm build`)', () => {
   beforeAll(async () => {
     expect(isSockoptAvailable()).toBe(true);
-    // A run killed before its afterAll (e.g. SIGKILL) leaves its namespaces; remove them first.
-    for (const name of await listNamespaces('zt')) {
-      const stale = OUR_PREFIX.exec(name)?.[1];
-      if (stale) await destroyTopology(stale);
-    }
+    await suite.removeStale();
     try {
       files = await createMeshFiles();
       await files.write('legacy.yaml', `${LEGACY_NAMESPACE}---\n${LEGACY_PODS.map((p) => podManifest({ ...p, app: p.name, serviceAccount: 'default', port: APP_PORT }).replace('metadata:\n', `metadata:\n  namespace: ${p.namespace}\n`)).join('---\n')}`);
@@ -155,7 +142,7 @@ describe.skipIf(!isRoot || !BUILT)('transparent mode: two nodes in network names
   }, 90_000);
 
   afterAll(async () => {
-    if (process.env['E2E_DEBUG']) for (const p of processes) process.stderr.write(`--- ${p.name}\n${p.output.slice(-20_000)}\n`);
+    suite.dumpOutput();
     await cleanup();
     expect(await listNamespaces(PREFIX)).toEqual([]);
   }, 30_000);

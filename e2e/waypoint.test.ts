@@ -6,21 +6,21 @@
  * the HTTPRoute and re-originates HBONE to the chosen echo pod's ztunnel. Route and policy
  * changes are manifest edits that istiod-lite pushes while everything runs.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Agent } from 'node:http';
-import type { Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopology, destroyTopology, listNamespaces, type Topology } from '@mesh/netfilter';
+import { createTopology, listNamespaces, type Topology } from '@mesh/netfilter';
 import { createMeshFiles, type MeshFiles } from './helpers/mesh.js';
 import { connectFrom, httpInNetns, startPodServer } from './helpers/netns.js';
-import { AppProcess, ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, waitFor } from './helpers/process.js';
+import { ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, waitFor, type AppProcess } from './helpers/process.js';
+import { NamespaceSuite } from './helpers/suite.js';
 import { WAYPOINT_MAIN, h2cFrom, httpFrom, many, podAgent, readLines, startEchoPod } from './helpers/waypoint.js';
 
 const isRoot = process.getuid?.() === 0;
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN) && existsSync(WAYPOINT_MAIN);
-const PREFIX = `wp${randomBytes(2).toString('hex')}-`;
+const suite = new NamespaceSuite('wp');
+const PREFIX = suite.prefix;
 const ISTIOD_ADDRESS = '10.77.0.2';
 const ECHO_VIP = '10.77.100.20';
 const ECHO_PORT = 8080;
@@ -68,17 +68,12 @@ let topology: Topology | undefined;
 let files: MeshFiles;
 let waypoint: AppProcess;
 let agent: Agent;
-const processes: AppProcess[] = [];
-const servers: Server[] = [];
+const { processes, servers } = suite;
 const podNs = (name: string, namespace = 'default') => topology!.pod(name, namespace).netns;
 const nodeNs = (node: string) => topology!.node(node).netns;
 const access = () => waypoint.logs.filter((e) => e['scope'] === 'access');
 
-function start(name: string, netns: string, main: string, args: string[]): AppProcess {
-  const p = new AppProcess(name, 'ip', ['netns', 'exec', netns, process.execPath, main, ...args]);
-  processes.push(p);
-  return p;
-}
+const start = (name: string, netns: string, main: string, args: string[]): AppProcess => suite.start(name, netns, main, args);
 
 /** Writes a manifest and waits until the waypoint applied a new config of `type`. */
 async function apply(file: string, yaml: string, type: 'RDS' | 'LDS' = 'RDS'): Promise<void> {
@@ -91,18 +86,13 @@ const get = (path: string, headers: Record<string, string> = {}, method = 'GET')
 
 async function cleanup(): Promise<void> {
   agent?.destroy();
-  for (const s of servers) s.close();
-  for (const p of processes) await p.stop(1_000);
-  await destroyTopology(PREFIX);
+  await suite.teardown();
   await files?.cleanup();
 }
 
 describe.skipIf(!isRoot || !BUILT)('waypoint: seed 003 in network namespaces (root, needs `pnpm build`)', () => {
   beforeAll(async () => {
-    for (const name of await listNamespaces('wp')) {
-      const stale = /^(wp[0-9a-f]{4}-)/.exec(name)?.[1];
-      if (stale) await destroyTopology(stale);
-    }
+    await suite.removeStale();
     try {
       files = await createMeshFiles();
       await files.write('echo.yaml', await echoMeshWithoutRoute());
@@ -143,14 +133,14 @@ describe.skipIf(!isRoot || !BUILT)('waypoint: seed 003 in network namespaces (ro
       await waitFor(async () => (await httpInNetns(podNs('waypoint-0', 'echo'), 15021, '/healthz/ready').catch(() => ({ status: 0 }))).status === 200, 30_000, 'waypoint ready');
       agent = podAgent(podNs('sleep'));
     } catch (err) {
-      if (process.env['E2E_DEBUG']) for (const p of processes) process.stderr.write(`--- ${p.name}\n${p.output.slice(-10_000)}\n`);
+      suite.dumpOutput(10_000);
       await cleanup();
       throw err;
     }
   }, 120_000);
 
   afterAll(async () => {
-    if (process.env['E2E_DEBUG']) for (const p of processes) process.stderr.write(`--- ${p.name}\n${p.output.slice(-20_000)}\n`);
+    suite.dumpOutput();
     await cleanup();
     expect(await listNamespaces(PREFIX)).toEqual([]);
   }, 30_000);
