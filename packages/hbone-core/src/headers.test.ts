@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
 import { HboneErrorCode } from './errors.js';
-import { buildConnectHeaders, formatAuthority, parseAuthority, parseBaggage, parseForwardedFor } from './headers.js';
+import { forwardedFor } from './forwarded.js';
+import { buildConnectHeaders, formatAuthority, parseAuthority, parseBaggage } from './headers.js';
 
 describe('parseAuthority', () => {
   it.each([
@@ -49,13 +50,18 @@ describe('buildConnectHeaders', () => {
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     });
     expect(parseBaggage(h['baggage'])).toEqual({ 'k8s.pod.name': 'productpage-v1', 'service.name': 'product page' });
-    expect(parseForwardedFor(h['forwarded'])).toBe('10.244.2.3');
+    expect(forwardedFor(h['forwarded'])).toEqual({ ip: '10.244.2.3' });
   });
 
   it('brackets IPv6 sources and refuses a bad authority before anything is sent', () => {
     const h = buildConnectHeaders({ authority: '[fd00::2]:80', sourceAddress: 'fd00::1' });
     expect(h['forwarded']).toBe('for="[fd00::1]"');
-    expect(parseForwardedFor(h['forwarded'])).toBe('fd00::1');
+    expect(forwardedFor(h['forwarded'])).toEqual({ ip: 'fd00::1' });
     expect(() => buildConnectHeaders({ authority: 'reviews:9080' })).toThrow(/bad :authority/);
+  });
+
+  it('sends the source port the way Istio does (for="ip:port", for="[v6]:port")', () => {
+    expect(buildConnectHeaders({ authority: '10.0.0.2:80', sourceAddress: '10.0.0.1', sourcePort: 4711 })['forwarded']).toBe('for="10.0.0.1:4711"');
+    expect(buildConnectHeaders({ authority: '[fd00::2]:80', sourceAddress: 'fd00::1', sourcePort: 4711 })['forwarded']).toBe('for="[fd00::1]:4711"');
   });
 });

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { HboneErrorCode, hboneError } from './errors.js';
+import { formatForwardedNode } from './forwarded.js';
 
 /** A tunnel destination as carried in the CONNECT `:authority`. */
 export interface Authority {
@@ -50,8 +51,10 @@ export function formatAuthority(host: string, port: number): string {
 export interface ConnectHeaderInput {
   /** Original destination, `ip:port`. */
   authority: string;
-  /** Original source address of the connection (the client pod). */
+  /** Original source address of the connection (the client pod), for `forwarded: for=`. */
   sourceAddress?: string;
+  /** Its port; sent as Istio's ztunnel does (`for="10.0.0.1:4711"`). */
+  sourcePort?: number;
   /** Service host the client addressed, when known (`reviews.default.svc.cluster.local`). */
   host?: string;
   /** Source workload metadata for telemetry (W3C baggage). */
@@ -71,8 +74,8 @@ export function buildConnectHeaders(input: ConnectHeaderInput): Record<string, s
   parseAuthority(input.authority);
   const headers: Record<string, string> = { ':method': 'CONNECT', ':authority': input.authority };
   if (input.sourceAddress) {
-    const forFor = isIP(input.sourceAddress) === 6 ? `"[${input.sourceAddress}]"` : `"${input.sourceAddress}"`;
-    headers['forwarded'] = input.host ? `for=${forFor};host=${input.host}` : `for=${forFor}`;
+    const node = formatForwardedNode(input.sourceAddress, input.sourcePort);
+    headers['forwarded'] = input.host ? `for=${node};host=${input.host}` : `for=${node}`;
   }
   if (input.baggage && Object.keys(input.baggage).length > 0) headers['baggage'] = formatBaggage(input.baggage);
   headers['traceparent'] = input.traceparent ?? newTraceparent();
@@ -102,13 +105,6 @@ export function parseBaggage(header: string | undefined): Record<string, string>
     }
   }
   return out;
-}
-
-/** The `for=` address of a `forwarded` header (first hop), without quotes or brackets. */
-export function parseForwardedFor(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const match = /(?:^|[;,\s])for=("?)\[?([^"\];,]+)\]?\1/i.exec(header);
-  return match?.[2];
 }
 
 const HEX = '0123456789abcdef';

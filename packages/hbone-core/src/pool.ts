@@ -6,6 +6,7 @@ import {
   type ClientHttp2Stream,
   type IncomingHttpHeaders,
 } from 'node:http2';
+import type { Socket } from 'node:net';
 import { connect as tlsConnect, type SecureContext, type TLSSocket } from 'node:tls';
 import {
   CONNECT_TIMEOUT_MS,
@@ -19,10 +20,10 @@ import {
 } from './constants.js';
 import { HboneErrorCode, hboneError } from './errors.js';
 import { buildConnectHeaders, parseAuthority, type ConnectHeaderInput } from './headers.js';
-import { peerSpiffeIdentity, tlsFailure } from './tls.js';
+import { peerSpiffeIdentity, tlsAlertFailure, tlsFailure } from './tls.js';
 
 /**
- * `expectedIdentities` for a tunnel whose configuration names no server identity (the seeds'
+ * `expectedIdentities` for a tunnel whose configuration names no server identity (the Envoy dialect's
  * ORIGINAL_DST tunnel cluster validates the chain against the mesh root only, e.g. traffic
  * addressed straight to a pod IP): any identity of the pool's trust domain is accepted.
  */
@@ -39,6 +40,12 @@ export interface PoolKey {
    * ANY_IDENTITY_IN_TRUST_DOMAIN only requires the trust domain (always checked).
    */
   expectedIdentities: readonly string[] | typeof ANY_IDENTITY_IN_TRUST_DOMAIN;
+  /**
+   * The local address the connection is opened from: the source pod's IP, so the far side
+   * authorizes on an address the client cannot forge (Istio's ztunnel keys its pool by it too).
+   * Connections from different addresses are never shared. Undefined: the pool's default.
+   */
+  bindAddress?: string;
 }
 
 export interface OpenTunnelRequest extends PoolKey, Omit<ConnectHeaderInput, 'authority'> {
@@ -64,8 +71,13 @@ export interface HbonePoolOptions {
   keepaliveIntervalMs?: number;
   keepaliveTimeoutMs?: number;
   connectTimeoutMs?: number;
-  /** Local address to connect from (a node's address). */
+  /** Local address to connect from when a key names none (a node's address). */
   localAddress?: string;
+  /**
+   * Opens the TCP connection (default `net.connect`): e.g. with IP_TRANSPARENT, so
+   * `localAddress` may be a pod's address that is not local to this host.
+   */
+  createSocket?: (target: { host: string; port: number; localAddress: string | undefined }) => Socket;
 }
 
 /** A pooled connection, for admin views (`/tunnels`). */
@@ -240,7 +252,7 @@ export class HbonePool {
       failOnRefusal(stream, request);
       return stream;
     }
-    return awaitResponse(stream, request);
+    return awaitResponse(stream, request, () => connectionFailure(session, request.destination));
   }
 
   /** Finds a connection with a free stream slot for the key, or starts one; reserves the slot. */
@@ -263,16 +275,24 @@ export class HbonePool {
   async #connect(key: PoolKey): Promise<{ session: ClientHttp2Session; peerIdentity: string }> {
     const { host, port } = parseAuthority(key.destination);
     const secureContext = await this.#options.secureContextFor(key.sourceIdentity);
+    const localAddress = key.bindAddress ?? this.#options.localAddress;
     const tlsSocket = await new Promise<TLSSocket>((resolve, reject) => {
+      let tcp: Socket | undefined;
+      try {
+        tcp = this.#options.createSocket?.({ host, port, localAddress });
+      } catch (err) {
+        reject(hboneError(HboneErrorCode.CONNECT_FAILED, `cannot open a connection to ${key.destination} from ${localAddress}: ${(err as Error).message}`, { cause: err }));
+        return;
+      }
+      // Errors of a socket we made reach us through the TLS socket wrapping it.
+      tcp?.on('error', () => undefined);
       const socket = tlsConnect({
-        host,
-        port,
+        ...(tcp ? { socket: tcp } : { host, port, ...(localAddress ? { localAddress } : {}) }),
         secureContext,
         ALPNProtocols: ['h2'],
         // We check the SPIFFE URI SAN ourselves; there is no hostname to verify.
         checkServerIdentity: () => undefined,
         rejectUnauthorized: true,
-        ...(this.#options.localAddress ? { localAddress: this.#options.localAddress } : {}),
       });
       socket.setNoDelay(true);
       const timer = setTimeout(() => {
@@ -315,6 +335,12 @@ export class HbonePool {
       maxSessionMemory: 256,
     });
     session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    // The error that ends a connection reaches its streams only as a reset (CANCEL): keep it,
+    // so a tunnel that fails before its answer can say why (a TLS alert, under TLS 1.3).
+    tlsSocket.on('error', (err) => {
+      if (!connectionErrors.has(session)) connectionErrors.set(session, err);
+    });
+    session.once('remoteSettings', () => spokeHttp2.add(session));
     diagnostics.connect.publish({ key, peerIdentity });
     return { session, peerIdentity };
   }
@@ -374,7 +400,7 @@ export class HbonePool {
 
 function poolKeyString(key: PoolKey): string {
   const expected = key.expectedIdentities === ANY_IDENTITY_IN_TRUST_DOMAIN ? '*' : [...key.expectedIdentities].sort().join(',');
-  return `${key.sourceIdentity}\n${key.destination}\n${expected}`;
+  return `${key.sourceIdentity}\n${key.destination}\n${expected}\n${key.bindAddress ?? ''}`;
 }
 
 function refusal(status: number, reason: unknown, request: OpenTunnelRequest) {
@@ -383,6 +409,13 @@ function refusal(status: number, reason: unknown, request: OpenTunnelRequest) {
   });
 }
 
+function ignoreError(): void {}
+
+/** The first error of each pooled TLS connection (see `#connect`). */
+const connectionErrors = new WeakMap<ClientHttp2Session, Error>();
+/** Pooled sessions whose peer sent its SETTINGS: it spoke HTTP/2. */
+const spokeHttp2 = new WeakSet<ClientHttp2Session>();
+
 function failOnRefusal(stream: ClientHttp2Stream, request: OpenTunnelRequest): void {
   stream.once('response', (headers: IncomingHttpHeaders) => {
     const status = Number(headers[':status']);
@@ -390,20 +423,52 @@ function failOnRefusal(stream: ClientHttp2Stream, request: OpenTunnelRequest): v
   });
 }
 
-function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest): Promise<ClientHttp2Stream> {
+/**
+ * Why a pooled connection failed, when its streams cannot tell: a TLS alert (under TLS 1.3 a
+ * peer refusing our certificate says so only after our handshake completed), or a peer that
+ * closed without ever speaking HTTP/2 (a TLS server that drops a client it does not trust
+ * without an alert, as Node's does).
+ */
+function connectionFailure(session: ClientHttp2Session, destination: string): Error | undefined {
+  const error = connectionErrors.get(session);
+  const alerted = tlsAlertFailure(error, destination);
+  if (alerted) return alerted;
+  if (!session.destroyed && !session.closed) return undefined;
+  if (spokeHttp2.has(session)) return undefined;
+  return hboneError(
+    HboneErrorCode.CONNECT_FAILED,
+    `${destination} closed the connection right after the TLS handshake, before any HTTP/2${error ? ` (${(error as { code?: string }).code ?? error.message})` : ''}`,
+    { ...(error ? { cause: error } : {}), context: { destination }, hint: 'an HBONE server does this when it does not trust our certificate; check that both sides use the same root-cert.pem' },
+  );
+}
+
+/**
+ * Waits for the CONNECT's answer. A stream that fails first is reported with the reason its
+ * connection failed when there is one (connectionFailure), else as HBONE_ERR_STREAM_RESET.
+ */
+function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest, connectionFailed: () => Error | undefined): Promise<ClientHttp2Stream> {
   return new Promise((resolve, reject) => {
     const onError = (cause: Error) => {
       cleanup();
-      reject(hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} failed before the response`, { cause }));
+      reject(
+        connectionFailed() ??
+          tlsAlertFailure(cause, request.destination) ??
+          hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} failed before the response`, { cause }),
+      );
     };
     const onClose = () => {
       cleanup();
-      reject(hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} closed before the response (rst ${stream.rstCode})`));
+      reject(
+        connectionFailed() ??
+          hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} closed before the response (rst ${stream.rstCode})`),
+      );
     };
     const onResponse = (headers: IncomingHttpHeaders) => {
       cleanup();
       const status = Number(headers[':status']);
       if (status === 200) {
+        // From here on the caller owns the stream and its errors.
+        stream.off('error', ignoreError);
         resolve(stream);
         return;
       }
@@ -415,6 +480,9 @@ function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest): P
       stream.off('response', onResponse);
       stream.off('error', onError);
       stream.off('close', onClose);
+      // A refused or failed stream is the pool's to dispose of: a later error on it (a reset
+      // crossing our own) must find a listener.
+      stream.on('error', ignoreError);
     };
     stream.once('response', onResponse);
     stream.once('error', onError);

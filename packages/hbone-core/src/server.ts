@@ -1,5 +1,5 @@
 import { channel } from 'node:diagnostics_channel';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   createServer as createH2Server,
   constants as h2constants,
@@ -8,15 +8,21 @@ import {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
+import { createRequire } from 'node:module';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
-import { CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES, SERVER_MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } from './constants.js';
-import { HboneErrorCode, hboneError } from './errors.js';
+import { CONNECTION_WINDOW_BYTES, HANDSHAKE_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_PENDING_HANDSHAKES, SERVER_MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } from './constants.js';
+import { HboneErrorCode, h2ErrorName, hboneError } from './errors.js';
 import { parseAuthority, type Authority } from './headers.js';
 import { peerSpiffeIdentity, type HboneCredentials } from './tls.js';
 
-/** Statuses a tunnel can be refused with (seeds 002/004 and Istio's ztunnel). */
+// Not `import { createServer } from 'node:http'`: an ES import of node:http builds a module
+// facade of all its exports, whose lazy WebSocket/CloseEvent/MessageEvent getters load Node's
+// bundled undici (≈ 13 MiB RSS per process; docs/performance.md). require() reads one export.
+const { createServer: createHttpServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+
+/** Statuses a tunnel can be refused with (as Istio's ztunnel refuses them). */
 export type RejectStatus = 400 | 401 | 403 | 503;
 
 /** An HBONE CONNECT request waiting for the handler's decision. */
@@ -32,10 +38,44 @@ export interface IncomingTunnel {
   readonly localPort: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  /** Answers 200 and returns the tunnel as a byte stream. */
+  /**
+   * Aborted when the client gives the tunnel up before it was answered: it reset the stream
+   * (RST_STREAM with any code) or its connection closed. The reason is an
+   * HBONE_ERR_STREAM_RESET error naming the code. A handler that connects somewhere first must
+   * watch it and cancel; `accept()` and `reject()` on an aborted tunnel send nothing.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Answers 200 and returns the tunnel as a byte stream. On an aborted tunnel nothing is sent and
+   * the returned stream is already destroyed (`relay()` then ends at once with a reset).
+   */
   accept(): Duplex;
   /** Answers `status` and ends the stream; `reason` goes to the `x-hbone-reason` header and logs. */
   reject(status: RejectStatus, reason?: string): void;
+}
+
+/**
+ * What the server refused or lost, since it started: every peer input that ended a stream,
+ * connection or handshake early is counted here (and published on the diagnostics channels),
+ * never thrown.
+ */
+export interface HboneServerStats {
+  /** TLS handshakes that failed (no or untrusted client certificate, wrong ALPN, garbage, timeout). */
+  tlsFailures: number;
+  /** Pending handshakes dropped to make room for a new one (MAX_PENDING_HANDSHAKES). */
+  handshakesDropped: number;
+  /** Verified connections (TLS + identity) handed to HTTP/2 or HTTP/1.1. */
+  connections: number;
+  /** HTTP/2 session errors (protocol errors, floods nghttp2 refused, resets of the socket). */
+  sessionErrors: number;
+  /** Tunnels answered 200. */
+  accepted: number;
+  /** Tunnels or requests answered with an error status (400 bad request, handler refusals). */
+  rejected: number;
+  /** Tunnels the client reset or abandoned before they were answered. */
+  cancelled: number;
+  /** Stream errors after a tunnel was answered (resets by the peer, protocol errors). */
+  streamErrors: number;
 }
 
 export interface HboneServerOptions {
@@ -50,7 +90,7 @@ export interface HboneServerOptions {
   credentialsFor(local: { address: string; port: number }): HboneCredentials | undefined;
   /** Decides each tunnel: call `accept()` or `reject()` (possibly later, e.g. after connecting upstream). */
   onTunnel(tunnel: IncomingTunnel): void;
-  /** `h2` (default): many tunnels per connection. `http1`: one CONNECT per connection (seed 000). */
+  /** `h2` (default): many tunnels per connection. `http1`: one CONNECT per connection (HTTP/1.1 CONNECT). */
   protocol?: 'h2' | 'http1';
 }
 
@@ -64,10 +104,24 @@ export interface ServerConnectionInfo {
   createdAt: number;
 }
 
+/** What any request other than CONNECT is answered with (400). */
+const NOT_CONNECT_REASON = 'HBONE accepts CONNECT only';
+
+/**
+ * Diagnostics channels (libraries publish, apps log):
+ * - `connection`: a verified client connection `{ peerIdentity, local, remote }`;
+ * - `tunnel`: a tunnel's answer `{ authority, peerIdentity, status, reason? }`, status
+ *   `'cancelled'` when the client reset it first;
+ * - `tls-error`: a handshake or identity failure `{ local?, remote?, error }`;
+ * - `session-error`: an HTTP/2 connection that failed `{ peerIdentity, remote, error }`;
+ * - `stream-error`: a stream that failed after its answer `{ authority, peerIdentity, error }`.
+ */
 const diagnostics = {
   connection: channel('mesh:hbone:server:connection'),
   tunnel: channel('mesh:hbone:server:tunnel'),
   tlsError: channel('mesh:hbone:server:tls-error'),
+  sessionError: channel('mesh:hbone:server:session-error'),
+  streamError: channel('mesh:hbone:server:stream-error'),
 };
 
 interface ConnectionState extends ServerConnectionInfo {
@@ -91,6 +145,9 @@ export class HboneServer {
   readonly #http1 = createHttpServer();
   readonly #connections = new Set<ConnectionState>();
   readonly #tlsServers = new WeakMap<HboneCredentials, TlsServer>();
+  readonly #stats: HboneServerStats = { tlsFailures: 0, handshakesDropped: 0, connections: 0, sessionErrors: 0, accepted: 0, rejected: 0, cancelled: 0, streamErrors: 0 };
+  /** Connections in their TLS handshake, oldest first, by their 4-tuple. */
+  readonly #handshaking = new Map<string, Socket>();
   #listener: NetServer | undefined;
   #accepting: ConnectionState | undefined;
   #closed = false;
@@ -116,12 +173,17 @@ export class HboneServer {
       }
       state.session = session;
       sessionStates.set(session, state);
+      // A peer's protocol error, flood or reset ends this session only, never the process.
+      session.on('error', (error) => {
+        this.#stats.sessionErrors++;
+        diagnostics.sessionError.publish({ peerIdentity: state.peerIdentity, remote: state.remoteAddress, error });
+      });
       session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
     });
     this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
     this.#http1.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onHttp1Connect(req, socket, head));
     this.#http1.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-      res.writeHead(400, { 'content-type': 'text/plain' }).end('HBONE accepts CONNECT only\n');
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(`${NOT_CONNECT_REASON}\n`);
     });
   }
 
@@ -148,16 +210,41 @@ export class HboneServer {
       return;
     }
     const local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    // A reset before TLS takes the socket over must not reach an 'error' without a listener.
+    socket.on('error', () => socket.destroy());
     // Small frames (WINDOW_UPDATE, SETTINGS ACK, 200 responses) must not wait for Nagle.
     socket.setNoDelay(true);
-    const credentials = this.#options.credentialsFor(local);
+    let credentials: HboneCredentials | undefined;
+    try {
+      credentials = this.#options.credentialsFor(local);
+    } catch (error) {
+      credentials = undefined;
+      diagnostics.tlsError.publish({ local, error });
+    }
     if (!credentials) {
+      this.#stats.tlsFailures++;
       diagnostics.tlsError.publish({ local, error: 'no certificate for this address' });
       socket.destroy();
       return;
     }
+    this.#trackHandshake(socket);
     // The TLS server of that identity does the handshake and verifies the client chain.
     this.#tlsServerFor(credentials).emit('connection', socket);
+  }
+
+  /** Bounds the handshakes held at once: the oldest is dropped when a new one would exceed it. */
+  #trackHandshake(socket: Socket): void {
+    const key = connectionKey(socket);
+    if (this.#handshaking.size >= MAX_PENDING_HANDSHAKES) {
+      const [oldestKey, oldest] = this.#handshaking.entries().next().value as [string, Socket];
+      this.#handshaking.delete(oldestKey);
+      this.#stats.handshakesDropped++;
+      oldest.destroy();
+    }
+    this.#handshaking.set(key, socket);
+    socket.once('close', () => {
+      if (this.#handshaking.get(key) === socket) this.#handshaking.delete(key);
+    });
   }
 
   /**
@@ -176,9 +263,11 @@ export class HboneServer {
       maxVersion: 'TLSv1.3',
       requestCert: true,
       rejectUnauthorized: true,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       ALPNProtocols: protocol === 'h2' ? ['h2'] : ['http/1.1'],
     });
     server.on('tlsClientError', (error, tlsSocket) => {
+      this.#stats.tlsFailures++;
       diagnostics.tlsError.publish({ remote: tlsSocket.remoteAddress, error });
     });
     server.on('secureConnection', (tlsSocket: TLSSocket) => this.#onSecureConnection(tlsSocket, protocol));
@@ -187,16 +276,20 @@ export class HboneServer {
   }
 
   #onSecureConnection(tlsSocket: TLSSocket, protocol: 'h2' | 'http1'): void {
+    this.#handshaking.delete(connectionKey(tlsSocket));
     const local = { address: tlsSocket.localAddress ?? '', port: tlsSocket.localPort ?? 0 };
     let peerIdentity: string;
     try {
       peerIdentity = peerSpiffeIdentity(tlsSocket, this.#options.trustDomain);
     } catch (error) {
+      this.#stats.tlsFailures++;
       diagnostics.tlsError.publish({ local, remote: tlsSocket.remoteAddress, error });
+      tlsSocket.on('error', () => undefined);
       tlsSocket.destroy();
       return;
     }
     tlsSocket.on('error', () => tlsSocket.destroy());
+    this.#stats.connections++;
     const state: ConnectionState = {
       socket: tlsSocket,
       peerIdentity,
@@ -219,19 +312,39 @@ export class HboneServer {
     }
   }
 
+  /** Counters of what the server answered, refused or lost (a copy). */
+  stats(): HboneServerStats {
+    return { ...this.#stats };
+  }
+
   /** Live connections, for admin and metrics. */
   connections(): ServerConnectionInfo[] {
     return [...this.#connections].map(({ socket: _s, session: _x, ...info }) => info);
   }
 
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    // Registered first: a stream the peer resets with an error code emits 'error', and one
+    // without a listener would end the process.
+    let answered = false;
+    stream.on('error', (error) => {
+      if (!answered) return; // counted as a cancelled tunnel below
+      this.#stats.streamErrors++;
+      diagnostics.streamError.publish({ authority: headers[':authority'], peerIdentity: state?.peerIdentity, error });
+    });
     const state = stream.session ? sessionStates.get(stream.session as ServerHttp2Session) : undefined;
     if (!state) {
       stream.close(h2constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
+    const refuse = (status: number, reason: string, body?: string) => {
+      answered = true;
+      this.#stats.rejected++;
+      respondAndEnd(stream, status, reason, body);
+    };
     if (headers[':method'] !== 'CONNECT') {
-      respondAndEnd(stream, 400, 'HBONE accepts CONNECT only');
+      // Other methods get the same plain-text answer as in HTTP/1.1 mode; a client that is not
+      // HBONE at all (a browser, a scanner) sees a complete response, not a bare status.
+      refuse(400, NOT_CONNECT_REASON, `${NOT_CONNECT_REASON}\n`);
       return;
     }
     let destination: Authority;
@@ -239,13 +352,31 @@ export class HboneServer {
     try {
       destination = parseAuthority(authority);
     } catch (err) {
-      respondAndEnd(stream, 400, (err as Error).message);
+      refuse(400, (err as Error).message);
       return;
     }
     state.activeStreams++;
     state.totalStreams++;
-    stream.once('close', () => state.activeStreams--);
+    const cancel = new AbortController();
+    stream.once('close', () => {
+      state.activeStreams--;
+      if (answered) return;
+      // The client reset the stream (or lost its connection) before the handler answered.
+      this.#stats.cancelled++;
+      const code = stream.rstCode ?? h2constants.NGHTTP2_NO_ERROR;
+      const reason = hboneError(HboneErrorCode.STREAM_RESET, `the client reset the tunnel to ${authority} before it was answered (${h2ErrorName(code)})`, {
+        context: { authority, rstCode: code },
+      });
+      diagnostics.tunnel.publish({ authority, peerIdentity: state.peerIdentity, status: 'cancelled', reason: reason.message });
+      cancel.abort(reason);
+    });
     let decided = false;
+    const decide = () => {
+      if (decided) throw new Error('HBONE tunnel already accepted or rejected');
+      decided = true;
+    };
+    // Answer only a stream that is still open: responding on a closed one throws.
+    const open = () => !cancel.signal.aborted && !stream.destroyed && !stream.closed;
     const tunnel: IncomingTunnel = {
       authority,
       destination,
@@ -255,31 +386,43 @@ export class HboneServer {
       localPort: state.socket.localPort ?? 0,
       remoteAddress: state.remoteAddress,
       remotePort: state.socket.remotePort ?? 0,
+      signal: cancel.signal,
       accept: () => {
         decide();
+        if (!open()) {
+          stream.destroy();
+          return stream;
+        }
+        answered = true;
+        this.#stats.accepted++;
         stream.respond({ ':status': 200 });
         diagnostics.tunnel.publish({ authority, peerIdentity: state.peerIdentity, status: 200 });
         return stream;
       },
       reject: (status, reason) => {
         decide();
+        if (!open()) return;
         diagnostics.tunnel.publish({ authority, peerIdentity: state.peerIdentity, status, reason });
-        respondAndEnd(stream, status, reason);
+        refuse(status, reason ?? '');
       },
     };
-    const decide = () => {
-      if (decided) throw new Error('HBONE tunnel already accepted or rejected');
-      decided = true;
-    };
-    this.#dispatch(tunnel, () => respondAndEnd(stream, 503, 'tunnel handler failed'));
+    this.#dispatch(tunnel, () => {
+      if (open() && !answered) refuse(503, 'tunnel handler failed');
+    });
   }
 
   #onHttp1Connect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const tlsSocket = socket as TLSSocket;
     const state = http1States.get(tlsSocket);
     const authority = req.url ?? '';
-    const writeStatus = (status: number, reason?: string) =>
-      socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\n${reason ? `x-hbone-reason: ${reason}\r\n` : ''}\r\n`);
+    // Nothing is written to a socket the client already closed.
+    const writeStatus = (status: number, reason?: string) => {
+      if (socket.destroyed || !socket.writable) return;
+      if (status === 200) this.#stats.accepted++;
+      else this.#stats.rejected++;
+      const safeReason = reason?.replace(/[^\x20-\x7e]/g, '?');
+      socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\n${safeReason ? `x-hbone-reason: ${safeReason}\r\n` : ''}\r\n`);
+    };
     let destination: Authority;
     try {
       destination = parseAuthority(authority);
@@ -297,10 +440,17 @@ export class HboneServer {
       if (decided) throw new Error('HBONE tunnel already accepted or rejected');
       decided = true;
     };
+    const cancel = new AbortController();
+    socket.once('close', () => {
+      if (decided) return;
+      this.#stats.cancelled++;
+      cancel.abort(hboneError(HboneErrorCode.STREAM_RESET, `the client closed the connection to ${authority} before it was answered`, { context: { authority } }));
+    });
     const tunnel: IncomingTunnel = {
       authority,
       destination,
       headers: req.headers,
+      signal: cancel.signal,
       peerIdentity: state.peerIdentity,
       localAddress: state.localAddress,
       localPort: tlsSocket.localPort ?? 0,
@@ -308,17 +458,23 @@ export class HboneServer {
       remotePort: tlsSocket.remotePort ?? 0,
       accept: () => {
         decide();
+        if (cancel.signal.aborted) {
+          socket.destroy();
+          return socket;
+        }
         writeStatus(200);
         if (head.length > 0) socket.unshift(head);
         return socket;
       },
       reject: (status, reason) => {
         decide();
+        if (cancel.signal.aborted) return;
         writeStatus(status, reason);
         socket.end();
       },
     };
     this.#dispatch(tunnel, () => {
+      if (cancel.signal.aborted) return;
       writeStatus(503);
       socket.end();
     });
@@ -353,19 +509,33 @@ export class HboneServer {
   destroy(): void {
     this.#closed = true;
     this.#listener?.close();
+    for (const socket of this.#handshaking.values()) socket.destroy();
+    this.#handshaking.clear();
     for (const state of this.#connections) state.socket.destroy();
     this.#connections.clear();
   }
 }
 
+/** A connection's 4-tuple: the same for the accepted TCP socket and the TLS socket over it. */
+function connectionKey(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}|${socket.localAddress}|${socket.localPort}`;
+}
+
 const sessionStates = new WeakMap<ServerHttp2Session, ConnectionState>();
 const http1States = new WeakMap<Duplex, ConnectionState>();
 
-function respondAndEnd(stream: ServerHttp2Stream, status: number, reason?: string): void {
-  if (stream.destroyed || stream.headersSent) return;
+/** Answers `status` on a stream that is still open, never on one the peer closed or reset. */
+function respondAndEnd(stream: ServerHttp2Stream, status: number, reason?: string, body?: string): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
   const headers: Record<string, string | number> = { ':status': status };
   if (reason) headers['x-hbone-reason'] = reason.replace(/[^\x20-\x7e]/g, '?');
-  stream.respond(headers, { endStream: true });
+  if (body === undefined) {
+    stream.respond(headers, { endStream: true });
+    return;
+  }
+  headers['content-type'] = 'text/plain';
+  stream.respond(headers);
+  stream.end(body);
 }
 
 function statusText(status: number): string {

@@ -1,15 +1,42 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
 import { connect as h2connect } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
+import { waitFor } from '@mesh/testing';
 import { createTestCa } from '@mesh/pki/testing';
-import { ANY_IDENTITY_IN_TRUST_DOMAIN, HboneErrorCode, createHboneSecureContext, forwardTunnel, relay } from '../src/index.js';
+import { ANY_IDENTITY_IN_TRUST_DOMAIN, HboneErrorCode, HbonePool, createHboneSecureContext, forwardTunnel, relay } from '../src/index.js';
 import { TEST_CLIENT_ID, TEST_SERVER_ID, startEchoServer, startHbonePair, type EchoServer, type HboneTestPair } from '../src/testing/index.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
+/** The openssl command line tool, when installed: a TLS server that sends real alerts. */
+const OPENSSL = spawnSync('openssl', ['version']).status === 0 ? 'openssl' : undefined;
+
+async function freeLoopbackPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function waitUntilListening(port: number): Promise<void> {
+  const up = () =>
+    new Promise<boolean>((resolve) => {
+      const c = netConnect({ host: '127.0.0.1', port }, () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once('error', () => resolve(false));
+    });
+  await waitFor(up, { what: `something listening on 127.0.0.1:${port}` });
+}
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
@@ -279,11 +306,49 @@ describe('HBONE identity checks', () => {
     expect(String(err)).toContain('CERT_HAS_EXPIRED');
   });
 
-  it('refuses a client without a certificate', async () => {
+  it('refuses a client without a certificate; the client hears why (TLS 1.3 alert certificate_required, after its handshake)', async () => {
     const { pair, authority } = await pairWithEcho({ clientCert: 'none' });
     const err = await openTo(pair, authority).catch((e: unknown) => e);
-    expect(hasCode(err, HboneErrorCode.CONNECT_FAILED, HboneErrorCode.STREAM_RESET)).toBe(true);
+    expect(hasCode(err, HboneErrorCode.PEER_UNTRUSTED)).toBe(true);
+    expect((err as { context: unknown }).context).toMatchObject({ tlsAlert: 'certificate_required' });
+    expect(String(err)).toContain('refused our certificate (TLS alert certificate_required)');
     expect(pair.server.connections()).toHaveLength(0);
+  });
+
+  it('a client whose certificate the server does not trust: refused; told the server closed before any HTTP/2 (Node sends no alert)', async () => {
+    const other = createTestCa();
+    const { pair, authority } = await pairWithEcho({ clientCert: other.issue(TEST_CLIENT_ID) });
+    const err = await openTo(pair, authority).catch((e: unknown) => e);
+    expect(hasCode(err, HboneErrorCode.CONNECT_FAILED)).toBe(true);
+    expect(String(err)).toContain('closed the connection right after the TLS handshake');
+    expect(pair.server.connections()).toHaveLength(0);
+  });
+
+  it.skipIf(!OPENSSL)(`a server that refuses our certificate with an alert (openssl s_server): PEER_UNTRUSTED naming it, not a stream reset${OPENSSL ? '' : ' (skipped: no openssl)'}`, async () => {
+    // The server trusts only the mesh root; our client certificate comes from another CA.
+    const mesh = createTestCa();
+    const other = createTestCa();
+    const serverCert = mesh.issue(TEST_SERVER_ID);
+    const clientCert = other.issue(TEST_CLIENT_ID);
+    const dir = await mkdtemp(join(tmpdir(), 'hbone-alert-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'cert.pem'), serverCert.chainPem);
+    await writeFile(join(dir, 'key.pem'), serverCert.keyPem);
+    await writeFile(join(dir, 'root.pem'), mesh.rootPem);
+    const port = await freeLoopbackPort();
+    const server = spawn(OPENSSL!, ['s_server', '-quiet', '-tls1_3', '-accept', `127.0.0.1:${port}`, '-cert', 'cert.pem', '-key', 'key.pem', '-CAfile', 'root.pem', '-Verify', '1', '-verify_return_error', '-alpn', 'h2'], { cwd: dir, stdio: 'ignore' });
+    cleanups.push(() => void server.kill('SIGKILL'));
+    await waitUntilListening(port);
+    const pool = new HbonePool({
+      trustDomain: 'cluster.local',
+      secureContextFor: () => createHboneSecureContext({ keyPem: clientCert.keyPem, certChainPem: clientCert.chainPem, rootCertPem: mesh.rootPem }),
+    });
+    cleanups.push(() => pool.destroy());
+    const err = await pool
+      .open({ sourceIdentity: 'spiffe://cluster.local/ns/default/sa/sleep', destination: `127.0.0.1:${port}`, expectedIdentities: ANY_IDENTITY_IN_TRUST_DOMAIN, authority: '10.0.0.1:80' })
+      .catch((e: unknown) => e);
+    expect(hasCode(err, HboneErrorCode.PEER_UNTRUSTED)).toBe(true);
+    expect(String(err)).toContain('refused our certificate (TLS alert unknown_ca)');
   });
 
   it('refuses a client whose identity is outside the trust domain', async () => {
@@ -317,7 +382,16 @@ describe('HBONE flow control and lifecycle', () => {
     const stream = await openTo(pair, `127.0.0.1:${(upstream.address() as AddressInfo).port}`);
     stream.pause();
     const rssBefore = process.memoryUsage().rss;
-    await new Promise((r) => setTimeout(r, 1500));
+    // Until the upstream is held back: what it has sent stops growing (it never would without flow control).
+    let lastSent = -1;
+    await waitFor(
+      () => {
+        const stalled = sentByUpstream > 0 && sentByUpstream === lastSent;
+        lastSent = sentByUpstream;
+        return stalled;
+      },
+      { intervalMs: 300, what: 'the upstream held back by flow control', lastSeen: () => `${sentByUpstream} bytes sent by the upstream` },
+    );
     const rssAfter = process.memoryUsage().rss;
     expect(sentByUpstream).toBeLessThan(64 * 1024 * 1024);
     expect(rssAfter - rssBefore).toBeLessThan(96 * 1024 * 1024);
@@ -325,8 +399,7 @@ describe('HBONE flow control and lifecycle', () => {
     let got = 0;
     stream.on('data', (d: Buffer) => (got += d.length));
     stream.resume();
-    await new Promise((r) => setTimeout(r, 200));
-    expect(got).toBeGreaterThan(0);
+    await waitFor(() => got > 0, { what: 'bytes after resuming' });
     stream.destroy();
   }, 20_000);
 

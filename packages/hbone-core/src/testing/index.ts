@@ -104,3 +104,11 @@ export async function startHbonePair(options: HboneTestPairOptions = {}): Promis
 function createHboneSecureContextWithoutCert(rootPem: string) {
   return createSecureContext({ ca: rootPem, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
 }
+
+export { startTlsRelay } from './tls-relay.js';
+export type { TlsRelay, TlsRelayOptions } from './tls-relay.js';
+export { listH2specCases, runH2specCase } from './h2spec.js';
+export type { H2specCase, H2specResult } from './h2spec.js';
+export { missingToolReason, testToolPath, testToolsDir } from './tools.js';
+export { HOSTILE_ATTACKS, HOSTILE_PEAK_GROWTH_BOUND_MIB, processMemory, resetPeakMemory, runHostileAttack } from './hostile.js';
+export type { Attack, AttackResult, HostileRun, HostileServer, HostileTarget } from './hostile.js';
