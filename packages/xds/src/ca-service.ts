@@ -10,7 +10,6 @@ import * as protoLoader from '@grpc/proto-loader';
 import { MeshError } from '@mesh/errors';
 import type { JsonObject } from './codec.js';
 
-export const CA_SERVICE_NAME = 'istio.v1.auth.IstioCertificateService';
 /** The metadata key Istio's ztunnel uses to name the identity it asks for on a workload's behalf. */
 export const IMPERSONATED_IDENTITY_KEY = 'ImpersonatedIdentity';
 

@@ -12,7 +12,7 @@
  * field name is an error naming its path (e.g. `Listener.filter_chains[0].filters[0].name`), so a
  * typo in a generated resource is caught rather than dropped.
  *
- * Conventions §8: the `*Result` variants never throw; they return `{ value } | { error }` for
+ * The `*Result` variants never throw; they return `{ value } | { error }` for
  * use on an xDS stream, where a bad resource becomes a NACK's error_detail.
  */
 import type { Enum, Field, Type } from 'protobufjs';
@@ -33,7 +33,7 @@ export type JsonObject = Record<string, unknown>;
 /** An Envoy resource in JSON form: an Any with its `@type`. */
 export type ResourceJson = JsonObject & { '@type': string };
 
-/** Result of an operation that never throws (conventions §8). */
+/** Result of an operation that never throws: xDS turns an error into a NACK, never into an exception on the stream. */
 export type CodecResult<T> = { value: T; error?: undefined } | { value?: undefined; error: MeshError };
 
 const WRAPPER_TYPES = new Set([
@@ -116,9 +116,25 @@ export function canonicalResource(json: ResourceJson): ResourceJson {
 /** One writer reused by every top-level encode (encoding is synchronous and not re-entrant). */
 const sharedWriter = new ProtoWriter();
 
+/**
+ * Sub-messages whose encoding is kept during one top-level encode, so an object the JSON refers
+ * to more than once is encoded once: a generator shares one object where a resource repeats the
+ * same content (the ztunnel outbound matcher gives every pod of an identity the same
+ * destination matcher, hundreds of kilobytes each). Bounds: small ones are cheaper to encode
+ * again than to copy, and the largest are unique containers (the whole matcher).
+ */
+const SHARE_MIN_BYTES = 2 * 1024;
+const SHARE_MAX_BYTES = 16 * 1024 * 1024;
+let encodedObjects: Map<object, { type: Type; bytes: Uint8Array }> | undefined;
+
 function encodeWithType(type: Type, json: unknown, path: string): Uint8Array {
   const writer = sharedWriter.reset();
-  writeMessage(writer, type, json, path);
+  encodedObjects = new Map();
+  try {
+    writeMessage(writer, type, json, path);
+  } finally {
+    encodedObjects = undefined;
+  }
   return writer.finish();
 }
 
@@ -262,9 +278,20 @@ function writeField(writer: ProtoWriter, field: Field, value: unknown, path: str
 function writeSingle(writer: ProtoWriter, field: Field, fieldId: number, value: unknown, path: string): void {
   const resolved = field.resolvedType;
   if (resolved instanceof protobuf.Type) {
-    writer.uint32(tag(fieldId, WIRE_LEN)).fork();
+    writer.uint32(tag(fieldId, WIRE_LEN));
+    const known = typeof value === 'object' && value !== null ? encodedObjects?.get(value) : undefined;
+    if (known && known.type === resolved) {
+      writer.raw(known.bytes);
+      return;
+    }
+    const start = writer.length;
+    writer.fork();
     writeMessage(writer, resolved, value, path);
     writer.ldelim();
+    const size = writer.length - start;
+    if (encodedObjects && typeof value === 'object' && value !== null && size >= SHARE_MIN_BYTES && size <= SHARE_MAX_BYTES) {
+      encodedObjects.set(value, { type: resolved, bytes: writer.copy(start, writer.length) });
+    }
     return;
   }
   if (resolved instanceof protobuf.Enum) {

@@ -1,7 +1,7 @@
 /**
  * Builds Envoy's admin `envoy.admin.v3.ConfigDump` JSON from xDS state: a pure function, so the
  * ztunnel admin `/config_dump`, istiod-lite's `/debug/config_dump?proxyID=` and meshctl all show
- * the same shape (the one seed 002 reads with `config_dump?include_eds`).
+ * the same shape (the one `config_dump?include_eds` shows in docs/walkthrough.md).
  */
 import type { JsonObject, ResourceJson } from './codec.js';
 import { resourceNameOf } from './ads.js';

@@ -32,6 +32,24 @@ export class ProtoWriter {
     return new Uint8Array(this.#buf.subarray(0, this.#pos));
   }
 
+  /** Bytes written so far. */
+  get length(): number {
+    return this.#pos;
+  }
+
+  /** A copy of the bytes written between two positions (the tail must be complete: no open fork inside). */
+  copy(start: number, end: number): Uint8Array {
+    return new Uint8Array(this.#buf.subarray(start, end));
+  }
+
+  /** Writes bytes as they are (already encoded: a length-prefixed sub-message, say). */
+  raw(value: Uint8Array): this {
+    this.#ensure(value.byteLength);
+    this.#buf.set(value, this.#pos);
+    this.#pos += value.byteLength;
+    return this;
+  }
+
   fork(): this {
     this.#ensure(1);
     this.#forks.push(this.#pos);

@@ -7,4 +7,4 @@ export {
   SEED_RESOURCES,
 } from './seed-resources.js';
 export { FakeAdsServer } from './fake-ads-server.js';
-export { nextUpdate, until } from './wait.js';
+export { nextUpdate } from './wait.js';

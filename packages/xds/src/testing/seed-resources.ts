@@ -1,5 +1,5 @@
 /**
- * Resources in the shapes of seed 002 (ztunnel's config_dump), for codec and client tests.
+ * Resources in the shapes of Istio's ztunnel config_dump (docs/model.md), for codec and client tests.
  * Copied in spirit, trimmed to what the ztunnel of this project is sent.
  */
 import type { ResourceJson } from '../codec.js';
