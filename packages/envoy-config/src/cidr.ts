@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { optionalNumber, record, string, UnsupportedConfig, type JsonRecord } from './json.js';
 
 /**
@@ -19,7 +19,11 @@ export function normalizeIp(ip: string): string {
 
 export function ipToBigint(ip: string): { v6: boolean; value: bigint } | undefined {
   const addr = normalizeIp(ip);
-  if (isIPv4(addr)) return { v6: false, value: addr.split('.').reduce((n, o) => (n << 8n) | BigInt(Number(o)), 0n) };
+  if (isIPv4(addr)) {
+    // One BigInt per address, not one per octet: this runs for every filter-chain match.
+    const [a = 0, b = 0, c = 0, d = 0] = addr.split('.').map(Number);
+    return { v6: false, value: BigInt(a * 0x1000000 + b * 0x10000 + c * 0x100 + d) };
+  }
   if (!isIPv6(addr)) return undefined;
   const [head = '', tail] = addr.split('::');
   const parse = (s: string) => (s === '' ? [] : s.split(':').map((h) => BigInt(parseInt(h, 16))));
@@ -56,7 +60,7 @@ export function splitAddress(address: string, path: string): { ip: string; port:
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
   const ip = m?.[1];
   const port = Number(m?.[2]);
-  if (!ip || !ipToBigint(ip) || !Number.isInteger(port) || port < 1 || port > 65_535) {
+  if (!ip || isIP(normalizeIp(ip)) === 0 || !Number.isInteger(port) || port < 1 || port > 65_535) {
     throw new UnsupportedConfig(path, `"${address}" is not an ip:port address`);
   }
   return { ip: normalizeIp(ip), port };

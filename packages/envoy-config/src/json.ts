@@ -1,7 +1,7 @@
 /**
  * Reading Envoy proto3-JSON with precise paths. Compilers throw `UnsupportedConfig` naming the
  * field they cannot run (`ztunnel_outbound.filter_chains[2].filters[0]`); `attempt` turns it into
- * the NACK reason, so nothing throws across the xDS stream (conventions §8).
+ * the NACK reason, so nothing throws across the xDS stream: a bad resource is NACKed and the last good config stays.
  */
 export type JsonRecord = Record<string, unknown>;
 

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { buildSnapshot, parseManifests } from '@mesh/mesh-model';
-import { syntheticMesh } from '@mesh/mesh-model/testing';
+import { manifestYaml, syntheticMesh } from '@mesh/mesh-model/testing';
 
 /** `pnpm bench --quick` uses the small size (CI smoke run). */
 const FULL_SIZE = { pods: 10_000, services: 1_000, nodes: 50 };
@@ -29,28 +29,7 @@ function time(fn) {
   return { ms: median(samples), result };
 }
 
-/** The synthetic mesh as Kubernetes YAML, so parsing is measured on realistic input. */
-function toYaml(resources) {
-  return resources
-    .map((r) => {
-      const meta = `metadata:\n  name: ${r.name}\n${r.namespace ? `  namespace: ${r.namespace}\n` : ''}`;
-      const labels = Object.entries(r.labels);
-      const labelBlock = labels.length ? `  labels:\n${labels.map(([k, v]) => `    ${k}: "${v}"\n`).join('')}` : '';
-      switch (r.kind) {
-        case 'Namespace':
-          return `apiVersion: v1\nkind: Namespace\n${meta}${labelBlock}`;
-        case 'Node':
-          return `apiVersion: v1\nkind: Node\n${meta}spec:\n  podCIDR: ${r.podCidr}\nstatus:\n  addresses: [{type: InternalIP, address: ${r.address}}]\n`;
-        case 'Service':
-          return `apiVersion: v1\nkind: Service\n${meta}${labelBlock}spec:\n  clusterIP: ${r.clusterIP}\n  selector: {app: ${r.selector.app}}\n  ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]\n`;
-        case 'Pod':
-          return `apiVersion: v1\nkind: Pod\n${meta}${labelBlock}spec:\n  serviceAccountName: ${r.serviceAccountName}\n  nodeName: ${r.nodeName}\n  containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]\nstatus:\n  podIP: ${r.podIP}\n`;
-        default:
-          throw new Error(`unexpected kind ${r.kind}`);
-      }
-    })
-    .join('---\n');
-}
+
 
 export async function run({ quick = false } = {}) {
   const SIZE = quick ? QUICK_SIZE : FULL_SIZE;
@@ -60,7 +39,7 @@ export async function run({ quick = false } = {}) {
   const snapshot = build.result;
   const endpoints = [...snapshot.services.values()].reduce((n, s) => n + snapshot.endpointsOf(s).length, 0);
 
-  const yaml = toYaml(resources);
+  const yaml = resources.map(manifestYaml).join('---\n');
   const parse = time(() => parseManifests(yaml, 'synthetic.yaml'));
   if (parse.result.errors.length > 0) throw new Error(`synthetic YAML has errors: ${JSON.stringify(parse.result.errors[0])}`);
 

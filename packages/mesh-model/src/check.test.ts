@@ -50,7 +50,10 @@ spec:
       'mesh.yaml',
     );
     expect(errors).toEqual([]);
-    const found = checkSnapshot(buildSnapshot(resources)).map((w) => `${w.file}:${w.line} ${w.kind}/${w.name} ${w.path}: ${w.message}`);
+    const warnings = checkSnapshot(buildSnapshot(resources));
+    // Each names what kind of problem it is, for meshctl analyze's codes.
+    expect(warnings.map((w) => w.code)).toEqual(expect.arrayContaining(['SERVICE_ACCOUNT_NOT_FOUND', 'POD_IP_OUTSIDE_CIDR', 'NODE_NOT_FOUND', 'POD_IP_CONFLICT', 'CLUSTER_IP_CONFLICT', 'WAYPOINT_NOT_FOUND', 'ROUTE_PARENT_NOT_ACCEPTED', 'ROUTE_REF_NOT_RESOLVED']));
+    const found = warnings.map((w) => `${w.file}:${w.line} ${w.kind}/${w.name} ${w.path}: ${w.message}`);
     expect(found).toEqual([
       'mesh.yaml:11 Pod/a spec.serviceAccountName: service account "ghost" is not declared in namespace "default"',
       "mesh.yaml:11 Pod/a status.podIP: IP 10.2.0.1 is outside node node-a's pod CIDR 10.1.0.0/24, so connections to it by pod IP are not captured",
@@ -58,8 +61,8 @@ spec:
       'mesh.yaml:17 Pod/b status.podIP: IP 10.2.0.1 is also the IP of pod default/a',
       'mesh.yaml:23 Service/s spec.clusterIP: IP 10.2.0.1 is also used by pod default/a',
       'mesh.yaml:1 Namespace/default metadata.labels.istio.io/use-waypoint: waypoint Gateway default/missing is not declared',
-      'mesh.yaml:28 HTTPRoute/r spec.parentRefs[0]: Service default/nope is not declared',
-      'mesh.yaml:28 HTTPRoute/r spec.rules[0].backendRefs[1]: Service default/gone is not declared',
+      'mesh.yaml:28 HTTPRoute/r spec.parentRefs[0]: not accepted (NoMatchingParent): Service default/nope not found',
+      'mesh.yaml:28 HTTPRoute/r spec.rules[0].backendRefs[1]: ResolvedRefs=False (BackendNotFound): Service default/gone not found; requests for it get 500',
     ]);
   });
 });

@@ -6,10 +6,34 @@
  */
 import { isIPv4 } from 'node:net';
 import { LABEL_USE_WAYPOINT, LABEL_USE_WAYPOINT_NAMESPACE, WAYPOINT_GATEWAY_CLASS, type MeshSnapshot } from './snapshot.js';
+import { httpRouteStatus } from './route-status.js';
 import type { ManifestError, MeshResource } from './types.js';
 
-function warning(resource: MeshResource, path: string, message: string): ManifestError {
-  return { file: resource.source?.file ?? '<memory>', line: resource.source?.line ?? 1, column: 1, path, message, kind: resource.kind, name: resource.name };
+/** What a check found, stable for tools (`meshctl analyze` maps them to Istio's analysis codes). */
+export type SnapshotCheckCode =
+  | 'NODE_NOT_FOUND'
+  | 'NAMESPACE_NOT_FOUND'
+  | 'SERVICE_ACCOUNT_NOT_FOUND'
+  | 'POD_IP_CONFLICT'
+  | 'POD_IP_OUTSIDE_CIDR'
+  | 'CLUSTER_IP_CONFLICT'
+  | 'WAYPOINT_NOT_FOUND'
+  | 'NOT_A_WAYPOINT'
+  | 'ROUTE_PARENT_NOT_ACCEPTED'
+  | 'ROUTE_REF_NOT_RESOLVED';
+
+function warning(resource: MeshResource, path: string, message: string, code: SnapshotCheckCode): ManifestError {
+  return {
+    file: resource.source?.file ?? '<memory>',
+    line: resource.source?.line ?? 1,
+    column: 1,
+    path,
+    message,
+    kind: resource.kind,
+    name: resource.name,
+    ...('namespace' in resource ? { namespace: resource.namespace } : {}),
+    code,
+  };
 }
 
 function ipv4InCidr(ip: string, cidr: string): boolean {
@@ -27,17 +51,17 @@ export function checkSnapshot(snapshot: MeshSnapshot): ManifestError[] {
   const ipOwner = new Map<string, string>();
   for (const pod of snapshot.pods.values()) {
     const node = snapshot.nodeOf(pod.nodeName);
-    if (!node) out.push(warning(pod, 'spec.nodeName', `node "${pod.nodeName}" is not declared`));
-    if (!snapshot.namespaces.has(pod.namespace)) out.push(warning(pod, 'metadata.namespace', `namespace "${pod.namespace}" is not declared`));
+    if (!node) out.push(warning(pod, 'spec.nodeName', `node "${pod.nodeName}" is not declared`, 'NODE_NOT_FOUND'));
+    if (!snapshot.namespaces.has(pod.namespace)) out.push(warning(pod, 'metadata.namespace', `namespace "${pod.namespace}" is not declared`, 'NAMESPACE_NOT_FOUND'));
     if (pod.serviceAccountName !== 'default' && !snapshot.serviceAccounts.has(`${pod.namespace}/${pod.serviceAccountName}`)) {
-      out.push(warning(pod, 'spec.serviceAccountName', `service account "${pod.serviceAccountName}" is not declared in namespace "${pod.namespace}"`));
+      out.push(warning(pod, 'spec.serviceAccountName', `service account "${pod.serviceAccountName}" is not declared in namespace "${pod.namespace}"`, 'SERVICE_ACCOUNT_NOT_FOUND'));
     }
     if (pod.podIP && !pod.hostNetwork) {
       const other = ipOwner.get(pod.podIP);
-      if (other) out.push(warning(pod, 'status.podIP', `IP ${pod.podIP} is also the IP of ${other}`));
+      if (other) out.push(warning(pod, 'status.podIP', `IP ${pod.podIP} is also the IP of ${other}`, 'POD_IP_CONFLICT'));
       else ipOwner.set(pod.podIP, `pod ${pod.namespace}/${pod.name}`);
       if (node?.podCidr && !ipv4InCidr(pod.podIP, node.podCidr)) {
-        out.push(warning(pod, 'status.podIP', `IP ${pod.podIP} is outside node ${node.name}'s pod CIDR ${node.podCidr}, so connections to it by pod IP are not captured`));
+        out.push(warning(pod, 'status.podIP', `IP ${pod.podIP} is outside node ${node.name}'s pod CIDR ${node.podCidr}, so connections to it by pod IP are not captured`, 'POD_IP_OUTSIDE_CIDR'));
       }
     }
   }
@@ -45,7 +69,7 @@ export function checkSnapshot(snapshot: MeshSnapshot): ManifestError[] {
   for (const svc of snapshot.services.values()) {
     if (svc.clusterIP) {
       const other = vipOwner.get(svc.clusterIP) ?? ipOwner.get(svc.clusterIP);
-      if (other) out.push(warning(svc, 'spec.clusterIP', `IP ${svc.clusterIP} is also used by ${other}`));
+      if (other) out.push(warning(svc, 'spec.clusterIP', `IP ${svc.clusterIP} is also used by ${other}`, 'CLUSTER_IP_CONFLICT'));
       else vipOwner.set(svc.clusterIP, `service ${svc.namespace}/${svc.name}`);
     }
   }
@@ -57,21 +81,17 @@ export function checkSnapshot(snapshot: MeshSnapshot): ManifestError[] {
     const ns = target.labels[LABEL_USE_WAYPOINT_NAMESPACE] ?? ('namespace' in target ? target.namespace : target.name);
     const gw = snapshot.gateways.get(`${ns}/${name}`);
     const path = `metadata.labels.${LABEL_USE_WAYPOINT}`;
-    if (!gw) out.push(warning(target, path, `waypoint Gateway ${ns}/${name} is not declared`));
-    else if (gw.gatewayClassName !== WAYPOINT_GATEWAY_CLASS) out.push(warning(target, path, `Gateway ${ns}/${name} is not a waypoint (gatewayClassName is "${gw.gatewayClassName}", expected "${WAYPOINT_GATEWAY_CLASS}")`));
+    if (!gw) out.push(warning(target, path, `waypoint Gateway ${ns}/${name} is not declared`, 'WAYPOINT_NOT_FOUND'));
+    else if (gw.gatewayClassName !== WAYPOINT_GATEWAY_CLASS) out.push(warning(target, path, `Gateway ${ns}/${name} is not a waypoint (gatewayClassName is "${gw.gatewayClassName}", expected "${WAYPOINT_GATEWAY_CLASS}")`, 'NOT_A_WAYPOINT'));
   }
+  // Routes: every parentRef that binds to nothing and every reference that does not resolve,
+  // as their status says (route-status.ts).
   for (const route of snapshot.httpRoutes.values()) {
-    route.parentRefs.forEach((ref, i) => {
-      const key = `${ref.namespace ?? route.namespace}/${ref.name}`;
-      const found = ref.kind === 'Service' ? snapshot.services.has(key) : snapshot.gateways.has(key);
-      if (!found) out.push(warning(route, `spec.parentRefs[${i}]`, `${ref.kind} ${key} is not declared`));
+    const status = httpRouteStatus(snapshot, route);
+    status.parents.forEach(({ conditions: [accepted] }, i) => {
+      if (accepted.status === 'False') out.push(warning(route, `spec.parentRefs[${i}]`, `not accepted (${accepted.reason}): ${accepted.message}`, 'ROUTE_PARENT_NOT_ACCEPTED'));
     });
-    route.rules.forEach((rule, r) =>
-      rule.backendRefs.forEach((ref, b) => {
-        const key = `${ref.namespace ?? route.namespace}/${ref.name}`;
-        if (ref.kind === 'Service' && !snapshot.services.has(key)) out.push(warning(route, `spec.rules[${r}].backendRefs[${b}]`, `Service ${key} is not declared`));
-      }),
-    );
+    for (const problem of status.refProblems) out.push(warning(route, problem.path, `ResolvedRefs=False (${problem.reason}): ${problem.message}; requests for it get 500`, 'ROUTE_REF_NOT_RESOLVED'));
   }
   return out;
 }

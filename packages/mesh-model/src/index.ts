@@ -1,12 +1,20 @@
-export { parseManifests, parseManifestFiles, resourceKey } from './parse.js';
+export { parseManifests, parseManifestFiles, resourceKey, keepLastGood } from './parse.js';
+export { ANNOTATION_DRY_RUN } from './security-kinds.js';
+export { SOURCE_FIELDS, OPERATION_FIELDS, DOCUMENTED_CONDITION_KEYS, conditionKey, reaches } from './authz-attributes.js';
+export type { EnforcementPoint, SourceField, OperationField, ConditionKey, ConditionValueKind } from './authz-attributes.js';
 export { checkSnapshot } from './check.js';
+export type { SnapshotCheckCode } from './check.js';
+export { analyzePolicies } from './enforcement.js';
+export type { PolicyFinding, FindingLevel } from './enforcement.js';
+export { httpRouteStatus, resolveBackendRef, attachedHttpRoutes, GATEWAY_API_GROUP } from './route-status.js';
+export type { HttpRouteStatus, RouteParentStatus, RouteCondition, RouteConditionType, RouteRefProblem, BackendResolution, BackendProblemReason, AttachedRoutes } from './route-status.js';
+export { gatewayDurationMs } from './schema.js';
 export {
   buildSnapshot,
   objectKey,
   spiffeUri,
   serviceHostname,
   matchesSelector,
-  DEFAULT_TRUST_DOMAIN,
   DEFAULT_ROOT_NAMESPACE,
   CLUSTER_DOMAIN,
   LABEL_DATAPLANE_MODE,
@@ -17,8 +25,9 @@ export {
   LABEL_WAYPOINT_FOR,
   LABEL_GATEWAY_NAME,
   WAYPOINT_GATEWAY_CLASS,
+  podChangesOf,
 } from './snapshot.js';
-export type { MeshSnapshot, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions } from './snapshot.js';
+export type { MeshSnapshot, GrantSubject, GrantTarget, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions, PodChanges } from './snapshot.js';
 export type {
   ManifestError,
   ParseResult,
@@ -52,9 +61,17 @@ export type {
   HttpRouteRule,
   HttpRouteMatch,
   HttpRouteFilter,
+  HttpRouteFilterType,
   HeaderModifier,
+  HttpPathModifier,
   UrlRewrite,
+  RequestRedirect,
+  RedirectStatusCode,
+  RequestMirror,
+  CorsPolicy,
+  BackendObjectRef,
   BackendRef,
+  ReferenceGrant,
   ParentRef,
   PathMatchType,
   ValueMatchType,

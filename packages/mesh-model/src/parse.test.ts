@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseManifestFiles, parseManifests } from './index.js';
+import { keepLastGood, parseManifestFiles, parseManifests } from './index.js';
 import type { ManifestError } from './index.js';
 
 const EXAMPLES = join(import.meta.dirname, '../../../examples');
@@ -175,7 +175,7 @@ spec:
     const errors = parseManifests(text, 'ap.yaml').errors.map(located);
     expect(errors).toEqual([
       'ap.yaml:4:9 metadata.name: expected a lowercase DNS name (a-z, 0-9, "-", "."), got "Bad_Name"',
-      'ap.yaml:6:11 spec.action: expected one of ALLOW, DENY, got "MAYBE"',
+      'ap.yaml:6:11 spec.action: expected one of ALLOW, DENY, AUDIT, CUSTOM, got "MAYBE"',
       'ap.yaml:10:24 spec.rules[0].from[0].source.ipBlocks[0]: expected an IP address or CIDR (10.0.0.0/8), got "10.0.0.0/33"',
     ]);
   });
@@ -271,5 +271,29 @@ spec:
   it('skips empty documents and comments', () => {
     expect(parseManifests('---\n# nothing\n---\n', 'e.yaml')).toEqual({ resources: [], errors: [] });
     expect(parseManifests('', 'e.yaml')).toEqual({ resources: [], errors: [] });
+  });
+});
+
+describe('keepLastGood', () => {
+  const policy = (name: string, action: string) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ${name}, namespace: shop }
+spec: { action: ${action}, rules: [{}] }
+---
+`;
+  const previous = parseManifests(policy('deny-all', 'DENY') + policy('audit', 'AUDIT'), 'p.yaml').resources;
+
+  it('keeps the last good version of a refused document and the new good ones', () => {
+    const result = parseManifests(policy('deny-all', 'CUSTOM') + policy('audit', 'ALLOW'), 'p.yaml');
+    expect(result.errors.map((e) => e.name)).toEqual(['deny-all']);
+    const kept = keepLastGood(previous, result);
+    expect(kept.map((r) => `${r.name}:${(r as { action: string }).action}`)).toEqual(['audit:ALLOW', 'deny-all:DENY']);
+  });
+
+  it('drops a resource whose document was removed, and keeps everything on an unattributable error', () => {
+    expect(keepLastGood(previous, parseManifests(policy('audit', 'AUDIT'), 'p.yaml')).map((r) => r.name)).toEqual(['audit']);
+    const broken = parseManifests(`${policy('audit', 'AUDIT')}kind: [\n`, 'p.yaml');
+    expect(broken.errors.length).toBeGreaterThan(0);
+    expect(keepLastGood(previous, broken).map((r) => r.name)).toEqual(['audit', 'deny-all']);
   });
 });

@@ -22,7 +22,8 @@ export type Decoded<T> = T | typeof INVALID;
 
 export class DecodeContext {
   readonly issues: DecodeIssue[] = [];
-  constructor(private readonly doc: Document.Parsed) {}
+  /** `doc` is the document aliases resolve in (none for documents read without the `yaml` package's composer). */
+  constructor(private readonly doc?: Document.Parsed) {}
 
   report(node: YamlNode | null | undefined, fallbackOffset: number, path: string, message: string): typeof INVALID {
     this.issues.push({ offset: node?.range?.[0] ?? fallbackOffset, path, message });
@@ -31,7 +32,7 @@ export class DecodeContext {
 
   /** Follows YAML aliases (`*anchor`) to the node they name. */
   resolve(node: YamlNode | null | undefined): YamlNode | null | undefined {
-    return isAlias(node) ? (node.resolve(this.doc) as YamlNode | undefined) : node;
+    return isAlias(node) && this.doc ? (node.resolve(this.doc) as YamlNode | undefined) : node;
   }
 }
 
@@ -48,7 +49,8 @@ function describe(node: YamlNode): string {
   return 'an unsupported node';
 }
 
-function scalar<T>(expected: string, accept: (value: unknown) => T | undefined): Decoder<T> {
+/** A scalar accepted by `accept` (undefined = refused, reported as "expected <expected>"). */
+export function scalar<T>(expected: string, accept: (value: unknown) => T | undefined): Decoder<T> {
   return (node, path, ctx, at) => {
     const value = isScalar(node) ? accept(node.value) : undefined;
     return value === undefined ? ctx.report(node, at, path, `expected ${expected}, got ${describe(node)}`) : value;
@@ -80,29 +82,27 @@ export const boolean: Decoder<boolean> = scalar('true or false', (v) => (typeof 
 export const oneOf = <const T extends string>(values: readonly T[]): Decoder<T> =>
   scalar(`one of ${values.join(', ')}`, (v) => (values as readonly unknown[]).includes(v) ? (v as T) : undefined);
 
+/** One of a few numbers or strings, compared as YAML scalars (`statusCode: 301`). */
+export const scalarOneOf = <const T extends string | number>(values: readonly T[]): Decoder<T> =>
+  scalar(`one of ${values.join(', ')}`, (v) => ((values as readonly unknown[]).includes(v) ? (v as T) : undefined));
+
 export const ipAddress: Decoder<string> = scalar('an IPv4 or IPv6 address', (v) =>
   typeof v === 'string' && (isIPv4(v) || isIPv6(v)) ? v : undefined,
 );
 
-/** An address or a CIDR block, as AuthorizationPolicy ipBlocks accept. */
-export const cidr: Decoder<string> = scalar('an IP address or CIDR (10.0.0.0/8)', (v) => {
-  if (typeof v !== 'string') return undefined;
+/** An address or a CIDR block (`10.0.0.1`, `10.0.0.0/8`, `fd00::/8`). */
+export function isCidr(v: string): boolean {
   const [ip = '', bits, extra] = v.split('/');
   const maxBits = isIPv4(ip) ? 32 : isIPv6(ip) ? 128 : -1;
-  if (maxBits < 0 || extra !== undefined) return undefined;
-  if (bits === undefined) return v;
-  const n = Number(bits);
-  return /^\d+$/.test(bits) && n <= maxBits ? v : undefined;
-});
+  if (maxBits < 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= maxBits);
+}
+
+/** An address or a CIDR block, as AuthorizationPolicy ipBlocks accept. */
+export const cidr: Decoder<string> = scalar('an IP address or CIDR (10.0.0.0/8)', (v) => (typeof v === 'string' && isCidr(v) ? v : undefined));
 
 /** Gateway API Duration: e.g. `10s`, `1h30m`, `500ms`. */
 export const duration = matching(/^([0-9]{1,5}(h|m|s|ms)){1,4}$/, 'a duration like 10s, 500ms or 1m30s');
-
-/** A port written as a number or a numeric string (AuthorizationPolicy `ports: ["8080"]`), kept as a string. */
-export const portString: Decoder<string> = scalar('a port 1-65535', (v) => {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
-  return Number.isInteger(n) && n >= 1 && n <= 65535 ? String(n) : undefined;
-});
 
 /** Post-processes a decoded value (defaults that depend on other fields, normalisation). */
 export function transform<A, B>(decode: Decoder<A>, fn: (value: A) => B): Decoder<B> {
@@ -208,10 +208,103 @@ function lookup(
   return { found: current, at, broken: false };
 }
 
-export function object<T>(shape: Shape<T>): Decoder<T> {
+export interface ObjectOptions {
+  /**
+   * Refuse keys that no field reads, naming the key and the keys expected there (Istio's
+   * validation refuses unknown fields: a typo such as `rule:` for `rules:` must not quietly
+   * become a different policy). Checked at every mapping level the fields' dotted sources pass
+   * through (`spec`, `spec.mtls`); a field's own decoder checks below it.
+   */
+  readonly strict?: boolean;
+  /** Dotted keys accepted and not read (`status`, ObjectMeta fields the mesh has no use for). */
+  readonly ignore?: readonly string[];
+}
+
+/** The keys a strict object accepts, as a tree of mapping levels. */
+interface KnownKeys {
+  /** Keys whose value a field decoder (or the ignore list) owns. */
+  readonly leaves: Set<string>;
+  /** Keys that are mappings the fields' dotted sources pass through. */
+  readonly levels: Map<string, KnownKeys>;
+  /** Keys to name in "expected one of" (ignored ones are not advertised). */
+  readonly advertised: string[];
+}
+
+function knownKeys(fieldPaths: readonly string[], ignored: readonly string[]): KnownKeys {
+  const root: KnownKeys = { leaves: new Set(), levels: new Map(), advertised: [] };
+  const add = (dotted: string, advertise: boolean) => {
+    const parts = dotted.split('.');
+    let level = root;
+    parts.forEach((key, i) => {
+      if (advertise && !level.advertised.includes(key)) level.advertised.push(key);
+      if (i === parts.length - 1) {
+        level.leaves.add(key);
+        return;
+      }
+      let next = level.levels.get(key);
+      if (!next) level.levels.set(key, (next = { leaves: new Set(), levels: new Map(), advertised: [] }));
+      level = next;
+    });
+  };
+  for (const p of fieldPaths) add(p, true);
+  for (const p of ignored) add(p, false);
+  return root;
+}
+
+/** Levenshtein distance, for "did you mean" on a mistyped key. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
+function unknownKeyMessage(key: string, expected: readonly string[]): string {
+  const close = expected.filter((e) => editDistance(key.toLowerCase(), e.toLowerCase()) <= 2).sort((x, y) => editDistance(key, x) - editDistance(key, y))[0];
+  const hint = close ? `did you mean "${close}"? ` : '';
+  return `unknown field "${key}" (${hint}expected ${expected.length === 0 ? 'no fields here' : `one of: ${expected.join(', ')}`})`;
+}
+
+/** Reports every key of `node` (and of the levels below it) that `known` does not name. */
+function checkKnownKeys(node: YamlNode, known: KnownKeys, path: string, ctx: DecodeContext): boolean {
+  if (!isMap(node)) return true; // the field decoders report the wrong shape
+  let ok = true;
+  for (const pair of node.items) {
+    const keyNode = pair.key as YamlNode | null;
+    const key = isScalar(keyNode) ? String(keyNode.value) : undefined;
+    const keyPath = path ? `${path}.${key ?? '?'}` : (key ?? '?');
+    if (key === undefined) {
+      ctx.report(keyNode, node.range?.[0] ?? 0, keyPath, 'expected a string key');
+      ok = false;
+      continue;
+    }
+    if (known.leaves.has(key)) continue;
+    const level = known.levels.get(key);
+    if (level) {
+      const value = ctx.resolve(pair.value as YamlNode | null);
+      if (value) ok = checkKnownKeys(value, level, keyPath, ctx) && ok;
+      continue;
+    }
+    ctx.report(keyNode, node.range?.[0] ?? 0, keyPath, unknownKeyMessage(key, known.advertised));
+    ok = false;
+  }
+  return ok;
+}
+
+export function object<T>(shape: Shape<T>, options: ObjectOptions = {}): Decoder<T> {
   const entries = Object.entries(shape) as [string, FieldSpec<unknown>][];
+  const known = options.strict
+    ? knownKeys(
+        entries.filter(([, spec]) => !spec.fixed).map(([name, spec]) => spec.from ?? name),
+        options.ignore ?? [],
+      )
+    : undefined;
   return (node, path, ctx, at) => {
     if (!isMap(node)) return ctx.report(node, at, path, `expected a mapping, got ${describe(node)}`);
+    const keysOk = known ? checkKnownKeys(node, known, path, ctx) : true;
     const out: Record<string, unknown> = {};
     let ok = true;
     for (const [name, spec] of entries) {
@@ -239,7 +332,35 @@ export function object<T>(shape: Shape<T>): Decoder<T> {
       if (value === INVALID) ok = false;
       else if (value !== undefined) out[name] = value;
     }
-    return ok ? (out as T) : INVALID;
+    return ok && keysOk ? (out as T) : INVALID;
+  };
+}
+
+/**
+ * A mapping keyed by port number (`portLevelMtls: { 8080: {mode: STRICT} }`); YAML keys may be
+ * written as numbers or numeric strings.
+ */
+export function portMap<T>(value: Decoder<T>): Decoder<Readonly<Record<number, T>>> {
+  return (node, path, ctx, at) => {
+    if (!isMap(node)) return ctx.report(node, at, path, `expected a mapping of ports, got ${describe(node)}`);
+    const out: Record<number, T> = {};
+    let ok = true;
+    for (const pair of node.items) {
+      const keyNode = pair.key as YamlNode | null;
+      const raw = isScalar(keyNode) ? keyNode.value : undefined;
+      const port = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
+      const keyPath = `${path}[${String(raw)}]`;
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        ctx.report(keyNode, at, keyPath, `expected a port 1-65535 as the key, got ${keyNode ? describe(keyNode) : 'nothing'}`);
+        ok = false;
+        continue;
+      }
+      const child = ctx.resolve(pair.value as YamlNode | null);
+      const decoded = child == null ? ctx.report(null, keyNode?.range?.[0] ?? at, keyPath, 'expected a value, got nothing') : value(child, keyPath, ctx, keyNode?.range?.[0] ?? at);
+      if (decoded === INVALID) ok = false;
+      else out[port] = decoded;
+    }
+    return ok ? out : INVALID;
   };
 }
 
@@ -252,5 +373,85 @@ export function refine<T>(decode: Decoder<T>, check: (value: T) => { path: strin
     if (!problem) return value;
     const target = problem.path && isMap(node) ? (node.getIn(problem.path.split('.'), true) as YamlNode | undefined) : undefined;
     return ctx.report(target ?? node, at, [path, problem.path].filter(Boolean).join('.'), problem.message);
+  };
+}
+
+/**
+ * Refuses fields the decoder does not read, so a field this mesh does not implement is an error
+ * naming it rather than something silently ignored. `at` (dotted, relative to the node) says
+ * which mapping to check when the keys live below the decoded node (`spec` of a resource).
+ */
+export function closed<T>(decode: Decoder<T>, keys: readonly string[], at = ''): Decoder<T> {
+  const known = new Set(keys);
+  return (node, path, ctx, offset) => {
+    const target = at && isMap(node) ? ctx.resolve(node.getIn(at.split('.'), true) as YamlNode | undefined) : node;
+    let ok = true;
+    if (isMap(target)) {
+      for (const pair of target.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key === undefined || known.has(key)) continue;
+        const where = [path, at, key].filter(Boolean).join('.');
+        ctx.report(pair.key as YamlNode, offset, where, `unknown field "${key}" (this mesh reads ${keys.join(', ')})`);
+        ok = false;
+      }
+    }
+    const value = decode(node, path, ctx, offset);
+    return ok ? value : INVALID;
+  };
+}
+
+/** `object(shape)` that also refuses fields the shape does not name (see `closed`). */
+export function strictObject<T>(shape: Shape<T>): Decoder<T> {
+  const keys = (Object.entries(shape) as [string, FieldSpec<unknown>][]).filter(([, spec]) => !spec.fixed).map(([name, spec]) => spec.from ?? name);
+  return closed(object(shape), keys);
+}
+
+/** Gateway API Duration (`1h30m`, `500ms`) in milliseconds; undefined when it is not one. */
+export function gatewayDurationMs(text: string): number | undefined {
+  if (!/^([0-9]{1,5}(h|m|s|ms)){1,4}$/.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/(\d+)(ms|h|m|s)/g)) {
+    const n = Number(m[1]);
+    total += m[2] === 'h' ? n * 3_600_000 : m[2] === 'm' ? n * 60_000 : m[2] === 's' ? n * 1000 : n;
+  }
+  return total;
+}
+
+/** A problem found after decoding: `at` is the YAML path from the checked node (keys and list indices). */
+export interface Problem {
+  readonly at: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** Display form of a YAML path: `spec.rules[0].from`, `metadata.annotations["istio.io/dry-run"]`. */
+export function displayPath(base: string, at: readonly (string | number)[]): string {
+  let out = base;
+  for (const seg of at) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_][\w-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+/**
+ * Adds cross-field checks that may find several problems (each reported at its own node);
+ * the value is refused when any is found.
+ */
+export function checked<T>(decode: Decoder<T>, check: (value: T) => readonly Problem[]): Decoder<T> {
+  return (node, path, ctx, at) => {
+    const value = decode(node, path, ctx, at);
+    if (value === INVALID) return value;
+    const problems = check(value);
+    for (const problem of problems) {
+      let target: YamlNode | null | undefined = node;
+      for (const seg of problem.at) {
+        const next: YamlNode | null | undefined = isMap(target) || isSeq(target) ? ctx.resolve(target.get(seg, true) as YamlNode | null | undefined) : undefined;
+        if (next == null) break;
+        target = next;
+      }
+      ctx.report(target, at, displayPath(path, problem.at), problem.message);
+    }
+    return problems.length > 0 ? INVALID : value;
   };
 }

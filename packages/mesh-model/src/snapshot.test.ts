@@ -63,7 +63,7 @@ describe('buildSnapshot on the sample mesh', () => {
   });
 
   it('is default-allow and PERMISSIVE without policies', () => {
-    expect(snap.policiesFor(pod(snap, 'ratings-v1'))).toEqual({ authorizationPolicies: [], mtlsMode: 'PERMISSIVE' });
+    expect(snap.policiesFor(pod(snap, 'ratings-v1'))).toEqual({ authorizationPolicies: [], mtlsMode: 'PERMISSIVE', portMtls: {}, peerAuthentications: {} });
   });
 
   it('is immutable', () => {
@@ -120,6 +120,50 @@ spec: { selector: { matchLabels: { app: ratings } }, mtls: { mode: PERMISSIVE } 
     expect(reviews.authorizationPolicies.map((p) => `${p.namespace}/${p.name}`)).toEqual(['istio-system/mesh-deny']);
     expect(reviews.mtlsMode).toBe('STRICT');
     expect(snap.policiesFor(pod(snap, 'ratings-v1')).mtlsMode).toBe('PERMISSIVE');
+  });
+
+  const peerAuth = (name: string, namespace: string, spec: string, created?: string) => `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: ${name}, namespace: ${namespace}${created ? `, creationTimestamp: "${created}"` : ''} }
+spec: ${spec}
+---
+`;
+  /** A pod in the root namespace, labelled like ratings, to see which policies reach it. */
+  const rootPod = makePod({ name: 'ratings-root', namespace: 'istio-system', nodeName: 'node-a', podIP: '10.77.1.99', labels: { app: 'ratings' } });
+  const mtlsOf = (text: string, podName = 'ratings-v1') => {
+    const extra = parseManifests(text, 'pa.yaml');
+    expect(extra.errors).toEqual([]);
+    const snap = buildSnapshot([...load('bookinfo'), rootPod, ...extra.resources]);
+    const { mtlsMode, portMtls } = snap.policiesFor(podName === rootPod.name ? rootPod : pod(snap, podName));
+    return { mtlsMode, portMtls };
+  };
+
+  it('ignores a PeerAuthentication with a selector in the root namespace, even for pods there (Istio: only mesh-wide policies count there)', () => {
+    const text = peerAuth('root-selector', 'istio-system', '{ selector: { matchLabels: { app: ratings } }, mtls: { mode: STRICT }, portLevelMtls: { 80: { mode: STRICT } } }');
+    expect(mtlsOf(text)).toEqual({ mtlsMode: 'PERMISSIVE', portMtls: {} });
+    expect(mtlsOf(text, 'ratings-root')).toEqual({ mtlsMode: 'PERMISSIVE', portMtls: {} });
+  });
+
+  it('lets a namespace DISABLE override mesh STRICT (ambient: plaintext accepted, HBONE stays mTLS)', () => {
+    const text = peerAuth('mesh', 'istio-system', '{ mtls: { mode: STRICT } }') + peerAuth('ns', 'default', '{ mtls: { mode: DISABLE } }');
+    expect(mtlsOf(text).mtlsMode).toBe('DISABLE');
+  });
+
+  it('chooses the oldest policy of a level and lets an UNSET one inherit', () => {
+    const text =
+      peerAuth('mesh', 'istio-system', '{ mtls: { mode: STRICT } }') +
+      peerAuth('b-newer', 'default', '{ mtls: { mode: PERMISSIVE } }', '2024-02-01T00:00:00Z') +
+      peerAuth('z-older', 'default', '{ mtls: { mode: UNSET } }', '2024-01-01T00:00:00Z');
+    // The oldest namespace policy is UNSET, so the mesh's STRICT stands (Istio does not fall back to the newer one).
+    expect(mtlsOf(text).mtlsMode).toBe('STRICT');
+  });
+
+  it('applies the workload policy portLevelMtls per pod port, UNSET ports inheriting', () => {
+    const text =
+      peerAuth('mesh', 'istio-system', '{ mtls: { mode: STRICT } }') +
+      peerAuth('ratings', 'default', '{ selector: { matchLabels: { app: ratings } }, portLevelMtls: { 9080: { mode: PERMISSIVE }, 9090: { mode: UNSET }, 15000: { mode: DISABLE } } }');
+    expect(mtlsOf(text)).toEqual({ mtlsMode: 'STRICT', portMtls: { 9080: 'PERMISSIVE', 15000: 'DISABLE' } });
+    expect(mtlsOf(text, 'reviews-v1')).toEqual({ mtlsMode: 'STRICT', portMtls: {} });
   });
 });
 

@@ -6,23 +6,25 @@
  * Invariants: resources are deep-frozen; maps iterate in key order, and lists are sorted by
  * key, so anything generated from a snapshot is deterministic whatever the manifest order.
  */
+import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki/spiffe';
 import { deepFreeze } from './freeze.js';
 import type {
   AuthorizationPolicy,
   Gateway,
   HttpRoute,
+  LabelSelector,
   Labels,
   MeshResource,
   Namespace,
   Node,
   PeerAuthentication,
   Pod,
+  ReferenceGrant,
   Service,
   ServiceAccount,
   ServicePort,
 } from './types.js';
 
-export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 /** Istio's root namespace: selector-less policies here apply to the whole mesh. */
 export const DEFAULT_ROOT_NAMESPACE = 'istio-system';
 /** DNS suffix of service hostnames (`reviews.default.svc.cluster.local`). */
@@ -57,8 +59,18 @@ export type EffectiveMtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 export interface PodPolicies {
   /** Policies ztunnel enforces for this pod (selector or namespace/mesh-wide), sorted by namespace/name. */
   readonly authorizationPolicies: readonly AuthorizationPolicy[];
-  /** Workload PeerAuthentication, else namespace, else mesh; PERMISSIVE when none says otherwise. */
+  /**
+   * Workload PeerAuthentication, else namespace, else mesh; PERMISSIVE when none says otherwise.
+   * At each level the oldest policy is chosen first, and an UNSET one inherits (Istio).
+   */
   readonly mtlsMode: EffectiveMtlsMode;
+  /**
+   * The chosen workload PeerAuthentication's `portLevelMtls` (UNSET ports left out): the mode on
+   * those pod ports, overriding `mtlsMode`.
+   */
+  readonly portMtls: Readonly<Record<number, EffectiveMtlsMode>>;
+  /** The PeerAuthentication chosen at each level (the oldest there), whether or not its mode is set. */
+  readonly peerAuthentications: { readonly mesh?: PeerAuthentication; readonly namespace?: PeerAuthentication; readonly workload?: PeerAuthentication };
 }
 
 export interface SnapshotOptions {
@@ -79,6 +91,7 @@ export interface MeshSnapshot {
   readonly peerAuthentications: ReadonlyMap<string, PeerAuthentication>;
   readonly gateways: ReadonlyMap<string, Gateway>;
   readonly httpRoutes: ReadonlyMap<string, HttpRoute>;
+  readonly referenceGrants: ReadonlyMap<string, ReferenceGrant>;
 
   identityOf(pod: Pod): Identity;
   /** `spiffe://<trust domain>/ns/<namespace>/sa/<service account>`. */
@@ -104,6 +117,26 @@ export interface MeshSnapshot {
   policiesFor(pod: Pod): PodPolicies;
   /** HTTPRoutes with a parentRef naming this Service or Gateway. */
   routesFor(parent: Service | Gateway): readonly HttpRoute[];
+  /**
+   * Whether a ReferenceGrant in the target's namespace lets objects of `from` (group, kind,
+   * namespace) refer to the target. Same-namespace references need no grant and are not asked.
+   */
+  referenceGranted(from: GrantSubject, to: GrantTarget): boolean;
+}
+
+/** Who refers: `{group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace}`. */
+export interface GrantSubject {
+  readonly group: string;
+  readonly kind: string;
+  readonly namespace: string;
+}
+
+/** What is referred to: `{group: '', kind: 'Service', namespace, name}`. */
+export interface GrantTarget {
+  readonly group: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
 }
 
 /** `namespace/name` for namespaced resources, `name` otherwise: the keys of the snapshot's maps. */
@@ -148,74 +181,94 @@ function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string,
 
 const NONE: readonly never[] = Object.freeze([]);
 
+/** Everything a snapshot answers from; the pod-derived part is rebuilt for pod changes alone. */
+/** The snapshot's map of each kind, by the name it has on the snapshot. */
+const KIND_MAPS = {
+  Namespace: 'namespaces',
+  Node: 'nodes',
+  Pod: 'pods',
+  Service: 'services',
+  ServiceAccount: 'serviceAccounts',
+  AuthorizationPolicy: 'authorizationPolicies',
+  PeerAuthentication: 'peerAuthentications',
+  Gateway: 'gateways',
+  HTTPRoute: 'httpRoutes',
+  ReferenceGrant: 'referenceGrants',
+} as const satisfies Record<MeshResource['kind'], keyof MeshSnapshot>;
+
+type KindMaps = { readonly [K in MeshResource['kind'] as (typeof KIND_MAPS)[K]]: Map<string, ByKind<K>> };
+
+interface Indexes {
+  readonly trustDomain: string;
+  readonly rootNamespace: string;
+  readonly kinds: KindMaps;
+  readonly grantsByNamespace: Map<string, ReferenceGrant[]>;
+  readonly policiesByNamespace: Map<string, AuthorizationPolicy[]>;
+  readonly peerAuthByNamespace: Map<string, PeerAuthentication[]>;
+  readonly routesByParent: Map<string, HttpRoute[]>;
+  /** How many resources other than pods the snapshot was built from. */
+  readonly otherResources: number;
+  // Derived from pods:
+  readonly podsByNode: Map<string, Pod[]>;
+  readonly podByIp: Map<string, Pod>;
+  /** `namespace\0label\0value` → the pods carrying it, in key order. */
+  readonly podsByLabel: Map<string, Pod[]>;
+  readonly endpointsByService: Map<string, readonly ServiceEndpoint[]>;
+  readonly servicesByPod: Map<string, Service[]>;
+}
+
+const INDEXES = new WeakMap<MeshSnapshot, Indexes>();
+
+/** A snapshot built from an earlier one where only pods changed: the earlier one (weakly held) and the keys of the pods that changed. */
+export interface PodChanges {
+  readonly previous: MeshSnapshot;
+  /** `namespace/name` of every pod added, removed or changed. */
+  readonly pods: ReadonlySet<string>;
+}
+
+const POD_CHANGES = new WeakMap<MeshSnapshot, { readonly previous: WeakRef<MeshSnapshot>; readonly pods: ReadonlySet<string> }>();
+
+/**
+ * When `snapshot` was built from `previous` (`buildSnapshot(…, …, previous)`) and only pods
+ * changed: which ones. Undefined otherwise (anything else changed, it was built from scratch, or
+ * the earlier snapshot is gone): then everything may have changed.
+ */
+export function podChangesOf(snapshot: MeshSnapshot): PodChanges | undefined {
+  const changes = POD_CHANGES.get(snapshot);
+  const previous = changes?.previous.deref();
+  return changes && previous ? { previous, pods: changes.pods } : undefined;
+}
+
+/** Above this share of pods changed, rebuilding the pod indexes from scratch is cheaper than patching them. */
+const INCREMENTAL_POD_SHARE = 0.1;
+
 /**
  * Builds the snapshot. Later duplicates of a key replace earlier ones (the parser already
  * reports duplicates as errors). The given resources are frozen.
+ *
+ * With `previous`, when every resource but the pods is the same object as in `previous`, only
+ * the pod indexes are patched for the pods that changed (a one-pod edit costs a walk over the
+ * resources, not every selector again); the result is the same as a build from scratch.
  */
-export function buildSnapshot(resources: readonly MeshResource[], opts: SnapshotOptions = {}): MeshSnapshot {
+export function buildSnapshot(resources: readonly MeshResource[], opts: SnapshotOptions = {}, previous?: MeshSnapshot): MeshSnapshot {
   const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const rootNamespace = opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
+  const before = previous ? INDEXES.get(previous) : undefined;
+  if (before && before.trustDomain === trustDomain && before.rootNamespace === rootNamespace) {
+    const patched = patchPods(before, resources);
+    if (patched) {
+      const snapshot = assemble(patched.indexes);
+      POD_CHANGES.set(snapshot, { previous: new WeakRef(previous as MeshSnapshot), pods: patched.changed });
+      return snapshot;
+    }
+  }
   for (const r of resources) deepFreeze(r);
+  return assemble(indexesFrom(resources, trustDomain, rootNamespace));
+}
 
-  const namespaces = collect(resources, 'Namespace');
-  const nodes = collect(resources, 'Node');
-  const pods = collect(resources, 'Pod');
-  const services = collect(resources, 'Service');
-  const serviceAccounts = collect(resources, 'ServiceAccount');
-  const authorizationPolicies = collect(resources, 'AuthorizationPolicy');
-  const peerAuthentications = collect(resources, 'PeerAuthentication');
-  const gateways = collect(resources, 'Gateway');
-  const httpRoutes = collect(resources, 'HTTPRoute');
-
-  const podsByNode = groupBy(pods.values(), (p) => p.nodeName);
-  const podByIp = new Map<string, Pod>();
-  // Host-network pods share their node's IP; an IP names a pod only when the pod owns it.
-  for (const pod of pods.values()) if (pod.podIP && !pod.hostNetwork && !podByIp.has(pod.podIP)) podByIp.set(pod.podIP, pod);
-  const serviceByVip = new Map<string, Service>();
-  for (const svc of services.values()) if (svc.clusterIP && !serviceByVip.has(svc.clusterIP)) serviceByVip.set(svc.clusterIP, svc);
-
-  // Selector matching through a label index: each selector only scans the pods carrying its
-  // rarest label pair, so 1,000 services over 10,000 pods stay linear-ish.
-  const podsByLabel = new Map<string, Pod[]>();
-  for (const pod of pods.values()) {
-    for (const [k, v] of Object.entries(pod.labels)) {
-      const key = `${pod.namespace}\0${k}\0${v}`;
-      const list = podsByLabel.get(key);
-      if (list) list.push(pod);
-      else podsByLabel.set(key, [pod]);
-    }
-  }
-  const selectPods = (namespace: string, selector: Labels): Pod[] => {
-    let best: Pod[] | undefined;
-    for (const [k, v] of Object.entries(selector)) {
-      const candidates = podsByLabel.get(`${namespace}\0${k}\0${v}`) ?? [];
-      if (!best || candidates.length < best.length) best = candidates;
-    }
-    return (best ?? []).filter((p) => matchesSelector(selector, p.labels));
-  };
-
-  const endpointsByService = new Map<string, readonly ServiceEndpoint[]>();
-  const servicesByPod = new Map<string, Service[]>();
-  for (const [key, svc] of services) {
-    const selected = svc.selector ? selectPods(svc.namespace, svc.selector) : [];
-    const endpoints: ServiceEndpoint[] = [];
-    for (const pod of selected) {
-      const podKey = objectKey(pod);
-      const list = servicesByPod.get(podKey);
-      if (list) list.push(svc);
-      else servicesByPod.set(podKey, [svc]);
-      if (!pod.ready || !pod.podIP) continue;
-      for (const servicePort of svc.ports) {
-        const targetPort = resolveTargetPort(pod, servicePort);
-        // Kubernetes leaves a pod out of a port's endpoints when it has no container port of that name.
-        if (targetPort !== undefined) endpoints.push({ pod, address: pod.podIP, servicePort, targetPort });
-      }
-    }
-    endpointsByService.set(key, Object.freeze(endpoints));
-  }
-
-  const policiesByNamespace = groupBy(authorizationPolicies.values(), (p) => p.namespace);
-  const peerAuthByNamespace = groupBy(peerAuthentications.values(), (p) => p.namespace);
+function indexesFrom(resources: readonly MeshResource[], trustDomain: string, rootNamespace: string): Indexes {
+  const kinds = Object.fromEntries(Object.entries(KIND_MAPS).map(([kind, field]) => [field, collect(resources, kind as MeshResource['kind'])])) as unknown as KindMaps;
+  const { pods, services, authorizationPolicies, peerAuthentications, httpRoutes, referenceGrants } = kinds;
 
   const routesByParent = new Map<string, HttpRoute[]>();
   for (const route of httpRoutes.values()) {
@@ -227,6 +280,217 @@ export function buildSnapshot(resources: readonly MeshResource[], opts: Snapshot
       } else routesByParent.set(key, [route]);
     }
   }
+
+  const podsByLabel = new Map<string, Pod[]>();
+  for (const pod of pods.values()) {
+    for (const key of labelKeys(pod)) {
+      const list = podsByLabel.get(key);
+      if (list) list.push(pod);
+      else podsByLabel.set(key, [pod]);
+    }
+  }
+  const endpointsByService = new Map<string, readonly ServiceEndpoint[]>();
+  const servicesByPod = new Map<string, Service[]>();
+  for (const [key, svc] of services) {
+    const selected = svc.selector ? selectPods(podsByLabel, svc.namespace, svc.selector) : [];
+    for (const pod of selected) {
+      const podKey = objectKey(pod);
+      const list = servicesByPod.get(podKey);
+      if (list) list.push(svc);
+      else servicesByPod.set(podKey, [svc]);
+    }
+    endpointsByService.set(key, endpointsOf(svc, selected));
+  }
+
+  return {
+    trustDomain,
+    rootNamespace,
+    kinds,
+    grantsByNamespace: groupBy(referenceGrants.values(), (g) => g.namespace),
+    policiesByNamespace: groupBy(authorizationPolicies.values(), (p) => p.namespace),
+    peerAuthByNamespace: groupBy(peerAuthentications.values(), (p) => p.namespace),
+    routesByParent,
+    otherResources: resources.reduce((n, r) => (r.kind === 'Pod' ? n : n + 1), 0),
+    ...podLookups(pods),
+    podsByLabel,
+    endpointsByService,
+    servicesByPod,
+  };
+}
+
+/** The pod indexes rebuilt whole each time (a pass over the pods, no selector matching). */
+function podLookups(pods: ReadonlyMap<string, Pod>): Pick<Indexes, 'podsByNode' | 'podByIp'> {
+  const podByIp = new Map<string, Pod>();
+  // Host-network pods share their node's IP; an IP names a pod only when the pod owns it.
+  for (const pod of pods.values()) if (pod.podIP && !pod.hostNetwork && !podByIp.has(pod.podIP)) podByIp.set(pod.podIP, pod);
+  return { podsByNode: groupBy(pods.values(), (p) => p.nodeName), podByIp };
+}
+
+/**
+ * The indexes of `resources` made from `before`'s, when only pods differ (every other resource is
+ * the same object under the same key, and as many); undefined when anything else changed or so
+ * many pods did that a full build is cheaper.
+ */
+function patchPods(before: Indexes, resources: readonly MeshResource[]): { indexes: Indexes; changed: Set<string> } | undefined {
+  const podsByKey = new Map<string, Pod>();
+  let others = 0;
+  for (const r of resources) {
+    if (r.kind === 'Pod') {
+      podsByKey.set(objectKey(r), r);
+      continue;
+    }
+    others++;
+    if ((before.kinds[KIND_MAPS[r.kind]] as ReadonlyMap<string, MeshResource>).get(objectKey(r as { name: string; namespace?: string })) !== r) return undefined;
+  }
+  if (others !== before.otherResources) return undefined;
+  const changed = new Set<string>();
+  const added: string[] = [];
+  for (const [key, pod] of podsByKey) {
+    const old = before.kinds.pods.get(key);
+    if (old !== pod) changed.add(key);
+    if (old === undefined) added.push(key);
+  }
+  for (const key of before.kinds.pods.keys()) if (!podsByKey.has(key)) changed.add(key);
+  if (changed.size > Math.max(1, before.kinds.pods.size * INCREMENTAL_POD_SHARE)) return undefined;
+  for (const key of changed) deepFreeze(podsByKey.get(key));
+  // Key order without sorting every key again: the earlier keys (already in order) merged with the added ones.
+  added.sort(compareKeys);
+  const pods = new Map<string, Pod>();
+  let next = 0;
+  for (const key of before.kinds.pods.keys()) {
+    while (next < added.length && compareKeys(added[next] as string, key) < 0) pods.set(added[next] as string, podsByKey.get(added[next++] as string) as Pod);
+    const pod = podsByKey.get(key);
+    if (pod) pods.set(key, pod);
+  }
+  while (next < added.length) pods.set(added[next] as string, podsByKey.get(added[next++] as string) as Pod);
+
+  // Pods by node: the lists of the nodes a changed pod was or is on, rebuilt in key order.
+  const podsByNode = new Map(before.podsByNode);
+  const touchedNodes = new Set<string>();
+  for (const key of changed) for (const pod of [before.kinds.pods.get(key), pods.get(key)]) if (pod) touchedNodes.add(pod.nodeName);
+  for (const node of touchedNodes) {
+    const list = rebuiltInKeyOrder(before.podsByNode.get(node), changed, pods, (pod) => pod.nodeName === node);
+    if (list.length > 0) podsByNode.set(node, list);
+    else podsByNode.delete(node);
+  }
+  const podByIp = patchPodByIp(before, pods, changed);
+
+  // Label lists that hold a changed pod (before or after) are rebuilt in key order.
+  const podsByLabel = new Map(before.podsByLabel);
+  const touchedLabels = new Set<string>();
+  for (const key of changed) {
+    for (const pod of [before.kinds.pods.get(key), pods.get(key)]) if (pod) for (const label of labelKeys(pod)) touchedLabels.add(label);
+  }
+  for (const label of touchedLabels) {
+    const list = rebuiltInKeyOrder(before.podsByLabel.get(label), changed, pods, (pod) => labelKeys(pod).includes(label));
+    if (list.length > 0) podsByLabel.set(label, list);
+    else podsByLabel.delete(label);
+  }
+
+  // Services that select a changed pod (before or after) get their endpoints again; changed pods their services.
+  const endpointsByService = new Map(before.endpointsByService);
+  const servicesByPod = new Map(before.servicesByPod);
+  for (const key of changed) servicesByPod.delete(key);
+  for (const [serviceKey, svc] of before.kinds.services) {
+    if (!svc.selector) continue;
+    const selector = svc.selector;
+    let selectsChanged = false;
+    for (const key of changed) {
+      const old = before.kinds.pods.get(key);
+      const pod = pods.get(key);
+      const selectsOld = old !== undefined && old.namespace === svc.namespace && matchesSelector(selector, old.labels);
+      const selectsNew = pod !== undefined && pod.namespace === svc.namespace && matchesSelector(selector, pod.labels);
+      if (selectsNew) {
+        const list = servicesByPod.get(key);
+        if (list) list.push(svc);
+        else servicesByPod.set(key, [svc]);
+      }
+      selectsChanged ||= selectsOld || selectsNew;
+    }
+    if (selectsChanged) endpointsByService.set(serviceKey, endpointsOf(svc, selectPods(podsByLabel, svc.namespace, selector)));
+  }
+  const indexes: Indexes = { ...before, kinds: { ...before.kinds, pods }, podsByNode, podByIp, podsByLabel, endpointsByService, servicesByPod };
+  return { indexes, changed };
+}
+
+/** A key-ordered pod list with the changed pods taken out, then those of them that `belongs` now put back in order. */
+function rebuiltInKeyOrder(list: readonly Pod[] | undefined, changed: ReadonlySet<string>, pods: ReadonlyMap<string, Pod>, belongs: (pod: Pod) => boolean): Pod[] {
+  const out = (list ?? []).filter((p) => !changed.has(objectKey(p)));
+  for (const key of changed) {
+    const pod = pods.get(key);
+    if (pod && belongs(pod)) out.push(pod);
+  }
+  return out.sort((a, b) => compareKeys(objectKey(a), objectKey(b)));
+}
+
+/**
+ * Pod by IP after a few pods changed: an IP's owner is its first pod in key order, so only the
+ * IPs of changed pods are looked at again. When a changed pod owned an IP, another pod may now
+ * own it, and the index is rebuilt.
+ */
+function patchPodByIp(before: Indexes, pods: ReadonlyMap<string, Pod>, changed: ReadonlySet<string>): Map<string, Pod> {
+  const ownsIp = (pod: Pod | undefined): pod is Pod & { podIP: string } => pod !== undefined && !!pod.podIP && !pod.hostNetwork;
+  for (const key of changed) {
+    const old = before.kinds.pods.get(key);
+    if (ownsIp(old) && before.podByIp.get(old.podIP) === old) return podLookups(pods).podByIp;
+  }
+  const podByIp = new Map(before.podByIp);
+  for (const key of changed) {
+    const pod = pods.get(key);
+    if (!ownsIp(pod)) continue;
+    const owner = podByIp.get(pod.podIP);
+    if (!owner || compareKeys(key, objectKey(owner)) < 0) podByIp.set(pod.podIP, pod);
+  }
+  return podByIp;
+}
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function labelKeys(pod: Pod): string[] {
+  return Object.entries(pod.labels).map(([k, v]) => `${pod.namespace}\0${k}\0${v}`);
+}
+
+/**
+ * Selector matching through the label index: each selector only scans the pods carrying its
+ * rarest label pair, so 1,000 services over 10,000 pods stay linear-ish.
+ */
+function selectPods(podsByLabel: ReadonlyMap<string, Pod[]>, namespace: string, selector: Labels): Pod[] {
+  let best: Pod[] | undefined;
+  for (const [k, v] of Object.entries(selector)) {
+    const candidates = podsByLabel.get(`${namespace}\0${k}\0${v}`) ?? [];
+    if (!best || candidates.length < best.length) best = candidates;
+  }
+  return (best ?? []).filter((p) => matchesSelector(selector, p.labels));
+}
+
+function endpointsOf(svc: Service, selected: readonly Pod[]): readonly ServiceEndpoint[] {
+  const endpoints: ServiceEndpoint[] = [];
+  for (const pod of selected) {
+    if (!pod.ready || !pod.podIP) continue;
+    for (const servicePort of svc.ports) {
+      const targetPort = resolveTargetPort(pod, servicePort);
+      // Kubernetes leaves a pod out of a port's endpoints when it has no container port of that name.
+      if (targetPort !== undefined) endpoints.push({ pod, address: pod.podIP, servicePort, targetPort });
+    }
+  }
+  return Object.freeze(endpoints);
+}
+
+function assemble(indexes: Indexes): MeshSnapshot {
+  const { trustDomain, rootNamespace, kinds, grantsByNamespace, policiesByNamespace, peerAuthByNamespace, routesByParent, podsByNode, podByIp, podsByLabel, endpointsByService, servicesByPod } = indexes;
+  const { namespaces, nodes, services, gateways } = kinds;
+  // The core API group is written "" or "core".
+  const sameGroup = (a: string, b: string) => a === b || (a === '' && b === 'core') || (a === 'core' && b === '');
+  const referenceGranted = (from: GrantSubject, to: GrantTarget): boolean =>
+    (grantsByNamespace.get(to.namespace) ?? []).some(
+      (grant) =>
+        grant.from.some((f) => sameGroup(f.group, from.group) && f.kind === from.kind && f.namespace === from.namespace) &&
+        grant.to.some((t) => sameGroup(t.group, to.group) && t.kind === to.kind && (t.name === undefined || t.name === to.name)),
+    );
+  const serviceByVip = new Map<string, Service>();
+  for (const svc of services.values()) if (svc.clusterIP && !serviceByVip.has(svc.clusterIP)) serviceByVip.set(svc.clusterIP, svc);
 
   const identityOf = (pod: Pod): Identity => ({ trustDomain, namespace: pod.namespace, serviceAccount: pod.serviceAccountName });
 
@@ -249,7 +513,7 @@ export function buildSnapshot(resources: readonly MeshResource[], opts: Snapshot
   const waypointAddressesOf = (gw: Gateway): readonly string[] => {
     const declared = gw.addresses.filter((a) => a.type === 'IPAddress').map((a) => a.value);
     if (declared.length > 0) return declared;
-    return selectPods(gw.namespace, { [LABEL_GATEWAY_NAME]: gw.name })
+    return selectPods(podsByLabel, gw.namespace, { [LABEL_GATEWAY_NAME]: gw.name })
       .filter((p) => p.ready && p.podIP)
       .map((p) => p.podIP as string);
   };
@@ -262,34 +526,41 @@ export function buildSnapshot(resources: readonly MeshResource[], opts: Snapshot
     const applies = (p: AuthorizationPolicy) => p.targetRefs.length === 0 && selects(p.selector, pod);
     const fromRoot = pod.namespace === rootNamespace ? [] : (policiesByNamespace.get(rootNamespace) ?? []);
     const authz = [...fromRoot, ...(policiesByNamespace.get(pod.namespace) ?? [])].filter(applies);
-    return { authorizationPolicies: authz, mtlsMode: effectiveMtls(pod) };
+    return { authorizationPolicies: authz, ...effectiveMtls(pod) };
   };
 
-  const effectiveMtls = (pod: Pod): EffectiveMtlsMode => {
+  /**
+   * Istio's choice (pilot/pkg/serviceregistry/ambient convertedSelectorPeerAuthentications):
+   * per level the oldest policy (creationTimestamp, then name); workload-level policies with a
+   * selector in the root namespace are ignored; an UNSET mode inherits from the level above.
+   */
+  const oldest = (candidates: readonly PeerAuthentication[]): PeerAuthentication | undefined =>
+    [...candidates].sort((a, b) => {
+      const ta = a.creationTimestamp ?? '';
+      const tb = b.creationTimestamp ?? '';
+      if (ta !== tb) return ta === '' ? 1 : tb === '' ? -1 : ta < tb ? -1 : 1;
+      return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+    })[0];
+  const hasSelector = (p: PeerAuthentication) => p.selector !== undefined && Object.keys(p.selector.matchLabels).length > 0;
+  const effectiveMtls = (pod: Pod): Pick<PodPolicies, 'mtlsMode' | 'portMtls' | 'peerAuthentications'> => {
     const inNs = peerAuthByNamespace.get(pod.namespace) ?? [];
-    const workload = inNs.filter((p) => p.selector && Object.keys(p.selector.matchLabels).length > 0 && matchesSelector(p.selector.matchLabels, pod.labels));
-    const namespaceWide = inNs.filter((p) => !p.selector || Object.keys(p.selector.matchLabels).length === 0);
-    const meshWide = (peerAuthByNamespace.get(rootNamespace) ?? []).filter((p) => !p.selector || Object.keys(p.selector.matchLabels).length === 0);
-    // Most specific level that sets a mode wins; within a level the first by name (Istio: oldest).
-    for (const level of [workload, namespaceWide, meshWide]) {
-      const mode = level.find((p) => p.mtlsMode !== 'UNSET')?.mtlsMode;
-      if (mode && mode !== 'UNSET') return mode;
-    }
-    return 'PERMISSIVE';
+    const mesh = oldest((peerAuthByNamespace.get(rootNamespace) ?? []).filter((p) => !hasSelector(p)));
+    const namespaceWide = pod.namespace === rootNamespace ? undefined : oldest(inNs.filter((p) => !hasSelector(p)));
+    const workload =
+      pod.namespace === rootNamespace ? undefined : oldest(inNs.filter((p) => hasSelector(p) && matchesSelector((p.selector as LabelSelector).matchLabels, pod.labels)));
+    let mode: EffectiveMtlsMode = 'PERMISSIVE';
+    for (const level of [mesh, namespaceWide, workload]) if (level && level.mtlsMode !== 'UNSET') mode = level.mtlsMode;
+    const portMtls: Record<number, EffectiveMtlsMode> = {};
+    for (const [port, portMode] of Object.entries(workload?.portLevelMtls ?? {})) if (portMode !== 'UNSET') portMtls[Number(port)] = portMode;
+    const peerAuthentications = { ...(mesh ? { mesh } : {}), ...(namespaceWide ? { namespace: namespaceWide } : {}), ...(workload ? { workload } : {}) };
+    return { mtlsMode: mode, portMtls, peerAuthentications };
   };
 
   const snapshot: MeshSnapshot = {
     trustDomain,
     rootNamespace,
-    namespaces,
-    nodes,
-    pods,
-    services,
-    serviceAccounts,
-    authorizationPolicies,
-    peerAuthentications,
-    gateways,
-    httpRoutes,
+    ...kinds,
+    referenceGranted,
     identityOf,
     spiffeOf: (pod) => spiffeUri(identityOf(pod)),
     isCaptured: (pod) =>
@@ -308,7 +579,9 @@ export function buildSnapshot(resources: readonly MeshResource[], opts: Snapshot
     policiesFor,
     routesFor: (parent) => routesByParent.get(`${parent.kind}/${parent.namespace}/${parent.name}`) ?? NONE,
   };
-  return Object.freeze(snapshot);
+  Object.freeze(snapshot);
+  INDEXES.set(snapshot, indexes);
+  return snapshot;
 }
 
 function resolveTargetPort(pod: Pod, servicePort: ServicePort): number | undefined {

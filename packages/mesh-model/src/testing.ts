@@ -82,3 +82,34 @@ export function syntheticMesh(size: SyntheticMeshSize): (Namespace | Node | Pod 
   }
   return out;
 }
+
+/**
+ * One resource of `syntheticMesh` (or a `makePod`/`makeService` of its shape) as Kubernetes YAML,
+ * so benchmarks parse and watch realistic manifests.
+ */
+export function manifestYaml(r: Namespace | Node | Pod | Service): string {
+  const meta = `metadata:\n  name: ${r.name}\n${'namespace' in r && r.namespace ? `  namespace: ${r.namespace}\n` : ''}`;
+  const labels = Object.entries('labels' in r ? (r.labels ?? {}) : {});
+  const labelBlock = labels.length ? `  labels:\n${labels.map(([k, v]) => `    ${k}: "${v}"\n`).join('')}` : '';
+  switch (r.kind) {
+    case 'Namespace':
+      return `apiVersion: v1\nkind: Namespace\n${meta}${labelBlock}`;
+    case 'Node':
+      return `apiVersion: v1\nkind: Node\n${meta}spec:\n  podCIDR: ${r.podCidr}\nstatus:\n  addresses: [{type: InternalIP, address: ${r.address}}]\n`;
+    case 'Service':
+      return `apiVersion: v1\nkind: Service\n${meta}${labelBlock}spec:\n  clusterIP: ${r.clusterIP}\n  selector: {app: ${r.selector?.['app']}}\n  ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]\n`;
+    case 'Pod':
+      return `apiVersion: v1\nkind: Pod\n${meta}${labelBlock}spec:\n  serviceAccountName: ${r.serviceAccountName}\n  nodeName: ${r.nodeName}\n  containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]\nstatus:\n  podIP: ${r.podIP}\n`;
+  }
+}
+
+/** Deterministic pseudo-random numbers in [0, 1) (mulberry32), for seeded sequences of edits. */
+export function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

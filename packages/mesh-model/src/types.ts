@@ -90,20 +90,44 @@ export interface LabelSelector {
   readonly matchLabels: Labels;
 }
 
+/**
+ * What a policy's `targetRefs` (or the deprecated singular `targetRef`, which the parser folds
+ * into `targetRefs`) names. Istio accepts Service (group "" or "core"), Gateway and GatewayClass
+ * (group gateway.networking.k8s.io) and ServiceEntry (group networking.istio.io), always in the
+ * policy's own namespace.
+ */
 export interface PolicyTargetRef {
   readonly group: string;
   readonly kind: string;
   readonly name: string;
-  readonly namespace?: string;
 }
 
+/**
+ * AuthorizationPolicy `rules[].from[].source`. Fields AND, values within a field OR, `not*`
+ * negate. Which proxy can enforce which field: docs/authorization.md.
+ */
 export interface AuthorizationSource {
+  /** Peer identities `<trust domain>/ns/<ns>/sa/<sa>` from the peer certificate (`*`, `x*`, `*x`). */
   readonly principals?: readonly string[];
   readonly notPrincipals?: readonly string[];
+  /** `<iss>/<sub>` of the request's validated JWT (HTTP only). */
+  readonly requestPrincipals?: readonly string[];
+  readonly notRequestPrincipals?: readonly string[];
+  /** Namespace of the peer identity. */
   readonly namespaces?: readonly string[];
   readonly notNamespaces?: readonly string[];
+  /** `<ns>/<sa>`, or `<sa>` in the policy's namespace; no wildcards. */
+  readonly serviceAccounts?: readonly string[];
+  readonly notServiceAccounts?: readonly string[];
+  /** Trust domain of the peer identity (Istio's extended channel). */
+  readonly trustDomains?: readonly string[];
+  readonly notTrustDomains?: readonly string[];
+  /** Source address of the connection. */
   readonly ipBlocks?: readonly string[];
   readonly notIpBlocks?: readonly string[];
+  /** Original client address (X-Forwarded-For or proxy protocol; HTTP in ambient). */
+  readonly remoteIpBlocks?: readonly string[];
+  readonly notRemoteIpBlocks?: readonly string[];
 }
 
 export interface AuthorizationOperation {
@@ -111,12 +135,14 @@ export interface AuthorizationOperation {
   readonly notPorts?: readonly string[];
   readonly methods?: readonly string[];
   readonly notMethods?: readonly string[];
+  /** Istio patterns (`/a`, `/a*`, `*a`, `*`) or path templates with `{*}` / `{**}`. */
   readonly paths?: readonly string[];
   readonly notPaths?: readonly string[];
   readonly hosts?: readonly string[];
   readonly notHosts?: readonly string[];
 }
 
+/** A `when` condition; `key` is one of Istio's documented attributes (checked by the parser). */
 export interface AuthorizationCondition {
   readonly key: string;
   readonly values?: readonly string[];
@@ -129,7 +155,12 @@ export interface AuthorizationRule {
   readonly when: readonly AuthorizationCondition[];
 }
 
-export type AuthorizationAction = 'ALLOW' | 'DENY';
+/**
+ * ALLOW, DENY, and AUDIT (marks matching requests for audit logging and never changes a
+ * decision). CUSTOM is refused by the parser: it hands the decision to an ext_authz extension
+ * provider, and this mesh has none.
+ */
+export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT';
 
 /**
  * security.istio.io/v1 AuthorizationPolicy. As in Istio, an ALLOW policy with no rules matches
@@ -138,9 +169,15 @@ export type AuthorizationAction = 'ALLOW' | 'DENY';
 export interface AuthorizationPolicy extends NamespacedMeta {
   readonly kind: 'AuthorizationPolicy';
   readonly selector?: LabelSelector;
+  /** `spec.targetRefs`, or `[spec.targetRef]`; empty when the policy selects workloads. */
   readonly targetRefs: readonly PolicyTargetRef[];
   readonly action: AuthorizationAction;
   readonly rules: readonly AuthorizationRule[];
+  /**
+   * `metadata.annotations["istio.io/dry-run"]` is true: the policy is evaluated and its result
+   * reported (logs, metrics), never enforced.
+   */
+  readonly dryRun: boolean;
 }
 
 export type MtlsMode = 'UNSET' | 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -150,6 +187,13 @@ export interface PeerAuthentication extends NamespacedMeta {
   readonly selector?: LabelSelector;
   /** `spec.mtls.mode`; UNSET inherits from the namespace, then the mesh. */
   readonly mtlsMode: MtlsMode;
+  /**
+   * `spec.portLevelMtls`: mode per workload (container) port, overriding `mtlsMode` there;
+   * only with a selector. UNSET inherits the workload's mode.
+   */
+  readonly portLevelMtls: Readonly<Record<number, MtlsMode>>;
+  /** `metadata.creationTimestamp`, when given: within a level the oldest policy wins (Istio). */
+  readonly creationTimestamp?: string;
 }
 
 export interface GatewayListener {
@@ -199,33 +243,82 @@ export interface HeaderModifier {
   readonly remove: readonly string[];
 }
 
+/** How a URLRewrite or RequestRedirect changes the path. */
+export interface HttpPathModifier {
+  readonly type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  readonly replaceFullPath?: string;
+  readonly replacePrefixMatch?: string;
+}
+
 export interface UrlRewrite {
   readonly hostname?: string;
-  readonly path?: {
-    readonly type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
-    readonly replaceFullPath?: string;
-    readonly replacePrefixMatch?: string;
-  };
+  readonly path?: HttpPathModifier;
 }
 
-export interface HttpRouteFilter {
-  readonly type: 'RequestHeaderModifier' | 'ResponseHeaderModifier' | 'URLRewrite';
-  readonly requestHeaderModifier?: HeaderModifier;
-  readonly responseHeaderModifier?: HeaderModifier;
-  readonly urlRewrite?: UrlRewrite;
+export type RedirectStatusCode = 301 | 302 | 303 | 307 | 308;
+
+/** RequestRedirect: the waypoint answers the client with a redirect; no backend is called. */
+export interface RequestRedirect {
+  readonly scheme?: 'http' | 'https';
+  readonly hostname?: string;
+  readonly path?: HttpPathModifier;
+  readonly port?: number;
+  /** Gateway API default: 302. */
+  readonly statusCode: RedirectStatusCode;
 }
 
-export interface BackendRef {
+/** A reference to a backend object (Gateway API BackendObjectReference). */
+export interface BackendObjectRef {
+  /** `""` (or `core`) for a Service. */
   readonly group: string;
   readonly kind: string;
   readonly name: string;
   readonly namespace?: string;
   readonly port?: number;
+}
+
+/** RequestMirror: a copy of each request (or of `percent`/`fraction` of them) goes to another backend; its answer is dropped. */
+export interface RequestMirror {
+  readonly backendRef: BackendObjectRef;
+  readonly percent?: number;
+  readonly fraction?: { readonly numerator: number; readonly denominator: number };
+}
+
+/** CORS (Gateway API HTTPCORSFilter). */
+export interface CorsPolicy {
+  /** `*`, or `scheme://host[:port]` where the host may start with `*.`. */
+  readonly allowOrigins: readonly string[];
+  /** Methods, or `["*"]`. */
+  readonly allowMethods: readonly string[];
+  readonly allowHeaders: readonly string[];
+  readonly exposeHeaders: readonly string[];
+  readonly allowCredentials: boolean;
+  /** Seconds a preflight answer may be cached; Gateway API default 5. */
+  readonly maxAge: number;
+}
+
+export type HttpRouteFilterType = 'RequestHeaderModifier' | 'ResponseHeaderModifier' | 'URLRewrite' | 'RequestRedirect' | 'RequestMirror' | 'CORS';
+
+export interface HttpRouteFilter {
+  readonly type: HttpRouteFilterType;
+  readonly requestHeaderModifier?: HeaderModifier;
+  readonly responseHeaderModifier?: HeaderModifier;
+  readonly urlRewrite?: UrlRewrite;
+  readonly requestRedirect?: RequestRedirect;
+  readonly requestMirror?: RequestMirror;
+  readonly cors?: CorsPolicy;
+}
+
+export interface BackendRef extends BackendObjectRef {
   /** Relative weight; Gateway API defaults it to 1. */
   readonly weight: number;
+  /** Filters applied only to requests sent to this backend. */
+  readonly filters: readonly HttpRouteFilter[];
 }
 
 export interface HttpRouteRule {
+  /** Gateway API named rule (`rules[].name`): names the generated route. */
+  readonly name?: string;
   readonly matches: readonly HttpRouteMatch[];
   readonly filters: readonly HttpRouteFilter[];
   readonly backendRefs: readonly BackendRef[];
@@ -241,6 +334,17 @@ export interface HttpRoute extends NamespacedMeta {
   readonly rules: readonly HttpRouteRule[];
 }
 
+/**
+ * gateway.networking.k8s.io/v1beta1 ReferenceGrant: lives in the namespace of the things it
+ * shares (`to`) and names the kinds and namespaces allowed to refer to them (`from`).
+ */
+export interface ReferenceGrant extends NamespacedMeta {
+  readonly kind: 'ReferenceGrant';
+  readonly from: readonly { readonly group: string; readonly kind: string; readonly namespace: string }[];
+  /** `name` absent: every object of that group and kind in the grant's namespace. */
+  readonly to: readonly { readonly group: string; readonly kind: string; readonly name?: string }[];
+}
+
 export type MeshResource =
   | Namespace
   | ServiceAccount
@@ -250,7 +354,8 @@ export type MeshResource =
   | AuthorizationPolicy
   | PeerAuthentication
   | Gateway
-  | HttpRoute;
+  | HttpRoute
+  | ReferenceGrant;
 
 export type MeshResourceKind = MeshResource['kind'];
 
@@ -267,6 +372,10 @@ export interface ManifestError {
   readonly message: string;
   readonly kind?: string;
   readonly name?: string;
+  /** The document's `metadata.namespace` as written, when it has one. */
+  readonly namespace?: string;
+  /** What kind of problem, stable for tools (`checkSnapshot`'s `SnapshotCheckCode`). */
+  readonly code?: string;
 }
 
 export interface ParseResult {
