@@ -1,6 +1,6 @@
 /**
  * One way for every mesh program (istiod-lite, ztunnel, the waypoint) to read its configuration
- * (conventions §11: parsed once, with zod, passed down): environment variables first, then
+ * (parsed once, with zod, and passed down): environment variables first, then
  * `--flag value` / `--flag=value` arguments, which win; boolean flags take no value. Every
  * problem names the flag (or variable) to fix, and all problems are reported at once.
  */

@@ -1,2 +1,3 @@
 export { parseCommandLine, validateConfig } from './command-line.js';
 export type { CommandLineSpec, ParsedCommandLine } from './command-line.js';
+export { durationMs, parseDurationMs } from './duration.js';

@@ -16,7 +16,7 @@ async function expectGolden(name: string, actual: string): Promise<void> {
   expect(actual).toBe(await readFile(file, 'utf8'));
 }
 
-// Seed 002's node B: productpage 10.4.3.20 plus a second captured pod and an uncaptured one.
+// The bookinfo walkthrough's node B: productpage 10.4.3.20 plus a second captured pod and an uncaptured one.
 const nodeB = planNodeCapture({
   capturedPodIps: ['10.4.3.20', '10.4.3.15'],
   localPodIps: ['10.4.3.15', '10.4.3.20', '10.4.3.99'],
@@ -108,7 +108,7 @@ describe('renderers (golden)', () => {
 
   it('annotated dump comments every rule line', () => {
     const ruleLines = renderAnnotatedDump(nodeB).split('\n').filter((line) => line.startsWith('-A '));
-    expect(ruleLines.length).toBe(9);
+    expect(ruleLines.length).toBe(10);
     for (const line of ruleLines) expect(line).toMatch(/ {2}# \S/);
   });
 });

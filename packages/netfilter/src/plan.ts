@@ -7,8 +7,8 @@ import { MeshError } from '@mesh/errors';
  * ztunnel's transparent listeners. Pure: `planNodeCapture` does no I/O; renderers turn a plan
  * into text, the executor applies it.
  *
- * The model follows seed 002 (node + ztunnel rules of Istio ambient's first design) folded into
- * one namespace, because here ztunnel runs in the node namespace instead of a pod of its own:
+ * The model follows the node and ztunnel rules of Istio ambient's first design (docs/model.md,
+ * "Capture on a node") folded into one namespace, because here ztunnel runs in the node namespace instead of a pod of its own:
  *
  *   pod netns ──veth──► node netns  mangle PREROUTING → ztunnel-PREROUTING
  *      1. non-SYN TCP of a connection ztunnel already accepted (`-m socket --transparent`)
@@ -23,6 +23,12 @@ import { MeshError } from '@mesh/errors';
  *      6. mark 0x400/0xfff: rerouted to `lo` by table 100, it re-enters PREROUTING and rule 4
  *         hands it to ztunnel's own 15008 listener; so same-node traffic takes the same HBONE
  *         path as cross-node traffic (a pod has nothing listening on 15008).
+ *      7. captured local pod :15008 → captured local pod (the replies of such a same-node
+ *         tunnel: ztunnel opens it from the source pod's address, IP_TRANSPARENT, so its
+ *         replies are addressed to a pod) → mark 0x4d3/0xfff: rerouted to `lo`, delivered to
+ *         ztunnel's own client socket instead of the pod's veth.
+ *   Cross-node tunnels from a pod's address need nothing more: their replies arrive from the
+ *   underlay and rule 1 finds ztunnel's transparent client socket.
  *   ip rule fwmark 0x400/0xfff lookup 100, ip rule fwmark 0x4d3/0xfff lookup 100,
  *   table 100: local default dev lo → marked packets are delivered to local sockets even
  *   though their destination (a Service VIP, a remote pod) is not a local address.
@@ -46,9 +52,9 @@ export interface CapturePorts {
 }
 
 export interface CaptureMarks {
-  /** Set by TPROXY on the first packet of a captured connection (seed 002: 0x400/0xfff). */
+  /** Set by TPROXY on the first packet of a captured connection (Istio's 0x400/0xfff). */
   readonly tproxy: number;
-  /** Set on later packets of a connection ztunnel accepted (seed 002's 0x4d3/0xfff rule). */
+  /** Set on later packets of a connection ztunnel accepted (Istio's 0x4d3/0xfff rule). */
   readonly acceptedConnection: number;
   /** The bits of the fwmark this plan owns. */
   readonly mask: number;
@@ -70,7 +76,7 @@ export const DEFAULT_ROUTE_TABLE = 100;
 export const DEFAULT_IPSET_NAME = 'ztunnel-pods-ips';
 /** TPROXY listener lookup address; see the module comment for why loopback. */
 export const TPROXY_LISTEN_ADDRESS = '127.0.0.1';
-/** `ip rule` priorities, as in seed 002's ztunnel pod (20000 +). */
+/** `ip rule` priorities, as in Istio's ztunnel pod (20000 +). */
 export const DEFAULT_RULE_PRIORITY = 20000;
 
 export interface NodeCaptureInput {
@@ -272,6 +278,13 @@ export function planNodeCapture(input: NodeCaptureInput): CapturePlan {
     {
       args: ['-p', 'tcp', '-m', 'set', '--match-set', setName, 'dst', '-m', 'tcp', '--dport', String(ports.inbound), '-j', 'MARK', '--set-xmark', tproxyMark],
       comment: `node-local HBONE to a captured pod on this node: reroute via lo so PREROUTING hands it to ${ports.inbound}`,
+    },
+    {
+      args: [
+        '-p', 'tcp', '-m', 'set', '--match-set', setName, 'src', '-m', 'tcp', '--sport', String(ports.inbound),
+        '-m', 'set', '--match-set', setName, 'dst', '-j', 'MARK', '--set-xmark', acceptedMark,
+      ],
+      comment: `reply of ztunnel's HBONE inbound (${ports.inbound}) to a captured pod on this node: ztunnel opened that tunnel itself, from the pod's address; reroute via lo to its own socket, not to the pod`,
     },
   ];
 

@@ -2,7 +2,7 @@ import { formatMark, type CapturePlan, type IpRulePlan, type IpsetPlan, type Rou
 
 /**
  * Renderers: a CapturePlan as the text the kernel tools take (`iptables-restore --noflush`,
- * `ipset restore -exist`, `ip` argv) and as an annotated dump that reads like seed 002's
+ * `ipset restore -exist`, `ip` argv) and as an annotated dump that reads like Istio's
  * `iptables-save` / `ip rule` / `ip route show table 100` listings. All pure.
  *
  * The same line forms are what the tools print back, so `verifyCapturePlan` compares the
@@ -132,7 +132,7 @@ function annotate(rows: ReadonlyArray<readonly [string, string?]>): string[] {
 
 /**
  * The plan as an operator would see it on the node, every line explained. Shaped like the
- * listings in seed 002 so the two can be read side by side.
+ * listings of Istio's ztunnel pod so the two can be read side by side.
  */
 export function renderAnnotatedDump(plan: CapturePlan): string {
   const sections: string[][] = [];

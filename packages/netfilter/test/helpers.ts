@@ -2,10 +2,10 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Topology } from '@mesh/netfilter';
+import { WAIT_TIMEOUT_MS } from '@mesh/testing';
 
 export const isRoot = process.getuid?.() === 0;
 const ECHO = fileURLToPath(new URL('./fixtures/tcp-echo.mjs', import.meta.url));
-const SERVER_READY_TIMEOUT_MS = 5000;
 
 /** A namespace prefix unique to this run and file: `mt-<tag><hex>-`. */
 export function uniquePrefix(tag: string): string {
@@ -16,7 +16,7 @@ export function uniquePrefix(tag: string): string {
 export async function startEchoServer(topology: Topology, netns: string, name: string, port: number): Promise<ChildProcess> {
   const child = topology.spawn(netns, process.execPath, [ECHO, 'server', name, '0.0.0.0', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`echo server ${name} not ready`)), SERVER_READY_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new Error(`echo server ${name} not ready within ${WAIT_TIMEOUT_MS} ms`)), WAIT_TIMEOUT_MS);
     child.stdout?.once('data', () => {
       clearTimeout(timer);
       resolve();

@@ -96,6 +96,15 @@ export function subjectKeyIdentifierBytes(cert: ForgeCertificate): string {
   return cert.generateSubjectKeyIdentifier().getBytes();
 }
 
+/** True when `issuer` signed `child` (forge checks the issuer name first and throws on a mismatch). */
+export function signedBy(child: ForgeCertificate, issuer: ForgeCertificate): boolean {
+  try {
+    return issuer.verify(child);
+  } catch {
+    return false;
+  }
+}
+
 export function isCaCertificate(cert: ForgeCertificate): boolean {
   const constraints = cert.getExtension('basicConstraints') as ForgeExtension | null;
   return constraints?.cA === true;

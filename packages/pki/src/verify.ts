@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { pkiError } from './errors.js';
 import type { ForgeCertificate } from './forge-x509.js';
-import { certificateUris, distinguishedName, isCaCertificate, parseCertificatePem, splitPemCertificates } from './forge-x509.js';
+import { certificateUris, distinguishedName, isCaCertificate, parseCertificatePem, signedBy, splitPemCertificates } from './forge-x509.js';
 import { parseSpiffeUri, sameSpiffeId, spiffeUri, trustDomainFromUri } from './spiffe.js';
 import type { SpiffeId } from './spiffe.js';
 
@@ -18,7 +18,7 @@ export interface CertificateInfo {
   subject: string;
 }
 
-/** Longest chain accepted (leaf + intermediates); the mesh itself issues leaf + root only. */
+/** Longest chain accepted (leaf + intermediates); a plugged-in CA adds its intermediates. */
 const MAX_CHAIN_LENGTH = 8;
 
 export function certificateInfo(certPem: string): CertificateInfo {
@@ -97,15 +97,6 @@ function parseRoot(rootPem: string): ForgeCertificate {
   return cachedRoot.cert;
 }
 
-function signedBy(child: ForgeCertificate, issuer: ForgeCertificate): boolean {
-  try {
-    // forge's verify() checks issuer name = subject name, then the signature; it throws on a name mismatch.
-    return issuer.verify(child);
-  } catch {
-    return false;
-  }
-}
-
 function assertValidAt(cert: ForgeCertificate, at: Date, role: string): void {
   const subject = distinguishedName(cert.subject);
   if (at.getTime() > cert.validity.notAfter.getTime()) {
@@ -139,7 +130,8 @@ export function verifyChain(chainPem: string, rootPem: string, at: Date = new Da
   const chain = splitPemCertificates(chainPem).map(parseCertificatePem);
   const leaf = chain[0];
   if (leaf === undefined) throw pkiError('PKI_ERR_BAD_CERTIFICATE', 'the chain holds no certificate');
-  const leafSubject = distinguishedName(leaf.subject);
+  // Workload leaves have an empty subject: name them by their SAN.
+  const leafSubject = distinguishedName(leaf.subject) || certificateUris(leaf)[0] || 'a certificate without names';
 
   const path: ForgeCertificate[] = [leaf];
   let current = leaf;

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { hasCode } from '@mesh/errors';
+import { waitFor } from '@mesh/testing';
 import { parseSpiffeUri } from '@mesh/pki';
 import { createTestCa } from '@mesh/pki/testing';
 import { CertManager } from './cert-manager.js';
@@ -23,17 +24,94 @@ describe('CertManager', () => {
     const log: string[] = [];
     // 4 s lifetime → renewal after ~1.5 s (notBefore is 1 s in the past).
     const certs = new CertManager({ sign: signer(4_000, log), generateKeyAndCsr: async () => kc });
+    onTestFinished(() => certs.close());
     certs.setIdentities([ID]);
     await certs.secureContext(ID);
     const first = certs.credentials(ID);
     expect(first?.rootCertPem).toBe(ca.rootPem);
     expect(certs.status()[0]).toMatchObject({ identity: ID, state: 'ready' });
-    await new Promise((r) => setTimeout(r, 2_500));
-    const second = certs.credentials(ID);
+    const second = await waitFor(() => certs.credentials(ID) !== first && certs.credentials(ID), { what: 'the renewed credentials' });
     expect(log.length).toBeGreaterThanOrEqual(2);
     expect(second).not.toBe(first);
     expect(second?.certChainPem).not.toBe(first?.certChainPem);
-    certs.close();
+  });
+
+  it('renews at half the lifetime left on arrival, not of a backdated notBefore (short lifetimes do not renew in a loop)', async () => {
+    const { generateKeyAndCsr } = await import('@mesh/pki');
+    const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
+    // 4 s left, notBefore a minute back (the CA's clock-skew backdate): half of notBefore..notAfter is long past.
+    const sign = async ({ identity, csrPem }: { identity: string; csrPem: string }) => [
+      ca.ca.issueWorkloadCert({ csrPem, identity: parseSpiffeUri(identity), ttlMs: 64_000, notBefore: new Date(Date.now() - 60_000) }).certPem,
+      ca.rootPem,
+    ];
+    const certs = new CertManager({ sign, generateKeyAndCsr: async () => kc });
+    onTestFinished(() => certs.close());
+    certs.setIdentities([ID]);
+    await certs.secureContext(ID);
+    const renewIn = Date.parse(certs.status()[0]!.renewAt!) - Date.now();
+    expect(renewIn).toBeGreaterThan(1_000);
+    expect(renewIn).toBeLessThanOrEqual(2_000);
+  });
+
+  it('refuses new connections with a certificate that expired while renewal failed, saying why', async () => {
+    const { generateKeyAndCsr } = await import('@mesh/pki');
+    const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
+    let calls = 0;
+    const certs = new CertManager({
+      sign: async (req) => {
+        if (++calls > 1) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
+        return signer(2_000, [])(req);
+      },
+      generateKeyAndCsr: async () => kc,
+    });
+    onTestFinished(() => certs.close());
+    certs.setIdentities([ID]);
+    await certs.secureContext(ID);
+    expect(() => certs.assertUsable(ID)).not.toThrow();
+    // Refused once expired; on a busy machine the first refusal may come before the failed renewal's
+    // reason is known ("no answer from the CA yet"), so wait for the refusal that names it.
+    const error = await waitFor(
+      () => certs.secureContext(ID).then(() => undefined, (err: unknown) => (/could not be renewed: 14 UNAVAILABLE/.test(String(err)) ? err : undefined)),
+      { timeoutMs: 30_000, what: 'the certificate to expire, refused with the renewal failure' },
+    );
+    expect(hasCode(error, 'IDENTITY_ERR_CERT_EXPIRED')).toBe(true);
+    expect(String(error)).toMatch(new RegExp(`workload certificate of ${ID} expired at .* could not be renewed: 14 UNAVAILABLE`));
+    expect(() => certs.assertUsable(ID)).toThrow(/expired/);
+  });
+
+  it('asks the CA again at once when a connection is refused for an expired certificate, ahead of a long backoff', async () => {
+    const { generateKeyAndCsr } = await import('@mesh/pki');
+    const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
+    let caUp = true;
+    let calls = 0;
+    const certs = new CertManager({
+      sign: async (req) => {
+        calls++;
+        if (!caUp) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
+        return signer(2_000, [])(req);
+      },
+      // A backoff that, once the CA has failed, waits longer than the test allows for renewal.
+      retryInitialMs: 20_000,
+      generateKeyAndCsr: async () => kc,
+    });
+    onTestFinished(() => certs.close());
+    certs.setIdentities([ID]);
+    await certs.secureContext(ID);
+    const first = certs.credentials(ID);
+    caUp = false;
+    // Expired while the CA is away: renewal failures pile up and the backoff grows.
+    await waitFor(() => certs.secureContext(ID).then(() => false, (err: unknown) => hasCode(err, 'IDENTITY_ERR_CERT_EXPIRED')), { what: 'the certificate to expire' });
+    const failedSoFar = calls;
+    caUp = true;
+    // The next refused connection asks again, so the certificate is back within seconds,
+    // not after the 20 s backoff runs out.
+    const renewed = await waitFor(
+      () => certs.secureContext(ID).then(() => certs.credentials(ID) !== first && certs.credentials(ID), () => false),
+      { timeoutMs: 10_000, what: 'a certificate renewed on demand' },
+    );
+    expect(renewed).toBeTruthy();
+    expect(calls).toBeGreaterThan(failedSoFar);
+    expect(() => certs.assertUsable(ID)).not.toThrow();
   });
 
   it('retries a failed signing and forgets identities no longer needed', async () => {
@@ -48,13 +126,13 @@ describe('CertManager', () => {
       },
       generateKeyAndCsr: async () => kc,
     });
+    onTestFinished(() => certs.close());
     certs.setIdentities([ID]);
     await expect(certs.secureContext(ID)).resolves.toBeDefined();
     expect(calls).toBe(2);
     certs.setIdentities([]);
     expect(certs.status()).toEqual([]);
     expect(certs.credentials(ID)).toBeUndefined();
-    certs.close();
   });
 });
 

@@ -7,7 +7,15 @@
  * - `credentials(id)` returns the same object until the certificate is renewed, then a new one:
  *   the HBONE server caches TLS state per object, so new connections use the new certificate and
  *   live connections keep theirs (no connection is dropped by a renewal).
- * - A failed signing is retried with backoff; the previous certificate (if any) stays in use.
+ * - A failed signing is retried with backoff; the previous certificate (if any) stays in use
+ *   until it expires. An expired certificate is never used for a new connection:
+ *   `secureContext()` and `assertUsable()` refuse with IDENTITY_ERR_CERT_EXPIRED, naming the
+ *   identity, the expiry and why renewal failed. Such a refusal also asks the CA again at once
+ *   (at most once per CERT_DEMAND_RETRY_MS), so a proxy whose backoff grew long while the CA was
+ *   away recovers on the first connection after the CA is back, not at the next backoff tick.
+ * - Renewal is due after `renewalFraction` of the lifetime left when the certificate arrived
+ *   (not of notBefore..notAfter: the CA backdates notBefore for clock skew, which for a short
+ *   lifetime would put the renewal in the past and renew in a loop).
  * - Identities no longer needed are forgotten; their timers are cleared.
  * - `close()` stops every timer; idempotent.
  */
@@ -22,6 +30,8 @@ export type CertificateSigner = (request: { identity: string; csrPem: string }) 
 
 export const CERT_RETRY_INITIAL_MS = 500;
 export const CERT_RETRY_MAX_MS = 30_000;
+/** How often a refused connection with an expired certificate may ask the CA ahead of the backoff. */
+export const CERT_DEMAND_RETRY_MS = 1_000;
 /** Never wait longer than this for a renewal timer (setTimeout overflows above 2^31-1 ms). */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -29,6 +39,8 @@ export interface CertManagerOptions {
   sign: CertificateSigner;
   /** Fraction of the lifetime after which to renew (default 0.5, Istio's). */
   renewalFraction?: number;
+  /** First retry delay after a failed signing, doubled per failure up to CERT_RETRY_MAX_MS (default CERT_RETRY_INITIAL_MS). */
+  retryInitialMs?: number;
   /** Key + CSR generation; replaceable in tests (RSA keys take 50–200 ms). */
   generateKeyAndCsr?: (identity: string) => Promise<{ keyPem: string; csrPem: string }>;
 }
@@ -52,6 +64,8 @@ interface Entry {
   info?: { serialNumber: string; notBefore: Date; notAfter: Date; renewAt: Date };
   timer?: NodeJS.Timeout;
   inflight?: Promise<void>;
+  /** When the last signing attempt started (ms since the epoch). */
+  lastAttemptAt?: number;
   waiters: Array<{ resolve: () => void; reject: (err: Error) => void }>;
   failures: number;
   lastError?: string;
@@ -80,6 +94,21 @@ export class CertManager extends EventEmitter {
     for (const id of wanted) if (!this.#entries.has(id)) this.#start(id);
   }
 
+  /**
+   * Throws IDENTITY_ERR_CERT_EXPIRED when the certificate held for `identity` has expired (its
+   * renewal failing): a proxy must not open new mTLS connections with it. No-op otherwise.
+   */
+  assertUsable(identity: string, now = Date.now()): void {
+    const entry = this.#entries.get(identity);
+    if (!entry?.info || entry.info.notAfter.getTime() > now) return;
+    if (!entry.inflight && !this.#closed && now - (entry.lastAttemptAt ?? 0) >= CERT_DEMAND_RETRY_MS) void this.#fetch(entry);
+    throw new MeshError(
+      'IDENTITY_ERR_CERT_EXPIRED',
+      `the workload certificate of ${identity} expired at ${entry.info.notAfter.toISOString()} and could not be renewed: ${entry.lastError ?? 'no answer from the CA yet'}`,
+      { context: { identity, notAfter: entry.info.notAfter.toISOString(), lastError: entry.lastError }, hint: 'new connections of this identity are refused until istiod-lite (the CA) answers again' },
+    );
+  }
+
   /** Current credentials of an identity; undefined until the first certificate arrived. */
   credentials(identity: string): HboneCredentials | undefined {
     return this.#entries.get(identity)?.credentials;
@@ -90,7 +119,10 @@ export class CertManager extends EventEmitter {
     if (this.#closed) throw new MeshError('IDENTITY_ERR_CLOSED', 'certificate manager is closed');
     let entry = this.#entries.get(identity);
     if (!entry) entry = this.#start(identity);
-    if (entry.secureContext) return entry.secureContext;
+    if (entry.secureContext) {
+      this.assertUsable(identity);
+      return entry.secureContext;
+    }
     const current = entry;
     await new Promise<void>((resolve, reject) => current.waiters.push({ resolve, reject }));
     return current.secureContext as SecureContext;
@@ -145,6 +177,7 @@ export class CertManager extends EventEmitter {
 
   #fetch(entry: Entry): Promise<void> {
     if (entry.inflight) return entry.inflight;
+    entry.lastAttemptAt = Date.now();
     entry.inflight = (async () => {
       try {
         const generate = this.#options.generateKeyAndCsr ?? ((id: string) => generateKeyAndCsr(parseSpiffeUri(id)));
@@ -154,7 +187,8 @@ export class CertManager extends EventEmitter {
         if (this.#entries.get(entry.identity) !== entry) return;
         const leaf = chain[0] as string;
         const info = certificateInfo(leaf);
-        const renewAt = renewalTime(leaf, this.#options.renewalFraction);
+        const receivedAt = Date.now();
+        const renewAt = renewalTime({ notBefore: new Date(Math.max(info.notBefore.getTime(), receivedAt)), notAfter: info.notAfter }, this.#options.renewalFraction);
         // Chain as TLS sends it: leaf then intermediates; the last element is the root we trust.
         const credentials: HboneCredentials = {
           keyPem,
@@ -173,7 +207,7 @@ export class CertManager extends EventEmitter {
         if (this.#entries.get(entry.identity) !== entry) return;
         entry.failures++;
         entry.lastError = (err as Error).message;
-        const delay = Math.min(CERT_RETRY_MAX_MS, CERT_RETRY_INITIAL_MS * 2 ** (entry.failures - 1));
+        const delay = Math.min(CERT_RETRY_MAX_MS, (this.#options.retryInitialMs ?? CERT_RETRY_INITIAL_MS) * 2 ** (entry.failures - 1));
         this.emit('error-retry', { identity: entry.identity, error: entry.lastError, retryInMs: delay });
         this.#schedule(entry, delay);
       } finally {
