@@ -16,7 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { ADS_STREAM_METHOD_PATH, TYPE_URL, deserializeDiscoveryResponse, envoyProtoLoadTimeMs, serializeDiscoveryRequest } from '@mesh/xds';
-import { createJsonLogger, parseConfig, startIstiod, meshResourceGenerator } from '../dist/index.js';
+import { createJsonLogger, parseConfig, startIstiod, meshGenerators } from '../dist/index.js';
 
 const NODES = 50;
 
@@ -84,7 +84,7 @@ export async function run({ iterations = 5, clients: clientCount = NODES, podsPe
   await writeFile(path.join(configDir, 'mesh.yaml'), meshYaml(podsPerNode, services));
   const config = parseConfig({ configDir, stateDir: path.join(root, 'state'), xdsPort: 0, xdsTlsPort: 0, debugPort: 0, listenAddress: '127.0.0.1' });
   const startedAt = performance.now();
-  const istiod = await startIstiod({ config, generate: meshResourceGenerator, logger: process.env.BENCH_VERBOSE ? createJsonLogger() : quiet });
+  const istiod = await startIstiod({ config, generators: meshGenerators, logger: process.env.BENCH_VERBOSE ? createJsonLogger() : quiet });
   const startMs = performance.now() - startedAt;
   const clients = [];
   try {

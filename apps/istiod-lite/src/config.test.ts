@@ -3,19 +3,33 @@ import { hasCode } from '@mesh/errors';
 import { HELP_TEXT, parseArgs } from './config.js';
 
 describe('istiod-lite flags', () => {
-  it('applies the defaults of the port table', () => {
+  it('applies the defaults of the port table: no plaintext ADS, debug on loopback', () => {
     expect(parseArgs(['--config-dir', 'examples/bookinfo'])).toEqual({
       help: false,
       config: {
+        configSource: 'directory',
         configDir: 'examples/bookinfo',
         stateDir: './.state/istiod',
-        xdsPort: 15010,
+        xdsPlaintextAddress: '127.0.0.1',
         xdsTlsPort: 15012,
         debugPort: 15014,
+        debugAddress: '127.0.0.1',
         trustDomain: 'cluster.local',
         listenAddress: '0.0.0.0',
+        workloadCertTtlMs: 24 * 3600_000,
       },
     });
+  });
+
+  it('takes the workload certificate lifetime as a duration, within 1s..24h', () => {
+    const ttl = (value: string) => {
+      const parsed = parseArgs(['--config-dir', 'm', '--workload-cert-ttl', value]);
+      return parsed.help === false && parsed.config.workloadCertTtlMs;
+    };
+    expect(ttl('30s')).toBe(30_000);
+    expect(ttl('1h30m')).toBe(5_400_000);
+    expect(() => ttl('5d')).toThrow(/--workload-cert-ttl: "5d" is not a duration/);
+    expect(() => ttl('48h')).toThrow(/--workload-cert-ttl: must be between 1s and 24h/);
   });
 
   it('accepts --flag value and --flag=value', () => {
@@ -38,11 +52,25 @@ describe('istiod-lite flags', () => {
     expect(attempt(['--config-dir', 'm', '--trust-domain', 'Bad Domain'])).toMatch(/--trust-domain: a trust domain uses/);
     expect(attempt(['--config-dir', 'm', '--verbose'])).toMatch(/unknown option "--verbose"/);
     expect(attempt(['--config-dir'])).toMatch(/--config-dir needs a value/);
+    expect(attempt(['--config-dir', 'm', '--debug-address', '0.0.0.0'])).toMatch(/--debug-address: must be a loopback address/);
+    expect(attempt(['--config-dir', 'm', '--debug-address', '10.77.0.2'])).toMatch(/--debug-address: must be a loopback address/);
+    expect(attempt(['--config-source', 'etcd'])).toMatch(/--config-source: must be one of directory, kubernetes/);
+    expect(attempt(['--config-source', 'kubernetes', '--config-dir', 'm'])).toMatch(/--config-dir: is for the directory source/);
+    expect(attempt(['--config-dir', 'm', '--kubeconfig', 'k'])).toMatch(/--kubeconfig: needs --config-source kubernetes/);
+  });
+
+  it('the kubernetes source: --kubeconfig and --context, or neither (in-cluster); no --config-dir', () => {
+    expect(parseArgs(['--config-source', 'kubernetes', '--kubeconfig', '/k/config', '--context', 'dev'])).toMatchObject({
+      config: { configSource: 'kubernetes', kubeconfig: '/k/config', context: 'dev' },
+    });
+    const inCluster = parseArgs(['--config-source=kubernetes']);
+    expect(inCluster.help === false && inCluster.config).toMatchObject({ configSource: 'kubernetes' });
+    expect(inCluster.help === false && inCluster.config.configDir).toBeUndefined();
   });
 
   it('--help explains every flag', () => {
     expect(parseArgs(['--config-dir', 'x', '--help'])).toEqual({ help: true });
-    for (const flag of ['--config-dir', '--state-dir', '--xds-port', '--xds-tls-port', '--debug-port', '--trust-domain', '--listen-address']) {
+    for (const flag of ['--config-source', '--config-dir', '--kubeconfig', '--context', '--state-dir', '--xds-port', '--xds-plaintext-address', '--xds-tls-port', '--debug-port', '--debug-address', '--trust-domain', '--listen-address']) {
       expect(HELP_TEXT).toContain(flag);
     }
   });

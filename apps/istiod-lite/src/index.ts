@@ -4,10 +4,12 @@ export { parseArgs, parseConfig, HELP_TEXT, XDS_PLAINTEXT_PORT, XDS_TLS_PORT, DE
 export type { IstiodConfig } from './config.js';
 export type { ConfigSource } from './config-source/config-source.js';
 export { DirectoryConfigSource } from './config-source/directory-config-source.js';
+export { KubernetesConfigSource, loadKubeConfig } from './config-source/kubernetes-config-source.js';
 export { AdsServer } from './xds/ads-server.js';
-export type { SynczEntry } from './xds/ads-server.js';
-export { ztunnelResourceGenerator, waypointResourceGenerator, meshResourceGenerator } from './xds/proxy-resources.js';
-export type { ProxyResourceGenerator, GeneratedResources } from './xds/proxy-resources.js';
+export type { SynczEntry, SynczTypeEntry } from './xds/debug-views.js';
+export { GeneratorRegistry, meshGenerators, ztunnelEnvoyGenerator, waypointGenerator, workloadGenerator, isWaypoint } from './xds/proxy-resources.js';
+export type { XdsGenerator, Dialect, GeneratedResources, GeneratedChanges, NamedResources, TypeChanges } from './xds/proxy-resources.js';
+export { ResourceCache } from './xds/resource-cache.js';
 export type { ProxyInfo } from './xds/proxy-node.js';
 export { nodeUri, nodeBootstrapUris, nodeNameFromPeerCertificate } from './ca/node-identity.js';
 export { nodeCredentialDir } from './ca/credentials.js';

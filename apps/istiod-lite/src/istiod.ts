@@ -1,46 +1,74 @@
 /**
- * Composition of istiod-lite: config source → ADS server (plaintext 15010, mTLS 15012) and CA
- * (15012), debug HTTP (15014). `startIstiod` is what main and the integration tests run.
+ * Composition of istiod-lite: config source → ADS server (mTLS 15012, and plaintext 15010 only
+ * when asked for) and CA (15012), debug HTTP (15014, loopback). `startIstiod` is what main and
+ * the integration tests run. Who may reach which port: docs/operations.md, "Who may reach what".
  */
-import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
+import { isLoopbackAddress, listenOperatorHttp } from '@mesh/admin-access';
 import type { RootCa } from '@mesh/pki';
 import { aggregatedDiscoveryServiceDefinition, caServiceDefinition } from '@mesh/xds';
 import { caServiceHandlers } from './ca/ca-server.js';
-import { ensureNodeCredentials, issueIstiodServingCredentials, loadOrCreateRootCa } from './ca/credentials.js';
+import { ensureNodeCredentials, issueIstiodServingCredentials, loadMeshCa } from './ca/credentials.js';
 import { nodeNameFromPeerCertificate } from './ca/node-identity.js';
 import type { IstiodConfig } from './config.js';
+import type { ConfigSource } from './config-source/config-source.js';
 import { DirectoryConfigSource } from './config-source/directory-config-source.js';
-import { createDebugServer, listenHttp } from './debug/debug-server.js';
+import { KubernetesConfigSource, loadKubeConfig } from './config-source/kubernetes-config-source.js';
+import { checkStateDirWritable } from './state-dir.js';
+import { createDebugHandler } from './debug/debug-server.js';
 import type { Logger } from './log.js';
 import { AdsServer } from './xds/ads-server.js';
-import type { ProxyResourceGenerator } from './xds/proxy-resources.js';
+import type { GeneratorRegistry } from './xds/proxy-resources.js';
 
 export interface StartIstiodOptions {
   config: IstiodConfig;
-  generate: ProxyResourceGenerator;
+  /** Which generator serves which proxy and type URL (`meshGenerators` in production). */
+  generators: GeneratorRegistry;
   logger: Logger;
   /** Config reload debounce; tests shorten it. */
   debounceMs?: number;
+  /** How long a disconnected proxy's cached resources are kept; tests shorten it. */
+  idleTtlMs?: number;
 }
 
+/**
+ * Largest request the ADS servers accept (grpc-js defaults to 4 MiB): a delta client that
+ * reconnects lists every resource it has in `initial_resource_versions`, ~130 bytes each.
+ */
+export const XDS_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+
 export interface Istiod {
-  readonly ports: { xds: number; xdsTls: number; debug: number };
+  /** Bound ports; `xds` (plaintext) only when --xds-port asked for it. */
+  readonly ports: { xds: number | undefined; xdsTls: number; debug: number };
   readonly ca: RootCa;
   readonly ads: AdsServer;
-  readonly source: DirectoryConfigSource;
+  readonly source: ConfigSource;
   /** Graceful: ends streams, stops servers and the watcher. Idempotent. */
   close(): Promise<void>;
 }
 
 export async function startIstiod(options: StartIstiodOptions): Promise<Istiod> {
   const { config, logger } = options;
-  const source = await DirectoryConfigSource.open(config.configDir, {
-    trustDomain: config.trustDomain,
-    logger,
-    ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
-  });
-  const ca = loadOrCreateRootCa(config.stateDir, config.trustDomain);
+  // First, so an unusable state directory is a clear error before anything runs.
+  await checkStateDirWritable(config.stateDir);
+  const sourceOptions = { trustDomain: config.trustDomain, logger, ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}) };
+  const source: ConfigSource =
+    config.configSource === 'kubernetes'
+      ? await KubernetesConfigSource.open(loadKubeConfig({ ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}), ...(config.context ? { context: config.context } : {}) }), sourceOptions)
+      : await DirectoryConfigSource.open(config.configDir ?? '', sourceOptions);
+  try {
+    return await serve(options, source);
+  } catch (err) {
+    // A start that fails must not leave the watcher holding the process open.
+    source.close();
+    throw err;
+  }
+}
+
+/** Everything after the config source: CA, credentials, ADS, CA service, debug HTTP. */
+async function serve(options: StartIstiodOptions, source: ConfigSource): Promise<Istiod> {
+  const { config, logger } = options;
+  const ca = loadMeshCa(config.stateDir, config.trustDomain, config.cacertsDir);
   await ensureNodeCredentials(ca, config.stateDir, source.current().nodes.keys(), logger);
   const onSnapshot = () => {
     ensureNodeCredentials(ca, config.stateDir, source.current().nodes.keys(), logger).catch((err: unknown) =>
@@ -49,17 +77,24 @@ export async function startIstiod(options: StartIstiodOptions): Promise<Istiod> 
   };
   source.on('snapshot', onSnapshot);
   const serving = await issueIstiodServingCredentials(ca);
-  const ads = new AdsServer({ source, generate: options.generate, logger });
+  // Its name in syncz, as istiod's is its pod's (POD_NAME, from the downward API on Kubernetes).
+  const id = process.env['POD_NAME'] || 'istiod-lite';
+  const ads = new AdsServer({ source, generators: options.generators, logger, id, ...(options.idleTtlMs !== undefined ? { idleTtlMs: options.idleTtlMs } : {}) });
 
-  const plaintext = new grpc.Server();
-  plaintext.addService(aggregatedDiscoveryServiceDefinition(), ads.handlers({ secure: false }));
+  const serverOptions = { 'grpc.max_receive_message_length': XDS_MAX_REQUEST_BYTES };
+  // Plaintext ADS trusts the caller's NODE_NAME: for local development, and only when asked for.
+  let plaintext: grpc.Server | undefined;
+  if (config.xdsPort !== undefined) {
+    plaintext = new grpc.Server(serverOptions);
+    plaintext.addService(aggregatedDiscoveryServiceDefinition(), ads.handlers({ secure: false }));
+  }
 
-  const secure = new grpc.Server();
+  const secure = new grpc.Server(serverOptions);
   secure.addService(
     aggregatedDiscoveryServiceDefinition(),
     ads.handlers({ secure: true, nodeNameOf: (stream) => nodeNameFromPeerCertificate(stream.getAuthContext()?.sslPeerCertificate, ca.trustDomain) }),
   );
-  secure.addService(caServiceDefinition(), caServiceHandlers({ ca, snapshot: () => source.current(), logger }));
+  secure.addService(caServiceDefinition(), caServiceHandlers({ ca, snapshot: () => source.current(), logger, workloadCertTtlMs: config.workloadCertTtlMs }));
   const tlsCredentials = grpc.ServerCredentials.createSsl(
     Buffer.from(serving.rootPem),
     [{ cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.keyPem) }],
@@ -67,14 +102,24 @@ export async function startIstiod(options: StartIstiodOptions): Promise<Istiod> 
   );
 
   let ready = false;
-  const debug: HttpServer = createDebugServer({ ads, source, isReady: () => ready });
+  const debug = await listenOperatorHttp(createDebugHandler({ ads, source, isReady: () => ready }), { what: 'istiod-lite debug', host: config.debugAddress, port: config.debugPort });
   const ports = {
-    xds: await bindGrpc(plaintext, `${config.listenAddress}:${config.xdsPort}`, grpc.ServerCredentials.createInsecure()),
-    xdsTls: await bindGrpc(secure, `${config.listenAddress}:${config.xdsTlsPort}`, tlsCredentials),
-    debug: await listenHttp(debug, config.debugPort, config.listenAddress),
+    xds: plaintext ? await bindGrpc(plaintext, grpcAddress(config.xdsPlaintextAddress, config.xdsPort ?? 0), grpc.ServerCredentials.createInsecure()) : undefined,
+    xdsTls: await bindGrpc(secure, grpcAddress(config.listenAddress, config.xdsTlsPort), tlsCredentials),
+    debug: debug.port,
   };
+  if (plaintext && !isLoopbackAddress(config.xdsPlaintextAddress)) {
+    logger.warn('plaintext ADS listens beyond loopback: any caller that reaches it gets the configuration of any node it claims to be', { address: config.xdsPlaintextAddress, port: ports.xds });
+  }
   ready = true;
-  logger.info('istiod-lite ready', { ports, configDir: config.configDir, stateDir: config.stateDir, trustDomain: config.trustDomain });
+  logger.info('istiod-lite ready', {
+    ports,
+    addresses: { xdsTls: config.listenAddress, debug: config.debugAddress, ...(plaintext ? { xds: config.xdsPlaintextAddress } : {}) },
+    configSource: config.configSource,
+    ...(config.configDir ? { configDir: config.configDir } : {}),
+    stateDir: config.stateDir,
+    trustDomain: config.trustDomain,
+  });
 
   let closing: Promise<void> | undefined;
   return {
@@ -88,13 +133,16 @@ export async function startIstiod(options: StartIstiodOptions): Promise<Istiod> 
         source.off('snapshot', onSnapshot);
         source.close();
         ads.close();
-        const debugClosed = new Promise<void>((resolve) => debug.close(() => resolve()));
-        debug.closeAllConnections(); // keep-alive clients must not hold shutdown open
-        await Promise.all([shutdownGrpc(plaintext), shutdownGrpc(secure), debugClosed]);
+        await Promise.all([plaintext ? shutdownGrpc(plaintext) : undefined, shutdownGrpc(secure), debug.close()]);
       })();
       return closing;
     },
   };
+}
+
+/** grpc-js wants IPv6 literals in brackets. */
+function grpcAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function bindGrpc(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {

@@ -1,5 +1,5 @@
 /**
- * Structured JSON logs, one object per line (apps log, libraries publish: conventions §10).
+ * Structured JSON logs, one object per line (apps log; packages only publish events on `node:diagnostics_channel`).
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

@@ -6,7 +6,7 @@ import { isMeshError } from '@mesh/errors';
 import { HELP_TEXT, parseArgs } from './config.js';
 import { startIstiod } from './istiod.js';
 import { createJsonLogger } from './log.js';
-import { meshResourceGenerator } from './xds/proxy-resources.js';
+import { meshGenerators } from './xds/proxy-resources.js';
 
 async function main(): Promise<number> {
   const logger = createJsonLogger();
@@ -21,7 +21,7 @@ async function main(): Promise<number> {
     process.stdout.write(HELP_TEXT);
     return 0;
   }
-  const istiod = await startIstiod({ config: parsed.config, generate: meshResourceGenerator, logger });
+  const istiod = await startIstiod({ config: parsed.config, generators: meshGenerators, logger });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info('shutting down', { signal });

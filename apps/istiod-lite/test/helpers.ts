@@ -8,14 +8,25 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { MeshSnapshot } from '@mesh/mesh-model';
 import { spiffeServerIdentityCheck } from '@mesh/pki';
-import { ADS_STREAM_METHOD_PATH, TYPE_URL, XdsClient, deserializeDiscoveryResponse, serializeDiscoveryRequest } from '@mesh/xds';
-import type { DiscoveryRequest, DiscoveryResponse, ResourceJson, XdsClientOptions, XdsResourcesUpdate } from '@mesh/xds';
+import { writeTestCacerts, type TestCacertsOptions } from '@mesh/pki/testing';
+import {
+  ADS_DELTA_METHOD_PATH,
+  ADS_STREAM_METHOD_PATH,
+  TYPE_URL,
+  XdsClient,
+  deserializeDeltaDiscoveryResponse,
+  deserializeDiscoveryResponse,
+  serializeDeltaDiscoveryRequest,
+  serializeDiscoveryRequest,
+} from '@mesh/xds';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse, ResourceJson, XdsClientOptions, XdsResourcesUpdate } from '@mesh/xds';
 import { parseConfig } from '../src/config.js';
 import { nodeCredentialDir } from '../src/ca/credentials.js';
 import { startIstiod } from '../src/istiod.js';
 import type { Istiod } from '../src/istiod.js';
 import { createMemoryLogger } from '../src/log.js';
-import type { ProxyResourceGenerator } from '../src/xds/proxy-resources.js';
+import { GeneratorRegistry, byResourceName } from '../src/xds/proxy-resources.js';
+import type { XdsGenerator } from '../src/xds/proxy-resources.js';
 
 export const TRUST_DOMAIN = 'cluster.local';
 
@@ -71,7 +82,7 @@ status:
  * A tiny generator: per local pod an inbound listener filter chain, per pod in the mesh a cluster
  * and its endpoints. Enough to see pushes follow manifest edits; the real generator has goldens.
  */
-export const testGenerator: ProxyResourceGenerator = (snapshot: MeshSnapshot, proxy) => {
+function testResources(snapshot: MeshSnapshot, nodeName: string): { listeners: ResourceJson[]; clusters: ResourceJson[]; endpoints: ResourceJson[] } {
   const pods = [...snapshot.pods.values()].filter((pod) => pod.podIP);
   const clusters: ResourceJson[] = pods.map((pod) => ({
     '@type': TYPE_URL.CLUSTER,
@@ -84,7 +95,7 @@ export const testGenerator: ProxyResourceGenerator = (snapshot: MeshSnapshot, pr
     cluster_name: `pod_${pod.name}`,
     endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: pod.podIP, port_value: 9080 } } } }] }],
   }));
-  const local = snapshot.podsOnNode(proxy.nodeName).filter((pod) => pod.podIP);
+  const local = snapshot.podsOnNode(nodeName).filter((pod) => pod.podIP);
   const listeners: ResourceJson[] = [
     {
       '@type': TYPE_URL.LISTENER,
@@ -107,7 +118,24 @@ export const testGenerator: ProxyResourceGenerator = (snapshot: MeshSnapshot, pr
     },
   ];
   return { listeners, clusters, endpoints };
+}
+
+/** Per node, like the real ztunnel generator. */
+export const testGenerator: XdsGenerator = {
+  name: 'test',
+  typeUrls: [TYPE_URL.CLUSTER, TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, TYPE_URL.LISTENER],
+  scopeOf: (proxy) => proxy.nodeName,
+  generate: (snapshot, proxy) => {
+    const { listeners, clusters, endpoints } = testResources(snapshot, proxy.nodeName);
+    return new Map([
+      [TYPE_URL.CLUSTER, byResourceName(clusters)],
+      [TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, byResourceName(endpoints)],
+      [TYPE_URL.LISTENER, byResourceName(listeners)],
+    ]);
+  },
 };
+
+export const testGenerators = new GeneratorRegistry([{ generator: testGenerator, serves: () => true }]);
 
 export interface TestIstiod {
   istiod: Istiod;
@@ -121,15 +149,23 @@ export interface TestIstiod {
   cleanup(): Promise<void>;
 }
 
-export async function startTestIstiod(files: Record<string, string>, generate: ProxyResourceGenerator = testGenerator): Promise<TestIstiod> {
+export async function startTestIstiod(
+  files: Record<string, string>,
+  generators: GeneratorRegistry = testGenerators,
+  options: { idleTtlMs?: number; cacerts?: TestCacertsOptions; workloadCertTtlMs?: number } = {},
+): Promise<TestIstiod> {
   const root = await mkdtemp(path.join(tmpdir(), 'istiod-test-'));
   const configDir = path.join(root, 'config');
   const stateDir = path.join(root, 'state');
   await import('node:fs/promises').then((fs) => fs.mkdir(configDir, { recursive: true }));
+  // A plugged-in CA where istiod-lite looks for one by default (<state-dir>/cacerts).
+  const { cacerts, workloadCertTtlMs, ...istiodOptions } = options;
+  if (cacerts) writeTestCacerts(path.join(stateDir, 'cacerts'), { ...cacerts, trustDomain: TRUST_DOMAIN });
   for (const [name, text] of Object.entries(files)) await writeFile(path.join(configDir, name), text);
   const logger = createMemoryLogger();
-  const config = parseConfig({ configDir, stateDir, xdsPort: 0, xdsTlsPort: 0, debugPort: 0, listenAddress: '127.0.0.1', trustDomain: TRUST_DOMAIN });
-  const istiod = await startIstiod({ config, generate, logger });
+  // Plaintext ADS is off unless asked for: these tests ask (on loopback), to speak ADS without certificates.
+  const config = parseConfig({ configDir, stateDir, xdsPort: 0, xdsTlsPort: 0, debugPort: 0, listenAddress: '127.0.0.1', trustDomain: TRUST_DOMAIN, ...(workloadCertTtlMs ? { workloadCertTtlMs } : {}) });
+  const istiod = await startIstiod({ config, generators, logger, ...istiodOptions });
   const clients: XdsClient[] = [];
   return {
     istiod,
@@ -167,7 +203,8 @@ export function proxyNode(nodeName: string, claimedNodeName = nodeName) {
   return { id: `ztunnel~10.77.0.${nodeName === 'node-a' ? 11 : 12}~ztunnel-${nodeName}~istio-system.svc.cluster.local`, metadata: { NODE_NAME: claimedNodeName } };
 }
 
-export { nextUpdate, until } from '@mesh/xds/testing';
+export { nextUpdate } from '@mesh/xds/testing';
+export { waitFor } from '@mesh/testing';
 
 export function filterChainNames(update: XdsResourcesUpdate | undefined): string[] {
   const listener = update?.resources.find((r) => r['name'] === 'ztunnel_inbound');
@@ -184,6 +221,34 @@ export function rawAdsStream(port: number) {
   return {
     responses,
     send: (request: DiscoveryRequest) => stream.write(request),
+    close() {
+      stream.cancel();
+      client.close();
+    },
+  };
+}
+
+/** A bare delta ADS stream for protocol-level assertions: records responses, sends what the test says. */
+export function rawDeltaStream(port: number) {
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const stream = client.makeBidiStreamRequest(ADS_DELTA_METHOD_PATH, serializeDeltaDiscoveryRequest, deserializeDeltaDiscoveryResponse);
+  const responses: DeltaDiscoveryResponse[] = [];
+  stream.on('data', (response: DeltaDiscoveryResponse) => responses.push(response));
+  stream.on('error', () => {});
+  return {
+    responses,
+    /** Sends a request; fields not given are empty. */
+    send: (request: Partial<DeltaDiscoveryRequest> & { type_url: string }) =>
+      stream.write({ resource_names_subscribe: [], resource_names_unsubscribe: [], initial_resource_versions: {}, response_nonce: '', ...request }),
+    /** ACKs every response received so far that is not ACKed yet. */
+    ackAll(acked = new Set<string>()) {
+      for (const response of responses) {
+        if (acked.has(response.nonce)) continue;
+        acked.add(response.nonce);
+        stream.write({ type_url: response.type_url, resource_names_subscribe: [], resource_names_unsubscribe: [], initial_resource_versions: {}, response_nonce: response.nonce });
+      }
+      return acked;
+    },
     close() {
       stream.cancel();
       client.close();

@@ -19,6 +19,8 @@ import { nodeNameFromPeerCertificate } from './node-identity.js';
 
 export interface CaServerOptions {
   ca: RootCa;
+  /** Lifetime of the certificates it signs: the requested validity, at most this (default 24 h). */
+  workloadCertTtlMs?: number;
   snapshot: () => MeshSnapshot;
   logger: Logger;
 }
@@ -49,7 +51,7 @@ export function caServiceHandlers(options: CaServerOptions): grpc.UntypedService
             ? err
             : hasCode(err, 'ISTIOD_ERR_NOT_A_NODE')
               ? new CaRefusal(grpc.status.UNAUTHENTICATED, err.message)
-              : hasCode(err, 'PKI_ERR_CSR_IDENTITY_MISMATCH', 'PKI_ERR_BAD_CSR', 'PKI_ERR_CSR_SIGNATURE', 'PKI_ERR_TRUST_DOMAIN_MISMATCH', 'PKI_ERR_BAD_SPIFFE_ID')
+              : hasCode(err, 'PKI_ERR_CSR_IDENTITY_MISMATCH', 'PKI_ERR_BAD_CSR', 'PKI_ERR_CSR_SIGNATURE', 'PKI_ERR_CSR_KEY', 'PKI_ERR_TRUST_DOMAIN_MISMATCH', 'PKI_ERR_BAD_SPIFFE_ID')
                 ? new CaRefusal(grpc.status.INVALID_ARGUMENT, err.message)
                 : new CaRefusal(grpc.status.INTERNAL, `certificate signing failed: ${isMeshError(err) ? err.message : String(err)}`);
         options.logger.warn('certificate request refused', { node: nodeName, peer: call.getPeer(), code: grpc.status[refusal.code], error: refusal.message });
@@ -79,10 +81,12 @@ function createCertificate(options: CaServerOptions, nodeName: string, request: 
     );
   }
   const requestedSeconds = Number(request.validity_duration || 0);
-  const ttlMs = requestedSeconds > 0 ? Math.min(requestedSeconds * 1000, DEFAULT_WORKLOAD_CERT_TTL_MS) : DEFAULT_WORKLOAD_CERT_TTL_MS;
+  const maxTtlMs = options.workloadCertTtlMs ?? DEFAULT_WORKLOAD_CERT_TTL_MS;
+  const ttlMs = requestedSeconds > 0 ? Math.min(requestedSeconds * 1000, maxTtlMs) : maxTtlMs;
   const issued = ca.issueWorkloadCert({ csrPem: request.csr, identity, ttlMs });
   logger.info('workload certificate issued', { node: nodeName, identity: requestedUri, serialNumber: issued.serialNumber, notAfter: issued.notAfter.toISOString() });
-  return { cert_chain: [issued.certPem, ca.certPem] };
+  // Istio's order: the leaf, the CA's chain (intermediates), the root last.
+  return { cert_chain: [issued.certPem, ...ca.caChain] };
 }
 
 /** The one URI SAN a CSR asks for (its signature checked by pki). */

@@ -1,11 +1,17 @@
 /**
  * Credentials istiod-lite creates in its state directory:
- *   <state-dir>/root-cert.pem, root-key.pem (0600)      the mesh root CA (pki RootCa)
+ *   <state-dir>/root-cert.pem, root-key.pem (0600)      the mesh root CA (pki RootCa), unless a
+ *                                                       plugged-in CA is given (below)
  *   <state-dir>/nodes/<node>/{cert.pem,key.pem,root-cert.pem}   node bootstrap credentials
  * and, in memory only, its own serving certificate for port 15012
  * (URI SAN spiffe://<td>/ns/istio-system/sa/istiod; clients check that SAN, not a hostname).
+ *
+ * A plugged-in CA (Istio's `cacerts`: ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem in
+ * --cacerts-dir, or <state-dir>/cacerts) signs instead of the self-signed root; every certificate
+ * is served with the CA's chain, and root-cert.pem is that CA's root.
  */
 import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RootCa, generateKeyAndCsr, spiffeUri } from '@mesh/pki';
@@ -23,7 +29,16 @@ export interface ServingCredentials {
   rootPem: string;
 }
 
-export function loadOrCreateRootCa(stateDir: string, trustDomain: string): RootCa {
+/** Where a plugged-in CA is looked for when --cacerts-dir is not given. */
+export const DEFAULT_CACERTS_SUBDIR = 'cacerts';
+
+/**
+ * The mesh CA: the plugged-in one in `cacertsDir` (or `<state-dir>/cacerts` when it holds
+ * ca-key.pem), else the self-signed root of the state dir, created on first start.
+ */
+export function loadMeshCa(stateDir: string, trustDomain: string, cacertsDir?: string): RootCa {
+  const pluggedIn = cacertsDir ?? path.join(stateDir, DEFAULT_CACERTS_SUBDIR);
+  if (cacertsDir !== undefined || existsSync(path.join(pluggedIn, 'ca-key.pem'))) return RootCa.loadPluggedIn(pluggedIn, { trustDomain });
   return RootCa.loadOrCreate(stateDir, { trustDomain });
 }
 
@@ -36,7 +51,7 @@ export async function issueIstiodServingCredentials(ca: RootCa): Promise<Serving
   const uri = spiffeUri({ trustDomain: ca.trustDomain, namespace: ZTUNNEL_NAMESPACE, serviceAccount: ISTIOD_SERVICE_ACCOUNT });
   const { keyPem, csrPem } = await generateKeyAndCsr({ uris: [uri] });
   const issued = ca.issueCert({ csrPem, uris: [uri], commonName: 'istiod-lite', ttlMs: ISTIOD_SERVING_CERT_TTL_MS });
-  return { certChainPem: issued.chainPem, keyPem, rootPem: ca.certPem };
+  return { certChainPem: issued.chainPem, keyPem, rootPem: ca.rootCertPem };
 }
 
 /**
@@ -57,7 +72,7 @@ async function ensureNodeCredential(ca: RootCa, stateDir: string, nodeName: stri
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeAtomically(path.join(dir, 'key.pem'), keyPem, 0o600);
   await writeAtomically(path.join(dir, 'cert.pem'), issued.chainPem, 0o644);
-  await writeAtomically(path.join(dir, 'root-cert.pem'), ca.certPem, 0o644);
+  await writeAtomically(path.join(dir, 'root-cert.pem'), ca.rootCertPem, 0o644);
   logger.info('node bootstrap credential issued', { node: nodeName, dir, notAfter: issued.notAfter.toISOString() });
 }
 
@@ -65,12 +80,12 @@ async function isUsable(dir: string, ca: RootCa): Promise<boolean> {
   try {
     const [chain, root] = await Promise.all([readFile(path.join(dir, 'cert.pem'), 'utf8'), readFile(path.join(dir, 'root-cert.pem'), 'utf8')]);
     await readFile(path.join(dir, 'key.pem'));
-    if (root.trim() !== ca.certPem.trim()) return false;
+    if (root.trim() !== ca.rootCertPem.trim()) return false;
     const leaf = new X509Certificate(chain);
     if (Date.parse(leaf.validTo) - Date.now() < NODE_BOOTSTRAP_RENEW_BEFORE_MS) return false;
     // Node certificates carry two URIs, which pki's verifyChain (one SPIFFE ID) refuses; the
-    // root signature and the same-root check above are what matter here.
-    return leaf.verify(new X509Certificate(ca.certPem).publicKey);
+    // signature of the CA that signs now and the same-root check above are what matter here.
+    return leaf.verify(new X509Certificate(ca.signingCertPem).publicKey);
   } catch {
     return false;
   }

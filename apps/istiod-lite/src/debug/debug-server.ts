@@ -1,12 +1,13 @@
 /**
  * Debug HTTP (15014), like istiod's: /debug/syncz, /debug/config_dump?proxyID=<id>[&include_eds=false],
- * /ready. Read-only JSON.
+ * /debug/config_problems, /debug/route_status, /ready. Read-only JSON, but it lists every proxy
+ * and serves any proxy's configuration, so it is an operator surface: istiod.ts serves it on
+ * loopback only (@mesh/admin-access `listenOperatorHttp`).
  */
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { RequestListener } from 'node:http';
 import type { ConfigSource } from '../config-source/config-source.js';
 import { formatManifestError } from '../config-source/config-source.js';
+import { httpRouteStatus } from '@mesh/mesh-model';
 import type { AdsServer } from '../xds/ads-server.js';
 
 export interface DebugServerOptions {
@@ -15,8 +16,8 @@ export interface DebugServerOptions {
   isReady: () => boolean;
 }
 
-export function createDebugServer(options: DebugServerOptions): Server {
-  return createServer((req, res) => {
+export function createDebugHandler(options: DebugServerOptions): RequestListener {
+  return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -35,20 +36,19 @@ export function createDebugServer(options: DebugServerOptions): Server {
       }
       case '/debug/config_problems':
         return send(200, options.source.problems().map((problem) => ({ ...problem, text: formatManifestError(problem) })));
+      case '/debug/route_status': {
+        // Gateway API status of every HTTPRoute in force (Accepted / ResolvedRefs per parentRef).
+        const snapshot = options.source.current();
+        const routes = [...snapshot.httpRoutes.values()].map((route) => ({
+          ...httpRouteStatus(snapshot, route),
+          source: route.source ? `${route.source.file}:${route.source.line}` : undefined,
+        }));
+        return send(200, { generation: options.source.generation(), routes });
+      }
       case '/ready':
         return options.isReady() ? send(200, { ready: true }) : send(503, { ready: false });
       default:
-        return send(404, { error: 'not found', endpoints: ['/debug/syncz', '/debug/config_dump?proxyID=', '/debug/config_problems', '/ready'] });
+        return send(404, { error: 'not found', endpoints: ['/debug/syncz', '/debug/config_dump?proxyID=', '/debug/config_problems', '/debug/route_status', '/ready'] });
     }
-  });
-}
-
-export function listenHttp(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
+  };
 }

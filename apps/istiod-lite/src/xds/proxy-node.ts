@@ -12,6 +12,10 @@ export const ADMIN_ADDRESS_METADATA_KEY = 'ADMIN_ADDRESS';
 
 export const NODE_NAME_METADATA_KEY = 'NODE_NAME';
 
+/** Node metadata keys Istio's proxies send and `istioctl proxy-status` shows (CLUSTER, VERSION). */
+export const CLUSTER_ID_METADATA_KEY = 'CLUSTER_ID';
+export const ISTIO_VERSION_METADATA_KEY = 'ISTIO_VERSION';
+
 export interface ProxyInfo {
   /** The xDS node id, unique per connected proxy. */
   id: string;

@@ -7,27 +7,11 @@
  * Every generated resource must also survive the Envoy proto codec unchanged, which proves the
  * field names and types exist in the published protos.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildSnapshot, parseManifestFiles, type MeshSnapshot } from '@mesh/mesh-model';
+import { buildSnapshot } from '@mesh/mesh-model';
 import { canonicalResource, type ResourceJson } from '@mesh/xds';
 import { generateZtunnelConfig } from '../../src/xds/generate/index.js';
-
-const GOLDEN_DIR = import.meta.dirname;
-const EXAMPLES = join(import.meta.dirname, '../../../../examples');
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
-
-function snapshotOf(...entries: string[]): MeshSnapshot {
-  const files = entries.flatMap((entry) => {
-    const full = join(EXAMPLES, entry);
-    const paths = entry.endsWith('.yaml') ? [full] : readdirSync(full).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(full, f));
-    return paths.map((path) => ({ path, text: readFileSync(path, 'utf8') }));
-  });
-  const { resources, errors } = parseManifestFiles(files);
-  expect(errors).toEqual([]);
-  return buildSnapshot(resources);
-}
+import { expectGolden, snapshotOf } from './golden-files.js';
 
 /** name → (manifests, node): each golden file is `<name>.json`. */
 const SCENARIOS: Record<string, { manifests: string[]; node: string; why: string }> = {
@@ -37,17 +21,17 @@ const SCENARIOS: Record<string, { manifests: string[]; node: string; why: string
   'allow-node-a': { manifests: ['bookinfo', 'policies/allow-productpage-to-reviews.yaml'], node: 'node-a', why: 'ALLOW by principal and port on reviews' },
   'waypoint-node-a': { manifests: ['bookinfo', 'waypoint'], node: 'node-a', why: 'services of namespace echo go through its waypoint; the waypoint pod is not captured' },
   'strict-node-a': { manifests: ['bookinfo', 'policies/strict-mtls.yaml'], node: 'node-a', why: 'STRICT PeerAuthentication: plaintext inbound denied' },
+  'portlevel-node-b': {
+    manifests: ['bookinfo', 'policies/strict-mtls.yaml', 'policies/ratings-plaintext-9080.yaml'],
+    node: 'node-b',
+    why: 'STRICT namespace, ratings PERMISSIVE on 9080 (port-level): plaintext refused except there',
+  },
 };
 
 describe('golden ztunnel xDS', () => {
   for (const [name, scenario] of Object.entries(SCENARIOS)) {
     it(`${name}: ${scenario.why}`, () => {
-      const config = generateZtunnelConfig(snapshotOf(...scenario.manifests), scenario.node);
-      const text = `${JSON.stringify(config, null, 2)}\n`;
-      const file = join(GOLDEN_DIR, `${name}.json`);
-      if (UPDATE) writeFileSync(file, text);
-      expect(existsSync(file), `${file} is missing; run with UPDATE_GOLDEN=1 to create it`).toBe(true);
-      expect(text).toBe(readFileSync(file, 'utf8'));
+      expectGolden(name, generateZtunnelConfig(snapshotOf(...scenario.manifests), scenario.node));
     });
   }
 

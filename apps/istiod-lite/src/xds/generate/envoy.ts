@@ -3,6 +3,8 @@
  * every Any, enums as names, durations as "2s"), shared by the outbound and inbound generators.
  * Field names are those of the published Envoy protos (@grpc/grpc-js-xds deps/envoy-api).
  */
+import { HBONE_PORT } from '@mesh/hbone-core/constants';
+import { ORIGINAL_DST_HEADER } from '@mesh/envoy-config';
 import { deepFreeze } from './freeze.js';
 import { ROOT_CA_SECRET, SDS_CLUSTER } from './names.js';
 
@@ -75,7 +77,7 @@ export const RAW_BUFFER_TRANSPORT_SOCKET: JsonObject = extension('envoy.transpor
 /**
  * An EDS cluster whose tunnelled endpoints (metadata `tunnel: h2`) go through an internal
  * listener with the `tunnel` and `istio` metadata passed along, and whose plain endpoints use a
- * raw socket (seed 002, "Sleep 集群"): ztunnel's `*_outbound_internal` clusters and the
+ * raw socket: ztunnel's `*_outbound_internal` clusters and the
  * waypoint's backend clusters.
  */
 export const TUNNELLED_EDS_CLUSTER_FIELDS: JsonObject = deepFreeze<JsonObject>({
@@ -110,7 +112,7 @@ export function transparentListener(name: string, port: number, fields: JsonObje
   };
 }
 
-/** SDS from the node-local agent, as the seed's tunnel cluster shows (`sds-grpc`). */
+/** SDS from the node-local agent, as Istio's tunnel cluster names it (`sds-grpc`). */
 export function sdsSecret(name: string): JsonObject {
   return {
     name,
@@ -128,7 +130,7 @@ export function sdsSecret(name: string): JsonObject {
 
 /**
  * HBONE's TLS: 1.3 only, ALPN h2, our certificate for `identity` from SDS, peers validated
- * against the mesh root (seed 002 "Sleep 集群的 HBONE 隧道端点"; seed 004 inbound notes).
+ * against the mesh root (docs/model.md, "ztunnel's configuration").
  */
 export function hboneTlsContext(identity: string): JsonObject {
   return {
@@ -141,6 +143,57 @@ export function hboneTlsContext(identity: string): JsonObject {
 
 export function clusterResource(name: string, fields: JsonObject): EnvoyResource {
   return { '@type': typeUrl(TYPE.cluster), name, ...fields };
+}
+
+/** Connect timeout and idle-host cleanup of an HBONE-originate cluster, as Istio sets them. */
+const TUNNEL_CONNECT_TIMEOUT = '2s';
+const TUNNEL_CLEANUP_INTERVAL = '60s';
+/** Where an endpoint's `tunnel` metadata puts the tunnel's destination (pod:port), in Envoy's two substitution spellings. */
+const TUNNEL_DESTINATION = '%DYNAMIC_METADATA(tunnel:destination)%';
+const TUNNEL_DESTINATION_HEADER_VALUE = '%DYNAMIC_METADATA(["tunnel", "destination"])%';
+
+/** tcp_proxy that opens an HTTP/2 CONNECT tunnel to `hostname` on `cluster` (HBONE's client side). */
+export function tunnellingTcpProxy(statPrefix: string, cluster: string, hostname: string, originalDestination: string): JsonObject {
+  return tcpProxy(statPrefix, cluster, {
+    tunneling_config: {
+      hostname,
+      headers_to_add: [{ header: { key: ORIGINAL_DST_HEADER, value: originalDestination } }],
+    },
+  });
+}
+
+/**
+ * The internal listener that opens HBONE tunnels (ztunnel's `outbound_tunnel_lis_<spiffe>`, the
+ * waypoint's `connect_originate`): CONNECT to the endpoint's `tunnel.destination` on `cluster`.
+ * `set_dst_address` copies the endpoint's `tunnel.address` into the original-destination filter
+ * state, so the ORIGINAL_DST cluster connects to pod:15008.
+ */
+export function hboneOriginateListener(name: string, cluster: string): EnvoyResource {
+  return {
+    '@type': typeUrl(TYPE.listener),
+    name,
+    filter_chains: [{ filters: [tunnellingTcpProxy(name, cluster, TUNNEL_DESTINATION, TUNNEL_DESTINATION_HEADER_VALUE)] }],
+    use_original_dst: false,
+    listener_filters: [
+      { name: 'set_dst_address', typed_config: any(TYPE.typedStruct, { type_url: 'type.googleapis.com/istio.set_internal_dst_address.v1.Config', value: {} }) },
+    ],
+    internal_listener: {},
+  };
+}
+
+/** The cluster HBONE tunnels run on: ORIGINAL_DST to port 15008, mTLS (TLS 1.3, h2) with `identity`'s certificate. */
+export function hboneOriginateCluster(name: string, identity: string): EnvoyResource {
+  return clusterResource(name, {
+    type: 'ORIGINAL_DST',
+    connect_timeout: TUNNEL_CONNECT_TIMEOUT,
+    lb_policy: 'CLUSTER_PROVIDED',
+    cleanup_interval: TUNNEL_CLEANUP_INTERVAL,
+    transport_socket: extension('envoy.transport_sockets.tls', TYPE.upstreamTls, { common_tls_context: hboneTlsContext(identity) }),
+    original_dst_lb_config: { upstream_port_override: HBONE_PORT },
+    typed_extension_protocol_options: {
+      [TYPE.httpProtocolOptions]: any(TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: { allow_connect: true } } }),
+    },
+  });
 }
 
 /** Sorts resources (or anything named) by name, so generated output does not depend on input order. */

@@ -1,7 +1,7 @@
 /**
  * Inbound: `ztunnel_inbound` (HBONE, 15008) and `ztunnel_inbound_plaintext` (15006), one filter
  * chain per captured local pod matched on the destination IP, and the `virtual_inbound` cluster
- * that delivers to the pod. Shapes from seed 002 ("ztunnel_inbound 监听器", "virtual_inbound 集群").
+ * that delivers to the pod (docs/model.md, "ztunnel's configuration").
  *
  * HBONE chain: mTLS with the pod's own certificate (client certificate required, validated
  * against ROOTCA) → RBAC from the pod's AuthorizationPolicies → HCM that terminates CONNECT and
@@ -9,24 +9,18 @@
  * client set (pod:targetPort).
  *
  * Plaintext chain: the same RBAC (no peer identity, so principal rules never match), then
- * tcp_proxy to `virtual_inbound`, which without the header uses the original destination. Under
- * STRICT PeerAuthentication the chain keeps its place but starts with an RBAC filter that denies
- * every connection under the policy key `peer-authentication-strict-denies-plaintext`, so the
- * refusal is explicit and shows in logs and `meshctl` rather than as a missing chain.
+ * tcp_proxy to `virtual_inbound`, which without the header uses the original destination.
+ * PeerAuthentication adds, first, an RBAC filter that denies plaintext on the pod's STRICT ports
+ * (all of them under STRICT, less the `portLevelMtls` exceptions; only the port-level STRICT
+ * ones otherwise) under the policy key `peer-authentication-strict-denies-plaintext`, so the
+ * chain keeps its place and the refusal is explicit in logs and `meshctl`.
  */
+import { HBONE_PORT } from '@mesh/hbone-core/constants';
 import type { MeshSnapshot, Pod } from '@mesh/mesh-model';
 import { TYPE, byName, cidrRange, clusterResource, extension, hboneTlsContext, tcpProxy, transparentListener, type EnvoyResource, type JsonObject } from './envoy.js';
-import {
-  HBONE_PORT,
-  INBOUND_LISTENER,
-  INBOUND_PLAINTEXT_LISTENER,
-  STRICT_MTLS_POLICY_KEY,
-  VIRTUAL_INBOUND_CLUSTER,
-  ZTUNNEL_INBOUND_PLAINTEXT_PORT,
-  inboundChainName,
-  inboundPlaintextChainName,
-} from './names.js';
-import { denyAllFilter, rbacFilters } from './rbac.js';
+import { INBOUND_LISTENER, INBOUND_PLAINTEXT_LISTENER, VIRTUAL_INBOUND_CLUSTER, ZTUNNEL_INBOUND_PLAINTEXT_PORT } from '@mesh/envoy-config';
+import { STRICT_MTLS_POLICY_KEY, inboundChainName, inboundPlaintextChainName } from './names.js';
+import { plaintextMtlsFilter, rbacFilters } from './rbac.js';
 
 export const VIRTUAL_INBOUND_CLUSTER_RESOURCE: EnvoyResource = clusterResource(VIRTUAL_INBOUND_CLUSTER, {
   type: 'ORIGINAL_DST',
@@ -34,7 +28,7 @@ export const VIRTUAL_INBOUND_CLUSTER_RESOURCE: EnvoyResource = clusterResource(V
   original_dst_lb_config: { use_http_header: true },
 });
 
-/** HCM that terminates HTTP/2 CONNECT and hands the tunnel's bytes to `virtual_inbound` (seed 000, 002). */
+/** HCM that terminates HTTP/2 CONNECT and hands the tunnel's bytes to `virtual_inbound` (HBONE's server side). */
 const CONNECT_TERMINATOR: JsonObject = extension('envoy.filters.network.http_connection_manager', TYPE.hcm, {
   stat_prefix: 'inbound_hcm',
   route_config: {
@@ -75,11 +69,11 @@ function hboneChain(snapshot: MeshSnapshot, pod: Pod, ip: string): JsonObject {
 }
 
 function plaintextChain(snapshot: MeshSnapshot, pod: Pod, ip: string): JsonObject {
-  const { authorizationPolicies, mtlsMode } = snapshot.policiesFor(pod);
-  const authz = mtlsMode === 'STRICT' ? [denyAllFilter(STRICT_MTLS_POLICY_KEY)] : rbacFilters(authorizationPolicies);
+  const policies = snapshot.policiesFor(pod);
+  const mtls = plaintextMtlsFilter(STRICT_MTLS_POLICY_KEY, policies);
   return {
     filter_chain_match: destinationMatch(ip),
-    filters: [...authz, tcpProxy(inboundPlaintextChainName(ip), VIRTUAL_INBOUND_CLUSTER)],
+    filters: [...(mtls ? [mtls] : []), ...rbacFilters(policies.authorizationPolicies), tcpProxy(inboundPlaintextChainName(ip), VIRTUAL_INBOUND_CLUSTER)],
     name: inboundPlaintextChainName(ip),
   };
 }

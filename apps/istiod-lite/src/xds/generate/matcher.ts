@@ -1,7 +1,7 @@
 /**
  * Builders for the `filter_chain_matcher` tree (xds.type.matcher.v3.Matcher) of
  * `ztunnel_outbound`: each level reads one input (source IP, destination IP, destination port)
- * and either names a filter chain (a google.protobuf.StringValue action, as in seed 002) or
+ * and either names a filter chain (a google.protobuf.StringValue action, as Istio's ztunnel config has it) or
  * descends into the next level.
  *
  * Evaluation follows Envoy's rule: when a nested matcher finds nothing and has no on_no_match of

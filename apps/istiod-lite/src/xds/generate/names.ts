@@ -1,42 +1,19 @@
 /**
- * Names and ports of the ztunnel configuration, exactly as the seeds show them (seed 002
- * "ztunnel_outbound 监听器", seed 004 "Outbound Listener"). Resource names carry the source
- * identity, so one node's ztunnel holds a separate set per local identity.
+ * Names of the ztunnel configuration that only the generator builds (the fixed names and ports
+ * its readers look up too live in `@mesh/envoy-config`'s names.ts). Resource names carry the
+ * source identity, so one node's ztunnel holds a separate set per local identity.
  */
 import { serviceHostname, type Service, type ServicePort } from '@mesh/mesh-model';
 
-export const ZTUNNEL_OUTBOUND_PORT = 15001;
-export const ZTUNNEL_INBOUND_PLAINTEXT_PORT = 15006;
-export const HBONE_PORT = 15008;
-
-export const OUTBOUND_LISTENER = 'ztunnel_outbound';
-export const INBOUND_LISTENER = 'ztunnel_inbound';
-export const INBOUND_PLAINTEXT_LISTENER = 'ztunnel_inbound_plaintext';
-export const VIRTUAL_INBOUND_CLUSTER = 'virtual_inbound';
-export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
-export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
-export const PASSTHROUGH_FILTER_CHAIN = 'PassthroughFilterChain';
-/** The filter chain the outbound matcher picks for traffic aimed at 15001 itself (a loop). */
-export const BLACKHOLE_FILTER_CHAIN = 'BlackHoleCluster';
 /** SDS secret holding the mesh root certificate that peers are validated against. */
 export const ROOT_CA_SECRET = 'ROOTCA';
-/** The local SDS server cluster, as in the seed's `tls_certificate_sds_secret_configs`. */
+/** The local SDS server cluster, as Istio's `tls_certificate_sds_secret_configs` name it. */
 export const SDS_CLUSTER = 'sds-grpc';
 
 /** `http` for HTTP-family appProtocols, else `tcp`: the `<proto>` in chain names. */
 export function protocolOf(port: ServicePort): 'http' | 'tcp' {
   const app = port.appProtocol?.toLowerCase();
-  return app === 'http' || app === 'http2' || app === 'grpc' || app === 'grpc-web' || app === 'kubernetes.io/h2c' ? 'http' : 'tcp';
-}
-
-/**
- * `spiffe://cluster.local/ns/default/sa/sleep_to_http_productpage.default.svc.cluster.local_outbound_internal`:
- * the filter chain, the EDS cluster and its ClusterLoadAssignment for one source identity and one
- * service port. The seed names carry no port because its services have one; for a multi-port
- * service `:<port>` follows the hostname so each port gets its own endpoints.
- */
-export function outboundInternalName(sourceSpiffe: string, service: Service, port: ServicePort): string {
-  return outboundInternalNameFor(sourceSpiffe, destinationLabel(service, port));
+  return app === 'http' || app === 'http2' || app === 'grpc' || app === 'grpc-web' || app === 'kubernetes.io/h2c' || app === 'kubernetes.io/ws' ? 'http' : 'tcp';
 }
 
 /** The identity-independent part of an `_outbound_internal` name: `http_reviews.default.svc.cluster.local`. */
@@ -45,6 +22,12 @@ export function destinationLabel(service: Service, port: ServicePort): string {
   return `${protocolOf(port)}_${host}`;
 }
 
+/**
+ * `spiffe://cluster.local/ns/default/sa/sleep_to_http_productpage.default.svc.cluster.local_outbound_internal`:
+ * the filter chain, the EDS cluster and its ClusterLoadAssignment for one source identity and one
+ * service port. `label` is `destinationLabel`'s: for a multi-port service `:<port>` follows the
+ * hostname so each port gets its own endpoints.
+ */
 export function outboundInternalNameFor(sourceSpiffe: string, label: string): string {
   return `${sourceSpiffe}_to_${label}_outbound_internal`;
 }
@@ -56,14 +39,6 @@ export function outboundInternalNameFor(sourceSpiffe: string, label: string): st
  */
 export function outboundDirectName(sourceSpiffe: string): string {
   return `${sourceSpiffe}_to_pod_outbound_direct`;
-}
-
-export function tunnelListenerName(sourceSpiffe: string): string {
-  return `outbound_tunnel_lis_${sourceSpiffe}`;
-}
-
-export function tunnelClusterName(sourceSpiffe: string): string {
-  return `outbound_tunnel_clus_${sourceSpiffe}`;
 }
 
 export function inboundChainName(podIp: string): string {
@@ -88,7 +63,7 @@ export function parseRbacPolicyKey(key: string): { namespace: string; policy: st
   return m ? { namespace: m[1] as string, policy: m[2] as string, rule: Number(m[3]) } : undefined;
 }
 
-/** RBAC policy key of the deny-all rule that refuses plaintext under STRICT PeerAuthentication. */
+/** RBAC policy key of the DENY rule that refuses plaintext on a pod's STRICT ports (PeerAuthentication). */
 export const STRICT_MTLS_POLICY_KEY = 'peer-authentication-strict-denies-plaintext';
 
 export function address(ip: string, port: number): string {

@@ -1,8 +1,7 @@
 /**
  * Outbound: the `ztunnel_outbound` listener (15001) with its filter_chain_matcher, the
  * per-identity `_outbound_internal` EDS clusters and endpoints, and the HBONE tunnel listener
- * and cluster per identity. Shapes from seed 002 ("Ztunnel A 上的出站流量路由") and seed 004
- * ("Outbound 流量处理").
+ * and cluster per identity (docs/model.md, "ztunnel's configuration").
  *
  * Path of a connection from local pod P (identity S) to service VIP:port:
  *   matcher: source P → destination VIP → port → chain `S_to_<proto>_<fqdn>_outbound_internal`
@@ -19,38 +18,31 @@
  * destination IP, so the tree grows with nodes, not pods.
  * Anything else: PassthroughFilterChain. Destination port 15001: BlackHoleCluster (a loop).
  */
+import { HBONE_PORT } from '@mesh/hbone-core/constants';
 import { spiffeUri, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
 import { deepFreeze } from './freeze.js';
 import {
   TUNNELLED_EDS_CLUSTER_FIELDS,
   TYPE,
-  any,
   byName,
   clusterResource,
-  extension,
-  hboneTlsContext,
+  hboneOriginateCluster,
+  hboneOriginateListener,
   socketAddress,
   tcpProxy,
   transparentListener,
+  tunnellingTcpProxy,
   typeUrl,
   type EnvoyResource,
   type JsonObject,
 } from './envoy.js';
 import { INPUT, exactMatcher, exactOrFallback, ipv4CidrToPrefixes, nested, prefixMatcher, selectChain, type OnMatch } from './matcher.js';
+import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, OUTBOUND_LISTENER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN, ZTUNNEL_OUTBOUND_PORT, tunnelClusterName, tunnelListenerName } from '@mesh/envoy-config';
 import {
-  BLACKHOLE_CLUSTER,
-  BLACKHOLE_FILTER_CHAIN,
-  HBONE_PORT,
-  OUTBOUND_LISTENER,
-  PASSTHROUGH_CLUSTER,
-  PASSTHROUGH_FILTER_CHAIN,
-  ZTUNNEL_OUTBOUND_PORT,
   address,
   outboundDirectName,
   destinationLabel,
   outboundInternalNameFor,
-  tunnelClusterName,
-  tunnelListenerName,
 } from './names.js';
 
 export interface XdsResources {
@@ -63,7 +55,7 @@ export interface XdsResources {
  * A service port reachable at a VIP, with everything about it that does not depend on the
  * source identity: its name label and its endpoints' shared parts.
  */
-interface Destination {
+export interface Destination {
   readonly service: Service;
   readonly vip: string;
   readonly port: ServicePort;
@@ -71,6 +63,11 @@ interface Destination {
   readonly label: string;
   /** Sorted by address. */
   readonly endpoints: readonly EndpointTemplate[];
+  /**
+   * Everything the destination's resources are made of, as text: equal fingerprints mean equal
+   * resources, so a later snapshot reuses this object (and the generator knows it is unchanged).
+   */
+  readonly fingerprint: string;
 }
 
 /**
@@ -81,27 +78,42 @@ interface Destination {
 type EndpointTemplate = { readonly endpointId: string; readonly metadata: JsonObject } | { readonly plain: JsonObject };
 
 /** What every node's generation shares for one snapshot. */
-interface MeshPlan {
+export interface MeshPlan {
   readonly destinations: readonly Destination[];
+  /** By label; undefined when two destinations share a label (then nothing is diffed by label). */
+  readonly byLabel: ReadonlyMap<string, Destination> | undefined;
   readonly pods: PodAddressing;
+  /** Changes exactly when a destination's VIP, port or label set changes (the matcher's VIP levels). */
+  readonly destinationSetKey: string;
+  /** Changes exactly when `pods` does. */
+  readonly podAddressingKey: string;
 }
 
 // Memoised per snapshot (snapshots are immutable, so this cannot go stale): generating all
-// nodes of a mesh computes the mesh-wide part once.
+// nodes of a mesh computes the mesh-wide part once. The plan last built lends its unchanged
+// destinations to the next one, so an edit rebuilds only the destinations it touched.
 const PLANS = new WeakMap<MeshSnapshot, MeshPlan>();
+let lastPlan: MeshPlan | undefined;
 
-function meshPlan(snapshot: MeshSnapshot): MeshPlan {
+export function meshPlan(snapshot: MeshSnapshot): MeshPlan {
   let plan = PLANS.get(snapshot);
   if (!plan) {
-    plan = { destinations: destinationsOf(snapshot), pods: podAddressing(snapshot) };
+    const destinations = destinationsOf(snapshot, lastPlan?.byLabel);
+    const byLabel = new Map(destinations.map((d) => [d.label, d] as const));
+    const pods = podAddressing(snapshot);
+    plan = {
+      destinations,
+      byLabel: byLabel.size === destinations.length ? byLabel : undefined,
+      pods,
+      destinationSetKey: destinations.map((d) => `${d.label}@${d.vip}:${d.port.port}`).join(','),
+      podAddressingKey: `${pods.prefixes.join(',')}|${pods.capturedExact.join(',')}|${pods.uncaptured.join(',')}`,
+    };
     PLANS.set(snapshot, plan);
+    lastPlan = plan;
   }
   return plan;
 }
 
-/** Connect timeout and idle-host cleanup of the tunnel cluster (seed 002). */
-const TUNNEL_CONNECT_TIMEOUT = '2s';
-const TUNNEL_CLEANUP_INTERVAL = '60s';
 const ORIGINAL_DST_CONNECT_TIMEOUT = '10s';
 
 /** Envoy substitution for the connection's original destination (TPROXY keeps it as the local address). */
@@ -109,14 +121,18 @@ const ORIGINAL_DESTINATION = '%DOWNSTREAM_LOCAL_ADDRESS%';
 
 const PASSTHROUGH = selectChain(PASSTHROUGH_FILTER_CHAIN);
 
-function destinationsOf(snapshot: MeshSnapshot): Destination[] {
+function destinationsOf(snapshot: MeshSnapshot, earlier: ReadonlyMap<string, Destination> | undefined): Destination[] {
   const out: Destination[] = [];
   for (const service of snapshot.services.values()) {
     if (!service.clusterIP) continue;
     const ports = [...service.ports].sort((a, b) => a.port - b.port);
     for (const port of ports) {
-      const endpoints = endpointTemplates(snapshot, service, service.clusterIP, port);
-      out.push({ service, vip: service.clusterIP, port, label: destinationLabel(service, port), endpoints });
+      const label = destinationLabel(service, port);
+      const inputs = endpointInputs(snapshot, service, service.clusterIP, port);
+      const fingerprint = `${service.clusterIP}:${port.port}|${inputs.key}`;
+      const reused = earlier?.get(label);
+      if (reused && reused.fingerprint === fingerprint) out.push(reused);
+      else out.push({ service, vip: service.clusterIP, port, label, endpoints: endpointTemplates(inputs), fingerprint });
     }
   }
   return out;
@@ -177,29 +193,52 @@ function workloadMetadata(snapshot: MeshSnapshot, pod: Pod): JsonObject {
   return { workload: pod.name, namespace: pod.namespace, identity: snapshot.spiffeOf(pod) };
 }
 
-/** The endpoints of one service port, sorted by address. */
-function endpointTemplates(snapshot: MeshSnapshot, service: Service, vip: string, port: ServicePort): EndpointTemplate[] {
-  const keyed: { key: string; template: EndpointTemplate }[] = [];
+/** What a destination's endpoints are made of: a waypoint, or the service's pods. */
+type EndpointInputs =
+  | { readonly key: string; readonly waypoint: { readonly vipPort: string; readonly istio: JsonObject; readonly addresses: readonly string[] } }
+  | { readonly key: string; readonly pods: ReadonlyArray<{ readonly target: string; readonly tunnel: string | undefined; readonly istio: JsonObject; readonly ip: string; readonly port: number }> };
+
+function endpointInputs(snapshot: MeshSnapshot, service: Service, vip: string, port: ServicePort): EndpointInputs {
   const waypoint = snapshot.waypointFor(service);
   if (waypoint) {
     const vipPort = address(vip, port.port);
     // Istio runs a waypoint under the service account named after its Gateway.
     const identity = spiffeUri({ trustDomain: snapshot.trustDomain, namespace: waypoint.namespace, serviceAccount: waypoint.name });
-    const istio = { waypoint: waypoint.name, namespace: waypoint.namespace, identity };
-    for (const ip of snapshot.waypointAddressesOf(waypoint)) {
+    const addresses = snapshot.waypointAddressesOf(waypoint);
+    return {
+      key: `waypoint ${waypoint.namespace}/${waypoint.name} ${identity} ${vipPort} ${addresses.join(',')}`,
+      waypoint: { vipPort, istio: { waypoint: waypoint.name, namespace: waypoint.namespace, identity }, addresses },
+    };
+  }
+  const pods = [];
+  const keys = [];
+  for (const e of snapshot.endpointsOf(service)) {
+    if (e.servicePort.port !== port.port) continue;
+    const target = address(e.address, e.targetPort);
+    const istio = workloadMetadata(snapshot, e.pod);
+    const tunnel = snapshot.isCaptured(e.pod) ? address(e.address, HBONE_PORT) : undefined;
+    pods.push({ target, tunnel, istio, ip: e.address, port: e.targetPort });
+    keys.push(`${target} ${tunnel ?? '-'} ${String(istio['namespace'])}/${String(istio['workload'])} ${String(istio['identity'])}`);
+  }
+  return { key: keys.join(','), pods };
+}
+
+/** The endpoints of one service port, sorted by address. */
+function endpointTemplates(inputs: EndpointInputs): EndpointTemplate[] {
+  const keyed: { key: string; template: EndpointTemplate }[] = [];
+  if ('waypoint' in inputs) {
+    const { vipPort, istio, addresses } = inputs.waypoint;
+    for (const ip of addresses) {
       const hbone = address(ip, HBONE_PORT);
       keyed.push({ key: hbone, template: tunnelTemplate(hbone, hbone, vipPort, istio) });
     }
   } else {
-    for (const e of snapshot.endpointsOf(service)) {
-      if (e.servicePort.port !== port.port) continue;
-      const target = address(e.address, e.targetPort);
-      const istio = workloadMetadata(snapshot, e.pod);
-      const template: EndpointTemplate = snapshot.isCaptured(e.pod)
-        ? tunnelTemplate(target, address(e.address, HBONE_PORT), target, istio)
+    for (const { target, tunnel, istio, ip, port } of inputs.pods) {
+      const template: EndpointTemplate = tunnel
+        ? tunnelTemplate(target, tunnel, target, istio)
         : {
             plain: deepFreeze({
-              endpoint: { address: socketAddress(e.address, e.targetPort) },
+              endpoint: { address: socketAddress(ip, port) },
               health_status: 'HEALTHY',
               metadata: { filter_metadata: { istio } },
               load_balancing_weight: 1,
@@ -223,53 +262,9 @@ function loadAssignment(clusterName: string, lbEndpoints: readonly JsonObject[])
   };
 }
 
-/** tcp_proxy that opens an HTTP/2 CONNECT tunnel to `hostname` (seed 000, seed 002). */
+/** tcp_proxy that opens an HBONE tunnel to `hostname` on the tunnel cluster of `sourceSpiffe`. */
 function tunnellingProxy(statPrefix: string, sourceSpiffe: string, hostname: string, originalDestination: string): JsonObject {
-  return tcpProxy(statPrefix, tunnelClusterName(sourceSpiffe), {
-    tunneling_config: {
-      hostname,
-      headers_to_add: [{ header: { key: 'x-envoy-original-dst-host', value: originalDestination } }],
-    },
-  });
-}
-
-/** Internal listener `outbound_tunnel_lis_<spiffe>` (seed 002 "通过 Envoy 内部监听器建立 HBONE 隧道"). */
-function tunnelListener(sourceSpiffe: string): EnvoyResource {
-  const name = tunnelListenerName(sourceSpiffe);
-  return {
-    '@type': typeUrl(TYPE.listener),
-    name,
-    filter_chains: [
-      {
-        filters: [tunnellingProxy(name, sourceSpiffe, '%DYNAMIC_METADATA(tunnel:destination)%', '%DYNAMIC_METADATA(["tunnel", "destination"])%')],
-      },
-    ],
-    use_original_dst: false,
-    // Seed 004: copies the endpoint's tunnel.address into the original-destination filter
-    // state, so the ORIGINAL_DST cluster below connects to pod:15008.
-    listener_filters: [
-      {
-        name: 'set_dst_address',
-        typed_config: any(TYPE.typedStruct, { type_url: 'type.googleapis.com/istio.set_internal_dst_address.v1.Config', value: {} }),
-      },
-    ],
-    internal_listener: {},
-  };
-}
-
-/** Cluster `outbound_tunnel_clus_<spiffe>`: mTLS (TLS 1.3, h2) to <destination>:15008 with the source's certificate. */
-function tunnelCluster(sourceSpiffe: string): EnvoyResource {
-  return clusterResource(tunnelClusterName(sourceSpiffe), {
-    type: 'ORIGINAL_DST',
-    connect_timeout: TUNNEL_CONNECT_TIMEOUT,
-    lb_policy: 'CLUSTER_PROVIDED',
-    cleanup_interval: TUNNEL_CLEANUP_INTERVAL,
-    transport_socket: extension('envoy.transport_sockets.tls', TYPE.upstreamTls, { common_tls_context: hboneTlsContext(sourceSpiffe) }),
-    original_dst_lb_config: { upstream_port_override: HBONE_PORT },
-    typed_extension_protocol_options: {
-      [TYPE.httpProtocolOptions]: any(TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: { allow_connect: true } } }),
-    },
-  });
+  return tunnellingTcpProxy(statPrefix, tunnelClusterName(sourceSpiffe), hostname, originalDestination);
 }
 
 function chain(name: string, filter: JsonObject): JsonObject {
@@ -288,31 +283,40 @@ export const BLACKHOLE_CLUSTER_RESOURCE: EnvoyResource = clusterResource(BLACKHO
   connect_timeout: ORIGINAL_DST_CONNECT_TIMEOUT,
 });
 
-/**
- * Everything outbound for the captured pods in `localPods` (which must have IPs). Resources for
- * one identity are generated once however many local pods share it.
- */
-export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Pod[]): XdsResources {
-  const { destinations, pods } = meshPlan(snapshot);
+/** The EDS cluster `<spiffe>_to_<label>_outbound_internal` and its ClusterLoadAssignment. */
+export function outboundInternalResources(spiffe: string, dest: Destination): { cluster: EnvoyResource; endpoints: EnvoyResource } {
+  const name = outboundInternalNameFor(spiffe, dest.label);
+  return { cluster: outboundInternalCluster(name), endpoints: loadAssignment(name, dest.endpoints.map((t) => lbEndpoint(t, spiffe))) };
+}
 
-  const identities = [...new Set(localPods.map((p) => snapshot.spiffeOf(p)))].sort();
-  const listeners: EnvoyResource[] = [];
-  const clusters: EnvoyResource[] = [];
-  const endpoints: EnvoyResource[] = [];
+/** The HBONE tunnel listener and cluster of one source identity. */
+export function tunnelResources(spiffe: string): { listener: EnvoyResource; cluster: EnvoyResource } {
+  return { listener: hboneOriginateListener(tunnelListenerName(spiffe), tunnelClusterName(spiffe)), cluster: hboneOriginateCluster(tunnelClusterName(spiffe), spiffe) };
+}
+
+/** The distinct identities of `localPods`, sorted. */
+export function identitiesOf(snapshot: MeshSnapshot, localPods: readonly Pod[]): string[] {
+  return [...new Set(localPods.map((p) => snapshot.spiffeOf(p)))].sort();
+}
+
+/**
+ * `ztunnel_outbound` for the captured pods in `localPods` (which must have IPs): its filter
+ * chains (per identity and destination, direct, passthrough, blackhole) and its matcher.
+ */
+export function outboundListener(snapshot: MeshSnapshot, localPods: readonly Pod[]): EnvoyResource {
+  const { destinations, pods } = meshPlan(snapshot);
   const chains: JsonObject[] = [
     chain(BLACKHOLE_FILTER_CHAIN, tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)),
     chain(PASSTHROUGH_FILTER_CHAIN, tcpProxy(PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER)),
   ];
   const destinationMatcherByIdentity = new Map<string, OnMatch>();
 
-  for (const spiffe of identities) {
+  for (const spiffe of identitiesOf(snapshot, localPods)) {
     // Destination IP → port → chain, for this identity.
     const byVip = new Map<string, Map<string, OnMatch>>();
     for (const dest of destinations) {
       const name = outboundInternalNameFor(spiffe, dest.label);
       chains.push(chain(name, tcpProxy(name, name)));
-      clusters.push(outboundInternalCluster(name));
-      endpoints.push(loadAssignment(name, dest.endpoints.map((t) => lbEndpoint(t, spiffe))));
       const ports = byVip.get(dest.vip) ?? new Map<string, OnMatch>();
       ports.set(String(dest.port.port), selectChain(name));
       byVip.set(dest.vip, ports);
@@ -333,20 +337,38 @@ export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Po
       chains.push(chain(direct, tunnellingProxy(direct, spiffe, ORIGINAL_DESTINATION, ORIGINAL_DESTINATION)));
     }
     destinationMatcherByIdentity.set(spiffe, exactOrFallback(INPUT.destinationIp, byIp, podFallback));
-
-    listeners.push(tunnelListener(spiffe));
-    clusters.push(tunnelCluster(spiffe));
   }
 
+  // Every pod of an identity shares that identity's matcher object (the encoder writes it once).
   const bySource = new Map<string, OnMatch>();
   for (const pod of localPods) bySource.set(pod.podIP as string, destinationMatcherByIdentity.get(snapshot.spiffeOf(pod)) as OnMatch);
 
   const loopPort = new Map([[String(ZTUNNEL_OUTBOUND_PORT), selectChain(BLACKHOLE_FILTER_CHAIN)]]);
-  listeners.push(
-    transparentListener(OUTBOUND_LISTENER, ZTUNNEL_OUTBOUND_PORT, {
-      filter_chains: chains.sort(byName),
-      filter_chain_matcher: exactMatcher(INPUT.destinationPort, loopPort, exactOrFallback(INPUT.sourceIp, bySource, PASSTHROUGH)),
-    }),
-  );
+  return transparentListener(OUTBOUND_LISTENER, ZTUNNEL_OUTBOUND_PORT, {
+    filter_chains: chains.sort(byName),
+    filter_chain_matcher: exactMatcher(INPUT.destinationPort, loopPort, exactOrFallback(INPUT.sourceIp, bySource, PASSTHROUGH)),
+  });
+}
+
+/**
+ * Everything outbound for the captured pods in `localPods` (which must have IPs). Resources for
+ * one identity are generated once however many local pods share it.
+ */
+export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Pod[]): XdsResources {
+  const { destinations } = meshPlan(snapshot);
+  const listeners: EnvoyResource[] = [];
+  const clusters: EnvoyResource[] = [];
+  const endpoints: EnvoyResource[] = [];
+  for (const spiffe of identitiesOf(snapshot, localPods)) {
+    for (const dest of destinations) {
+      const internal = outboundInternalResources(spiffe, dest);
+      clusters.push(internal.cluster);
+      endpoints.push(internal.endpoints);
+    }
+    const tunnel = tunnelResources(spiffe);
+    listeners.push(tunnel.listener);
+    clusters.push(tunnel.cluster);
+  }
+  listeners.push(outboundListener(snapshot, localPods));
   return { listeners, clusters, endpoints };
 }

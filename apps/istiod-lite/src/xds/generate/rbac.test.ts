@@ -50,10 +50,10 @@ describe('AuthorizationPolicy → network RBAC', () => {
     expect(parseRbacPolicyKey(rbacPolicyKey('default', 'allow-a', 1))).toEqual({ namespace: 'default', policy: 'allow-a', rule: 1 });
   });
 
-  it('has no filter without policies, and an ALLOW policy without rules denies everything', () => {
+  it('has no filter without policies, and an ALLOW policy without rules denies everything (a never-matching entry, as Istio)', () => {
     expect(rbacFilters([])).toEqual([]);
     const [allow] = rules(policies(policy('nothing', 'ALLOW', '[]')));
-    expect(allow).toEqual({ action: 'ALLOW', policies: {} });
+    expect(allow).toEqual({ action: 'ALLOW', policies: { 'ns[default]-policy[nothing]-rule[0]': { permissions: [{ not_rule: { any: true } }], principals: [{ not_id: { any: true } }] } } });
   });
 
   it('ANDs fields within a source, ORs sources, and negates not* fields', () => {
@@ -107,25 +107,55 @@ describe('AuthorizationPolicy → network RBAC', () => {
     });
   });
 
-  it('fails closed on L7 attributes: an ALLOW rule never matches, a DENY rule denies on its L4 part', () => {
-    const l7 = `[{ from: [{ source: { principals: ["cluster.local/ns/default/sa/a"] } }], to: [{ operation: { methods: ["GET"], ports: ["80"] } }] }]`;
+  it('fails closed on L7 attributes: an ALLOW rule is left out, a DENY rule denies on its L4 part', () => {
+    const l7 = `[{ from: [{ source: { principals: ["cluster.local/ns/default/sa/a"] } }], to: [{ operation: { methods: ["GET"], ports: ["80"] } }] }, {}]`;
     const [allow] = rules(policies(policy('a', 'ALLOW', l7)));
-    expect(allow!.policies['ns[default]-policy[a]-rule[0]'].permissions).toEqual([{ not_rule: { any: true } }]);
+    expect(Object.keys(allow!.policies)).toEqual(['ns[default]-policy[a]-rule[1]']);
     const [deny] = rules(policies(policy('d', 'DENY', l7)));
     expect(deny!.policies['ns[default]-policy[d]-rule[0]'].permissions).toEqual([{ destination_port: 80 }]);
   });
 
-  it('maps L4 `when` conditions and treats request.* conditions as L7', () => {
+  it('maps L4 `when` conditions; the others (request.*, remote.ip, connection.sni) leave an ALLOW rule out and are dropped from a DENY rule', () => {
     const [r] = rules(
       policies(
-        policy('w', 'DENY', '[{ when: [{ key: source.namespace, values: [a] }, { key: destination.port, notValues: ["9090"] }, { key: "request.headers[x]", values: [y] }] }]'),
+        policy('w', 'DENY', '[{ when: [{ key: source.namespace, values: [a] }, { key: destination.port, notValues: ["9090"] }, { key: "request.headers[x]", values: [y] }, { key: connection.sni, values: [a.com] }] }]'),
       ),
     );
     expect(r!.policies['ns[default]-policy[w]-rule[0]']).toEqual({
       permissions: [{ not_rule: { destination_port: 9090 } }],
       principals: [{ authenticated: { principal_name: { safe_regex: { regex: '.*/ns/a/.*' } } } }],
     });
-    const [allow] = rules(policies(policy('w2', 'ALLOW', '[{ when: [{ key: "request.auth.claims[iss]", values: [x] }] }]')));
-    expect(allow!.policies['ns[default]-policy[w2]-rule[0]'].permissions).toEqual([{ not_rule: { any: true } }]);
+    for (const key of ['"request.auth.claims[iss]"', 'remote.ip', 'connection.sni', 'source.serviceAccount']) {
+      const [allow] = rules(policies(policy('w2', 'ALLOW', `[{ when: [{ key: ${key}, values: ["10.0.0.1"] }] }]`)));
+      expect(allow, key).toEqual({ action: 'ALLOW' });
+    }
+  });
+
+  it('leaves out of ALLOW rules the source fields ztunnel cannot see (remoteIpBlocks, requestPrincipals, trustDomains) and matches serviceAccounts', () => {
+    for (const source of ['{ remoteIpBlocks: ["10.0.0.0/8"] }', '{ requestPrincipals: ["*"] }', '{ notTrustDomains: [evil.org] }']) {
+      const [allow] = rules(policies(policy('s', 'ALLOW', `[{ from: [{ source: ${source} }] }]`)));
+      expect(allow, source).toEqual({ action: 'ALLOW' });
+    }
+    const [sa] = rules(policies(policy('sa', 'ALLOW', '[{ from: [{ source: { serviceAccounts: ["sleep", "other/web"] } }] }]')));
+    expect(sa!.policies['ns[default]-policy[sa]-rule[0]'].principals).toEqual([
+      {
+        or_ids: {
+          ids: [
+            { authenticated: { principal_name: { safe_regex: { regex: 'spiffe://.+/ns/default/(.+/|)sa/sleep(/.+)?' } } } },
+            { authenticated: { principal_name: { safe_regex: { regex: 'spiffe://.+/ns/other/(.+/|)sa/web(/.+)?' } } } },
+          ],
+        },
+      },
+    ]);
+  });
+
+  it('puts dry-run policies in shadow rules (Istio prefixes) and sends no AUDIT policy to ztunnel', () => {
+    const dryRun = policy('d', 'DENY', '[{}]').replace('metadata: { name: d, namespace: default }', 'metadata: { name: d, namespace: default, annotations: { istio.io/dry-run: "true" } }');
+    const filters = rbacFilters(policies(dryRun + policy('e', 'DENY', '[{ from: [{ source: { namespaces: [x] } }] }]') + policy('a', 'AUDIT', '[{}]')));
+    expect(filters.map((f) => Object.keys((f as Obj).typed_config).sort())).toEqual([['@type', 'rules', 'shadow_rules', 'shadow_rules_stat_prefix', 'stat_prefix']]);
+    const config = (filters[0] as Obj).typed_config;
+    expect(Object.keys(config.rules.policies)).toEqual(['ns[default]-policy[e]-rule[0]']);
+    expect(config.shadow_rules).toEqual({ action: 'DENY', policies: { 'ns[default]-policy[d]-rule[0]': { permissions: [{ any: true }], principals: [{ any: true }] } } });
+    expect(config.shadow_rules_stat_prefix).toBe('istio_dry_run_deny_');
   });
 });

@@ -1,9 +1,9 @@
 /**
- * snapshot → the Envoy v3 resources one node's ztunnel runs (architecture brief, "The
- * configuration model"). Pure: no I/O, no clock; output is sorted, so the same snapshot always
+ * snapshot → the Envoy v3 resources one node's ztunnel runs (docs/model.md, "ztunnel's
+ * configuration"). Pure: no I/O, no clock; output is sorted, so the same snapshot always
  * gives byte-identical JSON and the ADS server can diff by content.
  */
-import type { MeshSnapshot } from '@mesh/mesh-model';
+import type { MeshSnapshot, Pod } from '@mesh/mesh-model';
 import { byName, type EnvoyResource } from './envoy.js';
 import { VIRTUAL_INBOUND_CLUSTER_RESOURCE, inboundListeners } from './inbound.js';
 import { BLACKHOLE_CLUSTER_RESOURCE, PASSTHROUGH_CLUSTER_RESOURCE, outboundResources, type XdsResources } from './outbound.js';
@@ -16,7 +16,7 @@ export type ZtunnelConfig = XdsResources;
  * node-independent resources (outbound passthrough, BlackHole, Passthrough, virtual_inbound).
  */
 export function generateZtunnelConfig(snapshot: MeshSnapshot, nodeName: string): ZtunnelConfig {
-  const localPods = snapshot.podsOnNode(nodeName).filter((p) => p.podIP !== undefined && snapshot.isCaptured(p));
+  const localPods = localPodsOf(snapshot, nodeName);
   const outbound = outboundResources(snapshot, localPods);
   const listeners = [...outbound.listeners, ...inboundListeners(snapshot, localPods)];
   const clusters = [...outbound.clusters, VIRTUAL_INBOUND_CLUSTER_RESOURCE, BLACKHOLE_CLUSTER_RESOURCE, PASSTHROUGH_CLUSTER_RESOURCE];
@@ -25,6 +25,11 @@ export function generateZtunnelConfig(snapshot: MeshSnapshot, nodeName: string):
     clusters: clusters.sort(byName),
     endpoints: outbound.endpoints.sort(byClusterName),
   };
+}
+
+/** The captured pods with an IP on the node: the sources and inbound destinations of its ztunnel. */
+export function localPodsOf(snapshot: MeshSnapshot, nodeName: string): Pod[] {
+  return snapshot.podsOnNode(nodeName).filter((p) => p.podIP !== undefined && snapshot.isCaptured(p));
 }
 
 function byClusterName(a: EnvoyResource, b: EnvoyResource): number {

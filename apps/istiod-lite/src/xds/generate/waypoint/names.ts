@@ -6,13 +6,6 @@
 import { serviceHostname, type Service, type ServicePort } from '@mesh/mesh-model';
 import { protocolOf } from '../names.js';
 
-export const CONNECT_TERMINATE = 'connect_terminate';
-export const MAIN_INTERNAL = 'main_internal';
-export const CONNECT_ORIGINATE = 'connect_originate';
-
-/** The admin and readiness ports a waypoint serves (architecture brief "Ports"). */
-export const WAYPOINT_ADMIN_PORT = 15000;
-export const WAYPOINT_READINESS_PORT = 15021;
 
 /**
  * What the `http_inspector` listener filter reports for sniffed HTTP, as Envoy's
@@ -27,17 +20,13 @@ export const WAYPOINT_TYPE = {
   httpInspector: 'envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
   applicationProtocolInput: 'envoy.extensions.matching.common_inputs.network.v3.ApplicationProtocolInput',
   routeConfiguration: 'envoy.config.route.v3.RouteConfiguration',
+  cors: 'envoy.extensions.filters.http.cors.v3.Cors',
+  corsPolicy: 'envoy.extensions.filters.http.cors.v3.CorsPolicy',
 } as const;
 
 /** `inbound-vip|80|http|echo.echo.svc.cluster.local`: a chain, route configuration or cluster of one service port. */
 export function inboundVipName(service: Service, port: ServicePort, protocol: 'http' | 'tcp' = protocolOf(port)): string {
   return `inbound-vip|${port.port}|${protocol}|${serviceHostname(service)}`;
-}
-
-/** Parses `inbound-vip|<port>|<proto>|<fqdn>` (admin views and logs name the service from it). */
-export function parseInboundVipName(name: string): { port: number; protocol: string; hostname: string } | undefined {
-  const m = /^inbound-vip\|(\d+)\|([a-z0-9]+)\|(.+)$/.exec(name);
-  return m ? { port: Number(m[1]), protocol: m[2] as string, hostname: m[3] as string } : undefined;
 }
 
 /** Istio runs a waypoint under the service account named after its Gateway. */

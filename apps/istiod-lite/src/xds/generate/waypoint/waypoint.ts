@@ -1,6 +1,6 @@
 /**
- * snapshot → the Envoy v3 resources a waypoint runs (seed 003 "Waypoint 路由"; Istio's waypoint
- * shapes). Pure and sorted, like the ztunnel generator, so the ADS server can diff by content.
+ * snapshot → the Envoy v3 resources a waypoint runs (docs/model.md, "The waypoint";
+ * Istio's waypoint shapes). Pure and sorted, like the ztunnel generator, so the ADS server can diff by content.
  *
  *   connect_terminate  0.0.0.0:15008, mTLS with the waypoint's identity (client cert required),
  *                      HCM: CONNECT → cluster main_internal (the tunnel's bytes, :authority =
@@ -9,10 +9,11 @@
  *                      http_inspector sniffs the first bytes. filter_chain_matcher:
  *                      destination IP → port → sniffed protocol:
  *                        'http/1.1' | 'h2c' → chain inbound-vip|<port>|http|<fqdn>: HCM with
- *                          RDS route `inbound-vip|<port>|http|<fqdn>`, HTTP RBAC (DENY, ALLOW),
+ *                          RDS route `inbound-vip|<port>|http|<fqdn>`, HTTP RBAC (AUDIT, DENY, ALLOW),
  *                          router
- *                        anything else      → chain inbound-vip|<port>|tcp|<fqdn>: tcp_proxy to
- *                          the service's own cluster (non-HTTP passes through)
+ *                        anything else      → chain inbound-vip|<port>|tcp|<fqdn>: network RBAC
+ *                          (DENY, ALLOW; what a connection shows), tcp_proxy to the service's
+ *                          own cluster (non-HTTP passes through)
  *                      (a port with appProtocol tcp is never sniffed: TCP chain only)
  *   inbound-vip|<port>|<proto>|<fqdn>  one EDS cluster per service port the waypoint serves or
  *                      routes to; captured endpoints are `envoy_internal_address` →
@@ -27,6 +28,8 @@
  * Which services: every Service with a cluster IP whose `waypointFor` is this Gateway
  * (`istio.io/use-waypoint` on the Service or its Namespace, `istio.io/waypoint-for` service|all).
  */
+import { HBONE_PORT } from '@mesh/hbone-core/constants';
+import { CONNECT_ORIGINATE, CONNECT_TERMINATE, CORS_FILTER, MAIN_INTERNAL } from '@mesh/envoy-config';
 import { MeshError } from '@mesh/errors';
 import { LABEL_GATEWAY_NAME, WAYPOINT_GATEWAY_CLASS, objectKey, spiffeUri, type Gateway, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
 import {
@@ -36,6 +39,8 @@ import {
   byName,
   clusterResource,
   extension,
+  hboneOriginateCluster,
+  hboneOriginateListener,
   hboneTlsContext,
   socketAddress,
   tcpProxy,
@@ -44,10 +49,10 @@ import {
   type JsonObject,
 } from '../envoy.js';
 import { INPUT, exactMatcher, nested, selectChain, type OnMatch } from '../matcher.js';
-import { HBONE_PORT, address } from '../names.js';
-import { CONNECT_ORIGINATE, CONNECT_TERMINATE, MAIN_INTERNAL, SNIFFED_H2C, SNIFFED_HTTP1, WAYPOINT_TYPE, inboundVipName, waypointServiceAccount } from './names.js';
-import { httpRbacFilters, policiesForWaypointService } from './rbac.js';
-import { routeConfiguration, routesForPort, serviceBackendResolver } from './routes.js';
+import { address } from '../names.js';
+import { SNIFFED_H2C, SNIFFED_HTTP1, WAYPOINT_TYPE, inboundVipName, waypointServiceAccount } from './names.js';
+import { httpRbacFilters, policiesForWaypointService, tcpRbacFilters } from './rbac.js';
+import { backendsOfPort, routeConfiguration } from './routes.js';
 
 export interface WaypointConfig {
   listeners: EnvoyResource[];
@@ -55,9 +60,6 @@ export interface WaypointConfig {
   endpoints: EnvoyResource[];
   routes: EnvoyResource[];
 }
-
-const TUNNEL_CONNECT_TIMEOUT = '2s';
-const TUNNEL_CLEANUP_INTERVAL = '60s';
 
 /** The waypoint's SPIFFE identity: the service account named after its Gateway. */
 export function waypointIdentity(snapshot: MeshSnapshot, gateway: Gateway): string {
@@ -96,7 +98,7 @@ function isTcpOnly(port: ServicePort): boolean {
   return port.appProtocol?.toLowerCase() === 'tcp';
 }
 
-/** `connect_terminate`: HBONE in (seed 000: HTTP/2 CONNECT over mTLS). */
+/** `connect_terminate`: HBONE in (HTTP/2 CONNECT over mTLS). */
 function connectTerminateListener(identity: string): EnvoyResource {
   const hcm = extension('envoy.filters.network.http_connection_manager', TYPE.hcm, {
     stat_prefix: CONNECT_TERMINATE,
@@ -147,16 +149,19 @@ function httpChain(service: Service, port: ServicePort, policies: ReturnType<typ
       extension('envoy.filters.network.http_connection_manager', TYPE.hcm, {
         stat_prefix: name,
         rds: { route_config_name: name, config_source: { ads: {}, resource_api_version: 'V3' } },
-        http_filters: [...httpRbacFilters(policies), extension('envoy.filters.http.router', TYPE.router)],
+        // Authorization first (a preflight is a request like any other, as in Istio), then the
+        // per-route CORS policies, then the router.
+        http_filters: [...httpRbacFilters(policies), extension(CORS_FILTER, WAYPOINT_TYPE.cors), extension('envoy.filters.http.router', TYPE.router)],
         http2_protocol_options: {},
+        upgrade_configs: [{ upgrade_type: 'websocket' }],
       }),
     ],
   };
 }
 
-function tcpChain(service: Service, port: ServicePort): JsonObject {
+function tcpChain(service: Service, port: ServicePort, policies: ReturnType<typeof policiesForWaypointService>): JsonObject {
   const name = inboundVipName(service, port, 'tcp');
-  return { name, filters: [tcpProxy(name, inboundVipName(service, port))] };
+  return { name, filters: [...tcpRbacFilters(policies), tcpProxy(name, inboundVipName(service, port))] };
 }
 
 const APPLICATION_PROTOCOL_INPUT = extension('application-protocol', WAYPOINT_TYPE.applicationProtocolInput);
@@ -168,7 +173,7 @@ function mainInternalListener(snapshot: MeshSnapshot, gateway: Gateway, services
     const ports = new Map<string, OnMatch>();
     const policies = policiesForWaypointService(snapshot, gateway, service);
     for (const port of service.ports) {
-      const tcp = tcpChain(service, port);
+      const tcp = tcpChain(service, port, policies);
       chains.push(tcp);
       if (isTcpOnly(port)) {
         ports.set(String(port.port), selectChain(String(tcp.name)));
@@ -200,44 +205,6 @@ function mainInternalListener(snapshot: MeshSnapshot, gateway: Gateway, services
   };
 }
 
-function connectOriginateListener(): EnvoyResource {
-  return {
-    '@type': typeUrl(TYPE.listener),
-    name: CONNECT_ORIGINATE,
-    filter_chains: [
-      {
-        filters: [
-          tcpProxy(CONNECT_ORIGINATE, CONNECT_ORIGINATE, {
-            tunneling_config: {
-              hostname: '%DYNAMIC_METADATA(tunnel:destination)%',
-              headers_to_add: [{ header: { key: 'x-envoy-original-dst-host', value: '%DYNAMIC_METADATA(["tunnel", "destination"])%' } }],
-            },
-          }),
-        ],
-      },
-    ],
-    use_original_dst: false,
-    listener_filters: [
-      { name: 'set_dst_address', typed_config: any(TYPE.typedStruct, { type_url: 'type.googleapis.com/istio.set_internal_dst_address.v1.Config', value: {} }) },
-    ],
-    internal_listener: {},
-  };
-}
-
-function connectOriginateCluster(identity: string): EnvoyResource {
-  return clusterResource(CONNECT_ORIGINATE, {
-    type: 'ORIGINAL_DST',
-    connect_timeout: TUNNEL_CONNECT_TIMEOUT,
-    lb_policy: 'CLUSTER_PROVIDED',
-    cleanup_interval: TUNNEL_CLEANUP_INTERVAL,
-    transport_socket: extension('envoy.transport_sockets.tls', TYPE.upstreamTls, { common_tls_context: hboneTlsContext(identity) }),
-    original_dst_lb_config: { upstream_port_override: HBONE_PORT },
-    typed_extension_protocol_options: {
-      [TYPE.httpProtocolOptions]: any(TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: { allow_connect: true } } }),
-    },
-  });
-}
-
 function endpointOf(snapshot: MeshSnapshot, pod: Pod, ip: string, targetPort: number): { key: string; json: JsonObject } {
   const target = address(ip, targetPort);
   const istio = { workload: pod.name, namespace: pod.namespace, identity: snapshot.spiffeOf(pod) };
@@ -265,31 +232,36 @@ function backendLoadAssignment(snapshot: MeshSnapshot, service: Service, port: S
   return {
     '@type': typeUrl(TYPE.clusterLoadAssignment),
     cluster_name: inboundVipName(service, port),
-    endpoints: lb.length > 0 ? [{ lb_endpoints: lb }] : [],
+    // proto3 JSON leaves an empty list out.
+    ...(lb.length > 0 ? { endpoints: [{ lb_endpoints: lb }] } : {}),
   };
 }
 
-/** Service ports that need a cluster: the served ones and every backendRef they route to. */
+/** Service ports that need a cluster: the served ones and every backend their routes send or mirror to. */
 function backendPorts(snapshot: MeshSnapshot, services: readonly Service[]): Map<string, { service: Service; port: ServicePort }> {
   const out = new Map<string, { service: Service; port: ServicePort }>();
   const add = (service: Service, port: ServicePort) => out.set(inboundVipName(service, port), { service, port });
   for (const service of services) {
     for (const port of service.ports) {
       add(service, port);
-      const resolve = serviceBackendResolver(snapshot, port);
-      for (const route of routesForPort(snapshot, service, port)) {
-        for (const rule of route.rules) {
-          for (const ref of rule.backendRefs) {
-            const name = resolve(ref, route);
-            if (name === undefined) continue;
-            const target = snapshot.services.get(`${ref.namespace ?? route.namespace}/${ref.name}`) as Service;
-            add(target, target.ports.find((p) => inboundVipName(target, p) === name) as ServicePort);
-          }
-        }
-      }
+      if (!isTcpOnly(port)) for (const backend of backendsOfPort(snapshot, service, port)) add(backend.service, backend.port);
     }
   }
   return out;
+}
+
+/** appProtocols whose backends speak HTTP/2 without TLS (Istio and the Gateway API's `kubernetes.io/h2c`). */
+const H2C_APP_PROTOCOLS = new Set(['http2', 'grpc', 'kubernetes.io/h2c']);
+
+/** A backend cluster; HTTP/2 upstream for an h2c port, HTTP/1.1 otherwise (Envoy's default). */
+function backendCluster(name: string, port: ServicePort): EnvoyResource {
+  const h2c = H2C_APP_PROTOCOLS.has(port.appProtocol?.toLowerCase() ?? '');
+  return clusterResource(name, {
+    ...TUNNELLED_EDS_CLUSTER_FIELDS,
+    ...(h2c
+      ? { typed_extension_protocol_options: { [TYPE.httpProtocolOptions]: any(TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: {} } }) } }
+      : {}),
+  });
 }
 
 /** Everything the waypoint for `gateway` runs. */
@@ -297,8 +269,8 @@ export function generateWaypointConfig(snapshot: MeshSnapshot, gateway: Gateway)
   const identity = waypointIdentity(snapshot, gateway);
   const services = servicesOfWaypoint(snapshot, gateway);
   const backends = [...backendPorts(snapshot, services).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const listeners = [connectTerminateListener(identity), mainInternalListener(snapshot, gateway, services), connectOriginateListener()];
-  const clusters = [MAIN_INTERNAL_CLUSTER, connectOriginateCluster(identity), ...backends.map(([name]) => clusterResource(name, TUNNELLED_EDS_CLUSTER_FIELDS))];
+  const listeners = [connectTerminateListener(identity), mainInternalListener(snapshot, gateway, services), hboneOriginateListener(CONNECT_ORIGINATE, CONNECT_ORIGINATE)];
+  const clusters = [MAIN_INTERNAL_CLUSTER, hboneOriginateCluster(CONNECT_ORIGINATE, identity), ...backends.map(([name, b]) => backendCluster(name, b.port))];
   const endpoints = backends.map(([, b]) => backendLoadAssignment(snapshot, b.service, b.port));
   const routes = services.flatMap((s) => s.ports.filter((p) => !isTcpOnly(p)).map((p) => routeConfiguration(snapshot, s, p)));
   return { listeners: listeners.sort(byName), clusters: clusters.sort(byName), endpoints, routes: routes.sort(byName) };

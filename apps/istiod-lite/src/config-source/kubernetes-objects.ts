@@ -1,0 +1,133 @@
+/**
+ * The pure half of the Kubernetes config source: which API resources it watches, and the objects
+ * the API server sent turned into mesh-model resources by the same parser and validation the
+ * directory source uses (the object is handed to `parseManifests` as JSON, which is YAML).
+ *
+ * Invariants (the same as the directory source's, per object instead of per document):
+ * - An object the API server accepted but the mesh cannot use is a problem naming
+ *   kind/namespace/name and the field; the last good version of that object stays in force and
+ *   every other object is unaffected. An object that never parsed contributes nothing.
+ * - Deleting an object removes it and its problems.
+ * - `apply` says whether what is in force changed, so status-only churn (a Pod's probe times, a
+ *   Node's heartbeats) makes no new snapshot.
+ */
+import { keepLastGood, parseManifests } from '@mesh/mesh-model';
+import type { ManifestError, MeshResource, MeshResourceKind } from '@mesh/mesh-model';
+
+/** One API resource the source lists and watches. */
+export interface WatchedResource {
+  readonly kind: MeshResourceKind;
+  /** `v1`, or `group/version`. */
+  readonly apiVersion: string;
+  /** The plural resource name in the API path. */
+  readonly plural: string;
+}
+
+/**
+ * What istiod-lite reads from the API server: Istio's own types at `security.istio.io/v1`, Gateway
+ * API's at `gateway.networking.k8s.io/v1` (its standard channel). EndpointSlices are not read yet: endpoints are computed from Service selectors over
+ * Ready pods with an IP, as the EndpointSlice controller computes them (docs/kubernetes.md).
+ */
+export const WATCHED_RESOURCES: readonly WatchedResource[] = [
+  { kind: 'Namespace', apiVersion: 'v1', plural: 'namespaces' },
+  { kind: 'ServiceAccount', apiVersion: 'v1', plural: 'serviceaccounts' },
+  { kind: 'Node', apiVersion: 'v1', plural: 'nodes' },
+  { kind: 'Pod', apiVersion: 'v1', plural: 'pods' },
+  { kind: 'Service', apiVersion: 'v1', plural: 'services' },
+  { kind: 'AuthorizationPolicy', apiVersion: 'security.istio.io/v1', plural: 'authorizationpolicies' },
+  { kind: 'PeerAuthentication', apiVersion: 'security.istio.io/v1', plural: 'peerauthentications' },
+  { kind: 'Gateway', apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gateways' },
+  { kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', plural: 'httproutes' },
+  { kind: 'ReferenceGrant', apiVersion: 'gateway.networking.k8s.io/v1', plural: 'referencegrants' },
+];
+
+/** The cluster-wide list/watch path of a resource: `/api/v1/pods`, `/apis/<group>/<version>/<plural>`. */
+export function resourcePath(resource: WatchedResource): string {
+  return resource.apiVersion.includes('/') ? `/apis/${resource.apiVersion}/${resource.plural}` : `/api/${resource.apiVersion}/${resource.plural}`;
+}
+
+/** An object as the API server sends it (only what the source reads is typed). */
+export interface KubernetesObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [field: string]: unknown };
+  spec?: unknown;
+  status?: unknown;
+  [field: string]: unknown;
+}
+
+/** `Kind namespace/name` (or `Kind name` for cluster-scoped kinds): how problems and logs name an object. */
+export function objectName(kind: string, object: KubernetesObject): string {
+  const { name = '?', namespace } = object.metadata ?? {};
+  return namespace ? `${kind} ${namespace}/${name}` : `${kind} ${name}`;
+}
+
+/**
+ * The object as a manifest: what a user wrote (apiVersion, kind, name, namespace, labels,
+ * annotations, spec) and the status the mesh reads (a Pod's IP and readiness, a Node's address,
+ * a Gateway's addresses). Server-set metadata other than creationTimestamp (uid, resourceVersion,
+ * managedFields) is dropped.
+ */
+export function manifestOf(resource: WatchedResource, object: KubernetesObject): Record<string, unknown> {
+  const { name, namespace, labels, annotations, creationTimestamp } = object.metadata ?? {};
+  const manifest: Record<string, unknown> = {
+    apiVersion: resource.apiVersion,
+    kind: resource.kind,
+    // creationTimestamp: the oldest of two conflicting policies wins, as in Istio.
+    metadata: { name, ...(namespace ? { namespace } : {}), ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}), ...(creationTimestamp ? { creationTimestamp } : {}) },
+  };
+  if (object.spec !== undefined) manifest.spec = object.spec;
+  if (object.status !== undefined && STATUS_READ.has(resource.kind)) manifest.status = object.status;
+  return manifest;
+}
+
+/** Kinds whose status the mesh reads (the others' status is what controllers wrote about them). */
+const STATUS_READ = new Set<MeshResourceKind>(['Node', 'Pod', 'Gateway']);
+
+interface ObjectState {
+  inForce: readonly MeshResource[];
+  /** JSON of `inForce`, to tell whether an update changed what the mesh uses. */
+  digest: string;
+  errors: readonly ManifestError[];
+}
+
+/** The objects last seen per resource, as mesh-model resources in force and their problems. */
+export class KubernetesObjectStore {
+  readonly #objects = new Map<string, ObjectState>();
+
+  /**
+   * Takes an added or updated object. Returns whether what is in force changed, and the
+   * problems of this object (empty when it parsed).
+   */
+  apply(resource: WatchedResource, object: KubernetesObject): { changed: boolean; errors: readonly ManifestError[]; keptLastGood: boolean } {
+    const key = storeKey(resource, object);
+    const previous = this.#objects.get(key);
+    const result = parseManifests(JSON.stringify(manifestOf(resource, object)), objectName(resource.kind, object));
+    // No line and column: they would point into JSON nobody wrote (formatManifestError names the object instead).
+    const errors = result.errors.map((error) => ({ ...error, line: 0, column: 0, kind: resource.kind, name: object.metadata?.name ?? error.name, ...(object.metadata?.namespace ? { namespace: object.metadata.namespace } : {}) }));
+    const inForce = keepLastGood(previous?.inForce, { resources: result.resources, errors });
+    const digest = JSON.stringify(inForce);
+    this.#objects.set(key, { inForce, digest, errors });
+    return { changed: digest !== (previous?.digest ?? '[]'), errors, keptLastGood: errors.length > 0 && inForce.length > 0 };
+  }
+
+  /** Forgets a deleted object. Returns whether what is in force changed. */
+  remove(resource: WatchedResource, object: KubernetesObject): boolean {
+    const key = storeKey(resource, object);
+    const previous = this.#objects.get(key);
+    this.#objects.delete(key);
+    return (previous?.inForce.length ?? 0) > 0;
+  }
+
+  resources(): MeshResource[] {
+    return [...this.#objects.values()].flatMap((state) => state.inForce);
+  }
+
+  problems(): ManifestError[] {
+    return [...this.#objects.values()].flatMap((state) => state.errors);
+  }
+}
+
+function storeKey(resource: WatchedResource, object: KubernetesObject): string {
+  return `${resource.kind}/${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+}
