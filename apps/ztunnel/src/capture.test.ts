@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RecordingCommandRunner } from '@mesh/netfilter/testing';
+import { waitFor } from '@mesh/testing';
 import { createCaptureManager } from './capture.js';
 import { createMemoryLogger } from './log.js';
 
@@ -13,7 +14,7 @@ describe('capture manager', () => {
     capture.update(['10.77.1.10']);
     capture.update(['10.77.1.11', '10.77.1.10']);
     capture.update(['10.77.1.10', '10.77.1.11']);
-    for (let i = 0; i < 100 && logger.entries.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => logger.entries.filter((e) => e['msg'] === 'capture rules applied').length >= 2, { what: 'two applies', lastSeen: () => logger.entries });
     await capture.remove();
     const ipsetInputs = runner.commands.filter((c) => c.argv[0] === 'ipset' && c.argv[1] === 'restore').map((c) => c.input ?? '');
     // The first set is applied; the two equal later sets coalesce into one apply.
@@ -23,5 +24,19 @@ describe('capture manager', () => {
     expect(runner.commands.every((c) => c.netns === 'node-ns')).toBe(true);
     expect(runner.lines().some((l) => l.includes('-D PREROUTING'))).toBe(true);
     expect(logger.entries.filter((e) => e['msg'] === 'capture rules applied')).toHaveLength(2);
+  });
+
+  it('still applies a new pod set after an update that changed nothing (a config push with the same pods)', async () => {
+    const runner = new RecordingCommandRunner();
+    const logger = createMemoryLogger();
+    const capture = createCaptureManager('node-ns', PORTS, logger, runner);
+    const applied = () => logger.entries.filter((e) => e['msg'] === 'capture rules applied').map((e) => e['pods']);
+    capture.update(['10.77.2.10']);
+    await waitFor(() => applied().length === 1, { what: 'the first apply' });
+    capture.update(['10.77.2.10']); // e.g. a policy change: LDS changed, the pods did not
+    capture.update(['10.77.2.10', '10.77.2.20']);
+    await waitFor(() => applied().length === 2, { what: 'the new pod captured', lastSeen: applied });
+    expect(applied()).toEqual([['10.77.2.10'], ['10.77.2.10', '10.77.2.20']]);
+    await capture.remove();
   });
 });

@@ -41,12 +41,21 @@ export function createCaptureManager(
         logger.log('proxy', 'error', 'cannot apply capture rules', { netns, error: (err as Error).message });
       }
     }
-    running = undefined;
+  };
+  // `running` is cleared when a run settles, never inside it: a run with nothing to apply returns
+  // without awaiting, and clearing it there (before the assignment below) left a settled promise
+  // in place that blocked every later update. A set wanted after the run's last look starts the
+  // next run.
+  const kick = () => {
+    running ??= run().finally(() => {
+      running = undefined;
+      if (wanted) kick();
+    });
   };
   return {
     update(podIps) {
       wanted = [...podIps].sort();
-      running ??= run();
+      kick();
     },
     async remove() {
       wanted = undefined;

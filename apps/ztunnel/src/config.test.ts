@@ -1,14 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
-import { parseConfig } from './config.js';
+import { adminAddressOf, parseConfig } from './config.js';
 
 describe('parseConfig', () => {
   it('has the Istio ports and explicit mode by default', () => {
     const parsed = parseConfig(['--node-name', 'node-a']);
     expect(parsed).toMatchObject({
       help: false,
-      config: { nodeName: 'node-a', captureMode: 'explicit', adminPort: 15000, outboundPort: 15001, inboundPlaintextPort: 15006, hbonePort: 15008, readinessPort: 15021, socks5Port: 15080, xdsAddress: '127.0.0.1:15012' },
+      config: { nodeName: 'node-a', captureMode: 'explicit', xdsDialect: 'envoy', adminPort: 15000, outboundPort: 15001, inboundPlaintextPort: 15006, hbonePort: 15008, readinessPort: 15021, socks5Port: 15080, xdsAddress: '127.0.0.1:15012' },
     });
+  });
+  it('chooses the xDS dialect by flag or XDS_DIALECT', () => {
+    expect(parseConfig(['--node-name', 'a', '--xds-dialect', 'workload'])).toMatchObject({ config: { xdsDialect: 'workload' } });
+    expect(parseConfig(['--node-name', 'a'], { XDS_DIALECT: 'workload' })).toMatchObject({ config: { xdsDialect: 'workload' } });
   });
   it('takes the environment, and flags win', () => {
     const parsed = parseConfig(['--capture-mode=transparent'], { NODE_NAME: 'node-b', CAPTURE_MODE: 'explicit', BOOTSTRAP_DIR: '/state/nodes/node-b' });
@@ -17,9 +21,12 @@ describe('parseConfig', () => {
   it.each([
     [[], /--node-name: is required/],
     [['--node-name', 'a', '--capture-mode', 'magic'], /--capture-mode: /],
+    [['--node-name', 'a', '--xds-dialect', 'istio'], /--xds-dialect: /],
     [['--node-name', 'a', '--xds-address', 'nohost'], /--xds-address: must be host:port/],
     [['--node-name', 'a', '--bogus'], /unknown option "--bogus"/],
     [['--node-name'], /--node-name needs a value/],
+    [['--node-name', 'a', '--admin-address', '0.0.0.0'], /--admin-address: must be a loopback address/],
+    [['--node-name', 'a', '--admin-address', '10.77.0.11'], /--admin-address: must be a loopback address/],
   ])('refuses %j with a precise message', (argv, message) => {
     let error: unknown;
     try {
@@ -29,6 +36,14 @@ describe('parseConfig', () => {
     }
     expect(hasCode(error, 'ZTUNNEL_ERR_CONFIG')).toBe(true);
     expect((error as Error).message).toMatch(message);
+  });
+  it.each([
+    [{ listenAddress: '10.77.0.11' }, '127.0.0.1'],
+    [{ listenAddress: '0.0.0.0' }, '127.0.0.1'],
+    [{ listenAddress: '127.77.0.11' }, '127.77.0.11'],
+    [{ listenAddress: '10.77.0.11', adminAddress: '::1' }, '::1'],
+  ])('the admin API listens on the node\'s loopback: %j → %s', (config, expected) => {
+    expect(adminAddressOf(config)).toBe(expected);
   });
   it('prints help', () => {
     expect(parseConfig(['--help'])).toEqual({ help: true });

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /**
  * ztunnel entry point: parse flags once, wire the control plane (xDS + CA over mTLS with the node
- * bootstrap credential), start the proxy, admin (15000) and readiness (15021), stop cleanly on
- * SIGINT/SIGTERM.
+ * bootstrap credential), start the proxy, the admin API (15000, loopback and Unix socket only),
+ * metrics (15020) and readiness (15021), stop cleanly on SIGINT/SIGTERM.
  */
-import type { Server } from 'node:http';
+import { adminEndpointMetadata, currentNetworkNamespace, listenOperatorHttp, listenReadOnlyHttp } from '@mesh/admin-access';
 import { isMeshError, MeshError } from '@mesh/errors';
-import { createAdminHandler, listenHttp } from './admin/admin-server.js';
+import { createAdminHandler, createMetricsHandler, createReadinessHandler } from './admin/admin-server.js';
 import { createCaptureManager, type CaptureManager } from './capture.js';
-import { CERT_TTL_SECONDS, HELP_TEXT, parseConfig } from './config.js';
+import { adminAddressOf, CERT_TTL_SECONDS, HELP_TEXT, parseConfig } from './config.js';
 import { formatAddress } from '@mesh/envoy-config';
 import { localWorkloads } from './config/model.js';
 import { caSigner, type CertificateSigner, controlPlaneCredentials } from '@mesh/workload-identity';
@@ -55,23 +55,34 @@ async function main(): Promise<number> {
     },
   });
   await ztunnel.start();
-  // Advertised to istiod-lite (/debug/syncz) so meshctl finds this admin API; port 0 (tests) has no fixed address.
-  const adminAddress = config.adminPort === 0 ? undefined : formatAddress(config.listenAddress, config.adminPort);
-  const node = ztunnelNode(config.nodeName, '', adminAddress);
-  const xds = startXds({ target: config.xdsAddress, credentials, nodeName: config.nodeName, ...(adminAddress ? { adminAddress } : {}), store: ztunnel.store, logger });
-  const handler = createAdminHandler({ ztunnel, logger, node, startedAt: new Date() });
-  const servers: Server[] = [await listenHttp(handler, config.listenAddress, config.adminPort)];
-  // Readiness and metrics get their own ports (Istio's 15021 and 15020) with the same handler.
-  for (const port of new Set([config.readinessPort, config.metricsPort])) {
-    if (port !== config.adminPort) servers.push(await listenHttp(handler, config.listenAddress, port));
-  }
+  // The admin handler needs the xDS node (config_dump's bootstrap), and the node advertises the
+  // admin endpoint, which exists once listening: the handler reads the node when asked.
+  let node = ztunnelNode(config.nodeName, '');
+  const admin = await listenOperatorHttp(createAdminHandler({ ztunnel, logger, node: () => node, startedAt: new Date() }), {
+    what: 'ztunnel admin',
+    host: adminAddressOf(config),
+    port: config.adminPort,
+    socket: config.adminSocket,
+  });
+  // Advertised to istiod-lite (/debug/syncz): where meshctl finds this admin API and how to get there.
+  const adminMetadata = adminEndpointMetadata({ address: admin.address, socket: admin.socket, netns: currentNetworkNamespace() });
+  node = ztunnelNode(config.nodeName, '', adminMetadata);
+  const xds = startXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, nodeName: config.nodeName, adminMetadata, store: ztunnel.store, logger });
+  const servers = [
+    admin,
+    await listenReadOnlyHttp(createReadinessHandler(ztunnel), config.listenAddress, config.readinessPort),
+    await listenReadOnlyHttp(createMetricsHandler(ztunnel), config.listenAddress, config.metricsPort),
+  ];
   logger.log('proxy', 'info', 'ztunnel started', {
     node: config.nodeName,
     mode: config.captureMode,
     xds: config.xdsAddress,
     secure: Boolean(config.bootstrapDir),
     listeners: ztunnel.addresses(),
-    admin: formatAddress(config.listenAddress, config.adminPort),
+    admin: admin.address,
+    ...(admin.socket ? { adminSocket: admin.socket } : {}),
+    metrics: formatAddress(config.listenAddress, servers[2]!.port),
+    readiness: formatAddress(config.listenAddress, servers[1]!.port),
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -83,7 +94,7 @@ async function main(): Promise<number> {
   });
   xds.close();
   ca?.close();
-  for (const s of servers) s.close();
+  await Promise.all(servers.map((s) => s.close()));
   if (config.removeCaptureOnExit) {
     await capture?.remove().catch((err: unknown) => logger.log('proxy', 'error', 'cannot remove capture rules', { error: String(err) }));
   }

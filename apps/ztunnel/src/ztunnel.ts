@@ -11,15 +11,16 @@
  */
 import { createServer, connect, isIPv4, type Server, type Socket, type AddressInfo } from 'node:net';
 import { HboneServer, type HbonePool } from '@mesh/hbone-core';
-import { createTcpSocket, listenTransparent } from '@mesh/netfilter';
+import { TPROXY_LISTEN_ADDRESS, createTcpSocket, listenTransparent } from '@mesh/netfilter';
 import { MeshError } from '@mesh/errors';
-import { CAPTURE_LISTEN_ADDRESS, type ZtunnelConfig } from './config.js';
+import type { ZtunnelConfig } from './config.js';
 import { localIdentities, localWorkloads } from './config/model.js';
 import { ModelStore, type ModelChange } from './xds/model-store.js';
 import { normalizeIp } from '@mesh/envoy-config';
 import { CertManager, type CertificateSigner } from '@mesh/workload-identity';
 import type { Logger } from './log.js';
 import { TcpMetrics } from './metrics/metrics.js';
+import { RbacShadowStats } from '@mesh/envoy-config';
 import { ConnectionTracker } from './proxy/connections.js';
 import type { ProxyContext } from './proxy/context.js';
 import { handleInboundPlaintext } from './proxy/inbound-plaintext.js';
@@ -27,23 +28,29 @@ import { recheck } from './proxy/inbound-plan.js';
 import { handleInboundTunnel, serverCredentialsFor } from './proxy/inbound.js';
 import { handleOutbound } from './proxy/outbound.js';
 import { createWorkloadPool } from './proxy/pool.js';
+import { explicitSourceBinding, transparentSourceBinding } from './proxy/source-bind.js';
 import { handleSocks5 } from './proxy/socks5.js';
 
 export type ZtunnelOptions = Pick<
   ZtunnelConfig,
   'nodeName' | 'captureMode' | 'listenAddress' | 'outboundPort' | 'inboundPlaintextPort' | 'hbonePort' | 'socks5Port' | 'trustDomain'
-> & {
+> &
+  Partial<Pick<ZtunnelConfig, 'xdsDialect'>> & {
   logger: Logger;
   sign: CertificateSigner;
   /** Replaces key generation (tests). */
   generateKeyAndCsr?: (identity: string) => Promise<{ keyPem: string; csrPem: string }>;
   /** Called after each committed model change (transparent mode: capture rules). */
   onModelChange?: (change: ModelChange) => void;
+  /** SOCKS5 clients must finish the handshake within this (default SOCKS5_HANDSHAKE_TIMEOUT_MS; tests shorten it). */
+  socks5HandshakeTimeoutMs?: number;
 };
 
 export class Ztunnel {
-  readonly store = new ModelStore();
+  readonly store: ModelStore;
   readonly metrics = new TcpMetrics();
+  /** Dry-run authorization results, rendered after the TCP metrics. */
+  readonly rbacStats = new RbacShadowStats();
   readonly certs: CertManager;
   readonly pool: HbonePool;
   readonly server: HboneServer;
@@ -62,11 +69,18 @@ export class Ztunnel {
 
   constructor(options: ZtunnelOptions) {
     this.#options = options;
+    this.store = new ModelStore({ dialect: options.xdsDialect ?? 'envoy', nodeName: options.nodeName, trustDomain: options.trustDomain });
     const logger = options.logger;
     this.certs = new CertManager({ sign: options.sign, ...(options.generateKeyAndCsr ? { generateKeyAndCsr: options.generateKeyAndCsr } : {}) });
     this.certs.on('certificate', (e) => logger.log('cert', 'info', 'certificate issued', e));
     this.certs.on('error-retry', (e) => logger.log('cert', 'warn', 'certificate request failed', e));
-    this.pool = createWorkloadPool(options.trustDomain, this.certs);
+    const sourceBinding =
+      options.captureMode === 'transparent'
+        ? transparentSourceBinding((err) =>
+            logger.log('proxy', 'warn', 'cannot open tunnels from the pods\' addresses (IP_TRANSPARENT); opening them from the node address, with `forwarded` naming the pod', { error: err.message }),
+          )
+        : explicitSourceBinding();
+    this.pool = createWorkloadPool(options.trustDomain, this.certs, sourceBinding);
     this.tracker = new ConnectionTracker(logger, this.metrics);
     const store = this.store;
     this.context = {
@@ -76,8 +90,10 @@ export class Ztunnel {
       certs: this.certs,
       tracker: this.tracker,
       logger,
+      rbacStats: this.rbacStats,
       connectTcp: (host, port) => connect({ host, port, allowHalfOpen: true, noDelay: true }),
       connectToPod: (host, port, sourceIp) => this.#connectToPod(host, port, sourceIp),
+      sourceBinding,
     };
     this.server = new HboneServer({
       trustDomain: options.trustDomain,
@@ -97,11 +113,11 @@ export class Ztunnel {
     this.#started = true;
     const o = this.#options;
     if (o.captureMode === 'transparent') {
-      await this.#listen((s) => this.#onOutbound(s), { transparent: true, host: CAPTURE_LISTEN_ADDRESS, port: o.outboundPort });
-      await this.#listen((s) => this.server.handle(s), { transparent: true, host: CAPTURE_LISTEN_ADDRESS, port: o.hbonePort });
-      await this.#listen((s) => handleInboundPlaintext(this.context, s), { transparent: true, host: CAPTURE_LISTEN_ADDRESS, port: o.inboundPlaintextPort });
+      await this.#listen((s) => this.#onOutbound(s), { transparent: true, host: TPROXY_LISTEN_ADDRESS, port: o.outboundPort });
+      await this.#listen((s) => this.server.handle(s), { transparent: true, host: TPROXY_LISTEN_ADDRESS, port: o.hbonePort });
+      await this.#listen((s) => handleInboundPlaintext(this.context, s), { transparent: true, host: TPROXY_LISTEN_ADDRESS, port: o.inboundPlaintextPort });
     } else {
-      await this.#listen((s) => handleSocks5(this.context, s), { transparent: false, host: o.listenAddress, port: o.socks5Port });
+      await this.#listen((s) => handleSocks5(this.context, s, o.socks5HandshakeTimeoutMs), { transparent: false, host: o.listenAddress, port: o.socks5Port });
       await this.#reconcilePodListeners();
     }
     this.#listening = true;
@@ -152,20 +168,38 @@ export class Ztunnel {
     return socket.connect(port, host);
   }
 
-  #onOutbound(socket: Socket): void {
+  /**
+   * Hands an accepted socket to its handler. Whatever a peer sends, a handler's failure costs
+   * that connection only: it is logged and the socket reset, and the process serves on.
+   */
+  #serve(socket: Socket, onSocket: (socket: Socket) => void | Promise<void>, port: number): void {
+    const failed = (err: unknown) => {
+      this.#options.logger.log('proxy', 'error', 'connection handler failed', { port, 'src.addr': socket.remoteAddress, error: (err as Error)?.message ?? String(err) });
+      socket.on('error', () => undefined);
+      socket.destroy();
+    };
+    try {
+      const pending = onSocket(socket);
+      if (pending) pending.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  #onOutbound(socket: Socket): Promise<void> {
     // Under TPROXY the accepted socket's local address:port is the original destination and the
-    // remote address is the pod (seed 002).
-    void handleOutbound(this.context, socket, {
+    // remote address is the pod (TPROXY does not rewrite packets).
+    return handleOutbound(this.context, socket, {
       src: { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 },
       dst: { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
     });
   }
 
-  async #listen(onSocket: (socket: Socket) => void, where: { transparent: boolean; host: string; port: number }): Promise<Server> {
+  async #listen(onSocket: (socket: Socket) => void | Promise<void>, where: { transparent: boolean; host: string; port: number }): Promise<Server> {
     const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
-      onSocket(socket);
+      this.#serve(socket, onSocket, where.port);
     });
     if (where.transparent) await listenTransparent(server, { host: where.host, port: where.port });
     else {
@@ -211,7 +245,7 @@ export class Ztunnel {
     }
     for (const ip of wanted) {
       if (this.#podListeners.has(ip) || this.#closed) continue;
-      const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.server.handle(socket));
+      const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#serve(socket, (s) => this.server.handle(s), this.#options.hbonePort));
       this.#podListeners.set(ip, server);
       await new Promise<void>((resolve) => {
         server.once('error', (err) => {

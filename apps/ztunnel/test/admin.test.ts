@@ -1,14 +1,19 @@
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenOperatorHttp, listenReadOnlyHttp, type OperatorHttpServer, type ReadOnlyHttpServer } from '@mesh/admin-access';
 import { TYPE_URL } from '@mesh/xds';
-import { createAdminHandler, listenHttp, portOf } from '../src/admin/admin-server.js';
+import { ADMIN_ENDPOINTS, createAdminHandler, createMetricsHandler, createReadinessHandler } from '../src/admin/admin-server.js';
 import { createMemoryLogger } from '../src/log.js';
 import { buildFakeResources } from '../src/testing/mesh-resources.js';
 import { BOOKINFO } from '../src/testing/bookinfo.js';
+import { applyWorkloadGolden, hasIstiodGolden, readIstiodGolden, type WorkloadGolden } from '../src/testing/istiod-goldens.js';
+import type { ZtunnelDump } from '@mesh/workload-api';
 import { Ztunnel } from '../src/ztunnel.js';
 import { ztunnelNode } from '../src/xds/xds.js';
+import { offlineZtunnel } from './helpers.js';
 
-let server: Server;
+let server: OperatorHttpServer;
+let metrics: ReadOnlyHttpServer;
+let readiness: ReadOnlyHttpServer;
 let ztunnel: Ztunnel;
 let base: string;
 
@@ -28,12 +33,14 @@ beforeAll(async () => {
     sign: () => new Promise(() => undefined),
     generateKeyAndCsr: async () => ({ keyPem: '', csrPem: '' }),
   });
-  server = await listenHttp(createAdminHandler({ ztunnel, logger, node: ztunnelNode('node-a'), startedAt: new Date() }), '127.0.0.1', 0);
-  base = `http://127.0.0.1:${portOf(server)}`;
+  server = await listenOperatorHttp(createAdminHandler({ ztunnel, logger, node: ztunnelNode('node-a'), startedAt: new Date() }), { what: 'ztunnel admin', host: '127.0.0.1', port: 0 });
+  metrics = await listenReadOnlyHttp(createMetricsHandler(ztunnel), '127.0.0.1', 0);
+  readiness = await listenReadOnlyHttp(createReadinessHandler(ztunnel), '127.0.0.1', 0);
+  base = `http://${server.address}`;
 });
 
-afterAll(() => {
-  server.close();
+afterAll(async () => {
+  await Promise.all([server.close(), metrics.close(), readiness.close()]);
   ztunnel.destroy();
 });
 
@@ -69,5 +76,79 @@ describe('admin', () => {
   it('serves Prometheus text and tunnels JSON', async () => {
     expect(await (await fetch(`${base}/stats/prometheus`)).text()).toContain('# TYPE istio_tcp_connections_opened_total counter');
     expect(await (await fetch(`${base}/tunnels`)).json()).toEqual({ connections: [], pool: [], server: [] });
+  });
+});
+
+describe('metrics (15020) and readiness (15021): read-only, nothing of the admin API', () => {
+  const at = (port: number, path: string, method = 'GET') => fetch(`http://127.0.0.1:${port}${path}`, { method });
+
+  it('metrics serves Prometheus text on /metrics and /stats/prometheus, readiness only /healthz/ready', async () => {
+    expect(await (await at(metrics.port, '/metrics')).text()).toContain('# TYPE istio_tcp_connections_opened_total counter');
+    expect((await at(metrics.port, '/stats/prometheus')).status).toBe(200);
+    expect((await at(readiness.port, '/healthz/ready')).status).toBe(503); // not ready yet, but answered
+  });
+
+  it('every admin endpoint, the / listing and unknown paths are 404 there, and the 404 lists only that port', async () => {
+    const paths = ['/', ...ADMIN_ENDPOINTS.filter((p) => !['/stats/prometheus', '/healthz/ready'].includes(p)), '/config_dump?include_eds', '/tunnels?watch=1', '/ready', '/x'];
+    for (const path of paths) {
+      for (const [port, own] of [[metrics.port, '/metrics'], [readiness.port, '/healthz/ready']] as const) {
+        const res = await at(port, path);
+        expect(res.status, `${port}${path}`).toBe(404);
+        const body = await res.text();
+        expect(body).toContain(own);
+        expect(body).not.toMatch(/config_dump|tunnels|logging|certs/);
+      }
+    }
+    expect((await at(metrics.port, '/stats/prometheus?x')).status).toBe(200);
+    expect((await at(readiness.port, '/metrics')).status).toBe(404);
+  });
+
+  it('nothing changes state there: POST /logging is refused and the levels stay', async () => {
+    const levels = async () => ((await (await fetch(`${base}/logging`)).json()) as { levels: Record<string, string> }).levels;
+    const before = await levels();
+    for (const port of [metrics.port, readiness.port]) expect((await at(port, '/logging?level=error', 'POST')).status).toBe(405);
+    expect(await levels()).toEqual(before);
+  });
+});
+
+describe.skipIf(!hasIstiodGolden('workload-deny'))('admin in the workload dialect', () => {
+  it("dumps what it holds in Istio ztunnel's shapes: workloads, services with endpoints, policies, certificates", async () => {
+    const logger = createMemoryLogger();
+    const wz = offlineZtunnel('node-b', 'workload');
+    const ws = await listenOperatorHttp(createAdminHandler({ ztunnel: wz, logger, node: ztunnelNode('node-b'), startedAt: new Date() }), { what: 'ztunnel admin', host: '127.0.0.1', port: 0 });
+    try {
+      applyWorkloadGolden(wz.store, readIstiodGolden<WorkloadGolden>('workload-deny'));
+      const dump = (await (await fetch(`http://${ws.address}/config_dump`)).json()) as ZtunnelDump;
+      expect(dump.workloads.find((w) => w.name === 'ratings-v1')).toMatchObject({
+        uid: 'Kubernetes//Pod/default/ratings-v1',
+        workloadIps: ['10.77.2.13'],
+        protocol: 'HBONE',
+        node: 'node-b',
+        status: 'Healthy',
+        serviceAccount: 'bookinfo-ratings',
+        authorizationPolicies: ['default/deny-sleep'],
+      });
+      const reviews = dump.services.find((s) => s.name === 'reviews');
+      // A named target port is 0 on the service and resolved per workload.
+      expect(reviews).toMatchObject({ hostname: 'reviews.default.svc.cluster.local', vips: ['/10.77.100.11'], ports: { '9080': 0 } });
+      expect(reviews?.endpoints['Kubernetes//Pod/default/reviews-v2:/10.77.2.10']).toEqual({
+        workloadUid: 'Kubernetes//Pod/default/reviews-v2',
+        service: 'default/reviews.default.svc.cluster.local',
+        address: '/10.77.2.10',
+        port: { '9080': 9080 },
+      });
+      expect(Object.keys(reviews?.endpoints ?? {}).sort()).toEqual([
+        'Kubernetes//Pod/default/reviews-v1:/10.77.1.12',
+        'Kubernetes//Pod/default/reviews-v2:/10.77.2.10',
+        'Kubernetes//Pod/default/reviews-v3:/10.77.2.11',
+      ]);
+      expect(dump.policies).toEqual([
+        { name: 'deny-sleep', namespace: 'default', scope: 'WorkloadSelector', action: 'Deny', rules: [[[{ principals: [{ Exact: 'cluster.local/ns/default/sa/sleep' }] }]]], dryRun: false },
+      ]);
+      expect(dump.certificates.map((c) => [c.identity, c.state])).toEqual([['spiffe://cluster.local/ns/default/sa/bookinfo-details', 'Initializing'], ['spiffe://cluster.local/ns/default/sa/bookinfo-ratings', 'Initializing'], ['spiffe://cluster.local/ns/default/sa/bookinfo-reviews', 'Initializing']]);
+    } finally {
+      await ws.close();
+      wz.destroy();
+    }
   });
 });

@@ -1,17 +1,16 @@
 /**
  * The data path on loopback, in explicit mode: two in-process ztunnels (node-a, node-b) fed with
- * seed-shaped resources, pods as per-pod 127.x addresses, clients through SOCKS5, servers that
- * answer with their pod name. Covers the path of seeds 002/004 end to end: outbound chain →
+ * Envoy-shaped resources (docs/model.md), pods as per-pod 127.x addresses, clients through SOCKS5, servers that
+ * answer with their pod name. Covers the L4 path of docs/walkthrough.md end to end: outbound chain →
  * EDS → internal tunnel listener → HBONE (mTLS + HTTP/2 CONNECT) → inbound chain → RBAC → pod.
  */
-import { once } from 'node:events';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { TYPE_URL } from '@mesh/xds';
 import { createTestCa } from '@mesh/pki/testing';
 import type { FakeMesh } from '../src/testing/mesh-resources.js';
 import { socks5Connect, Socks5Error } from '../src/testing/socks5-client.js';
 import { startNamedEchoServer } from '../src/testing/servers.js';
-import { ask as askVia, pushMesh, readLine, startLoopbackNode, testSigner, waitFor, type LoopbackNode } from './helpers.js';
+import { ask as askVia, nextEvent, pushMesh, readLine, startLoopbackNode, testSigner, waitFor, type LoopbackNode } from './helpers.js';
 
 // A random 127.R.0.0/16 per run (R in 100–174; e2e uses 175–249), so parallel suites never share an address.
 const R = 100 + Math.floor(Math.random() * 75);
@@ -50,6 +49,14 @@ const sign = testSigner(ca);
 const nodes: Record<string, LoopbackNode> = {};
 const closers: Array<() => Promise<void> | void> = [];
 const push = pushMesh;
+/** Pushes `mesh` to a node for the rest of the current test; the plain mesh is pushed back when it ends. */
+function pushForTest(node: LoopbackNode, mesh: FakeMesh): void {
+  onTestFinished(() => push(node, MESH));
+  push(node, mesh);
+}
+/** The first access log line of a node (present or to come) that satisfies `predicate`. */
+const accessLog = (node: LoopbackNode, predicate: (e: Record<string, unknown>) => boolean) =>
+  waitFor(() => node.logger.entries.find((e) => e['scope'] === 'access' && predicate(e)), { what: `an access log line on ${node.name}`, lastSeen: () => node.logger.entries.slice(-5) });
 const ask = (from: string, node: LoopbackNode, host: string, port = APP_PORT) => askVia(from, node, host, port);
 
 async function startNode(name: string): Promise<LoopbackNode> {
@@ -65,8 +72,8 @@ beforeAll(async () => {
   }
   nodes['a'] = await startNode('node-a');
   nodes['b'] = await startNode('node-b');
-  await waitFor(() => nodes['a']!.ztunnel.certs.ready && nodes['b']!.ztunnel.certs.ready, 20_000);
-}, 30_000);
+  await waitFor(() => nodes['a']!.ztunnel.certs.ready && nodes['b']!.ztunnel.certs.ready, 30_000, 'certificates on both nodes');
+}, 45_000);
 
 afterAll(async () => {
   for (const close of closers.reverse()) await close();
@@ -75,15 +82,14 @@ afterAll(async () => {
 describe('explicit mode (SOCKS5) data path on loopback', () => {
   it('reaches a pod on the other node through its Service VIP', async () => {
     expect(await ask(ip(1, 10), nodes['a']!, ip(100, 13))).toBe('ratings-v1');
-    await waitFor(() => nodes['b']!.logger.entries.some((e) => e['scope'] === 'access' && e['direction'] === 'inbound' && e['src.identity'] === SLEEP));
-    const access = nodes['b']!.logger.entries.find((e) => e['scope'] === 'access' && e['direction'] === 'inbound' && e['src.identity'] === SLEEP);
+    const access = await accessLog(nodes['b']!, (e) => e['direction'] === 'inbound' && e['src.identity'] === SLEEP);
     expect(access).toMatchObject({
       'dst.addr': `${ip(2, 13)}:${APP_PORT}`,
       'dst.identity': 'spiffe://cluster.local/ns/default/sa/bookinfo-ratings',
       'dst.workload': 'ratings-v1',
       protocol: 'HBONE',
     });
-    const outbound = nodes['a']!.logger.entries.find((e) => e['scope'] === 'access' && e['direction'] === 'outbound' && e['dst.workload'] === 'ratings-v1');
+    const outbound = await accessLog(nodes['a']!, (e) => e['direction'] === 'outbound' && e['dst.workload'] === 'ratings-v1');
     expect(outbound).toMatchObject({ 'dst.service': 'ratings.default.svc.cluster.local' });
   });
 
@@ -110,13 +116,10 @@ describe('explicit mode (SOCKS5) data path on loopback', () => {
     socket.on('data', (c: Buffer) => received.push(c));
     socket.resume();
     socket.end(payload);
-    await once(socket, 'end');
+    await nextEvent(socket, 'end');
     expect(Buffer.concat(received).equals(payload)).toBe(true);
     socket.destroy();
-    await waitFor(() =>
-      nodes['a']!.logger.entries.some((e) => e['scope'] === 'access' && e['direction'] === 'outbound' && e['dst.service'] === 'details.default.svc.cluster.local' && e['bytes_sent'] === payload.length),
-    );
-    const out = nodes['a']!.logger.entries.find((e) => e['dst.service'] === 'details.default.svc.cluster.local' && e['bytes_sent'] === payload.length)!;
+    const out = await accessLog(nodes['a']!, (e) => e['direction'] === 'outbound' && e['dst.service'] === 'details.default.svc.cluster.local' && e['bytes_sent'] === payload.length);
     expect(out).toMatchObject({ 'src.identity': SLEEP, 'dst.addr': `${ip(2, 12)}:${APP_PORT}`, 'dst.hbone_addr': `${ip(2, 12)}:15008`, bytes_recv: payload.length + 'details-v1\n'.length });
     expect(nodes['a']!.ztunnel.metrics.get('istio_tcp_received_bytes_total', { reporter: 'source', destination_service: 'details.default.svc.cluster.local' })).toBeGreaterThanOrEqual(payload.length);
   });
@@ -124,9 +127,7 @@ describe('explicit mode (SOCKS5) data path on loopback', () => {
   it('answers 503 when the destination pod refuses, and the client sees connection refused', async () => {
     // Nothing listens on this port of details-v1: ztunnel B cannot connect, so the tunnel is refused.
     await expect(ask(ip(1, 10), nodes['a']!, ip(2, 12), 9999)).rejects.toMatchObject({ reply: 5 });
-    await waitFor(() =>
-      nodes['b']!.logger.entries.some((e) => e['scope'] === 'access' && e['dst.addr'] === `${ip(2, 12)}:9999` && String(e['error']).includes('refused')),
-    );
+    await accessLog(nodes['b']!, (e) => e['dst.addr'] === `${ip(2, 12)}:9999` && String(e['error']).includes('refused'));
   });
 
   it('passes a destination outside the mesh through as plain TCP', async () => {
@@ -136,39 +137,34 @@ describe('explicit mode (SOCKS5) data path on loopback', () => {
   });
 
   it('refuses a connection a DENY policy covers, and the log names the policy', async () => {
-    push(nodes['b']!, { ...MESH, rbac: { 'ratings-v1': [DENY_SLEEP] } });
+    pushForTest(nodes['b']!, { ...MESH, rbac: { 'ratings-v1': [DENY_SLEEP] } });
     await expect(ask(ip(1, 10), nodes['a']!, ip(100, 13))).rejects.toBeInstanceOf(Socks5Error);
-    const denied = nodes['b']!.logger.entries.find((e) => e['policy'] === 'ns[default]-policy[deny-sleep]-rule[0]');
+    const denied = await accessLog(nodes['b']!, (e) => e['policy'] === 'ns[default]-policy[deny-sleep]-rule[0]');
     expect(denied).toMatchObject({ scope: 'access', direction: 'inbound', 'src.identity': SLEEP });
     // Others still get through.
     expect(await ask(ip(1, 11), nodes['a']!, ip(100, 13))).toBe('ratings-v1');
-    push(nodes['b']!, MESH);
   });
 
   it('ALLOW by principal admits only that principal', async () => {
-    push(nodes['a']!, { ...MESH, rbac: { 'reviews-v1': [ALLOW_PRODUCTPAGE] } });
+    pushForTest(nodes['a']!, { ...MESH, rbac: { 'reviews-v1': [ALLOW_PRODUCTPAGE] } });
     expect(await ask(ip(1, 11), nodes['a']!, ip(1, 12))).toBe('reviews-v1');
     await expect(ask(ip(1, 10), nodes['a']!, ip(1, 12))).rejects.toMatchObject({ reply: 2 });
-    push(nodes['a']!, MESH);
   });
 
   it('closes a live connection once a new policy denies it', async () => {
     const socket = await socks5Connect({ proxy: nodes['a']!.socks, localAddress: ip(1, 10), host: ip(100, 13), port: APP_PORT });
+    onTestFinished(() => void socket.destroy());
     expect(await readLine(socket)).toBe('ratings-v1');
     const errors: Error[] = [];
     socket.on('error', (err) => errors.push(err));
     socket.resume();
-    const closed = new Promise((resolve) => socket.once('close', resolve));
-    push(nodes['b']!, { ...MESH, rbac: { 'ratings-v1': [DENY_SLEEP] } });
-    await closed;
+    let closed = false;
+    socket.once('close', () => (closed = true));
+    pushForTest(nodes['b']!, { ...MESH, rbac: { 'ratings-v1': [DENY_SLEEP] } });
+    await waitFor(() => closed, { what: 'the live connection closed' });
     // A reset, not a clean end: the client must not mistake it for a complete exchange.
     expect(errors.map((e) => (e as { code?: string }).code)).toContain('ECONNRESET');
-    await waitFor(() =>
-      nodes['b']!.logger.entries.some(
-        (e) => typeof e['error'] === 'string' && (e['error'] as string).includes('policy change') && e['policy'] === 'ns[default]-policy[deny-sleep]-rule[0]',
-      ),
-    );
-    push(nodes['b']!, MESH);
+    await accessLog(nodes['b']!, (e) => typeof e['error'] === 'string' && e['error'].includes('policy change') && e['policy'] === 'ns[default]-policy[deny-sleep]-rule[0]');
   });
 
   it('keeps the last good config when an update is refused (NACK)', async () => {

@@ -23,7 +23,7 @@ export interface LoopbackNode {
 export function testSigner(ca: TestCa, ttlMs?: number): CertificateSigner {
   return async ({ identity, csrPem }) => {
     const issued = ca.ca.issueWorkloadCert({ csrPem, identity: parseSpiffeUri(identity), ...(ttlMs ? { ttlMs, notBefore: new Date(Date.now() - 1_000) } : {}) });
-    return [issued.certPem, ca.rootPem];
+    return [issued.certPem, ...ca.ca.caChain];
   };
 }
 
@@ -40,7 +40,7 @@ export function pushMesh(node: LoopbackNode, mesh: FakeMesh): void {
   }
 }
 
-export async function startLoopbackNode(name: string, mesh: FakeMesh, sign: CertificateSigner): Promise<LoopbackNode> {
+export async function startLoopbackNode(name: string, mesh: FakeMesh, sign: CertificateSigner, options: { socks5HandshakeTimeoutMs?: number } = {}): Promise<LoopbackNode> {
   const logger = createMemoryLogger();
   const ztunnel = new Ztunnel({
     nodeName: name,
@@ -53,6 +53,7 @@ export async function startLoopbackNode(name: string, mesh: FakeMesh, sign: Cert
     trustDomain: 'cluster.local',
     logger,
     sign,
+    ...options,
   });
   const node: LoopbackNode = { name, ztunnel, logger, socks: { host: '127.0.0.1', port: 0 } };
   pushMesh(node, mesh);
@@ -87,10 +88,25 @@ export async function ask(from: string, node: LoopbackNode, host: string, port: 
   }
 }
 
-export async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+export { eventually, nextEvent, waitFor } from '@mesh/testing';
+
+/**
+ * A ztunnel that listens nowhere (explicit mode, port 0) and never gets a certificate (its CA
+ * never answers), for tests of its model and admin views.
+ */
+export function offlineZtunnel(nodeName: string, xdsDialect: 'envoy' | 'workload' = 'envoy'): Ztunnel {
+  return new Ztunnel({
+    nodeName,
+    captureMode: 'explicit',
+    listenAddress: '127.0.0.1',
+    outboundPort: 0,
+    inboundPlaintextPort: 0,
+    hbonePort: 0,
+    socks5Port: 0,
+    trustDomain: 'cluster.local',
+    xdsDialect,
+    logger: createMemoryLogger(),
+    sign: () => new Promise(() => undefined),
+    generateKeyAndCsr: async () => ({ keyPem: '', csrPem: '' }),
+  });
 }

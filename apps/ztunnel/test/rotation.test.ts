@@ -33,8 +33,8 @@ beforeAll(async () => {
   a = await startLoopbackNode('node-a', MESH, sign);
   b = await startLoopbackNode('node-b', MESH, sign);
   closers.push(() => a.ztunnel.destroy(), () => b.ztunnel.destroy());
-  await waitFor(() => a.ztunnel.certs.ready && b.ztunnel.certs.ready, 20_000);
-}, 30_000);
+  await waitFor(() => a.ztunnel.certs.ready && b.ztunnel.certs.ready, 30_000, 'certificates on both nodes');
+}, 45_000);
 
 afterAll(async () => {
   for (const close of closers.reverse()) await close();
@@ -44,11 +44,10 @@ describe('certificate renewal', () => {
   it('keeps live tunnels open across renewals, and new tunnels work', async () => {
     const socket = await socks5Connect({ proxy: a.socks, localAddress: ip(1, 10), host: ip(100, 1), port: 9080 });
     expect(await readLine(socket)).toBe('server');
-    const serialsBefore = [...a.ztunnel.certs.status(), ...b.ztunnel.certs.status()].map((s) => s.serialNumber);
+    const serials = () => [...a.ztunnel.certs.status(), ...b.ztunnel.certs.status()].map((s) => s.serialNumber);
+    const serialsBefore = serials();
     // Past at least one renewal on each side (renewal at half of the 4 s lifetime).
-    await new Promise((r) => setTimeout(r, 3_000));
-    const serialsAfter = [...a.ztunnel.certs.status(), ...b.ztunnel.certs.status()].map((s) => s.serialNumber);
-    expect(serialsAfter.every((s, i) => s !== serialsBefore[i])).toBe(true);
+    await waitFor(() => serials().every((s, i) => s !== serialsBefore[i]), { what: 'every certificate renewed', lastSeen: () => ({ before: serialsBefore, now: serials() }) });
     // The old tunnel still carries bytes both ways.
     socket.resume();
     const echoed = new Promise<string>((resolve) => socket.once('data', (c: Buffer) => resolve(c.toString())));
@@ -58,5 +57,5 @@ describe('certificate renewal', () => {
     // New tunnels keep working after the renewals (new HBONE connections take the new
     // credentials object: cert-manager.test.ts).
     expect(await ask(ip(1, 10), a, ip(100, 1), 9080)).toBe('server');
-  }, 20_000);
+  }, 45_000);
 });

@@ -1,22 +1,31 @@
 /**
- * Admin HTTP on the node's loopback (15000), in Envoy's and ztunnel's shapes:
+ * ztunnel's HTTP surfaces, one handler per audience (docs/operations.md, "Who may reach what"):
  *
+ * Admin (15000), operator only — the node's loopback and an owner-only Unix socket, in Envoy's
+ * and ztunnel's shapes:
  *   GET /config_dump[?include_eds][&resource=<field>][&name_regex=<re>]   envoy.admin.v3.ConfigDump
+ *                                      (workload dialect: Istio ztunnel's dump, {workloads,
+ *                                      services, policies, certificates}, as istioctl reads it)
  *   GET /stats/prometheus                                                 Istio TCP metrics
  *   GET /tunnels                       live connections, HBONE pool and server connections (JSON)
  *   GET /tunnels?watch=1               the same as newline-delimited JSON: a snapshot, then
  *                                      open/close events and byte updates each second (as
  *                                      Server-Sent Events when the client accepts text/event-stream)
  *   GET /logging, POST /logging?level=<l> or ?<scope>=<l>                 log levels
+ *   GET /certs                                                            workload certificates
+ *   GET /healthz/ready
  *
- * and readiness (15021): GET /healthz/ready → 200 once listening with config and certificates.
+ * Metrics (15020) and readiness (15021), read-only, reachable by scrapers and probes (and so by
+ * pods): `/metrics` + `/stats/prometheus`, and `/healthz/ready`. Nothing else is served there,
+ * not even a listing of the admin endpoints.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildConfigDump, configDumpInputFromTypeStates, type ConfigDumpSecret, type ResourceJson } from '@mesh/xds';
 import { LOG_LEVELS, LOG_SCOPES, type LogLevel, type LogScope, type Logger } from '../log.js';
 import type { Ztunnel } from '../ztunnel.js';
 import type { XdsNode } from '@mesh/xds';
+import type { ZtunnelCertificate, ZtunnelDump } from '@mesh/workload-api';
 
 export const TUNNELS_WATCH_INTERVAL_MS = 1_000;
 const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
@@ -26,7 +35,8 @@ export const ROOT_CA_SECRET = 'ROOTCA';
 export interface AdminOptions {
   ztunnel: Ztunnel;
   logger: Logger;
-  node: XdsNode;
+  /** The xDS node this ztunnel presents (config_dump's bootstrap). */
+  node: XdsNode | (() => XdsNode);
   startedAt: Date;
 }
 
@@ -48,7 +58,46 @@ export function tunnelsSnapshot(ztunnel: Ztunnel): Record<string, unknown> {
   };
 }
 
-export function configDump(options: AdminOptions, query: URLSearchParams): { configs: ResourceJson[] } {
+/** One PEM certificate as Istio's ztunnel dump lists it. */
+function certEntry(pem: string): ZtunnelCertificate['certChain'][number] {
+  const cert = new X509Certificate(pem);
+  return { pem, serialNumber: BigInt(`0x${cert.serialNumber}`).toString(), validFrom: new Date(cert.validFrom).toISOString(), expirationTime: new Date(cert.validTo).toISOString() };
+}
+
+function splitPem(bundle: string): string[] {
+  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+}
+
+/** The workload dialect's dump: what the ztunnel holds, in Istio ztunnel's `/config_dump` shapes. */
+export function workloadConfigDump(ztunnel: Ztunnel): ZtunnelDump {
+  const { state, services } = ztunnel.store.workloadState;
+  const root = ztunnel.certs.rootCertPem();
+  const certificates: ZtunnelCertificate[] = ztunnel.certs.status().map((s) => {
+    const chain = s.certChainPem ? splitPem(s.certChainPem) : [];
+    // The chain ends with the mesh root, which Istio lists separately.
+    const rootCerts = root ? splitPem(root) : [];
+    const leafAndIntermediates = chain.filter((pem) => !rootCerts.includes(pem));
+    return {
+      identity: s.identity,
+      state: s.state === 'ready' ? 'Available' : s.state === 'error' ? 'Unavailable' : 'Initializing',
+      certChain: leafAndIntermediates.map(certEntry),
+      rootCerts: rootCerts.map(certEntry),
+    };
+  });
+  return {
+    workloads: [...state.workloads.values()],
+    services,
+    policies: [...state.policies.values()],
+    certificates,
+  };
+}
+
+export function configDump(options: AdminOptions, query: URLSearchParams): { configs: ResourceJson[] } | ZtunnelDump {
+  if (options.ztunnel.store.dialect === 'workload') return workloadConfigDump(options.ztunnel);
+  return envoyConfigDump(options, query);
+}
+
+function envoyConfigDump(options: AdminOptions, query: URLSearchParams): { configs: ResourceJson[] } {
   const secrets: ConfigDumpSecret[] = options.ztunnel.certs.status().flatMap((s) =>
     s.certChainPem
       ? [
@@ -77,7 +126,7 @@ export function configDump(options: AdminOptions, query: URLSearchParams): { con
   }
   const dump = buildConfigDump(
     configDumpInputFromTypeStates(options.ztunnel.store.typeStates, {
-      bootstrap: { node: options.node as unknown as Record<string, unknown> },
+      bootstrap: { node: (typeof options.node === 'function' ? options.node() : options.node) as unknown as Record<string, unknown> },
       bootstrapLastUpdated: options.startedAt.toISOString(),
       secrets,
       includeEds: query.has('include_eds') && query.get('include_eds') !== 'false',
@@ -123,7 +172,38 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(`${JSON.stringify(body, null, 2)}\n`);
 }
 
-export function createAdminHandler(options: AdminOptions): (req: IncomingMessage, res: ServerResponse) => void {
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The admin API's endpoints, as `/` lists them. */
+export const ADMIN_ENDPOINTS = ['/config_dump', '/stats/prometheus', '/tunnels', '/tunnels?watch=1', '/logging', '/certs', '/healthz/ready'] as const;
+export const METRICS_ENDPOINTS = ['/metrics', '/stats/prometheus'] as const;
+export const READINESS_ENDPOINTS = ['/healthz/ready'] as const;
+
+function prometheus(ztunnel: Ztunnel, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+  res.end(ztunnel.metrics.render() + ztunnel.rbacStats.render());
+}
+
+/** A read-only surface: `endpoints` and nothing else (404 names only them). */
+function readOnlyHandler(endpoints: readonly string[], serve: (path: string, res: ServerResponse) => void): Handler {
+  return (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (!endpoints.includes(path)) return json(res, 404, { error: `not found; this port serves ${endpoints.join(', ')}` });
+    serve(path, res);
+  };
+}
+
+/** Port 15020: Prometheus text only. */
+export function createMetricsHandler(ztunnel: Ztunnel): Handler {
+  return readOnlyHandler(METRICS_ENDPOINTS, (_path, res) => prometheus(ztunnel, res));
+}
+
+/** Port 15021: readiness only. */
+export function createReadinessHandler(ztunnel: Ztunnel): Handler {
+  return readOnlyHandler(READINESS_ENDPOINTS, (_path, res) => readiness(ztunnel, res));
+}
+
+export function createAdminHandler(options: AdminOptions): Handler {
   const { ztunnel, logger } = options;
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
@@ -132,9 +212,7 @@ export function createAdminHandler(options: AdminOptions): (req: IncomingMessage
         case '/config_dump':
           return json(res, 200, configDump(options, url.searchParams));
         case '/stats/prometheus':
-        case '/metrics':
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-          return void res.end(ztunnel.metrics.render());
+          return prometheus(ztunnel, res);
         case '/tunnels':
           if (url.searchParams.has('watch')) return watchTunnels(ztunnel, req, res);
           return json(res, 200, tunnelsSnapshot(ztunnel));
@@ -145,7 +223,7 @@ export function createAdminHandler(options: AdminOptions): (req: IncomingMessage
         case '/certs':
           return json(res, 200, { certificates: ztunnel.certs.status().map(({ certChainPem: _pem, ...s }) => s) });
         case '/':
-          return json(res, 200, { endpoints: ['/config_dump', '/stats/prometheus', '/tunnels', '/tunnels?watch=1', '/logging', '/certs', '/healthz/ready'] });
+          return json(res, 200, { endpoints: ADMIN_ENDPOINTS });
         default:
           return json(res, 404, { error: `no admin endpoint ${url.pathname}` });
       }
@@ -199,20 +277,4 @@ function watchTunnels(ztunnel: Ztunnel, req: IncomingMessage, res: ServerRespons
   };
   req.once('close', stop);
   res.once('close', stop);
-}
-
-export async function listenHttp(handler: (req: IncomingMessage, res: ServerResponse) => void, host: string, port: number): Promise<Server> {
-  const server = createServer(handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
-}
-
-export function portOf(server: Server): number {
-  return (server.address() as AddressInfo).port;
 }

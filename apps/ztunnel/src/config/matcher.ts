@@ -1,6 +1,6 @@
 /**
  * `filter_chain_matcher` (xds.type.matcher.v3.Matcher) → a lookup function. ztunnel's outbound
- * listener is a tree source IP → destination IP → destination port → filter-chain name (seed 002
+ * listener is a tree source IP → destination IP → destination port → filter-chain name (docs/model.md
  * "ztunnel_outbound 监听器"); every level may carry `on_no_match`. Supported: `matcher_tree` with
  * `exact_match_map` or an IPMatcher `custom_match` (longest prefix wins), inputs SourceIPInput,
  * DestinationIPInput, DestinationPortInput, and StringValue actions naming a filter chain.

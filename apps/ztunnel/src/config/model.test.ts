@@ -7,7 +7,7 @@ import { buildFakeResources, type FakeMesh } from '../testing/mesh-resources.js'
 import { BOOKINFO } from '../testing/bookinfo.js';
 
 describe('compile (xDS → runtime model)', () => {
-  it('runs the seed 002 resources', () => {
+  it('runs the Istio-shaped resources of @mesh/xds/testing', () => {
     const listeners = SEED_RESOURCES.filter((r) => r['@type'].endsWith('Listener'));
     const clusters = SEED_RESOURCES.filter((r) => r['@type'].endsWith('Cluster'));
     const endpoints = SEED_RESOURCES.filter((r) => r['@type'].endsWith('ClusterLoadAssignment'));

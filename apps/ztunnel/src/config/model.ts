@@ -1,5 +1,5 @@
 /**
- * xDS resources → the runtime model ztunnel interprets (seed 002 and 004 shapes):
+ * xDS resources → the runtime model ztunnel interprets (docs/model.md, "ztunnel's configuration"):
  *
  *   ztunnel_outbound (15001)  filter_chain_matcher → chain → tcp_proxy → cluster
  *     EDS cluster  → ClusterLoadAssignment → endpoint (envoy_internal_address + `tunnel` metadata)
@@ -17,6 +17,7 @@
  * as Envoy does while a cluster warms, never NACKed: ADS does not order types.
  */
 import { parseSpiffeUri } from '@mesh/pki';
+import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from '@mesh/envoy-config';
 import { attempt, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
 import { compileMatcher, type ChainLookup } from './matcher.js';
 
@@ -108,7 +109,17 @@ export interface ListenerModel {
 }
 
 export type ClusterModel =
-  | { readonly kind: 'eds'; readonly name: string; readonly serviceName: string }
+  | {
+      readonly kind: 'eds';
+      readonly name: string;
+      readonly serviceName: string;
+      /**
+       * The internal listener of tunnelled endpoints that name none themselves. The workload
+       * dialect shares one endpoint list per service port between its local identities, and each
+       * identity's cluster names that identity's tunnel listener here (config/workload.ts).
+       */
+      readonly tunnelListener?: string;
+    }
   | {
       readonly kind: 'original_dst';
       readonly name: string;
@@ -121,7 +132,7 @@ export type ClusterModel =
 
 export interface Endpoint {
   readonly healthy: boolean;
-  /** `envoy_internal_address`: hand the connection to this internal listener. */
+  /** `envoy_internal_address`: hand the connection to this internal listener (else the cluster's `tunnelListener`). */
   readonly internalListener?: string;
   readonly endpointId?: string;
   /** `socket_address`: plain TCP to it. */
@@ -240,18 +251,18 @@ function compileOutboundListener(l: JsonRecord, name: string, path: string): Out
 }
 
 /**
- * Istio's well-known chains, which trimmed dumps (seed 002) name without listing: a matcher may
+ * Istio's well-known chains, which trimmed config dumps name without listing: a matcher may
  * select them without the listener defining them.
  */
-const WELL_KNOWN_CHAINS: Record<string, TcpProxyRoute> = {
-  PassthroughFilterChain: { statPrefix: 'PassthroughCluster', cluster: 'PassthroughCluster' },
-  BlackHoleCluster: { statPrefix: 'BlackHoleCluster', cluster: 'BlackHoleCluster' },
+export const WELL_KNOWN_CHAINS: Readonly<Record<string, TcpProxyRoute>> = {
+  [PASSTHROUGH_FILTER_CHAIN]: { statPrefix: PASSTHROUGH_CLUSTER, cluster: PASSTHROUGH_CLUSTER },
+  [BLACKHOLE_FILTER_CHAIN]: { statPrefix: BLACKHOLE_CLUSTER, cluster: BLACKHOLE_CLUSTER },
 };
 
 /** Istio's well-known clusters, used when the control plane does not send them. */
 export const WELL_KNOWN_CLUSTERS: ReadonlyMap<string, ClusterModel> = new Map<string, ClusterModel>([
-  ['PassthroughCluster', { kind: 'original_dst', name: 'PassthroughCluster', upstreamPortOverride: undefined, useHttpHeader: false, tlsIdentity: undefined }],
-  ['BlackHoleCluster', { kind: 'static', name: 'BlackHoleCluster', endpoints: [] }],
+  [PASSTHROUGH_CLUSTER, { kind: 'original_dst', name: PASSTHROUGH_CLUSTER, upstreamPortOverride: undefined, useHttpHeader: false, tlsIdentity: undefined }],
+  [BLACKHOLE_CLUSTER, { kind: 'static', name: BLACKHOLE_CLUSTER, endpoints: [] }],
 ]);
 
 function compileInboundListener(l: JsonRecord, name: string, path: string): { hbone: boolean; listener: InboundListener } {
@@ -283,7 +294,7 @@ function compileInboundListener(l: JsonRecord, name: string, path: string): { hb
   return { hbone: hboneChains > 0, listener: { name, port: listenerPort(l, path), chains } };
 }
 
-/** SPIFFE URI of an SDS secret name; Istio appends `~<pod>~<uid>` (seed 002). */
+/** SPIFFE URI of an SDS secret name; Istio appends `~<pod>~<uid>`. */
 export function identityOfSecret(name: string, path: string): string {
   const uri = name.split('~')[0] as string;
   try {
@@ -443,7 +454,7 @@ function compileCluster(c: JsonRecord, name: string, path: string): ClusterModel
       const lb = optionalRecord(c['original_dst_lb_config'], `${path}.original_dst_lb_config`) ?? {};
       const useHttpHeader = lb['use_http_header'] === true;
       const header = optionalString(lb['http_header_name'], `${path}.original_dst_lb_config.http_header_name`);
-      if (header && header.toLowerCase() !== 'x-envoy-original-dst-host') {
+      if (header && header.toLowerCase() !== ORIGINAL_DST_HEADER) {
         throw new UnsupportedConfig(`${path}.original_dst_lb_config.http_header_name`, 'only x-envoy-original-dst-host is supported');
       }
       return {
@@ -603,27 +614,50 @@ export function localIdentities(model: RuntimeModel): string[] {
   return [...ids].sort();
 }
 
-const workloadIndexes = new WeakMap<EndpointModel, Map<string, string>>();
+/** What endpoint metadata says about the pod at an IP (`istio.workload`, `istio`/`tunnel` identity). */
+interface EndpointFacts {
+  workload?: string;
+  identity?: string;
+}
 
-/**
- * The workload name of a pod IP, as endpoint metadata (`istio.workload`) tells it; undefined for
- * pods behind no service. Indexed once per EDS update.
- */
-export function workloadOfIp(model: RuntimeModel, ip: string): string | undefined {
-  let index = workloadIndexes.get(model.endpoints);
+const endpointIndexes = new WeakMap<EndpointModel, Map<string, EndpointFacts>>();
+
+/** Endpoint metadata by pod IP, indexed once per EDS update. */
+function endpointFactsOf(model: RuntimeModel, ip: string): EndpointFacts | undefined {
+  let index = endpointIndexes.get(model.endpoints);
   if (!index) {
     index = new Map();
     for (const endpoints of model.endpoints.byCluster.values()) {
       for (const e of endpoints) {
         const address = e.tunnel?.destination ?? e.address;
-        if (!e.workload || !address) continue;
-        const host = address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
-        index.set(host, e.workload);
+        if (!address) continue;
+        const facts = index.get(hostOfAddress(address)) ?? {};
+        facts.workload ??= e.workload;
+        facts.identity ??= e.identity;
+        index.set(hostOfAddress(address), facts);
       }
     }
-    workloadIndexes.set(model.endpoints, index);
+    endpointIndexes.set(model.endpoints, index);
   }
   return index.get(ip);
+}
+
+/** The workload name of a pod IP, as endpoint metadata tells it; undefined for pods behind no service. */
+export function workloadOfIp(model: RuntimeModel, ip: string): string | undefined {
+  return endpointFactsOf(model, ip)?.workload;
+}
+
+/**
+ * The SPIFFE identity of the workload at `ip`, as this node's configuration knows it: a local
+ * pod's (its inbound chain), or an endpoint's (`istio`/`tunnel` metadata). Undefined when the
+ * configuration names none (a pod behind no service on another node).
+ */
+export function identityOfIp(model: RuntimeModel, ip: string): string | undefined {
+  return localWorkloads(model).find((w) => w.ip === ip)?.identity ?? endpointFactsOf(model, ip)?.identity;
+}
+
+function hostOfAddress(address: string): string {
+  return address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
 }
 
 /**

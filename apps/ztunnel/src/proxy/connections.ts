@@ -27,6 +27,8 @@ export interface ConnectionInit {
   };
   readonly chain?: string | undefined;
   readonly policy?: string | undefined;
+  /** Envoy's RBAC dynamic metadata for the access log (dry-run results: `istio_dry_run_deny_shadow_engine_result`, ...). */
+  readonly rbac?: Readonly<Record<string, string | boolean>> | undefined;
   /** For inbound connections: what authorization decided on, so a policy change can re-check it. */
   readonly authz?: { readonly target: string; readonly peerIdentity: string | undefined; readonly sourceIp: string; readonly plaintext: boolean } | undefined;
 }
@@ -144,6 +146,7 @@ export class ConnectionTracker extends EventEmitter {
       bytes_recv: record.bytesRecv,
       duration: `${extra.durationMs}ms`,
       ...(extra.policy ? { policy: extra.policy } : {}),
+      ...record.rbac,
       ...(extra.error ? { error: extra.error } : {}),
     };
     this.#logger.log('access', extra.error ? 'warn' : 'info', extra.error ? 'connection failed' : 'connection complete', fields);

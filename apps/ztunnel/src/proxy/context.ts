@@ -1,9 +1,11 @@
 import type { Socket } from 'node:net';
+import type { RbacShadowStats } from '@mesh/envoy-config';
 import type { HbonePool } from '@mesh/hbone-core';
 import type { RuntimeModel } from '../config/model.js';
 import type { CertManager } from '@mesh/workload-identity';
 import type { Logger } from '../log.js';
 import type { ConnectionTracker } from './connections.js';
+import type { SourceBinding } from './source-bind.js';
 
 /** What the proxy handlers share; built once by the Ztunnel and passed down. */
 export interface ProxyContext {
@@ -14,6 +16,8 @@ export interface ProxyContext {
   readonly certs: CertManager;
   readonly tracker: ConnectionTracker;
   readonly logger: Logger;
+  /** Dry-run authorization results (`envoy_tcp_rbac{authz_dry_run_action, authz_dry_run_result}`). */
+  readonly rbacStats: RbacShadowStats;
   /** Opens plain TCP upstream (passthrough), half-open allowed. */
   connectTcp(host: string, port: number): Socket;
   /**
@@ -23,4 +27,6 @@ export interface ProxyContext {
    * called it, as with Istio's ztunnel.
    */
   connectToPod(host: string, port: number, sourceIp: string | undefined): Socket;
+  /** Where outbound tunnels of a pod are opened from (source-bind.ts). */
+  readonly sourceBinding: SourceBinding;
 }

@@ -1,6 +1,6 @@
 /**
  * What to do with an inbound HBONE tunnel or plaintext connection: pure decisions on the runtime
- * model (seed 002 "Ztunnel B 上的入站流量路由"): find the local pod's chain, take the target from
+ * model (docs/model.md, `ztunnel_inbound`): find the local pod's chain, take the target from
  * `x-envoy-original-dst-host` when virtual_inbound says `use_http_header` (else `:authority`),
  * require the target to be a local pod, then authorize (rbac/).
  */
@@ -9,7 +9,7 @@ import { inboundChainFor, type InboundChain, type InboundListener, type RuntimeM
 
 export type InboundPlan =
   | { readonly kind: 'accept'; readonly chain: string; readonly target: string; readonly identity: string | undefined; readonly decision: RbacDecision }
-  | { readonly kind: 'reject'; readonly status: 400 | 401 | 503; readonly reason: string; readonly chain?: string; readonly policy?: string };
+  | { readonly kind: 'reject'; readonly status: 400 | 401 | 503; readonly reason: string; readonly chain?: string; readonly policy?: string; readonly decision?: RbacDecision };
 
 export interface InboundTunnelFacts {
   /** Address the HBONE connection arrived on (the destination pod's IP under TPROXY). */
@@ -18,11 +18,9 @@ export interface InboundTunnelFacts {
   /** `x-envoy-original-dst-host`, if sent. */
   readonly originalDstHeader: string | undefined;
   readonly peerIdentity: string;
-  /** The original client (from `forwarded`), else the connection's remote address. */
+  /** The source to authorize: the connection's peer, or a `forwarded` address vouched for by identity (hbone-core resolveTunnelSource). */
   readonly sourceIp: string;
 }
-
-export const ORIGINAL_DST_HEADER = 'x-envoy-original-dst-host';
 
 export function planInboundTunnel(model: RuntimeModel, facts: InboundTunnelFacts): InboundPlan {
   const listener = model.listeners.inbound;
@@ -63,7 +61,7 @@ function authorize(
   if (!chain) return { kind: 'reject', status: 400, reason: `${what} destination ${formatAddress(target.ip, target.port)} is not a pod on this node` };
   const decision = evaluateRbac(chain.rbac, { ...peer, destinationIp: target.ip, destinationPort: target.port });
   if (!decision.allowed) {
-    return { kind: 'reject', status: 401, reason: decision.reason, chain: chain.name, ...(decision.policy ? { policy: decision.policy } : {}) };
+    return { kind: 'reject', status: 401, reason: decision.reason, chain: chain.name, ...(decision.policy ? { policy: decision.policy } : {}), decision };
   }
   return { kind: 'accept', chain: chain.name, target: formatAddress(target.ip, target.port), identity: chain.identity, decision };
 }

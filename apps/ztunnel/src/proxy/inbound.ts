@@ -4,12 +4,14 @@
  * with `forwardTunnel` (503 when the pod refuses), a refused one is answered 400/401 and logged
  * with the deciding policy.
  */
-import { forwardTunnel, parseBaggage, parseForwardedFor, type HboneCredentials, type IncomingTunnel } from '@mesh/hbone-core';
+import { forwardTunnel, parseBaggage, resolveTunnelSource, type HboneCredentials, type IncomingTunnel } from '@mesh/hbone-core';
 import { formatAddress, normalizeIp, splitAddress } from '@mesh/envoy-config';
-import { inboundChainFor, workloadOfIp } from '../config/model.js';
+import { identityOfIp, inboundChainFor, workloadOfIp } from '../config/model.js';
 import type { ProxyContext } from './context.js';
 import type { ConnectionInit } from './connections.js';
-import { ORIGINAL_DST_HEADER, planInboundTunnel } from './inbound-plan.js';
+import { reportAuthorization } from './authz-report.js';
+import { ORIGINAL_DST_HEADER } from '@mesh/envoy-config';
+import { planInboundTunnel } from './inbound-plan.js';
 import { describe } from './outbound.js';
 
 /** The server certificate for a connection: that of the pod whose IP it arrived on. */
@@ -20,10 +22,27 @@ export function serverCredentialsFor(ctx: ProxyContext, local: { address: string
 
 export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): void {
   const header = tunnel.headers[ORIGINAL_DST_HEADER];
-  const forwarded = tunnel.headers['forwarded'];
-  const sourceIp = normalizeIp(parseForwardedFor(Array.isArray(forwarded) ? forwarded[0] : forwarded) ?? tunnel.remoteAddress);
   const baggage = parseBaggage(typeof tunnel.headers['baggage'] === 'string' ? tunnel.headers['baggage'] : undefined);
-  const plan = planInboundTunnel(ctx.model(), {
+  const model = ctx.model();
+  // The source a policy sees is the connection's peer (the client pod: ztunnels open tunnels
+  // from it); a `forwarded` address only when it is a workload of the peer's own identity.
+  const source = resolveTunnelSource(
+    { peerAddress: tunnel.remoteAddress, peerIdentity: tunnel.peerIdentity, forwarded: tunnel.headers['forwarded'] },
+    (ip) => identityOfIp(model, ip),
+  );
+  if (!source.ok) {
+    tunnel.reject(source.status, source.reason);
+    const peer = normalizeIp(tunnel.remoteAddress);
+    const hbone = formatAddress(normalizeIp(tunnel.localAddress), tunnel.localPort);
+    ctx.tracker.refuse(
+      { direction: 'inbound', protocol: 'hbone', src: { addr: peer, identity: tunnel.peerIdentity }, dst: { addr: tunnel.authority, hboneAddr: hbone } },
+      source.reason,
+      source.status === 401 ? 'RBAC' : 'NR',
+    );
+    return;
+  }
+  const sourceIp = normalizeIp(source.ip);
+  const plan = planInboundTunnel(model, {
     localIp: normalizeIp(tunnel.localAddress),
     authority: tunnel.authority,
     originalDstHeader: typeof header === 'string' ? header : undefined,
@@ -33,9 +52,10 @@ export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): 
   const base = {
     direction: 'inbound' as const,
     protocol: 'hbone' as const,
-    src: { addr: sourceIp, identity: tunnel.peerIdentity, workload: baggage['k8s.pod.name'] ?? baggage['service.name'] },
+    src: { addr: source.port !== undefined ? formatAddress(sourceIp, source.port) : sourceIp, identity: tunnel.peerIdentity, workload: baggage['k8s.pod.name'] ?? baggage['service.name'] },
     hbone: formatAddress(normalizeIp(tunnel.localAddress), tunnel.localPort),
   };
+  const rbac = reportAuthorization(ctx, plan.decision);
   if (plan.kind === 'reject') {
     tunnel.reject(plan.status, plan.reason);
     ctx.tracker.refuse(
@@ -44,6 +64,7 @@ export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): 
         dst: { addr: tunnel.authority, hboneAddr: base.hbone },
         chain: plan.chain,
         policy: plan.policy,
+        rbac,
       },
       plan.reason,
       plan.status === 401 ? 'RBAC' : plan.status === 503 ? 'UH' : 'NR',
@@ -55,9 +76,10 @@ export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): 
     direction: base.direction,
     protocol: base.protocol,
     src: base.src,
-    dst: { addr: plan.target, hboneAddr: base.hbone, identity: plan.identity, workload: workloadOfIp(ctx.model(), target.ip) },
+    dst: { addr: plan.target, hboneAddr: base.hbone, identity: plan.identity, workload: workloadOfIp(model, target.ip) },
     chain: plan.chain,
     policy: plan.decision.policy,
+    rbac,
     authz: { target: plan.target, peerIdentity: tunnel.peerIdentity, sourceIp, plaintext: false },
   };
   const upstream = ctx.connectToPod(target.ip, target.port, sourceIp);
@@ -69,10 +91,16 @@ export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): 
     connectUpstream: () => upstream,
     onBytes: (direction, bytes) => tracked?.onBytes(direction === 'aToB' ? 'sent' : 'recv', bytes),
   }).then((result) => {
-    if (!result) {
-      ctx.tracker.refuse(init, `upstream ${plan.target} refused the connection`, 'UF');
-      return;
+    switch (result.outcome) {
+      case 'refused':
+        ctx.tracker.refuse(init, `upstream ${plan.target} refused the connection (${result.reason})`, 'UF');
+        return;
+      case 'cancelled':
+        // Envoy's DC: the downstream went away (here: reset the tunnel before the pod answered).
+        ctx.tracker.refuse(init, result.reason, 'DC');
+        return;
+      case 'relayed':
+        tracked?.finish({ error: result.relay.error ? describe(result.relay.error) : undefined });
     }
-    tracked?.finish({ error: result.error ? describe(result.error) : undefined });
   });
 }

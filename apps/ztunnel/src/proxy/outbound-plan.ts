@@ -1,6 +1,6 @@
 /**
  * Where an outbound connection goes: a pure walk of the runtime model, the way Envoy would run the
- * seed's config (seed 002 "Outbound 流量劫持", seed 004 "Outbound Listener"):
+ * config (docs/model.md, `ztunnel_outbound`):
  *
  *   filter_chain_matcher(src, dst) → chain → tcp_proxy cluster
  *     EDS → round-robin over routable endpoints → internal listener named by the endpoint →
@@ -13,7 +13,7 @@
  *
  * The socket code (outbound.ts, socks5.ts) calls this and only moves bytes.
  */
-import { formatAddress, splitAddress } from '@mesh/envoy-config';
+import { BLACKHOLE_CLUSTER, formatAddress, splitAddress } from '@mesh/envoy-config';
 import { WELL_KNOWN_CLUSTERS, serviceOfChain, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type TcpProxyRoute } from '../config/model.js';
 
 export { serviceOfChain };
@@ -49,7 +49,6 @@ export type OutboundPlan =
   | { readonly kind: 'blackhole'; readonly chain: string; readonly reason: string }
   | { readonly kind: 'reject'; readonly chain: string | undefined; readonly reason: string; readonly responseFlag: ResponseFlag };
 
-const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 /** Internal listener hops a plan may take; guards against a config loop. */
 const MAX_HOPS = 4;
 
@@ -98,7 +97,8 @@ function planRoute(model: RuntimeModel, route: TcpProxyRoute, ctx: RouteContext)
 function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endpoint | undefined, ctx: RouteContext): OutboundPlan {
   if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
   if (endpoint.address) return { kind: 'passthrough', chain: ctx.chain, destination: endpoint.address, service: ctx.service };
-  const listenerName = endpoint.internalListener as string;
+  const listenerName = endpoint.internalListener ?? (cluster.kind === 'eds' ? cluster.tunnelListener : undefined);
+  if (!listenerName) return { kind: 'reject', chain: ctx.chain, reason: `endpoint of ${cluster.name} names no internal listener`, responseFlag: 'NR' };
   const internal = model.listeners.internal.get(listenerName);
   if (!internal) return { kind: 'reject', chain: ctx.chain, reason: `internal listener ${listenerName} is not known (yet)`, responseFlag: 'NR' };
   if (ctx.hops >= MAX_HOPS) return { kind: 'reject', chain: ctx.chain, reason: 'internal listener loop', responseFlag: 'NR' };

@@ -54,7 +54,10 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
     return refuse(failure, responseFlagOf(status));
   }
   if (socket.destroyed) {
+    // The client left while the upstream was being opened: drop it, and say so (Envoy's DC).
+    upstream.on('error', () => undefined);
     upstream.destroy();
+    ctx.tracker.refuse(init, 'the client closed the connection before the upstream was ready', 'DC');
     return;
   }
   const tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
@@ -105,7 +108,7 @@ function connectionInit(plan: OutboundPlan, addrs: ConnectionAddresses, workload
   }
 }
 
-/** W3C baggage with the source's workload metadata, for the destination's telemetry (seed 000). */
+/** W3C baggage with the source's workload metadata, for the destination's telemetry (docs/model.md, "HBONE"). */
 function sourceBaggage(identity: string, workload: string | undefined): Record<string, string> {
   const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(identity);
   return {
@@ -121,14 +124,22 @@ async function openTunnel(
   workload: string | undefined,
   early: boolean,
 ): Promise<Duplex> {
+  // An expired certificate (renewal failing while istiod-lite is away) opens nothing, not even a
+  // stream on a connection made before it expired: the access log says why.
+  ctx.certs.assertUsable(plan.sourceIdentity);
+  const bindAddress = ctx.sourceBinding.bindAddress(addrs.src.ip);
   return ctx.pool.open({
     sourceIdentity: plan.sourceIdentity,
     destination: plan.destination,
-    // The direct-to-pod chain names no server identity (the seed's ORIGINAL_DST tunnel cluster):
+    // The direct-to-pod chain names no server identity (the Envoy dialect's ORIGINAL_DST tunnel cluster):
     // then any identity of the trust domain is accepted.
     expectedIdentities: plan.expectedIdentities ?? ANY_IDENTITY_IN_TRUST_DOMAIN,
     authority: plan.authority,
+    // Opened from the pod's own address where possible (source-bind.ts); `forwarded` names it
+    // either way, with the port, as Istio's ztunnel sends it.
+    ...(bindAddress !== undefined ? { bindAddress } : {}),
     sourceAddress: addrs.src.ip,
+    sourcePort: addrs.src.port,
     ...(plan.service ? { host: plan.service } : {}),
     baggage: sourceBaggage(plan.sourceIdentity, workload),
     extra: { ...plan.headers },

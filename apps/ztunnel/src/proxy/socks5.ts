@@ -19,7 +19,7 @@ const ATYP_IPV4 = 1;
 const ATYP_DOMAIN = 3;
 const ATYP_IPV6 = 4;
 /** Give up on clients that do not finish the handshake. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
+export const SOCKS5_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const SOCKS5_REPLY = {
   succeeded: 0,
@@ -85,12 +85,13 @@ function replyFor(failure: OutboundFailure): number {
   return SOCKS5_REPLY.generalFailure;
 }
 
-export function handleSocks5(ctx: ProxyContext, socket: Socket): void {
+export function handleSocks5(ctx: ProxyContext, socket: Socket, handshakeTimeoutMs = SOCKS5_HANDSHAKE_TIMEOUT_MS): void {
   socket.on('error', () => undefined);
   socket.setNoDelay(true);
   let buf: Buffer = Buffer.alloc(0);
   let stage: 'greeting' | 'request' = 'greeting';
-  const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
+  const timer = setTimeout(() => socket.destroy(), handshakeTimeoutMs);
+  socket.once('close', () => clearTimeout(timer));
   const fail = (reply: number) => {
     clearTimeout(timer);
     socket.off('data', onData);
@@ -119,25 +120,40 @@ export function handleSocks5(ctx: ProxyContext, socket: Socket): void {
     socket.pause();
     const rest = buf.subarray(req.consumed);
     if (rest.length > 0) socket.unshift(rest);
-    void connect(ctx, socket, req.host, req.port);
+    connect(ctx, socket, req.host, req.port).catch((err: unknown) => {
+      // Never across the connection: an unhandled rejection would stop the ztunnel.
+      ctx.logger.log('proxy', 'warn', 'SOCKS5 connect failed', { 'src.addr': `${socket.remoteAddress}:${socket.remotePort}`, host: req.host, port: req.port, error: String(err) });
+      if (!socket.destroyed) socket.end(encodeReply(SOCKS5_REPLY.generalFailure));
+    });
   };
   socket.on('data', onData);
 }
 
+/** A DNS name a resolver may be asked for (RFC 1123 labels); anything else is unreachable, not looked up. */
+const RESOLVABLE_NAME = /^(?=.{1,253}\.?$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
 async function connect(ctx: ProxyContext, socket: Socket, host: string, port: number): Promise<void> {
+  // Port 0 is no destination: nothing can listen there (a direct connect is refused too).
+  if (port === 0) return void socket.end(encodeReply(SOCKS5_REPLY.connectionRefused));
   let ip = host;
   if (isIP(host) === 0) {
     // Mesh service names resolve to their VIP from the config itself (no cluster DNS here).
     const vip = serviceVipOf(ctx.model(), host);
     if (vip) ip = vip;
     else {
+      // Empty names, NULs, spaces, CR/LF: never handed to the resolver (Node resolves "" to
+      // nothing at all, and a name is what a pod controls here).
+      if (!RESOLVABLE_NAME.test(host)) return void socket.end(encodeReply(SOCKS5_REPLY.hostUnreachable));
       try {
-        ip = (await lookup(host)).address;
+        const resolved = (await lookup(host)).address;
+        if (!resolved) return void socket.end(encodeReply(SOCKS5_REPLY.hostUnreachable));
+        ip = resolved;
       } catch {
         return void socket.end(encodeReply(SOCKS5_REPLY.hostUnreachable));
       }
     }
   }
+  if (socket.destroyed) return;
   await handleOutbound(
     ctx,
     socket,

@@ -1,8 +1,10 @@
 /**
- * A small in-process stand-in for istiod-lite's generator: builds the seed-shaped xDS resources
- * (seed 002) one node's ztunnel receives, from a plain mesh description. For ztunnel's own tests
+ * A small in-process stand-in for istiod-lite's generator: builds the xDS resources (in the
+ * shapes of docs/model.md) one node's ztunnel receives, from a plain mesh description. For ztunnel's own tests
  * (apps never import each other); istiod-lite's generator is the real one.
  */
+import { HBONE_PORT } from '@mesh/hbone-core';
+import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki';
 import { TYPE_URL, type ResourceJson } from '@mesh/xds';
 
 export interface FakePod {
@@ -69,8 +71,8 @@ export function spiffe(trustDomain: string, namespace: string, serviceAccount: s
 }
 
 export function buildFakeResources(mesh: FakeMesh, node: string): FakeResources {
-  const td = mesh.trustDomain ?? 'cluster.local';
-  const hbonePort = mesh.hbonePort ?? 15008;
+  const td = mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+  const hbonePort = mesh.hbonePort ?? HBONE_PORT;
   const idOf = (pod: FakePod) => spiffe(td, pod.namespace ?? 'default', pod.serviceAccount);
   const podByName = new Map(mesh.pods.map((p) => [p.name, p]));
   const captured = (p: FakePod) => p.captured !== false;

@@ -1,34 +1,40 @@
 /**
- * The ADS subscription to istiod-lite: CDS, EDS, LDS state of the world. Each response is
- * compiled by the model store before the ACK; anything ztunnel cannot run is NACKed with the
- * compiler's reason and the last good model stays (conventions §8). The client reconnects with
- * backoff and ztunnel keeps serving with the model it has while istiod-lite is down.
+ * The ADS subscription to istiod-lite: the types of the store's dialect (CDS, EDS, LDS, or
+ * Address and Authorization), over delta xDS by default (only what changed is sent;
+ * `--xds-protocol sotw` for state of the world). Each update is compiled by the model store
+ * before the ACK; anything ztunnel cannot run is NACKed with the compiler's reason and the last
+ * good model stays (on delta, per resource: the rest applies). The client reconnects with backoff
+ * and ztunnel keeps serving with the model it has while istiod-lite is down.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { XdsClient, shortTypeName, type XdsNack, type XdsNode, type XdsResourcesUpdate } from '@mesh/xds';
-import { SUPPORTED_TYPE_URLS, type ModelStore } from './model-store.js';
+import { XdsClient, shortTypeName, type XdsNack, type XdsNode, type XdsProtocol, type XdsResourcesUpdate } from '@mesh/xds';
+import type { ModelStore } from './model-store.js';
 import type { Logger } from '../log.js';
+import { ZTUNNEL_VERSION } from '../version.js';
 
-/** Istio's sidecar-style node id, which istiod-lite reads (`ztunnel~<ip>~<name>~<ns>.svc.cluster.local`). */
 /**
- * The xDS Node a ztunnel presents: Istio's `ztunnel~<ip>~<name>~<ns>` id, the node name, and the
- * admin address istiod-lite shows in /debug/syncz so meshctl can find this proxy's admin API.
+ * The xDS Node a ztunnel presents: Istio's `ztunnel~<ip>~<name>~<ns>` id, the node name, its
+ * version (ISTIO_VERSION, as Istio's proxies send it), and the
+ * admin endpoint istiod-lite shows in /debug/syncz so meshctl can find this proxy's admin API
+ * (@mesh/admin-access `adminEndpointMetadata`).
  */
-export function ztunnelNode(nodeName: string, ip = '', adminAddress?: string): XdsNode {
+export function ztunnelNode(nodeName: string, ip = '', adminMetadata: Readonly<Record<string, string>> = {}): XdsNode {
   return {
     id: `ztunnel~${ip}~ztunnel-${nodeName}~istio-system.svc.cluster.local`,
-    metadata: { NODE_NAME: nodeName, ...(adminAddress ? { ADMIN_ADDRESS: adminAddress } : {}) },
+    metadata: { NODE_NAME: nodeName, ISTIO_VERSION: ZTUNNEL_VERSION, ...adminMetadata },
     user_agent_name: 'ztunnel-ts',
   };
 }
 
 export interface XdsWiring {
   target: string;
+  /** Default delta. */
+  protocol?: XdsProtocol;
   credentials: grpc.ChannelCredentials;
   nodeName: string;
   nodeIp?: string;
-  /** `host:port` of the admin API, advertised to istiod-lite for meshctl. */
-  adminAddress?: string;
+  /** Where the admin API is (@mesh/admin-access `adminEndpointMetadata`), advertised for meshctl. */
+  adminMetadata?: Readonly<Record<string, string>>;
   store: ModelStore;
   logger: Logger;
   initialBackoffMs?: number;
@@ -38,9 +44,10 @@ export interface XdsWiring {
 export function startXds(w: XdsWiring): XdsClient {
   const client = new XdsClient({
     target: w.target,
-    node: ztunnelNode(w.nodeName, w.nodeIp, w.adminAddress),
+    protocol: w.protocol ?? 'delta',
+    node: ztunnelNode(w.nodeName, w.nodeIp, w.adminMetadata),
     credentials: w.credentials,
-    typeUrls: SUPPORTED_TYPE_URLS,
+    typeUrls: w.store.typeUrls,
     validate: (update: XdsResourcesUpdate) => w.store.validate(update.typeUrl, update.version, update.resources),
     ...(w.initialBackoffMs !== undefined ? { initialBackoffMs: w.initialBackoffMs } : {}),
     ...(w.maxBackoffMs !== undefined ? { maxBackoffMs: w.maxBackoffMs } : {}),
@@ -49,10 +56,12 @@ export function startXds(w: XdsWiring): XdsClient {
     w.store.commit(update.typeUrl);
     w.logger.log('xds', 'info', 'config applied', { type: shortTypeName(update.typeUrl), version: update.version, resources: update.resources.length });
   });
-  client.on('nack', (nack: XdsNack) => w.logger.log('xds', 'warn', 'config rejected (NACK)', { type: shortTypeName(nack.typeUrl), version: nack.version, reason: nack.message }));
+  client.on('nack', (nack: XdsNack) =>
+    w.logger.log('xds', 'warn', 'config rejected (NACK)', { type: shortTypeName(nack.typeUrl), version: nack.version, reason: nack.message, ...(nack.rejected ? { rejected: nack.rejected } : {}) }),
+  );
   client.on('connected', () => w.logger.log('xds', 'info', 'connected to the control plane', { target: w.target }));
-  client.on('disconnected', (err: Error) =>
-    w.logger.log('xds', 'warn', 'control plane stream lost; serving the last config and reconnecting', { target: w.target, error: err.message }),
+  client.on('disconnected', (err: Error, retryInMs?: number) =>
+    w.logger.log('xds', 'warn', 'control plane stream lost; serving the last config and reconnecting', { target: w.target, error: err.message, retryInMs }),
   );
   return client.start();
 }
