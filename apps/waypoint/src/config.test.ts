@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
-import { ADMIN_PORT, READINESS_PORT, parseConfig } from './config.js';
+import { ADMIN_PORT, METRICS_PORT, READINESS_PORT, parseConfig } from './config.js';
 
 const REQUIRED = ['--node-name', 'node-b', '--pod-name', 'waypoint-0', '--namespace', 'echo'];
 
 describe('parseConfig', () => {
-  it('defaults: admin 15000 and readiness 15021 on loopback, HBONE port from LDS', () => {
+  it('defaults: admin 15000 on loopback, readiness 15021 and metrics 15020 with HBONE, HBONE port from LDS', () => {
     const parsed = parseConfig(REQUIRED);
     expect(parsed.help).toBe(false);
     if (parsed.help) return;
-    expect(parsed.config).toMatchObject({ adminPort: ADMIN_PORT, readinessPort: READINESS_PORT, adminAddress: '127.0.0.1', listenAddress: '0.0.0.0', xdsAddress: '127.0.0.1:15012' });
+    expect(parsed.config).toMatchObject({ adminPort: ADMIN_PORT, readinessPort: READINESS_PORT, metricsPort: METRICS_PORT, adminAddress: '127.0.0.1', listenAddress: '0.0.0.0', xdsAddress: '127.0.0.1:15012' });
     expect(parsed.config.hbonePort).toBeUndefined();
   });
 
@@ -28,6 +28,7 @@ describe('parseConfig', () => {
     [[...REQUIRED, '--bogus', '1'], /unknown option "--bogus"/],
     [[...REQUIRED, '--xds-address', 'nohost'], /must be host:port/],
     [[...REQUIRED, '--admin-port'], /needs a value/],
+    [[...REQUIRED, '--admin-address', '10.77.2.30'], /--admin-address: must be a loopback address/],
   ])('refuses %j', (argv, message) => {
     try {
       parseConfig(argv);

@@ -1,20 +1,21 @@
 /**
  * The waypoint's configuration: parsed once from argv and the environment (zod), then passed
- * down (conventions §11). Flags win over environment variables.
+ * down; nothing else reads argv or the environment. Flags win over environment variables.
  */
 import { z } from 'zod';
+import { isLoopbackAddress } from '@mesh/admin-access';
 import { parseCommandLine, type ParsedCommandLine } from '@mesh/cli-config';
+import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki';
 
 export const ADMIN_PORT = 15000;
-export const HBONE_PORT = 15008;
+export const METRICS_PORT = 15020;
 export const READINESS_PORT = 15021;
 export const DEFAULT_XDS_ADDRESS = '127.0.0.1:15012';
-export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 export const CERT_TTL_SECONDS = 24 * 3600;
 
 export const HELP_TEXT = `Usage: waypoint --node-name <node> --pod-name <pod> --namespace <ns> [options]
 
-The L7 proxy of the mesh (seed 003): receives HBONE only (15008), applies L7 authorization and,
+The L7 proxy of the mesh: receives HBONE only (15008), applies L7 authorization and,
 for traffic addressed to a Service, HTTPRoute routing and load balancing, then re-originates
 HBONE to the chosen pod. Configured by istiod-lite over xDS like ztunnel.
 
@@ -26,12 +27,20 @@ Options (environment variable in brackets):
   --pod-ip <ip>             [POD_IP] The pod's IP, for the xDS node id.
   --xds-address <host:port> [XDS_ADDRESS] istiod-lite's ADS (and CA). Default ${DEFAULT_XDS_ADDRESS}
   --ca-address <host:port>  [CA_ADDRESS] CA address, when not the xDS one.
+  --xds-protocol <p>        [XDS_PROTOCOL] delta (DeltaAggregatedResources: only what changed is
+                            sent) or sotw (StreamAggregatedResources). Default delta
   --bootstrap-dir <dir>     [BOOTSTRAP_DIR] Bootstrap credential of the waypoint's node
                             (istiod-lite <state-dir>/nodes/<node>): mTLS to xDS and the CA.
-  --listen-address <ip>     [LISTEN_ADDRESS] HBONE (15008) binds here. Default 0.0.0.0
-  --admin-address <ip>      [ADMIN_ADDRESS] Admin and readiness bind here. Default 127.0.0.1
+  --listen-address <ip>     [LISTEN_ADDRESS] HBONE (15008), metrics (15020) and readiness (15021)
+                            bind here. Default 0.0.0.0
+  --admin-address <ip>      [ADMIN_ADDRESS] The admin API (config, certificate, stats) binds here;
+                            must be a loopback address: the pod's own, for its operator only.
+                            Default 127.0.0.1
+  --admin-socket <path>     [ADMIN_SOCKET] Also serve the admin API on this Unix socket, owner-only
+                            (0600).
   --hbone-port <port>       Overrides the connect_terminate port from LDS (0 = any; tests).
   --admin-port <port>       Default ${ADMIN_PORT}      --readiness-port <port>  Default ${READINESS_PORT}
+  --metrics-port <port>     Default ${METRICS_PORT} (/stats/prometheus and /metrics, read-only)
   --trust-domain <td>       [TRUST_DOMAIN] Default ${DEFAULT_TRUST_DOMAIN}
   --log-level <level>       [LOG_LEVEL] debug, info, warn, error. Default info
   -h, --help                Show this help.
@@ -47,12 +56,15 @@ export const WaypointConfigSchema = z.object({
   podIp: z.string().min(1).optional(),
   xdsAddress: hostPort.default(DEFAULT_XDS_ADDRESS),
   caAddress: hostPort.optional(),
+  xdsProtocol: z.enum(['delta', 'sotw']).default('delta'),
   bootstrapDir: z.string().min(1).optional(),
   listenAddress: z.string().min(1).default('0.0.0.0'),
-  adminAddress: z.string().min(1).default('127.0.0.1'),
+  adminAddress: z.string().min(1).refine(isLoopbackAddress, 'must be a loopback address (127.0.0.0/8 or ::1): the admin API is for the operator only').default('127.0.0.1'),
+  adminSocket: z.string().min(1).optional(),
   hbonePort: port.optional(),
   adminPort: port.default(ADMIN_PORT),
   readinessPort: port.default(READINESS_PORT),
+  metricsPort: port.default(METRICS_PORT),
   trustDomain: z.string().regex(/^[a-z0-9._-]+$/).default(DEFAULT_TRUST_DOMAIN),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
@@ -66,12 +78,15 @@ const FLAGS: Record<string, keyof WaypointConfig> = {
   '--pod-ip': 'podIp',
   '--xds-address': 'xdsAddress',
   '--ca-address': 'caAddress',
+  '--xds-protocol': 'xdsProtocol',
   '--bootstrap-dir': 'bootstrapDir',
   '--listen-address': 'listenAddress',
   '--admin-address': 'adminAddress',
+  '--admin-socket': 'adminSocket',
   '--hbone-port': 'hbonePort',
   '--admin-port': 'adminPort',
   '--readiness-port': 'readinessPort',
+  '--metrics-port': 'metricsPort',
   '--trust-domain': 'trustDomain',
   '--log-level': 'logLevel',
 };
@@ -82,9 +97,11 @@ const ENV: Record<string, keyof WaypointConfig> = {
   POD_IP: 'podIp',
   XDS_ADDRESS: 'xdsAddress',
   CA_ADDRESS: 'caAddress',
+  XDS_PROTOCOL: 'xdsProtocol',
   BOOTSTRAP_DIR: 'bootstrapDir',
   LISTEN_ADDRESS: 'listenAddress',
   ADMIN_ADDRESS: 'adminAddress',
+  ADMIN_SOCKET: 'adminSocket',
   TRUST_DOMAIN: 'trustDomain',
   LOG_LEVEL: 'logLevel',
 };

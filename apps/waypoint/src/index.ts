@@ -1,11 +1,14 @@
 export { Waypoint } from './waypoint.js';
 export type { WaypointOptions } from './waypoint.js';
-export { parseConfig, HELP_TEXT, ADMIN_PORT, HBONE_PORT, READINESS_PORT } from './config.js';
+export { parseConfig, HELP_TEXT, ADMIN_PORT, READINESS_PORT } from './config.js';
 export type { WaypointConfig } from './config.js';
 export { createLogger, createMemoryLogger } from './log.js';
 export type { Logger } from './log.js';
 export { ModelStore, SUPPORTED_TYPE_URLS } from './config/store.js';
 export { matchRoute, compileRouteConfiguration } from './routing/routes.js';
 export { pickWeighted, shouldRetry, backoffDelayMs } from './routing/policy.js';
-export { sniffProtocol } from './proxy/sniff.js';
+export { sniffProtocol, applicationProtocolOf } from './proxy/sniff.js';
+export { planRequest } from './proxy/plan.js';
+export { authorizeConnection, httpAuthorizationFacts, tcpAuthorizationFacts } from './proxy/authorize.js';
+export type { AuthorizationDownstream } from './proxy/authorize.js';
 export { waypointNode } from './xds/control-plane.js';

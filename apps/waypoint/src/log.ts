@@ -1,10 +1,11 @@
 /**
- * Structured JSON logs, one object per line on stdout (apps log: conventions §10). Scopes:
- * `access` (one line per request / TCP connection), `xds`, `cert`, `proxy`, `admin`.
+ * Structured JSON logs, one object per line on stdout (apps log; packages only publish on `node:diagnostics_channel`). Scopes:
+ * `access` (one line per request / TCP connection), `xds`, `cert`, `proxy`, `admin`, `rbac`
+ * (Envoy's logger name: dry-run results at debug, `shadow denied, matched policy …`).
  */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export type LogScope = 'access' | 'xds' | 'cert' | 'proxy' | 'admin';
+export type LogScope = 'access' | 'xds' | 'cert' | 'proxy' | 'admin' | 'rbac';
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 

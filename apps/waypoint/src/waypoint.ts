@@ -9,6 +9,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { HboneServer, HbonePool } from '@mesh/hbone-core';
+import { RbacShadowStats } from '@mesh/envoy-config';
 import { TYPE_URL, type ConfigDumpSecret, type XdsClient } from '@mesh/xds';
 
 const SECRET_TYPE = TYPE_URL.SECRET;
@@ -38,6 +39,8 @@ export interface WaypointOptions {
 export class Waypoint {
   readonly store = new ModelStore();
   readonly metrics = new RequestMetrics();
+  /** Dry-run authorization results (`envoy_<scope>_rbac{authz_dry_run_action, authz_dry_run_result}`). */
+  readonly rbacStats = new RbacShadowStats();
   /** The waypoint's own certificate (one identity, from LDS). */
   readonly certs: CertManager;
   #identity: string | undefined;
@@ -65,6 +68,7 @@ export class Waypoint {
       upstream: () => this.#upstreamContext(),
       logger,
       metrics: this.metrics,
+      rbacStats: this.rbacStats,
       random: options.random ?? Math.random,
       pickEndpoint: (cluster, endpoints) => this.#pick(cluster, endpoints),
     };
@@ -89,22 +93,21 @@ export class Waypoint {
     }
     const waypoint = new Waypoint(options, sign);
     waypoint.#closeCa = closeCa;
-    const node = waypointNode(config.podName, config.namespace, config.nodeName, config.podIp);
+    let node = waypointNode(config.podName, config.namespace, config.nodeName, config.podIp);
     waypoint.#admin = await startAdmin(
       {
-        node,
+        node: () => node,
         startedAt: new Date().toISOString(),
         typeStates: () => waypoint.#xds?.currentAll() ?? new Map(),
-        metrics: () => waypoint.metrics.render(),
+        metrics: () => waypoint.metrics.render() + waypoint.rbacStats.render(),
         certificate: () => waypoint.#certificateStatus(),
         secrets: () => waypoint.#secrets(),
         ready: () => waypoint.ready,
       },
-      config.adminAddress,
-      config.adminPort,
-      config.readinessPort,
+      config,
     );
-    waypoint.#xds = startXds({ target: config.xdsAddress, credentials, node, store: waypoint.store, logger, onApplied: () => waypoint.#onConfig() });
+    node = waypointNode(config.podName, config.namespace, config.nodeName, config.podIp, waypoint.#admin.adminMetadata);
+    waypoint.#xds = startXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, node, store: waypoint.store, logger, onApplied: () => waypoint.#onConfig() });
     logger.log('proxy', 'info', 'waypoint started', { pod: `${config.namespace}/${config.podName}`, node: config.nodeName, xds: config.xdsAddress, admin: waypoint.adminPort });
     return waypoint;
   }
@@ -115,6 +118,10 @@ export class Waypoint {
 
   get readinessPort(): number | undefined {
     return this.#admin?.readinessPort;
+  }
+
+  get metricsPort(): number | undefined {
+    return this.#admin?.metricsPort;
   }
 
   /** The HBONE port once listening. */

@@ -58,7 +58,7 @@ describe('evaluateRbac: Istio order (DENY first, then ALLOW if any)', () => {
   });
 
   it('refuses permission kinds it cannot evaluate (NACK reason names the path)', () => {
-    expect(() => filter('DENY', { p: { permissions: [{ requested_server_name: { exact: 'x' } }], principals: anyPrincipal } })).toThrow(/requested_server_name is not supported/);
+    expect(() => filter('DENY', { p: { permissions: [{ metadata: { filter: 'x' } }], principals: anyPrincipal } })).toThrow(/permission metadata is not supported/);
   });
 });
 

@@ -7,23 +7,26 @@
  *   LDS connect_terminate  address port + DownstreamTlsContext (SDS secret = our identity) +
  *                          HCM whose only route is CONNECT → main_internal
  *       main_internal      internal listener, filter_chain_matcher over destination ip / port /
- *                          application-protocol; chains = HCM (RDS + HTTP RBAC + router) or tcp_proxy
+ *                          application-protocol; chains = HCM (RDS + HTTP RBAC + router) or
+ *                          network RBAC + tcp_proxy
  *       connect_originate  internal listener, tcp_proxy with tunneling_config → connect_originate
  *   CDS main_internal (STATIC), connect_originate (ORIGINAL_DST, port override, TLS), EDS clusters
  *   EDS internal addresses → connect_originate with `tunnel` metadata, or plain socket addresses
  *   RDS route configurations (routing/routes.ts)
  */
+import { HBONE_PORT } from '@mesh/hbone-core';
+import { CONNECT_ORIGINATE, CONNECT_TERMINATE, MAIN_INTERNAL } from '@mesh/envoy-config';
 import { compileRbacFilter, isRecord, type JsonRecord, list, optionalNumber, optionalString, type RbacFilter, record, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
 
-export const CONNECT_TERMINATE = 'connect_terminate';
-export const MAIN_INTERNAL = 'main_internal';
-export const CONNECT_ORIGINATE = 'connect_originate';
 
 const T = {
   hcm: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   tcpProxy: 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
   httpRbac: 'envoy.extensions.filters.http.rbac.v3.RBAC',
+  cors: 'envoy.extensions.filters.http.cors.v3.Cors',
+  networkRbac: 'envoy.extensions.filters.network.rbac.v3.RBAC',
   router: 'envoy.extensions.filters.http.router.v3.Router',
+  httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   downstreamTls: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
   upstreamTls: 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
   stringValue: 'google.protobuf.StringValue',
@@ -39,9 +42,21 @@ export interface ChainInputs {
   readonly applicationProtocol: string;
 }
 
-export type Chain =
-  | { readonly kind: 'http'; readonly name: string; readonly routeConfigName: string; readonly rbac: readonly RbacFilter[] }
-  | { readonly kind: 'tcp'; readonly name: string; readonly cluster: string };
+export interface HttpChain {
+  readonly kind: 'http';
+  readonly name: string;
+  /** The connection manager's stat_prefix (its RBAC stats scope, `http.<stat_prefix>`). */
+  readonly statPrefix: string;
+  readonly routeConfigName: string;
+  readonly rbac: readonly RbacFilter[];
+  /** The cors filter runs (routes' CORS policies apply). */
+  readonly cors: boolean;
+  /** Upgrades the HCM allows (`websocket`). */
+  readonly upgrades: ReadonlySet<string>;
+}
+
+/** A TCP chain: network RBAC filters, then tcp_proxy. */
+export type Chain = HttpChain | { readonly kind: 'tcp'; readonly name: string; readonly cluster: string; readonly rbac: readonly RbacFilter[] };
 
 export interface ListenerModel {
   /** Our SPIFFE identity, from connect_terminate's SDS certificate. */
@@ -57,6 +72,8 @@ export interface ListenerModel {
 export interface ClusterModel {
   readonly name: string;
   readonly kind: 'eds' | 'internal' | 'originate';
+  /** What the waypoint speaks to the cluster's endpoints: HTTP/1.1, or HTTP/2 without TLS. */
+  readonly protocol: 'http1' | 'h2c';
 }
 
 export interface OriginateModel {
@@ -127,24 +144,46 @@ function compileChain(value: unknown, path: string): Chain {
   const c = record(value, path);
   const name = string(c['name'], `${path}.name`);
   const filters = list(c['filters'], `${path}.filters`);
-  if (filters.length !== 1) throw new UnsupportedConfig(`${path}.filters`, 'expected one network filter (HCM or tcp_proxy)');
-  const { type, config } = typedConfig(filters[0], `${path}.filters[0]`);
-  if (type === T.tcpProxy) return { kind: 'tcp', name, cluster: string(config['cluster'], `${path}.filters[0].typed_config.cluster`) };
-  if (type !== T.hcm) throw new UnsupportedConfig(`${path}.filters[0]`, `filter ${type} is not supported by the waypoint`);
-  const rds = record(config['rds'], `${path}.filters[0].typed_config.rds`);
+  const last = filters.length - 1;
+  if (last < 0) throw new UnsupportedConfig(`${path}.filters`, 'expected network RBAC filters, then one HCM or tcp_proxy');
+  const networkRbac: RbacFilter[] = [];
+  filters.slice(0, last).forEach((f, i) => {
+    const { type, config } = typedConfig(f, `${path}.filters[${i}]`);
+    if (type !== T.networkRbac) throw new UnsupportedConfig(`${path}.filters[${i}]`, `filter ${type} is not supported before the terminal filter`);
+    const compiled = compileRbacFilter(config, `${path}.filters[${i}].typed_config`, 'network');
+    if (compiled) networkRbac.push(compiled);
+  });
+  const terminalPath = `${path}.filters[${last}]`;
+  const { type, config } = typedConfig(filters[last], terminalPath);
+  if (type === T.tcpProxy) return { kind: 'tcp', name, cluster: string(config['cluster'], `${terminalPath}.typed_config.cluster`), rbac: networkRbac };
+  if (type !== T.hcm) throw new UnsupportedConfig(terminalPath, `filter ${type} is not supported by the waypoint`);
+  if (networkRbac.length > 0) throw new UnsupportedConfig(`${path}.filters[0]`, 'network RBAC before an HCM is not supported (HTTP chains use HTTP RBAC)');
+  const rds = record(config['rds'], `${terminalPath}.typed_config.rds`);
+  const upgrades = new Set(
+    list(config['upgrade_configs'], `${terminalPath}.typed_config.upgrade_configs`).map((u, i) => {
+      const at = `${terminalPath}.typed_config.upgrade_configs[${i}]`;
+      const type = string(record(u, at)['upgrade_type'], `${at}.upgrade_type`).toLowerCase();
+      if (type !== 'websocket') throw new UnsupportedConfig(`${at}.upgrade_type`, `only websocket upgrades are supported, not ${type}`);
+      return type;
+    }),
+  );
+  let cors = false;
   const rbac: RbacFilter[] = [];
-  const httpFilters = list(config['http_filters'], `${path}.filters[0].typed_config.http_filters`);
+  const httpFilters = list(config['http_filters'], `${terminalPath}.typed_config.http_filters`);
   httpFilters.forEach((f, i) => {
-    const at = `${path}.filters[0].typed_config.http_filters[${i}]`;
+    const at = `${terminalPath}.typed_config.http_filters[${i}]`;
     const hf = typedConfig(f, at);
     if (hf.type === T.httpRbac) {
       const compiled = compileRbacFilter(hf.config, `${at}.typed_config`, 'http');
       if (compiled) rbac.push(compiled);
+    } else if (hf.type === T.cors) {
+      cors = true;
     } else if (hf.type === T.router) {
       if (i !== httpFilters.length - 1) throw new UnsupportedConfig(at, 'the router must be the last HTTP filter');
     } else throw new UnsupportedConfig(at, `HTTP filter ${hf.type} is not supported by the waypoint`);
   });
-  return { kind: 'http', name, routeConfigName: string(rds['route_config_name'], `${path}.filters[0].typed_config.rds.route_config_name`), rbac };
+  const statPrefix = typeof config['stat_prefix'] === 'string' ? config['stat_prefix'] : name;
+  return { kind: 'http', name, statPrefix, routeConfigName: string(rds['route_config_name'], `${terminalPath}.typed_config.rds.route_config_name`), rbac, cors, upgrades };
 }
 
 /** LDS → ListenerModel. All three listeners must be present. */
@@ -191,7 +230,19 @@ export function compileListeners(resources: readonly unknown[]): ListenerModel {
     // Sniffing matters only when the choice depends on the protocol.
     return select({ destinationIp: ip, destinationPort: p, applicationProtocol: "'http/1.1'" }) !== select({ destinationIp: ip, destinationPort: p, applicationProtocol: '' });
   };
-  return { identity, hbonePort: port ?? 15008, chains, selectChain, sniffs };
+  return { identity, hbonePort: port ?? HBONE_PORT, chains, selectChain, sniffs };
+}
+
+/** HttpProtocolOptions' explicit_http_config: HTTP/2 (h2c inside the tunnel) or HTTP/1.1. */
+function upstreamProtocol(value: unknown, path: string): 'http1' | 'h2c' {
+  if (value === undefined) return 'http1';
+  const options = record(value, path);
+  for (const key of Object.keys(options)) if (key !== T.httpProtocolOptions) throw new UnsupportedConfig(`${path}.${key}`, 'is not supported');
+  const http = record(options[T.httpProtocolOptions], `${path}.${T.httpProtocolOptions}`);
+  const explicit = record(http['explicit_http_config'], `${path}.${T.httpProtocolOptions}.explicit_http_config`);
+  if (explicit['http2_protocol_options'] !== undefined) return 'h2c';
+  if (explicit['http_protocol_options'] !== undefined) return 'http1';
+  throw new UnsupportedConfig(`${path}.${T.httpProtocolOptions}.explicit_http_config`, 'expected http_protocol_options or http2_protocol_options');
 }
 
 /** CDS → cluster kinds and the outbound tunnel settings. */
@@ -202,14 +253,14 @@ export function compileClusters(resources: readonly unknown[]): { clusters: Map<
     const c = record(r, `clusters[${i}]`);
     const name = string(c['name'], `clusters[${i}].name`);
     const type = c['type'] ?? 'EDS';
-    if (name === MAIN_INTERNAL && type === 'STATIC') clusters.set(name, { name, kind: 'internal' });
+    if (name === MAIN_INTERNAL && type === 'STATIC') clusters.set(name, { name, kind: 'internal', protocol: 'http1' });
     else if (name === CONNECT_ORIGINATE && type === 'ORIGINAL_DST') {
       const tls = typedConfig(c['transport_socket'], `${name}.transport_socket`);
       if (tls.type !== T.upstreamTls) throw new UnsupportedConfig(`${name}.transport_socket`, 'expected an UpstreamTlsContext');
       const override = isRecord(c['original_dst_lb_config']) ? optionalNumber(c['original_dst_lb_config']['upstream_port_override'], `${name}.original_dst_lb_config.upstream_port_override`) : undefined;
-      originate = { identity: identityOfSdsSecret(tls.config, `${name}.transport_socket.typed_config`), tunnelPort: override ?? 15008 };
-      clusters.set(name, { name, kind: 'originate' });
-    } else if (type === 'EDS') clusters.set(name, { name, kind: 'eds' });
+      originate = { identity: identityOfSdsSecret(tls.config, `${name}.transport_socket.typed_config`), tunnelPort: override ?? HBONE_PORT };
+      clusters.set(name, { name, kind: 'originate', protocol: 'http1' });
+    } else if (type === 'EDS') clusters.set(name, { name, kind: 'eds', protocol: upstreamProtocol(c['typed_extension_protocol_options'], `${name}.typed_extension_protocol_options`) });
     else throw new UnsupportedConfig(name, `cluster type ${String(type)} is not supported by the waypoint`);
   }
   if (!originate) throw new UnsupportedConfig(CONNECT_ORIGINATE, 'cluster is missing');

@@ -7,9 +7,11 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createH2Server } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { parseBaggage, parseForwardedFor, relay, type IncomingTunnel } from '@mesh/hbone-core';
+import { canonicalIp, parseAuthority, parseBaggage, relay, resolveTunnelSource, type IncomingTunnel } from '@mesh/hbone-core';
+import type { Chain } from '../config/model.js';
 import type { WaypointModel } from '../config/store.js';
-import { handleRequest, type DownstreamContext, type ProxyDeps } from './http-proxy.js';
+import { authorizationLog, authorizeConnection, recordAuthorization } from './authorize.js';
+import { handleRequest, handleUpgrade, writeHead, type DownstreamContext, type ProxyDeps } from './http-proxy.js';
 import { applicationProtocolOf, sniffProtocol, type SniffedProtocol } from './sniff.js';
 import { openUpstream } from './upstream.js';
 import { asByteStream } from './byte-stream.js';
@@ -31,6 +33,7 @@ export function sniff(stream: Duplex, timeoutMs = SNIFF_TIMEOUT_MS): Promise<Sni
       clearTimeout(timer);
       stream.removeListener('data', onData);
       stream.removeListener('end', onEnd);
+      stream.removeListener('close', onEnd);
       stream.pause();
       const head = Buffer.concat(chunks);
       if (head.length > 0) stream.unshift(head);
@@ -45,11 +48,21 @@ export function sniff(stream: Duplex, timeoutMs = SNIFF_TIMEOUT_MS): Promise<Sni
     const timer = setTimeout(() => done('tcp'), timeoutMs);
     stream.on('data', onData);
     stream.once('end', onEnd);
+    // A tunnel reset while we wait has nothing more to say: stop waiting now, not at the timeout.
+    stream.once('close', onEnd);
   });
 }
 
 export interface ConnectionDeps extends ProxyDeps {
   readonly model: WaypointModel;
+}
+
+/** The identity of a workload the waypoint's endpoints name, by its address. */
+function identityOfEndpointIp(model: WaypointModel, ip: string): string | undefined {
+  for (const endpoints of model.endpoints.values()) {
+    for (const e of endpoints) if (e.identity && canonicalIp(parseAuthority(e.destination).host) === ip) return e.identity;
+  }
+  return undefined;
 }
 
 function sourceWorkloadOf(baggage: Record<string, string>, peerIdentity: string): string {
@@ -64,6 +77,24 @@ export async function serveTunnel(deps: ConnectionDeps, tunnel: IncomingTunnel):
   const port = tunnel.destination.port;
   const served = ['', "'http/1.1'", "'h2c'"].some((p) => listeners.selectChain({ destinationIp: ip, destinationPort: port, applicationProtocol: p }) !== undefined);
   if (!served) return tunnel.reject(400, `${tunnel.authority} is not a destination this waypoint serves`);
+  // The source is the connection's peer (ztunnel opens tunnels from the client pod's address); a
+  // `forwarded` address only when it is a workload of the peer's identity (hbone-core).
+  const source = resolveTunnelSource(
+    { peerAddress: tunnel.remoteAddress, peerIdentity: tunnel.peerIdentity, forwarded: tunnel.headers['forwarded'] },
+    (address) => identityOfEndpointIp(deps.model, address),
+  );
+  if (!source.ok) {
+    deps.logger.log('access', 'info', 'connection complete', {
+      'src.addr': canonicalIp(tunnel.remoteAddress),
+      'src.identity': tunnel.peerIdentity,
+      'dst.vip': tunnel.authority,
+      direction: 'inbound',
+      response_code: source.status,
+      error: source.reason,
+    });
+    return tunnel.reject(source.status, source.reason);
+  }
+  const sourceAddress = source.ip;
   const stream = tunnel.accept();
   // A reset tunnel must not crash the process; the relay/HTTP server see the close.
   stream.on('error', () => undefined);
@@ -75,8 +106,7 @@ export async function serveTunnel(deps: ConnectionDeps, tunnel: IncomingTunnel):
     return;
   }
   const baggage = parseBaggage(tunnel.headers['baggage'] as string | undefined);
-  const sourceAddress = parseForwardedFor(tunnel.headers['forwarded'] as string | undefined) ?? tunnel.remoteAddress;
-  if (chain.kind === 'tcp') return serveTcp(deps, tunnel, stream, chain.cluster, chain.name, sourceAddress, baggage);
+  if (chain.kind === 'tcp') return serveTcp(deps, tunnel, stream, chain, sourceAddress, baggage);
   const ctx: DownstreamContext = {
     peerIdentity: tunnel.peerIdentity,
     sourceAddress,
@@ -92,13 +122,22 @@ export async function serveTunnel(deps: ConnectionDeps, tunnel: IncomingTunnel):
     handleRequest(deps, ctx, req, res).catch((err: unknown) => {
       deps.logger.log('proxy', 'warn', 'request failed', { error: (err as Error).message, chain: chain.name });
       if (!res.headersSent) {
-        res.writeHead(500);
+        writeHead(res, 500);
         res.end();
       } else res.destroy();
     });
   };
   // One server object per connection keeps the connection's context in the closure.
   const server = protocol === 'h2c' ? createH2Server(onRequest) : createHttpServer({ keepAliveTimeout: 60_000 }, onRequest);
+  if (protocol !== 'h2c') {
+    server.on('upgrade', (req: Parameters<typeof handleUpgrade>[2], socket: Parameters<typeof handleUpgrade>[3], head: Buffer) => {
+      socket.on('error', () => undefined);
+      handleUpgrade(deps, ctx, req, socket, head).catch((err: unknown) => {
+        deps.logger.log('proxy', 'warn', 'upgrade failed', { error: (err as Error).message, chain: chain.name });
+        socket.destroy();
+      });
+    });
+  }
   const bytes = asByteStream(stream);
   await new Promise<void>((resolve) => {
     stream.once('close', resolve);
@@ -106,11 +145,29 @@ export async function serveTunnel(deps: ConnectionDeps, tunnel: IncomingTunnel):
   });
 }
 
-async function serveTcp(deps: ConnectionDeps, tunnel: IncomingTunnel, stream: Duplex, cluster: string, chainName: string, sourceAddress: string, baggage: Record<string, string>): Promise<void> {
+async function serveTcp(
+  deps: ConnectionDeps,
+  tunnel: IncomingTunnel,
+  stream: Duplex,
+  chain: Extract<Chain, { kind: 'tcp' }>,
+  sourceAddress: string,
+  baggage: Record<string, string>,
+): Promise<void> {
   const startedAt = performance.now();
+  const { cluster, name: chainName } = chain;
+  const base: Record<string, unknown> = { 'src.addr': sourceAddress, 'src.identity': tunnel.peerIdentity, 'dst.service': serviceOfChain(chainName), 'dst.vip': tunnel.authority, direction: 'inbound', protocol: 'tcp', chain: chainName, cluster };
+  // Network RBAC (the chain's filters before tcp_proxy): what a connection shows.
+  const decision = authorizeConnection(chain, { peerIdentity: tunnel.peerIdentity, sourceAddress, destinationIp: tunnel.destination.host, destinationPort: tunnel.destination.port });
+  recordAuthorization(deps, 'tcp', decision);
+  Object.assign(base, authorizationLog(decision));
+  if (!decision.allowed) {
+    stream.destroy();
+    deps.logger.log('access', 'info', 'connection complete', { ...base, response_flags: 'RBAC', rbac_policy: decision.policy ?? null, error: decision.reason, duration: 0 });
+    return;
+  }
+  if (decision.policy) base['rbac_policy'] = decision.policy;
   const upstreamCtx = deps.upstream();
   const endpoint = upstreamCtx ? deps.pickEndpoint(cluster, deps.model.endpoints.get(cluster) ?? []) : undefined;
-  const base = { 'src.addr': sourceAddress, 'src.identity': tunnel.peerIdentity, 'dst.service': serviceOfChain(chainName), 'dst.vip': tunnel.authority, direction: 'inbound', protocol: 'tcp', chain: chainName, cluster };
   if (!upstreamCtx || !endpoint) {
     stream.destroy();
     deps.logger.log('access', 'info', 'connection complete', { ...base, error: 'no healthy upstream', duration: 0 });
@@ -118,7 +175,7 @@ async function serveTcp(deps: ConnectionDeps, tunnel: IncomingTunnel, stream: Du
   }
   let upstream: Duplex;
   try {
-    upstream = await openUpstream(upstreamCtx, endpoint, { sourceAddress, host: serviceOfChain(chainName), baggage });
+    upstream = await openUpstream(upstreamCtx, endpoint, { host: serviceOfChain(chainName), baggage });
   } catch (err) {
     stream.destroy();
     deps.logger.log('access', 'info', 'connection complete', { ...base, 'dst.addr': endpoint.destination, error: (err as Error).message });

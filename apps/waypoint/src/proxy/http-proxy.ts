@@ -1,22 +1,28 @@
 /**
- * One HTTP request through the waypoint (the chain's HCM): RBAC (DENY then ALLOW; 403 naming the
- * policy), route lookup (404 NR), direct responses, weighted cluster choice, round-robin endpoint,
- * header mutation and rewrites, then attempts against the upstream with the route's retry policy
- * under the route timeout (504 UT). Works for HTTP/1.1 and HTTP/2 (compat API) downstreams; the
- * upstream speaks HTTP/1.1 inside the tunnel. Writes one access-log line and the request metrics.
+ * One HTTP request through the waypoint (the chain's HCM): `planRequest` (plan.ts) decides what
+ * happens; this file does it. A local answer is written at once; a forward reads the body
+ * (buffered, so retries and mirrors can resend it), copies it to the mirrors, then makes
+ * attempts against endpoints of the chosen cluster under the retry policy, each attempt under
+ * its per-try timeout and all of them under the route timeout (504 UT). Works for HTTP/1.1 and
+ * HTTP/2 (compat API) downstreams; upstream speaks the cluster's protocol inside the tunnel.
+ * An HTTP/1.1 Upgrade (WebSocket) is relayed as bytes once the upstream has the request.
+ * Writes one access-log line and the request metrics per request.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Chain, Endpoint } from '../config/model.js';
+import type { RbacShadowStats } from '@mesh/envoy-config';
+import { relay } from '@mesh/hbone-core';
+import type { ClusterModel, Endpoint, HttpChain } from '../config/model.js';
 import type { WaypointModel } from '../config/store.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/metrics.js';
-import { evaluateRbac } from '@mesh/envoy-config';
-import { backoffDelayMs, pickWeighted, remainingMs, shouldRetry, type AttemptOutcome } from '../routing/policy.js';
-import { matchRoute, type HeaderMutation } from '../routing/routes.js';
-import { UpstreamConnectError, sendUpstream, tunnelDestination, type UpstreamContext } from './upstream.js';
+import { backoffDelayMs, remainingMs, shouldRetry, type AttemptOutcome } from '../routing/policy.js';
+import { recordAuthorization } from './authorize.js';
+import { applyMutation, forwardableHeaders, planRequest, type ForwardPlan, type PlannedRequest, type RequestPlan } from './plan.js';
+import { UpstreamFailure, openUpstream, sendUpstream, tunnelDestination, type UpstreamContext, type UpstreamResponse } from './upstream.js';
 
 /** What the waypoint knows about the connection a request arrived on. */
 export interface DownstreamContext {
@@ -27,7 +33,7 @@ export interface DownstreamContext {
   readonly destinationPort: number;
   /** `echo.echo.svc.cluster.local`. */
   readonly service: string;
-  readonly chain: Extract<Chain, { kind: 'http' }>;
+  readonly chain: HttpChain;
   readonly protocol: 'HTTP/1.1' | 'HTTP/2';
   readonly baggage: Record<string, string>;
 }
@@ -37,6 +43,8 @@ export interface ProxyDeps {
   readonly upstream: () => UpstreamContext | undefined;
   readonly logger: Logger;
   readonly metrics: RequestMetrics;
+  /** Dry-run (shadow rules) results, as Istio's Prometheus names them. */
+  readonly rbacStats: RbacShadowStats;
   readonly random: () => number;
   readonly pickEndpoint: (cluster: string, endpoints: readonly Endpoint[]) => Endpoint | undefined;
 }
@@ -44,215 +52,306 @@ export interface ProxyDeps {
 /** Request body larger than this is refused (it is buffered so retries can resend it). */
 export const MAX_BUFFERED_BODY_BYTES = 16 * 1024 * 1024;
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings', 'host', 'content-length']);
+/** Envoy appends this to the Host of a mirrored request, so a backend can tell copies apart. */
+export const MIRROR_HOST_SUFFIX = '-shadow';
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
-function firstHeader(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
+/**
+ * `res.writeHead(status, headers)` for either response: both take it, but since @types/node 24
+ * the two overload sets no longer unify into a signature the union can be called with.
+ */
+export function writeHead(res: Res, status: number, headers?: OutgoingHttpHeaders): void {
+  (res as ServerResponse).writeHead(status, headers);
 }
 
-function applyMutation(headers: Record<string, string | string[]>, m: HeaderMutation): void {
-  for (const name of m.remove) delete headers[name];
-  for (const { name, value } of m.set) headers[name] = value;
-  for (const { name, value } of m.append) {
-    const prev = headers[name];
-    headers[name] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
+/** The body of a request that has none; never written to. */
+const NO_BODY = Buffer.alloc(0);
+
+/**
+ * True when the request carries no body, known from its head: HTTP/1.1 without Transfer-Encoding
+ * and without a Content-Length above 0 (RFC 9112 §6.3), HTTP/2 whose HEADERS ended the stream.
+ */
+function hasNoBody(req: Req): boolean {
+  if ('stream' in req) return req.stream.endAfterHeaders;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+}
+
+/** The whole body (undefined when over MAX_BUFFERED_BODY_BYTES); no buffering work for a request without one. */
+function readBody(req: Req): Promise<Buffer | undefined> {
+  if (hasNoBody(req)) {
+    req.resume();
+    return Promise.resolve(NO_BODY);
   }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BUFFERED_BODY_BYTES) {
+        req.off('data', onData);
+        req.destroy();
+        resolve(undefined);
+      } else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks, size)));
+    req.once('error', reject);
+    // A downstream gone before the end: nothing to forward (the response cannot reach it).
+    req.once('close', () => (req.readableEnded ? undefined : reject(new Error('downstream closed before the request body ended'))));
+  });
 }
 
-function forwardableHeaders(incoming: IncomingHttpHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(incoming)) {
-    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k)) continue;
-    out[k] = v;
-  }
-  return out;
-}
-
-async function readBody(req: Req): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BUFFERED_BODY_BYTES) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req: Req, res: Res): Promise<void> {
-  const startedAt = performance.now();
-  const method = req.method ?? 'GET';
-  const path = req.url ?? '/';
-  const authority = firstHeader(req.headers[':authority'] as string | undefined) ?? req.headers.host ?? `${ctx.destinationIp}:${ctx.destinationPort}`;
-  const headers = req.headers as Record<string, string | string[] | undefined>;
-  const log: Record<string, unknown> = {
-    'src.addr': ctx.sourceAddress,
-    'src.identity': ctx.peerIdentity,
-    'src.workload': ctx.sourceWorkload,
-    'dst.service': ctx.service,
-    // The CONNECT :authority the source ztunnel sent (seed 003: the Service, not an endpoint).
-    'dst.vip': `${ctx.destinationIp}:${ctx.destinationPort}`,
-    direction: 'inbound',
-    protocol: ctx.protocol,
-    method,
-    path,
+function plannedRequest(ctx: DownstreamContext, req: Req): PlannedRequest {
+  const authority = (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? `${ctx.destinationIp}:${ctx.destinationPort}`;
+  const upgrade = req.headers['upgrade'];
+  return {
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
     authority,
-    chain: ctx.chain.name,
+    headers: req.headers as Record<string, string | string[] | undefined>,
+    ...(typeof upgrade === 'string' && ctx.protocol === 'HTTP/1.1' ? { upgrade: upgrade.toLowerCase() } : {}),
   };
-  let flags = '-';
-  let destinationWorkload = 'unknown';
-  let bytesSent = 0;
+}
 
-  const finish = (status: number, extra: Record<string, unknown> = {}) => {
-    const duration = performance.now() - startedAt;
-    deps.metrics.record(
+/** The chain as it is now, not as it was when the connection came: a policy change applies to the next request on a kept-alive connection. */
+function currentChain(deps: ProxyDeps, ctx: DownstreamContext): HttpChain {
+  const current = deps.model.listeners?.chains.get(ctx.chain.name);
+  return current?.kind === 'http' ? current : ctx.chain;
+}
+
+function plan(deps: ProxyDeps, ctx: DownstreamContext, request: PlannedRequest): RequestPlan {
+  const chain = currentChain(deps, ctx);
+  const planned = planRequest({
+    chain,
+    routes: deps.model.routes,
+    clusters: deps.model.clusters?.clusters,
+    request,
+    downstream: { peerIdentity: ctx.peerIdentity, sourceAddress: ctx.sourceAddress, destinationIp: ctx.destinationIp, destinationPort: ctx.destinationPort },
+    random: deps.random,
+    requestId: randomUUID,
+  });
+  recordAuthorization(deps, `http.${chain.statPrefix}`, planned.authorization);
+  return planned;
+}
+
+/** Access log and metrics of one request. */
+class RequestRecord {
+  readonly startedAt = performance.now();
+  readonly log: Record<string, unknown>;
+  flags = '-';
+  destinationWorkload = 'unknown';
+  bytesSent = 0;
+
+  constructor(
+    private readonly deps: ProxyDeps,
+    private readonly ctx: DownstreamContext,
+    request: PlannedRequest,
+    protocol: string,
+  ) {
+    this.log = {
+      'src.addr': ctx.sourceAddress,
+      'src.identity': ctx.peerIdentity,
+      'src.workload': ctx.sourceWorkload,
+      'dst.service': ctx.service,
+      // The CONNECT :authority the source ztunnel sent (the Service VIP:port, not an endpoint: docs/model.md, routing rule 5).
+      'dst.vip': `${ctx.destinationIp}:${ctx.destinationPort}`,
+      direction: 'inbound',
+      protocol,
+      method: request.method,
+      path: request.path,
+      authority: request.authority,
+      chain: ctx.chain.name,
+    };
+  }
+
+  endpoint(endpoint: Endpoint, upstream: UpstreamContext): void {
+    this.log['dst.addr'] = endpoint.destination;
+    this.log['dst.hbone_addr'] = tunnelDestination(endpoint, upstream.originate) ?? null;
+    this.log['dst.identity'] = endpoint.identity ?? null;
+    this.destinationWorkload = endpoint.workload ?? 'unknown';
+  }
+
+  finish(status: number, extra: Record<string, unknown> = {}): void {
+    const duration = performance.now() - this.startedAt;
+    this.deps.metrics.record(
       {
         reporter: 'waypoint',
-        source_workload: ctx.sourceWorkload,
-        source_principal: ctx.peerIdentity,
-        destination_workload: destinationWorkload,
-        destination_service: ctx.service,
+        source_workload: this.ctx.sourceWorkload,
+        source_principal: this.ctx.peerIdentity,
+        destination_workload: this.destinationWorkload,
+        destination_service: this.ctx.service,
         response_code: String(status),
-        response_flags: flags,
+        response_flags: this.flags,
       },
       duration,
     );
-    deps.logger.log('access', 'info', 'request', { ...log, ...extra, response_code: status, response_flags: flags, bytes_sent: bytesSent, duration: Number(duration.toFixed(3)) });
-  };
-  const local = (status: number, body: string, extra: Record<string, unknown> = {}) => {
+    this.deps.logger.log('access', 'info', 'request', { ...this.log, ...extra, response_code: status, response_flags: this.flags, bytes_sent: this.bytesSent, duration: Number(duration.toFixed(3)) });
+  }
+}
+
+export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req: Req, res: Res): Promise<void> {
+  const request = plannedRequest(ctx, req);
+  const record = new RequestRecord(deps, ctx, request, ctx.protocol);
+  const local = (status: number, body: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) => {
     if (!res.headersSent) {
-      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+      writeHead(res, status, { ...headers, 'content-length': Buffer.byteLength(body) });
       res.end(body);
-      bytesSent = Buffer.byteLength(body);
+      record.bytesSent = Buffer.byteLength(body);
     } else res.destroy();
-    finish(status, extra);
+    record.finish(status, extra);
   };
 
-  // The chain as it is now, not as it was when the connection came: a policy change applies to
-  // the next request on a kept-alive connection (architecture: policy changes re-check live
-  // connections).
-  const current = deps.model.listeners?.chains.get(ctx.chain.name);
-  const chain = current?.kind === 'http' ? current : ctx.chain;
-  // L7 authorization (HTTP RBAC), before anything else (seed 003: policy before forwarding).
-  const decision = evaluateRbac(chain.rbac, {
-    peerIdentity: ctx.peerIdentity,
-    sourceIp: ctx.sourceAddress,
-    destinationPort: ctx.destinationPort,
-    method,
-    path,
-    authority,
-    headers,
-  });
-  if (!decision.allowed) {
-    flags = 'RBAC';
+  const planned = plan(deps, ctx, request);
+  Object.assign(record.log, planned.log);
+  if (planned.kind === 'respond') {
+    record.flags = planned.flags;
     req.resume();
-    return local(403, 'RBAC: access denied\n', { rbac_policy: decision.policy ?? null, error: decision.reason });
+    return local(planned.status, planned.body, { ...planned.headers });
   }
-  if (decision.policy) log['rbac_policy'] = decision.policy;
-
-  const routeConfig = deps.model.routes.get(chain.routeConfigName);
-  const route = routeConfig && matchRoute(routeConfig, { method, path, authority, headers });
-  if (!route) {
-    flags = 'NR';
-    req.resume();
-    return local(404, 'no route\n');
-  }
-  log['route'] = route.name;
-  if (route.action.kind === 'direct') {
-    req.resume();
-    return local(route.action.status, '');
-  }
-  const action = route.action;
 
   const body = await readBody(req);
-  if (!body) return local(413, 'request body too large to buffer\n');
-
-  const upstreamHeaders = forwardableHeaders(req.headers);
-  applyMutation(upstreamHeaders, route.requestHeaders);
-  upstreamHeaders['x-request-id'] ??= randomUUID();
-  upstreamHeaders['x-forwarded-proto'] ??= 'http';
-  const outHeaders: OutgoingHttpHeaders = { ...upstreamHeaders, host: action.hostRewrite ?? authority };
-  const upstreamPath = action.rewritePath ? action.rewritePath(path) : path;
-
+  if (!body) return local(413, 'request body too large to buffer\n', { 'content-type': 'text/plain' });
   const upstream = deps.upstream();
   if (!upstream) {
-    flags = 'UH';
-    return local(503, 'no healthy upstream\n');
+    record.flags = 'UH';
+    return local(503, 'no healthy upstream\n', { 'content-type': 'text/plain' });
   }
+  for (const mirror of planned.mirrors) sendMirror(deps, ctx, upstream, planned, mirror, body);
 
-  const timeout = new AbortController();
-  const timeLeft = remainingMs(action.timeoutMs, startedAt, performance.now());
-  const timer = Number.isFinite(timeLeft) ? setTimeout(() => timeout.abort(), timeLeft) : undefined;
-  let attempt = 0;
+  const outcome = await attempts(deps, ctx, upstream, planned, body, record);
+  if ('local' in outcome) {
+    record.flags = outcome.local.flags;
+    return local(outcome.local.status, outcome.local.body, { 'content-type': 'text/plain' }, outcome.extra);
+  }
+  const response = outcome.response;
+  const headers = forwardableHeaders(response.headers);
+  for (const m of planned.responseMutations) applyMutation(headers, m);
+  Object.assign(headers, planned.responseHeaders);
+  const length = response.headers['content-length'];
+  if (length !== undefined) headers['content-length'] = length;
+  writeHead(res, response.status, headers);
+  response.body.on('data', (chunk: Buffer) => (record.bytesSent += chunk.length));
+  await new Promise<void>((resolve) => {
+    response.body.pipe(res as NodeJS.WritableStream);
+    response.body.once('end', resolve);
+    response.body.once('error', () => {
+      res.destroy();
+      resolve();
+    });
+    res.once('close', resolve);
+  });
+  record.finish(response.status, { ...outcome.extra, bytes_recv: body.length });
+}
+
+type AttemptsResult =
+  | { readonly response: UpstreamResponse; readonly extra: Record<string, unknown> }
+  | { readonly local: { status: number; body: string; flags: string }; readonly extra: Record<string, unknown> };
+
+/** Attempts under the retry policy; each under its per-try timeout, all under the route timeout. */
+async function attempts(deps: ProxyDeps, ctx: DownstreamContext, upstream: UpstreamContext, planned: ForwardPlan, body: Buffer, record: RequestRecord): Promise<AttemptsResult> {
+  const routeTimeout = new AbortController();
+  const timeLeft = remainingMs(planned.timeoutMs, record.startedAt, performance.now());
+  const timer = Number.isFinite(timeLeft) ? setTimeout(() => routeTimeout.abort(), timeLeft) : undefined;
+  const timedOut = (attempt: number) => ({ local: { status: 504, body: 'upstream request timeout\n', flags: 'UT' }, extra: { attempts: attempt } });
+  const perTryMs = planned.retry?.perTryTimeoutMs;
   try {
-    for (;;) {
-      attempt++;
-      const cluster = pickWeighted(action.clusters, deps.random());
-      const endpoint = cluster === undefined ? undefined : deps.pickEndpoint(cluster, deps.model.endpoints.get(cluster) ?? []);
-      log['cluster'] = cluster;
-      if (!endpoint) {
-        flags = 'UH';
-        return local(503, 'no healthy upstream\n', { attempts: attempt });
-      }
-      log['dst.addr'] = endpoint.destination;
-      log['dst.hbone_addr'] = tunnelDestination(endpoint, upstream.originate) ?? null;
-      log['dst.identity'] = endpoint.identity ?? null;
-      destinationWorkload = endpoint.workload ?? 'unknown';
+    for (let attempt = 1; ; attempt++) {
+      const endpoint = deps.pickEndpoint(planned.cluster.name, deps.model.endpoints.get(planned.cluster.name) ?? []);
+      if (!endpoint) return { local: { status: 503, body: 'no healthy upstream\n', flags: 'UH' }, extra: { attempts: attempt } };
+      record.endpoint(endpoint, upstream);
+      // A per-try timeout adds its own signal; without one the route's is the attempt's.
+      const perTry = perTryMs ? new AbortController() : undefined;
+      const perTryTimer = perTry ? setTimeout(() => perTry.abort(), perTryMs) : undefined;
       let outcome: AttemptOutcome;
-      let response: IncomingMessage | undefined;
+      let response: UpstreamResponse | undefined;
+      let error: string | undefined;
       try {
-        response = await sendUpstream(upstream, endpoint, { sourceAddress: ctx.sourceAddress, host: ctx.service, baggage: ctx.baggage }, {
-          method,
-          path: upstreamPath,
-          headers: { ...outHeaders, 'x-envoy-attempt-count': String(attempt) },
+        response = await sendUpstream(upstream, endpoint, { host: ctx.service, baggage: ctx.baggage }, planned.cluster.protocol, {
+          method: planned.method,
+          path: planned.path,
+          headers: { ...planned.headers, 'x-envoy-attempt-count': String(attempt) },
           body,
-          signal: timeout.signal,
+          signal: perTry ? AbortSignal.any([routeTimeout.signal, perTry.signal]) : routeTimeout.signal,
         });
-        outcome = { status: response.statusCode ?? 502 };
+        outcome = { status: response.status };
       } catch (err) {
-        if (timeout.signal.aborted) {
-          flags = 'UT';
-          return local(504, 'upstream request timeout\n', { attempts: attempt });
-        }
-        outcome = { failure: err instanceof UpstreamConnectError ? 'connect' : 'reset' };
-        if (!shouldRetry(action.retry, outcome, attempt)) {
-          flags = err instanceof UpstreamConnectError ? 'UF' : 'UC';
-          return local(503, 'upstream connect error or disconnect/reset before headers\n', { attempts: attempt, error: (err as Error).message });
-        }
+        if (routeTimeout.signal.aborted) return timedOut(attempt);
+        outcome = { failure: perTry?.signal.aborted ? 'timeout' : err instanceof UpstreamFailure ? err.failure : 'reset' };
+        error = (err as Error).message;
+      } finally {
+        if (perTryTimer) clearTimeout(perTryTimer);
       }
-      if (response && !shouldRetry(action.retry, outcome, attempt)) {
-        if (timer) clearTimeout(timer);
-        const status = response.statusCode ?? 502;
-        const responseHeaders = forwardableHeaders(response.headers);
-        applyMutation(responseHeaders, route.responseHeaders);
-        const length = response.headers['content-length'];
-        if (length !== undefined) responseHeaders['content-length'] = length;
-        res.writeHead(status, responseHeaders);
-        response.on('data', (chunk: Buffer) => (bytesSent += chunk.length));
-        await new Promise<void>((resolve) => {
-          response.pipe(res as NodeJS.WritableStream);
-          response.once('end', resolve);
-          response.once('error', () => {
-            res.destroy();
-            resolve();
-          });
-          res.once('close', resolve);
-        });
-        return finish(status, { attempts: attempt, bytes_recv: body.length });
+      if (!shouldRetry(planned.retry, outcome, attempt)) {
+        if (response) return { response, extra: { attempts: attempt } };
+        if ('failure' in outcome && outcome.failure === 'timeout') return timedOut(attempt);
+        const flags = 'failure' in outcome && outcome.failure === 'connect' ? 'UF' : 'UC';
+        return { local: { status: 503, body: 'upstream connect error or disconnect/reset before headers\n', flags }, extra: { attempts: attempt, error } };
       }
-      response?.resume();
-      response?.destroy();
-      const retry = action.retry;
-      if (retry) await sleep(backoffDelayMs(retry, attempt, deps.random()), undefined, { signal: timeout.signal }).catch(() => undefined);
-      if (timeout.signal.aborted) {
-        flags = 'UT';
-        return local(504, 'upstream request timeout\n', { attempts: attempt });
-      }
+      response?.body.resume();
+      response?.body.destroy();
+      const retry = planned.retry;
+      if (retry) await sleep(backoffDelayMs(retry, attempt, deps.random()), undefined, { signal: routeTimeout.signal }).catch(() => undefined);
+      if (routeTimeout.signal.aborted) return timedOut(attempt);
     }
   } finally {
     if (timer) clearTimeout(timer);
   }
+}
+
+/** A copy of the request to a mirror cluster; its answer is dropped and never delays the request. */
+function sendMirror(deps: ProxyDeps, ctx: DownstreamContext, upstream: UpstreamContext, planned: ForwardPlan, mirror: ClusterModel, body: Buffer): void {
+  const endpoint = deps.pickEndpoint(mirror.name, deps.model.endpoints.get(mirror.name) ?? []);
+  if (!endpoint) return;
+  const host = `${String(planned.headers['host'] ?? '')}${MIRROR_HOST_SUFFIX}`;
+  sendUpstream(upstream, endpoint, { host: ctx.service, baggage: ctx.baggage }, mirror.protocol, {
+    method: planned.method,
+    path: planned.path,
+    headers: { ...planned.headers, host },
+    body,
+    signal: AbortSignal.timeout(planned.timeoutMs > 0 ? planned.timeoutMs : 60_000),
+  }).then(
+    (response) => response.body.resume(),
+    (err: unknown) => deps.logger.log('proxy', 'debug', 'mirror failed', { cluster: mirror.name, error: (err as Error).message }),
+  );
+}
+
+/**
+ * An HTTP/1.1 Upgrade (WebSocket): planned like any request; when forwarded, the request head
+ * goes to one endpoint over a fresh tunnel and from then on bytes are relayed both ways.
+ */
+export async function handleUpgrade(deps: ProxyDeps, ctx: DownstreamContext, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  const request = plannedRequest(ctx, req);
+  const record = new RequestRecord(deps, ctx, request, 'websocket');
+  const planned = plan(deps, ctx, request);
+  Object.assign(record.log, planned.log);
+  const answer = (status: number, body: string, headers: Record<string, string> = {}, flags = '-') => {
+    record.flags = flags;
+    const lines = [`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Error'}`, ...Object.entries({ ...headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' }).map(([k, v]) => `${k}: ${v}`)];
+    socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+    record.finish(status);
+  };
+  if (planned.kind === 'respond') return answer(planned.status, planned.body, { ...planned.headers }, planned.flags);
+  const upstream = deps.upstream();
+  const endpoint = upstream && deps.pickEndpoint(planned.cluster.name, deps.model.endpoints.get(planned.cluster.name) ?? []);
+  if (!upstream || !endpoint) return answer(503, 'no healthy upstream\n', {}, 'UH');
+  record.endpoint(endpoint, upstream);
+  let tunnel: Duplex;
+  try {
+    tunnel = await openUpstream(upstream, endpoint, { host: ctx.service, baggage: ctx.baggage });
+  } catch (err) {
+    return answer(503, 'upstream connect error\n', {}, 'UF');
+  }
+  const headLines = [`${planned.method} ${planned.path} HTTP/1.1`];
+  for (const [name, value] of Object.entries(planned.headers)) for (const v of Array.isArray(value) ? value : [value]) headLines.push(`${name}: ${v}`);
+  tunnel.write(`${headLines.join('\r\n')}\r\n\r\n`);
+  if (head.length > 0) tunnel.write(head);
+  // The upstream's status line, for the log; the bytes themselves go to the client unchanged.
+  let status = 0;
+  tunnel.once('data', (chunk: Buffer) => (status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(chunk.toString('latin1', 0, 16))?.[1] ?? 0)));
+  const result = await relay(socket, tunnel);
+  record.bytesSent = result.bytesBToA;
+  record.finish(status, { bytes_recv: result.bytesAToB, ...(result.error ? { error: result.error.message } : {}) });
 }

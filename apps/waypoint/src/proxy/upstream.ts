@@ -3,13 +3,19 @@
  * identity with `:authority` = pod:targetPort and the pod's identity as expected SAN, or plain
  * TCP for an endpoint outside the mesh. The waypoint's own traffic goes straight to the pod's
  * ztunnel, never back through a waypoint (it is not captured).
+ *
+ * Inside the tunnel the waypoint speaks what the cluster says: HTTP/1.1 over keep-alive
+ * connections (one tunnel each), or HTTP/2 without TLS (h2c) over one session per endpoint and
+ * client, many streams on it.
  */
 import { connect as tcpConnect } from 'node:net';
-import { Agent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Agent, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { connect as h2connect, constants as h2constants, type ClientHttp2Session } from 'node:http2';
+import type { Duplex, Readable } from 'node:stream';
 import { MeshError } from '@mesh/errors';
 import { parseAuthority, type HbonePool } from '@mesh/hbone-core';
 import type { Endpoint, OriginateModel } from '../config/model.js';
+import type { AttemptFailure } from '../routing/policy.js';
 import { asByteStream } from './byte-stream.js';
 
 export interface UpstreamContext {
@@ -24,15 +30,46 @@ export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
 export const UPSTREAM_MAX_CONNECTIONS_PER_ENDPOINT = 128;
 
 /**
- * Keep-alive HTTP/1.1 connections to each endpoint, each one an HBONE tunnel (Envoy's upstream
- * connection pool). Keyed by endpoint and client address too, because a tunnel's `forwarded`
- * header names one client: requests of different clients never share a tunnel.
+ * What a tunnel to a backend says about the request it carries. Not the client's address: the
+ * tunnel comes from the waypoint itself (its address and identity, as with Istio's waypoint),
+ * and a `forwarded: for=` naming the client would be refused by the destination ztunnel (the
+ * client is not a workload of the waypoint's identity).
+ */
+export interface TunnelSource {
+  /** The service the client addressed (`echo.echo.svc.cluster.local`), for `forwarded: host=`. */
+  readonly host?: string;
+  readonly baggage?: Record<string, string>;
+}
+
+/** A failure to get an answer from the upstream, and of which kind (the retry policy asks). */
+export class UpstreamFailure extends MeshError {
+  constructor(
+    readonly failure: AttemptFailure,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(failure === 'connect' ? 'WAYPOINT_ERR_UPSTREAM_CONNECT' : 'WAYPOINT_ERR_UPSTREAM_RESET', message, cause === undefined ? {} : { cause });
+  }
+}
+
+function connectFailure(cause: unknown, endpoint: Endpoint): UpstreamFailure {
+  return new UpstreamFailure('connect', `cannot reach ${endpoint.destination}: ${(cause as Error).message}`, cause);
+}
+
+function keyOf(endpoint: Endpoint): string {
+  return `${endpoint.tunnelAddress ?? ''}|${endpoint.destination}|${endpoint.identity ?? ''}`;
+}
+
+/**
+ * Pooled upstream connections, keyed by endpoint (tunnels name no client, see TunnelSource):
+ * keep-alive HTTP/1.1 agents (Envoy's connection pool) and h2c sessions.
  */
 export class UpstreamAgents {
   readonly #agents = new Map<string, Agent>();
+  readonly #sessions = new Map<string, Promise<ClientHttp2Session>>();
 
   agentFor(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSource): Agent {
-    const key = `${endpoint.tunnelAddress ?? ''}|${endpoint.destination}|${endpoint.identity ?? ''}|${source.sourceAddress ?? ''}`;
+    const key = keyOf(endpoint);
     let agent = this.#agents.get(key);
     if (!agent) {
       agent = new Agent({ keepAlive: true, maxSockets: UPSTREAM_MAX_CONNECTIONS_PER_ENDPOINT, timeout: UPSTREAM_IDLE_TIMEOUT_MS });
@@ -40,7 +77,7 @@ export class UpstreamAgents {
       (agent as unknown as { createConnection: unknown }).createConnection = (_opts: unknown, done: (err: Error | null, stream?: Duplex) => void) => {
         openUpstream(ctx, endpoint, source).then(
           (stream) => done(null, asByteStream(stream)),
-          (err: unknown) => done(new UpstreamConnectError(err, endpoint)),
+          (err: unknown) => done(connectFailure(err, endpoint)),
         );
         return undefined;
       };
@@ -49,19 +86,44 @@ export class UpstreamAgents {
     return agent;
   }
 
+  /** An h2c session to the endpoint (one tunnel, many streams); a closed one is replaced. */
+  sessionFor(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSource): Promise<ClientHttp2Session> {
+    const key = keyOf(endpoint);
+    let session = this.#sessions.get(key);
+    if (!session) {
+      session = openUpstream(ctx, endpoint, source).then(
+        (stream) =>
+          new Promise<ClientHttp2Session>((resolve, reject) => {
+            const s = h2connect(`http://${endpoint.destination}`, { createConnection: () => asByteStream(stream) as never });
+            const forget = () => {
+              if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+            };
+            s.once('connect', () => resolve(s));
+            s.once('error', (err) => {
+              forget();
+              reject(connectFailure(err, endpoint));
+            });
+            s.once('close', forget);
+            s.once('goaway', forget);
+            s.setTimeout(UPSTREAM_IDLE_TIMEOUT_MS, () => s.close());
+          }),
+        (err: unknown) => {
+          this.#sessions.delete(key);
+          throw connectFailure(err, endpoint);
+        },
+      );
+      this.#sessions.set(key, session);
+    }
+    return session;
+  }
+
   /** Closes every pooled connection (config change of the endpoints, shutdown). */
   destroy(): void {
     for (const agent of this.#agents.values()) agent.destroy();
     this.#agents.clear();
+    for (const session of this.#sessions.values()) session.then((s) => s.destroy(), () => undefined);
+    this.#sessions.clear();
   }
-}
-
-export interface TunnelSource {
-  /** The client's address (for `forwarded: for=`). */
-  readonly sourceAddress?: string;
-  /** The service the client addressed (`echo.echo.svc.cluster.local`). */
-  readonly host?: string;
-  readonly baggage?: Record<string, string>;
 }
 
 /** Where a tunnelled endpoint's HBONE goes: its tunnel address with the cluster's port override. */
@@ -81,7 +143,6 @@ export async function openUpstream(ctx: UpstreamContext, endpoint: Endpoint, sou
       // No identity in the endpoint's metadata: fail closed (istiod-lite always names it).
       expectedIdentities: endpoint.identity ? [endpoint.identity] : [],
       authority: endpoint.destination,
-      ...(source.sourceAddress ? { sourceAddress: source.sourceAddress } : {}),
       ...(source.host ? { host: source.host } : {}),
       ...(source.baggage ? { baggage: source.baggage } : {}),
     });
@@ -100,25 +161,30 @@ export async function openUpstream(ctx: UpstreamContext, endpoint: Endpoint, sou
 export interface UpstreamRequest {
   readonly method: string;
   readonly path: string;
+  /** `host` included; hop-by-hop headers already removed. */
   readonly headers: OutgoingHttpHeaders;
   readonly body: Buffer;
   readonly signal: AbortSignal;
 }
 
-/** Marks a failure to reach the upstream (as opposed to an HTTP answer). */
-export class UpstreamConnectError extends MeshError {
-  constructor(cause: unknown, endpoint: Endpoint) {
-    super('WAYPOINT_ERR_UPSTREAM_CONNECT', `cannot reach ${endpoint.destination}: ${(cause as Error).message}`, { cause });
-  }
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Readable;
 }
 
 /**
- * One HTTP/1.1 exchange with the endpoint over a pooled keep-alive tunnel. Resolves with the
- * response head; the body streams from it. Failing to open the tunnel rejects with
- * UpstreamConnectError; a reset afterwards with the socket's error.
+ * One exchange with the endpoint in the cluster's protocol. Resolves with the response head; the
+ * body streams from it. Rejects with UpstreamFailure saying how it failed (the caller's abort
+ * signal ends it too; the caller knows why).
  */
-export function sendUpstream(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSource, req: UpstreamRequest): Promise<IncomingMessage> {
+export function sendUpstream(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSource, protocol: 'http1' | 'h2c', req: UpstreamRequest): Promise<UpstreamResponse> {
+  return protocol === 'h2c' ? sendH2c(ctx, endpoint, source, req) : sendHttp1(ctx, endpoint, source, req);
+}
+
+function sendHttp1(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSource, req: UpstreamRequest): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
+    let sent = false;
     const outgoing = httpRequest({
       method: req.method,
       path: req.path,
@@ -126,8 +192,38 @@ export function sendUpstream(ctx: UpstreamContext, endpoint: Endpoint, source: T
       agent: ctx.agents.agentFor(ctx, endpoint, source),
       signal: req.signal,
     });
-    outgoing.once('response', resolve);
-    outgoing.once('error', reject);
+    outgoing.once('finish', () => (sent = true));
+    outgoing.once('response', (res) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res }));
+    outgoing.once('error', (err) => {
+      if (err instanceof UpstreamFailure) return reject(err);
+      reject(new UpstreamFailure(sent ? 'reset' : 'reset-before-request', `${endpoint.destination}: ${err.message}`, err));
+    });
     outgoing.end(req.body);
+  });
+}
+
+async function sendH2c(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSource, req: UpstreamRequest): Promise<UpstreamResponse> {
+  const session = await ctx.agents.sessionFor(ctx, endpoint, source);
+  return new Promise((resolve, reject) => {
+    const { host, ...rest } = req.headers;
+    // No body: the HEADERS frame ends the stream (Node would do so itself for a GET).
+    const empty = req.body.length === 0;
+    const stream = session.request({ ...rest, ':method': req.method, ':path': req.path, ':authority': String(host ?? endpoint.destination) }, { signal: req.signal, endStream: empty });
+    let sent = empty;
+    stream.once('finish', () => (sent = true));
+    stream.once('response', (headers) => {
+      const status = Number(headers[':status'] ?? 502);
+      const plain: IncomingHttpHeaders = {};
+      for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':')) plain[k] = v as string | string[];
+      resolve({ status, headers: plain, body: stream });
+    });
+    const fail = (why: string, err?: unknown) => {
+      const refused = stream.rstCode === h2constants.NGHTTP2_REFUSED_STREAM;
+      reject(new UpstreamFailure(refused ? 'refused' : sent ? 'reset' : 'reset-before-request', `${endpoint.destination}: ${why}`, err));
+    };
+    stream.once('error', (err) => fail(err.message, err));
+    // Closed without an answer (a reset with NO_ERROR): settled already if the response came.
+    stream.once('close', () => fail(`stream closed before a response (code ${stream.rstCode})`));
+    if (!empty) stream.end(req.body);
   });
 }

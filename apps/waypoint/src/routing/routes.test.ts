@@ -108,8 +108,67 @@ describe('compileRouteConfiguration: actions', () => {
     expect(action?.kind === 'route' && action.rewritePath?.(from)).toBe(to);
   });
 
+  it('reads per-cluster header changes, mirrors, per-try timeout and the status for a missing cluster', () => {
+    const rc = config([
+      {
+        name: 'r',
+        match: { prefix: '/' },
+        route: {
+          weighted_clusters: { clusters: [{ name: 'a', weight: 1, request_headers_to_add: [{ header: { key: 'X-To', value: 'a' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }], response_headers_to_remove: ['Server'] }] },
+          cluster_not_found_response_code: 'INTERNAL_SERVER_ERROR',
+          retry_policy: { retry_on: 'connect-failure,gateway-error', per_try_timeout: '0.200s' },
+          request_mirror_policies: [{ cluster: 'm1' }, { cluster: 'm2', runtime_fraction: { default_value: { numerator: 35 } } }, { cluster: 'm3', runtime_fraction: { default_value: { numerator: 5, denominator: 'MILLION' } } }],
+        },
+      },
+    ]);
+    const action = rc.virtualHosts[0]?.routes[0]?.action;
+    expect(action).toMatchObject({
+      kind: 'route',
+      clusters: [{ name: 'a', weight: 1, requestHeaders: { set: [{ name: 'x-to', value: 'a' }] }, responseHeaders: { remove: ['server'] } }],
+      clusterNotFoundStatus: 500,
+      retry: { numRetries: 1, perTryTimeoutMs: 200 },
+      mirrors: [{ cluster: 'm1' }, { cluster: 'm2', fraction: { numerator: 35, denominator: 100 } }, { cluster: 'm3', fraction: { numerator: 5, denominator: 1_000_000 } }],
+    });
+  });
+
+  it('reads a redirect: scheme, host, port, path and Envoy response code', () => {
+    const compiled = compileRouteConfiguration(
+      {
+        name: 'rc',
+        virtual_hosts: [
+          {
+            name: 'vh',
+            domains: ['*'],
+            routes: [
+              { name: 'r', match: { prefix: '/' }, redirect: { scheme_redirect: 'https', host_redirect: 'example.org', port_redirect: 8443, regex_rewrite: { pattern: { regex: '^/a(/.*)?$' }, substitution: '/b\\1' }, response_code: 'SEE_OTHER' } },
+              { name: 'default-code', match: { prefix: '/' }, redirect: { path_redirect: '/x' } },
+            ],
+          },
+        ],
+      },
+      'r',
+    );
+    const [r, d] = compiled.virtualHosts[0]!.routes;
+    expect(r?.action).toMatchObject({ kind: 'redirect', redirect: { scheme: 'https', host: 'example.org', port: 8443, stripQuery: false, status: 303 } });
+    expect(r?.action.kind === 'redirect' && r.action.redirect.path?.('/a/c')).toBe('/b/c');
+    expect(d?.action).toMatchObject({ kind: 'redirect', redirect: { status: 301 } });
+  });
+
+  it('matches istio_authn source.namespace metadata (consumer routes)', () => {
+    const rc = config([
+      { name: 'consumer', match: { prefix: '/', dynamic_metadata: [{ filter: 'istio_authn', path: [{ key: 'source.namespace' }], value: { string_match: { exact: 'consumer' } } }] } },
+      { name: 'producer', match: { prefix: '/' } },
+    ]);
+    expect(matchRoute(rc, { ...req('/'), metadata: { istio_authn: { 'source.namespace': 'consumer' } } })?.name).toBe('consumer');
+    expect(matchRoute(rc, { ...req('/'), metadata: { istio_authn: { 'source.namespace': 'other' } } })?.name).toBe('producer');
+    expect(matchRoute(rc, req('/'))?.name).toBe('producer');
+  });
+
   it.each([
-    ['an unknown route field', { name: 'r', match: { prefix: '/' }, route: { cluster: 'c' }, typed_per_filter_config: {} }, 'typed_per_filter_config'],
+    ['an unknown route field', { name: 'r', match: { prefix: '/' }, route: { cluster: 'c' }, hedge_policy: {} }, 'hedge_policy'],
+    ['per-route config of a filter the waypoint does not run', { name: 'r', match: { prefix: '/' }, route: { cluster: 'c' }, typed_per_filter_config: { 'envoy.filters.http.fault': {} } }, 'only the cors filter'],
+    ['metadata other than istio_authn', { name: 'r', match: { prefix: '/', dynamic_metadata: [{ filter: 'envoy.lb', path: [{ key: 'x' }], value: { string_match: { exact: 'y' } } }] }, route: { cluster: 'c' } }, 'istio_authn'],
+    ['a prefix_rewrite redirect', { name: 'r', match: { prefix: '/' }, redirect: { prefix_rewrite: '/x' } }, 'use regex_rewrite'],
     ['an unknown retry condition', { name: 'r', match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_on: 'envoy-ratelimited' } } }, 'envoy-ratelimited'],
     ['a match without a path', { name: 'r', match: {}, route: { cluster: 'c' } }, 'expected prefix'],
     ['weights that are all zero', { name: 'r', match: { prefix: '/' }, route: { weighted_clusters: { clusters: [{ name: 'a', weight: 0 }] } } }, 'positive weight'],
@@ -119,7 +178,7 @@ describe('compileRouteConfiguration: actions', () => {
 });
 
 const golden = goldenWaypointConfig('waypoint-echo');
-describe.skipIf(!golden)("istiod-lite's golden routes for seed 003's echo", () => {
+describe.skipIf(!golden)("istiod-lite's golden routes for examples/waypoint's echo", () => {
   it('x-version: v2 goes to echo-v2; everything else is split 90/10 with a 5 s timeout and 2 retries on 503', () => {
     const routes = golden!.routes.map((r, i) => compileRouteConfiguration(r, `routes[${i}]`));
     const echo = routes.find((r) => r.name === 'inbound-vip|80|http|echo.echo.svc.cluster.local')!;

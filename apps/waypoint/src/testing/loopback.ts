@@ -24,7 +24,7 @@ export function caSignerFor(ca: TestCa): CertificateSigner {
  */
 export function loopbackWaypointResources(
   golden: GoldenWaypointConfig,
-  options: { tunnelPort: number; identity: string; endpoints: Record<string, string[]>; mutateRoutes?: (routes: Obj[]) => void },
+  options: { tunnelPort: number; identity: string; endpoints: Record<string, string[]>; mutateRoutes?: (routes: Obj[]) => void; mutateClusters?: (clusters: Obj[]) => void; mutateListeners?: (listeners: Obj[]) => void },
 ): { listeners: ResourceJson[]; clusters: ResourceJson[]; endpoints: ResourceJson[]; routes: ResourceJson[] } {
   const clusters = structuredClone(golden.clusters) as Obj[];
   const originate = clusters.find((c) => c.name === 'connect_originate');
@@ -50,8 +50,11 @@ export function loopbackWaypointResources(
   }));
   const routes = structuredClone(golden.routes) as Obj[];
   options.mutateRoutes?.(routes);
+  options.mutateClusters?.(clusters);
+  const listeners = structuredClone(golden.listeners) as Obj[];
+  options.mutateListeners?.(listeners);
   return {
-    listeners: structuredClone(golden.listeners) as ResourceJson[],
+    listeners: listeners as ResourceJson[],
     clusters: clusters as ResourceJson[],
     endpoints: endpoints as unknown as ResourceJson[],
     routes: routes as ResourceJson[],

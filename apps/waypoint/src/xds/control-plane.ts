@@ -1,22 +1,35 @@
 /**
  * The waypoint's link to istiod-lite: mTLS with its node's bootstrap credential (the server
  * checked by its SPIFFE identity, @mesh/workload-identity), the ADS subscription (CDS, EDS, LDS,
- * RDS; each update compiled before the ACK, NACK with the reason otherwise). The node id
+ * RDS over delta xDS by default; each update compiled before the ACK, NACK with the reason
+ * otherwise, and on delta the rest of the update applies). The node id
  * `waypoint~<ip>~<pod>~<ns>.svc.cluster.local` tells istiod-lite which Gateway's config to send.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { XdsClient, shortTypeName, type XdsNack, type XdsNode, type XdsResourcesUpdate } from '@mesh/xds';
+import { XdsClient, shortTypeName, type XdsNack, type XdsNode, type XdsProtocol, type XdsResourcesUpdate } from '@mesh/xds';
 import { SUPPORTED_TYPE_URLS, type ModelStore } from '../config/store.js';
 import type { Logger } from '../log.js';
+import { WAYPOINT_VERSION } from '../version.js';
 
-export function waypointNode(podName: string, namespace: string, nodeName: string, ip = ''): XdsNode {
-  return { id: `waypoint~${ip}~${podName}~${namespace}.svc.cluster.local`, metadata: { NODE_NAME: nodeName }, user_agent_name: 'waypoint-ts' };
+/** `adminMetadata`: where its admin API is (@mesh/admin-access), shown in /debug/syncz for meshctl; ISTIO_VERSION its version, as Istio's proxies send it. */
+export function waypointNode(podName: string, namespace: string, nodeName: string, ip = '', adminMetadata: Readonly<Record<string, string>> = {}): XdsNode {
+  return { id: `waypoint~${ip}~${podName}~${namespace}.svc.cluster.local`, metadata: { NODE_NAME: nodeName, ISTIO_VERSION: WAYPOINT_VERSION, ...adminMetadata }, user_agent_name: 'waypoint-ts' };
 }
 
-export function startXds(options: { target: string; credentials: grpc.ChannelCredentials; node: XdsNode; store: ModelStore; logger: Logger; onApplied: () => void }): XdsClient {
+export function startXds(options: {
+  target: string;
+  /** Default delta. */
+  protocol?: XdsProtocol;
+  credentials: grpc.ChannelCredentials;
+  node: XdsNode;
+  store: ModelStore;
+  logger: Logger;
+  onApplied: () => void;
+}): XdsClient {
   const { store, logger } = options;
   const client = new XdsClient({
     target: options.target,
+    protocol: options.protocol ?? 'delta',
     node: options.node,
     credentials: options.credentials,
     typeUrls: SUPPORTED_TYPE_URLS,
