@@ -8,12 +8,15 @@ import { Command, CommanderError } from 'commander';
 import { MeshError, isMeshError } from '@mesh/errors';
 import { DEFAULT_ISTIOD_ADDRESS, ISTIOD_ADDRESS_ENV, createHttpMeshClient, type MeshClient, type MeshClientFactory } from './api/mesh-client.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './api/http.js';
-import type { CommandContext, Output } from './commands/context.js';
+import { ExitStatus, type CommandContext, type Output } from './commands/context.js';
+import { registerAnalyze } from './commands/analyze.js';
 import { registerExplain } from './commands/explain.js';
 import { registerDev } from './dev/commands.js';
 import { registerProxyConfig } from './commands/proxy-config.js';
+import { registerProxyStatus } from './commands/proxy-status.js';
 import { registerTunnels } from './commands/tunnels.js';
 import { registerVersion } from './commands/version.js';
+import { registerWaypoint } from './commands/waypoint.js';
 import { registerZtunnelConfig } from './commands/ztunnel-config.js';
 import { MESHCTL_VERSION } from './version.js';
 
@@ -48,15 +51,15 @@ async function readDumpFile(path: string): Promise<string> {
 export function createProgram(deps: ProgramDeps): Command {
   const env = deps.env ?? {};
   const program = new Command('meshctl')
-    .description("Inspect the mesh: what each proxy runs (proxy-config, ztunnel-config), what flows through it (tunnels), and why a connection goes where it goes (x explain)")
-    .option('--istiod <host:port>', `istiod-lite debug address (env ${ISTIOD_ADDRESS_ENV})`, env[ISTIOD_ADDRESS_ENV] ?? DEFAULT_ISTIOD_ADDRESS)
+    .description("Inspect the mesh: which proxies are connected and in sync (proxy-status), what each runs (proxy-config, ztunnel-config), what flows through it (tunnels), and why a connection goes where it goes (x explain)")
+    .option('--istiod <address>', `istiod-lite's debug API: host:port, unix:<socket> or netns:<namespace>/<host:port> (env ${ISTIOD_ADDRESS_ENV})`, env[ISTIOD_ADDRESS_ENV] ?? DEFAULT_ISTIOD_ADDRESS)
     .option('--timeout <ms>', 'how long to wait for istiod-lite or a proxy', String(DEFAULT_REQUEST_TIMEOUT_MS))
     .exitOverride()
     .configureOutput({ writeOut: (s) => void deps.stdout.write(s), writeErr: (s) => void deps.stderr.write(s) })
     .showHelpAfterError('(add --help for usage)')
     .addHelpText(
       'after',
-      `\nTargets: ztunnel-<node>, a waypoint name, or a pod name.namespace (resolved to its node's ztunnel).\n\nExamples:\n  meshctl proxy-config listeners ztunnel-node-a\n  meshctl pc endpoints productpage-v1.default --cluster reviews\n  meshctl zc workloads ztunnel-node-b\n  meshctl tunnels ztunnel-node-a\n  meshctl x explain --from productpage-v1.default --to reviews:9080\n`,
+      `\nTargets: ztunnel-<node>, a waypoint name, or a pod name.namespace (resolved to its node's ztunnel).\n\nExamples:\n  meshctl proxy-status\n  meshctl analyze examples\n  meshctl proxy-config listeners ztunnel-node-a\n  meshctl pc endpoints productpage-v1.default --cluster reviews\n  meshctl zc workloads ztunnel-node-b\n  meshctl tunnels ztunnel-node-a\n  meshctl x explain --from productpage-v1.default --to reviews:9080\n`,
     );
 
   let client: MeshClient | undefined;
@@ -75,9 +78,12 @@ export function createProgram(deps: ProgramDeps): Command {
     readInput: deps.readInput ?? ((path) => (path === '-' ? readStream(deps.stdin ?? process.stdin) : readDumpFile(path))),
   };
 
+  registerProxyStatus(program, ctx);
   registerProxyConfig(program, ctx);
   registerZtunnelConfig(program, ctx);
   registerTunnels(program, ctx);
+  registerAnalyze(program, ctx);
+  registerWaypoint(program, ctx);
   const x = program
     .command('experimental')
     .alias('x')
@@ -98,6 +104,7 @@ export async function runMeshctl(argv: readonly string[], deps: ProgramDeps): Pr
   } catch (err) {
     // Commander already printed its own message (or the help) through configureOutput.
     if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof ExitStatus) return err.code;
     if (isMeshError(err)) {
       deps.stderr.write(`error: ${err.message}\n`);
       return 1;

@@ -40,12 +40,17 @@ export async function runCli(args: readonly string[], deps: Partial<ProgramDeps>
   return { code, stdout, stderr };
 }
 
-/** Splits a rendered table into rows of cells (columns are separated by 2+ spaces). */
+/**
+ * Splits a rendered table into rows of cells (columns are separated by 2+ spaces); a line that
+ * starts with spaces continues the row above (a cell wider than its column stands on its own line).
+ */
 export function tableRows(text: string): string[][] {
-  return text
-    .trimEnd()
-    .split('\n')
-    .map((line) => line.split(/\s{2,}/));
+  const rows: string[][] = [];
+  for (const line of text.trimEnd().split('\n')) {
+    if (line.startsWith(' ') && rows.length > 0) rows[rows.length - 1]!.push(...line.trim().split(/\s{2,}/));
+    else rows.push(line.split(/\s{2,}/));
+  }
+  return rows;
 }
 
 export type Route = (req: IncomingMessage, url: URL) => { status?: number; body: unknown } | 'hang' | undefined;

@@ -98,7 +98,7 @@ describe('data layer over HTTP', () => {
     const error = await createHttpMeshClient({ istiod: dead.address, timeoutMs: 200 })
       .proxies()
       .catch((err: unknown) => err);
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - started).toBeLessThan(10_000); // its own 200 ms, not the test's timeout: generous for a busy machine
     expect(hasCode(error, 'MESHCTL_ERR_TIMEOUT')).toBe(true);
     expect(String(error)).toContain(`istiod-lite at ${dead.address} did not answer /debug/syncz within 200 ms`);
   });
@@ -214,14 +214,69 @@ describe('meshctl against a live (fake) mesh', () => {
     expect(stderr).toMatch(/does not know ztunnel-node-a's admin address.*--admin <host:port>/);
   });
 
-  it('ztunnel-config connections: direction, local, remote, remote target, protocol, identities, bytes', async () => {
+  it("ztunnel-config connections: istioctl's WORKLOAD, DIRECTION, LOCAL, REMOTE, REMOTE TARGET, PROTOCOL, addresses named after workloads and Services", async () => {
     const admin = await serve(adminRoute('bookinfo-node-a'));
     const { stdout } = await runCli(['zc', 'connections', '--admin', admin.address]);
+    expect(stdout.split('\n')[0]).toBe('WORKLOAD                 DIRECTION   LOCAL                          REMOTE                     REMOTE TARGET                            PROTOCOL');
     expect(tableRows(stdout)).toEqual([
-      ['DIRECTION', 'LOCAL', 'REMOTE', 'REMOTE TARGET', 'PROTOCOL', 'SOURCE IDENTITY', 'DESTINATION IDENTITY', 'SENT', 'RECEIVED', 'AGE'],
-      ['outbound', '10.77.1.11:40000', '10.77.2.10:15008', 'reviews-v2 (10.77.2.10:9080)', 'HBONE', 'default/bookinfo-productpage', 'default/bookinfo-reviews', '2.0KiB', '10KiB', '5s'],
-      ['inbound', '10.77.1.11:9080', '10.77.2.10:41000', 'reviews-v2', 'HBONE', 'default/bookinfo-reviews', 'default/bookinfo-productpage', '100B', '200B', '1s'],
+      ['WORKLOAD', 'DIRECTION', 'LOCAL', 'REMOTE', 'REMOTE TARGET', 'PROTOCOL'],
+      // Inbound: no Service named in this snapshot, so REMOTE TARGET is empty (as istioctl prints it).
+      ['productpage-v1.default', 'Inbound', 'productpage-v1.default:9080', 'reviews-v2.default:41000', 'HBONE'],
+      ['productpage-v1.default', 'Outbound', 'productpage-v1.default:40000', 'reviews-v2.default:15008', 'reviews.default.svc.cluster.local:9080', 'HBONE'],
     ]);
+  });
+
+  it('ztunnel-config connections --raw, --direction, --namespace', async () => {
+    const admin = await serve(adminRoute('bookinfo-node-a'));
+    expect(tableRows((await runCli(['zc', 'connections', '--admin', admin.address, '--raw', '--direction', 'outbound'])).stdout)).toEqual([
+      ['WORKLOAD', 'DIRECTION', 'LOCAL', 'REMOTE', 'REMOTE TARGET', 'PROTOCOL'],
+      ['productpage-v1.default', 'Outbound', '10.77.1.11:40000', '10.77.2.10:15008', '10.77.2.10:9080', 'HBONE'],
+    ]);
+    expect(tableRows((await runCli(['zc', 'connections', '--admin', admin.address, '--namespace', 'echo'])).stdout)).toHaveLength(1);
+    const json = JSON.parse((await runCli(['zc', 'connections', '--admin', admin.address, '--direction', 'inbound', '-o', 'json'])).stdout) as { id: string }[];
+    expect(json.map((c) => c.id)).toEqual(['8']);
+    const bad = await runCli(['zc', 'connections', '--admin', admin.address, '--direction', 'sideways']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--direction sideways is not a direction/);
+  });
+
+  it('ztunnel-config --node reads the ztunnel on that node; with a target too it is refused', async () => {
+    const istiod = await serve(istiodRoute());
+    const byNode = await runCli(['--istiod', istiod.address, 'zc', 'services', '--node', 'node-a']);
+    expect(byNode.code).toBe(0);
+    expect(byNode.stdout).toBe((await runCli(['--istiod', istiod.address, 'zc', 'services', 'ztunnel-node-a'])).stdout);
+    const both = await runCli(['--istiod', istiod.address, 'zc', 'services', 'ztunnel-node-a', '--node', 'node-b']);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/--node node-b picks a ztunnel, and the target ztunnel-node-a picks one too/);
+  });
+
+  it('ztunnel-config log reads and sets levels through the admin API, per node or for every ztunnel', async () => {
+    const levels: Record<string, string> = { access: 'info', xds: 'info', rbac: 'info' };
+    const seen: string[] = [];
+    const admin = await serve((req, url) => {
+      if (url.pathname !== '/logging') return undefined;
+      seen.push(`${req.method} ${url.search}`);
+      if (req.method === 'POST') {
+        for (const [key, value] of url.searchParams) {
+          if (!['debug', 'info', 'warn', 'error', 'off'].includes(value)) return { status: 400, body: { error: `unknown level ${value}; use debug, info, warn, error, off` } };
+          for (const scope of key === 'level' ? Object.keys(levels) : [key]) levels[scope] = value;
+        }
+      }
+      return { body: { levels } };
+    });
+    const istiod = await serve(istiodRoute({ 'node-a': admin.address, 'node-b': admin.address }));
+    const get = await runCli(['--istiod', istiod.address, 'zc', 'log', 'ztunnel-node-a']);
+    expect(get.stdout).toBe('ztunnel-node-a:\ncurrent log level is info\n');
+    const set = await runCli(['--istiod', istiod.address, 'zc', 'log', '--node', 'node-b', '--level', 'xds:debug,rbac:debug']);
+    expect(set.stdout).toBe('ztunnel-node-b:\ncurrent log level is access=info,xds=debug,rbac=debug\n');
+    expect(seen.at(-1)).toBe('POST ?xds=debug&rbac=debug');
+    const reset = await runCli(['--istiod', istiod.address, 'zc', 'log', '--reset']);
+    expect(reset.stdout).toBe('ztunnel-node-a:\ncurrent log level is info\nztunnel-node-b:\ncurrent log level is info\n');
+    const bad = await runCli(['--istiod', istiod.address, 'zc', 'log', 'ztunnel-node-a', '--level', 'loud']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/answered \/logging\?level=loud with 400: unknown level loud; use debug, info, warn, error, off/);
+    const unknown = await runCli(['--istiod', istiod.address, 'zc', 'log', 'ztunnel-node-z']);
+    expect(unknown.stderr).toMatch(/no ztunnel ztunnel-node-z is connected.*ztunnels: ztunnel-node-a, ztunnel-node-b/s);
   });
 
   it('version reports the client and the connected proxies', async () => {

@@ -4,10 +4,14 @@ import { MESHCTL_VERSION } from '../src/version.js';
 import { runCli } from './helpers.js';
 
 const COMMANDS = [
+  ['proxy-status'],
+  ['analyze'],
+  ['waypoint'],
+  ...['generate', 'list', 'status'].map((c) => ['waypoint', c]),
   ['proxy-config'],
   ...['listeners', 'clusters', 'endpoints', 'routes', 'secret', 'all'].map((c) => ['proxy-config', c]),
   ['ztunnel-config'],
-  ...['workloads', 'services', 'policies', 'certificates', 'connections', 'all'].map((c) => ['ztunnel-config', c]),
+  ...['workloads', 'services', 'policies', 'certificates', 'connections', 'all', 'log'].map((c) => ['ztunnel-config', c]),
   ['tunnels'],
   ['experimental'],
   ['x', 'explain'],
@@ -22,7 +26,7 @@ describe('meshctl program', () => {
   });
 
   it('istioctl aliases reach the same commands', async () => {
-    for (const alias of [['pc', 'l'], ['pc', 'c'], ['pc', 'ep'], ['pc', 'r'], ['pc', 's'], ['pc', 'a'], ['zc', 'services'], ['x', 'explain']]) {
+    for (const alias of [['ps'], ['pc', 'l'], ['pc', 'c'], ['pc', 'ep'], ['pc', 'r'], ['pc', 's'], ['pc', 'a'], ['zc', 'services'], ['x', 'explain']]) {
       expect((await runCli([...alias, '--help'])).stdout).toMatch(/^Usage: meshctl /);
     }
   });

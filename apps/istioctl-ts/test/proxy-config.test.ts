@@ -27,6 +27,18 @@ describe('meshctl proxy-config over a saved config dump', () => {
     expect(stdout).not.toContain(ESC);
   });
 
+  it('listeners: ADDRESSES is as wide as 0.0.0.0, and an internal tunnel listener named after an identity stands on its own line', async () => {
+    const { stdout } = await runCli(['pc', 'l', '--file', nodeA]);
+    const lines = stdout.split('\n');
+    expect(lines[0]).toMatch(/^ADDRESSES {3}PORT {4}MATCH/);
+    expect(lines).toContain('0.0.0.0     15001   port 15001' + ' '.repeat(lines[0]!.indexOf('DESTINATION') - 'ADDRESSES   PORT    port 15001'.length) + 'Cluster: BlackHoleCluster');
+    const at = lines.indexOf('envoy://outbound_tunnel_lis_spiffe://cluster.local/ns/default/sa/sleep');
+    expect(at).toBeGreaterThan(0);
+    // The row goes on under PORT, aligned with the rest.
+    expect(lines[at + 1]).toMatch(/^ {12}- {7}ALL +Cluster: outbound_tunnel_clus_spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep \(tunnel\)$/);
+    expect(lines[at + 1]!.indexOf('Cluster:')).toBe(lines[0]!.indexOf('DESTINATION'));
+  });
+
   it('listeners --port and --address narrow the rows', async () => {
     const inbound = tableRows((await runCli(['pc', 'l', '-f', nodeA, '--port', '15008'])).stdout).slice(1);
     expect(inbound.map((r) => r[2])).toEqual(['dst 10.77.1.10', 'dst 10.77.1.11', 'dst 10.77.1.12']);
@@ -126,7 +138,7 @@ describe('meshctl proxy-config over a saved config dump', () => {
     const { code, stderr, stdout } = await runCli(['pc', 'l', '-f', 'x.json'], { readInput: async () => '{"listeners": []}' });
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/^error: x\.json is not an Envoy config dump: expected a JSON object with a "configs" array/);
+    expect(stderr).toMatch(/^error: x\.json is not a config dump: expected an Envoy dump \(a JSON object with a "configs" array\) or a workload-dialect ztunnel's \(with a "workloads" array\)/);
   });
 
   it('a pod the dump does not hold lists the local pods', async () => {

@@ -1,9 +1,12 @@
 /**
  * GET JSON from an admin or debug endpoint, never hanging: every request has a deadline, and
- * every failure becomes a MeshError naming the address and what to check.
+ * every failure becomes a MeshError naming the address and what to check. The address is any
+ * route meshctl knows (routes.ts): TCP, a Unix socket, or TCP inside a network namespace.
  */
 import { request } from 'node:http';
-import { MeshError } from '@mesh/errors';
+import type { Socket } from 'node:net';
+import { isMeshError, MeshError } from '@mesh/errors';
+import { describeRoute, openRoute, parseRoute } from './routes.js';
 
 /** How long meshctl waits for an admin or debug endpoint before giving up. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
@@ -14,34 +17,41 @@ export interface GetOptions {
   what: string;
   /** What the user can do when it is unreachable. */
   hint: string;
+  /** GET unless said (admin endpoints that change state, e.g. `POST /logging?level=debug`). */
+  method?: 'GET' | 'POST';
 }
 
-/** `host:port`, `[v6]:port`, or a URL → the URL base. */
-export function baseUrl(address: string): string {
-  return /^https?:\/\//.test(address) ? address.replace(/\/$/, '') : `http://${address}`;
-}
-
-export function getText(address: string, path: string, options: GetOptions): Promise<string> {
-  const url = new URL(path, `${baseUrl(address)}/`);
+export async function getText(address: string, path: string, options: GetOptions): Promise<string> {
+  const route = parseRoute(address);
+  const where = describeRoute(route);
+  let socket: Socket;
+  try {
+    socket = await openRoute(route);
+  } catch (err) {
+    if (isMeshError(err)) throw new MeshError(err.code, `cannot reach ${options.what} at ${where}: ${err.message}`, { cause: err, ...(err.hint ? { hint: err.hint } : {}), context: { address, path } });
+    throw err;
+  }
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers: { accept: 'application/json' } });
+    // The host header names the route's address; the socket is already on its way there.
+    const req = request({ host: route.kind === 'unix' ? 'localhost' : route.host, path, method: options.method ?? 'GET', headers: { accept: 'application/json' }, createConnection: () => socket });
     const fail = (code: string, message: string, cause?: unknown) =>
       reject(new MeshError(code, message, { cause, hint: options.hint, context: { address, path } }));
     const timer = setTimeout(() => {
       req.destroy();
-      fail('MESHCTL_ERR_TIMEOUT', `${options.what} at ${address} did not answer ${path} within ${options.timeoutMs} ms`);
+      fail('MESHCTL_ERR_TIMEOUT', `${options.what} at ${where} did not answer ${path} within ${options.timeoutMs} ms`);
     }, options.timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = err.code === 'ECONNREFUSED' ? 'connection refused' : err.code === 'EHOSTUNREACH' ? 'host unreachable' : err.message;
-      fail('MESHCTL_ERR_UNREACHABLE', `cannot reach ${options.what} at ${address} (${why})`, err);
+      const why =
+        err.code === 'ECONNREFUSED' ? 'connection refused' : err.code === 'EHOSTUNREACH' ? 'host unreachable' : err.code === 'EACCES' ? 'permission denied' : err.code === 'ENOENT' ? 'no such socket' : err.message;
+      fail('MESHCTL_ERR_UNREACHABLE', `cannot reach ${options.what} at ${where} (${why})`, err);
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', (err) => {
         clearTimeout(timer);
-        fail('MESHCTL_ERR_UNREACHABLE', `${options.what} at ${address} broke off the answer to ${path}`, err);
+        fail('MESHCTL_ERR_UNREACHABLE', `${options.what} at ${where} broke off the answer to ${path}`, err);
       });
       res.on('end', () => {
         clearTimeout(timer);
@@ -55,7 +65,7 @@ export function getText(address: string, path: string, options: GetOptions): Pro
             // not JSON: keep the text
           }
           return reject(
-            new MeshError('MESHCTL_ERR_HTTP_STATUS', `${options.what} at ${address} answered ${path} with ${res.statusCode}: ${detail.slice(0, 300)}`, {
+            new MeshError('MESHCTL_ERR_HTTP_STATUS', `${options.what} at ${where} answered ${path} with ${res.statusCode}: ${detail.slice(0, 300)}`, {
               context: { address, path, status: res.statusCode },
             }),
           );
@@ -72,6 +82,6 @@ export async function getJson(address: string, path: string, options: GetOptions
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new MeshError('MESHCTL_ERR_BAD_RESPONSE', `${options.what} at ${address} answered ${path} with something that is not JSON`, { cause: err, hint: options.hint });
+    throw new MeshError('MESHCTL_ERR_BAD_RESPONSE', `${options.what} at ${describeRoute(parseRoute(address))} answered ${path} with something that is not JSON`, { cause: err, hint: options.hint });
   }
 }

@@ -4,6 +4,7 @@
  * ink hooks call it, tests replace it with a fake or point it at a tiny HTTP server.
  */
 import { DEFAULT_REQUEST_TIMEOUT_MS, getJson } from './http.js';
+import { isRecord } from '../config-dump/json.js';
 import { parseSyncz, type ProxyEntry } from './proxies.js';
 import { parseTunnels, type TunnelsSnapshot } from './tunnels.js';
 
@@ -20,6 +21,8 @@ export interface MeshClient {
   adminConfigDump(adminAddress: string, proxyName: string): Promise<unknown>;
   /** Live connections and HBONE pool of a ztunnel (`/tunnels`). */
   tunnels(adminAddress: string, proxyName: string): Promise<TunnelsSnapshot>;
+  /** A ztunnel's log level per scope (`GET /logging`), after setting `set` (`POST /logging?<scope|level>=<level>`). */
+  logLevels(adminAddress: string, proxyName: string, set?: ReadonlyArray<readonly [scope: string, level: string]>): Promise<Record<string, string>>;
 }
 
 export interface MeshClientOptions {
@@ -54,6 +57,12 @@ export const createHttpMeshClient: MeshClientFactory = ({ istiod, timeoutMs = DE
     async tunnels(adminAddress, proxyName) {
       const body = await getJson(adminAddress, '/tunnels', adminOptions(proxyName));
       return parseTunnels(body, Date.now());
+    },
+    async logLevels(adminAddress, proxyName, set = []) {
+      const query = new URLSearchParams(set.map(([scope, level]): [string, string] => [scope, level])).toString();
+      const body = await getJson(adminAddress, query ? `/logging?${query}` : '/logging', { ...adminOptions(proxyName), method: set.length > 0 ? 'POST' : 'GET' });
+      const levels = isRecord(body) && isRecord(body['levels']) ? body['levels'] : {};
+      return Object.fromEntries(Object.entries(levels).filter((e): e is [string, string] => typeof e[1] === 'string'));
     },
   };
 };

@@ -10,6 +10,7 @@ import { MeshError, hasCode } from '@mesh/errors';
 import { parseConfigDump, type ConfigDump } from '../config-dump/config-dump.js';
 import type { PodScope } from '../config-dump/proxy-config-views.js';
 import { findWorkload, meshWorkloads, workloadLabel, type NamedDump } from '../config-dump/workloads.js';
+import { ADMIN_FLAG_HINT, HOST_FACTS, planAdminRoute, type HostFacts } from './admin-route.js';
 import type { MeshClient } from './mesh-client.js';
 import type { ProxyEntry } from './proxies.js';
 
@@ -19,6 +20,8 @@ export interface TargetSources {
   readInput: (path: string) => Promise<string>;
   /** Says something to the user that is not the command's output (stderr). */
   note?: (message: string) => void;
+  /** What this machine allows (reaching admin APIs in other network namespaces); tests replace it. */
+  hostFacts?: HostFacts;
 }
 
 export interface TargetOptions {
@@ -35,8 +38,19 @@ export interface LoadedTarget {
   pod: (PodScope & { label: string }) | undefined;
   /** Where the dump came from, said on stderr when it is not the proxy itself. */
   origin: 'file' | 'admin' | 'istiod';
-  /** The proxy's admin address, when known (for live endpoints such as /tunnels). */
+  /** How to reach the proxy's admin API from here (a routes.ts address), for live endpoints such as /tunnels. */
   adminAddress: string | undefined;
+  /** Why the admin API is not reachable from here, when it is not (with what to do). */
+  adminProblem: { problem: string; hint: string } | undefined;
+}
+
+export type ProxyAdmin = { address: string; problem?: undefined } | { address?: undefined; problem: { problem: string; hint: string } };
+
+/** How to reach a proxy's admin API from here, or why not (admin-route.ts). */
+export function proxyAdmin(proxy: ProxyEntry, facts: HostFacts = HOST_FACTS): ProxyAdmin {
+  if (!proxy.admin) return { problem: { problem: `istiod-lite does not know ${proxy.name}'s admin address`, hint: ADMIN_FLAG_HINT } };
+  const plan = planAdminRoute(proxy.admin, facts, proxy.name);
+  return plan.ok ? { address: plan.address } : { problem: { problem: plan.problem, hint: plan.hint } };
 }
 
 function unknownTarget(target: string, proxies: readonly ProxyEntry[], pods: readonly string[]): MeshError {
@@ -51,9 +65,11 @@ export function isPodRef(target: string): boolean {
   return !target.startsWith('ztunnel-');
 }
 
-export async function dumpOfProxy(client: MeshClient, proxy: ProxyEntry): Promise<{ raw: unknown; origin: 'admin' | 'istiod' }> {
-  if (proxy.adminAddress) return { raw: await client.adminConfigDump(proxy.adminAddress, proxy.name), origin: 'admin' };
-  return { raw: await client.istiodConfigDump(proxy.id), origin: 'istiod' };
+/** What the proxy runs (its admin API) when reachable from here, else what istiod-lite sends it. */
+export async function dumpOfProxy(client: MeshClient, proxy: ProxyEntry, facts?: HostFacts): Promise<{ raw: unknown; origin: 'admin' | 'istiod'; admin: ProxyAdmin }> {
+  const admin = proxyAdmin(proxy, facts);
+  if (admin.address) return { raw: await client.adminConfigDump(admin.address, proxy.name), origin: 'admin', admin };
+  return { raw: await client.istiodConfigDump(proxy.id), origin: 'istiod', admin };
 }
 
 /**
@@ -61,13 +77,15 @@ export async function dumpOfProxy(client: MeshClient, proxy: ProxyEntry): Promis
  * (pod lookup, explain). One unreachable admin API must not sink the whole view: that proxy's
  * dump then comes from istiod-lite, and `note` says so.
  */
-export async function allZtunnelDumps(client: MeshClient, proxies?: ProxyEntry[], note?: (message: string) => void): Promise<(NamedDump & { entry: ProxyEntry })[]> {
+export async function allZtunnelDumps(client: MeshClient, proxies?: ProxyEntry[], note?: (message: string) => void, facts?: HostFacts): Promise<(NamedDump & { entry: ProxyEntry })[]> {
   const list = (proxies ?? (await client.proxies())).filter((p) => p.type === 'ztunnel');
   return Promise.all(
     list.map(async (entry) => {
       let raw: unknown;
       try {
-        ({ raw } = await dumpOfProxy(client, entry));
+        const dumped = await dumpOfProxy(client, entry, facts);
+        raw = dumped.raw;
+        if (dumped.origin === 'istiod' && entry.admin && dumped.admin.problem) note?.(`note: ${dumped.admin.problem.problem}; using the config istiod-lite sends ${entry.name} instead\n`);
       } catch (err) {
         if (!entry.adminAddress || !note || !hasCode(err, 'MESHCTL_ERR_UNREACHABLE', 'MESHCTL_ERR_TIMEOUT')) throw err;
         note(`note: ${err.message}; using the config istiod-lite sends ${entry.name} instead\n`);
@@ -108,31 +126,32 @@ export async function loadTarget(sources: TargetSources, target: string | undefi
         throw new MeshError('MESHCTL_ERR_UNKNOWN_TARGET', `pod ${target} is not in ${proxy}`, { hint: `pods local to it: ${pods.join(', ') || 'none'}` });
       }
     }
-    return { proxy, raw, dump, pod, origin: fromFile ? 'file' : 'admin', adminAddress: options.admin };
+    return { proxy, raw, dump, pod, origin: fromFile ? 'file' : 'admin', adminAddress: options.admin, adminProblem: undefined };
   }
   const client = sources.client();
   const proxies = await client.proxies();
   if (target === undefined) throw unknownTarget('(none given)', proxies, []);
   const byName = proxies.find((p) => p.name === target || p.id === target);
   if (byName) {
-    const { raw, origin } = await dumpOfProxy(client, byName);
-    return { proxy: byName.name, raw, dump: parseConfigDump(raw, `${byName.name}'s config dump`), pod: undefined, origin, adminAddress: byName.adminAddress };
+    const { raw, origin, admin } = await dumpOfProxy(client, byName, sources.hostFacts);
+    return { proxy: byName.name, raw, dump: parseConfigDump(raw, `${byName.name}'s config dump`), pod: undefined, origin, adminAddress: admin.address, adminProblem: admin.problem };
   }
   if (!isPodRef(target)) throw unknownTarget(target, proxies, []);
-  const dumps = await allZtunnelDumps(client, proxies, (message) => sources.note?.(message));
+  const dumps = await allZtunnelDumps(client, proxies, (message) => sources.note?.(message), sources.hostFacts);
   const workloads = meshWorkloads(dumps);
   const workload = findWorkload(workloads, target);
   const home = dumps.find((d) => d.name === workload?.proxy);
   if (!workload || !home) {
     throw unknownTarget(target, proxies, workloads.filter((w) => w.proxy !== undefined).map(workloadLabel));
   }
-  const { raw, origin } = await dumpOfProxy(client, home.entry);
+  const { raw, origin, admin } = await dumpOfProxy(client, home.entry, sources.hostFacts);
   return {
     proxy: home.name,
     raw,
     dump: parseConfigDump(raw, `${home.name}'s config dump`),
     pod: { ip: workload.ip, identity: workload.identity, label: workloadLabel(workload) },
     origin,
-    adminAddress: home.entry.adminAddress,
+    adminAddress: admin.address,
+    adminProblem: admin.problem,
   };
 }

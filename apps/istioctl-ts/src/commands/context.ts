@@ -24,6 +24,16 @@ export interface CommandContext extends TargetSources {
   stdin: NodeJS.ReadStream | undefined;
 }
 
+/**
+ * Thrown by a command that finished and wants a particular exit status (istioctl analyze's 79
+ * when it found issues); whatever it had to say is already written.
+ */
+export class ExitStatus extends Error {
+  constructor(readonly code: number) {
+    super(`exit status ${code}`);
+  }
+}
+
 export type OutputFormat = 'short' | 'json' | 'yaml';
 
 export function parseOutputFormat(value: string): OutputFormat {

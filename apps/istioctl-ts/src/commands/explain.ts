@@ -50,7 +50,7 @@ export function registerExplain(x: Command, ctx: CommandContext): void {
     )
     .action(async (flags: ExplainFlags) => {
       const format = parseOutputFormat(flags.output);
-      const proxies = flags.file.length > 0 ? await dumpsFromFiles(ctx, flags.file) : await allZtunnelDumps(ctx.client(), undefined, (message) => ctx.stderr.write(message));
+      const proxies = flags.file.length > 0 ? await dumpsFromFiles(ctx, flags.file) : await allZtunnelDumps(ctx.client(), undefined, (message) => ctx.stderr.write(message), ctx.hostFacts);
       const explanation = explainPath({ proxies, from: flags.from, to: flags.to, endpoint: flags.endpoint });
       ctx.stdout.write(format === 'short' ? formatExplanation(explanation) : formatStructured(explanation, format));
     });

@@ -3,6 +3,8 @@
  * istioctl's command with its columns and filters, over an Envoy config dump.
  */
 import type { Command } from 'commander';
+import { MeshError } from '@mesh/errors';
+import type { LoadedTarget } from '../api/targets.js';
 import { resourceName, type ConfigDump } from '../config-dump/config-dump.js';
 import type { JsonRecord } from '../config-dump/json.js';
 import {
@@ -28,6 +30,13 @@ interface Section {
   resources: unknown[];
 }
 
+/**
+ * ADDRESSES holds `0.0.0.0` or `envoy://main_internal` on most rows; a ztunnel's internal tunnel
+ * listeners are named after an identity (~80 characters) and stand on their own line instead of
+ * widening the column for every row.
+ */
+const LISTENER_ADDRESSES_MAX_WIDTH = 32;
+
 function listenersSection(dump: ConfigDump, flags: { port?: number; address?: string; type?: string; pod?: PodScope }): Section {
   const rows = filterListenerRows(listenerRows(dump), flags);
   const names = new Set(rows.map((r) => r.listener));
@@ -36,6 +45,7 @@ function listenersSection(dump: ConfigDump, flags: { port?: number; address?: st
     table: renderTable(
       ['ADDRESSES', 'PORT', 'MATCH', 'DESTINATION'],
       rows.map((r) => [r.addresses === 'internal' ? `envoy://${r.listener}` : r.addresses, r.port, r.match, r.destination]),
+      { maxWidths: [LISTENER_ADDRESSES_MAX_WIDTH] },
     ),
     resources: dump.listeners.filter((l) => names.has(resourceName(l))),
   };
@@ -156,6 +166,20 @@ const SUBCOMMANDS: Subcommand[] = [
   },
 ];
 
+/**
+ * A workload-dialect ztunnel runs Istio's workload API, not Envoy listeners: say so and where its
+ * config is shown, rather than print empty tables.
+ */
+function requireEnvoyDialect(loaded: LoadedTarget, target: string | undefined): void {
+  if (!loaded.dump.workload) return;
+  const ref = target ?? (loaded.origin === 'file' ? '--file <dump>' : loaded.proxy);
+  throw new MeshError(
+    'MESHCTL_ERR_WORKLOAD_DIALECT',
+    `${loaded.proxy} runs Istio's workload API (ztunnel --xds-dialect workload): it has no Envoy listeners, clusters, endpoints, routes or secrets to show`,
+    { hint: `its workloads, services, policies and certificates: meshctl ztunnel-config workloads|services|policies|certificates|all ${ref}` },
+  );
+}
+
 export function registerProxyConfig(program: Command, ctx: CommandContext): void {
   const pc = program
     .command('proxy-config')
@@ -173,6 +197,7 @@ export function registerProxyConfig(program: Command, ctx: CommandContext): void
     command.action(async (target: string | undefined, opts: TargetFlags & Record<string, unknown>) => {
       const format = parseOutputFormat(opts.output);
       const loaded = await loadFor(ctx, target, opts);
+      requireEnvoyDialect(loaded, target);
       const { file: _f, admin: _a, output: _o, ...filters } = opts;
       const section = sub.build(loaded.dump, filters, ctx, loaded.pod);
       ctx.stdout.write(format === 'short' ? section.table : formatStructured(section.resources, format));
@@ -188,6 +213,7 @@ export function registerProxyConfig(program: Command, ctx: CommandContext): void
   all.action(async (target: string | undefined, opts: TargetFlags) => {
     const format = parseOutputFormat(opts.output);
     const loaded = await loadFor(ctx, target, opts);
+    requireEnvoyDialect(loaded, target);
     if (format !== 'short') return void ctx.stdout.write(formatStructured(loaded.raw, format));
     const pod = loaded.pod;
     const sections = SUBCOMMANDS.map((sub) => sub.build(loaded.dump, {}, ctx, pod));

@@ -13,13 +13,14 @@ export function addTargetOptions(command: Command): Command {
   return command
     .addOption(new Option('-o, --output <format>', 'short (table), json or yaml').default('short'))
     .option('-f, --file <config_dump.json>', 'read a saved Envoy config dump instead of a live proxy ("-" for stdin)')
-    .option('--admin <host:port>', "read this proxy admin API directly (ztunnel's is on 15000)");
+    .option('--admin <address>', "read this proxy admin API directly: host:port, unix:<socket> or netns:<namespace>/<host:port> (ztunnel's is 127.0.0.1:15000 in its node's namespace)");
 }
 
 export async function loadFor(ctx: CommandContext, target: string | undefined, flags: TargetFlags): Promise<LoadedTarget> {
   const loaded = await loadTarget(ctx, target, { file: flags.file, admin: flags.admin });
   if (loaded.origin === 'istiod') {
-    ctx.stderr.write(`note: istiod-lite does not know ${loaded.proxy}'s admin address; showing the config istiod-lite sends it (pass --admin <host:port> for what it runs)\n`);
+    const problem = loaded.adminProblem ?? { problem: `istiod-lite does not know ${loaded.proxy}'s admin address`, hint: 'pass --admin <host:port>' };
+    ctx.stderr.write(`note: ${problem.problem}; showing the config istiod-lite sends it (for what it runs: ${problem.hint})\n`);
   }
   return loaded;
 }

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { MeshError } from '@mesh/errors';
-import { isPodRef, loadTarget } from '../api/targets.js';
+import { isPodRef, loadTarget, proxyAdmin } from '../api/targets.js';
 import type { TunnelsSnapshot } from '../api/tunnels.js';
 import { groupsText } from '../tunnels/format.js';
 import { SORT_KEYS, groupByConnection, matchesFilter, sortRows, tunnelRows, type SortKey } from '../tunnels/tunnel-rows.js';
@@ -32,7 +32,7 @@ async function resolveAdmin(ctx: CommandContext, target: string | undefined, fla
   if (target !== undefined && isPodRef(target)) {
     // A pod: its node's ztunnel, filtered to the pod.
     const loaded = await loadTarget(ctx, target, {});
-    if (!loaded.adminAddress) throw noAdmin(loaded.proxy);
+    if (!loaded.adminAddress) throw noAdmin(loaded.proxy, loaded.adminProblem);
     return { proxy: loaded.proxy, admin: loaded.adminAddress, podFilter: loaded.pod?.ip };
   }
   const proxies = await ctx.client().proxies();
@@ -42,13 +42,14 @@ async function resolveAdmin(ctx: CommandContext, target: string | undefined, fla
       hint: 'meshctl tunnels ztunnel-<node>, or --admin <host:port>',
     });
   }
-  if (!proxy.adminAddress) throw noAdmin(proxy.name);
-  return { proxy: proxy.name, admin: proxy.adminAddress, podFilter: undefined };
+  const admin = proxyAdmin(proxy, ctx.hostFacts);
+  if (!admin.address) throw noAdmin(proxy.name, admin.problem);
+  return { proxy: proxy.name, admin: admin.address, podFilter: undefined };
 }
 
-function noAdmin(proxy: string): MeshError {
-  return new MeshError('MESHCTL_ERR_NO_ADMIN_ADDRESS', `istiod-lite does not know ${proxy}'s admin address, and tunnels are live state only the proxy has`, {
-    hint: 'pass --admin <host:port> (ztunnel admin listens on 15000)',
+function noAdmin(proxy: string, why: { problem: string; hint: string } | undefined): MeshError {
+  return new MeshError('MESHCTL_ERR_NO_ADMIN_ADDRESS', `${why?.problem ?? `istiod-lite does not know ${proxy}'s admin address`}, and tunnels are live state only the proxy has`, {
+    hint: why?.hint ?? 'pass --admin <host:port> (ztunnel admin listens on 15000)',
   });
 }
 
@@ -61,7 +62,7 @@ export function registerTunnels(program: Command, ctx: CommandContext): void {
     .option('-o, --output <format>', 'short (text), json or yaml; json/yaml print one snapshot', 'short')
     .option('--sort <key>', `sort tunnels by ${SORT_KEYS.join(', ')}`, 'bytes')
     .option('-w, --workload <text>', 'only tunnels whose source or destination workload, address or identity contains this')
-    .option('--admin <host:port>', "the ztunnel's admin API, if istiod-lite does not know it")
+    .option('--admin <address>', "the ztunnel's admin API: host:port, unix:<socket> or netns:<namespace>/<host:port>")
     .option('--interval <ms>', 'refresh interval of the live view', String(TUNNELS_REFRESH_MS))
     .addHelpText(
       'after',

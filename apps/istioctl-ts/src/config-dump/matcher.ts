@@ -1,6 +1,6 @@
 /**
  * Envoy's `filter_chain_matcher` (xds.type.matcher.v3.Matcher) as ztunnel_outbound uses it
- * (seed 002): a tree of source IP → destination IP → destination port maps whose leaves name a
+ * (docs/model.md): a tree of source IP → destination IP → destination port maps whose leaves name a
  * filter chain. Two pure views of it: every leaf with the branches leading to it (the listener
  * table's MATCH column), and the single walk one connection takes (`x explain`).
  */

@@ -1,17 +1,14 @@
 /**
- * The resource names istiod-lite gives ztunnel resources (seed 002), read back: what a name says
+ * The resource names istiod-lite gives ztunnel resources (`@mesh/envoy-config`'s names.ts), read back: what a name says
  * about the source identity, protocol and service, so tables can show it in columns.
  */
+import { TUNNEL_CLUSTER_PREFIX, TUNNEL_LISTENER_PREFIX } from '@mesh/envoy-config';
+export { TUNNEL_LISTENER_PREFIX, TUNNEL_CLUSTER_PREFIX, OUTBOUND_LISTENER, INBOUND_LISTENER, INBOUND_PLAINTEXT_LISTENER } from '@mesh/envoy-config';
 
 /** `spiffe://<td>/ns/<ns>/sa/<sa>_to_<proto>_<fqdn>_outbound_internal` */
 const SERVICE_CLUSTER = /^(spiffe:\/\/[^_]+)_to_([a-z0-9-]+)_(.+)_outbound_internal$/;
 /** `spiffe://<td>/ns/<ns>/sa/<sa>_to_pod_outbound_direct` */
 const DIRECT_CHAIN = /^(spiffe:\/\/[^_]+)_to_pod_outbound_direct$/;
-export const TUNNEL_LISTENER_PREFIX = 'outbound_tunnel_lis_';
-export const TUNNEL_CLUSTER_PREFIX = 'outbound_tunnel_clus_';
-export const OUTBOUND_LISTENER = 'ztunnel_outbound';
-export const INBOUND_LISTENER = 'ztunnel_inbound';
-export const INBOUND_PLAINTEXT_LISTENER = 'ztunnel_inbound_plaintext';
 
 export interface ServiceClusterName {
   sourceIdentity: string;
@@ -29,10 +26,6 @@ export function sourceIdentityOf(name: string): string | undefined {
   if (name.startsWith(TUNNEL_LISTENER_PREFIX)) return name.slice(TUNNEL_LISTENER_PREFIX.length);
   if (name.startsWith(TUNNEL_CLUSTER_PREFIX)) return name.slice(TUNNEL_CLUSTER_PREFIX.length);
   return parseServiceClusterName(name)?.sourceIdentity ?? DIRECT_CHAIN.exec(name)?.[1];
-}
-
-export function isDirectChain(name: string): boolean {
-  return DIRECT_CHAIN.test(name);
 }
 
 /** `spiffe://cluster.local/ns/default/sa/sleep` → `default/sleep`; other strings unchanged. */

@@ -43,7 +43,10 @@ function describeTarget(chainName: string, target: ChainTarget | undefined): str
   else if (target.routeConfigName) parts.push(`Route: ${target.routeConfigName}`);
   else parts.push(`Chain: ${chainName}`);
   if (target.tunnelHostname) parts.push('(tunnel)');
-  if (target.rbac.length > 0) parts.push(`RBAC: ${target.rbac.map((r) => str(rec(r['rules'])['action']) ?? 'ALLOW').join('+')}`);
+  if (target.rbac.length > 0) {
+    const action = (r: JsonRecord) => (r['rules'] !== undefined ? (str(rec(r['rules'])['action']) ?? 'ALLOW') : `${str(rec(r['shadow_rules'])['action']) ?? 'ALLOW'}(dry-run)`);
+    parts.push(`RBAC: ${target.rbac.map(action).join('+')}`);
+  }
   return parts.join(' ');
 }
 

@@ -2,8 +2,10 @@
  * The mesh's workloads as config dumps reveal them: EDS endpoint metadata (`istio.workload`,
  * `namespace`, `identity`, set by istiod-lite on every endpoint) names pods and their IPs; each
  * ztunnel's `ztunnel_inbound` filter chains say which pod IPs are local to it. Together they
- * resolve a `name.namespace` target to its IP and its node's ztunnel.
+ * resolve a `name.namespace` target to its IP and its node's ztunnel. A workload-dialect dump
+ * lists every workload with its node outright; its ztunnel is `ztunnel-<node>`.
  */
+import { workloadIdentity } from '@mesh/workload-api';
 import type { ConfigDump } from './config-dump.js';
 import { str } from './json.js';
 import { endpointAddress, endpointMetadata, localPods, splitHostPort } from './proxy-config-views.js';
@@ -24,6 +26,8 @@ export interface WorkloadInfo {
   proxy: string | undefined;
   /** Captured (has tunnel metadata or a local inbound chain): reached over HBONE. */
   hbone: boolean;
+  /** The node, when a dump says it (workload-dialect dumps do). */
+  node?: string;
 }
 
 /** Every workload any of the dumps knows, by IP; names from EDS metadata, nodes from inbound chains. */
@@ -38,6 +42,19 @@ export function meshWorkloads(dumps: readonly NamedDump[]): WorkloadInfo[] {
     return w;
   };
   for (const { name: proxy, dump } of dumps) {
+    for (const workload of dump.workload?.workloads ?? []) {
+      const ip = workload.workloadIps[0];
+      if (!ip) continue;
+      const w = get(ip);
+      w.name ??= workload.name;
+      w.namespace ??= workload.namespace;
+      w.identity ??= workloadIdentity(workload);
+      w.node ??= workload.node;
+      w.hbone ||= workload.protocol === 'HBONE' && workload.nativeTunnel !== true;
+      // Served by the ztunnel of its node, when that ztunnel's dump is among these.
+      const home = dumps.find((d) => d.name === `ztunnel-${workload.node}`)?.name;
+      if (w.hbone && home) w.proxy = home;
+    }
     for (const pod of localPods(dump)) {
       const w = get(pod.ip);
       w.proxy = proxy;

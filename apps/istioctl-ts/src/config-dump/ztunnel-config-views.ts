@@ -87,7 +87,7 @@ export function serviceRows(dump: ConfigDump): ServiceRow[] {
 
 /**
  * A Service behind a waypoint has endpoints whose tunnel goes to the waypoint, not to the pod
- * (seed 003: "destination has a waypoint → send to the waypoint"): tunnel.address ≠ endpoint:15008.
+ * (docs/model.md, routing rule 5): tunnel.address ≠ endpoint:15008.
  */
 function waypointOf(endpoints: readonly JsonRecord[]): string {
   for (const endpoint of endpoints) {
@@ -115,14 +115,16 @@ export function policyRows(dumps: readonly NamedDump[], self: string): PolicyRow
   for (const chain of records(inbound?.['filter_chains'])) {
     const ips = chainMatchPrefixes(chain);
     for (const rbac of chainTarget(chain).rbac) {
-      const rules = rec(rbac['rules']);
-      const action = str(rules['action']) ?? 'ALLOW';
-      for (const key of Object.keys(rec(rules['policies']))) {
-        const parsed = parseRbacPolicyKey(key);
-        const id = `${parsed?.namespace ?? ''}/${parsed?.name ?? key}/${action}`;
-        const entry = policies.get(id) ?? { namespace: parsed?.namespace ?? '-', name: parsed?.name ?? key, action, scope: new Set<string>() };
-        for (const ip of ips) entry.scope.add(labels.get(ip) ?? ip);
-        policies.set(id, entry);
+      // Enforced rules, and dry-run (shadow) rules shown as such.
+      for (const [rules, dryRun] of [[rec(rbac['rules']), false], [rec(rbac['shadow_rules']), true]] as const) {
+        const action = `${str(rules['action']) ?? 'ALLOW'}${dryRun ? ' (dry-run)' : ''}`;
+        for (const key of Object.keys(rec(rules['policies']))) {
+          const parsed = parseRbacPolicyKey(key);
+          const id = `${parsed?.namespace ?? ''}/${parsed?.name ?? key}/${action}`;
+          const entry = policies.get(id) ?? { namespace: parsed?.namespace ?? '-', name: parsed?.name ?? key, action, scope: new Set<string>() };
+          for (const ip of ips) entry.scope.add(labels.get(ip) ?? ip);
+          policies.set(id, entry);
+        }
       }
     }
   }

@@ -4,10 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MeshError } from '@mesh/errors';
+import { describeRoute, parseRoute } from '../api/routes.js';
 import type { CommandContext } from '../commands/context.js';
 import type { DevState } from './host.js';
 import type { DevMesh } from './mesh.js';
@@ -18,6 +19,10 @@ export const DEV_STATE_DIR = `${REPO_ROOT}.state/dev`;
 export const DEFAULT_MANIFEST_DIRS = ['examples/bookinfo'];
 /** Loaded too once the waypoint app is built (its pods need it). */
 export const WAYPOINT_MANIFEST_DIR = 'examples/waypoint';
+/** `dev up --check`: what the sleep pod calls, and how long it waits for another dev mesh to stop. */
+const CHECK_URL = 'http://productpage:9080/';
+const CHECK_WAIT_FOR_OTHER_MS = 120_000;
+const CHECK_DEADLINE_MS = 20_000;
 
 function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
@@ -35,7 +40,7 @@ export function readyText(mesh: Pick<DevMesh, 'mode' | 'timings' | 'state'>, mes
   lines.push('', 'nodes and pods:');
   for (const node of mesh.state.nodes) {
     const pods = mesh.state.pods.filter((p) => p.node === node.name).map((p) => `${p.name}${p.namespace === 'default' ? '' : `.${p.namespace}`} ${p.ip}`);
-    lines.push(`  ${node.name} ${node.address} (ztunnel admin ${node.admin}${node.socks5 ? `, SOCKS5 ${node.socks5}` : ''}): ${pods.join(', ')}`);
+    lines.push(`  ${node.name} ${node.address} (ztunnel admin ${describeRoute(parseRoute(node.admin))}${node.socks5 ? `, SOCKS5 ${node.socks5}` : ''}): ${pods.join(', ')}`);
   }
   const first = mesh.state.nodes[0]?.name ?? 'node-a';
   const second = mesh.state.nodes[1]?.name ?? first;
@@ -48,6 +53,7 @@ export function readyText(mesh: Pick<DevMesh, 'mode' | 'timings' | 'state'>, mes
     `  meshctl${istiodFlag} proxy-config listeners ztunnel-${first}`,
     `  meshctl${istiodFlag} tunnels ztunnel-${second}`,
     `  meshctl${istiodFlag} x explain --from sleep.default --to productpage:9080`,
+    `  (admin APIs listen on each node's loopback: meshctl reaches them as root by entering the node's namespace, or through the sockets in ${mesh.state.nodes[0]?.adminSocket ? dirname(mesh.state.nodes[0].adminSocket) : 'the state directory'})`,
     `  edit the manifests under ${manifestDirs.join(', ')}: changes apply live (pods start and stop, policies are pushed)`,
     '',
     `logs: ${mesh.state.logsDir}    stop: Ctrl-C (after a crash: meshctl dev down)`,
@@ -85,6 +91,41 @@ export function execPlan(state: DevState, podName: string, command: readonly str
   return { argv: ['curl', '--interface', pod.ip, ...resolve, ...args], env };
 }
 
+/** Runs `command` as `pod` (execPlan); resolves with its exit status and output. */
+function execAs(state: DevState, pod: string, command: readonly string[], stdio: 'inherit' | 'pipe'): Promise<{ code: number; output: string }> {
+  const plan = execPlan(state, pod, command);
+  const [file, ...args] = plan.argv as [string, ...string[]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...plan.env } });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', (err) => reject(new MeshError('MESHCTL_ERR_DEV_EXEC', `cannot run ${file}: ${err.message}`, { cause: err })));
+    child.once('close', (exitCode, signal) => resolve({ code: exitCode ?? (signal ? 128 : 1), output }));
+  });
+}
+
+/**
+ * `dev up --check`: sleep calls productpage by its Service name through the mesh, until it
+ * answers or the deadline passes (the first call may race the last push on a busy machine).
+ */
+async function checkThroughMesh(state: DevState, say: (line: string) => void): Promise<boolean> {
+  const deadline = Date.now() + CHECK_DEADLINE_MS;
+  for (;;) {
+    const { code, output } = await execAs(state, 'sleep', ['curl', '-sS', '-m', '5', CHECK_URL], 'pipe');
+    const answer = output.split('\n')[0] ?? '';
+    if (code === 0 && / answered GET \//.test(answer)) {
+      say(`check: sleep → ${CHECK_URL} through the mesh: ${answer}`);
+      return true;
+    }
+    if (Date.now() > deadline) {
+      say(`check: sleep → ${CHECK_URL} failed (curl exit status ${code}): ${output.trim().slice(0, 500)}`);
+      return false;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 async function loadState(): Promise<DevState> {
   const { readDevState, isAlive } = await import('./host.js');
   const state = await readDevState(DEV_STATE_DIR);
@@ -105,7 +146,8 @@ export function registerDev(program: Command, ctx: CommandContext): void {
     .description('Start the mesh of the manifest directories and keep it running until Ctrl-C (transparent mode as root on Linux, else explicit)')
     .option('-f, --manifests <dir...>', `manifest directories (default ${DEFAULT_MANIFEST_DIRS.join(' ')}, plus ${WAYPOINT_MANIFEST_DIR} once the waypoint is built)`)
     .option('--mode <mode>', 'transparent or explicit (default: transparent when root on Linux)')
-    .action(async (opts: { manifests?: string[]; mode?: string }) => {
+    .option('--check', `start the mesh, call ${CHECK_URL} from the sleep pod through it, stop; the exit status says whether the call went through (waits up to ${CHECK_WAIT_FOR_OTHER_MS / 1000} s for another dev mesh on this machine to stop)`)
+    .action(async (opts: { manifests?: string[]; mode?: string; check?: boolean }) => {
       if (opts.mode !== undefined && opts.mode !== 'transparent' && opts.mode !== 'explicit') {
         throw new MeshError('MESHCTL_ERR_BAD_FLAG', `--mode ${opts.mode} is not a capture mode`, { hint: 'use transparent or explicit' });
       }
@@ -117,26 +159,50 @@ export function registerDev(program: Command, ctx: CommandContext): void {
       const say = (line: string) => void ctx.stdout.write(`${line}\n`);
       // Listening before the start: a Ctrl-C while it starts must not kill meshctl and strand
       // the detached processes and namespaces; the mesh finishes starting, then stops.
+      // A Ctrl-C usually arrives twice (from the terminal, and forwarded by npm or pnpm, which run
+      // this in the same process group): the listeners stay until the mesh is stopped, so a
+      // repeat is absorbed instead of killing meshctl halfway through its cleanup.
       let received: string | undefined;
-      const signal = new Promise<string>((resolve) => {
-        const on = (name: string) => () => {
-          if (received === undefined) say(`\n${name}: stopping as soon as the mesh is up…`);
-          received = name;
-          resolve(name);
-        };
-        process.once('SIGINT', on('SIGINT'));
-        process.once('SIGTERM', on('SIGTERM'));
-        // The terminal closed: clean up the same way.
-        process.once('SIGHUP', on('SIGHUP'));
-      });
-      const mesh = await startDevMesh({ repoRoot: REPO_ROOT, manifestDirs: absolute, stateDir: DEV_STATE_DIR, mode: opts.mode as 'transparent' | 'explicit' | undefined, say });
-      if (received === undefined) ctx.stdout.write(readyText(mesh, `node ${REPO_ROOT}apps/istioctl-ts/dist/main.js`, absolute.map((d) => (d.startsWith(REPO_ROOT) ? relative(REPO_ROOT, d) : d))));
-      const name = await signal;
-      say(`\n${name}: stopping the mesh…`);
-      const started = performance.now();
-      await mesh.stop();
-      const removed = mesh.mode === 'transparent' ? 'processes, namespaces, capture rules, hosts files and the host link removed' : 'processes stopped';
-      say(`stopped in ${formatMs(performance.now() - started)}: ${removed}`);
+      let up = false;
+      let stopRequested: (name: string) => void = () => undefined;
+      const signal = new Promise<string>((resolve) => (stopRequested = resolve));
+      // SIGHUP: the terminal closed; clean up the same way.
+      const listeners = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((name) => [name, () => {
+        if (received !== undefined) return;
+        received = name;
+        if (!up) say(`\n${name}: stopping as soon as the mesh is up…`);
+        stopRequested(name);
+      }] as const);
+      for (const [name, listener] of listeners) process.on(name, listener);
+      try {
+        const mesh = await startDevMesh({
+          repoRoot: REPO_ROOT,
+          manifestDirs: absolute,
+          stateDir: DEV_STATE_DIR,
+          mode: opts.mode as 'transparent' | 'explicit' | undefined,
+          say,
+          waitForOtherMs: opts.check ? CHECK_WAIT_FOR_OTHER_MS : 0,
+        });
+        up = true;
+        let checked = true;
+        const ready = readyText(mesh, `node ${REPO_ROOT}apps/istioctl-ts/dist/main.js`, absolute.map((d) => (d.startsWith(REPO_ROOT) ? relative(REPO_ROOT, d) : d)));
+        if (opts.check) {
+          if (received === undefined) say(ready.split('\n')[0] ?? '');
+          // Interrupted before the call: not checked.
+          checked = received === undefined && (await checkThroughMesh(mesh.state, say));
+        } else {
+          if (received === undefined) ctx.stdout.write(ready);
+          const name = await signal;
+          say(`\n${name}: stopping the mesh…`);
+        }
+        const started = performance.now();
+        await mesh.stop();
+        const removed = mesh.mode === 'transparent' ? 'processes, namespaces, capture rules, hosts files and the host link removed' : 'processes stopped';
+        say(`stopped in ${formatMs(performance.now() - started)}: ${removed}`);
+        if (!checked) throw new MeshError('MESHCTL_ERR_DEV_CHECK', `sleep could not reach ${CHECK_URL} through the mesh`, { hint: `the logs are in ${DEV_STATE_DIR}/logs` });
+      } finally {
+        for (const [name, listener] of listeners) process.off(name, listener);
+      }
     });
 
   dev
@@ -145,7 +211,15 @@ export function registerDev(program: Command, ctx: CommandContext): void {
     .action(async () => {
       const { cleanupDevMesh, readDevState, isAlive, liveOwner } = await import('./host.js');
       const state = await readDevState(DEV_STATE_DIR);
-      const owner = (await liveOwner()) ?? (state && state.pid !== process.pid && isAlive(state.pid) ? state.pid : undefined);
+      const ours = state && state.pid !== process.pid && isAlive(state.pid) ? state.pid : undefined;
+      const owner = (await liveOwner()) ?? ours;
+      if (owner !== undefined && owner !== ours) {
+        // The mdev-* names are machine-wide: a mesh another checkout (or a test) started owns them
+        // now, and whatever a crash here left was removed when it started.
+        throw new MeshError('MESHCTL_ERR_DEV_RUNNING', `a dev mesh of another checkout is running (meshctl pid ${owner}); nothing removed`, {
+          hint: 'stop it with Ctrl-C in its terminal, or `meshctl dev down` in its checkout',
+        });
+      }
       if (owner !== undefined) {
         // A live `dev up` cleans up after itself on SIGTERM; give it the chance first.
         process.kill(owner, 'SIGTERM');
@@ -162,13 +236,7 @@ export function registerDev(program: Command, ctx: CommandContext): void {
     .argument('<pod>', 'pod name, or name.namespace')
     .argument('<command...>', 'the command, after --')
     .action(async (pod: string, command: string[]) => {
-      const plan = execPlan(await loadState(), pod, command);
-      const [file, ...args] = plan.argv as [string, ...string[]];
-      const code = await new Promise<number>((resolve, reject) => {
-        const child = spawn(file, args, { stdio: 'inherit', env: { ...process.env, ...plan.env } });
-        child.once('error', (err) => reject(new MeshError('MESHCTL_ERR_DEV_EXEC', `cannot run ${file}: ${err.message}`, { cause: err })));
-        child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1)));
-      });
+      const { code } = await execAs(await loadState(), pod, command, 'inherit');
       if (code !== 0) throw new MeshError('MESHCTL_ERR_DEV_EXEC', `${command.join(' ')} exited with status ${code}`);
     });
 }

@@ -56,8 +56,8 @@ describe('readyText', () => {
     mode: 'transparent',
     istiodDebugAddress: '127.0.0.1:15014',
     nodes: [
-      { name: 'node-a', address: '10.77.0.11', netns: 'mdev-n-node-a', admin: '10.77.0.11:15000' },
-      { name: 'node-b', address: '10.77.0.12', netns: 'mdev-n-node-b', admin: '10.77.0.12:15000' },
+      { name: 'node-a', address: '10.77.0.11', netns: 'mdev-n-node-a', admin: 'netns:mdev-n-node-a/127.0.0.1:15000', adminSocket: '/r/.state/dev/run/ztunnel-node-a.sock' },
+      { name: 'node-b', address: '10.77.0.12', netns: 'mdev-n-node-b', admin: 'netns:mdev-n-node-b/127.0.0.1:15000', adminSocket: '/r/.state/dev/run/ztunnel-node-b.sock' },
     ],
     pods: [
       { name: 'sleep', namespace: 'default', node: 'node-a', ip: '10.77.1.10', netns: 'x' },
@@ -69,14 +69,15 @@ describe('readyText', () => {
   it('says where startup time went, which pods run where, and what to try', () => {
     const text = readyText({ mode: 'transparent', timings, state }, 'node /r/meshctl.js', ['examples/bookinfo']);
     expect(text).toMatch(/^mesh ready in 2\.8 s \(transparent mode\); startup time:\n {2}read manifests +40 ms\n {2}ztunnels \(xDS, workload certificates, capture rules\) +2\.8 s\n/);
-    expect(text).toContain('  node-b 10.77.0.12 (ztunnel admin 10.77.0.12:15000): echo-v2.echo 10.77.2.20\n');
+    expect(text).toContain('  node-b 10.77.0.12 (ztunnel admin 127.0.0.1:15000 in network namespace mdev-n-node-b): echo-v2.echo 10.77.2.20\n');
+    expect(text).toContain('through the sockets in /r/.state/dev/run)');
     expect(text).toContain('  meshctl dev exec sleep -- curl -s http://productpage:9080/\n');
     expect(text).toContain('  meshctl tunnels ztunnel-node-b\n');
     expect(text).toContain('  alias meshctl="node /r/meshctl.js"\n');
   });
 
-  it('names the istiod-lite address when the local debug port could not be forwarded', () => {
-    const text = readyText({ mode: 'transparent', timings, state: { ...state, istiodDebugAddress: '10.77.0.2:15014' } }, 'meshctl', ['examples/bookinfo']);
-    expect(text).toContain('  meshctl --istiod 10.77.0.2:15014 proxy-config listeners ztunnel-node-a\n');
+  it('names the forwarded debug address when 127.0.0.1:15014 was taken', () => {
+    const text = readyText({ mode: 'transparent', timings, state: { ...state, istiodDebugAddress: '127.0.0.1:40123' } }, 'meshctl', ['examples/bookinfo']);
+    expect(text).toContain('  meshctl --istiod 127.0.0.1:40123 proxy-config listeners ztunnel-node-a\n');
   });
 });

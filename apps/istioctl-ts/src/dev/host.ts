@@ -40,7 +40,8 @@ export interface DevState {
   readonly pid: number;
   readonly startedAt: string;
   readonly istiodDebugAddress: string;
-  readonly nodes: readonly { name: string; address: string; netns?: string; admin: string; socks5?: string }[];
+  /** `admin`: how meshctl reaches the ztunnel's admin API (`--admin` form); `adminSocket`: its owner-only socket. */
+  readonly nodes: readonly { name: string; address: string; netns?: string; admin: string; adminSocket?: string; socks5?: string }[];
   readonly pods: readonly { name: string; namespace: string; node: string; ip: string; netns?: string }[];
   readonly services: readonly { name: string; namespace: string; vip: string; ports: readonly number[] }[];
   /** Process groups started outside any namespace (explicit mode), killed by `dev down`. */
@@ -146,7 +147,13 @@ export async function cleanupDevMesh(stateDir: string, repoRoot: string, { relea
     await attempt(`link ${DEV_HOST_INTERFACE}`, async () => {
       const links = await run(['ip', '-o', 'link', 'show', DEV_HOST_INTERFACE]).catch(() => '');
       if (!links.includes(DEV_HOST_INTERFACE)) return;
-      await run(['ip', 'link', 'del', DEV_HOST_INTERFACE]);
+      try {
+        await run(['ip', 'link', 'del', DEV_HOST_INTERFACE]);
+      } catch (err) {
+        // The kernel removes the veth a moment after its peer's namespace goes: gone is what we want.
+        if (/Cannot find device/.test((err as Error).message)) return;
+        throw err;
+      }
       removed.push(`link ${DEV_HOST_INTERFACE}`);
     });
     await attempt('hosts files', async () => {
@@ -163,6 +170,7 @@ export async function cleanupDevMesh(stateDir: string, repoRoot: string, { relea
     });
   }
   await rm(join(stateDir, DEV_STATE_FILE), { force: true });
+  await rm(join(stateDir, 'run'), { recursive: true, force: true }); // admin sockets a killed proxy left
   const ownerPid = (await readFile(DEV_OWNER_FILE, 'utf8').catch(() => '')).trim();
   if (releaseOwner && (ownerPid === String(process.pid) || !(await liveOwner()))) await rm(DEV_OWNER_FILE, { force: true });
   return removed;

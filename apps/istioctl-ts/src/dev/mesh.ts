@@ -2,18 +2,23 @@
  * `meshctl dev up`: the sample mesh as real processes. Transparent mode (root on Linux): a
  * network namespace per node and per pod (@mesh/netfilter topology), istiod-lite on the
  * underlay, a ztunnel per node applying its TPROXY capture plan, the sample workloads inside
- * their pods, and a link from the host into the underlay so meshctl reaches every admin API.
+ * their pods, and a link from the host into the underlay (readiness, metrics, the pods).
  * Explicit mode (anything else): the same processes on loopback addresses, SOCKS5 per node.
+ *
+ * The control surfaces stay where no pod reaches them (docs/operations.md, "Reaching the control
+ * surfaces"): istiod-lite's debug API on its namespace's loopback, forwarded to the host's
+ * 127.0.0.1:15014 like a port-forward; each proxy's admin API on its namespace's loopback and on
+ * an owner-only Unix socket under `<state>/run/`, which meshctl finds through /debug/syncz.
  *
  * Invariants: everything made on the host is named `mdev-*` (host.ts removes it by name); a
  * failed start removes what it made before rethrowing; `stop()` is idempotent.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createConnection, createServer, type Server } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createTopology, isSockoptAvailable, type Topology } from '@mesh/netfilter';
+import { createTcpSocket, createTopology, isSockoptAvailable, type Topology } from '@mesh/netfilter';
 import { MeshError } from '@mesh/errors';
 import { claimOwner, cleanupDevMesh, DEV_STATE_FILE, isAlive, netnsEtcDir, readDevState, releaseOwner, run, type DevState } from './host.js';
 import { readManifests, snapshotOf, watchManifests, writeMirror, type ManifestFile } from './manifests.js';
@@ -22,6 +27,10 @@ import { DevProcess } from './processes.js';
 import { formatMilestones, ztunnelMilestones } from './startup.js';
 
 export const ISTIOD_DEBUG_PORT = 15014;
+/** Where istiod-lite's debug API listens inside its namespace (loopback only). */
+export const ISTIOD_DEBUG_HOST = '127.0.0.1';
+/** Where the ztunnel's admin API listens inside its node's namespace (transparent mode). */
+export const ZTUNNEL_ADMIN_HOST = '127.0.0.1';
 export const ISTIOD_XDS_TLS_PORT = 15012;
 export const ZTUNNEL_ADMIN_PORT = 15000;
 export const ZTUNNEL_READINESS_PORT = 15021;
@@ -54,12 +63,12 @@ export function chooseMode(forced?: DevMode): { mode: DevMode; reason: string } 
   if (process.platform !== 'linux') problems.push(`this is ${process.platform}, TPROXY needs Linux`);
   if (process.getuid?.() !== 0) problems.push('not root (network namespaces and iptables need root; run with sudo for transparent mode)');
   if (problems.length === 0 && !isSockoptAvailable()) problems.push('the @mesh/netfilter native addon (IP_TRANSPARENT) is not built (run `pnpm install`)');
-  if (problems.length === 0 && !existsSync('/usr/sbin/iptables') && !existsSync('/sbin/iptables')) problems.push('iptables is not installed (scripts/bootstrap.sh installs it)');
+  if (problems.length === 0 && !existsSync('/usr/sbin/iptables') && !existsSync('/sbin/iptables')) problems.push('iptables is not installed (the set-up installs it when run as root: `npm run setup`)');
   if (forced === 'transparent' && problems.length > 0) {
     throw new MeshError('MESHCTL_ERR_DEV_MODE', `transparent mode is not possible here: ${problems.join('; ')}`, { hint: 'use --mode explicit' });
   }
   if (problems.length > 0) return { mode: 'explicit', reason: problems.join('; ') };
-  return { mode: 'transparent', reason: 'root on Linux: pods are network namespaces and ztunnel captures with TPROXY, as in seeds 002/004' };
+  return { mode: 'transparent', reason: 'root on Linux: pods are network namespaces and ztunnel captures with TPROXY (docs/model.md)' };
 }
 
 export interface DevMeshOptions {
@@ -69,7 +78,7 @@ export interface DevMeshOptions {
   readonly mode?: DevMode | undefined;
   /** Progress lines for a person. */
   readonly say: (line: string) => void;
-  /** Forward 127.0.0.1:15014 to istiod-lite's debug port so plain `meshctl` finds the mesh. */
+  /** Forward the host's 127.0.0.1:15014 (or a free port when taken) to istiod-lite's debug port so plain `meshctl` finds the mesh; default true. */
   readonly forwardDebugPort?: boolean;
   readonly binaries?: AppBinaries;
   /** Wait this long for another running dev mesh to stop instead of refusing at once (tests). */
@@ -121,10 +130,19 @@ async function waitHttpOk(url: string, proc: DevProcess, timeoutMs: number): Pro
   }
 }
 
-/** A TCP forwarder 127.0.0.1:<port> → target; undefined when the port is taken (said by the caller). */
-async function forwardPort(port: number, target: { host: string; port: number }): Promise<Server | undefined> {
+/**
+ * Like `kubectl port-forward`: the host's 127.0.0.1:<port> → `target` as seen from inside network
+ * namespace `netns` (each upstream socket is created there by @mesh/netfilter's addon), or from
+ * here when `netns` is undefined. A taken port falls back to a free one; the caller says which.
+ */
+async function forwardPort(port: number, target: { host: string; port: number }, netns?: string): Promise<Server> {
   const server = createServer((socket) => {
-    const upstream = createConnection(target);
+    let upstream: Socket;
+    try {
+      upstream = netns ? createTcpSocket({ netns }).connect(target.port, target.host) : createConnection(target);
+    } catch {
+      return void socket.destroy();
+    }
     socket.pipe(upstream).pipe(socket);
     const drop = () => {
       socket.destroy();
@@ -133,10 +151,26 @@ async function forwardPort(port: number, target: { host: string; port: number })
     socket.on('error', drop);
     upstream.on('error', drop);
   });
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(undefined));
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
+  const listen = (p: number) =>
+    new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(p, '127.0.0.1', () => resolve(true));
+    });
+  if (!(await listen(port))) await listen(0);
+  return server;
+}
+
+/** The operator who started the dev mesh (`sudo pnpm dev` → the sudo user), who owns the admin sockets. */
+function operatorIds(): { uid: number; gid: number } | undefined {
+  const uid = Number(process.env['SUDO_UID']);
+  const gid = Number(process.env['SUDO_GID']);
+  return Number.isInteger(uid) && uid > 0 && Number.isInteger(gid) ? { uid, gid } : undefined;
+}
+
+/** Hands the run directory and the sockets in it to `owner` (they stay owner-only). */
+async function giveTo(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+  await chown(dir, owner.uid, owner.gid).catch(() => undefined);
+  for (const name of await readdir(dir).catch(() => [] as string[])) await chown(join(dir, name), owner.uid, owner.gid).catch(() => undefined);
 }
 
 export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
@@ -144,7 +178,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
   const bin = options.binaries ?? appBinaries(repoRoot);
   for (const [app, path] of Object.entries(bin)) {
     if (app !== 'waypoint' && !existsSync(path)) {
-      throw new MeshError('MESHCTL_ERR_DEV_NOT_BUILT', `${path} does not exist`, { hint: 'run `pnpm run build` first (`pnpm dev` does)' });
+      throw new MeshError('MESHCTL_ERR_DEV_NOT_BUILT', `${path} does not exist`, { hint: 'run `pnpm run build` first (`npm run dev` does)' });
     }
   }
   const previous = await readDevState(stateDir);
@@ -181,6 +215,9 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
   const configDir = join(stateDir, 'config');
   const logsDir = join(stateDir, 'logs');
   const istiodStateDir = join(stateDir, 'istiod');
+  /** The proxies' owner-only admin sockets (directory 0700, created by the proxies). */
+  const runDir = join(stateDir, 'run');
+  const adminSocket = (proxy: string) => join(runDir, `${proxy}.sock`);
   const rewrite = mode === 'explicit' ? toLoopbackAddresses : (t: string) => t;
   let files: ManifestFile[];
   let plan: DevPlan;
@@ -233,7 +270,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     const name = `pod-${pod.namespace}-${pod.name}`;
     if (pod.kind === 'waypoint') {
       if (!waypointBuilt) return undefined;
-      const proc = new DevProcess(name, inNetns(podNetns(pod), [process.execPath, bin.waypoint, '--pod-name', pod.name, '--namespace', pod.namespace, '--node-name', pod.node, '--pod-ip', pod.ip, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', pod.node), '--listen-address', pod.ip, '--admin-address', pod.ip]), logsDir);
+      const proc = new DevProcess(name, inNetns(podNetns(pod), [process.execPath, bin.waypoint, '--pod-name', pod.name, '--namespace', pod.namespace, '--node-name', pod.node, '--pod-ip', pod.ip, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', pod.node), '--listen-address', pod.ip, ...(mode === 'explicit' ? ['--admin-address', pod.ip] : []), '--admin-socket', adminSocket(`${pod.namespace}-${pod.name}`)]), logsDir);
       running.pods.set(podKey(pod), proc);
       return proc;
     }
@@ -252,7 +289,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
   const startZtunnel = (nodeName: string) => {
     const n = node(nodeName);
     const netns = nodeNetns(nodeName);
-    const argv = [process.execPath, bin.ztunnel, '--node-name', nodeName, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', nodeName), '--listen-address', n.address];
+    const argv = [process.execPath, bin.ztunnel, '--node-name', nodeName, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', nodeName), '--listen-address', n.address, '--admin-socket', adminSocket(`ztunnel-${nodeName}`)];
     if (netns) argv.push('--capture-mode', 'transparent', '--capture-netns', netns);
     else argv.push('--capture-mode', 'explicit');
     const proc = new DevProcess(`ztunnel-${nodeName}`, inNetns(netns, argv), logsDir);
@@ -265,12 +302,17 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       mode,
       pid: process.pid,
       startedAt: new Date().toISOString(),
-      istiodDebugAddress: running.forwarder || mode === 'explicit' ? `127.0.0.1:${ISTIOD_DEBUG_PORT}` : `${plan.istiodAddress}:${ISTIOD_DEBUG_PORT}`,
+      istiodDebugAddress: running.forwarder
+        ? `127.0.0.1:${(running.forwarder.address() as AddressInfo).port}`
+        : running.topology
+          ? `netns:${running.topology.underlayNetns}/${ISTIOD_DEBUG_HOST}:${ISTIOD_DEBUG_PORT}`
+          : `${ISTIOD_DEBUG_HOST}:${ISTIOD_DEBUG_PORT}`,
       nodes: plan.nodes.map((n) => ({
         name: n.name,
         address: n.address,
         ...(nodeNetns(n.name) ? { netns: nodeNetns(n.name) } : {}),
-        admin: `${n.address}:${ZTUNNEL_ADMIN_PORT}`,
+        admin: nodeNetns(n.name) ? `netns:${nodeNetns(n.name)}/${ZTUNNEL_ADMIN_HOST}:${ZTUNNEL_ADMIN_PORT}` : `${n.address}:${ZTUNNEL_ADMIN_PORT}`,
+        adminSocket: adminSocket(`ztunnel-${n.name}`),
         ...(mode === 'explicit' ? { socks5: `${n.address}:${ZTUNNEL_SOCKS5_PORT}` } : {}),
       })),
       pods: plan.pods.map((p) => ({ name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, ...(podNetns(p) ? { netns: podNetns(p) } : {}) })),
@@ -336,10 +378,14 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       );
       phase(`waypoints (${waypoints.length})`);
     }
-    if (mode === 'transparent' && options.forwardDebugPort !== false) {
-      running.forwarder = await forwardPort(ISTIOD_DEBUG_PORT, { host: plan.istiodAddress, port: ISTIOD_DEBUG_PORT });
-      if (!running.forwarder) say(`127.0.0.1:${ISTIOD_DEBUG_PORT} is taken: use meshctl --istiod ${plan.istiodAddress}:${ISTIOD_DEBUG_PORT} (or MESHCTL_ISTIOD)`);
+    if (running.topology && options.forwardDebugPort !== false) {
+      running.forwarder = await forwardPort(ISTIOD_DEBUG_PORT, { host: ISTIOD_DEBUG_HOST, port: ISTIOD_DEBUG_PORT }, running.topology.underlayNetns);
+      const bound = (running.forwarder.address() as AddressInfo).port;
+      if (bound !== ISTIOD_DEBUG_PORT) say(`127.0.0.1:${ISTIOD_DEBUG_PORT} is taken: istiod-lite's debug API is forwarded to 127.0.0.1:${bound} (meshctl --istiod 127.0.0.1:${bound}, or MESHCTL_ISTIOD)`);
     }
+    // `sudo pnpm dev`: the admin sockets belong to the operator who started it, not only to root.
+    const operator = operatorIds();
+    if (operator) await giveTo(runDir, operator);
     if (plan.pods.some((p) => p.kind === 'waypoint') && !waypointBuilt) say(`waypoint pods declared but ${bin.waypoint} is not built: they are not started`);
   } catch (err) {
     await stop().catch(() => undefined);

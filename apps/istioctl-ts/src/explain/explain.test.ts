@@ -25,7 +25,7 @@ describe('explainPath', () => {
     titles: RegExp[];
   }[] = [
     {
-      name: 'productpage → reviews Service, same node endpoint (seed 004)',
+      name: 'productpage → reviews Service, same node endpoint (docs/walkthrough.md)',
       from: 'productpage-v1.default',
       to: 'reviews:9080',
       outcome: 'allowed',

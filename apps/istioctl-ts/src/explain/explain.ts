@@ -1,6 +1,6 @@
 /**
  * `meshctl x explain`: the path one connection takes through the config, as numbered steps in
- * the order seeds 002 and 004 narrate it: the source ztunnel's `ztunnel_outbound` listener, each
+ * the order the connection meets them (docs/model.md, docs/walkthrough.md): the source ztunnel's `ztunnel_outbound` listener, each
  * `filter_chain_matcher` branch (source IP → destination IP → destination port), the filter chain
  * and its EDS cluster, the endpoint chosen and its `tunnel` metadata, the internal listener
  * `outbound_tunnel_lis_*`, the tunnel cluster `outbound_tunnel_clus_*`, then the destination
@@ -15,40 +15,12 @@ import { num, rec, records, str, type JsonRecord } from '../config-dump/json.js'
 import { filterChainsByName, matcherLeaves, walkMatcher, type WalkBranch } from '../config-dump/matcher.js';
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, parseServiceClusterName } from '../config-dump/names.js';
 import { endpointAddress, endpointMetadata, splitHostPort } from '../config-dump/proxy-config-views.js';
-import { findWorkload, meshWorkloads, workloadLabel, type NamedDump, type WorkloadInfo } from '../config-dump/workloads.js';
+import { findWorkload, meshWorkloads, workloadLabel, type WorkloadInfo } from '../config-dump/workloads.js';
 import { evaluateRbac, type RbacVerdict } from './rbac.js';
+import type { ExplainInput, ExplainOutcome, ExplainStep, Explanation } from './types.js';
+import { explainWorkloadPath } from './workload-explain.js';
 
-export interface ExplainInput {
-  /** Every ztunnel's config dump the walk may need (the source's and the destination's). */
-  proxies: readonly NamedDump[];
-  /** Source pod: `name.namespace` or its IP. */
-  from: string;
-  /** Destination `host:port`: a Service (`reviews`, `reviews.default`, FQDN), a pod `name.namespace`, or an IP. */
-  to: string;
-  /** Follow this endpoint (IP or IP:port) instead of the first healthy one. */
-  endpoint?: string | undefined;
-}
-
-export interface ExplainStep {
-  /** The proxy whose config this step reads. */
-  proxy: string;
-  /** One line: what happens. */
-  title: string;
-  /** Supporting facts, one per line. */
-  details: string[];
-}
-
-export type ExplainOutcome = 'allowed' | 'denied' | 'unknown' | 'passthrough' | 'blackhole' | 'no-endpoint' | 'incomplete';
-
-export interface Explanation {
-  source: { label: string; ip: string; proxy: string; identity: string | undefined };
-  destination: { label: string; ip: string; port: number };
-  steps: ExplainStep[];
-  outcome: ExplainOutcome;
-  /** The policy that decided an allowed/denied outcome, when one did. */
-  policy: string | undefined;
-  summary: string;
-}
+export type { ExplainInput, ExplainOutcome, ExplainStep, Explanation } from './types.js';
 
 const TUNNEL_PORT = 15008;
 
@@ -125,6 +97,11 @@ interface Walk {
 export function explainPath(input: ExplainInput): Explanation {
   const workloads = meshWorkloads(input.proxies);
   const source = findWorkload(workloads, input.from);
+  // A workload-dialect ztunnel holds the whole mesh in Istio's workload API: walk that instead,
+  // unless the source's own ztunnel runs the Envoy dialect.
+  const sourceHome = input.proxies.find((p) => p.name === source?.proxy);
+  const dialect = (sourceHome?.dump.workload ? sourceHome : input.proxies.find((p) => p.dump.workload && !sourceHome))?.dump.workload;
+  if (dialect) return explainWorkloadPath(input, dialect);
   if (!source) throw explainError(`unknown source pod ${input.from}`, `known pods: ${knownWorkloads(workloads)}`);
   const sourceProxy = input.proxies.find((p) => p.name === source.proxy);
   if (!sourceProxy) {
@@ -172,7 +149,7 @@ export function explainPath(input: ExplainInput): Explanation {
     return walk.done('passthrough', `passthrough: ${source.ip} → ${destination.ip}:${destination.port} leaves the mesh as plain TCP (destination unknown to the mesh or not captured)`);
   }
   if (target.tunnelHostname) {
-    // Direct to a pod IP: the chain tunnels straight to the tunnel cluster (seed 004 "to a pod IP → direct").
+    // Direct to a pod IP: the chain tunnels straight to the tunnel cluster (docs/model.md, routing rule 2).
     const override = num(rec(cluster['original_dst_lb_config'])['upstream_port_override']) ?? TUNNEL_PORT;
     hbone = { address: `${destination.ip}:${override}`, authority: `${destination.ip}:${destination.port}`, tunnelCluster: cluster };
     steps.push({

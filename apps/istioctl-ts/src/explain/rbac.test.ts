@@ -43,7 +43,7 @@ describe('evaluateRbac', () => {
       policy: 'a',
     },
     { name: 'plaintext peer fails an authenticated principal', filters: [filter('ALLOW', { a: { permissions: [{ any: true }], principals: [principal(SLEEP)] } })], facts: facts({ peerIdentity: undefined }), allowed: false, policy: undefined },
-    { name: 'an unknown rule kind is not guessed', filters: [filter('DENY', { d: { permissions: [{ requested_server_name: { exact: 'x' } }], principals: [{ any: true }] } })], facts: facts(), allowed: undefined, policy: 'd' },
+    { name: 'an unknown rule kind is not guessed', filters: [filter('DENY', { d: { permissions: [{ metadata: { filter: 'x' } }], principals: [{ any: true }] } })], facts: facts(), allowed: undefined, policy: 'd' },
   ])('$name', ({ filters, facts: f, allowed, policy }) => {
     const verdict = evaluateRbac(filters, f);
     expect(verdict.allowed).toBe(allowed);

@@ -5,7 +5,7 @@
  * (naming the policy) rather than a guess.
  */
 import { compileRbacFilter, traceRbac, UnsupportedConfig, type RbacFilter, type RbacFilterTrace, type RbacRequest } from '@mesh/envoy-config';
-import { rec, str, type JsonRecord } from '../config-dump/json.js';
+import type { JsonRecord } from '../config-dump/json.js';
 
 export type RbacFacts = Required<Pick<RbacRequest, 'sourceIp' | 'destinationIp' | 'destinationPort'>> & Pick<RbacRequest, 'peerIdentity'>;
 
@@ -28,8 +28,13 @@ export function evaluateRbac(filterConfigs: readonly JsonRecord[], facts: RbacFa
     const policy = /policies\["([^"]+)"\]/.exec(err.path)?.[1];
     return { allowed: undefined, policy, reason: `a policy uses a rule meshctl cannot evaluate (${err.reason})`, filters: [] };
   }
+  return rbacVerdict(compiled, facts);
+}
+
+/** The verdict of compiled RBAC filters (either dialect's), with the reason meshctl prints. */
+export function rbacVerdict(compiled: readonly RbacFilter[], facts: RbacFacts): RbacVerdict {
   const { decision, filters } = traceRbac(compiled, facts);
-  const allows = filters.filter((f) => f.action === 'ALLOW');
+  const allows = filters.filter((f) => f.action === 'ALLOW' && !f.dryRun);
   let reason: string;
   if (!decision.allowed) {
     reason = decision.policy
@@ -40,16 +45,7 @@ export function evaluateRbac(filterConfigs: readonly JsonRecord[], facts: RbacFa
   } else if (decision.policy) {
     reason = 'an ALLOW policy matches';
   } else {
-    reason = filters.length === 0 ? 'no authorization policy applies' : 'no DENY policy matches and no ALLOW policy applies';
+    reason = filters.every((f) => f.dryRun || f.action === 'LOG') ? 'no authorization policy applies' : 'no DENY policy matches and no ALLOW policy applies';
   }
   return { allowed: decision.allowed, policy: decision.policy, reason, filters };
-}
-
-/** Used by tables: policy names of an RBAC filter config. */
-export function rbacPolicyNames(config: JsonRecord): string[] {
-  return Object.keys(rec(rec(config['rules'])['policies']));
-}
-
-export function rbacAction(config: JsonRecord): 'ALLOW' | 'DENY' {
-  return str(rec(config['rules'])['action']) === 'DENY' ? 'DENY' : 'ALLOW';
 }

@@ -1,28 +1,6 @@
-/** Plain-text (`--once`, non-TTY) rendering of tunnels and of `ztunnel-config connections`. */
-import { renderTable } from '../render/table.js';
+/** Plain-text (`--once`, non-TTY) rendering of tunnels. */
 import { formatAge, formatBytes, formatRate } from '../render/units.js';
 import type { PoolGroup, TunnelRow } from './tunnel-rows.js';
-
-export function connectionsTable(rows: readonly TunnelRow[]): string {
-  return renderTable(
-    ['DIRECTION', 'LOCAL', 'REMOTE', 'REMOTE TARGET', 'PROTOCOL', 'SOURCE IDENTITY', 'DESTINATION IDENTITY', 'SENT', 'RECEIVED', 'AGE'],
-    rows.map((r) => {
-      const outbound = r.direction === 'outbound';
-      return [
-        r.direction,
-        outbound ? r.sourceAddr : r.authority,
-        outbound ? (r.hboneAddr !== '-' ? r.hboneAddr : r.authority) : r.sourceAddr,
-        outbound ? `${r.destination} (${r.authority})` : r.source,
-        r.protocol,
-        r.sourceIdentity,
-        r.destinationIdentity,
-        formatBytes(r.bytesSent),
-        formatBytes(r.bytesRecv),
-        formatAge(r.ageMs),
-      ];
-    }),
-  );
-}
 
 export function tunnelLine(r: TunnelRow): string {
   return `${r.direction} ${r.source} → ${r.destination} ${r.authority} ${r.protocol} sent ${formatBytes(r.bytesSent)} (${formatRate(r.rateSent)}) received ${formatBytes(r.bytesRecv)} (${formatRate(r.rateRecv)}) age ${formatAge(r.ageMs)}`;

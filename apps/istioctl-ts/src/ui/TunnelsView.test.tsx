@@ -1,5 +1,6 @@
 import { render } from 'ink-testing-library';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@mesh/testing';
 import type { TunnelsSnapshot } from '../api/tunnels.js';
 import { groupByConnection, sortRows, tunnelRows, updateClosed } from '../tunnels/tunnel-rows.js';
 import { TunnelsApp, reduceKey, type TunnelsUiState } from './TunnelsApp.js';
@@ -42,8 +43,6 @@ function renderTracked(node: Parameters<typeof render>[0]) {
   cleanups.push(() => r.unmount());
   return r;
 }
-
-const tick = (ms = 30) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('TunnelsView', () => {
   it('shows each pool connection with its tunnels, bytes and rates', () => {
@@ -96,28 +95,27 @@ describe('TunnelsApp', () => {
       return calls === 1 ? snapshot(1_000, 500, 100) : snapshot(1_000 + calls * 50, 500, 100 + calls * 1000);
     };
     const { lastFrame, stdin } = renderTracked(<TunnelsApp proxy="ztunnel-node-a" fetchSnapshot={fetchSnapshot} intervalMs={40} initialSort="bytes" initialFilter="" />);
-    await tick(150);
-    expect(calls).toBeGreaterThan(2);
-    let frame = lastFrame() ?? '';
-    expect(frame.indexOf('reviews-v3')).toBeLessThan(frame.indexOf('reviews-v2'));
+    const frame = () => lastFrame() ?? '';
+    await eventually(() => {
+      expect(calls).toBeGreaterThan(2);
+      expect(frame().indexOf('reviews-v3')).toBeLessThan(frame().indexOf('reviews-v2'));
+    }, { what: 'refreshes that put v3 first', lastSeen: frame });
     stdin.write('s');
-    await tick();
-    expect(lastFrame()).toContain('sort: rate');
+    await eventually(() => expect(frame()).toContain('sort: rate'), { what: 'the sort changed' });
     stdin.write('/');
-    await tick();
-    for (const ch of 'v2') {
-      stdin.write(ch);
-      await tick(10);
-    }
+    await eventually(() => expect(frame()).toContain('filter: ▏'), { what: 'the filter prompt' });
+    stdin.write('v');
+    stdin.write('2');
+    await eventually(() => expect(frame()).toContain('filter: v2▏'), { what: 'the typed filter' });
     stdin.write('\r');
-    await tick(60);
-    frame = lastFrame() ?? '';
-    expect(frame).toContain('filter: v2');
-    expect(frame).toContain('reviews-v2');
-    expect(frame).not.toContain('reviews-v3');
+    await eventually(() => {
+      expect(frame()).toContain('filter: v2');
+      expect(frame()).not.toContain('▏');
+      expect(frame()).toContain('reviews-v2');
+      expect(frame()).not.toContain('reviews-v3');
+    }, { what: 'the filter applied' });
     stdin.write('\u001b');
-    await tick(60);
-    expect(lastFrame()).toContain('reviews-v3');
+    await eventually(() => expect(frame()).toContain('reviews-v3'), { what: 'the filter cleared' });
   });
 });
 
