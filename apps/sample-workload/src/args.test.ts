@@ -25,6 +25,8 @@ describe('parseSampleArgs', () => {
     [['--name', 'x'], /--listen/],
     [['--name', 'x', '--listen', '10.0.0.1'], /not host:port/],
     [['--name', 'x', '--listen', 'a:1', '--upstream', 'nope'], /not a URL/],
+    [['--name', 'x', '--listen', 'a:1', '--http-answer', 'xml'], /expected report or echo/],
+    [['--name', 'x', '--listen', 'a:1', '--http-answer', 'echo', '--upstream', 'http://a/'], /needs --http-answer report/],
     [['--bogus'], /bogus/],
   ])('refuses %j', (argv, message) => {
     let caught: unknown;
@@ -35,6 +37,11 @@ describe('parseSampleArgs', () => {
     }
     expect(hasCode(caught, 'SAMPLE_ERR_CONFIG')).toBe(true);
     expect((caught as Error).message).toMatch(message);
+  });
+
+  it('--http-answer echo (or HTTP_ANSWER) answers like the conformance suite\'s echo server', () => {
+    expect(parseSampleArgs(['--name', 'x', '--listen', 'a:1', '--http-answer', 'echo'])).toMatchObject({ options: { httpAnswer: 'echo' } });
+    expect(parseSampleArgs(['--name', 'x', '--listen', 'a:1'], { HTTP_ANSWER: 'echo' })).toMatchObject({ options: { httpAnswer: 'echo' } });
   });
 
   it('--help', () => expect(parseSampleArgs(['-h'])).toEqual({ help: true }));

@@ -19,6 +19,13 @@ Options (environment variable in brackets):
   --listen <host:port>     (required, repeatable) [LISTEN, comma-separated] Where to listen.
   --upstream <url>         (repeatable) [UPSTREAMS, comma-separated] Called for every HTTP
                            request; their answers are included (productpage -> reviews -> ratings).
+  --http-answer <kind>     [HTTP_ANSWER] report (default): what the pod saw; echo: the JSON the
+                           Gateway API conformance suite's echo server answers with.
+
+Every HTTP request may also ask for ?delay=1s, /status/<code>, response headers with
+X-Echo-Set-Header: Name:value, or a simulated failure (?uuid=<key>&succeedAfter=<n>
+[&responseCode=500][&delayRetry=100ms]); Upgrade: websocket gets an echoing WebSocket, and
+HTTP/2 with prior knowledge (h2c) is served like HTTP/1.1.
   -h, --help               Show this help.
 `;
 
@@ -46,6 +53,7 @@ export function parseSampleArgs(argv: readonly string[], env: Readonly<Record<st
         node: { type: 'string' },
         listen: { type: 'string', multiple: true },
         upstream: { type: 'string', multiple: true },
+        'http-answer': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -61,12 +69,17 @@ export function parseSampleArgs(argv: readonly string[], env: Readonly<Record<st
   for (const url of values.upstream ?? []) {
     if (!URL.canParse(url)) throw new MeshError('SAMPLE_ERR_CONFIG', `--upstream ${url} is not a URL`);
   }
+  const httpAnswer = values['http-answer'] ?? env['HTTP_ANSWER'] ?? 'report';
+  if (httpAnswer !== 'report' && httpAnswer !== 'echo') throw new MeshError('SAMPLE_ERR_CONFIG', `--http-answer ${httpAnswer}: expected report or echo`);
+  const upstreams = values.upstream ?? list(env['UPSTREAMS']);
+  if (httpAnswer === 'echo' && upstreams.length > 0) throw new MeshError('SAMPLE_ERR_CONFIG', '--upstream needs --http-answer report (an echo answer has no room for upstream answers)');
   return {
     help: false,
     options: {
       workload: { pod, namespace: values.namespace ?? env['POD_NAMESPACE'] ?? 'default', node: values.node ?? env['NODE_NAME'] },
       listen,
-      upstreams: values.upstream ?? list(env['UPSTREAMS']),
+      upstreams,
+      ...(httpAnswer === 'echo' ? { httpAnswer } : {}),
     },
   };
 }

@@ -85,3 +85,49 @@ export function formatAddress(address: string | undefined, port: number | undefi
   if (!address) return 'unknown';
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+/** What the conformance suite's echo server reports of a request (`--http-answer echo`). */
+export interface EchoRequest {
+  readonly workload: WorkloadIdentity;
+  /** Path with query string, as the request line had it. */
+  readonly path: string;
+  readonly host: string;
+  readonly method: string;
+  /** `HTTP/1.1` or `HTTP/2.0`. */
+  readonly proto: string;
+  /** As received; the Host header is reported as `host` instead. */
+  readonly headers: readonly (readonly [string, string])[];
+}
+
+/** Go's canonical header name (`x-echo-set-header` → `X-Echo-Set-Header`). */
+export function canonicalHeaderName(name: string): string {
+  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => `${dash}${c.toUpperCase()}`);
+}
+
+/**
+ * The JSON the Gateway API conformance suite's echo server answers with (`path`, `host`,
+ * `method`, `proto`, `headers` as canonical name → values, `namespace`, `ingress`, `service`,
+ * `pod`), so the suite's expectations read the same fields.
+ */
+export function echoBasicJson(request: EchoRequest): string {
+  const headers: Record<string, string[]> = {};
+  for (const [name, value] of request.headers) {
+    if (name.toLowerCase() === 'host') continue;
+    (headers[canonicalHeaderName(name)] ??= []).push(value);
+  }
+  return `${JSON.stringify(
+    {
+      path: request.path,
+      host: request.host,
+      method: request.method,
+      proto: request.proto,
+      headers,
+      namespace: request.workload.namespace,
+      ingress: '',
+      service: '',
+      pod: request.workload.pod,
+    },
+    null,
+    1,
+  )}\n`;
+}

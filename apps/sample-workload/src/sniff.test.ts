@@ -10,6 +10,10 @@ describe('sniffProtocol', () => {
     ['PATC', 'undecided'],
     ['GET', 'undecided'],
     ['hello\n', 'tcp'],
+    ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'h2c'],
+    ['PRI * HT', 'undecided'],
+    ['PRIX', 'tcp'],
+    ['P', 'undecided'],
     ['GETX', 'tcp'],
     ['\x16\x03\x01', 'tcp'],
   ] as const)('%j → %s', (input, expected) => {
