@@ -2,14 +2,38 @@
  * The sample mesh (examples/bookinfo) as files for istiod-lite, optionally with its addresses
  * moved (explicit mode on loopback uses 127.x instead of 10.77.x) and policies layered on.
  */
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
+import { onTestFinished } from 'vitest';
+import { WAIT_TIMEOUT_MS, eventually } from '@mesh/testing';
 import { REPO_ROOT } from './process.js';
 
 export const BOOKINFO_DIR = `${REPO_ROOT}examples/bookinfo/`;
+
+/**
+ * The xDS dialects a ztunnel can run (`--xds-dialect`); the mesh suites run once per dialect,
+ * since traffic and policy must behave the same in both (docs/workload-api.md).
+ */
+export const XDS_DIALECTS = ['envoy', 'workload'] as const;
+export type XdsDialect = (typeof XDS_DIALECTS)[number];
 export const POLICIES_DIR = `${REPO_ROOT}examples/policies/`;
+
+/** How a test sees that removing a manifest took effect. */
+export interface Lifted {
+  /** For failure messages: "STRICT mTLS on ratings". */
+  what: string;
+  /** Throws (e.g. an `expect`) until the manifest's removal took effect. */
+  lifted: () => unknown;
+  timeoutMs?: number;
+}
+
+/** How a test sees that a manifest took effect, and that removing it did. */
+export interface InForce extends Lifted {
+  /** Throws until the manifest is in force. */
+  inForce: () => unknown;
+}
 
 export interface MeshFiles {
   root: string;
@@ -20,6 +44,16 @@ export interface MeshFiles {
   /** Copies a file from examples/policies into the config dir. */
   addPolicy(file: string): Promise<void>;
   remove(name: string): Promise<void>;
+  /**
+   * Writes a manifest for the rest of the current test and waits until it is in force; when the
+   * test finishes, passed or failed, removes it and waits until it is lifted, so no test runs
+   * under another's manifest.
+   */
+  useManifest(name: string, yaml: string, probes: InForce): Promise<void>;
+  /** Writes a manifest for the rest of the current test (removed, and waited for, when it ends). */
+  writeForTest(name: string, yaml: string, probes: Lifted): Promise<void>;
+  /** useManifest for a file of examples/policies. */
+  usePolicy(file: string, probes: InForce): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -27,19 +61,36 @@ export async function createMeshFiles(rewrite: (yaml: string) => string = (y) =>
   const root = await mkdtemp(join(tmpdir(), 'mesh-e2e-'));
   const configDir = join(root, 'config');
   const stateDir = join(root, 'state');
-  const { mkdir } = await import('node:fs/promises');
   await mkdir(configDir, { recursive: true });
   await mkdir(stateDir, { recursive: true });
   for (const file of await readdir(BOOKINFO_DIR)) {
     if (file.endsWith('.yaml')) await writeFile(join(configDir, file), rewrite(await readFile(join(BOOKINFO_DIR, file), 'utf8')));
   }
+  const write = (name: string, yaml: string) => writeFile(join(configDir, name), rewrite(yaml));
+  const remove = (name: string) => rm(join(configDir, name), { force: true });
+  const policyYaml = (file: string) => readFile(join(POLICIES_DIR, file), 'utf8');
+  const writeForTest = async (name: string, yaml: string, probes: Lifted) => {
+    const timeoutMs = probes.timeoutMs ?? WAIT_TIMEOUT_MS;
+    onTestFinished(async () => {
+      await remove(name);
+      await eventually(probes.lifted, timeoutMs, `${probes.what} lifted (${name} removed)`);
+    }, timeoutMs + 5_000);
+    await write(name, yaml);
+  };
+  const useManifest = async (name: string, yaml: string, probes: InForce) => {
+    await writeForTest(name, yaml, probes);
+    await eventually(probes.inForce, probes.timeoutMs ?? WAIT_TIMEOUT_MS, `${probes.what} in force (${name} written)`);
+  };
   return {
     root,
     configDir,
     stateDir,
-    write: (name, yaml) => writeFile(join(configDir, name), rewrite(yaml)),
-    addPolicy: async (file) => writeFile(join(configDir, `policy-${file}`), rewrite(await readFile(join(POLICIES_DIR, file), 'utf8'))),
-    remove: (name) => rm(join(configDir, name), { force: true }),
+    write,
+    addPolicy: async (file) => write(`policy-${file}`, await policyYaml(file)),
+    remove,
+    useManifest,
+    writeForTest,
+    usePolicy: async (file, probes) => useManifest(`policy-${file}`, await policyYaml(file), probes),
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
 }

@@ -51,10 +51,11 @@ export async function startHashSink(netns: string, host: string, port: number): 
   return server;
 }
 
-export function httpInNetns(netns: string, port: number, path: string, method = 'GET'): Promise<{ status: number; body: string }> {
+/** HTTP from inside `netns` to `host` (the namespace's loopback unless given). */
+export function httpInNetns(netns: string, port: number, path: string, method = 'GET', host = '127.0.0.1'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, method, createConnection: () => createTcpSocket({ netns }).connect(port, '127.0.0.1') },
+      { host, port, path, method, createConnection: () => createTcpSocket({ netns }).connect(port, host) },
       (res) => {
         let body = '';
         res.setEncoding('utf8');

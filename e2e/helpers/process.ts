@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { beforeEach } from 'vitest';
+import { WAIT_TIMEOUT_MS, waitFor } from '@mesh/testing';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const ISTIOD_MAIN = `${REPO_ROOT}apps/istiod-lite/dist/main.js`;
@@ -46,15 +48,17 @@ export class AppProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  async waitForLog(predicate: (entry: LogEntry) => boolean, timeoutMs = 10_000): Promise<LogEntry> {
-    const start = Date.now();
-    for (;;) {
-      const found = this.logs.find(predicate);
-      if (found) return found;
-      if (!this.running) throw new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}) before the expected log line:\n${this.output.slice(-3000)}`);
-      if (Date.now() - start > timeoutMs) throw new Error(`${this.name}: no matching log line within ${timeoutMs} ms:\n${this.output.slice(-3000)}`);
-      await sleep(25);
-    }
+  /**
+   * The first log line (present or to come) that satisfies `predicate`; fails at once if the
+   * process exits first, and with the end of its output if the deadline passes.
+   */
+  waitForLog(predicate: (entry: LogEntry) => boolean, timeoutMs = WAIT_TIMEOUT_MS): Promise<LogEntry> {
+    return waitFor(() => this.logs.find(predicate), {
+      timeoutMs,
+      what: `a matching log line from ${this.name}`,
+      giveUpIf: () => !this.running && `${this.name} exited (${this.child.exitCode ?? this.child.signalCode})`,
+      lastSeen: () => this.output.slice(-3000),
+    });
   }
 
   /** SIGTERM to the whole group, SIGKILL after `graceMs`. Idempotent. */
@@ -79,21 +83,28 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * When a test of the calling suite fails, writes what each process printed during that test to
+ * stderr, so the failure shows what the mesh logged: every line but the access log (the last
+ * `chars` of them), then the last few access log lines. Call it inside the suite's describe.
+ * (E2E_DEBUG=1 prints every process's whole output at the end instead.)
+ */
+export function showOutputOnFailure(processes: () => Iterable<AppProcess>, chars = 8_000): void {
+  beforeEach(({ onTestFailed }) => {
+    const start = new Map([...processes()].map((p) => [p, p.output.length]));
+    onTestFailed(() => {
+      for (const p of processes()) {
+        const lines = p.output.slice(start.get(p) ?? 0).split('\n');
+        const access = lines.filter((line) => line.includes('"scope":"access"'));
+        const other = lines.filter((line) => !line.includes('"scope":"access"')).join('\n');
+        process.stderr.write(
+          `--- ${p.name}, output during the failed test${other.length > chars ? ` (last ${chars} characters)` : ''}:\n${other.slice(-chars)}\n` +
+            `--- ${p.name}: ${access.length} access log lines${access.length > 0 ? `, the last ${Math.min(3, access.length)}:\n${access.slice(-3).join('\n')}` : ''}\n`,
+        );
+      }
+    });
+  });
 }
 
-export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const start = Date.now();
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    await sleep(50);
-  }
-}
+/** The one wait-with-a-deadline of the test suites (`@mesh/testing`), re-exported for e2e files. */
+export { eventually, nextEvent, waitFor } from '@mesh/testing';

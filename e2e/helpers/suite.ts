@@ -1,13 +1,24 @@
 /**
  * What a network-namespace e2e suite starts (app processes inside namespaces, pod servers),
  * so one teardown stops all of it, removes the suite's namespaces and files, and `E2E_DEBUG=1`
- * shows the processes' output. Each suite has its own name prefix (`<tag><4 hex>-`), so suites
- * can run at once; a run killed before its afterAll is swept by the next one.
+ * shows the processes' output.
+ *
+ * Each run of a suite has its own name prefix (`<tag><6 hex>-`), so suites, and several runs of
+ * the same suite (other engineers, CI), run at once on one machine. A run records itself as the
+ * owner of its prefix (a file naming its pid under OWNERS_DIR); the sweep of a later run removes
+ * only namespaces whose owner is gone (killed before its afterAll), never a live run's.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
+import { join } from 'node:path';
 import { destroyTopology, listNamespaces } from '@mesh/netfilter';
-import { AppProcess } from './process.js';
+import { AppProcess, showOutputOnFailure } from './process.js';
+
+/** One file per live run: its prefix as the name, its pid inside. tmpfs, gone after a reboot like the namespaces. */
+const OWNERS_DIR = '/run/mesh-e2e-suites';
+/** A namespace without an owner file (from a run before owner files existed) counts as stale after this long. */
+const UNOWNED_STALE_MS = 60 * 60_000;
 
 export class NamespaceSuite {
   readonly prefix: string;
@@ -15,26 +26,42 @@ export class NamespaceSuite {
   readonly servers: Server[] = [];
   readonly #tag: string;
 
-  /** `tag`: two lower-case letters naming the suite (`zt`, `wp`). */
+  /** `tag`: two lower-case letters naming the suite (`zt`, `wp`, `fl`). */
   constructor(tag: string) {
     this.#tag = tag;
-    this.prefix = `${tag}${randomBytes(2).toString('hex')}-`;
+    this.prefix = `${tag}${randomBytes(3).toString('hex')}-`;
   }
 
-  /** Namespaces an earlier run of this suite left behind (killed before its afterAll). */
+  /**
+   * Claims this run's prefix, then removes the namespaces (and the processes inside them) that
+   * runs of this suite killed before their afterAll left behind. Call it first in beforeAll.
+   */
   async removeStale(): Promise<void> {
-    const ours = new RegExp(`^(${this.#tag}[0-9a-f]{4}-)`);
+    mkdirSync(OWNERS_DIR, { recursive: true });
+    writeFileSync(join(OWNERS_DIR, this.prefix), String(process.pid));
+    // Both the current `<tag><6 hex>-` and the earlier `<tag><4 hex>-` prefixes.
+    const ours = new RegExp(`^(${this.#tag}(?:[0-9a-f]{6}|[0-9a-f]{4})-)`);
+    const stale = new Set<string>();
     for (const name of await listNamespaces(this.#tag)) {
-      const stale = ours.exec(name)?.[1];
-      if (stale) await destroyTopology(stale);
+      const prefix = ours.exec(name)?.[1];
+      if (prefix && prefix !== this.prefix && !stale.has(prefix) && isStale(prefix, name)) stale.add(prefix);
+    }
+    for (const prefix of stale) {
+      await destroyTopology(prefix);
+      rmSync(join(OWNERS_DIR, prefix), { force: true });
     }
   }
 
-  /** Runs `node <main> <args>` inside `netns`; stopped by teardown(). */
-  start(name: string, netns: string, main: string, args: readonly string[]): AppProcess {
-    const p = new AppProcess(name, 'ip', ['netns', 'exec', netns, process.execPath, main, ...args]);
+  /** Runs `node [nodeFlags] <main> <args>` inside `netns`; stopped by teardown(). */
+  start(name: string, netns: string, main: string, args: readonly string[], nodeFlags: readonly string[] = []): AppProcess {
+    const p = new AppProcess(name, 'ip', ['netns', 'exec', netns, process.execPath, ...nodeFlags, main, ...args]);
     this.processes.push(p);
     return p;
+  }
+
+  /** Registers (inside the suite's describe) the output dump of every process when a test fails. */
+  showOutputOnFailure(): void {
+    showOutputOnFailure(() => this.processes);
   }
 
   /** With E2E_DEBUG set, the last `chars` of every process's output on stderr. */
@@ -43,10 +70,34 @@ export class NamespaceSuite {
     for (const p of this.processes) process.stderr.write(`--- ${p.name}\n${p.output.slice(-chars)}\n`);
   }
 
-  /** Stops servers and processes, then removes the suite's namespaces. */
+  /**
+   * Stops servers and processes, then removes the suite's namespaces and its owner file. The
+   * suite is empty afterwards and can run again (the e2e suites run once per xDS dialect).
+   */
   async teardown(): Promise<void> {
-    for (const s of this.servers) s.close();
-    for (const p of this.processes) await p.stop(1_000);
+    for (const s of this.servers.splice(0)) s.close();
+    for (const p of this.processes.splice(0)) await p.stop(1_000);
     await destroyTopology(this.prefix);
+    rmSync(join(OWNERS_DIR, this.prefix), { force: true });
+  }
+}
+
+/** Whether the run that made `prefix` is gone: its owner process exited, or (no owner file) it is old. */
+function isStale(prefix: string, someNamespace: string): boolean {
+  let owner: number;
+  try {
+    owner = Number(readFileSync(join(OWNERS_DIR, prefix), 'utf8'));
+  } catch {
+    try {
+      return Date.now() - statSync(`/run/netns/${someNamespace}`).mtimeMs > UNOWNED_STALE_MS;
+    } catch {
+      return false;
+    }
+  }
+  try {
+    process.kill(owner, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }

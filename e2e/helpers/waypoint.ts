@@ -1,5 +1,5 @@
 /**
- * Helpers for the waypoint e2e (seed 003): the built waypoint's path, an echo pod server that
+ * Helpers for the waypoint e2e (docs/model.md, "The waypoint"): the built waypoint's path, an echo pod server that
  * answers HTTP (with behaviours for /flaky and /slow) and plain TCP on the same port, and an
  * HTTP client that runs inside a pod's network namespace (so ztunnel captures it).
  */
