@@ -1,5 +1,7 @@
 # meshctl: the CLI (proxy-config, ztunnel-config, tunnels, x explain). Needs no capabilities;
-# runs as mesh (1337). Point it at istiod-lite: --istiod <host>:15014 or MESHCTL_ISTIOD.
+# runs as mesh (1337). istiod-lite's debug API and the proxies' admin APIs listen on their
+# containers' loopback, so run it in that container's network namespace, as istioctl uses a
+# port-forward: docker run --network container:mesh-istiod mesh/meshctl … (docker/README.md).
 # (`meshctl dev` orchestrates processes on a host and is not for this image.)
 FROM mesh/node-base:latest AS prune
 COPY . /workspace

@@ -79,7 +79,7 @@ for (const [i, pod] of pods.entries()) {
   writeFileSync(`/etc/netns/${netns}/hosts`, `${hosts}${pod.ip}\t${pod.name}\n`);
   if (pod.kind === 'waypoint') {
     if (env.UNDERLAY_CIDR) run('iptables-nft', '-t', 'nat', '-A', 'POSTROUTING', '-s', `${pod.ip}/32`, '-d', env.UNDERLAY_CIDR, '-j', 'MASQUERADE');
-    start(`waypoint ${pod.name}`, ['ip', 'netns', 'exec', netns, 'node', '/waypoint/dist/main.js', '--node-name', nodeName, '--pod-name', pod.name, '--namespace', pod.namespace, '--pod-ip', pod.ip, '--xds-address', need('XDS_ADDRESS'), '--bootstrap-dir', bootstrapDir, '--listen-address', pod.ip, '--admin-address', pod.ip]);
+    start(`waypoint ${pod.name}`, ['ip', 'netns', 'exec', netns, 'node', '/waypoint/dist/main.js', '--node-name', nodeName, '--pod-name', pod.name, '--namespace', pod.namespace, '--pod-ip', pod.ip, '--xds-address', need('XDS_ADDRESS'), '--bootstrap-dir', bootstrapDir, '--listen-address', pod.ip]);
   } else {
     start(`pod ${pod.name}`, ['ip', 'netns', 'exec', netns, 'node', '/sample-workload/dist/main.js', '--name', pod.name, '--namespace', pod.namespace, '--node', nodeName, ...pod.ports.flatMap((p) => ['--listen', `${pod.ip}:${p}`])]);
   }

@@ -1,4 +1,5 @@
-# waypoint: the L7 proxy (HBONE in on 15008, admin 15000, readiness 15021). Needs no
+# waypoint: the L7 proxy (HBONE in on 15008, metrics 15020, readiness 15021; admin 15000 on the
+# pod's loopback only). Needs no
 # capabilities (15008 is not a privileged port); runs as mesh (1337).
 FROM mesh/node-base:latest AS prune
 COPY . /workspace
@@ -7,5 +8,5 @@ RUN ["node", "/workspace/docker/prune.mjs", "/workspace", "apps/waypoint", "/out
 FROM mesh/node-base:latest
 COPY --from=prune /out /app
 USER 1337:1337
-EXPOSE 15000 15008 15021
+EXPOSE 15008 15020 15021
 ENTRYPOINT ["node", "/app/dist/main.js"]

@@ -10,5 +10,6 @@ RUN ["node", "/workspace/docker/prune.mjs", "/workspace", "apps/ztunnel", "/out"
 
 FROM mesh/net-base:latest
 COPY --from=prune /out /app
-EXPOSE 15000 15001 15006 15008 15020 15021 15080
+# Admin (15000) listens on the node's loopback only: not exposed.
+EXPOSE 15001 15006 15008 15020 15021 15080
 ENTRYPOINT ["node", "/app/dist/main.js"]

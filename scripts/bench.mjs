@@ -1,7 +1,9 @@
 // `pnpm bench [filter...]`: runs every benchmark module (packages/*/bench/*.bench.mjs,
 // apps/*/bench/*.bench.mjs) against the built code, prints each module's figures with their
 // ratio to the baseline measured in the same run, and writes them as JSON under bench/results/.
-// Benchmarks never fail on a timing; only a crash is an error.
+// At the end, every row that has a target (scripts/bench-lib.mjs) is printed again in one table
+// with its ratio, target and whether this run met it. Benchmarks never fail on a timing; only a
+// crash is an error.
 import { mkdirSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,6 +29,7 @@ if (selected.length === 0) {
 const outDir = join(root, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const judged = [];
 for (const file of selected) {
   const name = relative(root, file);
   console.log(`\n== ${name}${quick ? ' (quick)' : ''}`);
@@ -39,6 +42,24 @@ for (const file of selected) {
     out,
     JSON.stringify({ benchmark: name, startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, node: process.version, quick, results }, null, 2),
   );
+  console.log(`wrote ${relative(root, out)}`);
+  for (const row of results) if (row.target) judged.push({ benchmark: name.replace(/^.*\/bench\//, '').replace(/\.bench\.mjs$/, ''), ...row });
+}
+if (judged.length > 0) {
+  console.log('\n== targets (this run; timing never fails the run)');
+  console.table(
+    judged.map((r) => ({
+      benchmark: r.benchmark,
+      name: r.name,
+      value: `${r.value} ${r.unit}`,
+      baseline: r.baseline ?? '',
+      ratio: r.ratio ?? '',
+      target: r.target,
+      met: r.met === undefined ? '?' : r.met ? 'yes' : 'no',
+    })),
+  );
+  const out = join(outDir, `targets-${stamp}.json`);
+  writeFileSync(out, JSON.stringify({ node: process.version, quick, rows: judged }, null, 2));
   console.log(`wrote ${relative(root, out)}`);
 }
 process.exit(0);

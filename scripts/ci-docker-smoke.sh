@@ -9,7 +9,7 @@
 #   4. checks through the mesh: same-node and cross-node requests from the sleep pod, L7 routing
 #      through the waypoint, the access log saying HBONE, meshctl in its own container.
 #   5. compose down -v; dockerd stopped again if this script started it.
-# Run it after `pnpm test` (it needs the built apps).
+# Run it after `npm test` (it needs the set-up's Node 24, bin/node, and the built apps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "ci-docker-smoke: needs root (dockerd, NET_ADMIN containers)" >&2; exit 1; }
@@ -83,12 +83,20 @@ body=$("$DOCKER" exec mesh-node-a ip netns exec p-default-sleep node -e \
 expect "L7 through the waypoint: x-version: v2 → echo-v2 (HTTPRoute)" "$body" '^echo-v2\.echo on node-b answered GET /'
 logs=$("$DOCKER" logs mesh-node-a 2>&1)
 expect "node-a access log: outbound over HBONE to ratings" "$logs" '"direction":"outbound","protocol":"HBONE","chain":"spiffe://cluster.local/ns/default/sa/sleep_to_http_ratings'
-out=$("$DOCKER" run --rm --network mesh_underlay mesh/meshctl --istiod 10.77.0.2:15014 proxy-config listeners ztunnel-node-a 2>&1)
-expect "meshctl (container) proxy-config listeners ztunnel-node-a" "$out" '10\.77\.1\.10 → 10\.77\.100\.13 → 9080 +Cluster: spiffe://cluster.local/ns/default/sa/sleep_to_http_ratings'
-out=$("$DOCKER" run --rm --network mesh_underlay mesh/meshctl --istiod 10.77.0.2:15014 x explain --from sleep.default --to ratings:9080 2>&1)
-expect "meshctl (container) x explain sleep → ratings" "$out" '^Result: allowed'
-out=$("$DOCKER" run --rm --network mesh_underlay mesh/meshctl --istiod 10.77.0.2:15014 tunnels ztunnel-node-a --once 2>&1)
-expect "meshctl (container) tunnels ztunnel-node-a" "$out" '10\.77\.2\.13:15008'
+# The control surfaces listen on their containers' loopback: meshctl runs in that container's
+# network namespace (docker's port-forward), never on the underlay the pods can reach.
+out=$("$DOCKER" run --rm --network container:mesh-istiod mesh/meshctl proxy-config listeners ztunnel-node-a 2>&1 || true)
+expect "meshctl (istiod's namespace) proxy-config listeners ztunnel-node-a" "$out" '10\.77\.1\.10 → 10\.77\.100\.13 → 9080 +Cluster: spiffe://cluster.local/ns/default/sa/sleep_to_http_ratings'
+out=$("$DOCKER" run --rm --network container:mesh-istiod mesh/meshctl x explain --from sleep.default --to ratings:9080 2>&1 || true)
+expect "meshctl (istiod's namespace) x explain sleep → ratings" "$out" '^Result: allowed'
+# --admin is the tunnels command's own flag: after the command name (before it, meshctl refuses it).
+out=$("$DOCKER" run --rm --network container:mesh-node-a mesh/meshctl tunnels --admin 127.0.0.1:15000 ztunnel-node-a --once 2>&1 || true)
+expect "meshctl (node-a's namespace) tunnels ztunnel-node-a" "$out" '10\.77\.2\.13:15008'
+# …and from a pod, none of them answers (the ztunnel's capture takes the connection and resets it).
+for target in 10.77.0.11:15000/config_dump 10.77.0.12:15000/logging 10.77.0.2:15014/debug/syncz 10.77.0.2:15010/ 10.77.2.30:15000/config_dump; do
+  if out=$(pod_get node-a sleep "http://$target" 2>&1); then echo "ci-docker-smoke: FAIL the sleep pod reached http://$target:" >&2; echo "$out" >&2; exit 1; fi
+  echo "ci-docker-smoke: ok   sleep pod cannot reach http://$target ($out)"
+done
 for image in istiod-lite waypoint meshctl; do
   user=$("$DOCKER" image inspect -f '{{.Config.User}}' "mesh/$image:latest")
   expect "mesh/$image runs as non-root" "$user" '^1337'

@@ -3,7 +3,8 @@
 # filesystem assembled from this machine's own binaries and their shared libraries, imported
 # with `docker import`.
 #
-#   mesh/node-base:<tag>  node (the host's Node 20) + its libraries, users root and mesh (1337), /tmp
+#   mesh/node-base:<tag>  node (the set-up's Node 24, the checkout's bin/node) + its libraries,
+#                         users root and mesh (1337), /tmp
 #   mesh/net-base:<tag>   node-base + ip (iproute2), ipset, iptables-nft (+ xtables modules):
 #                         what ztunnel's capture plan runs (@mesh/netfilter)
 #
@@ -14,7 +15,13 @@ set -euo pipefail
 DOCKER=${DOCKER:-$(command -v /usr/bin/docker || command -v docker)}
 MESH_UID=1337   # Istio's proxy uid
 
-NODE_BIN=$(readlink -f "$(command -v node)")
+# The Node the project runs on: the one the set-up chose (scripts/setup, `npm run setup`).
+NODE_LINK="$(cd "$(dirname "$0")/../.." && pwd)/bin/node"
+if ! [ -x "$NODE_LINK" ] || ! "$NODE_LINK" -e 'process.exit(process.versions.node.split(".")[0] === "24" ? 0 : 1)'; then
+  echo "build-base: $NODE_LINK is not Node 24: run \`npm run setup\` first (it installs Node 24 and links it there)" >&2
+  exit 1
+fi
+NODE_BIN=$(readlink -f "$NODE_LINK")
 NET_BINS=(/usr/bin/ip /usr/sbin/ipset /usr/sbin/xtables-nft-multi)
 XTABLES_DIR=/usr/lib/x86_64-linux-gnu/xtables
 
