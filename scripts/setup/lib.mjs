@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, createReadStream, existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, delimiter, dirname, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
 
 /** A failure the user can act on: what is missing, and the fix. */
 export class SetupError extends Error {
@@ -122,11 +122,15 @@ export function integrityOf(file) {
   });
 }
 
-/** A hash of some files' contents (a missing file counts as empty), for "did the inputs change". */
-export async function hashFiles(/** @type {readonly string[]} */ files, /** @type {string} */ extra = '') {
+/**
+ * A hash of some files' names and contents (a missing file counts as empty), for "did the inputs
+ * change". With `relativeTo`, names count relative to it, so two checkouts of the same files
+ * (a CI clone beside a developer's tree) hash alike and share what was built from them.
+ */
+export async function hashFiles(/** @type {readonly string[]} */ files, /** @type {string} */ extra = '', /** @type {string | undefined} */ relativeTo = undefined) {
   const hash = createHash('sha256').update(extra);
   for (const file of files) {
-    hash.update(`\0${file}\0`);
+    hash.update(`\0${relativeTo === undefined ? file : relative(relativeTo, file)}\0`);
     hash.update(await readFile(file).catch(() => ''));
   }
   return hash.digest('hex');

@@ -106,6 +106,21 @@ function deadPid(): Promise<number> {
   });
 }
 
+describe('hashFiles', () => {
+  it('hashes two checkouts of the same files alike when names count relative to each checkout', async () => {
+    const checkouts = [join(dir, 'one'), join(dir, 'two')];
+    for (const root of checkouts) {
+      await mkdir(join(root, 'tools', 'x'), { recursive: true });
+      await writeFile(join(root, 'tools', 'x', 'main.go'), 'package main\n');
+    }
+    const [one, two] = checkouts.map((root) => [join(root, 'tools', 'x', 'main.go')]);
+    expect(await hashFiles(one!, '', checkouts[0])).toBe(await hashFiles(two!, '', checkouts[1]));
+    expect(await hashFiles(one!)).not.toBe(await hashFiles(two!));
+    await writeFile(two![0]!, 'package main // changed\n');
+    expect(await hashFiles(one!, '', checkouts[0])).not.toBe(await hashFiles(two!, '', checkouts[1]));
+  });
+});
+
 describe('installDirectory', () => {
   it('a failing fill leaves neither the directory nor a partial one', async () => {
     const dest = join(dir, 'tools', 'thing-1.0');
