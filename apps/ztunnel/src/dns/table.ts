@@ -1,0 +1,45 @@
+/**
+ * The mesh config → what the DNS proxy answers from (pure). Both dialects compile into one
+ * runtime model whose outbound listener carries `serviceVips` (Service FQDN → VIP: read off the
+ * Envoy dialect's filter_chain_matcher, or the workload dialect's Service resources; see
+ * config/model.ts and config/workload.ts), so DNS answers alike whichever dialect configured
+ * the node.
+ */
+import { parseSpiffeUri } from '@mesh/pki';
+import { localWorkloads, workloadOfIp, type RuntimeModel } from '../config/model.js';
+import type { DnsClient, DnsTable } from './plan.js';
+
+const tables = new WeakMap<object, Map<string, DnsTable>>();
+
+/** Service hostnames and VIPs of the model (cached per listener model). */
+export function dnsTableOf(model: RuntimeModel, clusterDomain: string): DnsTable {
+  const key = model.listeners;
+  let byDomain = tables.get(key);
+  if (!byDomain) tables.set(key, (byDomain = new Map()));
+  let table = byDomain.get(clusterDomain);
+  if (!table) {
+    const services = new Map<string, string[]>();
+    for (const [host, vip] of model.listeners.outbound?.serviceVips ?? []) services.set(host.toLowerCase(), [vip]);
+    table = { clusterDomain, services };
+    byDomain.set(clusterDomain, table);
+  }
+  return table;
+}
+
+/**
+ * The local workload at a source address, with the namespace of its identity (a pod's
+ * namespace is its SPIFFE identity's `ns`); undefined for any other source.
+ */
+export function dnsClientOf(model: RuntimeModel, sourceIp: string): DnsClient | undefined {
+  const ip = sourceIp.startsWith('::ffff:') ? sourceIp.slice(7) : sourceIp;
+  const local = localWorkloads(model).find((w) => w.ip === ip);
+  if (!local) return undefined;
+  let namespace: string;
+  try {
+    namespace = parseSpiffeUri(local.identity).namespace;
+  } catch {
+    return undefined;
+  }
+  const workload = workloadOfIp(model, ip);
+  return { namespace, ...(workload ? { workload } : {}) };
+}
