@@ -64,6 +64,9 @@ Options (environment variable in brackets):
                               --dns-port at --listen-address (transparent mode: the capture rules
                               send pods' port-53 traffic there). Default true (as Istio since 1.25)
   --dns-port <port>           Default ${DNS_PROXY_PORT}
+  --dns-address <ip>          [DNS_ADDRESS] Where the DNS proxy listens (and, in transparent mode, where
+                              the capture rules send pods' DNS: a node address, not loopback).
+                              Default --listen-address
   --dns-upstream <ip[:port],…> [DNS_UPSTREAM] Resolvers for names that are not the mesh's.
                               Default: the nameservers of --dns-resolv-conf
   --dns-resolv-conf <path>    [DNS_RESOLV_CONF] Default ${DEFAULT_RESOLV_CONF} (ztunnel's own)
@@ -105,6 +108,7 @@ export const ZtunnelConfigSchema = z.object({
   xdsDialect: z.enum(['envoy', 'workload']).default('envoy'),
   dnsProxy: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   dnsPort: port.default(DNS_PROXY_PORT),
+  dnsAddress: z.string().min(1).optional(),
   dnsUpstream: z.string().min(1).transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)).optional(),
   dnsResolvConf: z.string().min(1).default(DEFAULT_RESOLV_CONF),
   clusterDomain: z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)*$/, 'must be a DNS domain such as cluster.local').default(DEFAULT_CLUSTER_DOMAIN),
@@ -135,6 +139,7 @@ const FLAGS: Record<string, keyof ZtunnelConfig> = {
   '--xds-dialect': 'xdsDialect',
   '--dns-proxy': 'dnsProxy',
   '--dns-port': 'dnsPort',
+  '--dns-address': 'dnsAddress',
   '--dns-upstream': 'dnsUpstream',
   '--dns-resolv-conf': 'dnsResolvConf',
   '--cluster-domain': 'clusterDomain',
@@ -155,6 +160,7 @@ const ENV: Record<string, keyof ZtunnelConfig> = {
   LOG_LEVEL: 'logLevel',
   XDS_DIALECT: 'xdsDialect',
   DNS_PROXY: 'dnsProxy',
+  DNS_ADDRESS: 'dnsAddress',
   DNS_UPSTREAM: 'dnsUpstream',
   DNS_RESOLV_CONF: 'dnsResolvConf',
   CLUSTER_DOMAIN: 'clusterDomain',

@@ -44,9 +44,10 @@ async function main(): Promise<number> {
   let capture: CaptureManager | undefined;
   if (config.captureNetns) {
     if (config.captureMode !== 'transparent') throw new MeshError('ZTUNNEL_ERR_CONFIG', '--capture-netns needs --capture-mode transparent');
-    // DNAT to a loopback address from a pod's interface is dropped as martian: DNS capture needs the node address.
-    const dns = config.dnsProxy && !isLoopbackAddress(config.listenAddress) ? { address: config.listenAddress, port: config.dnsPort } : undefined;
-    if (config.dnsProxy && !dns) logger.log('dns', 'warn', 'pods\' DNS is not captured: --listen-address is a loopback address, which a pod\'s DNAT cannot reach', { listenAddress: config.listenAddress });
+    // DNAT to a loopback address from a pod's interface is dropped as martian: DNS capture needs a node address.
+    const dnsAddress = config.dnsAddress ?? config.listenAddress;
+    const dns = config.dnsProxy && !isLoopbackAddress(dnsAddress) ? { address: dnsAddress, port: config.dnsPort } : undefined;
+    if (config.dnsProxy && !dns) logger.log('dns', 'warn', 'pods\' DNS is not captured: the DNS proxy listens on a loopback address, which a pod\'s DNAT cannot reach (--dns-address)', { address: dnsAddress });
     capture = createCaptureManager(config.captureNetns, { outbound: config.outboundPort, inbound: config.hbonePort, inboundPlaintext: config.inboundPlaintextPort }, logger, undefined, dns);
   }
   const ztunnel = new Ztunnel({

@@ -5,7 +5,7 @@
  *   transparent: 127.0.0.1:15001 outbound, :15008 HBONE inbound, :15006 plaintext inbound, all
  *                IP_TRANSPARENT so TPROXY can hand them connections for any address
  *   explicit:    <listen>:15080 SOCKS5; <pod ip>:15008 HBONE inbound for every local pod
- *   both:        <listen>:15053 DNS proxy (UDP + TCP) unless dnsProxy is false (dns/proxy.ts)
+ *   both:        <dns address, default listen>:15053 DNS proxy (UDP + TCP) unless dnsProxy is false (dns/proxy.ts)
  *
  * Lifecycle: `start()` once; `close()` graceful (stops listening, drains the pool), `destroy()`
  * abrupt; both idempotent.
@@ -40,7 +40,7 @@ export type ZtunnelOptions = Pick<
   ZtunnelConfig,
   'nodeName' | 'captureMode' | 'listenAddress' | 'outboundPort' | 'inboundPlaintextPort' | 'hbonePort' | 'socks5Port' | 'trustDomain'
 > &
-  Partial<Pick<ZtunnelConfig, 'xdsDialect' | 'dnsProxy' | 'dnsPort' | 'dnsUpstream' | 'dnsResolvConf' | 'clusterDomain'>> & {
+  Partial<Pick<ZtunnelConfig, 'xdsDialect' | 'dnsProxy' | 'dnsPort' | 'dnsAddress' | 'dnsUpstream' | 'dnsResolvConf' | 'clusterDomain'>> & {
   logger: Logger;
   sign: CertificateSigner;
   /** Replaces key generation (tests). */
@@ -129,7 +129,7 @@ export class Ztunnel {
       await this.#reconcilePodListeners();
     }
     if (o.dnsProxy && o.dnsPort !== undefined) {
-      const dns = { captureMode: o.captureMode, listenAddress: o.listenAddress, port: o.dnsPort, clusterDomain: o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN, upstream: o.dnsUpstream, resolvConf: o.dnsResolvConf };
+      const dns = { captureMode: o.captureMode, listenAddress: o.dnsAddress ?? o.listenAddress, port: o.dnsPort, clusterDomain: o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN, upstream: o.dnsUpstream, resolvConf: o.dnsResolvConf };
       this.#dns = await startDnsProxy(dns, () => this.store.model, this.dnsMetrics, o.logger);
     }
     this.#listening = true;
