@@ -9,6 +9,8 @@
  * source_canonical_service, source_canonical_revision (`unknown` when not known; this mesh has
  * no canonical-service labels, so the source workload's name stands for the service).
  */
+import { counterLines, labelText, sumMatching } from '../metrics/metrics.js';
+
 export const DNS_LABELS = ['request_query_type', 'request_protocol', 'source_canonical_service', 'source_canonical_revision'] as const;
 export type DnsLabels = Record<(typeof DNS_LABELS)[number], string>;
 
@@ -24,7 +26,7 @@ const DURATION = 'istio_dns_upstream_request_duration_seconds';
 export const DNS_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.1, 1, 5] as const;
 
 const keyOf = (labels: DnsLabels) => DNS_LABELS.map((l) => labels[l]).join('\u0000');
-const text = (labels: DnsLabels) => DNS_LABELS.map((l) => `${l}="${labels[l].replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`).join(',');
+const text = (labels: DnsLabels) => labelText(DNS_LABELS, labels);
 
 export class DnsMetrics {
   readonly #counters = new Map<DnsCounter, Map<string, { labels: DnsLabels; value: number }>>();
@@ -49,20 +51,14 @@ export class DnsMetrics {
   }
 
   get(counter: DnsCounter, match: Partial<DnsLabels> = {}): number {
-    let sum = 0;
-    for (const { labels, value } of this.#counters.get(counter)?.values() ?? []) {
-      if (Object.entries(match).every(([k, v]) => labels[k as keyof DnsLabels] === v)) sum += value;
-    }
-    return sum;
+    return sumMatching(this.#counters.get(counter)?.values() ?? [], match);
   }
 
   /** Prometheus text exposition format 0.0.4. */
   render(): string {
-    const lines: string[] = [];
-    for (const [name, help] of Object.entries(COUNTERS) as Array<[DnsCounter, string]>) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-      for (const { labels, value } of this.#counters.get(name)?.values() ?? []) lines.push(`${name}{${text(labels)}} ${value}`);
-    }
+    const lines = (Object.entries(COUNTERS) as Array<[DnsCounter, string]>).flatMap(([name, help]) =>
+      counterLines(name, help, DNS_LABELS, this.#counters.get(name)?.values() ?? []),
+    );
     lines.push(`# HELP ${DURATION} Total time in seconds Istio takes to get DNS response from upstream (unstable)`, `# TYPE ${DURATION} histogram`);
     for (const { labels, buckets, sum, count } of this.#durations.values()) {
       DNS_DURATION_BUCKETS.forEach((le, i) => lines.push(`${DURATION}_bucket{${text(labels)},le="${le}"} ${buckets[i] ?? 0}`));
