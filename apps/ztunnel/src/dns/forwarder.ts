@@ -89,7 +89,10 @@ function udpAttempt(upstream: Upstream, message: Uint8Array, question: DnsQuesti
     const socket = createSocket(isIP(upstream.address) === 6 ? 'udp6' : 'udp4');
     const id = randomInt(0, 0x10000);
     const clientId = readHeader(message)?.id ?? 0;
+    let settled = false;
     const done = (value: { response: Buffer; rcode: number; answers: number } | string) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.close();
       resolve(value);

@@ -94,9 +94,12 @@ export class DnsServer {
       // A send that failed (an unreachable client) costs that answer only.
     });
     udp.on('message', (msg, from) => {
-      void this.#answer(msg, from.address, from.port, 'udp').then((out) => {
-        if (out && this.#udp) this.#udp.send(out, from.port, from.address);
-      });
+      this.#answer(msg, from.address, from.port, 'udp').then(
+        (out) => {
+          if (out && this.#udp) this.#udp.send(out, from.port, from.address);
+        },
+        () => undefined, // a failure costs that query only (no answer); the client retries
+      );
     });
     const tcp = createServer({ allowHalfOpen: false }, (socket) => this.#onTcp(socket));
     this.#tcp = tcp;
@@ -170,7 +173,7 @@ export class DnsServer {
         socket.destroy();
         return;
       }
-      void pump();
+      pump().catch(() => socket.destroy());
     });
   }
 

@@ -32,14 +32,26 @@ export function dnsTableOf(model: RuntimeModel, clusterDomain: string): DnsTable
  */
 export function dnsClientOf(model: RuntimeModel, sourceIp: string): DnsClient | undefined {
   const ip = sourceIp.startsWith('::ffff:') ? sourceIp.slice(7) : sourceIp;
-  const local = localWorkloads(model).find((w) => w.ip === ip);
-  if (!local) return undefined;
-  let namespace: string;
-  try {
-    namespace = parseSpiffeUri(local.identity).namespace;
-  } catch {
-    return undefined;
+  // Local pods come from the listeners, workload names from the endpoints: index per pair.
+  let byEndpoints = clientIndexes.get(model.listeners);
+  if (!byEndpoints) clientIndexes.set(model.listeners, (byEndpoints = new WeakMap()));
+  let clients = byEndpoints.get(model.endpoints);
+  if (!clients) {
+    clients = new Map();
+    for (const local of localWorkloads(model)) {
+      let namespace: string;
+      try {
+        namespace = parseSpiffeUri(local.identity).namespace;
+      } catch {
+        continue;
+      }
+      const workload = workloadOfIp(model, local.ip);
+      if (!clients.has(local.ip)) clients.set(local.ip, { namespace, ...(workload ? { workload } : {}) });
+    }
+    byEndpoints.set(model.endpoints, clients);
   }
-  const workload = workloadOfIp(model, ip);
-  return { namespace, ...(workload ? { workload } : {}) };
+  return clients.get(ip);
 }
+
+/** Local pods by address, per listener and endpoint model. */
+const clientIndexes = new WeakMap<object, WeakMap<object, Map<string, DnsClient>>>();
