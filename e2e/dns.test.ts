@@ -8,8 +8,8 @@
  * with `options use-vc`, over TCP.
  *
  * `ip netns exec` bind-mounts /etc/netns/<netns>/resolv.conf over /etc/resolv.conf: that is how
- * the pod gets its resolver settings here. The suite's namespaces use the prefix `dnst…-`; the
- * file and its directory are removed in afterAll.
+ * the pod gets its resolver settings here. The suite's namespaces use the prefix `dnst-<hex>-`;
+ * the file and its directory are removed in afterAll.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -33,7 +33,7 @@ const PODS = [
 ];
 
 // The DNS proxy on the node address (the capture rules DNAT pods' DNS there); the rest stays on loopback.
-const mesh = new TwoNodeMesh({ tag: 'dnst', pods: PODS, ztunnelArgs: (node) => ['--dns-address', NODE_ADDRESSES[node] as string] });
+const mesh = new TwoNodeMesh({ tag: 'dnst-', pods: PODS, ztunnelArgs: (node) => ['--dns-address', NODE_ADDRESSES[node] as string] });
 const createdDirs: string[] = [];
 
 /** Writes the pod's resolv.conf as kubelet would (namespace `default`). */
