@@ -130,7 +130,7 @@ export class Ztunnel {
     }
     if (o.dnsProxy && o.dnsPort !== undefined) {
       const dns = { captureMode: o.captureMode, listenAddress: o.dnsAddress ?? o.listenAddress, port: o.dnsPort, clusterDomain: o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN, upstream: o.dnsUpstream, resolvConf: o.dnsResolvConf };
-      this.#dns = await startDnsProxy(dns, () => this.store.model, this.dnsMetrics, o.logger);
+      this.#dns = await startDnsProxy(dns, () => this.store.model, this.dnsMetrics, (level, msg, fields) => o.logger.log('dns', level, msg, fields));
     }
     this.#listening = true;
   }

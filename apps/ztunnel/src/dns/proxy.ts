@@ -10,7 +10,6 @@
  */
 import { isLoopbackAddress } from '@mesh/admin-access';
 import type { RuntimeModel } from '../config/model.js';
-import type { Logger } from '../log.js';
 import { DnsForwarder, upstreamsFrom } from './forwarder.js';
 import type { DnsMetrics } from './metrics.js';
 import { DnsServer } from './server.js';
@@ -25,8 +24,11 @@ export interface DnsProxyOptions {
   readonly resolvConf?: string | undefined;
 }
 
+/** How the proxy logs: ztunnel passes its logger's `dns` scope (kept this narrow so the logger can change underneath). */
+export type DnsLog = (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
+
 /** Starts the DNS proxy; a port already taken is logged and DNS left off (the proxy serves on). */
-export async function startDnsProxy(options: DnsProxyOptions, model: () => RuntimeModel, metrics: DnsMetrics, logger: Logger): Promise<DnsServer | undefined> {
+export async function startDnsProxy(options: DnsProxyOptions, model: () => RuntimeModel, metrics: DnsMetrics, log: DnsLog): Promise<DnsServer | undefined> {
   const upstreams = upstreamsFrom({ upstream: options.upstream, resolvConf: options.resolvConf });
   const self = options.listenAddress;
   const server = new DnsServer({
@@ -36,16 +38,16 @@ export async function startDnsProxy(options: DnsProxyOptions, model: () => Runti
     clientOf: (ip) => dnsClientOf(model(), ip),
     forwarder: new DnsForwarder({ upstreams }),
     metrics,
-    onQuery: (entry) => logger.log('dns', 'info', 'dns request', { ...entry }),
+    onQuery: (entry) => log('info', 'dns request', { ...entry }),
     ...(options.captureMode === 'transparent' ? { servesUnknown: (ip: string) => ip === self || isLoopbackAddress(ip) } : {}),
   });
   try {
     await server.start();
   } catch (err) {
     server.destroy();
-    logger.log('dns', 'error', 'cannot listen for DNS; the DNS proxy is off', { address: `${options.listenAddress}:${options.port}`, error: (err as Error).message });
+    log('error', 'cannot listen for DNS; the DNS proxy is off', { address: `${options.listenAddress}:${options.port}`, error: (err as Error).message });
     return undefined;
   }
-  logger.log('dns', 'info', 'DNS proxy listening', { address: `${options.listenAddress}:${server.udpAddress().port}`, protocols: ['udp', 'tcp'], upstreams: upstreams.map((u) => `${u.address}:${u.port}`) });
+  log('info', 'DNS proxy listening', { address: `${options.listenAddress}:${server.udpAddress().port}`, protocols: ['udp', 'tcp'], upstreams: upstreams.map((u) => `${u.address}:${u.port}`) });
   return server;
 }
