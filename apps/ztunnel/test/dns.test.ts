@@ -7,11 +7,10 @@
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryLogger } from '../src/log.js';
 import { Ztunnel } from '../src/ztunnel.js';
 import { BOOKINFO } from '../src/testing/bookinfo.js';
 import { encodeQuery, readAnswers, RecordType } from '../src/dns/wire.js';
-import { pushMesh } from './helpers.js';
+import { pushMesh, startLoopbackNode, type LoopbackNode } from './helpers.js';
 
 /** A port free for both UDP and TCP on 127.0.0.1 right now. */
 async function freePort(): Promise<number> {
@@ -50,40 +49,24 @@ afterEach(() => {
   for (const z of started.splice(0)) z.destroy();
 });
 
-async function startZtunnel(dnsProxy: boolean, dnsPort: number) {
-  const logger = createMemoryLogger();
-  const ztunnel = new Ztunnel({
-    nodeName: 'node-a',
-    captureMode: 'explicit',
-    listenAddress: '127.0.0.1',
-    outboundPort: 0,
-    inboundPlaintextPort: 0,
-    hbonePort: 0,
-    socks5Port: 0,
-    trustDomain: 'cluster.local',
-    logger,
-    sign: () => Promise.reject(new Error('no CA in this test')),
-    dnsProxy,
-    dnsPort,
-    dnsUpstream: [],
-  });
-  started.push(ztunnel);
-  pushMesh({ name: 'node-a', ztunnel, logger, socks: { host: '127.0.0.1', port: 0 } }, BOOKINFO);
-  await ztunnel.start();
-  return { ztunnel, logger };
+async function startZtunnel(dnsProxy: boolean, dnsPort: number): Promise<LoopbackNode> {
+  const node = await startLoopbackNode('node-a', BOOKINFO, () => Promise.reject(new Error('no CA in this test')), { dnsProxy, dnsPort, dnsUpstream: [] });
+  started.push(node.ztunnel);
+  return node;
 }
 
 describe('ztunnel DNS proxy (explicit mode, loopback)', () => {
   it('answers a Service name sent to its DNS port over real UDP, from the config it holds', async () => {
     const port = await freePort();
-    const { ztunnel, logger } = await startZtunnel(true, port);
+    const node = await startZtunnel(true, port);
+    const { ztunnel, logger } = node;
     const read = readAnswers(await udpQuery(port, encodeQuery(321, 'reviews.default', RecordType.A)));
     expect(read?.header).toMatchObject({ id: 321, qr: true, aa: true, rcode: 0 });
     expect(read?.answers).toEqual([{ name: 'reviews.default', type: RecordType.A, ttl: 30, data: '10.77.100.11' }]);
     expect(ztunnel.dnsMetrics.render()).toMatch(/^istio_dns_requests_total\{request_query_type="a",request_protocol="udp",source_canonical_service="unknown",source_canonical_revision="unknown"\} 1$/m);
     expect(logger.entries.find((e) => e['scope'] === 'dns' && e['msg'] === 'dns request')).toMatchObject({ domain: 'reviews.default.', result: 'success', 'src.workload': 'unknown' });
     // A config push changes the answers: the next query sees the new VIP.
-    pushMesh({ name: 'node-a', ztunnel, logger, socks: { host: '127.0.0.1', port: 0 } }, { ...BOOKINFO, services: BOOKINFO.services.map((s) => (s.name === 'reviews' ? { ...s, vip: '10.77.100.99' } : s)) });
+    pushMesh(node, { ...BOOKINFO, services: BOOKINFO.services.map((s) => (s.name === 'reviews' ? { ...s, vip: '10.77.100.99' } : s)) });
     expect(readAnswers(await udpQuery(port, encodeQuery(322, 'reviews.default.svc.cluster.local', RecordType.A)))?.answers[0]?.data).toBe('10.77.100.99');
   });
 

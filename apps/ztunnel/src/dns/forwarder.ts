@@ -84,54 +84,73 @@ function acceptAnswer(raw: Buffer, id: number, question: DnsQuestion, clientId: 
   return { response: withId(raw, clientId), rcode: header.rcode, answers: parsed?.answers.length ?? 0 };
 }
 
-function udpAttempt(upstream: Upstream, message: Uint8Array, question: DnsQuestion, timeoutMs: number): Promise<{ response: Buffer; rcode: number; answers: number } | string> {
+type Accepted = { response: Buffer; rcode: number; answers: number };
+/** An attempt's outcome: the accepted answer, or why there is none. */
+type Outcome = Accepted | string;
+
+/**
+ * One attempt against one upstream: a fresh id, settled once (by an answer, an error or the
+ * timeout), after which `close` releases the socket. `start` sends the query and calls `answer`
+ * with each message that arrives.
+ */
+function attempt(
+  upstream: Upstream,
+  message: Uint8Array,
+  question: DnsQuestion,
+  timeoutMs: number,
+  label: string,
+  start: (io: { id: number; answer: (raw: Buffer) => boolean; fail: (why: string) => void }) => { close: () => void },
+): Promise<Outcome> {
   return new Promise((resolve) => {
-    const socket = createSocket(isIP(upstream.address) === 6 ? 'udp6' : 'udp4');
     const id = randomInt(0, 0x10000);
     const clientId = readHeader(message)?.id ?? 0;
+    const where = `${upstream.address}:${upstream.port}${label}`;
     let settled = false;
-    const done = (value: { response: Buffer; rcode: number; answers: number } | string) => {
+    let io: { close: () => void } | undefined;
+    const done = (value: Outcome) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.close();
+      io?.close();
       resolve(value);
     };
-    const timer = setTimeout(() => done(`no answer from ${upstream.address}:${upstream.port} within ${timeoutMs} ms`), timeoutMs);
-    socket.on('error', (err) => done(`${upstream.address}:${upstream.port}: ${err.message}`));
-    socket.on('message', (raw, from) => {
-      if (from.address !== upstream.address || from.port !== upstream.port) return;
-      const accepted = acceptAnswer(raw, id, question, clientId);
-      if (accepted) done(accepted);
+    const timer = setTimeout(() => done(`no answer from ${where} within ${timeoutMs} ms`), timeoutMs);
+    io = start({
+      id,
+      answer: (raw) => {
+        const accepted = acceptAnswer(raw, id, question, clientId);
+        if (accepted) done(accepted);
+        return accepted !== undefined;
+      },
+      fail: (why) => done(`${where}: ${why}`),
     });
-    socket.send(withId(message, id), upstream.port, upstream.address);
+    if (settled) io.close();
   });
 }
 
-function tcpAttempt(upstream: Upstream, message: Uint8Array, question: DnsQuestion, timeoutMs: number): Promise<{ response: Buffer; rcode: number; answers: number } | string> {
-  return new Promise((resolve) => {
+function udpAttempt(upstream: Upstream, message: Uint8Array, question: DnsQuestion, timeoutMs: number): Promise<Outcome> {
+  return attempt(upstream, message, question, timeoutMs, '', ({ id, answer, fail }) => {
+    const socket = createSocket(isIP(upstream.address) === 6 ? 'udp6' : 'udp4');
+    socket.on('error', (err) => fail(err.message));
+    socket.on('message', (raw, from) => {
+      // Anything but the upstream's own answer to this id and question is ignored (spoofing).
+      if (from.address === upstream.address && from.port === upstream.port) answer(raw);
+    });
+    socket.send(withId(message, id), upstream.port, upstream.address);
+    return { close: () => socket.close() };
+  });
+}
+
+function tcpAttempt(upstream: Upstream, message: Uint8Array, question: DnsQuestion, timeoutMs: number): Promise<Outcome> {
+  return attempt(upstream, message, question, timeoutMs, ' (TCP)', ({ id, answer, fail }) => {
     const socket = new Socket();
-    const id = randomInt(0, 0x10000);
-    const clientId = readHeader(message)?.id ?? 0;
     let buffered = Buffer.alloc(0);
-    let settled = false;
-    const done = (value: { response: Buffer; rcode: number; answers: number } | string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(value);
-    };
-    const timer = setTimeout(() => done(`no answer from ${upstream.address}:${upstream.port} (TCP) within ${timeoutMs} ms`), timeoutMs);
-    socket.on('error', (err) => done(`${upstream.address}:${upstream.port} (TCP): ${err.message}`));
-    socket.on('close', () => done(`${upstream.address}:${upstream.port} (TCP) closed before answering`));
+    socket.on('error', (err) => fail(err.message));
+    socket.on('close', () => fail('closed before answering'));
     socket.on('data', (chunk) => {
       buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < 2) return;
-      const length = buffered.readUInt16BE(0);
-      if (buffered.length < 2 + length) return;
-      const accepted = acceptAnswer(buffered.subarray(2, 2 + length), id, question, clientId);
-      done(accepted ?? `${upstream.address}:${upstream.port} (TCP) answered another question`);
+      if (buffered.length < 2 || buffered.length < 2 + buffered.readUInt16BE(0)) return;
+      if (!answer(buffered.subarray(2, 2 + buffered.readUInt16BE(0)))) fail('answered another question');
     });
     socket.connect(upstream.port, upstream.address, () => {
       const body = withId(message, id);
@@ -139,6 +158,7 @@ function tcpAttempt(upstream: Upstream, message: Uint8Array, question: DnsQuesti
       prefix.writeUInt16BE(body.length, 0);
       socket.write(Buffer.concat([prefix, body]));
     });
+    return { close: () => socket.destroy() };
   });
 }
 
