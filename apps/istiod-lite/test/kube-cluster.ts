@@ -53,6 +53,8 @@ export interface KubeCluster {
   kubeconfigFor(user: TokenUser): Promise<string>;
   /** Creates, or replaces what exists, like `kubectl apply` without the merge. */
   apply(object: ApiObject): Promise<KubernetesObject>;
+  /** Reads an object as the API server has it now (status included). */
+  read(object: ApiObject): Promise<ApiObject>;
   /** Deletes at once (grace period 0), as a kubelet finishing a pod's termination would. */
   remove(object: ApiObject): Promise<void>;
   /** Sets a Pod's status the way a kubelet does: Running, its IP, Ready (or not). */
@@ -222,6 +224,10 @@ async function start(dir: string, processes: { etcd?: ChildProcess; apiServer?: 
         const existing = await client().read({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name: name!, ...(namespace ? { namespace } : {}) } } as never);
         return client().replace({ ...object, metadata: { ...object.metadata, resourceVersion: existing.metadata?.resourceVersion } });
       }
+    },
+    async read(object) {
+      const { name, namespace } = object.metadata ?? {};
+      return (await client().read({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name: name!, ...(namespace ? { namespace } : {}) } } as never)) as ApiObject;
     },
     async remove(object) {
       // At once: no kubelet is here to finish a pod's graceful deletion.

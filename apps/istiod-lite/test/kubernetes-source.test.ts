@@ -42,6 +42,8 @@ const ISTIOD_CLUSTER_ROLE = {
     { apiGroups: [''], resources: ['namespaces', 'serviceaccounts', 'nodes', 'pods', 'services'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['gateway.networking.k8s.io'], resources: ['gateways', 'httproutes', 'referencegrants'], verbs: ['get', 'list', 'watch'] },
+    // Status written back (Accepted, ResolvedRefs, Programmed) through the status subresource only.
+    { apiGroups: ['gateway.networking.k8s.io'], resources: ['gateways/status', 'httproutes/status'], verbs: ['patch'] },
     // A Warning Event on each object the mesh cannot use.
     { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
   ],
@@ -153,6 +155,66 @@ describe.skipIf(missing)(`istiod-lite on a real kube-apiserver${missing ? ` (ski
     expect(meshView(snapshot())).toEqual(meshView(buildSnapshot(parsed.resources, { trustDomain: TRUST_DOMAIN })));
     expect(istiod.source.problems()).toEqual([]);
   });
+
+  it('writes status back as Istio does: the waypoint Gateway Accepted/Programmed, an HTTPRoute ResolvedRefs False for a missing backend, True once it exists; only when it changes', async () => {
+    type Conditions = Array<{ type: string; status: string; reason: string; observedGeneration?: number }>;
+    const generationOf = (o: ApiObject) => (o.metadata as { generation?: number }).generation;
+    const gateway = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint', namespace: 'echo' } };
+    const programmed = await waitFor(
+      async () => {
+        const o = await cluster.read(gateway);
+        const conditions = (o['status'] as { conditions?: Conditions } | undefined)?.conditions ?? [];
+        return conditions.some((c) => c.type === 'Programmed' && c.status === 'True') ? { o, conditions } : undefined;
+      },
+      { what: 'the waypoint Gateway Programmed', lastSeen: () => logger.entries.filter((e) => String(e.msg).includes('status')) },
+    );
+    expect(programmed.conditions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Accepted', status: 'True', reason: 'Accepted', observedGeneration: generationOf(programmed.o) }),
+        expect.objectContaining({ type: 'Programmed', status: 'True', reason: 'Programmed', observedGeneration: generationOf(programmed.o) }),
+      ]),
+    );
+
+    const route: Manifest = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'echo-to-v9', namespace: 'echo' },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'echo', port: 80 }], rules: [{ backendRefs: [{ name: 'echo-v9', port: 80 }] }] },
+    };
+    const echoV9: Manifest = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'echo-v9', namespace: 'echo' },
+      spec: { clusterIP: '10.77.100.29', selector: { app: 'echo', version: 'v9' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    };
+    const parentStatus = async (want: string) => {
+      const o = await cluster.read(route);
+      const parent = (o['status'] as { parents?: Array<{ controllerName: string; parentRef: unknown; conditions: Conditions }> } | undefined)?.parents?.[0];
+      return parent?.conditions.find((c) => c.type === 'ResolvedRefs')?.status === want ? { o, parent } : undefined;
+    };
+    try {
+      await cluster.apply(route);
+      const missing = await waitFor(() => parentStatus('False'), { what: 'ResolvedRefs False on the route', lastSeen: () => logger.entries.filter((e) => String(e.msg).includes('status')) });
+      expect(missing.parent).toMatchObject({ controllerName: 'istio.io/gateway-controller', parentRef: { group: '', kind: 'Service', name: 'echo', port: 80 } });
+      expect(missing.parent.conditions).toEqual([
+        expect.objectContaining({ type: 'Accepted', status: 'True', reason: 'Accepted', observedGeneration: generationOf(missing.o) }),
+        // Gateway API's reason for a backendRef naming a Service that does not exist.
+        expect.objectContaining({ type: 'ResolvedRefs', status: 'False', reason: 'BackendNotFound', observedGeneration: generationOf(missing.o) }),
+      ]);
+
+      await cluster.apply(echoV9);
+      const resolved = await waitFor(() => parentStatus('True'), { what: 'ResolvedRefs True once the Service exists' });
+      expect(resolved.parent.conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs' })]));
+
+      // No write loop: our own write, back through the watch, writes nothing more.
+      const version = (resolved.o.metadata as { resourceVersion: string }).resourceVersion;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(((await cluster.read(route)).metadata as { resourceVersion: string }).resourceVersion).toBe(version);
+    } finally {
+      await cluster.remove(route).catch(() => undefined);
+      await cluster.remove(echoV9).catch(() => undefined);
+    }
+  }, 60_000);
 
   it('follows adds, edits and deletes; a pod counts once it is Ready with an IP', async () => {
     const client = plaintextClient('node-a');

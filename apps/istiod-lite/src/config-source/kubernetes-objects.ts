@@ -100,7 +100,7 @@ export class KubernetesObjectStore {
    * problems of this object (empty when it parsed).
    */
   apply(resource: WatchedResource, object: KubernetesObject): { changed: boolean; errors: readonly ManifestError[]; keptLastGood: boolean } {
-    const key = storeKey(resource, object);
+    const key = objectKey(resource, object);
     const previous = this.#objects.get(key);
     const result = parseManifests(JSON.stringify(manifestOf(resource, object)), objectName(resource.kind, object));
     // No line and column: they would point into JSON nobody wrote (formatManifestError names the object instead).
@@ -113,7 +113,7 @@ export class KubernetesObjectStore {
 
   /** Forgets a deleted object. Returns whether what is in force changed. */
   remove(resource: WatchedResource, object: KubernetesObject): boolean {
-    const key = storeKey(resource, object);
+    const key = objectKey(resource, object);
     const previous = this.#objects.get(key);
     this.#objects.delete(key);
     return (previous?.inForce.length ?? 0) > 0;
@@ -128,6 +128,7 @@ export class KubernetesObjectStore {
   }
 }
 
-function storeKey(resource: WatchedResource, object: KubernetesObject): string {
+/** `Kind/namespace/name`: one object among all the watched ones. */
+export function objectKey(resource: WatchedResource, object: KubernetesObject): string {
   return `${resource.kind}/${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
 }
