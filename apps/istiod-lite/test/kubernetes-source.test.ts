@@ -40,6 +40,7 @@ const ISTIOD_CLUSTER_ROLE = {
   metadata: { name: 'istiod-lite' },
   rules: [
     { apiGroups: [''], resources: ['namespaces', 'serviceaccounts', 'nodes', 'pods', 'services'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['gateway.networking.k8s.io'], resources: ['gateways', 'httproutes', 'referencegrants'], verbs: ['get', 'list', 'watch'] },
     // Status written back (Accepted, ResolvedRefs, Programmed) through the status subresource only.
@@ -213,6 +214,47 @@ describe.skipIf(missing)(`istiod-lite on a real kube-apiserver${missing ? ` (ski
     } finally {
       await cluster.remove(route).catch(() => undefined);
       await cluster.remove(echoV9).catch(() => undefined);
+    }
+  }, 60_000);
+
+  it('a Service with EndpointSlices takes its endpoints from them (ready addresses, ports, the Pod): one without a selector has endpoints', async () => {
+    const service: Manifest = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'ratings-external', namespace: 'default' },
+      spec: { clusterIP: '10.77.100.30', ports: [{ name: 'http', port: 9080, targetPort: 9080 }] },
+    };
+    // As something other than the EndpointSlice controller would manage it (no selector to compute it from).
+    const slice = (ratingsReady: boolean): Manifest => ({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'ratings-external-abc12', namespace: 'default', labels: { 'kubernetes.io/service-name': 'ratings-external', 'endpointslice.kubernetes.io/managed-by': 'manual.test.example' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 9080, protocol: 'TCP' }],
+      endpoints: [
+        { addresses: ['10.77.2.13'], conditions: { ready: ratingsReady }, targetRef: { kind: 'Pod', namespace: 'default', name: 'ratings-v1' } },
+        { addresses: ['10.77.2.12'], conditions: { ready: false }, targetRef: { kind: 'Pod', namespace: 'default', name: 'details-v1' } },
+      ],
+    });
+    const endpoints = () => {
+      const svc = snapshot().services.get('default/ratings-external');
+      return svc ? snapshot().endpointsOf(svc).map((e) => `${e.pod.name} ${e.address}:${e.targetPort} ${e.servicePort.name}`) : undefined;
+    };
+    try {
+      await cluster.apply(service);
+      await waitFor(() => endpoints()?.length === 0, { what: 'the Service without a selector, no endpoints yet' });
+      await cluster.apply(slice(true));
+      await waitFor(() => endpoints()?.length === 1, { what: 'the ready address of its EndpointSlice', lastSeen: endpoints });
+      expect(endpoints()).toEqual(['ratings-v1 10.77.2.13:9080 http']);
+      await cluster.apply(slice(false));
+      await waitFor(() => endpoints()?.length === 0, { what: 'no endpoint once the slice says not ready', lastSeen: endpoints });
+      await cluster.apply(slice(true));
+      await waitFor(() => endpoints()?.length === 1, { what: 'ready again' });
+      await cluster.remove(slice(true));
+      await waitFor(() => endpoints()?.length === 0, { what: 'no endpoint once the slice is deleted', lastSeen: endpoints });
+    } finally {
+      await cluster.remove(slice(true)).catch(() => undefined);
+      await cluster.remove(service).catch(() => undefined);
     }
   }, 60_000);
 

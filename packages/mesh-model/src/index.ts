@@ -27,7 +27,7 @@ export {
   WAYPOINT_GATEWAY_CLASS,
   podChangesOf,
 } from './snapshot.js';
-export type { MeshSnapshot, GrantSubject, GrantTarget, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions, PodChanges } from './snapshot.js';
+export type { MeshSnapshot, GrantSubject, GrantTarget, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions, SliceEndpoint, PodChanges } from './snapshot.js';
 export type {
   ManifestError,
   ParseResult,

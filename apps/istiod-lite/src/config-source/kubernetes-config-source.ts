@@ -35,7 +35,7 @@ import type { Logger } from '../log.js';
 import { formatManifestError } from './config-source.js';
 import type { ConfigSource } from './config-source.js';
 import { DEFAULT_DEBOUNCE_MS } from './directory-config-source.js';
-import { KubernetesObjectStore, WATCHED_RESOURCES, objectKey, objectName, resourcePath } from './kubernetes-objects.js';
+import { EndpointSliceStore, KubernetesObjectStore, WATCHED_RESOURCES, objectKey, objectName, resourcePath } from './kubernetes-objects.js';
 import type { KubernetesObject, WatchedResource } from './kubernetes-objects.js';
 import { gatewayStatusUpdate, httpRouteStatusUpdate } from './kubernetes-status.js';
 
@@ -116,6 +116,7 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
   readonly #config: KubeConfig;
   readonly #options: KubernetesConfigSourceOptions;
   readonly #store = new KubernetesObjectStore();
+  readonly #slices = new EndpointSliceStore();
   readonly #informers: Informer[] = [];
   #snapshot: MeshSnapshot;
   #generation = 1;
@@ -156,7 +157,7 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
       throw err;
     }
     source.#opened = true;
-    source.#snapshot = buildSnapshot(source.#store.resources(), { trustDomain: options.trustDomain });
+    source.#snapshot = source.#build();
     options.logger.info('listed the Kubernetes API', { server: config.getCurrentCluster()?.server, resources: source.#store.resources().length, problems: source.#store.problems().length });
     source.#syncStatus();
     return source;
@@ -224,7 +225,7 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
       answered();
       this.#options.logger.info('Kubernetes object deleted', { object: objectName(resource.kind, object) });
       this.#statusTargets.delete(objectKey(resource, object));
-      if (this.#store.remove(resource, object)) this.#changed();
+      if (resource.kind === 'EndpointSlice' ? this.#slices.remove(object) : this.#store.remove(resource, object)) this.#changed();
     });
     watch.on('error', (err) => this.#failed(informer, err));
     void watch.start();
@@ -334,6 +335,10 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
   }
 
   #applied(resource: WatchedResource, object: KubernetesObject): void {
+    if (resource.kind === 'EndpointSlice') {
+      if (this.#slices.apply(object)) this.#changed();
+      return;
+    }
     const { changed, errors, keptLastGood } = this.#store.apply(resource, object);
     for (const error of errors) {
       this.#options.logger.warn(`invalid Kubernetes object: ${formatManifestError(error)}`, {
@@ -447,10 +452,15 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
     }, this.#options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   }
 
+  /** The snapshot of what is in force: the objects, and the endpoints of Services that have EndpointSlices. */
+  #build(): MeshSnapshot {
+    return buildSnapshot(this.#store.resources(), { trustDomain: this.#options.trustDomain, endpointSlices: this.#slices.byService() });
+  }
+
   #rebuild(): void {
     if (this.#closed) return;
     const resources = this.#store.resources();
-    const next = buildSnapshot(resources, { trustDomain: this.#options.trustDomain });
+    const next = this.#build();
     this.#snapshot = next;
     this.#generation += 1;
     this.#options.logger.info('config snapshot updated', { generation: this.#generation, resources: resources.length });
