@@ -363,11 +363,16 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
   /** A route or Gateway changed without changing the mesh (its status, say): check its status soon. */
   #statusChanged(): void {
     if (!this.#opened || this.#closed) return;
-    clearTimeout(this.#statusTimer);
-    this.#statusTimer = setTimeout(() => {
+    this.#statusTimer = this.#debounced(this.#statusTimer, () => {
       this.#statusTimer = undefined;
       this.#syncStatus();
-    }, this.#options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    });
+  }
+
+  /** `run` after the debounce, replacing `pending` (the timer of the same purpose). */
+  #debounced(pending: NodeJS.Timeout | undefined, run: () => void): NodeJS.Timeout {
+    clearTimeout(pending);
+    return setTimeout(run, this.#options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   }
 
   /** Writes the status of every target whose status differs from what the snapshot in force says. */
@@ -445,11 +450,10 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
 
   #changed(): void {
     if (!this.#opened || this.#closed) return; // the first snapshot is built once everything is listed
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#debounced(this.#timer, () => {
       this.#timer = undefined;
       this.#rebuild();
-    }, this.#options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    });
   }
 
   /** The snapshot of what is in force: the objects, and the endpoints of Services that have EndpointSlices. */
