@@ -109,6 +109,7 @@ describe('meshctl waypoint delete', () => {
       ].join('\n'),
     );
     expect(await readdir(dir)).toEqual(['namespace-shop.yaml']);
+    expect(await readFile(join(dir, 'namespace-shop.yaml'), 'utf8')).toBe('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n');
     expect((await runCli(['waypoint', 'delete', dir, 'x', '-n', 'shop', '--all'])).stderr).toMatch(/cannot specify waypoint names when deleting all/);
   });
 });

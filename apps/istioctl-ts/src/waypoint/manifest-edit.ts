@@ -228,6 +228,8 @@ export function planWaypointDelete(files: readonly ManifestFile[], req: DeleteRe
     const enrolledNs = text(doc, ['metadata', 'labels', LABEL_USE_WAYPOINT_NAMESPACE]) ?? namespace;
     if (enrolled === undefined || !deleted.has(enrolled) || enrolledNs !== namespace) continue;
     doc.deleteIn(['metadata', 'labels', LABEL_USE_WAYPOINT]);
+    const labels = doc.getIn(['metadata', 'labels']);
+    if (isMap(labels) && labels.items.length === 0) doc.deleteIn(['metadata', 'labels']);
     file.changed = true;
     messages.push(`namespace ${namespace}: label "${LABEL_USE_WAYPOINT}: ${enrolled}" removed (${file.path})`);
   }
