@@ -128,20 +128,9 @@ function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endp
  * (`%DOWNSTREAM_LOCAL_ADDRESS%`: where the pod was connecting).
  */
 function planHboneEndpoint(sourceIdentity: string, clusterName: string, endpoint: Endpoint, destination: string, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
-  const values = { tunnel: ctx.tunnel, downstreamLocal: ctx.dst, downstreamRemote: ctx.src };
-  const authority = route.tunneling ? substitute(route.tunneling.hostname, values) : ctx.dst;
-  const headers: Record<string, string> = {};
-  for (const h of route.tunneling?.headers ?? []) headers[h.key] = substitute(h.value, values);
   return {
-    kind: 'hbone',
-    chain: ctx.chain,
-    cluster: clusterName,
-    destination,
-    authority,
-    sourceIdentity,
+    ...hbonePlan(sourceIdentity, clusterName, destination, route, ctx),
     expectedIdentities: endpoint.identity ? [endpoint.identity] : undefined,
-    headers,
-    service: ctx.service,
     ...(endpoint.workload ? { workload: endpoint.workload } : {}),
   };
 }
@@ -153,22 +142,16 @@ function planOriginalDst(cluster: Extract<ClusterModel, { kind: 'original_dst' }
     if (route.tunneling) return { kind: 'reject', chain: ctx.chain, reason: `${cluster.name}: tunneling needs a TLS (HBONE) cluster`, responseFlag: 'NR' };
     return { kind: 'passthrough', chain: ctx.chain, destination, service: ctx.service };
   }
+  return hbonePlan(cluster.tlsIdentity, cluster.name, destination, route, ctx);
+}
+
+/** An HBONE plan to `destination`: `:authority` and headers from the route's tunneling_config (without one, where the connection was going). */
+function hbonePlan(sourceIdentity: string, clusterName: string, destination: string, route: TcpProxyRoute, ctx: RouteContext): Extract<OutboundPlan, { kind: 'hbone' }> {
   const values = { tunnel: ctx.tunnel, downstreamLocal: ctx.dst, downstreamRemote: ctx.src };
-  // Without tunneling_config the tunnel carries the connection to where it was going.
   const authority = route.tunneling ? substitute(route.tunneling.hostname, values) : ctx.dst;
   const headers: Record<string, string> = {};
   for (const h of route.tunneling?.headers ?? []) headers[h.key] = substitute(h.value, values);
-  return {
-    kind: 'hbone',
-    chain: ctx.chain,
-    cluster: cluster.name,
-    destination,
-    authority,
-    sourceIdentity: cluster.tlsIdentity,
-    expectedIdentities: undefined,
-    headers,
-    service: ctx.service,
-  };
+  return { kind: 'hbone', chain: ctx.chain, cluster: clusterName, destination, authority, sourceIdentity, expectedIdentities: undefined, headers, service: ctx.service };
 }
 
 /** Round robin over routable endpoints; the cursor lives in the model so it survives EDS updates. */
