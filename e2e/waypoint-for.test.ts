@@ -10,18 +10,17 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopology, listNamespaces, type Topology } from '@mesh/netfilter';
+import { listNamespaces, type Topology } from '@mesh/netfilter';
 import { XDS_DIALECTS, createMeshFiles, type MeshFiles } from './helpers/mesh.js';
-import { httpInNetns } from './helpers/netns.js';
-import { ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, eventually, waitFor, type AppProcess } from './helpers/process.js';
+import { ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, eventually, type AppProcess } from './helpers/process.js';
 import { NamespaceSuite } from './helpers/suite.js';
 import { WAYPOINT_MAIN, httpFrom, podAgent, startEchoPod } from './helpers/waypoint.js';
+import { startWaypointMesh } from './helpers/waypoint-mesh.js';
 
 const isRoot = process.getuid?.() === 0;
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN) && existsSync(WAYPOINT_MAIN);
 const suite = new NamespaceSuite('wpt');
 const PREFIX = suite.prefix;
-const ISTIOD_ADDRESS = '10.77.0.2';
 const WAYPOINT_IP = '10.77.2.40';
 const WEB_A = '10.77.1.40';
 const WEB_B = '10.77.2.41';
@@ -43,7 +42,6 @@ let files: MeshFiles;
 let waypoint: AppProcess;
 const { servers } = suite;
 const podNs = (name: string, namespace = 'default') => topology!.pod(name, namespace).netns;
-const nodeNs = (node: string) => topology!.node(node).netns;
 
 /** One request from the sleep pod on a fresh connection (a kept-alive one keeps the path it was opened on). */
 async function call(ip: string, port: number, path: string): Promise<string> {
@@ -79,39 +77,18 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('waypoint-for, %s dialect 
     try {
       files = await createMeshFiles();
       await files.write('web.yaml', await webYaml('workload'));
-      topology = await createTopology({
-        prefix: PREFIX,
-        underlayCidr: '10.77.0.0/24',
-        nodes: [
-          { name: 'node-a', address: '10.77.0.11' },
-          { name: 'node-b', address: '10.77.0.12' },
-        ],
+      const mesh = await startWaypointMesh({
+        suite,
+        files,
         pods: PODS,
+        dialect,
+        waypoint: { pod: 'waypoint-0', namespace: 'wpfor', ip: WAYPOINT_IP, node: 'node-b' },
+        startPods: async (t) => {
+          for (const pod of PODS.filter((p) => p.name.startsWith('web'))) servers.push(await startEchoPod(t.pod(pod.name, 'wpfor').netns, pod.name, pod.ip, WEB_PORT));
+        },
       });
-      const underlay = topology.underlayNetns;
-      await topology.exec(underlay, ['ip', 'addr', 'add', `${ISTIOD_ADDRESS}/24`, 'dev', 'br0']);
-      await topology.exec(underlay, ['ip', 'route', 'replace', '10.77.1.0/24', 'via', '10.77.0.11']);
-      await topology.exec(underlay, ['ip', 'route', 'replace', '10.77.2.0/24', 'via', '10.77.0.12']);
-      const istiod = suite.start('istiod-lite', underlay, ISTIOD_MAIN, ['--config-dir', files.configDir, '--state-dir', files.stateDir, '--listen-address', ISTIOD_ADDRESS]);
-      await istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready');
-      servers.push(await startEchoPod(podNs('web-a', 'wpfor'), 'web-a', WEB_A, WEB_PORT));
-      servers.push(await startEchoPod(podNs('web-b', 'wpfor'), 'web-b', WEB_B, WEB_PORT));
-      servers.push(await startEchoPod(podNs('web-direct', 'wpfor'), 'web-direct', WEB_DIRECT, WEB_PORT));
-      const ztunnels = ['node-a', 'node-b'].map((node) =>
-        suite.start(`ztunnel ${node}`, nodeNs(node), ZTUNNEL_MAIN, [
-          '--node-name', node, '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/nodes/${node}`,
-          '--capture-mode', 'transparent', '--capture-netns', nodeNs(node), '--xds-dialect', dialect,
-        ]),
-      );
-      waypoint = suite.start('waypoint', podNs('waypoint-0', 'wpfor'), WAYPOINT_MAIN, [
-        '--node-name', 'node-b', '--pod-name', 'waypoint-0', '--namespace', 'wpfor', '--pod-ip', WAYPOINT_IP,
-        '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/nodes/node-b`, '--listen-address', WAYPOINT_IP,
-      ]);
-      for (const [i, node] of ['node-a', 'node-b'].entries()) {
-        await waitFor(async () => (await httpInNetns(nodeNs(node), 15021, '/healthz/ready').catch(() => ({ status: 0 }))).status === 200, 30_000, `ztunnel ${node} ready`);
-        await ztunnels[i]!.waitForLog((e) => e['msg'] === 'capture rules applied', 15_000);
-      }
-      await waitFor(async () => (await httpInNetns(podNs('waypoint-0', 'wpfor'), 15021, '/healthz/ready', 'GET', WAYPOINT_IP).catch(() => ({ status: 0 }))).status === 200, 30_000, 'waypoint ready');
+      topology = mesh.topology;
+      waypoint = mesh.waypoint;
     } catch (err) {
       suite.dumpOutput(10_000);
       await cleanup();
