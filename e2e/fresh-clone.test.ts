@@ -167,7 +167,7 @@ describe.skipIf(!isRoot)('the quick start on a fresh clone: `npm run setup`, the
     expect(code, output).toBe(0);
     expect(output).toMatch(/^mode: transparent/m);
     expect(output).toMatch(/^check: sleep → http:\/\/productpage:9080\/ through the mesh: productpage-v1\.default on node-a answered GET \/$/m);
-    expect(output).toMatch(/^stopped in .*: processes, namespaces, capture rules, hosts files and the host link removed$/m);
+    expect(output).toMatch(/^stopped in .*: processes, namespaces, capture rules, resolv.conf files and the host link removed$/m);
     // Turborepo's first-run telemetry notice (HOME is empty): opted out in package.json.
     expect(output).not.toMatch(/ELIFECYCLE|Attention:|telemetry/);
   }, DEV_CHECK_TIMEOUT_MS + 10_000);
@@ -194,7 +194,7 @@ describe.skipIf(!isRoot)('the quick start on a fresh clone: `npm run setup`, the
       const { code, signal } = await exited;
       children.delete(child);
       expect({ code, signal }, output).toEqual({ code: 0, signal: null });
-      expect(output).toMatch(/^stopped in .*: processes, namespaces, capture rules, hosts files and the host link removed$/m);
+      expect(output).toMatch(/^stopped in .*: processes, namespaces, capture rules, resolv.conf files and the host link removed$/m);
       expect(output).not.toMatch(/ELIFECYCLE/);
       return;
     }

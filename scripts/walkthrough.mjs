@@ -136,7 +136,7 @@ an underlay bridge, one per pod joined to its node by a veth pair, istiod-lite o
   add(block(`meshctl dev up -f examples/bookinfo${WAYPOINT ? ' examples/waypoint    # what `pnpm dev` runs' : ''}`, readyOutput));
   add(`
 The sample workload answers with what it saw. From the \`sleep\` pod (node-a), by Service name
-(the pod's \`/etc/netns/<pod netns>/hosts\` maps names to VIPs):
+(its node's ztunnel answers the name with the VIP: the pod's DNS is captured to its DNS proxy):
 
 `);
   const curl = await step('meshctl dev exec sleep -- curl -s http://productpage:9080/', /^productpage-v1\.default on node-a answered GET \//);
@@ -295,7 +295,7 @@ Each end logs the connection when it closes (ztunnel's access-log fields):
 ## 9. Stop
 
 Ctrl-C in the \`pnpm dev\` terminal stops every process and removes the namespaces (the capture
-rules live inside them), the hosts files and the host's link into the underlay;
+rules live inside them), the pods' resolv.conf files and the host's link into the underlay;
 \`meshctl dev down\` does the same after a crash.
 `);
 } finally {

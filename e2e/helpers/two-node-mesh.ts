@@ -24,6 +24,8 @@ export interface TwoNodeMeshOptions {
   pods: readonly TopologyPodSpec[];
   /** Extra istiod-lite flags, on every start. */
   istiodArgs?: readonly string[];
+  /** Extra flags of a node's ztunnel, on every start. */
+  ztunnelArgs?: (node: string) => readonly string[];
 }
 
 export class TwoNodeMesh {
@@ -97,6 +99,7 @@ export class TwoNodeMesh {
       '--bootstrap-dir', `${this.files.stateDir}/nodes/${node}`,
       '--capture-mode', 'transparent',
       '--capture-netns', this.nodeNs(node),
+      ...(this.#options.ztunnelArgs?.(node) ?? []),
     ]);
     this.ztunnels[node] = p;
     return p;

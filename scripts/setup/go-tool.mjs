@@ -97,7 +97,7 @@ export function goTool({ name, module, version, dir, package: pkg = '.', ldflags
   const flags = ldflags ? ['-ldflags', ldflags] : [];
   /** @type {(ctx: import('./runner.mjs').Context) => Promise<string>} */
   const versionOf = async (ctx) =>
-    dir ? `src-${(await hashFiles(moduleFiles(join(ctx.root, dir)), ldflags ? `${pkg}\0${ldflags}` : '')).slice(0, 12)}` : `${version}${ldflags ? `-${createHash('sha256').update(ldflags).digest('hex').slice(0, 8)}` : ''}`;
+    dir ? `src-${(await hashFiles(moduleFiles(join(ctx.root, dir)), ldflags ? `${pkg}\0${ldflags}` : '', ctx.root)).slice(0, 12)}` : `${version}${ldflags ? `-${createHash('sha256').update(ldflags).digest('hex').slice(0, 8)}` : ''}`;
   const installIn = (/** @type {string} */ tools, /** @type {string} */ v) => join(tools, `${name}-${v}`);
   return {
     name,

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, createReadStream, existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, delimiter, dirname, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
 
 /** A failure the user can act on: what is missing, and the fix. */
 export class SetupError extends Error {
@@ -122,11 +122,15 @@ export function integrityOf(file) {
   });
 }
 
-/** A hash of some files' contents (a missing file counts as empty), for "did the inputs change". */
-export async function hashFiles(/** @type {readonly string[]} */ files, /** @type {string} */ extra = '') {
+/**
+ * A hash of some files' names and contents (a missing file counts as empty), for "did the inputs
+ * change". With `relativeTo`, names count relative to it, so two checkouts of the same files
+ * (a CI clone beside a developer's tree) hash alike and share what was built from them.
+ */
+export async function hashFiles(/** @type {readonly string[]} */ files, /** @type {string} */ extra = '', /** @type {string | undefined} */ relativeTo = undefined) {
   const hash = createHash('sha256').update(extra);
   for (const file of files) {
-    hash.update(`\0${file}\0`);
+    hash.update(`\0${relativeTo === undefined ? file : relative(relativeTo, file)}\0`);
     hash.update(await readFile(file).catch(() => ''));
   }
   return hash.digest('hex');
@@ -146,7 +150,8 @@ export function isAlive(/** @type {number} */ pid) {
  * Makes `dest` by filling a temporary sibling directory and renaming it into place, so `dest`
  * either does not exist or is complete: a run killed halfway leaves only a `<dest>.partial-<pid>-…`
  * directory, which the next run removes (once its pid is gone) and never mistakes for `dest`.
- * When another process finished `dest` first, its copy is kept.
+ * When another process finished `dest` first, its copy is kept; while another live process is
+ * filling it, this waits for that one instead of filling a second copy.
  * @param {string} dest
  * @param {(dir: string) => Promise<void>} fill
  */
@@ -154,10 +159,19 @@ export async function installDirectory(dest, fill) {
   const parent = dirname(dest);
   await mkdir(parent, { recursive: true });
   const prefix = `${basename(dest)}.partial-`;
+  const partialOwner = (/** @type {string} */ entry) => Number(entry.startsWith(prefix) ? entry.slice(prefix.length).split('-')[0] : NaN);
   for (const entry of readdirSync(parent)) {
-    const pid = Number(entry.startsWith(prefix) ? entry.slice(prefix.length).split('-')[0] : NaN);
+    const pid = partialOwner(entry);
     if (Number.isInteger(pid) && !isAlive(pid)) await rm(join(parent, entry), { recursive: true, force: true });
   }
+  // Another live process filling the same directory (a set-up in another checkout, a second CI
+  // run) is waited for rather than repeated: a Kubernetes build takes minutes of every CPU.
+  const fillingElsewhere = () => readdirSync(parent).some((entry) => {
+    const pid = partialOwner(entry);
+    return Number.isInteger(pid) && pid !== process.pid && isAlive(pid);
+  });
+  while (!existsSync(dest) && fillingElsewhere()) await new Promise((resolve) => setTimeout(resolve, 1000));
+  if (existsSync(dest)) return;
   const partial = join(parent, `${prefix}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(partial);
   try {

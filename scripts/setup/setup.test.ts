@@ -4,7 +4,7 @@
  * killed run leaves nothing the next run mistakes for done), fetching a pinned package (a fake
  * npm on PATH stands in for the registry), and the steps' pure parts.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { existsSync, readlinkSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -106,6 +106,21 @@ function deadPid(): Promise<number> {
   });
 }
 
+describe('hashFiles', () => {
+  it('hashes two checkouts of the same files alike when names count relative to each checkout', async () => {
+    const checkouts = [join(dir, 'one'), join(dir, 'two')];
+    for (const root of checkouts) {
+      await mkdir(join(root, 'tools', 'x'), { recursive: true });
+      await writeFile(join(root, 'tools', 'x', 'main.go'), 'package main\n');
+    }
+    const [one, two] = checkouts.map((root) => [join(root, 'tools', 'x', 'main.go')]);
+    expect(await hashFiles(one!, '', checkouts[0])).toBe(await hashFiles(two!, '', checkouts[1]));
+    expect(await hashFiles(one!)).not.toBe(await hashFiles(two!));
+    await writeFile(two![0]!, 'package main // changed\n');
+    expect(await hashFiles(one!, '', checkouts[0])).not.toBe(await hashFiles(two!, '', checkouts[1]));
+  });
+});
+
 describe('installDirectory', () => {
   it('a failing fill leaves neither the directory nor a partial one', async () => {
     const dest = join(dir, 'tools', 'thing-1.0');
@@ -133,6 +148,43 @@ describe('installDirectory', () => {
     });
     expect(await readFile(join(dest, 'bin'), 'utf8')).toBe('first');
     expect(await readdir(join(dir, 'tools'))).toEqual(['thing-1.0']);
+  });
+
+  it('waits for another live process filling the same directory instead of filling it twice', async () => {
+    const dest = join(dir, 'tools', 'thing-1.0');
+    const other = spawn('sleep', ['30']);
+    try {
+      const theirs = join(dir, 'tools', `thing-1.0.partial-${other.pid}-abcd`);
+      await mkdir(theirs, { recursive: true });
+      let filled = false;
+      const ours = installDirectory(dest, async () => {
+        filled = true;
+      });
+      // The other process finishes: its copy is renamed into place.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await writeFile(join(theirs, 'bin'), 'theirs');
+      await rename(theirs, dest);
+      await ours;
+      expect(filled).toBe(false);
+      expect(await readFile(join(dest, 'bin'), 'utf8')).toBe('theirs');
+    } finally {
+      other.kill();
+    }
+  });
+
+  it('fills the directory itself when the other process dies without finishing', async () => {
+    const dest = join(dir, 'tools', 'thing-1.0');
+    const other = spawn('sleep', ['30']);
+    try {
+      await mkdir(join(dir, 'tools', `thing-1.0.partial-${other.pid}-abcd`), { recursive: true });
+      const ours = installDirectory(dest, (d) => writeFile(join(d, 'bin'), 'ours'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      other.kill();
+      await ours;
+      expect(await readFile(join(dest, 'bin'), 'utf8')).toBe('ours');
+    } finally {
+      other.kill();
+    }
   });
 });
 

@@ -40,6 +40,9 @@ export const STEPS = [
   goTool({ name: 'workloadapi-check', dir: 'tools/workloadapi-check' }),
   // Istio's own HBONE code (istio.io/istio/pkg/hbone) as client and server (packages/hbone-core/test/istio-interop.test.ts).
   goTool({ name: 'istio-hbone', dir: 'tools/istio-hbone' }),
+  // An ADS client on Envoy's own Go protos (go-control-plane), checking istiod-lite's xDS with
+  // Envoy's validation rules (apps/istiod-lite/test/go-xds-client.test.ts).
+  goTool({ name: 'go-xds-client', dir: 'tools/go-xds-client' }),
   // A real Kubernetes control plane for istiod-lite's Kubernetes config source
   // (apps/istiod-lite/test/kubernetes-source.test.ts): etcd, kube-apiserver, kube-controller-manager
   // and kubectl at Kubernetes v1.37.2, from one module. A cold build (~1 GB of modules) takes

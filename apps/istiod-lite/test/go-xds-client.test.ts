@@ -1,15 +1,12 @@
 /**
- * istiod-lite's ADS against an independent client: `scripts/go-xds-client`, built on Envoy's own
+ * istiod-lite's ADS against an independent client: `tools/go-xds-client`, built on Envoy's own
  * Go protos (go-control-plane). It speaks both ADS methods, unmarshals every resource into its
  * Envoy type and checks it with the proto's validation rules (what Envoy enforces), NACKing what
- * fails. Skipped, saying how to build it, when the binary is not there
- * (`bash scripts/build-go-xds-client.sh`; Go and the Go module proxy needed).
+ * fails. Built by the set-up (`tools/go-xds-client`); skipped, saying so, when it is not built.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -17,11 +14,11 @@ import { TYPE_URL } from '@mesh/xds';
 import { generateZtunnelConfig } from '../src/xds/generate/index.js';
 import { GeneratorRegistry, meshGenerators } from '../src/xds/proxy-resources.js';
 import { waitFor } from '@mesh/testing';
+import { missingToolReason, testToolPath } from '@mesh/hbone-core/testing';
 import { proxyNode, startTestIstiod } from './helpers.js';
 import type { TestIstiod } from './helpers.js';
 
-const BINARY = process.env['GO_XDS_CLIENT'] ?? path.join(homedir(), '.cache', 'ambient-mesh-ts', 'go-xds-client', 'go-xds-client');
-const BUILT = existsSync(BINARY);
+const BINARY = testToolPath('go-xds-client');
 const BOOKINFO_DIR = fileURLToPath(new URL('../../../examples/bookinfo', import.meta.url));
 const run = promisify(execFile);
 
@@ -32,7 +29,7 @@ interface GoReport {
   errors?: string[];
 }
 
-describe.skipIf(!BUILT)('ADS against go-control-plane (scripts/go-xds-client)', () => {
+describe.skipIf(!BINARY)(`ADS against go-control-plane (tools/go-xds-client)${BINARY ? '' : `: ${missingToolReason('go-xds-client')}`}`, () => {
   let env: TestIstiod;
   beforeAll(async () => {
     const files: Record<string, string> = {};
@@ -45,7 +42,7 @@ describe.skipIf(!BUILT)('ADS against go-control-plane (scripts/go-xds-client)', 
     const node = proxyNode('node-a');
     const args = ['-target', `127.0.0.1:${istiod.istiod.ports.xds}`, '-protocol', protocol, '-node-id', node.id, '-node-name', 'node-a', '-types', types];
     if (initial) args.push('-initial-versions', JSON.stringify(initial));
-    const { stdout } = await run(BINARY, args, { timeout: 30_000 });
+    const { stdout } = await run(BINARY!, args, { timeout: 30_000 });
     return JSON.parse(stdout) as GoReport;
   };
   const expected = () => {
@@ -104,8 +101,4 @@ describe.skipIf(!BUILT)('ADS against go-control-plane (scripts/go-xds-client)', 
     expect(report.responses.filter((r) => r.nack)).toEqual([]);
     for (const [typeUrl, names] of Object.entries(expected())) expect(Object.keys(report.types[typeUrl] ?? {}).sort()).toEqual(names);
   });
-});
-
-describe.skipIf(BUILT)('ADS against go-control-plane (scripts/go-xds-client)', () => {
-  it.skip(`skipped: ${BINARY} is not built (bash scripts/build-go-xds-client.sh; needs Go and the Go module proxy)`, () => {});
 });

@@ -5,7 +5,7 @@
  * captured traffic fails closed). Applies are serialized and coalesced: only the latest pod set
  * is applied.
  */
-import { applyCapturePlan, planNodeCapture, removeCapturePlan, type CapturePlan, type CommandRunner } from '@mesh/netfilter';
+import { applyCapturePlan, planNodeCapture, removeCapturePlan, type CapturePlan, type CommandRunner, type DnsCapture } from '@mesh/netfilter';
 import type { Logger } from './log.js';
 
 export interface CaptureManager {
@@ -19,6 +19,8 @@ export function createCaptureManager(
   ports: { outbound: number; inbound: number; inboundPlaintext: number },
   logger: Logger,
   exec?: CommandRunner,
+  /** Pods' DNS to ztunnel's DNS proxy (the node address and port it listens on); none when off. */
+  dns?: DnsCapture,
 ): CaptureManager {
   const options = { netns, ...(exec ? { exec } : {}) };
   let applied: CapturePlan | undefined;
@@ -31,7 +33,7 @@ export function createCaptureManager(
       wanted = undefined;
       const key = ips.join(',');
       if (key === appliedKey && applied) continue;
-      const plan = planNodeCapture({ capturedPodIps: ips, ports });
+      const plan = planNodeCapture({ capturedPodIps: ips, ports, ...(dns ? { dns } : {}) });
       try {
         await applyCapturePlan(plan, options);
         applied = plan;

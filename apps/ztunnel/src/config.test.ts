@@ -14,6 +14,14 @@ describe('parseConfig', () => {
     expect(parseConfig(['--node-name', 'a', '--xds-dialect', 'workload'])).toMatchObject({ config: { xdsDialect: 'workload' } });
     expect(parseConfig(['--node-name', 'a'], { XDS_DIALECT: 'workload' })).toMatchObject({ config: { xdsDialect: 'workload' } });
   });
+  it('has the DNS proxy on by default on 15053, and takes its flags and environment', () => {
+    expect(parseConfig(['--node-name', 'a'])).toMatchObject({ config: { dnsProxy: true, dnsPort: 15053, dnsResolvConf: '/etc/resolv.conf', clusterDomain: 'cluster.local' } });
+    expect(parseConfig(['--node-name', 'a', '--dns-proxy', 'false', '--dns-upstream', '10.0.0.1, 127.0.0.1:5353', '--dns-address', '10.77.0.11'])).toMatchObject({
+      config: { dnsProxy: false, dnsUpstream: ['10.0.0.1', '127.0.0.1:5353'], dnsAddress: '10.77.0.11' },
+    });
+    expect(parseConfig(['--node-name', 'a'], { DNS_PROXY: 'false', CLUSTER_DOMAIN: 'corp.example' })).toMatchObject({ config: { dnsProxy: false, clusterDomain: 'corp.example' } });
+    expect(() => parseConfig(['--node-name', 'a', '--dns-proxy', 'maybe'])).toThrow(/--dns-proxy: /);
+  });
   it('takes the environment, and flags win', () => {
     const parsed = parseConfig(['--capture-mode=transparent'], { NODE_NAME: 'node-b', CAPTURE_MODE: 'explicit', BOOTSTRAP_DIR: '/state/nodes/node-b' });
     expect(parsed).toMatchObject({ config: { nodeName: 'node-b', captureMode: 'transparent', bootstrapDir: '/state/nodes/node-b' } });

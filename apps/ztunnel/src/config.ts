@@ -8,6 +8,9 @@ import { parseCommandLine, type ParsedCommandLine } from '@mesh/cli-config';
 import { ZTUNNEL_INBOUND_PLAINTEXT_PORT, ZTUNNEL_OUTBOUND_PORT } from '@mesh/envoy-config';
 import { HBONE_PORT } from '@mesh/hbone-core';
 import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki';
+import { DEFAULT_RESOLV_CONF } from './dns/forwarder.js';
+import { DEFAULT_CLUSTER_DOMAIN } from './dns/plan.js';
+import { DNS_PROXY_PORT } from './dns/server.js';
 
 export const ADMIN_PORT = 15000;
 export const METRICS_PORT = 15020;
@@ -56,6 +59,18 @@ Options (environment variable in brackets):
   --outbound-port <port>      Default ${ZTUNNEL_OUTBOUND_PORT}      --inbound-plaintext-port Default ${ZTUNNEL_INBOUND_PLAINTEXT_PORT}
   --hbone-port <port>         Default ${HBONE_PORT}      --socks5-port <port>     Default ${SOCKS5_PORT}
   --trust-domain <td>         [TRUST_DOMAIN] Default ${DEFAULT_TRUST_DOMAIN}
+  --dns-proxy <true|false>    [DNS_PROXY] Answer pods' DNS queries for Service names from the mesh
+                              config and forward the rest to the node's resolver, on UDP and TCP
+                              --dns-port at --listen-address (transparent mode: the capture rules
+                              send pods' port-53 traffic there). Default true (as Istio since 1.25)
+  --dns-port <port>           Default ${DNS_PROXY_PORT}
+  --dns-address <ip>          [DNS_ADDRESS] Where the DNS proxy listens (and, in transparent mode, where
+                              the capture rules send pods' DNS: a node address, not loopback).
+                              Default --listen-address
+  --dns-upstream <ip[:port],…> [DNS_UPSTREAM] Resolvers for names that are not the mesh's.
+                              Default: the nameservers of --dns-resolv-conf
+  --dns-resolv-conf <path>    [DNS_RESOLV_CONF] Default ${DEFAULT_RESOLV_CONF} (ztunnel's own)
+  --cluster-domain <domain>   [CLUSTER_DOMAIN] Service FQDNs end in svc.<domain>. Default ${DEFAULT_CLUSTER_DOMAIN}
   --xds-dialect <dialect>     [XDS_DIALECT] envoy: Envoy listeners, clusters and
                               endpoints (what \`meshctl proxy-config\` shows); workload: Istio's
                               workload API (Address, Authorization), the same for every node and
@@ -91,6 +106,12 @@ export const ZtunnelConfigSchema = z.object({
   trustDomain: z.string().regex(/^[a-z0-9._-]+$/).default(DEFAULT_TRUST_DOMAIN),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   xdsDialect: z.enum(['envoy', 'workload']).default('envoy'),
+  dnsProxy: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  dnsPort: port.default(DNS_PROXY_PORT),
+  dnsAddress: z.string().min(1).optional(),
+  dnsUpstream: z.string().min(1).transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)).optional(),
+  dnsResolvConf: z.string().min(1).default(DEFAULT_RESOLV_CONF),
+  clusterDomain: z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)*$/, 'must be a DNS domain such as cluster.local').default(DEFAULT_CLUSTER_DOMAIN),
 });
 
 export type ZtunnelConfig = z.infer<typeof ZtunnelConfigSchema>;
@@ -116,6 +137,12 @@ const FLAGS: Record<string, keyof ZtunnelConfig> = {
   '--trust-domain': 'trustDomain',
   '--log-level': 'logLevel',
   '--xds-dialect': 'xdsDialect',
+  '--dns-proxy': 'dnsProxy',
+  '--dns-port': 'dnsPort',
+  '--dns-address': 'dnsAddress',
+  '--dns-upstream': 'dnsUpstream',
+  '--dns-resolv-conf': 'dnsResolvConf',
+  '--cluster-domain': 'clusterDomain',
 };
 const BOOLEAN_FLAGS: Record<string, keyof ZtunnelConfig> = { '--remove-capture-on-exit': 'removeCaptureOnExit' };
 const ENV: Record<string, keyof ZtunnelConfig> = {
@@ -132,6 +159,11 @@ const ENV: Record<string, keyof ZtunnelConfig> = {
   TRUST_DOMAIN: 'trustDomain',
   LOG_LEVEL: 'logLevel',
   XDS_DIALECT: 'xdsDialect',
+  DNS_PROXY: 'dnsProxy',
+  DNS_ADDRESS: 'dnsAddress',
+  DNS_UPSTREAM: 'dnsUpstream',
+  DNS_RESOLV_CONF: 'dnsResolvConf',
+  CLUSTER_DOMAIN: 'clusterDomain',
 };
 
 export type ParsedArgs = ParsedCommandLine<ZtunnelConfig>;

@@ -1,14 +1,14 @@
 /**
  * Structured JSON logs, one object per line on stdout (apps log; packages only publish events
  * on `node:diagnostics_channel`). Scopes (`access`, `xds`, `cert`, `proxy`, `admin`, `rbac`: Envoy's logger
- * name, dry-run results at debug) have levels that `/logging?<scope>=<level>` changes at
+ * name, dry-run results at debug; `dns`: a line per DNS query, ztunnel's `dns` target) have levels that `/logging?<scope>=<level>` changes at
  * runtime, as in Envoy and ztunnel.
  */
 import { write as fsWrite, writeSync } from 'node:fs';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'off'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const LOG_SCOPES = ['access', 'xds', 'cert', 'proxy', 'admin', 'rbac'] as const;
+export const LOG_SCOPES = ['access', 'xds', 'cert', 'proxy', 'admin', 'rbac', 'dns'] as const;
 export type LogScope = (typeof LOG_SCOPES)[number];
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, off: 4 };

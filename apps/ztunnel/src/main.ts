@@ -4,7 +4,7 @@
  * bootstrap credential), start the proxy, the admin API (15000, loopback and Unix socket only),
  * metrics (15020) and readiness (15021), stop cleanly on SIGINT/SIGTERM.
  */
-import { adminEndpointMetadata, currentNetworkNamespace, listenOperatorHttp, listenReadOnlyHttp } from '@mesh/admin-access';
+import { adminEndpointMetadata, currentNetworkNamespace, isLoopbackAddress, listenOperatorHttp, listenReadOnlyHttp } from '@mesh/admin-access';
 import { isMeshError, MeshError } from '@mesh/errors';
 import { createAdminHandler, createMetricsHandler, createReadinessHandler } from './admin/admin-server.js';
 import { createCaptureManager, type CaptureManager } from './capture.js';
@@ -44,7 +44,11 @@ async function main(): Promise<number> {
   let capture: CaptureManager | undefined;
   if (config.captureNetns) {
     if (config.captureMode !== 'transparent') throw new MeshError('ZTUNNEL_ERR_CONFIG', '--capture-netns needs --capture-mode transparent');
-    capture = createCaptureManager(config.captureNetns, { outbound: config.outboundPort, inbound: config.hbonePort, inboundPlaintext: config.inboundPlaintextPort }, logger);
+    // DNAT to a loopback address from a pod's interface is dropped as martian: DNS capture needs a node address.
+    const dnsAddress = config.dnsAddress ?? config.listenAddress;
+    const dns = config.dnsProxy && !isLoopbackAddress(dnsAddress) ? { address: dnsAddress, port: config.dnsPort } : undefined;
+    if (config.dnsProxy && !dns) logger.log('dns', 'warn', 'pods\' DNS is not captured: the DNS proxy listens on a loopback address, which a pod\'s DNAT cannot reach (--dns-address)', { address: dnsAddress });
+    capture = createCaptureManager(config.captureNetns, { outbound: config.outboundPort, inbound: config.hbonePort, inboundPlaintext: config.inboundPlaintextPort }, logger, undefined, dns);
   }
   const ztunnel = new Ztunnel({
     ...config,

@@ -5,6 +5,7 @@
  *   transparent: 127.0.0.1:15001 outbound, :15008 HBONE inbound, :15006 plaintext inbound, all
  *                IP_TRANSPARENT so TPROXY can hand them connections for any address
  *   explicit:    <listen>:15080 SOCKS5; <pod ip>:15008 HBONE inbound for every local pod
+ *   both:        <dns address, default listen>:15053 DNS proxy (UDP + TCP) unless dnsProxy is false (dns/proxy.ts)
  *
  * Lifecycle: `start()` once; `close()` graceful (stops listening, drains the pool), `destroy()`
  * abrupt; both idempotent.
@@ -20,6 +21,10 @@ import { normalizeIp } from '@mesh/envoy-config';
 import { CertManager, type CertificateSigner } from '@mesh/workload-identity';
 import type { Logger } from './log.js';
 import { TcpMetrics } from './metrics/metrics.js';
+import { DnsMetrics } from './dns/metrics.js';
+import { startDnsProxy } from './dns/proxy.js';
+import type { DnsServer } from './dns/server.js';
+import { DEFAULT_CLUSTER_DOMAIN } from './dns/plan.js';
 import { RbacShadowStats } from '@mesh/envoy-config';
 import { ConnectionTracker } from './proxy/connections.js';
 import type { ProxyContext } from './proxy/context.js';
@@ -35,7 +40,7 @@ export type ZtunnelOptions = Pick<
   ZtunnelConfig,
   'nodeName' | 'captureMode' | 'listenAddress' | 'outboundPort' | 'inboundPlaintextPort' | 'hbonePort' | 'socks5Port' | 'trustDomain'
 > &
-  Partial<Pick<ZtunnelConfig, 'xdsDialect'>> & {
+  Partial<Pick<ZtunnelConfig, 'xdsDialect' | 'dnsProxy' | 'dnsPort' | 'dnsAddress' | 'dnsUpstream' | 'dnsResolvConf' | 'clusterDomain'>> & {
   logger: Logger;
   sign: CertificateSigner;
   /** Replaces key generation (tests). */
@@ -51,6 +56,8 @@ export class Ztunnel {
   readonly metrics = new TcpMetrics();
   /** Dry-run authorization results, rendered after the TCP metrics. */
   readonly rbacStats = new RbacShadowStats();
+  /** istio_dns_* (rendered after the dry-run stats). */
+  readonly dnsMetrics = new DnsMetrics();
   readonly certs: CertManager;
   readonly pool: HbonePool;
   readonly server: HboneServer;
@@ -61,6 +68,7 @@ export class Ztunnel {
   /** Explicit mode: HBONE listeners per local pod IP. */
   readonly #podListeners = new Map<string, Server>();
   readonly #sockets = new Set<Socket>();
+  #dns: DnsServer | undefined;
   #started = false;
   #closed = false;
   #listening = false;
@@ -120,6 +128,10 @@ export class Ztunnel {
       await this.#listen((s) => handleSocks5(this.context, s, o.socks5HandshakeTimeoutMs), { transparent: false, host: o.listenAddress, port: o.socks5Port });
       await this.#reconcilePodListeners();
     }
+    if (o.dnsProxy && o.dnsPort !== undefined) {
+      const dns = { captureMode: o.captureMode, listenAddress: o.dnsAddress ?? o.listenAddress, port: o.dnsPort, clusterDomain: o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN, upstream: o.dnsUpstream, resolvConf: o.dnsResolvConf };
+      this.#dns = await startDnsProxy(dns, () => this.store.model, this.dnsMetrics, (level, msg, fields) => o.logger.log('dns', level, msg, fields));
+    }
     this.#listening = true;
   }
 
@@ -135,6 +147,7 @@ export class Ztunnel {
     if (this.#closed) return;
     this.#closed = true;
     for (const s of [...this.#servers, ...this.#podListeners.values()]) s.close();
+    await this.#dns?.close();
     await this.pool.close();
     await this.server.close();
     this.certs.close();
@@ -144,6 +157,7 @@ export class Ztunnel {
     this.#closed = true;
     for (const s of [...this.#servers, ...this.#podListeners.values()]) s.close();
     for (const socket of this.#sockets) socket.destroy();
+    this.#dns?.destroy();
     this.pool.destroy();
     this.server.destroy();
     this.certs.destroy();

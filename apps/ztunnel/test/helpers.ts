@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { TYPE_URL } from '@mesh/xds';
 import { parseSpiffeUri } from '@mesh/pki';
 import type { TestCa } from '@mesh/pki/testing';
-import { Ztunnel } from '../src/ztunnel.js';
+import { Ztunnel, type ZtunnelOptions } from '../src/ztunnel.js';
 import { createMemoryLogger } from '../src/log.js';
 import { buildFakeResources, type FakeMesh } from '../src/testing/mesh-resources.js';
 import { socks5Connect } from '../src/testing/socks5-client.js';
@@ -40,7 +40,12 @@ export function pushMesh(node: LoopbackNode, mesh: FakeMesh): void {
   }
 }
 
-export async function startLoopbackNode(name: string, mesh: FakeMesh, sign: CertificateSigner, options: { socks5HandshakeTimeoutMs?: number } = {}): Promise<LoopbackNode> {
+export async function startLoopbackNode(
+  name: string,
+  mesh: FakeMesh,
+  sign: CertificateSigner,
+  options: Partial<Pick<ZtunnelOptions, 'socks5HandshakeTimeoutMs' | 'dnsProxy' | 'dnsPort' | 'dnsUpstream'>> = {},
+): Promise<LoopbackNode> {
   const logger = createMemoryLogger();
   const ztunnel = new Ztunnel({
     nodeName: name,

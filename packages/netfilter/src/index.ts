@@ -6,6 +6,8 @@ export {
   DEFAULT_ROUTE_TABLE,
   DEFAULT_IPSET_NAME,
   TPROXY_LISTEN_ADDRESS,
+  DEFAULT_DNS_CAPTURE_PORT,
+  type DnsCapture,
   type CapturePlan,
   type CapturePorts,
   type CaptureMarks,

@@ -16,10 +16,12 @@ async function expectGolden(name: string, actual: string): Promise<void> {
   expect(actual).toBe(await readFile(file, 'utf8'));
 }
 
-// The bookinfo walkthrough's node B: productpage 10.4.3.20 plus a second captured pod and an uncaptured one.
+// The bookinfo walkthrough's node B: productpage 10.4.3.20 plus a second captured pod and an
+// uncaptured one; its ztunnel's DNS proxy on the node address 10.4.0.12.
 const nodeB = planNodeCapture({
   capturedPodIps: ['10.4.3.20', '10.4.3.15'],
   localPodIps: ['10.4.3.15', '10.4.3.20', '10.4.3.99'],
+  dns: { address: '10.4.0.12', port: 15053 },
 });
 
 describe('planNodeCapture', () => {
@@ -41,10 +43,22 @@ describe('planNodeCapture', () => {
     const chain = nodeB.tables[0]?.chains.find((c) => c.name === 'ztunnel-PREROUTING');
     const targets = chain?.rules.map((rule) => rule.args.slice(rule.args.indexOf('-j') + 1).join(' ')) ?? [];
     const firstTproxy = targets.findIndex((t) => t.startsWith('TPROXY'));
-    expect(targets.slice(0, firstTproxy)).toEqual(['MARK --set-xmark 0x4d3/0xfff', 'RETURN', 'RETURN']);
+    // The fourth: DNS over TCP from a pod is left to the nat table.
+    expect(targets.slice(0, firstTproxy)).toEqual(['MARK --set-xmark 0x4d3/0xfff', 'RETURN', 'RETURN', 'RETURN']);
     // Outbound must win over inbound: a captured pod calling a captured pod on the same node
     // goes out through 15001 so ztunnel builds the HBONE tunnel.
     expect(targets.slice(firstTproxy).map((t) => t.split(' ')[2])).toEqual(['15001', '15008', '15006']);
+  });
+
+  it('sends pods\' DNS (UDP and TCP port 53, any resolver) to ztunnel\'s DNS proxy with DNAT, TCP exempted from TPROXY first', () => {
+    const rules = renderIptablesRestore(nodeB);
+    expect(rules).toContain('*nat\n:ztunnel-PREROUTING - [0:0]\n-A PREROUTING -j ztunnel-PREROUTING\n');
+    expect(rules).toContain('-A ztunnel-PREROUTING ! -i lo -p udp -m set --match-set ztunnel-pods-ips src -m udp --dport 53 -j DNAT --to-destination 10.4.0.12:15053');
+    expect(rules).toContain('-A ztunnel-PREROUTING ! -i lo -p tcp -m set --match-set ztunnel-pods-ips src -m tcp --dport 53 -j DNAT --to-destination 10.4.0.12:15053');
+    expect(rules).toContain('-A ztunnel-PREROUTING ! -i lo -p tcp -m set --match-set ztunnel-pods-ips src -m tcp --dport 53 -j RETURN');
+    const withoutDns = planNodeCapture({ capturedPodIps: ['10.4.3.20'] });
+    expect(withoutDns.tables.map((t) => t.name)).toEqual(['mangle']);
+    expect(renderIptablesRestore(withoutDns)).not.toContain('--dport 53');
   });
 
   it('routes both marks through table 100 to a local default route on lo', () => {
@@ -76,6 +90,8 @@ describe('planNodeCapture', () => {
     [{ capturedPodIps: [], marks: { acceptedConnection: 0x400 } }, 'NETFILTER_ERR_BAD_PLAN'],
     [{ capturedPodIps: [], routeTable: 254 }, 'NETFILTER_ERR_BAD_PLAN'],
     [{ capturedPodIps: [], ipsetName: 'a-set-name-far-too-long-for-ipset' }, 'NETFILTER_ERR_BAD_PLAN'],
+    [{ capturedPodIps: [], dns: { address: 'node-a', port: 15053 } }, 'NETFILTER_ERR_BAD_PLAN'],
+    [{ capturedPodIps: [], dns: { address: '10.0.0.1', port: 0 } }, 'NETFILTER_ERR_BAD_PLAN'],
   ])('rejects %j with %s', (input, code) => {
     let thrown: unknown;
     try {
@@ -108,7 +124,7 @@ describe('renderers (golden)', () => {
 
   it('annotated dump comments every rule line', () => {
     const ruleLines = renderAnnotatedDump(nodeB).split('\n').filter((line) => line.startsWith('-A '));
-    expect(ruleLines.length).toBe(10);
+    expect(ruleLines.length).toBe(14);
     for (const line of ruleLines) expect(line).toMatch(/ {2}# \S/);
   });
 });

@@ -36,6 +36,17 @@ import { MeshError } from '@mesh/errors';
  * SYNs skip rules 1–2 on purpose: a SYN that reuses the 4-tuple of a TIME_WAIT socket must
  * reach the TPROXY target, which knows how to recycle TIME_WAIT; the socket match does not.
  *
+ * DNS (with `dns` in the input, ztunnel's DNS proxy): pods' queries to any resolver on port 53
+ * go to ztunnel's DNS port instead, as Istio's DNS capture does. TPROXY cannot carry them: the
+ * answer of a UDP socket would leave from ztunnel's address, not the resolver's the pod asked.
+ * So they are DNATed (nat PREROUTING → ztunnel-PREROUTING) to the node address ztunnel's DNS
+ * proxy binds, and conntrack rewrites the answers' source back to the original resolver. TCP to
+ * port 53 from a pod is exempted from rule 3 first (mangle runs before nat).
+ *
+ *   nat PREROUTING → ztunnel-PREROUTING
+ *      8. UDP from a captured pod to port 53 → DNAT <dns address>:<dns port>
+ *      9. TCP from a captured pod to port 53 → DNAT <dns address>:<dns port>
+ *
  * TPROXY uses `--on-ip 127.0.0.1`: the kernel looks for the transparent listener at
  * 127.0.0.1:<port>, so ztunnel binds its capture listeners to loopback only and nothing on the
  * network can connect to 15001/15006/15008 except through the capture rules. The accepted
@@ -50,6 +61,16 @@ export interface CapturePorts {
   /** Plaintext inbound: any other TCP to captured local pods. */
   readonly inboundPlaintext: number;
 }
+
+/** Where pods' DNS goes: ztunnel's DNS proxy (Istio: 15053) on a node address. */
+export interface DnsCapture {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Istio's DNS capture port. */
+export const DEFAULT_DNS_CAPTURE_PORT = 15053;
+const DNS_PORT = '53';
 
 export interface CaptureMarks {
   /** Set by TPROXY on the first packet of a captured connection (Istio's 0x400/0xfff). */
@@ -91,6 +112,8 @@ export interface NodeCaptureInput {
   /** Prefix of the chains this plan owns (`<prefix>-PREROUTING`, `<prefix>-OUTPUT`). */
   readonly chainPrefix?: string;
   readonly rulePriority?: number;
+  /** Capture pods' DNS (UDP and TCP port 53) to ztunnel's DNS proxy; none when absent. */
+  readonly dns?: DnsCapture;
 }
 
 /** One `-A <chain> …` rule: `args` exactly as `iptables-save` prints them after the chain. */
@@ -114,7 +137,7 @@ export interface IptablesHook {
 }
 
 export interface IptablesTable {
-  readonly name: 'mangle';
+  readonly name: 'mangle' | 'nat';
   readonly chains: readonly IptablesChain[];
   readonly hooks: readonly IptablesHook[];
 }
@@ -146,6 +169,7 @@ export interface RoutePlan {
 
 export interface CapturePlan {
   readonly ports: CapturePorts;
+  readonly dns?: DnsCapture;
   readonly marks: CaptureMarks;
   readonly ipsets: readonly IpsetPlan[];
   readonly tables: readonly IptablesTable[];
@@ -238,6 +262,14 @@ export function planNodeCapture(input: NodeCaptureInput): CapturePlan {
     }
   }
 
+  const dns = input.dns;
+  if (dns && (!isIPv4(dns.address) || !Number.isInteger(dns.port) || dns.port < 1 || dns.port > 65535)) {
+    throw new MeshError('NETFILTER_ERR_BAD_PLAN', `DNS capture target ${dns.address}:${dns.port} is not an IPv4 address and port`, {
+      context: { dns },
+      hint: 'ztunnel\'s DNS proxy address on the node (its --listen-address) and port (15053)',
+    });
+  }
+
   const tproxyMark = formatMark(marks.tproxy, marks.mask);
   const acceptedMark = formatMark(marks.acceptedConnection, marks.mask);
   const tproxyTo = (port: number): string[] =>
@@ -260,6 +292,14 @@ export function planNodeCapture(input: NodeCaptureInput): CapturePlan {
       args: ['-p', 'tcp', ...notSyn, '-m', 'socket', '-j', 'RETURN'],
       comment: 'reply to a node-local socket (ztunnel\'s own upstream connection): never TPROXY a reply',
     },
+    ...(dns
+      ? [
+          {
+            args: ['!', '-i', 'lo', '-p', 'tcp', '-m', 'set', '--match-set', setName, 'src', '-m', 'tcp', '--dport', DNS_PORT, '-j', 'RETURN'],
+            comment: `DNS over TCP from a captured pod: not to 15001, nat PREROUTING sends it to ztunnel's DNS proxy (${dns.port})`,
+          },
+        ]
+      : []),
     {
       // Not from lo: a node-local process that spoofs a pod's source address is not a pod.
       args: ['!', '-i', 'lo', '-p', 'tcp', '-m', 'set', '--match-set', setName, 'src', ...tproxyTo(ports.outbound)],
@@ -288,9 +328,30 @@ export function planNodeCapture(input: NodeCaptureInput): CapturePlan {
     },
   ];
 
+  const dnsTo = dns ? `${dns.address}:${dns.port}` : '';
+  const natTables: IptablesTable[] = dns
+    ? [
+        {
+          name: 'nat',
+          chains: [
+            {
+              name: prerouting,
+              comment: 'pods\' DNS to ztunnel\'s DNS proxy',
+              rules: (['udp', 'tcp'] as const).map((proto) => ({
+                args: ['!', '-i', 'lo', '-p', proto, '-m', 'set', '--match-set', setName, 'src', '-m', proto, '--dport', DNS_PORT, '-j', 'DNAT', '--to-destination', dnsTo],
+                comment: `DNS over ${proto.toUpperCase()} from a captured pod, to any resolver: to ztunnel's DNS proxy; conntrack gives the answer the resolver's address back`,
+              })),
+            },
+          ],
+          hooks: [{ from: 'PREROUTING', to: prerouting, comment: 'new connections and flows from pods pass our chain first' }],
+        },
+      ]
+    : [];
+
   return {
     ports,
     marks,
+    ...(dns ? { dns: { address: dns.address, port: dns.port } } : {}),
     ipsets: [
       {
         name: setName,
@@ -312,6 +373,7 @@ export function planNodeCapture(input: NodeCaptureInput): CapturePlan {
           { from: 'OUTPUT', to: output, comment: 'every locally generated packet passes our chain first' },
         ],
       },
+      ...natTables,
     ],
     ipRules: [
       { priority, fwmark: marks.tproxy, mask: marks.mask, table, comment: 'TPROXY-marked first packets use table 100' },

@@ -118,6 +118,12 @@ export function expectedLines(plan: CapturePlan): ExpectedLines {
 
 const BUILTIN_CHAINS: Readonly<Record<string, readonly string[]>> = {
   mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+};
+
+const TABLE_COMMENTS: Readonly<Record<string, string>> = {
+  mangle: 'the mangle table: TPROXY is only valid here',
+  nat: 'the nat table: DNAT, so conntrack rewrites the answers back',
 };
 
 /** Lines longer than this get their comment right after them instead of in the column. */
@@ -146,7 +152,7 @@ export function renderAnnotatedDump(plan: CapturePlan): string {
     ]);
   }
   for (const table of plan.tables) {
-    const rows: Array<readonly [string, string?]> = [[`*${table.name}`, `the ${table.name} table: TPROXY is only valid here`]];
+    const rows: Array<readonly [string, string?]> = [[`*${table.name}`, TABLE_COMMENTS[table.name] ?? `the ${table.name} table`]];
     for (const builtin of BUILTIN_CHAINS[table.name] ?? []) rows.push([`:${builtin} ACCEPT [0:0]`]);
     for (const chain of table.chains) rows.push([`:${chain.name} - [0:0]`, chain.comment]);
     for (const hook of table.hooks) rows.push([hookRuleLine(hook.from, hook.to), hook.comment]);

@@ -74,9 +74,9 @@ function podOf(state: DevState, name: string): DevState['pods'][number] {
 
 /**
  * The argv and environment that run `command` as `pod`. Transparent: inside its network
- * namespace (its hosts file resolves Service names). Explicit: through its node's SOCKS5 with
+ * namespace (its node's ztunnel answers Service names: DNS proxy, captured). Explicit: through its node's SOCKS5 with
  * ALL_PROXY; curl also gets --interface (the source address names the pod) and --resolve for
- * every Service name, since a hosts file needs root.
+ * every Service name, since without root nothing captures a process's DNS.
  */
 export function execPlan(state: DevState, podName: string, command: readonly string[]): { argv: string[]; env: Record<string, string> } {
   const pod = podOf(state, podName);
@@ -197,7 +197,7 @@ export function registerDev(program: Command, ctx: CommandContext): void {
         }
         const started = performance.now();
         await mesh.stop();
-        const removed = mesh.mode === 'transparent' ? 'processes, namespaces, capture rules, hosts files and the host link removed' : 'processes stopped';
+        const removed = mesh.mode === 'transparent' ? 'processes, namespaces, capture rules, resolv.conf files and the host link removed' : 'processes stopped';
         say(`stopped in ${formatMs(performance.now() - started)}: ${removed}`);
         if (!checked) throw new MeshError('MESHCTL_ERR_DEV_CHECK', `sleep could not reach ${CHECK_URL} through the mesh`, { hint: `the logs are in ${DEV_STATE_DIR}/logs` });
       } finally {
@@ -207,7 +207,7 @@ export function registerDev(program: Command, ctx: CommandContext): void {
 
   dev
     .command('down')
-    .description('Remove whatever a dev mesh left behind (after a crash): mdev-* namespaces, hosts files, the host link, processes')
+    .description('Remove whatever a dev mesh left behind (after a crash): mdev-* namespaces, resolv.conf files, the host link, processes')
     .action(async () => {
       const { cleanupDevMesh, readDevState, isAlive, liveOwner } = await import('./host.js');
       const state = await readDevState(DEV_STATE_DIR);

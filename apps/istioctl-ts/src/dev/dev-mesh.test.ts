@@ -1,7 +1,8 @@
 /**
  * The orchestrator behind `pnpm dev`, for real (root, built apps): start the bookinfo mesh,
  * curl through it from the sleep pod, edit a manifest under it, stop — and nothing is left:
- * no mdev-* namespace, hosts file, host link or process.
+ * no mdev-* namespace, resolv.conf file, host link or process. Names resolve through each node's
+ * ztunnel DNS proxy (the pods' port-53 traffic is captured to it; there are no hosts files).
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -85,7 +86,7 @@ describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network names
     expect(said[0]).toMatch(/^mode: transparent — root on Linux/);
     expect(mesh!.timings.map(([name]) => name)).toEqual([
       'read manifests',
-      'network namespaces, veths, routes, hosts files',
+      'network namespaces, veths, routes, resolv.conf files',
       'istiod-lite (CA, node credentials, first snapshot)',
       `sample workloads (${WAYPOINT_BUILT ? 10 : 7} pods)`,
       'ztunnels (xDS, workload certificates, capture rules)',
@@ -102,6 +103,15 @@ describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network names
     expect(body).toContain('details-v1.default on node-b answered GET /');
     // The pod saw the connection arrive at its own address: captured, not short-circuited.
     expect(body).toContain('-> 10.77.1.11:9080');
+    // The names were answered by each pod's node's ztunnel (DNS proxy; there is no hosts file).
+    const answered = async (node: string, domain: string) =>
+      (await readFile(join(dir, 'state', 'logs', `ztunnel-${node}.log`), 'utf8'))
+        .split('\n')
+        .some((line) => line.includes('"scope":"dns"') && line.includes(`"domain":"${domain}"`) && line.includes('"result":"success"'));
+    await eventually(async () => {
+      expect(await answered('node-a', 'productpage.default.svc.cluster.local.')).toBe(true);
+      expect(await answered('node-a', 'details.default.svc.cluster.local.')).toBe(true);
+    }, 5_000, 'dns lines in ztunnel-node-a.log');
   });
 
   it.skipIf(!WAYPOINT_BUILT)('L7 through the waypoint: the HTTPRoute sends x-version: v2 to echo-v2', async () => {
@@ -188,7 +198,7 @@ status:
     expect(said.some((l) => l.includes('+default/ratings-v2'))).toBe(true);
   }, 60_000);
 
-  it('stop removes every namespace, hosts file, the host link and every process', async () => {
+  it('stop removes every namespace, resolv.conf file, the host link and every process', async () => {
     await mesh!.stop();
     expect(await listNamespaces(DEV_PREFIX)).toEqual([]);
     expect((await readdir('/etc/netns').catch(() => [])).filter((n) => n.startsWith(DEV_PREFIX))).toEqual([]);

@@ -1,7 +1,7 @@
 /**
  * What the dev mesh changes on the host, and how to undo it by name: network namespaces
  * `mdev-*` (nodes, pods, underlay — the capture rules live inside the node namespaces and go
- * with them), hosts files under `/etc/netns/mdev-*`, the host's link `mdev-host` into the
+ * with them), resolv.conf files under `/etc/netns/mdev-*`, the host's link `mdev-host` into the
  * underlay, and processes (killed by the namespace deletion, or by recorded process group in
  * explicit mode).
  */
@@ -156,11 +156,11 @@ export async function cleanupDevMesh(stateDir: string, repoRoot: string, { relea
       }
       removed.push(`link ${DEV_HOST_INTERFACE}`);
     });
-    await attempt('hosts files', async () => {
+    await attempt('resolv.conf files', async () => {
       const etc = await readdir(NETNS_ETC_DIR).catch(() => [] as string[]);
       const ours = etc.filter((name) => name.startsWith(DEV_PREFIX));
       for (const name of ours) await rm(netnsEtcDir(name), { recursive: true, force: true });
-      if (ours.length > 0) removed.push(`${ours.length} hosts files under ${NETNS_ETC_DIR}/${DEV_PREFIX}*`);
+      if (ours.length > 0) removed.push(`${ours.length} resolv.conf files under ${NETNS_ETC_DIR}/${DEV_PREFIX}*`);
     });
   }
   if (failures.length > 0) {

@@ -22,7 +22,7 @@ import { createTcpSocket, createTopology, isSockoptAvailable, type Topology } fr
 import { MeshError } from '@mesh/errors';
 import { claimOwner, cleanupDevMesh, DEV_STATE_FILE, isAlive, netnsEtcDir, readDevState, releaseOwner, run, type DevState } from './host.js';
 import { readManifests, snapshotOf, watchManifests, writeMirror, type ManifestFile } from './manifests.js';
-import { DEV_HOST_INTERFACE, DEV_PREFIX, diffPods, planDevMesh, renderHostsFile, toLoopbackAddresses, type DevMode, type DevPlan, type DevPodPlan } from './plan.js';
+import { DEV_HOST_INTERFACE, DEV_PREFIX, diffPods, planDevMesh, renderResolvConf, toLoopbackAddresses, type DevMode, type DevPlan, type DevPodPlan } from './plan.js';
 import { DevProcess } from './processes.js';
 import { formatMilestones, ztunnelMilestones } from './startup.js';
 
@@ -254,11 +254,12 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     await cleanupDevMesh(stateDir, repoRoot);
   };
 
-  const writeHosts = async (pod: DevPodPlan) => {
+  /** The pod's resolv.conf (transparent mode): its node's ztunnel answers Service names. */
+  const writeResolvConf = async (pod: DevPodPlan) => {
     const netns = podNetns(pod);
     if (!netns) return;
     await mkdir(netnsEtcDir(netns), { recursive: true });
-    await writeFile(join(netnsEtcDir(netns), 'hosts'), renderHostsFile(plan, pod));
+    await writeFile(join(netnsEtcDir(netns), 'resolv.conf'), renderResolvConf(plan, pod));
   };
 
   /** Ports below 1024 need root to bind; without it (explicit mode) they are left out, said once. */
@@ -346,8 +347,8 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
         // istiod-lite answers pods too (the waypoint is a pod that fetches xDS and certificates).
         await running.topology.exec(ul, ['ip', 'route', 'add', n.podCidr, 'via', n.address, 'dev', 'br0']);
       }
-      for (const pod of plan.pods) await writeHosts(pod);
-      phase('network namespaces, veths, routes, hosts files');
+      for (const pod of plan.pods) await writeResolvConf(pod);
+      phase('network namespaces, veths, routes, resolv.conf files');
     }
     await writeMirror(configDir, files);
     running.istiod = new DevProcess(
@@ -393,7 +394,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
   }
   let state = await saveState();
 
-  // Live edits: pods first (namespace, hosts, process), then istiod-lite's copy of the files.
+  // Live edits: pods first (namespace, resolv.conf, process), then istiod-lite's copy of the files.
   let reconciling: Promise<void> = Promise.resolve();
   const reconcile = async () => {
     let nextFiles: ManifestFile[];
@@ -419,13 +420,17 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     plan = { ...next, nodes: previousPlan.nodes };
     for (const pod of added) {
       try {
-        if (running.topology) await running.topology.addPod({ name: pod.name, namespace: pod.namespace, node: pod.node, ip: pod.ip });
+        if (running.topology) {
+          await running.topology.addPod({ name: pod.name, namespace: pod.namespace, node: pod.node, ip: pod.ip });
+          // Before the process: `ip netns exec` bind-mounts the file only if it exists when it runs.
+          await writeResolvConf(pod);
+        }
         await startPod(pod);
       } catch (err) {
         say(`pod ${podKey(pod)} not started: ${(err as Error).message}`);
       }
     }
-    if (running.topology) for (const pod of plan.pods) await writeHosts(pod);
+    // Service edits need no file: each node's ztunnel answers names from the config it is pushed.
     await writeMirror(configDir, nextFiles, files);
     files = nextFiles;
     state = await saveState();

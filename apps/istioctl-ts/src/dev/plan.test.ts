@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
 import { snapshotOf, type ManifestFile } from './manifests.js';
-import { diffPods, planDevMesh, renderHostsFile, toLoopbackAddresses } from './plan.js';
+import { diffPods, planDevMesh, renderResolvConf, toLoopbackAddresses } from './plan.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../../examples/', import.meta.url));
 function load(...dirs: string[]): ManifestFile[] {
@@ -69,18 +69,14 @@ describe('toLoopbackAddresses', () => {
   ])('%s → %s', (input, expected) => expect(toLoopbackAddresses(input)).toBe(expected));
 });
 
-describe('renderHostsFile', () => {
+describe('renderResolvConf', () => {
   const plan = planDevMesh(snapshotOf(load('bookinfo', 'waypoint')), 'transparent');
-  it('short names for the pod\'s own namespace, qualified names for all', () => {
-    const text = renderHostsFile(plan, { name: 'sleep', namespace: 'default', ip: '10.77.1.10' });
-    expect(text).toContain('10.77.1.10\tsleep\n');
-    expect(text).toContain('10.77.100.10\tproductpage productpage.default productpage.default.svc productpage.default.svc.cluster.local\n');
-    expect(text).toContain('10.77.100.20\techo.echo echo.echo.svc echo.echo.svc.cluster.local\n');
-  });
-  it('from the echo namespace, echo is short and productpage is not', () => {
-    const text = renderHostsFile(plan, { name: 'echo-v1', namespace: 'echo', ip: '10.77.1.20' });
-    expect(text).toContain('10.77.100.20\techo echo.echo');
-    expect(text).toContain('10.77.100.10\tproductpage.default ');
+  it('the pod namespace\'s search path, as kubelet writes it, and its node as nameserver', () => {
+    expect(renderResolvConf(plan, { name: 'sleep', namespace: 'default', node: 'node-a' })).toBe(
+      '# meshctl dev: pod default/sleep; its node\'s ztunnel answers (DNS proxy, captured)\n' +
+        'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.77.0.11\noptions ndots:5\n',
+    );
+    expect(renderResolvConf(plan, { name: 'echo-v2', namespace: 'echo', node: 'node-b' })).toContain('search echo.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.77.0.12\n');
   });
 });
 

@@ -8,7 +8,7 @@ import { MeshError } from '@mesh/errors';
 
 export type DevMode = 'transparent' | 'explicit';
 
-/** Every namespace, veth and hosts file of the dev mesh starts with this (crash cleanup by name). */
+/** Every namespace, veth and resolver file of the dev mesh starts with this (crash cleanup by name). */
 export const DEV_PREFIX = 'mdev-';
 /** The host's end of the link into the underlay, in the caller's network namespace. */
 export const DEV_HOST_INTERFACE = `${DEV_PREFIX}host`;
@@ -122,18 +122,23 @@ export function planDevMesh(snapshot: MeshSnapshot, mode: DevMode): DevPlan {
 }
 
 /**
- * The hosts file a pod sees (`/etc/netns/<pod netns>/hosts`, bind-mounted by `ip netns exec`):
- * every Service by `name.namespace[.svc[.cluster.local]]`, and by its short name for pods in the
- * same namespace, as Kubernetes DNS search paths would resolve them.
+ * The resolver settings a pod sees (`/etc/netns/<pod netns>/resolv.conf`, bind-mounted over
+ * /etc/resolv.conf by `ip netns exec`), as kubelet writes them: the Kubernetes search path of the
+ * pod's namespace, `ndots:5`, and a nameserver. Service names are answered by the pod's node's
+ * ztunnel: the capture rules send a captured pod's port-53 traffic, whatever address it names,
+ * to ztunnel's DNS proxy (apps/ztunnel/ARCHITECTURE.md, "DNS proxy"). The nameserver named is
+ * the pod's node, so a pod outside the mesh (not captured) is refused at once rather than left
+ * to time out.
  */
-export function renderHostsFile(plan: DevPlan, pod: { name: string; namespace: string; ip: string }): string {
-  const lines = ['127.0.0.1\tlocalhost', `${pod.ip}\t${pod.name}`];
-  for (const s of plan.services) {
-    const names = [`${s.name}.${s.namespace}`, `${s.name}.${s.namespace}.svc`, `${s.name}.${s.namespace}.svc.cluster.local`];
-    if (s.namespace === pod.namespace) names.unshift(s.name);
-    lines.push(`${s.vip}\t${names.join(' ')}`);
-  }
-  return `# meshctl dev: Service names → VIPs for pod ${pod.namespace}/${pod.name}\n${lines.join('\n')}\n`;
+export function renderResolvConf(plan: DevPlan, pod: { name: string; namespace: string; node: string }): string {
+  const nameserver = plan.nodes.find((n) => n.name === pod.node)?.address ?? plan.istiodAddress;
+  return [
+    `# meshctl dev: pod ${pod.namespace}/${pod.name}; its node's ztunnel answers (DNS proxy, captured)`,
+    `search ${pod.namespace}.svc.cluster.local svc.cluster.local cluster.local`,
+    `nameserver ${nameserver}`,
+    'options ndots:5',
+    '',
+  ].join('\n');
 }
 
 /** What changed between two plans (a manifest edit under the running mesh). */

@@ -181,7 +181,7 @@ export const READINESS_ENDPOINTS = ['/healthz/ready'] as const;
 
 function prometheus(ztunnel: Ztunnel, res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-  res.end(ztunnel.metrics.render() + ztunnel.rbacStats.render());
+  res.end(ztunnel.metrics.render() + ztunnel.rbacStats.render() + ztunnel.dnsMetrics.render());
 }
 
 /** A read-only surface: `endpoints` and nothing else (404 names only them). */

@@ -40,27 +40,39 @@ export class TcpMetrics {
   }
 
   get(metric: TcpMetric, match: Partial<TcpLabels> = {}): number {
-    let sum = 0;
-    for (const { labels, value } of this.#series.get(metric)?.values() ?? []) {
-      if (Object.entries(match).every(([k, v]) => labels[k as keyof TcpLabels] === v)) sum += value;
-    }
-    return sum;
+    return sumMatching(this.#series.get(metric)?.values() ?? [], match);
   }
 
   /** Prometheus text exposition format 0.0.4. */
   render(): string {
-    const lines: string[] = [];
-    for (const [metric, help] of Object.entries(METRICS) as Array<[TcpMetric, string]>) {
-      lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} counter`);
-      for (const { labels, value } of this.#series.get(metric)?.values() ?? []) {
-        const text = TCP_LABELS.map((l) => `${l}="${escapeLabel(labels[l])}"`).join(',');
-        lines.push(`${metric}{${text}} ${value}`);
-      }
-    }
+    const lines = (Object.entries(METRICS) as Array<[TcpMetric, string]>).flatMap(([metric, help]) =>
+      counterLines(metric, help, TCP_LABELS, this.#series.get(metric)?.values() ?? []),
+    );
     return `${lines.join('\n')}\n`;
   }
 }
 
-function escapeLabel(value: string): string {
+/** `# HELP`, `# TYPE … counter` and one line per series, labels in `names` order. */
+export function counterLines<L extends Record<string, string>>(metric: string, help: string, names: readonly (keyof L & string)[], series: Iterable<{ labels: L; value: number }>): string[] {
+  const lines = [`# HELP ${metric} ${help}`, `# TYPE ${metric} counter`];
+  for (const { labels, value } of series) lines.push(`${metric}{${labelText(names, labels)}} ${value}`);
+  return lines;
+}
+
+/** `a="x",b="y"` in `names` order, values escaped. */
+export function labelText<L extends Record<string, string>>(names: readonly (keyof L & string)[], labels: L): string {
+  return names.map((l) => `${l}="${escapeLabel(labels[l] as string)}"`).join(',');
+}
+
+/** The sum of the series whose labels include every `match` pair (tests and `get`). */
+export function sumMatching<L extends Record<string, string>>(series: Iterable<{ labels: L; value: number }>, match: Partial<L>): number {
+  let sum = 0;
+  for (const { labels, value } of series) {
+    if (Object.entries(match).every(([k, v]) => labels[k] === v)) sum += value;
+  }
+  return sum;
+}
+
+export function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }

@@ -3,8 +3,9 @@
 // against another implementation: both ADS methods, ACK/NACK with nonces, wildcard subscriptions,
 // initial_resource_versions on delta, and every resource unmarshalled into its Envoy type and
 // checked with the proto's own validation rules (protoc-gen-validate's ValidateAll, the
-// constraints Envoy enforces). Built by scripts/build-go-xds-client.sh into a cache outside the
-// tree; never committed as a binary.
+// constraints Envoy enforces). Built by the set-up (`npm run setup`, scripts/setup/steps.mjs)
+// into the shared tools directory and linked at .state/tools/go-xds-client; never committed as a
+// binary.
 //
 // It subscribes to each type, ACKs every valid response (NACKs one that fails, naming the
 // resource), and once every type has answered and `-settle` passes without a response, prints
