@@ -40,6 +40,28 @@ function applyChanges(before: Record<string, Map<string, string>>, previous: Mes
   return out;
 }
 
+type Configs = Map<string, Record<string, Map<string, string>>>;
+
+/**
+ * For every node: applying the changes from `snapshot` to `nextSnapshot` to its config equals
+ * generating `nextSnapshot` from scratch. Returns the new configs and how many nodes got changes
+ * (not a generation from scratch).
+ */
+function expectIncrementalEqualsScratch(snapshot: MeshSnapshot, nextSnapshot: MeshSnapshot, configs: Configs, what: string): { configs: Configs; incremental: number } {
+  const nextConfigs: Configs = new Map();
+  let incremental = 0;
+  for (const node of NODES) {
+    if (generateZtunnelChanges(snapshot, nextSnapshot, node)) incremental += 1;
+    const applied = applyChanges(configs.get(node)!, snapshot, nextSnapshot, node);
+    const scratch = byName(generateZtunnelConfig(nextSnapshot, node));
+    for (const type of ['listeners', 'clusters', 'endpoints'] as const) {
+      expect(new Map([...applied[type]!].sort()), `${what}, ${node}, ${type}`).toEqual(new Map([...scratch[type]!].sort()));
+    }
+    nextConfigs.set(node, scratch);
+  }
+  return { configs: nextConfigs, incremental };
+}
+
 type Edit = (resources: MeshResource[], next: () => number) => MeshResource[];
 
 let counter = 0;
@@ -128,18 +150,10 @@ describe('incremental ztunnel generation', () => {
       const edit = names[step % names.length === 0 ? 0 : Math.floor(next() * names.length)] as string;
       resources = EDITS[edit]!(resources, next);
       const nextSnapshot = buildSnapshot(resources);
-      const nextConfigs = new Map<string, Record<string, Map<string, string>>>();
-      for (const node of NODES) {
-        if (generateZtunnelChanges(snapshot, nextSnapshot, node)) incremental += 1;
-        const applied = applyChanges(configs.get(node)!, snapshot, nextSnapshot, node);
-        const scratch = byName(generateZtunnelConfig(nextSnapshot, node));
-        for (const type of ['listeners', 'clusters', 'endpoints'] as const) {
-          expect(new Map([...applied[type]!].sort()), `step ${step} (${edit}), ${node}, ${type}`).toEqual(new Map([...scratch[type]!].sort()));
-        }
-        nextConfigs.set(node, scratch);
-      }
+      const result = expectIncrementalEqualsScratch(snapshot, nextSnapshot, configs, `step ${step} (${edit})`);
+      incremental += result.incremental;
       snapshot = nextSnapshot;
-      configs = nextConfigs;
+      configs = result.configs;
     }
     expect(incremental).toBe(STEPS * NODES.length); // none of these edits needs a generation from scratch
   });
@@ -171,17 +185,8 @@ describe('incremental ztunnel generation', () => {
       const edit = step % 3 === 0 ? 'waypointFor' : (names[Math.floor(next() * names.length)] as string);
       resources = edits[edit]!(resources, next);
       const nextSnapshot = buildSnapshot(resources);
-      const nextConfigs = new Map<string, Record<string, Map<string, string>>>();
-      for (const node of NODES) {
-        const applied = applyChanges(configs.get(node)!, snapshot, nextSnapshot, node);
-        const scratch = byName(generateZtunnelConfig(nextSnapshot, node));
-        for (const type of ['listeners', 'clusters', 'endpoints'] as const) {
-          expect(new Map([...applied[type]!].sort()), `step ${step} (${edit}), ${node}, ${type}`).toEqual(new Map([...scratch[type]!].sort()));
-        }
-        nextConfigs.set(node, scratch);
-      }
+      configs = expectIncrementalEqualsScratch(snapshot, nextSnapshot, configs, `step ${step} (${edit})`).configs;
       snapshot = nextSnapshot;
-      configs = nextConfigs;
     }
   });
 
