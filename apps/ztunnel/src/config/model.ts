@@ -119,6 +119,14 @@ export type ClusterModel =
        * identity's cluster names that identity's tunnel listener here (config/workload.ts).
        */
       readonly tunnelListener?: string;
+      /**
+       * SPIFFE URI of the client certificate when the cluster itself speaks HBONE (an
+       * UpstreamTlsContext transport socket): its socket-address endpoints are HBONE servers
+       * (`ip:15008`, a waypoint taking pod-addressed traffic) and the chain's tunneling_config
+       * gives the CONNECT `:authority` (the original destination). Undefined: internal_upstream
+       * or raw_buffer endpoints, as before.
+       */
+      readonly tlsIdentity?: string;
     }
   | {
       readonly kind: 'original_dst';
@@ -446,9 +454,10 @@ function compileCluster(c: JsonRecord, name: string, path: string): ClusterModel
   switch (type) {
     case 'EDS': {
       if (lbPolicy !== 'ROUND_ROBIN') throw new UnsupportedConfig(`${path}.lb_policy`, `EDS clusters balance ROUND_ROBIN only, not ${String(lbPolicy)}`);
-      checkEdsTransport(c, path);
+      const tlsIdentity = edsTlsIdentity(c, path);
+      if (tlsIdentity === undefined) checkEdsTransport(c, path);
       const eds = optionalRecord(c['eds_cluster_config'], `${path}.eds_cluster_config`);
-      return { kind: 'eds', name, serviceName: optionalString(eds?.['service_name'], `${path}.eds_cluster_config.service_name`) ?? name };
+      return { kind: 'eds', name, serviceName: optionalString(eds?.['service_name'], `${path}.eds_cluster_config.service_name`) ?? name, ...(tlsIdentity ? { tlsIdentity } : {}) };
     }
     case 'ORIGINAL_DST': {
       const lb = optionalRecord(c['original_dst_lb_config'], `${path}.original_dst_lb_config`) ?? {};
@@ -480,6 +489,17 @@ function upstreamIdentity(transportSocket: unknown, path: string): string | unde
   if (type === T.rawBuffer) return undefined;
   if (type !== T.upstreamTls) throw new UnsupportedConfig(path, `transport socket ${type} is not supported on an ORIGINAL_DST cluster`);
   return tlsIdentity(config['common_tls_context'], `${path}.typed_config.common_tls_context`);
+}
+
+/**
+ * An EDS cluster whose one transport socket is an UpstreamTlsContext (no transport_socket_matches)
+ * opens HBONE to its endpoints itself: the identity of its SDS certificate. Otherwise undefined.
+ */
+function edsTlsIdentity(c: JsonRecord, path: string): string | undefined {
+  if (c['transport_socket'] === undefined || c['transport_socket_matches'] !== undefined) return undefined;
+  const { type, config } = typedConfig(c['transport_socket'], `${path}.transport_socket`);
+  if (type !== T.upstreamTls) return undefined;
+  return tlsIdentity(config['common_tls_context'], `${path}.transport_socket.typed_config.common_tls_context`);
 }
 
 /** EDS clusters hand connections to internal listeners (internal_upstream) or send plain TCP. */
