@@ -18,7 +18,7 @@ import type { WaypointConfig } from './config.js';
 import { caSigner, CertManager, controlPlaneCredentials, type CertificateSigner, type CertificateStatus } from '@mesh/workload-identity';
 import type { Endpoint } from './config/model.js';
 import { ModelStore } from './config/store.js';
-import type { Logger } from './log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import { RequestMetrics } from './metrics/metrics.js';
 import { serveTunnel, type ConnectionDeps } from './proxy/connection.js';
 import { UpstreamAgents, type UpstreamContext } from './proxy/upstream.js';

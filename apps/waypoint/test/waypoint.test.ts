@@ -16,7 +16,8 @@ import { TYPE_URL } from '@mesh/xds';
 import { FakeAdsServer } from '@mesh/xds/testing';
 import { eventually, waitFor } from '@mesh/testing';
 import { createHboneSecureContext } from '@mesh/hbone-core';
-import { Waypoint, createMemoryLogger, parseConfig } from '../src/index.js';
+import { createMemoryProxyLogger as createMemoryLogger } from '@mesh/log';
+import { Waypoint, parseConfig } from '../src/index.js';
 import { caSignerFor, goldenWaypointConfig, h2cThroughWaypoint, httpThroughWaypoint, loopbackWaypointResources, openTunnel, type WaypointClient } from '../src/testing/index.js';
 
 const golden = goldenWaypointConfig('waypoint-echo-policy');

@@ -12,7 +12,7 @@ import { adminAddressOf, CERT_TTL_SECONDS, HELP_TEXT, parseConfig } from './conf
 import { formatAddress } from '@mesh/envoy-config';
 import { localWorkloads } from './config/model.js';
 import { caSigner, type CertificateSigner, controlPlaneCredentials } from '@mesh/workload-identity';
-import { createLogger } from './log.js';
+import { createProxyLogger } from '@mesh/log';
 import { startXds, ztunnelNode } from './xds/xds.js';
 import { Ztunnel } from './ztunnel.js';
 
@@ -32,7 +32,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = parsed.config;
-  const logger = createLogger(undefined, config.logLevel);
+  const logger = createProxyLogger({ level: config.logLevel });
   const credentials = await controlPlaneCredentials(config.bootstrapDir, config.trustDomain);
   const ca = config.bootstrapDir ? caSigner(config.caAddress ?? config.xdsAddress, credentials, CERT_TTL_SECONDS) : undefined;
   const sign: CertificateSigner =

@@ -8,7 +8,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { XdsClient, shortTypeName, type XdsNack, type XdsNode, type XdsProtocol, type XdsResourcesUpdate } from '@mesh/xds';
 import { SUPPORTED_TYPE_URLS, type ModelStore } from '../config/store.js';
-import type { Logger } from '../log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import { WAYPOINT_VERSION } from '../version.js';
 
 /** `adminMetadata`: where its admin API is (@mesh/admin-access), shown in /debug/syncz for meshctl; ISTIO_VERSION its version, as Istio's proxies send it. */

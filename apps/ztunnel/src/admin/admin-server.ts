@@ -22,7 +22,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildConfigDump, configDumpInputFromTypeStates, type ConfigDumpSecret, type ResourceJson } from '@mesh/xds';
-import { LOG_LEVELS, LOG_SCOPES, type LogLevel, type LogScope, type Logger } from '../log.js';
+import { applyLoggingQuery, type ProxyLogger as Logger } from '@mesh/log';
 import type { Ztunnel } from '../ztunnel.js';
 import type { XdsNode } from '@mesh/xds';
 import type { ZtunnelCertificate, ZtunnelDump } from '@mesh/workload-api';
@@ -245,12 +245,8 @@ function readiness(ztunnel: Ztunnel, res: ServerResponse): void {
 
 function logging(logger: Logger, req: IncomingMessage, query: URLSearchParams, res: ServerResponse): void {
   if (req.method === 'POST' || req.method === 'PUT') {
-    for (const [key, value] of query) {
-      if (!(LOG_LEVELS as readonly string[]).includes(value)) return json(res, 400, { error: `unknown level ${value}; use ${LOG_LEVELS.join(', ')}` });
-      if (key === 'level') logger.setLevel('all', value as LogLevel);
-      else if ((LOG_SCOPES as readonly string[]).includes(key)) logger.setLevel(key as LogScope, value as LogLevel);
-      else return json(res, 400, { error: `unknown scope ${key}; use level or ${LOG_SCOPES.join(', ')}` });
-    }
+    const { status, body } = applyLoggingQuery(logger, query);
+    return json(res, status, body);
   }
   json(res, 200, { levels: logger.levels });
 }

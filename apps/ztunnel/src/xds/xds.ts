@@ -9,7 +9,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { XdsClient, shortTypeName, type XdsNack, type XdsNode, type XdsProtocol, type XdsResourcesUpdate } from '@mesh/xds';
 import type { ModelStore } from './model-store.js';
-import type { Logger } from '../log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import { ZTUNNEL_VERSION } from '../version.js';
 
 /**
