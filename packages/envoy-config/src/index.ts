@@ -39,6 +39,7 @@ export {
   MAIN_INTERNAL,
   CONNECT_ORIGINATE,
   CORS_FILTER,
+  ROOT_CA_SECRET,
   tunnelListenerName,
   tunnelClusterName,
 } from './names.js';

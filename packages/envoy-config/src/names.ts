@@ -30,6 +30,8 @@ export const ORIGINAL_DST_HEADER = 'x-envoy-original-dst-host';
 export const CONNECT_TERMINATE = 'connect_terminate';
 export const MAIN_INTERNAL = 'main_internal';
 export const CONNECT_ORIGINATE = 'connect_originate';
+/** The SDS secret of the mesh root that peers are validated against (`validation_context_sds_secret_config`), Istio's name. */
+export const ROOT_CA_SECRET = 'ROOTCA';
 /** The HTTP filter that carries per-route CORS policies (`typed_per_filter_config` key). */
 export const CORS_FILTER = 'envoy.filters.http.cors';
 

@@ -10,7 +10,7 @@
  *   + `/metrics`. Nothing else is served there.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { adminEndpointMetadata, currentNetworkNamespace, listenOperatorHttp, listenReadOnlyHttp } from '@mesh/admin-access';
+import { listenProxySurfaces, PROMETHEUS_CONTENT_TYPE, readOnlyHandler, sendText as send, type ProxySurfaces } from '@mesh/proxy-runtime';
 import { buildConfigDump, configDumpInputFromTypeStates, type ConfigDumpSecret, type XdsNode, type XdsTypeState } from '@mesh/xds';
 import type { CertificateStatus } from '@mesh/workload-identity';
 
@@ -26,10 +26,7 @@ export interface AdminSources {
   ready: () => boolean;
 }
 
-function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
+const JSON_TYPE = 'application/json';
 
 function adminHandler(sources: AdminSources) {
   return (req: IncomingMessage, res: ServerResponse) => {
@@ -40,19 +37,19 @@ function adminHandler(sources: AdminSources) {
         const dump = buildConfigDump(
           configDumpInputFromTypeStates(sources.typeStates(), { bootstrap: { node: sources.node() as never }, bootstrapLastUpdated: sources.startedAt, secrets: sources.secrets(), includeEds }),
         );
-        return send(res, 200, `${JSON.stringify(dump, null, 2)}\n`);
+        return send(res, 200, `${JSON.stringify(dump, null, 2)}\n`, JSON_TYPE);
       }
       case '/stats/prometheus':
-        return send(res, 200, sources.metrics(), 'text/plain; version=0.0.4');
+        return send(res, 200, sources.metrics(), PROMETHEUS_CONTENT_TYPE);
       case '/certs':
-        return send(res, 200, `${JSON.stringify({ certificates: sources.certificate() ? [sources.certificate()] : [] }, null, 2)}\n`);
+        return send(res, 200, `${JSON.stringify({ certificates: sources.certificate() ? [sources.certificate()] : [] }, null, 2)}\n`, JSON_TYPE);
       case '/ready':
       case '/healthz/ready':
-        return sources.ready() ? send(res, 200, 'LIVE\n', 'text/plain') : send(res, 503, 'not ready\n', 'text/plain');
+        return sources.ready() ? send(res, 200, 'LIVE\n') : send(res, 503, 'not ready\n');
       case '/':
-        return send(res, 200, `${JSON.stringify({ endpoints: ['/config_dump', '/config_dump?include_eds', '/stats/prometheus', '/certs', '/ready'] }, null, 2)}\n`);
+        return send(res, 200, `${JSON.stringify({ endpoints: ['/config_dump', '/config_dump?include_eds', '/stats/prometheus', '/certs', '/ready'] }, null, 2)}\n`, JSON_TYPE);
       default:
-        return send(res, 404, `${JSON.stringify({ error: `no admin endpoint ${url.pathname}` })}\n`);
+        return send(res, 404, `${JSON.stringify({ error: `no admin endpoint ${url.pathname}` })}\n`, JSON_TYPE);
     }
   };
 }
@@ -71,34 +68,14 @@ export interface AdminListenOptions {
   metricsPort: number;
 }
 
-export interface AdminServers {
-  adminPort: number;
-  readinessPort: number;
-  metricsPort: number;
-  /** The node metadata that tells istiod-lite (and so meshctl) where the admin API is. */
-  adminMetadata: Record<string, string>;
-  close(): Promise<void>;
-}
+export type AdminServers = ProxySurfaces;
 
 export async function startAdmin(sources: AdminSources, options: AdminListenOptions): Promise<AdminServers> {
-  const admin = await listenOperatorHttp(adminHandler(sources), { what: 'waypoint admin', host: options.adminAddress, port: options.adminPort, socket: options.adminSocket });
-  const readiness = await listenReadOnlyHttp((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (!(READINESS_ENDPOINTS as readonly string[]).includes(path)) return send(res, 404, `not found; this port serves ${READINESS_ENDPOINTS.join(', ')}\n`, 'text/plain');
-    return sources.ready() ? send(res, 200, 'ready\n', 'text/plain') : send(res, 503, 'not ready\n', 'text/plain');
-  }, options.listenAddress, options.readinessPort);
-  const metrics = await listenReadOnlyHttp((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (!(METRICS_ENDPOINTS as readonly string[]).includes(path)) return send(res, 404, `not found; this port serves ${METRICS_ENDPOINTS.join(', ')}\n`, 'text/plain');
-    return send(res, 200, sources.metrics(), 'text/plain; version=0.0.4');
-  }, options.listenAddress, options.metricsPort);
-  return {
-    adminPort: admin.port,
-    readinessPort: readiness.port,
-    metricsPort: metrics.port,
-    adminMetadata: adminEndpointMetadata({ address: admin.address, socket: admin.socket, netns: currentNetworkNamespace() }),
-    close: async () => {
-      await Promise.all([admin.close(), readiness.close(), metrics.close()]);
-    },
-  };
+  return listenProxySurfaces({
+    ...options,
+    what: 'waypoint admin',
+    admin: adminHandler(sources),
+    readiness: readOnlyHandler(READINESS_ENDPOINTS, (_path, res) => (sources.ready() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n'))),
+    metrics: readOnlyHandler(METRICS_ENDPOINTS, (_path, res) => send(res, 200, sources.metrics(), PROMETHEUS_CONTENT_TYPE)),
+  });
 }

@@ -1,0 +1,14 @@
+export {
+  configDumpSecrets,
+  listenProxySurfaces,
+  PROMETHEUS_CONTENT_TYPE,
+  readOnlyHandler,
+  sendJson,
+  sendText,
+  type Handler,
+  type ProxySurfaces,
+  type ProxySurfacesOptions,
+} from './admin.js';
+export { SwapModelStore, type Candidate, type ModelChange, type XdsModelStore } from './model-store.js';
+export { RoundRobin } from './round-robin.js';
+export { startProxyXds, type ProxyXdsOptions } from './xds.js';
