@@ -15,3 +15,4 @@ export {
 } from './logger.js';
 export { createMemoryProxyLogger, createProxyLogger, PROXY_LOG_SCOPES, type ProxyLogger, type ProxyLogScope } from './proxy.js';
 export { fdLogSink, LOG_QUEUE_MAX_BYTES, queuedWriter, type LineWriter, type LogSink, type QueuedWriter } from './writer.js';
+export { jsonLineSplitter, type LogEntry } from './reader.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyLoggingQuery, createLogger, createMemoryLogger } from './logger.js';
+import { jsonLineSplitter } from './reader.js';
 
 describe('createLogger', () => {
   it('writes one JSON object per line: time, level, scope, msg, then the fields', () => {
@@ -54,5 +55,16 @@ describe('applyLoggingQuery', () => {
     expect(applyLoggingQuery(logger, new URLSearchParams('level=warn&xds=debug'))).toEqual({ status: 200, body: { levels: { access: 'warn', xds: 'debug' } } });
     expect(applyLoggingQuery(logger, new URLSearchParams('dns=debug'))).toEqual({ status: 400, body: { error: 'unknown scope dns; use level or access, xds' } });
     expect(applyLoggingQuery(logger, new URLSearchParams('xds=loud')).body['error']).toMatch(/^unknown level loud; use debug, info/);
+  });
+});
+
+describe('jsonLineSplitter', () => {
+  it('parses complete JSON lines across chunks and skips the rest', () => {
+    const entries: Array<Record<string, unknown>> = [];
+    const feed = jsonLineSplitter((e) => entries.push(e));
+    feed('{"msg":"a"}\nplain text\n{"msg":');
+    expect(entries).toEqual([{ msg: 'a' }]);
+    feed('"b"}\n{broken\n{"msg"');
+    expect(entries).toEqual([{ msg: 'a' }, { msg: 'b' }]);
   });
 });
