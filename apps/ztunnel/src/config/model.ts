@@ -16,6 +16,7 @@
  * across types (a chain naming a cluster that has not arrived yet) are resolved per connection,
  * as Envoy does while a cluster warms, never NACKed: ADS does not order types.
  */
+import { RoundRobin } from '@mesh/proxy-runtime';
 import { parseSpiffeUri } from '@mesh/pki';
 import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from '@mesh/envoy-config';
 import { attempt, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
@@ -153,14 +154,18 @@ export interface RuntimeModel {
   readonly listeners: ListenerModel;
   readonly clusters: ReadonlyMap<string, ClusterModel>;
   readonly endpoints: EndpointModel;
-  /** Round-robin cursors per EDS cluster; the only mutable state, advanced by planOutbound. */
-  readonly cursors: Map<string, number>;
+  /**
+   * Round-robin cursors per cluster (@mesh/proxy-runtime's `RoundRobin`, as the waypoint's): the
+   * only mutable state, advanced by planOutbound, carried from model to model so a new EDS
+   * update goes on where the last one was.
+   */
+  readonly cursors: RoundRobin;
 }
 
 export const EMPTY_LISTENERS: ListenerModel = { outbound: undefined, inbound: undefined, inboundPlaintext: undefined, internal: new Map() };
 
 export function emptyModel(): RuntimeModel {
-  return { listeners: EMPTY_LISTENERS, clusters: new Map(), endpoints: { byCluster: new Map() }, cursors: new Map() };
+  return { listeners: EMPTY_LISTENERS, clusters: new Map(), endpoints: { byCluster: new Map() }, cursors: new RoundRobin() };
 }
 
 /** A new model with one part replaced; round-robin cursors carry over. */

@@ -146,9 +146,5 @@ function planOriginalDst(cluster: Extract<ClusterModel, { kind: 'original_dst' }
 
 /** Round robin over routable endpoints; the cursor lives in the model so it survives EDS updates. */
 function pick(model: RuntimeModel, cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined {
-  const healthy = endpoints.filter((e) => e.healthy);
-  if (healthy.length === 0) return undefined;
-  const cursor = model.cursors.get(cluster) ?? 0;
-  model.cursors.set(cluster, (cursor + 1) % 1_000_000_007);
-  return healthy[cursor % healthy.length];
+  return model.cursors.pick(cluster, endpoints.filter((e) => e.healthy));
 }
