@@ -34,12 +34,8 @@ export function readOnlyHandler(endpoints: readonly string[], serve: (path: stri
   };
 }
 
-export interface ProxySurfacesOptions {
-  /** Names the proxy in errors (`ztunnel admin`). */
-  what: string;
-  admin: RequestListener;
-  readiness: RequestListener;
-  metrics: RequestListener;
+/** Where a proxy's surfaces listen. */
+export interface ProxySurfaceAddresses {
   /** The admin API: a loopback address (refused otherwise), and optionally a Unix socket. */
   adminAddress: string;
   adminPort: number;
@@ -48,6 +44,14 @@ export interface ProxySurfacesOptions {
   listenAddress: string;
   readinessPort: number;
   metricsPort: number;
+}
+
+export interface ProxySurfacesOptions extends ProxySurfaceAddresses {
+  /** Names the proxy in errors (`ztunnel admin`). */
+  what: string;
+  admin: RequestListener;
+  readiness: RequestListener;
+  metrics: RequestListener;
 }
 
 export interface ProxySurfaces {

@@ -6,6 +6,7 @@ export {
   sendJson,
   sendText,
   type Handler,
+  type ProxySurfaceAddresses,
   type ProxySurfaces,
   type ProxySurfacesOptions,
 } from './admin.js';

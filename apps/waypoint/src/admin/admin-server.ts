@@ -10,7 +10,7 @@
  *   + `/metrics`. Nothing else is served there.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listenProxySurfaces, PROMETHEUS_CONTENT_TYPE, readOnlyHandler, sendText as send, type ProxySurfaces } from '@mesh/proxy-runtime';
+import { listenProxySurfaces, PROMETHEUS_CONTENT_TYPE, readOnlyHandler, sendText as send, type ProxySurfaceAddresses, type ProxySurfaces } from '@mesh/proxy-runtime';
 import { buildConfigDump, configDumpInputFromTypeStates, type ConfigDumpSecret, type XdsNode, type XdsTypeState } from '@mesh/xds';
 import type { CertificateStatus } from '@mesh/workload-identity';
 
@@ -57,16 +57,8 @@ function adminHandler(sources: AdminSources) {
 export const METRICS_ENDPOINTS = ['/stats/prometheus', '/metrics'] as const;
 export const READINESS_ENDPOINTS = ['/healthz/ready', '/ready'] as const;
 
-export interface AdminListenOptions {
-  /** The admin API: a loopback address (refused otherwise), and optionally a Unix socket. */
-  adminAddress: string;
-  adminPort: number;
-  adminSocket?: string | undefined;
-  /** Readiness and metrics: where probes and scrapers reach them (beside HBONE). */
-  listenAddress: string;
-  readinessPort: number;
-  metricsPort: number;
-}
+/** Readiness and metrics listen beside HBONE. */
+export type AdminListenOptions = ProxySurfaceAddresses;
 
 export type AdminServers = ProxySurfaces;
 
