@@ -40,6 +40,9 @@ export {
   CONNECT_ORIGINATE,
   CORS_FILTER,
   ROOT_CA_SECRET,
+  ISTIO_METADATA_NAMESPACE,
+  CHAIN_SERVICE_METADATA_KEY,
+  chainServiceMetadata,
   tunnelListenerName,
   tunnelClusterName,
 } from './names.js';

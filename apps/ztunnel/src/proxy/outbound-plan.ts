@@ -61,7 +61,7 @@ export function planOutbound(model: RuntimeModel, conn: ConnectionAddresses): Ou
   if (!route) return { kind: 'reject', chain: chainName, reason: `filter chain ${chainName} is missing`, responseFlag: 'NR' };
   const dst = formatAddress(conn.dst.ip, conn.dst.port);
   const src = formatAddress(conn.src.ip, conn.src.port);
-  return planRoute(model, route, { chain: chainName, service: serviceOfChain(chainName), dst, src, tunnel: undefined, hops: 0 });
+  return planRoute(model, route, { chain: chainName, service: listener.services.get(chainName), dst, src, tunnel: undefined, hops: 0 });
 }
 
 interface RouteContext {
