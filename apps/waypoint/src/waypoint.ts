@@ -106,6 +106,7 @@ export class Waypoint {
         certificate: () => waypoint.#certificateStatus(),
         secrets: () => waypoint.#secrets(),
         ready: () => waypoint.ready,
+        logger,
       },
       config,
     );

@@ -341,6 +341,14 @@ describe.skipIf(!golden)('waypoint on loopback', () => {
     expect((await fetch(`http://127.0.0.1:${waypoint.readinessPort}/healthz/ready`)).status).toBe(200);
   });
 
+  it('shows and changes its log levels per scope at /logging, as ztunnel does', async () => {
+    const url = `http://127.0.0.1:${waypoint.adminPort}/logging`;
+    expect(await (await fetch(url)).json()).toMatchObject({ levels: { access: 'debug', rbac: 'debug' } });
+    expect(await (await fetch(`${url}?rbac=warn`, { method: 'POST' })).json()).toMatchObject({ levels: { access: 'debug', rbac: 'warn' } });
+    expect((await fetch(`${url}?dns=debug`, { method: 'POST' })).status).toBe(400);
+    await fetch(`${url}?rbac=debug`, { method: 'POST' });
+  });
+
   it('readiness and metrics are read-only: no config, certificate or listing there', async () => {
     expect(await (await fetch(`http://127.0.0.1:${waypoint.metricsPort}/metrics`)).text()).toContain('istio_requests_total');
     for (const port of [waypoint.readinessPort, waypoint.metricsPort]) {

@@ -8,6 +8,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { adminEndpointMetadata, currentNetworkNamespace, listenOperatorHttp, listenReadOnlyHttp } from '@mesh/admin-access';
 import { ROOT_CA_SECRET } from '@mesh/envoy-config';
+import { applyLoggingQuery, type ProxyLogger } from '@mesh/log';
 import type { CertificateStatus } from '@mesh/workload-identity';
 import { TYPE_URL, type ConfigDumpSecret } from '@mesh/xds';
 
@@ -23,6 +24,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 export function sendText(res: ServerResponse, status: number, body: string, type = 'text/plain'): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/**
+ * The admin `/logging` endpoint, as Envoy's and ztunnel's: GET shows each scope's level; POST
+ * (or PUT) `?level=<l>` sets every scope, `?<scope>=<l>` one, and answers with the levels.
+ */
+export function serveLogging(logger: ProxyLogger, req: IncomingMessage, query: URLSearchParams, res: ServerResponse): void {
+  if (req.method === 'POST' || req.method === 'PUT') {
+    const { status, body } = applyLoggingQuery(logger, query);
+    return sendJson(res, status, body);
+  }
+  sendJson(res, 200, { levels: logger.levels });
 }
 
 /** A read-only surface: `endpoints` and nothing else (the 404 names only them). */

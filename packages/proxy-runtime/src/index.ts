@@ -5,6 +5,7 @@ export {
   readOnlyHandler,
   sendJson,
   sendText,
+  serveLogging,
   type Handler,
   type ProxySurfaceAddresses,
   type ProxySurfaces,

@@ -22,8 +22,8 @@
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildConfigDump, configDumpInputFromTypeStates, type ResourceJson } from '@mesh/xds';
-import { configDumpSecrets, PROMETHEUS_CONTENT_TYPE, readOnlyHandler, sendJson as json, type Handler } from '@mesh/proxy-runtime';
-import { applyLoggingQuery, type ProxyLogger as Logger } from '@mesh/log';
+import { configDumpSecrets, PROMETHEUS_CONTENT_TYPE, readOnlyHandler, sendJson as json, serveLogging, type Handler } from '@mesh/proxy-runtime';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import type { Ztunnel } from '../ztunnel.js';
 import type { XdsNode } from '@mesh/xds';
 import type { ZtunnelCertificate, ZtunnelDump } from '@mesh/workload-api';
@@ -177,7 +177,7 @@ export function createAdminHandler(options: AdminOptions): Handler {
           if (url.searchParams.has('watch')) return watchTunnels(ztunnel, req, res);
           return json(res, 200, tunnelsSnapshot(ztunnel));
         case '/logging':
-          return logging(logger, req, url.searchParams, res);
+          return serveLogging(logger, req, url.searchParams, res);
         case '/healthz/ready':
           return readiness(ztunnel, res);
         case '/certs':
@@ -201,14 +201,6 @@ function readiness(ztunnel: Ztunnel, res: ServerResponse): void {
     res.writeHead(503, { 'content-type': 'text/plain' });
     res.end(`not ready: listening+config ${ztunnel.store.synced ? 'ok' : 'waiting for config'}, certificates ${ztunnel.certs.ready ? 'ok' : 'pending'}\n`);
   }
-}
-
-function logging(logger: Logger, req: IncomingMessage, query: URLSearchParams, res: ServerResponse): void {
-  if (req.method === 'POST' || req.method === 'PUT') {
-    const { status, body } = applyLoggingQuery(logger, query);
-    return json(res, status, body);
-  }
-  json(res, 200, { levels: logger.levels });
 }
 
 /** Newline-delimited JSON: {type: snapshot|open|close|update, ...}; ends when the client goes. */
