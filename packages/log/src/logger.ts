@@ -6,8 +6,9 @@
  * from its application log.
  *
  * Hand-rolled rather than pino: the line is formatted with one `JSON.stringify` of the fields
- * and a prefix cached per scope and level, which measured faster than pino on the access-log
- * hot path (packages/log/bench/log.bench.mjs; docs/performance.md, "Logging").
+ * and a prefix cached per scope and level, which measured faster than pino (and a little faster
+ * than the proxies' previous logger) on the access-log hot path (packages/log/bench/log.bench.mjs;
+ * docs/performance.md, "Logging").
  */
 import { fdLogSink, queuedWriter, type LineWriter } from './writer.js';
 
