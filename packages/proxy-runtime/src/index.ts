@@ -12,5 +12,6 @@ export {
   type ProxySurfacesOptions,
 } from './admin.js';
 export { SwapModelStore, type Candidate, type ModelChange, type XdsModelStore } from './model-store.js';
+export { escapeLabelValue, formatLabels } from './prometheus.js';
 export { RoundRobin } from './round-robin.js';
 export { startProxyXds, type ProxyXdsOptions } from './xds.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configDumpSecrets } from './admin.js';
 import { SwapModelStore, type Candidate, type ModelChange } from './model-store.js';
+import { formatLabels } from './prometheus.js';
 import { RoundRobin } from './round-robin.js';
 import type { ResourceJson } from '@mesh/xds';
 
@@ -76,5 +77,11 @@ describe('configDumpSecrets', () => {
     ]);
     expect(JSON.stringify(secrets)).toContain('[redacted]');
     expect(configDumpSecrets([], undefined)).toEqual([]);
+  });
+});
+
+describe('formatLabels', () => {
+  it('writes the labels in the given order, escaping backslash, newline and double quote', () => {
+    expect(formatLabels(['b', 'a'] as const, { a: 'x"y', b: 'p\\q\nr' })).toBe('b="p\\\\q\\nr",a="x\\"y"');
   });
 });

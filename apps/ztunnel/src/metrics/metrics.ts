@@ -6,6 +6,8 @@
  * labelled reporter, source_workload, source_principal, destination_workload,
  * destination_principal, destination_service, connection_security_policy, response_flags.
  */
+import { formatLabels } from '@mesh/proxy-runtime';
+
 export const TCP_LABELS = [
   'reporter',
   'source_workload',
@@ -53,14 +55,9 @@ export class TcpMetrics {
     for (const [metric, help] of Object.entries(METRICS) as Array<[TcpMetric, string]>) {
       lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} counter`);
       for (const { labels, value } of this.#series.get(metric)?.values() ?? []) {
-        const text = TCP_LABELS.map((l) => `${l}="${escapeLabel(labels[l])}"`).join(',');
-        lines.push(`${metric}{${text}} ${value}`);
+        lines.push(`${metric}{${formatLabels(TCP_LABELS, labels)}} ${value}`);
       }
     }
     return `${lines.join('\n')}\n`;
   }
-}
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
