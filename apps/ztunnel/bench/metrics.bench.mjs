@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import client from 'prom-client';
 import { TcpMetrics, TCP_LABELS } from '../dist/metrics/metrics.js';
-import { createRecorder, median } from '../../../scripts/bench-lib.mjs';
+import { createRecorder, measureInTurns, median } from '../../../scripts/bench-lib.mjs';
 
 const RUNS = 9;
 /** Distinct label sets a busy node sees (source/destination workload pairs × flags). */
@@ -26,23 +26,7 @@ const labelsOf = (i) => ({
   response_flags: '-',
 });
 
-function timeOne(n, fn) {
-  const start = performance.now();
-  for (let i = 0; i < n; i++) fn(i);
-  return ((performance.now() - start) * 1e6) / n;
-}
-
-/** ns per call of each candidate, median over RUNS rounds, each round running all in a rotating order. */
-function measure(n, candidates) {
-  const samples = candidates.map(() => []);
-  for (let r = 0; r < RUNS; r++) {
-    for (let k = 0; k < candidates.length; k++) {
-      const c = (r + k) % candidates.length;
-      samples[c].push(timeOne(n, candidates[c]));
-    }
-  }
-  return samples.map(median);
-}
+const measure = (n, candidates) => measureInTurns(n, candidates, RUNS);
 
 export async function run({ quick = false } = {}) {
   const n = quick ? 5_000 : 50_000;

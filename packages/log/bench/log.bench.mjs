@@ -6,11 +6,10 @@
 // package: `pnpm bench log` builds first; alone: `cd packages/log && pnpm build && node bench/log.bench.mjs`.
 //
 // Benchmarks are not tests: this prints figures and never fails on timing.
-import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { createLogger } from '@mesh/log';
-import { createRecorder, median } from '../../../scripts/bench-lib.mjs';
+import { createRecorder, measureInTurns } from '../../../scripts/bench-lib.mjs';
 
 const RUNS = 9;
 
@@ -32,26 +31,7 @@ const fields = (i) => ({
   duration: '3ms',
 });
 
-function timeOne(lines, logOne) {
-  const start = performance.now();
-  for (let i = 0; i < lines; i++) logOne(i);
-  return ((performance.now() - start) * 1e6) / lines;
-}
-
-/**
- * ns per line of each candidate, median over RUNS rounds; in each round every candidate runs once,
- * in a rotating order, so a change in the machine's load falls on all of them alike.
- */
-function measure(lines, candidates) {
-  const samples = candidates.map(() => []);
-  for (let r = 0; r < RUNS; r++) {
-    for (let k = 0; k < candidates.length; k++) {
-      const c = (r + k) % candidates.length;
-      samples[c].push(timeOne(lines, candidates[c]));
-    }
-  }
-  return samples.map(median);
-}
+const measure = (n, candidates) => measureInTurns(n, candidates, RUNS);
 
 export async function run({ quick = false } = {}) {
   const lines = quick ? 5_000 : 50_000;
