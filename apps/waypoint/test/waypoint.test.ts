@@ -345,7 +345,7 @@ describe.skipIf(!golden)('waypoint on loopback', () => {
     const url = `http://127.0.0.1:${waypoint.adminPort}/logging`;
     expect(await (await fetch(url)).json()).toMatchObject({ levels: { access: 'debug', rbac: 'debug' } });
     expect(await (await fetch(`${url}?rbac=warn`, { method: 'POST' })).json()).toMatchObject({ levels: { access: 'debug', rbac: 'warn' } });
-    expect((await fetch(`${url}?dns=debug`, { method: 'POST' })).status).toBe(400);
+    expect((await fetch(`${url}?upstream=debug`, { method: 'POST' })).status).toBe(400); // not a scope of ours
     await fetch(`${url}?rbac=debug`, { method: 'POST' });
   });
 
