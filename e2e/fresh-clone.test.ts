@@ -93,7 +93,10 @@ function inventory(): Record<string, number> {
   return Object.fromEntries(paths.filter((p) => existsSync(p)).map((p) => [p, lstatSync(p).mtimeMs]));
 }
 
-describe.skipIf(!isRoot)('the quick start on a fresh clone: `npm run setup`, then `npm run dev -- --check` (root)', () => {
+// One newcomer's session, step by step: each test starts from where the one before left the clone
+// (set-up, then set-up again, then the mesh), so the steps keep their order even in a shuffled run
+// (`npm run test:stress`'s second pass).
+describe.skipIf(!isRoot)('the quick start on a fresh clone: `npm run setup`, then `npm run dev -- --check` (root)', { shuffle: false }, () => {
   // The dev mesh is one per machine: queue behind another run of the dev mesh tests (any worktree).
   let releaseMachine: (() => void) | undefined;
   beforeAll(async () => {

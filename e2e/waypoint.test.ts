@@ -11,18 +11,18 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopology, listNamespaces, type Topology } from '@mesh/netfilter';
+import { listNamespaces, type Topology } from '@mesh/netfilter';
 import { XDS_DIALECTS, createMeshFiles, type MeshFiles } from './helpers/mesh.js';
 import { connectFrom, httpInNetns, startPodServer } from './helpers/netns.js';
 import { ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, eventually, waitFor, type AppProcess } from './helpers/process.js';
 import { NamespaceSuite } from './helpers/suite.js';
 import { WAYPOINT_MAIN, h2cFrom, httpFrom, many, podAgent, readLines, startEchoPod } from './helpers/waypoint.js';
+import { startWaypointMesh } from './helpers/waypoint-mesh.js';
 
 const isRoot = process.getuid?.() === 0;
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN) && existsSync(WAYPOINT_MAIN);
 const suite = new NamespaceSuite('wp');
 const PREFIX = suite.prefix;
-const ISTIOD_ADDRESS = '10.77.0.2';
 const ECHO_VIP = '10.77.100.20';
 const ECHO_PORT = 8080;
 const WAYPOINT_IP = '10.77.2.30';
@@ -73,10 +73,7 @@ let waypoint: AppProcess;
 let agent: Agent;
 const { processes, servers } = suite;
 const podNs = (name: string, namespace = 'default') => topology!.pod(name, namespace).netns;
-const nodeNs = (node: string) => topology!.node(node).netns;
 const access = () => waypoint.logs.filter((e) => e['scope'] === 'access');
-
-const start = (name: string, netns: string, main: string, args: string[]): AppProcess => suite.start(name, netns, main, args);
 
 /** What each manifest file holds now, so writing the same content again does not wait for a push that never comes. */
 const written = new Map<string, string>();
@@ -110,42 +107,20 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('waypoint, %s dialect at z
     try {
       files = await createMeshFiles();
       await files.write('echo.yaml', await echoMeshWithoutRoute());
-      topology = await createTopology({
-        prefix: PREFIX,
-        underlayCidr: '10.77.0.0/24',
-        nodes: [
-          { name: 'node-a', address: '10.77.0.11' },
-          { name: 'node-b', address: '10.77.0.12' },
-        ],
+      const mesh = await startWaypointMesh({
+        suite,
+        files,
         pods: PODS,
+        dialect,
+        waypoint: { pod: 'waypoint-0', namespace: 'echo', ip: WAYPOINT_IP, node: 'node-b' },
+        startPods: async (t) => {
+          servers.push(await startEchoPod(t.pod('echo-v1', 'echo').netns, 'echo-v1', '10.77.1.20', ECHO_PORT, SLOW_BACKEND_MS));
+          servers.push(await startEchoPod(t.pod('echo-v2', 'echo').netns, 'echo-v2', '10.77.2.20', ECHO_PORT, SLOW_BACKEND_MS));
+          servers.push(await startPodServer(t.pod('sleep', 'default').netns, 'sleep', '10.77.1.10', 9080));
+        },
       });
-      const underlay = topology.underlayNetns;
-      await topology.exec(underlay, ['ip', 'addr', 'add', `${ISTIOD_ADDRESS}/24`, 'dev', 'br0']);
-      // The waypoint is a pod: istiod-lite must reach pod addresses through their nodes.
-      await topology.exec(underlay, ['ip', 'route', 'replace', '10.77.1.0/24', 'via', '10.77.0.11']);
-      await topology.exec(underlay, ['ip', 'route', 'replace', '10.77.2.0/24', 'via', '10.77.0.12']);
-      const istiod = start('istiod-lite', underlay, ISTIOD_MAIN, ['--config-dir', files.configDir, '--state-dir', files.stateDir, '--listen-address', ISTIOD_ADDRESS]);
-      await istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready');
-      servers.push(await startEchoPod(podNs('echo-v1', 'echo'), 'echo-v1', '10.77.1.20', ECHO_PORT, SLOW_BACKEND_MS));
-      servers.push(await startEchoPod(podNs('echo-v2', 'echo'), 'echo-v2', '10.77.2.20', ECHO_PORT, SLOW_BACKEND_MS));
-      servers.push(await startPodServer(podNs('sleep'), 'sleep', '10.77.1.10', 9080));
-      const ztunnels = ['node-a', 'node-b'].map((node) =>
-        start(`ztunnel ${node}`, nodeNs(node), ZTUNNEL_MAIN, [
-          '--node-name', node, '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/nodes/${node}`,
-          '--capture-mode', 'transparent', '--capture-netns', nodeNs(node), '--xds-dialect', dialect,
-        ]),
-      );
-      // The waypoint runs in its own pod on node-b with node-b's bootstrap credential (ARCHITECTURE.md).
-      waypoint = start('waypoint', podNs('waypoint-0', 'echo'), WAYPOINT_MAIN, [
-        '--node-name', 'node-b', '--pod-name', 'waypoint-0', '--namespace', 'echo', '--pod-ip', WAYPOINT_IP,
-        '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/nodes/node-b`, '--listen-address', WAYPOINT_IP,
-      ]);
-      for (const [i, node] of ['node-a', 'node-b'].entries()) {
-        await waitFor(async () => (await httpInNetns(nodeNs(node), 15021, '/healthz/ready').catch(() => ({ status: 0 }))).status === 200, 30_000, `ztunnel ${node} ready`);
-        await ztunnels[i]!.waitForLog((e) => e['msg'] === 'capture rules applied', 15_000);
-      }
-      // Readiness listens beside HBONE on the pod's address, for probes (the admin API stays on the pod's loopback).
-      await waitFor(async () => (await httpInNetns(podNs('waypoint-0', 'echo'), 15021, '/healthz/ready', 'GET', WAYPOINT_IP).catch(() => ({ status: 0 }))).status === 200, 30_000, 'waypoint ready');
+      topology = mesh.topology;
+      waypoint = mesh.waypoint;
       agent = podAgent(podNs('sleep'));
     } catch (err) {
       suite.dumpOutput(10_000);

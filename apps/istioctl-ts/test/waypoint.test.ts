@@ -25,6 +25,7 @@ describe('meshctl waypoint', () => {
     expect(tableRows(stdout)).toEqual([
       ['NAMESPACE', 'NAME', 'REVISION', 'TRAFFIC TYPE', 'PROGRAMMED'],
       ['echo', 'waypoint', 'default', 'service', 'True'],
+      ['wpfor', 'waypoint', 'default', 'workload', 'True'],
     ]);
     const none = await runCli(['waypoint', 'list', EXAMPLES, '-n', 'default']);
     expect(tableRows(none.stdout)).toHaveLength(1);
@@ -37,6 +38,8 @@ describe('meshctl waypoint', () => {
       ['NAMESPACE', 'NAME', 'STATUS', 'TYPE', 'REASON', 'MESSAGE'],
       ['echo', 'waypoint', 'True', 'Accepted', 'Accepted', 'Resource accepted'],
       ['echo', 'waypoint', 'True', 'Programmed', 'Programmed', 'Resource programmed, run by pod waypoint-0 on node-b'],
+      ['wpfor', 'waypoint', 'True', 'Accepted', 'Accepted', 'Resource accepted'],
+      ['wpfor', 'waypoint', 'True', 'Programmed', 'Programmed', 'Resource programmed, run by pod waypoint-0 on node-b'],
     ]);
     const generated = (await runCli(['waypoint', 'generate', '-n', 'default', '--name', 'lonely', '--for', 'all'])).stdout;
     await writeFile(join(dir, 'gw.yaml'), generated);

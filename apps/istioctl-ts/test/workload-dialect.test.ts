@@ -13,6 +13,7 @@ const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.ztun
 const BOOKINFO = fixture('workload-bookinfo-node-a');
 const DENY = fixture('workload-deny-node-b');
 const WAYPOINT = fixture('workload-waypoint-node-a');
+const WAYPOINT_FOR_ALL = fixture('workload-waypoint-for-all-node-a');
 
 describe('meshctl ztunnel-config on a workload-dialect ztunnel', () => {
   it("workloads: istioctl's columns, every workload with its node, sorted by namespace.name", async () => {
@@ -131,6 +132,16 @@ describe('meshctl x explain on a workload-dialect mesh', () => {
     expect(stdout).toMatch(/service echo uses waypoint echo\/waypoint\.echo\.svc\.cluster\.local/);
     expect(stdout).toMatch(/HBONE to 10\.77\.2\.30:15008, CONNECT :authority 10\.77\.100\.20:80/);
     expect(stdout).toMatch(/Result: the tunnel goes to 10\.77\.2\.30:15008 \(waypoint-0\.echo\), not to the destination 10\.77\.100\.20:80: the waypoint takes it from here/);
+  });
+
+  it('a pod enrolled in a waypoint for workload traffic (waypoint-for: all): the tunnel goes to the waypoint, with the pod as :authority', async () => {
+    const { stdout } = await runCli(['x', 'explain', '--from', 'sleep.default', '--to', '10.77.2.41:8080', '-f', WAYPOINT_FOR_ALL]);
+    expect(stdout).toMatch(/destination 10\.77\.2\.41 is workload web-b\.wpfor, which uses waypoint wpfor\/waypoint\.wpfor\.svc\.cluster\.local: the connection goes to the waypoint, :authority 10\.77\.2\.41:8080/);
+    expect(stdout).toMatch(/HBONE to 10\.77\.2\.40:15008, CONNECT :authority 10\.77\.2\.41:8080/);
+    expect(stdout).toMatch(/Result: the tunnel goes to 10\.77\.2\.40:15008 \(waypoint-0\.wpfor\), not to the destination 10\.77\.2\.41:8080: the waypoint takes it from here/);
+    // The opted-out pod goes direct.
+    const direct = JSON.parse((await runCli(['x', 'explain', '--from', 'sleep.default', '--to', '10.77.2.42:8080', '-f', WAYPOINT_FOR_ALL, '-o', 'json'])).stdout) as { steps: { title: string }[] };
+    expect(direct.steps.map((s) => s.title)).toContain('destination 10.77.2.42 is workload web-direct.wpfor on node-b (protocol HBONE): tunnel directly to it');
   });
 
   it('an unknown source is refused with the pods it knows', async () => {

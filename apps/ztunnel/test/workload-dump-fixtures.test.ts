@@ -18,6 +18,7 @@ const FIXTURES: Record<string, { golden: string; node: string }> = {
   'workload-bookinfo-node-a': { golden: 'workload-bookinfo', node: 'node-a' },
   'workload-deny-node-b': { golden: 'workload-deny', node: 'node-b' },
   'workload-waypoint-node-a': { golden: 'workload-waypoint', node: 'node-a' },
+  'workload-waypoint-for-all-node-a': { golden: 'workload-waypoint-for-all', node: 'node-a' },
 };
 
 function dumpOf(golden: string, node: string): unknown {

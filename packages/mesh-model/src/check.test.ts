@@ -6,7 +6,7 @@ describe('checkSnapshot', () => {
     const { readdirSync, readFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const root = join(import.meta.dirname, '../../../examples');
-    const files = ['bookinfo', 'waypoint'].flatMap((d) => readdirSync(join(root, d)).map((f) => ({ path: `${d}/${f}`, text: readFileSync(join(root, d, f), 'utf8') })));
+    const files = ['bookinfo', 'waypoint', 'waypoint-for'].flatMap((d) => readdirSync(join(root, d)).map((f) => ({ path: `${d}/${f}`, text: readFileSync(join(root, d, f), 'utf8') })));
     const { parseManifestFiles } = await import('./index.js');
     expect(checkSnapshot(buildSnapshot(parseManifestFiles(files).resources))).toEqual([]);
   });
@@ -63,6 +63,44 @@ spec:
       'mesh.yaml:1 Namespace/default metadata.labels.istio.io/use-waypoint: waypoint Gateway default/missing is not declared',
       'mesh.yaml:28 HTTPRoute/r spec.parentRefs[0]: not accepted (NoMatchingParent): Service default/nope not found',
       'mesh.yaml:28 HTTPRoute/r spec.rules[0].backendRefs[1]: ResolvedRefs=False (BackendNotFound): Service default/gone not found; requests for it get 500',
+    ]);
+  });
+
+  it('reports a use-waypoint label whose waypoint does not take that traffic (istio.io/waypoint-for)', () => {
+    const gateway = (name: string, type: string) =>
+      `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: ${name}, labels: { istio.io/waypoint-for: ${type} } }\nspec: { gatewayClassName: istio-waypoint }\n---\n`;
+    const { resources, errors } = parseManifests(
+      `${gateway('for-pods', 'workload')}${gateway('for-services', 'service')}${gateway('for-nothing', 'none')}${gateway('for-all', 'all')}apiVersion: v1
+kind: Namespace
+metadata: { name: default, labels: { istio.io/use-waypoint: for-nothing } }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: s, labels: { istio.io/use-waypoint: for-pods } }
+spec: { ports: [{ port: 80 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: t, labels: { istio.io/use-waypoint: for-all } }
+spec: { ports: [{ port: 80 }] }
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: default }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: p, labels: { istio.io/use-waypoint: for-services } }
+spec: { nodeName: n }
+`,
+      'wp.yaml',
+    );
+    expect(errors).toEqual([]);
+    const found = checkSnapshot(buildSnapshot(resources)).filter((w) => w.code === 'WAYPOINT_TRAFFIC_TYPE').map((w) => `${w.kind}/${w.name}: ${w.message}`);
+    expect(found).toEqual([
+      'Namespace/default: waypoint default/for-nothing takes no traffic (istio.io/waypoint-for: none), so any traffic of this namespace goes around it',
+      'Service/s: waypoint default/for-pods takes only workload traffic (istio.io/waypoint-for: workload), so traffic addressed to this Service goes around it',
+      "Pod/p: waypoint default/for-services takes only service traffic (istio.io/waypoint-for: service), so traffic addressed to this pod's IP goes around it",
     ]);
   });
 });

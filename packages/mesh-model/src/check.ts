@@ -5,7 +5,7 @@
  * an operator should hear about them. Each names the resource's file and line.
  */
 import { isIPv4 } from 'node:net';
-import { LABEL_USE_WAYPOINT, LABEL_USE_WAYPOINT_NAMESPACE, WAYPOINT_GATEWAY_CLASS, type MeshSnapshot } from './snapshot.js';
+import { LABEL_USE_WAYPOINT, LABEL_USE_WAYPOINT_NAMESPACE, LABEL_WAYPOINT_FOR, WAYPOINT_GATEWAY_CLASS, type MeshSnapshot } from './snapshot.js';
 import { httpRouteStatus } from './route-status.js';
 import type { ManifestError, MeshResource } from './types.js';
 
@@ -19,6 +19,7 @@ export type SnapshotCheckCode =
   | 'CLUSTER_IP_CONFLICT'
   | 'WAYPOINT_NOT_FOUND'
   | 'NOT_A_WAYPOINT'
+  | 'WAYPOINT_TRAFFIC_TYPE'
   | 'ROUTE_PARENT_NOT_ACCEPTED'
   | 'ROUTE_REF_NOT_RESOLVED';
 
@@ -83,6 +84,16 @@ export function checkSnapshot(snapshot: MeshSnapshot): ManifestError[] {
     const path = `metadata.labels.${LABEL_USE_WAYPOINT}`;
     if (!gw) out.push(warning(target, path, `waypoint Gateway ${ns}/${name} is not declared`, 'WAYPOINT_NOT_FOUND'));
     else if (gw.gatewayClassName !== WAYPOINT_GATEWAY_CLASS) out.push(warning(target, path, `Gateway ${ns}/${name} is not a waypoint (gatewayClassName is "${gw.gatewayClassName}", expected "${WAYPOINT_GATEWAY_CLASS}")`, 'NOT_A_WAYPOINT'));
+    else {
+      // The waypoint's traffic type must cover what the label enrolls (a Namespace enrolls both).
+      const type = gw.labels[LABEL_WAYPOINT_FOR] ?? 'service';
+      const wanted = target.kind === 'Service' ? 'service' : target.kind === 'Pod' ? 'workload' : undefined;
+      const covered = type === 'all' || (wanted === undefined ? type !== 'none' : type === wanted);
+      if (!covered) {
+        const what = wanted === 'service' ? 'traffic addressed to this Service' : wanted === 'workload' ? "traffic addressed to this pod's IP" : 'any traffic of this namespace';
+        out.push(warning(target, path, `waypoint ${ns}/${name} takes ${type === 'none' ? 'no' : `only ${type}`} traffic (${LABEL_WAYPOINT_FOR}: ${type}), so ${what} goes around it`, 'WAYPOINT_TRAFFIC_TYPE'));
+      }
+    }
   }
   // Routes: every parentRef that binds to nothing and every reference that does not resolve,
   // as their status says (route-status.ts).

@@ -23,11 +23,12 @@ export {
   LABEL_USE_WAYPOINT,
   LABEL_USE_WAYPOINT_NAMESPACE,
   LABEL_WAYPOINT_FOR,
+  WAYPOINT_FOR_VALUES,
   LABEL_GATEWAY_NAME,
   WAYPOINT_GATEWAY_CLASS,
   podChangesOf,
 } from './snapshot.js';
-export type { MeshSnapshot, GrantSubject, GrantTarget, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions, SliceEndpoint, PodChanges } from './snapshot.js';
+export type { WaypointFor, MeshSnapshot, GrantSubject, GrantTarget, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions, SliceEndpoint, PodChanges } from './snapshot.js';
 export type {
   ManifestError,
   ParseResult,

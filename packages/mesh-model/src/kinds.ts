@@ -5,8 +5,10 @@
 import { isIP } from 'node:net';
 import { metadata, namespacedMetadata, type Body } from './metadata.js';
 import { authorizationPolicy, peerAuthentication } from './security-kinds.js';
+import { LABEL_WAYPOINT_FOR, WAYPOINT_FOR_VALUES } from './snapshot.js';
 import {
   boolean,
+  checked,
   cidr,
   closed,
   dnsName,
@@ -168,16 +170,25 @@ const listener = object<GatewayListener>({
 });
 const gatewayAddress = object<GatewayAddress>({ type: withDefault(string(), 'IPAddress'), value: required(string()) });
 
-const gateway = transform(
-  object<Body<Omit<Gateway, 'addresses'>> & { specAddresses: GatewayAddress[]; statusAddresses: GatewayAddress[] }>({
-    kind: fixed('Gateway'),
-    ...namespacedMetadata,
-    gatewayClassName: required(dnsName, 'spec.gatewayClassName'),
-    listeners: withDefault(list(listener), [], 'spec.listeners'),
-    specAddresses: withDefault(list(gatewayAddress), [], 'spec.addresses'),
-    statusAddresses: withDefault(list(gatewayAddress), [], 'status.addresses'),
-  }),
-  ({ specAddresses, statusAddresses, ...g }): Body<Gateway> => ({ ...g, addresses: [...specAddresses, ...statusAddresses] }),
+const gateway = checked(
+  transform(
+    object<Body<Omit<Gateway, 'addresses'>> & { specAddresses: GatewayAddress[]; statusAddresses: GatewayAddress[] }>({
+      kind: fixed('Gateway'),
+      ...namespacedMetadata,
+      gatewayClassName: required(dnsName, 'spec.gatewayClassName'),
+      listeners: withDefault(list(listener), [], 'spec.listeners'),
+      specAddresses: withDefault(list(gatewayAddress), [], 'spec.addresses'),
+      statusAddresses: withDefault(list(gatewayAddress), [], 'status.addresses'),
+    }),
+    ({ specAddresses, statusAddresses, ...g }): Body<Gateway> => ({ ...g, addresses: [...specAddresses, ...statusAddresses] }),
+  ),
+  // Istio's traffic types for a waypoint (istioctl waypoint --for); anything else would silently
+  // route nothing through it, so it is refused naming the label.
+  (g) => {
+    const value = g.labels[LABEL_WAYPOINT_FOR];
+    if (value === undefined || (WAYPOINT_FOR_VALUES as readonly string[]).includes(value)) return [];
+    return [{ at: ['metadata', 'labels', LABEL_WAYPOINT_FOR], message: `unknown traffic type "${value}" (expected one of ${WAYPOINT_FOR_VALUES.join(', ')})` }];
+  },
 );
 
 const parentRef = strictObject<ParentRef>({

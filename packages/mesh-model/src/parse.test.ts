@@ -219,6 +219,16 @@ metadata: { name: also-good }
     expect(errors[0]).toMatchObject({ kind: 'Deployment', name: 'web' });
   });
 
+  it('refuses an unknown istio.io/waypoint-for, naming the Gateway and the label', () => {
+    const gw = (value: string) =>
+      `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: waypoint\n  namespace: shop\n  labels: { istio.io/waypoint-for: ${value} }\nspec: { gatewayClassName: istio-waypoint }\n`;
+    for (const value of ['service', 'workload', 'all', 'none']) expect(parseManifests(gw(value), 'gw.yaml').errors, value).toEqual([]);
+    const { resources, errors } = parseManifests(gw('pods'), 'gw.yaml');
+    expect(resources).toEqual([]);
+    expect(errors.map(located)).toEqual(['gw.yaml:6:36 metadata.labels["istio.io/waypoint-for"]: unknown traffic type "pods" (expected one of service, workload, all, none)']);
+    expect(errors[0]).toMatchObject({ kind: 'Gateway', name: 'waypoint', namespace: 'shop' });
+  });
+
   it('reports YAML syntax errors with their position and keeps later documents', () => {
     const text = 'apiVersion: v1\nkind: Namespace\nmetadata: { name: a\n---\napiVersion: v1\nkind: Namespace\nmetadata: { name: b }\n';
     const { resources, errors } = parseManifests(text, 'broken.yaml');

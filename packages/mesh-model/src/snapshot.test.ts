@@ -271,6 +271,17 @@ spec: { nodeName: n }
     expect(snap.waypointFor(get(snap.services, 'shop/uses-all'))?.name).toBe('all');
   });
 
+  it.each([
+    ['service', { service: true, workload: false }],
+    ['workload', { service: false, workload: true }],
+    ['all', { service: true, workload: true }],
+    ['none', { service: false, workload: false }],
+  ] as const)('istio.io/waypoint-for: %s', (value, expected) => {
+    const one = buildSnapshot(parseManifests(text.replace('name: waypoint, namespace: shop }', `name: waypoint, namespace: shop, labels: { istio.io/waypoint-for: ${value} } }`), 'wp.yaml').resources);
+    expect(one.waypointFor(get(one.services, 'shop/cart'))?.name === 'waypoint').toBe(expected.service);
+    expect(one.waypointFor(get(one.pods, 'shop/app'))?.name === 'waypoint').toBe(expected.workload);
+  });
+
   it('honours istio.io/waypoint-for (service by default) for workloads', () => {
     expect(snap.waypointFor(get(snap.pods, 'shop/app'))).toBeUndefined();
     expect(snap.waypointFor(get(snap.pods, 'shop/app-all'))?.name).toBe('all');

@@ -36,6 +36,13 @@ export const DATAPLANE_MODE_NONE = 'none';
 export const LABEL_USE_WAYPOINT = 'istio.io/use-waypoint';
 export const LABEL_USE_WAYPOINT_NAMESPACE = 'istio.io/use-waypoint-namespace';
 export const LABEL_WAYPOINT_FOR = 'istio.io/waypoint-for';
+/**
+ * The traffic types a waypoint takes (`istio.io/waypoint-for`, istioctl's `--for`): `service`
+ * (the default) addressed to a Service VIP, `workload` addressed to a pod IP, `all` both, `none`
+ * neither. Istio: https://istio.io/latest/docs/ambient/usage/waypoint/ ("Waypoint traffic types").
+ */
+export const WAYPOINT_FOR_VALUES = ['service', 'workload', 'all', 'none'] as const;
+export type WaypointFor = (typeof WAYPOINT_FOR_VALUES)[number];
 /** Set on a waypoint's own pods; they run their own HBONE and are never captured. */
 export const LABEL_GATEWAY_NAME = 'gateway.networking.k8s.io/gateway-name';
 export const WAYPOINT_GATEWAY_CLASS = 'istio-waypoint';

@@ -1,4 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { buildConfigDump, type ResourceJson } from '@mesh/xds';
+import { parseConfigDump } from '../config-dump/config-dump.js';
 import { hasCode } from '@mesh/errors';
 import { fixtureDump, type FixtureName } from '../../test/helpers.js';
 import { explainPath, type ExplainInput } from './explain.js';
@@ -167,5 +171,25 @@ describe('explainPath through a waypoint', () => {
     const result = explainPath({ proxies: [{ name: 'ztunnel-node-a', dump }, { name: 'ztunnel-node-b', dump: fixtureDump('bookinfo-node-b') }], from: 'productpage-v1.default', to: 'reviews:9080', endpoint: '10.77.2.10' });
     expect(result.outcome).toBe('incomplete');
     expect(result.summary).toMatch(/the tunnel goes to 10\.77\.1\.50:15008, not to the destination 10\.77\.2\.10:9080: a waypoint/);
+  });
+});
+
+/** istiod-lite's golden for examples/waypoint-for (waypoint-for: workload), node-a, as a config dump. */
+const WAYPOINT_FOR_GOLDEN = fileURLToPath(new URL('../../../istiod-lite/test/golden/waypoint-for-workload-node-a.json', import.meta.url));
+describe.skipIf(!existsSync(WAYPOINT_FOR_GOLDEN))('explainPath: a pod enrolled in a waypoint for workload traffic', () => {
+  it('tunnels to the waypoint with :authority the pod, and stops there', () => {
+    const golden = JSON.parse(readFileSync(WAYPOINT_FOR_GOLDEN, 'utf8')) as Record<'listeners' | 'clusters' | 'endpoints', ResourceJson[]>;
+    const state = (resources: ResourceJson[]) => ({ version: 'v1', lastUpdated: '2026-12-05T00:00:00Z', resources });
+    const dump = parseConfigDump(buildConfigDump({ listeners: state(golden.listeners), clusters: state(golden.clusters), endpoints: state(golden.endpoints), includeEds: true }), 'node-a');
+    const result = explainPath({ proxies: [{ name: 'ztunnel-node-a', dump }], from: 'sleep.default', to: '10.77.2.41:8080' });
+    expect(result.steps.map((s) => s.title)).toEqual(
+      expect.arrayContaining([
+        'filter chain spiffe://cluster.local/ns/default/sa/sleep_to_waypoint_waypoint.wpfor.svc.cluster.local_outbound_pod: tcp_proxy → the cluster of the same name',
+        'cluster spiffe://cluster.local/ns/default/sa/sleep_to_waypoint_waypoint.wpfor.svc.cluster.local_outbound_pod (EDS, HBONE): 1 waypoint endpoint',
+        'tcp_proxy tunnels to the waypoint 10.77.2.40:15008: CONNECT :authority 10.77.2.41:8080 (tunneling_config.hostname %DOWNSTREAM_LOCAL_ADDRESS%)',
+      ]),
+    );
+    expect(result.outcome).toBe('incomplete');
+    expect(result.summary).toMatch(/the tunnel goes to 10\.77\.2\.40:15008, not to the destination 10\.77\.2\.41:8080: a waypoint/);
   });
 });

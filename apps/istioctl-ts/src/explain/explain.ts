@@ -148,7 +148,17 @@ export function explainPath(input: ExplainInput): Explanation {
     steps.push({ proxy: here, title: `cluster ${target.cluster} (${clusterType}): plain TCP to the original destination ${destination.ip}:${destination.port}, no tunnel`, details: [] });
     return walk.done('passthrough', `passthrough: ${source.ip} → ${destination.ip}:${destination.port} leaves the mesh as plain TCP (destination unknown to the mesh or not captured)`);
   }
-  if (target.tunnelHostname) {
+  if (target.tunnelHostname && clusterType === 'EDS') {
+    // A pod enrolled in a waypoint for workload traffic: the EDS cluster speaks HBONE to the
+    // waypoint itself, :authority the original destination (docs/model.md, routing rule 5).
+    const assignment = sourceProxy.dump.endpoints.find((e) => resourceName(e) === target.cluster);
+    const endpoints = records(assignment?.['endpoints']).flatMap((g) => records(g['lb_endpoints']));
+    steps.push({ proxy: here, title: `cluster ${target.cluster} (EDS, HBONE): ${endpoints.length} waypoint endpoint${endpoints.length === 1 ? '' : 's'}`, details: endpoints.map(endpointText) });
+    const chosen = chooseEndpoint(endpoints, input.endpoint);
+    if (!chosen) return walk.done('no-endpoint', `no healthy waypoint endpoint in ${target.cluster}: ztunnel refuses the connection`);
+    hbone = { address: endpointAddress(chosen), authority: `${destination.ip}:${destination.port}`, tunnelCluster: cluster };
+    steps.push({ proxy: here, title: `tcp_proxy tunnels to the waypoint ${hbone.address}: CONNECT :authority ${hbone.authority} (tunneling_config.hostname ${target.tunnelHostname})`, details: [] });
+  } else if (target.tunnelHostname) {
     // Direct to a pod IP: the chain tunnels straight to the tunnel cluster (docs/model.md, routing rule 2).
     const override = num(rec(cluster['original_dst_lb_config'])['upstream_port_override']) ?? TUNNEL_PORT;
     hbone = { address: `${destination.ip}:${override}`, authority: `${destination.ip}:${destination.port}`, tunnelCluster: cluster };

@@ -22,6 +22,7 @@ import {
   workloadIdentity,
   workloadRbacFilters,
   type ZtunnelDump,
+  type ZtunnelGatewayAddress,
   type ZtunnelService,
   type ZtunnelWorkload,
 } from '@mesh/workload-api';
@@ -150,6 +151,18 @@ export function explainWorkloadPath(input: ExplainInput, dump: ZtunnelDump): Exp
       peer: chosen.workload,
       expected: chosen.workload ? workloadIdentity(chosen.workload) : undefined,
     };
+  } else if (destination.workload && captured(destination.workload) && destination.workload.waypoint) {
+    // Enrolled in a waypoint that takes workload traffic (istio.io/waypoint-for: workload|all).
+    const waypoint = destination.workload.waypoint;
+    const candidates = waypointCandidates(dump, waypoint);
+    steps.push({
+      proxy: here,
+      title: `destination ${destination.ip} is workload ${label(destination.workload)}, which uses waypoint ${waypoint.destination}: the connection goes to the waypoint, :authority ${destination.ip}:${destination.port}`,
+      details: candidates.length > 0 ? candidates.map((c) => `${c.target} ${c.workload?.status ?? 'Healthy'}${c.workload ? ` (${label(c.workload)})` : ''}`) : ['no workload runs this waypoint'],
+    });
+    const chosen = candidates.find((c) => (c.workload?.status ?? 'Healthy') === 'Healthy');
+    if (!chosen) return done('no-endpoint', `no healthy workload runs waypoint ${waypoint.destination}: ztunnel refuses the connection`);
+    hop = { address: chosen.tunnel, authority: `${destination.ip}:${destination.port}`, peer: chosen.workload, expected: chosen.workload ? workloadIdentity(chosen.workload) : undefined };
   } else if (destination.workload && captured(destination.workload)) {
     steps.push({ proxy: here, title: `destination ${destination.ip} is workload ${label(destination.workload)} on ${destination.workload.node} (protocol HBONE): tunnel directly to it`, details: [] });
     hop = { address: `${destination.ip}:15008`, authority: `${destination.ip}:${destination.port}`, peer: destination.workload, expected: undefined };
@@ -201,22 +214,29 @@ export function explainWorkloadPath(input: ExplainInput, dump: ZtunnelDump): Exp
   return done('allowed', `allowed: ${label(source)} reaches ${label(target)} at ${hop.authority} over HBONE`, verdict.policy);
 }
 
+/** Where a waypoint accepts HBONE: the workloads of its generated Service, or its address. */
+function waypointCandidates(dump: ZtunnelDump, waypoint: ZtunnelGatewayAddress): { target: string; tunnel: string; workload: ZtunnelWorkload | undefined }[] {
+  const byUid = new Map(dump.workloads.map((w) => [w.uid, w]));
+  const port = waypoint.hboneMtlsPort;
+  const gateway = dump.services.find((s) => `${s.namespace}/${s.hostname}` === waypoint.destination);
+  if (!gateway) {
+    const ip = ipOf(waypoint.destination);
+    return [{ target: `${ip}:${port}`, tunnel: `${ip}:${port}`, workload: dump.workloads.find((w) => w.workloadIps.includes(ip)) }];
+  }
+  const out: { target: string; tunnel: string; workload: ZtunnelWorkload | undefined }[] = [];
+  for (const e of Object.values(gateway.endpoints ?? {})) {
+    const w = byUid.get(e.workloadUid);
+    if (w?.workloadIps[0]) out.push({ target: `${w.workloadIps[0]}:${port}`, tunnel: `${w.workloadIps[0]}:${port}`, workload: w });
+  }
+  return out.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+}
+
 /** A service port's endpoints as ztunnel balances them: its workloads, or its waypoint's. */
 function serviceCandidates(dump: ZtunnelDump, service: ZtunnelService, destination: Destination): { target: string; tunnel: string; workload: ZtunnelWorkload | undefined }[] {
   const byUid = new Map(dump.workloads.map((w) => [w.uid, w]));
   const out: { target: string; tunnel: string; workload: ZtunnelWorkload | undefined }[] = [];
   if (service.waypoint) {
-    const port = service.waypoint.hboneMtlsPort;
-    const gateway = dump.services.find((s) => `${s.namespace}/${s.hostname}` === service.waypoint?.destination);
-    if (gateway) {
-      for (const e of Object.values(gateway.endpoints ?? {})) {
-        const w = byUid.get(e.workloadUid);
-        if (w?.workloadIps[0]) out.push({ target: `${w.workloadIps[0]}:${port}`, tunnel: `${w.workloadIps[0]}:${port}`, workload: w });
-      }
-    } else {
-      const ip = ipOf(service.waypoint.destination);
-      out.push({ target: `${ip}:${port}`, tunnel: `${ip}:${port}`, workload: dump.workloads.find((w) => w.workloadIps.includes(ip)) });
-    }
+    out.push(...waypointCandidates(dump, service.waypoint));
   } else {
     for (const e of Object.values(service.endpoints ?? {})) {
       const w = byUid.get(e.workloadUid);

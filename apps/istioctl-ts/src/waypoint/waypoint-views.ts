@@ -70,12 +70,12 @@ export function waypointStatusTable(list: readonly WaypointInfo[]): string {
   );
 }
 
-/** The Gateway istioctl waypoint generate prints. */
-export function waypointGateway(name: string, namespace: string, trafficType: WaypointFor): Record<string, unknown> {
+/** The Gateway istioctl waypoint generate prints; without a traffic type no label (the mesh reads `service`). */
+export function waypointGateway(name: string, namespace: string, trafficType: WaypointFor | undefined): Record<string, unknown> {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'Gateway',
-    metadata: { labels: { [LABEL_WAYPOINT_FOR]: trafficType }, name, namespace },
+    metadata: { ...(trafficType !== undefined ? { labels: { [LABEL_WAYPOINT_FOR]: trafficType } } : {}), name, namespace },
     spec: { gatewayClassName: WAYPOINT_GATEWAY_CLASS, listeners: [{ ...MESH_LISTENER }] },
   };
 }

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalResource, type ResourceJson } from '@mesh/xds';
 import { generateWaypointConfig, waypointGatewayOfPod } from '../../src/xds/generate/index.js';
-import { expectGolden, snapshotOf } from './golden-files.js';
+import { WAYPOINT_FOR, expectGolden, snapshotOf, waypointForSnapshot } from './golden-files.js';
 
 /** The nodes and the `default` namespace (sources of the ALLOW rule). */
 const BOOKINFO = ['bookinfo/00-mesh.yaml'];
@@ -36,6 +36,25 @@ describe('golden waypoint xDS', () => {
       const all = [...config.listeners, ...config.clusters, ...config.endpoints, ...config.routes] as unknown as ResourceJson[];
       expect(config.routes.length).toBeGreaterThan(0);
       for (const resource of all) expect(canonicalResource(resource)).toEqual(resource);
+    });
+  }
+});
+
+/** The waypoint of namespace wpfor for each istio.io/waypoint-for: pod chains for workload|all, VIP chains for service|all. */
+describe('golden waypoint xDS: istio.io/waypoint-for', () => {
+  for (const value of WAYPOINT_FOR) {
+    it(`waypoint-wpfor-${value}`, () => {
+      const snapshot = waypointForSnapshot(value);
+      const config = generateWaypointConfig(snapshot, waypointGatewayOfPod(snapshot, 'wpfor', 'waypoint-0'));
+      expectGolden(`waypoint-wpfor-${value}`, config);
+      for (const resource of [...config.listeners, ...config.clusters, ...config.endpoints, ...config.routes] as unknown as ResourceJson[]) expect(canonicalResource(resource)).toEqual(resource);
+      const names = config.clusters.map((c) => String(c['name']));
+      const workload = value === 'workload' || value === 'all';
+      const service = value === 'service' || value === 'all';
+      // Enrolled pods (web-a, web-b) have a cluster per declared port; the opted-out web-direct none.
+      expect(names.includes('inbound-pod|8080||10.77.1.40') && names.includes('inbound-pod|8080||10.77.2.41')).toBe(workload);
+      expect(names.some((n) => n.endsWith('|10.77.2.42'))).toBe(false);
+      expect(names.includes('inbound-vip|80|http|web.wpfor.svc.cluster.local')).toBe(service);
     });
   }
 });

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { buildSnapshot } from '@mesh/mesh-model';
 import { canonicalResource, decodeResource, encodeResource } from '@mesh/xds';
 import { generateWorkloadResources } from '../../src/xds/generate/workload/index.js';
-import { expectGolden, snapshotOf } from './golden-files.js';
+import { WAYPOINT_FOR, expectGolden, snapshotOf, waypointForSnapshot } from './golden-files.js';
 
 const SCENARIOS: Record<string, { manifests: string[]; why: string }> = {
   'workload-bookinfo': { manifests: ['bookinfo'], why: 'a Workload per pod (captured: HBONE), a Service per Service, no policies' },
@@ -48,6 +48,22 @@ describe('golden workload-dialect xDS', () => {
         expect(canonicalResource(resource)).toEqual(resource);
         expect(decodeResource(encodeResource(resource))).toEqual(resource);
       }
+    });
+  }
+
+  // The Workload's waypoint field for workload|all, the Service's for service|all, neither for none.
+  for (const value of WAYPOINT_FOR) {
+    it(`workload-waypoint-for-${value}: istio.io/waypoint-for: ${value}`, () => {
+      const resources = generateWorkloadResources(waypointForSnapshot(value));
+      const golden = { addresses: Object.fromEntries(resources.addresses), authorizations: Object.fromEntries(resources.authorizations) };
+      expectGolden(`workload-waypoint-for-${value}`, golden);
+      for (const resource of Object.values(golden.addresses)) expect(decodeResource(encodeResource(resource))).toEqual(resource);
+      const waypointOf = (name: string) => (golden.addresses[name] as { workload?: { waypoint?: unknown }; service?: { waypoint?: unknown } } | undefined);
+      const workloadHas = value === 'workload' || value === 'all';
+      const serviceHas = value === 'service' || value === 'all';
+      expect(waypointOf('Kubernetes//Pod/wpfor/web-a')?.workload?.waypoint !== undefined).toBe(workloadHas);
+      expect(waypointOf('Kubernetes//Pod/wpfor/web-direct')?.workload?.waypoint).toBeUndefined();
+      expect(waypointOf('wpfor/web.wpfor.svc.cluster.local')?.service?.waypoint !== undefined).toBe(serviceHas);
     });
   }
 

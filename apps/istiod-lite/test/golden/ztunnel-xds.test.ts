@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { buildSnapshot } from '@mesh/mesh-model';
 import { canonicalResource, type ResourceJson } from '@mesh/xds';
 import { generateZtunnelConfig } from '../../src/xds/generate/index.js';
-import { expectGolden, snapshotOf } from './golden-files.js';
+import { WAYPOINT_FOR, expectGolden, snapshotOf, waypointForSnapshot } from './golden-files.js';
 
 /** name → (manifests, node): each golden file is `<name>.json`. */
 const SCENARIOS: Record<string, { manifests: string[]; node: string; why: string }> = {
@@ -35,6 +35,13 @@ describe('golden ztunnel xDS', () => {
     });
   }
 
+  // Pod-addressed traffic to namespace wpfor: through its waypoint for workload|all, direct for service|none.
+  for (const value of WAYPOINT_FOR) {
+    it(`waypoint-for-${value}-node-a: istio.io/waypoint-for: ${value}`, () => {
+      expectGolden(`waypoint-for-${value}-node-a`, generateZtunnelConfig(waypointForSnapshot(value), 'node-a'));
+    });
+  }
+
   it('is deterministic whatever the manifest order', () => {
     const snap = snapshotOf('bookinfo');
     const reversed = buildSnapshot([...snap.pods.values(), ...snap.services.values(), ...snap.nodes.values(), ...snap.namespaces.values()].reverse());
@@ -43,6 +50,12 @@ describe('golden ztunnel xDS', () => {
 });
 
 describe('every generated resource encodes and decodes through the Envoy protos', () => {
+  for (const value of WAYPOINT_FOR) {
+    it(`waypoint-for-${value}`, () => {
+      const config = generateZtunnelConfig(waypointForSnapshot(value), 'node-a');
+      for (const resource of [...config.listeners, ...config.clusters, ...config.endpoints] as unknown as ResourceJson[]) expect(canonicalResource(resource)).toEqual(resource);
+    });
+  }
   for (const [name, scenario] of Object.entries(SCENARIOS)) {
     it(name, () => {
       const config = generateZtunnelConfig(snapshotOf(...scenario.manifests), scenario.node);

@@ -14,7 +14,7 @@ export interface GoldenWaypointConfig {
 
 const GOLDEN_DIR = fileURLToPath(new URL('../../../istiod-lite/test/golden/', import.meta.url));
 
-export function goldenWaypointConfig(name: 'waypoint-echo' | 'waypoint-echo-policy'): GoldenWaypointConfig | undefined {
+export function goldenWaypointConfig(name: 'waypoint-echo' | 'waypoint-echo-policy' | `waypoint-wpfor-${'service' | 'workload' | 'all' | 'none'}`): GoldenWaypointConfig | undefined {
   const file = `${GOLDEN_DIR}${name}.json`;
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as GoldenWaypointConfig) : undefined;
 }

@@ -115,6 +115,8 @@ const SCENARIOS: { envoy: string; workload: string; node: string }[] = [
   { envoy: 'strict-node-a', workload: 'workload-strict', node: 'node-a' },
   { envoy: 'portlevel-node-b', workload: 'workload-portlevel', node: 'node-b' },
   { envoy: 'waypoint-node-a', workload: 'workload-waypoint', node: 'node-a' },
+  // istio.io/waypoint-for: pod-addressed traffic to wpfor through its waypoint (workload|all) or not.
+  ...['service', 'workload', 'all', 'none'].map((value) => ({ envoy: `waypoint-for-${value}-node-a`, workload: `workload-waypoint-for-${value}`, node: 'node-a' })),
 ];
 
 describe('Envoy and workload dialects plan every connection alike', () => {
@@ -126,7 +128,7 @@ describe('Envoy and workload dialects plan every connection alike', () => {
       expect(localWorkloads(workload)).toEqual(localWorkloads(envoy));
       expect(localIdentities(workload)).toEqual(localIdentities(envoy));
       for (const { ip } of meshFacts(golden).pods) expect(workloadOfIp(workload, ip), ip).toEqual(workloadOfIp(envoy, ip));
-      for (const host of ['reviews', 'ratings.default', 'echo.echo', 'details.default.svc.cluster.local', 'nope']) expect(serviceVipOf(workload, host)).toEqual(serviceVipOf(envoy, host));
+      for (const host of ['reviews', 'ratings.default', 'echo.echo', 'web.wpfor', 'details.default.svc.cluster.local', 'nope']) expect(serviceVipOf(workload, host)).toEqual(serviceVipOf(envoy, host));
       expect(compareOutbound(envoy, workload, golden)).toBeGreaterThan(100);
       expect(compareInbound(envoy, workload, golden)).toBeGreaterThan(10);
     });

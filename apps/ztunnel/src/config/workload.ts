@@ -12,7 +12,11 @@
  *              destination port 15001 → BlackHoleCluster; a Service VIP and one of its ports →
  *              `<src spiffe>_to_<http|tcp>_<host>[:port]_outbound_internal` (EDS cluster whose
  *              endpoints are the service's workloads, or its waypoint's, tunnelled through
- *              `outbound_tunnel_lis_<src spiffe>`); a captured workload's IP →
+ *              `outbound_tunnel_lis_<src spiffe>`); the IP of a captured workload whose
+ *              `waypoint` is set (istiod sends it for `istio.io/waypoint-for: workload|all`) →
+ *              `<src spiffe>_to_waypoint_<waypoint host or ip>_outbound_pod` (EDS cluster with
+ *              HBONE TLS to the waypoint's workloads on their HBONE port, `:authority` = the
+ *              original destination); another captured workload's IP →
  *              `<src spiffe>_to_pod_outbound_direct`; anything else → PassthroughFilterChain.
  *   inbound    a chain per local captured workload (HBONE and plaintext), its identity, and the
  *              RBAC filters of the Authorizations that apply to it (@mesh/workload-api rbac).
@@ -48,6 +52,7 @@ import {
   splitNetworkAddress,
   workloadIdentity,
   workloadRbacFilters,
+  type ZtunnelGatewayAddress,
   type ZtunnelPolicy,
   type ZtunnelService,
   type ZtunnelWorkload,
@@ -93,6 +98,12 @@ export function isCapturedWorkload(w: ZtunnelWorkload): boolean {
 const spiffeOf = (w: ZtunnelWorkload) => workloadIdentity(w);
 const directChainName = (spiffe: string) => `${spiffe}_to_pod_outbound_direct`;
 const internalName = (spiffe: string, label: string) => `${spiffe}_to_${label}_outbound_internal`;
+/** The Envoy dialect's `<src spiffe>_to_waypoint_<label>_outbound_pod` (istiod-lite generate/names.ts). */
+const waypointChainName = (spiffe: string, label: string) => `${spiffe}_to_waypoint_${label}_outbound_pod`;
+/** `namespace/hostname` or `network/ip` → the hostname or IP, as the Envoy dialect names the waypoint. */
+const waypointLabelOf = (waypoint: ZtunnelGatewayAddress) => waypoint.destination.slice(waypoint.destination.indexOf('/') + 1);
+/** Key of the shared endpoint list of a waypoint taking pod-addressed traffic. */
+const waypointEndpointsKey = (label: string) => `waypoint|${label}`;
 
 /** `http_reviews.default.svc.cluster.local` (`:<port>` after the host when the service has several ports). */
 function destinationLabel(service: ZtunnelService, port: string): string {
@@ -101,6 +112,42 @@ function destinationLabel(service: ZtunnelService, port: string): string {
 }
 
 const byText = <T>(key: (t: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+
+/** The workloads (or the bare IP) where a waypoint accepts HBONE: its generated Service's endpoints, or its address. */
+function waypointTargets(
+  waypoint: ZtunnelGatewayAddress,
+  services: ReadonlyMap<string, ZtunnelService>,
+  workloads: ReadonlyMap<string, ZtunnelWorkload>,
+  workloadByIp: ReadonlyMap<string, ZtunnelWorkload>,
+): { w: ZtunnelWorkload | undefined; ip: string }[] {
+  const out: { w: ZtunnelWorkload | undefined; ip: string }[] = [];
+  const gateway = services.get(waypoint.destination);
+  if (gateway) {
+    for (const e of Object.values(gateway.endpoints)) {
+      const w = workloads.get(e.workloadUid);
+      if (w?.workloadIps[0]) out.push({ w, ip: w.workloadIps[0] });
+    }
+  } else if (!waypoint.destination.includes('.')) {
+    // network/ip: the waypoint by address.
+    const { ip } = splitNetworkAddress(waypoint.destination);
+    out.push({ w: workloadByIp.get(ip), ip });
+  }
+  return out;
+}
+
+/**
+ * Endpoints of a waypoint taking pod-addressed traffic: plain `ip:<hbone port>` addresses the
+ * EDS-with-TLS cluster opens HBONE to, each expected to present its workload's identity.
+ */
+function waypointPodEndpoints(waypoint: ZtunnelGatewayAddress, targets: readonly { w: ZtunnelWorkload | undefined; ip: string }[]): Endpoint[] {
+  return targets
+    .map(({ w, ip }) => {
+      const address = formatAddress(ip, waypoint.hboneMtlsPort);
+      return { key: address, endpoint: { healthy: w ? w.status === 'Healthy' : true, address, ...(w ? { identity: spiffeOf(w) } : {}) } satisfies Endpoint };
+    })
+    .sort(byText((e) => e.key))
+    .map((e) => e.endpoint);
+}
 
 /** The endpoints of one service port: its workloads (or its waypoint's), sorted by address. */
 function serviceEndpoints(
@@ -128,17 +175,7 @@ function serviceEndpoints(
         },
       });
     };
-    const gateway = services.get(waypoint.destination);
-    if (gateway) {
-      for (const e of Object.values(gateway.endpoints)) {
-        const w = workloads.get(e.workloadUid);
-        if (w?.workloadIps[0]) tunnelTo(w, w.workloadIps[0]);
-      }
-    } else if (!waypoint.destination.includes('.')) {
-      // network/ip: the waypoint by address.
-      const { ip } = splitNetworkAddress(waypoint.destination);
-      tunnelTo(workloadByIp.get(ip), ip);
-    }
+    for (const { w, ip } of waypointTargets(waypoint, services, workloads, workloadByIp)) tunnelTo(w, ip);
   } else {
     for (const e of Object.values(service.endpoints)) {
       const w = workloads.get(e.workloadUid);
@@ -179,6 +216,7 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
   const chains = new Map<string, TcpProxyRoute>(Object.entries(WELL_KNOWN_CHAINS));
   const byCluster = new Map<string, Endpoint[]>();
   const labelByVipPort = new Map<string, string>();
+  const hostByLabel = new Map<string, string>();
   const serviceVips = new Map<string, string>();
   for (const service of [...services.values()].sort(byText(serviceKey))) {
     for (const vipText of service.vips) {
@@ -187,11 +225,23 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
       for (const port of Object.keys(service.ports)) {
         const label = destinationLabel(service, port);
         labelByVipPort.set(`${vip}|${port}`, label);
+        hostByLabel.set(label, service.hostname);
         if (!byCluster.has(label)) byCluster.set(label, serviceEndpoints(service, Number(port), vip, services, workloads, workloadByIp));
       }
     }
   }
+  // Waypoints taking pod-addressed traffic: one endpoint list each, shared by every local identity.
+  const waypointLabels = new Set<string>();
+  for (const w of workloads.values()) {
+    if (!w.waypoint || !isCapturedWorkload(w)) continue;
+    const label = waypointLabelOf(w.waypoint);
+    if (waypointLabels.has(label)) continue;
+    waypointLabels.add(label);
+    byCluster.set(waypointEndpointsKey(label), waypointPodEndpoints(w.waypoint, waypointTargets(w.waypoint, services, workloads, workloadByIp)));
+  }
   const internal = new Map<string, InternalListener>();
+  /** Chain → the Service it is for, as the Envoy dialect's chain metadata says it. */
+  const chainServices = new Map<string, string>();
   for (const spiffe of identities) {
     const listener = tunnelListenerName(spiffe);
     internal.set(listener, { name: listener, route: tunnelRoute(spiffe, listener, '%DYNAMIC_METADATA(tunnel:destination)%') });
@@ -200,7 +250,14 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
     for (const label of new Set(labelByVipPort.values())) {
       const name = internalName(spiffe, label);
       chains.set(name, { statPrefix: name, cluster: name });
+      const host = hostByLabel.get(label);
+      if (host !== undefined) chainServices.set(name, host);
       clusters.set(name, { kind: 'eds', name, serviceName: label, tunnelListener: listener });
+    }
+    for (const label of waypointLabels) {
+      const name = waypointChainName(spiffe, label);
+      chains.set(name, { ...tunnelRoute(spiffe, name, '%DOWNSTREAM_LOCAL_ADDRESS%'), cluster: name });
+      clusters.set(name, { kind: 'eds', name, serviceName: waypointEndpointsKey(label), tlsIdentity: spiffe });
     }
   }
   clusters.set(VIRTUAL_INBOUND_CLUSTER, { kind: 'original_dst', name: VIRTUAL_INBOUND_CLUSTER, upstreamPortOverride: undefined, useHttpHeader: true, tlsIdentity: undefined });
@@ -212,7 +269,10 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
     const label = labelByVipPort.get(`${destinationIp}|${destinationPort}`);
     if (label) return internalName(spiffeOf(source), label);
     const destination = workloadByIp.get(destinationIp);
-    return destination && isCapturedWorkload(destination) ? directChainName(spiffeOf(source)) : PASSTHROUGH_FILTER_CHAIN;
+    if (!destination || !isCapturedWorkload(destination)) return PASSTHROUGH_FILTER_CHAIN;
+    // A workload enrolled in a waypoint for workload traffic: through the waypoint.
+    if (destination.waypoint) return waypointChainName(spiffeOf(source), waypointLabelOf(destination.waypoint));
+    return directChainName(spiffeOf(source));
   };
 
   // Inbound: one chain per local workload address, with its policies.
@@ -229,7 +289,7 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
     }
   }
   const listeners: ListenerModel = {
-    outbound: { name: OUTBOUND_LISTENER, port: ZTUNNEL_OUTBOUND_PORT, lookup, chains, serviceVips },
+    outbound: { name: OUTBOUND_LISTENER, port: ZTUNNEL_OUTBOUND_PORT, lookup, chains, services: chainServices, serviceVips },
     inbound: hbone.length > 0 ? { name: INBOUND_LISTENER, port: HBONE_PORT, chains: hbone.sort(byText((c) => c.name)) } : undefined,
     inboundPlaintext: plaintext.length > 0 ? { name: INBOUND_PLAINTEXT_LISTENER, port: ZTUNNEL_INBOUND_PLAINTEXT_PORT, chains: plaintext.sort(byText((c) => c.name)) } : undefined,
     internal,

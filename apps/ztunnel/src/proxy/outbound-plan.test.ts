@@ -3,6 +3,9 @@ import { planOutbound, serviceOfChain } from './outbound-plan.js';
 import { BOOKINFO } from '../testing/bookinfo.js';
 import { modelForNode } from '../testing/model.js';
 import type { FakeMesh } from '../testing/mesh-resources.js';
+import { modelOf } from '../testing/model.js';
+import { hasIstiodGolden, readIstiodGolden, workloadStoreOf, type WorkloadGolden } from '../testing/istiod-goldens.js';
+import type { RuntimeModel } from '../config/model.js';
 
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 const PRODUCTPAGE = 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage';
@@ -84,4 +87,50 @@ describe('planOutbound', () => {
     expect(serviceOfChain(`${SLEEP}_to_tcp_db.x.svc.cluster.local:5432_outbound_internal`)).toBe('db.x.svc.cluster.local');
     expect(serviceOfChain('PassthroughFilterChain')).toBeUndefined();
   });
+});
+
+/**
+ * istio.io/waypoint-for on istiod-lite's goldens (examples/waypoint-for/web.yaml: namespace wpfor
+ * uses waypoint 10.77.2.40; web-a 10.77.1.40 and web-b 10.77.2.41 are enrolled, web-direct
+ * 10.77.2.42 opts out; service web 10.77.100.40:80), in both dialects.
+ */
+describe('planOutbound: istio.io/waypoint-for', () => {
+  const WAYPOINT = 'spiffe://cluster.local/ns/wpfor/sa/waypoint';
+  const HOST = 'waypoint.wpfor.svc.cluster.local';
+  const viaWaypoint = (ip: string) => ({
+    kind: 'hbone',
+    chain: `${SLEEP}_to_waypoint_${HOST}_outbound_pod`,
+    destination: '10.77.2.40:15008',
+    authority: `${ip}:8080`,
+    sourceIdentity: SLEEP,
+    expectedIdentities: [WAYPOINT],
+    headers: { 'x-envoy-original-dst-host': `${ip}:8080` },
+  });
+  const direct = (ip: string) => ({ kind: 'hbone', chain: `${SLEEP}_to_pod_outbound_direct`, destination: `${ip}:15008`, authority: `${ip}:8080` });
+  const serviceViaWaypoint = { kind: 'hbone', destination: '10.77.2.40:15008', authority: '10.77.100.40:80', expectedIdentities: [WAYPOINT] };
+  const serviceDirect = { kind: 'hbone', chain: `${SLEEP}_to_http_web.wpfor.svc.cluster.local_outbound_internal`, destination: expect.stringMatching(/^10\.77\.[12]\.4[01]:15008$/) };
+  const CASES = {
+    service: { pod: direct, service: serviceViaWaypoint },
+    workload: { pod: viaWaypoint, service: serviceDirect },
+    all: { pod: viaWaypoint, service: serviceViaWaypoint },
+    none: { pod: direct, service: serviceDirect },
+  } as const;
+  for (const [value, expected] of Object.entries(CASES)) {
+    const models: [string, () => RuntimeModel][] = [
+      ['envoy', () => modelOf(readIstiodGolden(`waypoint-for-${value}-node-a`))],
+      ['workload', () => workloadStoreOf(readIstiodGolden<WorkloadGolden>(`workload-waypoint-for-${value}`), 'node-a').model],
+    ];
+    for (const [dialect, model] of models) {
+      it.skipIf(!hasIstiodGolden(`waypoint-for-${value}-node-a`) || !hasIstiodGolden(`workload-waypoint-for-${value}`))(`${value} (${dialect} dialect)`, () => {
+        const m = model();
+        // Pod IPs of enrolled workloads, on either node.
+        expect(planOutbound(m, conn('10.77.1.10', '10.77.2.41', 8080))).toMatchObject(expected.pod('10.77.2.41'));
+        expect(planOutbound(m, conn('10.77.1.10', '10.77.1.40', 8080))).toMatchObject(expected.pod('10.77.1.40'));
+        // The opted-out pod is always direct.
+        expect(planOutbound(m, conn('10.77.1.10', '10.77.2.42', 8080))).toMatchObject(direct('10.77.2.42'));
+        // The Service VIP.
+        expect(planOutbound(m, conn('10.77.1.10', '10.77.100.40', 80))).toMatchObject(expected.service);
+      });
+    }
+  }
 });

@@ -7,6 +7,8 @@
  *       its tcp_proxy's tunneling_config (hostname = :authority, headers_to_add) → ORIGINAL_DST
  *       tunnel cluster: HBONE to the endpoint's tunnel address, port overridden to 15008, as the
  *       identity of the cluster's SDS certificate
+ *     EDS with TLS (a waypoint for pod-addressed traffic) → round robin → HBONE to the endpoint
+ *       (`waypoint:15008`), :authority from the chain's tunneling_config (the original destination)
  *     ORIGINAL_DST with TLS (direct to a pod IP) → HBONE to dst ip:15008, :authority = dst
  *     ORIGINAL_DST without TLS (PassthroughCluster) → plain TCP to dst
  *     BlackHoleCluster / STATIC without endpoints → refuse
@@ -61,7 +63,7 @@ export function planOutbound(model: RuntimeModel, conn: ConnectionAddresses): Ou
   if (!route) return { kind: 'reject', chain: chainName, reason: `filter chain ${chainName} is missing`, responseFlag: 'NR' };
   const dst = formatAddress(conn.dst.ip, conn.dst.port);
   const src = formatAddress(conn.src.ip, conn.src.port);
-  return planRoute(model, route, { chain: chainName, service: serviceOfChain(chainName), dst, src, tunnel: undefined, hops: 0 });
+  return planRoute(model, route, { chain: chainName, service: listener.services.get(chainName), dst, src, tunnel: undefined, hops: 0 });
 }
 
 interface RouteContext {
@@ -82,20 +84,21 @@ function planRoute(model: RuntimeModel, route: TcpProxyRoute, ctx: RouteContext)
     case 'static':
       return cluster.endpoints.length === 0
         ? { kind: 'blackhole', chain: ctx.chain, reason: `${cluster.name} has no endpoints` }
-        : planEndpoint(model, cluster, pick(model, cluster.name, cluster.endpoints), ctx);
+        : planEndpoint(model, cluster, pick(model, cluster.name, cluster.endpoints), ctx, route);
     case 'eds': {
       const endpoints = model.endpoints.byCluster.get(cluster.serviceName) ?? [];
       const endpoint = pick(model, cluster.name, endpoints);
       if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
-      return planEndpoint(model, cluster, endpoint, ctx);
+      return planEndpoint(model, cluster, endpoint, ctx, route);
     }
     case 'original_dst':
       return planOriginalDst(cluster, route, ctx);
   }
 }
 
-function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endpoint | undefined, ctx: RouteContext): OutboundPlan {
+function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endpoint | undefined, ctx: RouteContext, route: TcpProxyRoute): OutboundPlan {
   if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
+  if (endpoint.address && cluster.kind === 'eds' && cluster.tlsIdentity) return planHboneEndpoint(cluster.tlsIdentity, cluster.name, endpoint, endpoint.address, route, ctx);
   if (endpoint.address) return { kind: 'passthrough', chain: ctx.chain, destination: endpoint.address, service: ctx.service };
   const listenerName = endpoint.internalListener ?? (cluster.kind === 'eds' ? cluster.tunnelListener : undefined);
   if (!listenerName) return { kind: 'reject', chain: ctx.chain, reason: `endpoint of ${cluster.name} names no internal listener`, responseFlag: 'NR' };
@@ -119,6 +122,19 @@ function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endp
   return plan;
 }
 
+/**
+ * HBONE straight from an EDS cluster with TLS (a waypoint taking pod-addressed traffic): the
+ * endpoint is the HBONE server, the chain's tunneling_config names the CONNECT `:authority`
+ * (`%DOWNSTREAM_LOCAL_ADDRESS%`: where the pod was connecting).
+ */
+function planHboneEndpoint(sourceIdentity: string, clusterName: string, endpoint: Endpoint, destination: string, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
+  return {
+    ...hbonePlan(sourceIdentity, clusterName, destination, route, ctx),
+    expectedIdentities: endpoint.identity ? [endpoint.identity] : undefined,
+    ...(endpoint.workload ? { workload: endpoint.workload } : {}),
+  };
+}
+
 function planOriginalDst(cluster: Extract<ClusterModel, { kind: 'original_dst' }>, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
   const { ip, port } = splitAddress(ctx.dst, 'destination');
   const destination = formatAddress(ip, cluster.upstreamPortOverride ?? port);
@@ -126,29 +142,19 @@ function planOriginalDst(cluster: Extract<ClusterModel, { kind: 'original_dst' }
     if (route.tunneling) return { kind: 'reject', chain: ctx.chain, reason: `${cluster.name}: tunneling needs a TLS (HBONE) cluster`, responseFlag: 'NR' };
     return { kind: 'passthrough', chain: ctx.chain, destination, service: ctx.service };
   }
+  return hbonePlan(cluster.tlsIdentity, cluster.name, destination, route, ctx);
+}
+
+/** An HBONE plan to `destination`: `:authority` and headers from the route's tunneling_config (without one, where the connection was going). */
+function hbonePlan(sourceIdentity: string, clusterName: string, destination: string, route: TcpProxyRoute, ctx: RouteContext): Extract<OutboundPlan, { kind: 'hbone' }> {
   const values = { tunnel: ctx.tunnel, downstreamLocal: ctx.dst, downstreamRemote: ctx.src };
-  // Without tunneling_config the tunnel carries the connection to where it was going.
   const authority = route.tunneling ? substitute(route.tunneling.hostname, values) : ctx.dst;
   const headers: Record<string, string> = {};
   for (const h of route.tunneling?.headers ?? []) headers[h.key] = substitute(h.value, values);
-  return {
-    kind: 'hbone',
-    chain: ctx.chain,
-    cluster: cluster.name,
-    destination,
-    authority,
-    sourceIdentity: cluster.tlsIdentity,
-    expectedIdentities: undefined,
-    headers,
-    service: ctx.service,
-  };
+  return { kind: 'hbone', chain: ctx.chain, cluster: clusterName, destination, authority, sourceIdentity, expectedIdentities: undefined, headers, service: ctx.service };
 }
 
 /** Round robin over routable endpoints; the cursor lives in the model so it survives EDS updates. */
 function pick(model: RuntimeModel, cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined {
-  const healthy = endpoints.filter((e) => e.healthy);
-  if (healthy.length === 0) return undefined;
-  const cursor = model.cursors.get(cluster) ?? 0;
-  model.cursors.set(cluster, (cursor + 1) % 1_000_000_007);
-  return healthy[cursor % healthy.length];
+  return model.cursors.pick(cluster, endpoints.filter((e) => e.healthy));
 }

@@ -3,10 +3,9 @@
  * its readers look up too live in `@mesh/envoy-config`'s names.ts). Resource names carry the
  * source identity, so one node's ztunnel holds a separate set per local identity.
  */
-import { serviceHostname, type Service, type ServicePort } from '@mesh/mesh-model';
+import { CLUSTER_DOMAIN, serviceHostname, type Gateway, type Service, type ServicePort } from '@mesh/mesh-model';
 
-/** SDS secret holding the mesh root certificate that peers are validated against. */
-export const ROOT_CA_SECRET = 'ROOTCA';
+export { ROOT_CA_SECRET } from '@mesh/envoy-config';
 /** The local SDS server cluster, as Istio's `tls_certificate_sds_secret_configs` name it. */
 export const SDS_CLUSTER = 'sds-grpc';
 
@@ -39,6 +38,29 @@ export function outboundInternalNameFor(sourceSpiffe: string, label: string): st
  */
 export function outboundDirectName(sourceSpiffe: string): string {
   return `${sourceSpiffe}_to_pod_outbound_direct`;
+}
+
+/**
+ * How both dialects name a waypoint in resource names: as Istio's Gateway status addresses it
+ * (the Workload's `waypoint` field in the workload API): its declared hostname, else its first
+ * declared IP, else the hostname of the Service Istio's waypoint deployment creates.
+ */
+export function waypointLabel(gateway: Gateway): string {
+  return (
+    gateway.addresses.find((a) => a.type === 'Hostname')?.value ??
+    gateway.addresses.find((a) => a.type === 'IPAddress')?.value ??
+    `${gateway.name}.${gateway.namespace}.svc.${CLUSTER_DOMAIN}`
+  );
+}
+
+/**
+ * `spiffe://…/sa/sleep_to_waypoint_waypoint.wpfor.svc.cluster.local_outbound_pod`: the filter
+ * chain, EDS cluster and ClusterLoadAssignment that carry one source identity's connections to
+ * pod IPs of workloads enrolled in a waypoint (`istio.io/waypoint-for: workload|all`) to that
+ * waypoint, CONNECT `:authority` = the original destination.
+ */
+export function outboundWaypointName(sourceSpiffe: string, waypoint: string): string {
+  return `${sourceSpiffe}_to_waypoint_${waypoint}_outbound_pod`;
 }
 
 export function inboundChainName(podIp: string): string {

@@ -16,15 +16,24 @@
  * Destination is a captured pod's IP: chain `S_to_pod_outbound_direct` tunnels to the original
  * destination's IP on 15008 (see names.ts); pod CIDRs are matched as string prefixes of the
  * destination IP, so the tree grows with nodes, not pods.
+ * Destination is the IP of a captured pod enrolled in a waypoint that takes workload traffic
+ * (`istio.io/use-waypoint` on the pod or its namespace, `istio.io/waypoint-for: workload|all`):
+ *   exact entry → chain `S_to_waypoint_<waypoint>_outbound_pod` → tcp_proxy with tunneling_config
+ *   (CONNECT `:authority` = the original destination) → EDS cluster of the same name with S's
+ *   HBONE TLS → the waypoint's addresses on 15008 (Istio: "requests directly to a Pod IP … if the
+ *   Pod has a waypoint, the request will be sent to its waypoint", docs/model.md).
  * Anything else: PassthroughFilterChain. Destination port 15001: BlackHoleCluster (a loop).
  */
 import { HBONE_PORT } from '@mesh/hbone-core/constants';
-import { spiffeUri, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
+import { serviceHostname, spiffeUri, type Gateway, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
 import { deepFreeze } from './freeze.js';
 import {
   TUNNELLED_EDS_CLUSTER_FIELDS,
   TYPE,
+  any,
   byName,
+  extension,
+  hboneTlsContext,
   clusterResource,
   hboneOriginateCluster,
   hboneOriginateListener,
@@ -37,12 +46,14 @@ import {
   type JsonObject,
 } from './envoy.js';
 import { INPUT, exactMatcher, exactOrFallback, ipv4CidrToPrefixes, nested, prefixMatcher, selectChain, type OnMatch } from './matcher.js';
-import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, OUTBOUND_LISTENER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN, ZTUNNEL_OUTBOUND_PORT, tunnelClusterName, tunnelListenerName } from '@mesh/envoy-config';
+import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, chainServiceMetadata, OUTBOUND_LISTENER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN, ZTUNNEL_OUTBOUND_PORT, tunnelClusterName, tunnelListenerName } from '@mesh/envoy-config';
 import {
   address,
   outboundDirectName,
   destinationLabel,
   outboundInternalNameFor,
+  outboundWaypointName,
+  waypointLabel,
 } from './names.js';
 
 export interface XdsResources {
@@ -87,6 +98,25 @@ export interface MeshPlan {
   readonly destinationSetKey: string;
   /** Changes exactly when `pods` does. */
   readonly podAddressingKey: string;
+  /** Waypoints that take pod-addressed traffic, with their enrolled pods, sorted by label. */
+  readonly workloadWaypoints: readonly WorkloadWaypoint[];
+  /** Changes exactly when `workloadWaypoints` does. */
+  readonly workloadWaypointsKey: string;
+}
+
+/**
+ * A waypoint that takes traffic addressed to workloads (`istio.io/waypoint-for: workload|all`)
+ * and the captured pods that use it: connections to their IPs go to the waypoint.
+ */
+export interface WorkloadWaypoint {
+  /** How resource names name it (names.ts waypointLabel). */
+  readonly label: string;
+  /** IPs of the captured pods enrolled in it, sorted. */
+  readonly podIps: readonly string[];
+  /** Where it accepts HBONE (its declared IPs, else its ready pods). */
+  readonly addresses: readonly string[];
+  /** `istio` endpoint metadata: the waypoint and the identity it must present. */
+  readonly istio: JsonObject;
 }
 
 // Memoised per snapshot (snapshots are immutable, so this cannot go stale): generating all
@@ -101,12 +131,15 @@ export function meshPlan(snapshot: MeshSnapshot): MeshPlan {
     const destinations = destinationsOf(snapshot, lastPlan?.byLabel);
     const byLabel = new Map(destinations.map((d) => [d.label, d] as const));
     const pods = podAddressing(snapshot);
+    const workloadWaypoints = workloadWaypointsOf(snapshot);
     plan = {
       destinations,
       byLabel: byLabel.size === destinations.length ? byLabel : undefined,
       pods,
       destinationSetKey: destinations.map((d) => `${d.label}@${d.vip}:${d.port.port}`).join(','),
       podAddressingKey: `${pods.prefixes.join(',')}|${pods.capturedExact.join(',')}|${pods.uncaptured.join(',')}`,
+      workloadWaypoints,
+      workloadWaypointsKey: JSON.stringify(workloadWaypoints),
     };
     PLANS.set(snapshot, plan);
     lastPlan = plan;
@@ -165,6 +198,33 @@ function podAddressing(snapshot: MeshSnapshot): PodAddressing {
     else if (!coveredNodes.has(pod.nodeName) || pod.podIP.includes(':')) capturedExact.push(pod.podIP);
   }
   return { prefixes: [...prefixes].sort(), capturedExact, uncaptured };
+}
+
+function workloadWaypointsOf(snapshot: MeshSnapshot): WorkloadWaypoint[] {
+  const byGateway = new Map<string, { gateway: Gateway; podIps: string[] }>();
+  for (const pod of snapshot.pods.values()) {
+    if (!pod.podIP || !snapshot.isCaptured(pod)) continue;
+    const gateway = snapshot.waypointFor(pod);
+    if (!gateway) continue;
+    const key = `${gateway.namespace}/${gateway.name}`;
+    const entry = byGateway.get(key) ?? { gateway, podIps: [] };
+    entry.podIps.push(pod.podIP);
+    byGateway.set(key, entry);
+  }
+  const out: WorkloadWaypoint[] = [];
+  for (const { gateway, podIps } of byGateway.values()) {
+    // Istio runs a waypoint under the service account named after its Gateway.
+    const identity = spiffeUri({ trustDomain: snapshot.trustDomain, namespace: gateway.namespace, serviceAccount: gateway.name });
+    out.push(
+      deepFreeze({
+        label: waypointLabel(gateway),
+        podIps: podIps.sort(),
+        addresses: [...snapshot.waypointAddressesOf(gateway)].sort(),
+        istio: { waypoint: gateway.name, namespace: gateway.namespace, identity },
+      }),
+    );
+  }
+  return out.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
 }
 
 const TUNNEL_H2 = Object.freeze({ tunnel: 'h2' });
@@ -267,8 +327,8 @@ function tunnellingProxy(statPrefix: string, sourceSpiffe: string, hostname: str
   return tunnellingTcpProxy(statPrefix, tunnelClusterName(sourceSpiffe), hostname, originalDestination);
 }
 
-function chain(name: string, filter: JsonObject): JsonObject {
-  return { filters: [filter], name };
+function chain(name: string, filter: JsonObject, service?: string): JsonObject {
+  return service === undefined ? { filters: [filter], name } : { filters: [filter], metadata: chainServiceMetadata(service), name };
 }
 
 export const PASSTHROUGH_CLUSTER_RESOURCE: EnvoyResource = clusterResource(PASSTHROUGH_CLUSTER, {
@@ -289,6 +349,31 @@ export function outboundInternalResources(spiffe: string, dest: Destination): { 
   return { cluster: outboundInternalCluster(name), endpoints: loadAssignment(name, dest.endpoints.map((t) => lbEndpoint(t, spiffe))) };
 }
 
+/**
+ * The EDS cluster `<spiffe>_to_waypoint_<label>_outbound_pod` and its ClusterLoadAssignment: the
+ * cluster speaks HBONE itself (TLS with the source identity's certificate, HTTP/2 CONNECT) to the
+ * waypoint's addresses on 15008, each expected to present the waypoint's identity.
+ */
+export function outboundWaypointResources(spiffe: string, waypoint: WorkloadWaypoint): { cluster: EnvoyResource; endpoints: EnvoyResource } {
+  const name = outboundWaypointName(spiffe, waypoint.label);
+  const cluster = clusterResource(name, {
+    type: 'EDS',
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+    connect_timeout: ORIGINAL_DST_CONNECT_TIMEOUT,
+    transport_socket: extension('envoy.transport_sockets.tls', TYPE.upstreamTls, { common_tls_context: hboneTlsContext(spiffe) }),
+    typed_extension_protocol_options: {
+      [TYPE.httpProtocolOptions]: any(TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: { allow_connect: true } } }),
+    },
+  });
+  const lb = waypoint.addresses.map((ip) => ({
+    endpoint: { address: socketAddress(ip, HBONE_PORT) },
+    health_status: 'HEALTHY',
+    metadata: { filter_metadata: { istio: waypoint.istio } },
+    load_balancing_weight: 1,
+  }));
+  return { cluster, endpoints: loadAssignment(name, lb) };
+}
+
 /** The HBONE tunnel listener and cluster of one source identity. */
 export function tunnelResources(spiffe: string): { listener: EnvoyResource; cluster: EnvoyResource } {
   return { listener: hboneOriginateListener(tunnelListenerName(spiffe), tunnelClusterName(spiffe)), cluster: hboneOriginateCluster(tunnelClusterName(spiffe), spiffe) };
@@ -304,7 +389,7 @@ export function identitiesOf(snapshot: MeshSnapshot, localPods: readonly Pod[]):
  * chains (per identity and destination, direct, passthrough, blackhole) and its matcher.
  */
 export function outboundListener(snapshot: MeshSnapshot, localPods: readonly Pod[]): EnvoyResource {
-  const { destinations, pods } = meshPlan(snapshot);
+  const { destinations, pods, workloadWaypoints } = meshPlan(snapshot);
   const chains: JsonObject[] = [
     chain(BLACKHOLE_FILTER_CHAIN, tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)),
     chain(PASSTHROUGH_FILTER_CHAIN, tcpProxy(PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER)),
@@ -316,7 +401,7 @@ export function outboundListener(snapshot: MeshSnapshot, localPods: readonly Pod
     const byVip = new Map<string, Map<string, OnMatch>>();
     for (const dest of destinations) {
       const name = outboundInternalNameFor(spiffe, dest.label);
-      chains.push(chain(name, tcpProxy(name, name)));
+      chains.push(chain(name, tcpProxy(name, name), serviceHostname(dest.service)));
       const ports = byVip.get(dest.vip) ?? new Map<string, OnMatch>();
       ports.set(String(dest.port.port), selectChain(name));
       byVip.set(dest.vip, ports);
@@ -327,6 +412,12 @@ export function outboundListener(snapshot: MeshSnapshot, localPods: readonly Pod
     for (const [vip, ports] of byVip) byIp.set(vip, nested(exactMatcher(INPUT.destinationPort, ports)));
     // Direct to a pod IP: exact entries first (they also let uncaptured pods inside a pod CIDR
     // win over the CIDR's prefix), then the pod CIDR prefixes.
+    // Pods enrolled in a waypoint for workload traffic: to the waypoint, :authority = pod:port.
+    for (const waypoint of workloadWaypoints) {
+      const name = outboundWaypointName(spiffe, waypoint.label);
+      chains.push(chain(name, tunnellingTcpProxy(name, name, ORIGINAL_DESTINATION, ORIGINAL_DESTINATION)));
+      for (const ip of waypoint.podIps) if (!byIp.has(ip)) byIp.set(ip, selectChain(name));
+    }
     const direct = outboundDirectName(spiffe);
     const toPod = selectChain(direct);
     for (const ip of pods.uncaptured) if (!byIp.has(ip)) byIp.set(ip, PASSTHROUGH);
@@ -355,7 +446,7 @@ export function outboundListener(snapshot: MeshSnapshot, localPods: readonly Pod
  * one identity are generated once however many local pods share it.
  */
 export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Pod[]): XdsResources {
-  const { destinations } = meshPlan(snapshot);
+  const { destinations, workloadWaypoints } = meshPlan(snapshot);
   const listeners: EnvoyResource[] = [];
   const clusters: EnvoyResource[] = [];
   const endpoints: EnvoyResource[] = [];
@@ -364,6 +455,11 @@ export function outboundResources(snapshot: MeshSnapshot, localPods: readonly Po
       const internal = outboundInternalResources(spiffe, dest);
       clusters.push(internal.cluster);
       endpoints.push(internal.endpoints);
+    }
+    for (const waypoint of workloadWaypoints) {
+      const resources = outboundWaypointResources(spiffe, waypoint);
+      clusters.push(resources.cluster);
+      endpoints.push(resources.endpoints);
     }
     const tunnel = tunnelResources(spiffe);
     listeners.push(tunnel.listener);

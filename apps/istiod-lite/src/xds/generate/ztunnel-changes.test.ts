@@ -40,6 +40,28 @@ function applyChanges(before: Record<string, Map<string, string>>, previous: Mes
   return out;
 }
 
+type Configs = Map<string, Record<string, Map<string, string>>>;
+
+/**
+ * For every node: applying the changes from `snapshot` to `nextSnapshot` to its config equals
+ * generating `nextSnapshot` from scratch. Returns the new configs and how many nodes got changes
+ * (not a generation from scratch).
+ */
+function expectIncrementalEqualsScratch(snapshot: MeshSnapshot, nextSnapshot: MeshSnapshot, configs: Configs, what: string): { configs: Configs; incremental: number } {
+  const nextConfigs: Configs = new Map();
+  let incremental = 0;
+  for (const node of NODES) {
+    if (generateZtunnelChanges(snapshot, nextSnapshot, node)) incremental += 1;
+    const applied = applyChanges(configs.get(node)!, snapshot, nextSnapshot, node);
+    const scratch = byName(generateZtunnelConfig(nextSnapshot, node));
+    for (const type of ['listeners', 'clusters', 'endpoints'] as const) {
+      expect(new Map([...applied[type]!].sort()), `${what}, ${node}, ${type}`).toEqual(new Map([...scratch[type]!].sort()));
+    }
+    nextConfigs.set(node, scratch);
+  }
+  return { configs: nextConfigs, incremental };
+}
+
 type Edit = (resources: MeshResource[], next: () => number) => MeshResource[];
 
 let counter = 0;
@@ -128,20 +150,44 @@ describe('incremental ztunnel generation', () => {
       const edit = names[step % names.length === 0 ? 0 : Math.floor(next() * names.length)] as string;
       resources = EDITS[edit]!(resources, next);
       const nextSnapshot = buildSnapshot(resources);
-      const nextConfigs = new Map<string, Record<string, Map<string, string>>>();
-      for (const node of NODES) {
-        if (generateZtunnelChanges(snapshot, nextSnapshot, node)) incremental += 1;
-        const applied = applyChanges(configs.get(node)!, snapshot, nextSnapshot, node);
-        const scratch = byName(generateZtunnelConfig(nextSnapshot, node));
-        for (const type of ['listeners', 'clusters', 'endpoints'] as const) {
-          expect(new Map([...applied[type]!].sort()), `step ${step} (${edit}), ${node}, ${type}`).toEqual(new Map([...scratch[type]!].sort()));
-        }
-        nextConfigs.set(node, scratch);
-      }
+      const result = expectIncrementalEqualsScratch(snapshot, nextSnapshot, configs, `step ${step} (${edit})`);
+      incremental += result.incremental;
       snapshot = nextSnapshot;
-      configs = nextConfigs;
+      configs = result.configs;
     }
     expect(incremental).toBe(STEPS * NODES.length); // none of these edits needs a generation from scratch
+  });
+
+  it('equals generation from scratch with a waypoint taking pod-addressed traffic (istio.io/waypoint-for), whatever its type', () => {
+    const next = random(20261205);
+    let resources: MeshResource[] = syntheticMesh({ pods: 40, services: 6, nodes: NODES.length, namespaces: 3 });
+    const ns = resources.find((r) => r.kind === 'Namespace' && r.labels['istio.io/dataplane-mode'] === 'ambient');
+    if (!ns) throw new Error('the synthetic mesh has no ambient namespace');
+    resources = [
+      ...replace(resources, ns, { ...ns, labels: { ...ns.labels, 'istio.io/use-waypoint': 'waypoint' } }),
+      ...parsed(
+        `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: waypoint, namespace: ${ns.name}, labels: { istio.io/waypoint-for: workload } }\nspec: { gatewayClassName: istio-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }\n---\n` +
+          `apiVersion: v1\nkind: Pod\nmetadata: { name: waypoint-0, namespace: ${ns.name}, labels: { gateway.networking.k8s.io/gateway-name: waypoint } }\nspec: { nodeName: node-1, serviceAccountName: waypoint }\nstatus: { phase: Running, podIP: 10.21.250.1 }\n`,
+      ),
+    ];
+    const edits: Record<string, Edit> = {
+      ...EDITS,
+      waypointFor: (rs, n) => {
+        const gw = rs.find((r) => r.kind === 'Gateway');
+        return gw ? replace(rs, gw, { ...gw, labels: { 'istio.io/waypoint-for': pick(['service', 'workload', 'all', 'none'], n) } }) : rs;
+      },
+    };
+    let snapshot = buildSnapshot(resources);
+    let configs = new Map(NODES.map((node) => [node, byName(generateZtunnelConfig(snapshot, node))]));
+    expect([...configs.get('node-0')!['clusters']!.keys()].some((name) => name.includes('_to_waypoint_waypoint.'))).toBe(true);
+    const names = Object.keys(edits);
+    for (let step = 0; step < 24; step++) {
+      const edit = step % 3 === 0 ? 'waypointFor' : (names[Math.floor(next() * names.length)] as string);
+      resources = edits[edit]!(resources, next);
+      const nextSnapshot = buildSnapshot(resources);
+      configs = expectIncrementalEqualsScratch(snapshot, nextSnapshot, configs, `step ${step} (${edit})`).configs;
+      snapshot = nextSnapshot;
+    }
   });
 
   it('an edit of one pod touches only what depends on it', () => {

@@ -16,15 +16,18 @@
  *   the policies that select them (any AuthorizationPolicy or PeerAuthentication edit
  *   regenerates them on every node).
  * - `virtual_inbound`, `BlackHoleCluster`, `PassthroughCluster`: constant.
- * A trust domain or root namespace change, or two destinations sharing a label, return
+ * - `<id>_to_waypoint_<label>_outbound_pod` cluster and ClusterLoadAssignment: the identity and
+ *   the waypoints taking pod-addressed traffic (`MeshPlan.workloadWaypointsKey`).
+ * A trust domain or root namespace change, two destinations sharing a label, or a change of the
+ * waypoints taking pod-addressed traffic (rare: a Gateway, its pods or an enrollment) return
  * undefined: generate from scratch.
  */
 import type { MeshSnapshot, Pod } from '@mesh/mesh-model';
 import type { EnvoyResource } from './envoy.js';
 import { inboundListeners } from './inbound.js';
 import { INBOUND_LISTENER, INBOUND_PLAINTEXT_LISTENER, tunnelClusterName, tunnelListenerName } from '@mesh/envoy-config';
-import { outboundInternalNameFor } from './names.js';
-import { identitiesOf, meshPlan, outboundInternalResources, outboundListener, tunnelResources, type Destination, type MeshPlan } from './outbound.js';
+import { outboundInternalNameFor, outboundWaypointName } from './names.js';
+import { identitiesOf, meshPlan, outboundInternalResources, outboundListener, outboundWaypointResources, tunnelResources, type Destination, type MeshPlan } from './outbound.js';
 import { localPodsOf } from './ztunnel.js';
 
 export interface TypeChanges {
@@ -60,6 +63,7 @@ export function generateZtunnelChanges(previous: MeshSnapshot, next: MeshSnapsho
   const after = meshPlan(next);
   const destinations = destinationChanges(previous, next, before, after);
   if (!destinations) return undefined;
+  if (before.workloadWaypointsKey !== after.workloadWaypointsKey) return undefined;
   const localBefore = localPodsOf(previous, nodeName);
   const localAfter = localPodsOf(next, nodeName);
   const identitiesBefore = identitiesOf(previous, localBefore);
@@ -70,6 +74,11 @@ export function generateZtunnelChanges(previous: MeshSnapshot, next: MeshSnapsho
   for (const spiffe of identitiesAfter) {
     if (!had.has(spiffe)) {
       for (const dest of after.destinations) addInternal(out, spiffe, dest, true);
+      for (const waypoint of after.workloadWaypoints) {
+        const resources = outboundWaypointResources(spiffe, waypoint);
+        out.clusters.updated.push(resources.cluster);
+        out.endpoints.updated.push(resources.endpoints);
+      }
       const tunnel = tunnelResources(spiffe);
       out.listeners.updated.push(tunnel.listener);
       out.clusters.updated.push(tunnel.cluster);
@@ -82,6 +91,10 @@ export function generateZtunnelChanges(previous: MeshSnapshot, next: MeshSnapsho
   for (const spiffe of identitiesBefore) {
     if (has.has(spiffe)) continue;
     for (const dest of before.destinations) removeInternal(out, spiffe, dest);
+    for (const waypoint of before.workloadWaypoints) {
+      out.clusters.removed.push(outboundWaypointName(spiffe, waypoint.label));
+      out.endpoints.removed.push(outboundWaypointName(spiffe, waypoint.label));
+    }
     out.listeners.removed.push(tunnelListenerName(spiffe));
     out.clusters.removed.push(tunnelClusterName(spiffe));
   }

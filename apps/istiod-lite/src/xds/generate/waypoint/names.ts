@@ -33,3 +33,16 @@ export function inboundVipName(service: Service, port: ServicePort, protocol: 'h
 export function waypointServiceAccount(gatewayName: string): string {
   return gatewayName;
 }
+
+/**
+ * `inbound-pod|8080|http|10.77.1.40`: a chain or route configuration of one port of a workload
+ * whose pod-addressed traffic the waypoint takes (`istio.io/waypoint-for: workload|all`).
+ */
+export function inboundPodName(ip: string, port: number, protocol: 'http' | 'tcp'): string {
+  return `inbound-pod|${port}|${protocol}|${ip}`;
+}
+
+/** `inbound-pod|8080||10.77.1.40`: the cluster of that workload port (its one endpoint, the pod). */
+export function inboundPodClusterName(ip: string, port: number): string {
+  return `inbound-pod|${port}||${ip}`;
+}

@@ -19,11 +19,15 @@ import { WAYPOINT_TYPE } from './names.js';
 
 const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
 
-/** Policies whose targets name `service`, the waypoint `gateway` or its class, sorted by namespace/name. */
-export function policiesForWaypointService(snapshot: MeshSnapshot, gateway: Gateway, service: Service): AuthorizationPolicy[] {
+/**
+ * Policies whose targets name `service`, the waypoint `gateway` or its class, sorted by
+ * namespace/name. Without a service (traffic addressed to a workload), only the Gateway's and the
+ * class's: a Service-targeted policy applies to traffic addressed to that Service (Istio).
+ */
+export function policiesForWaypointService(snapshot: MeshSnapshot, gateway: Gateway, service: Service | undefined): AuthorizationPolicy[] {
   return [...snapshot.authorizationPolicies.values()].filter((policy) =>
     policy.targetRefs.some((ref) => {
-      if (ref.kind === 'Service' && (ref.group === '' || ref.group === 'core')) return ref.name === service.name && policy.namespace === service.namespace;
+      if (ref.kind === 'Service' && (ref.group === '' || ref.group === 'core')) return service !== undefined && ref.name === service.name && policy.namespace === service.namespace;
       if (ref.kind === 'Gateway' && ref.group === GATEWAY_API_GROUP) return ref.name === gateway.name && policy.namespace === gateway.namespace;
       if (ref.kind === 'GatewayClass' && ref.group === GATEWAY_API_GROUP) return ref.name === gateway.gatewayClassName && ref.name === WAYPOINT_GATEWAY_CLASS && policy.namespace === snapshot.rootNamespace;
       return false;

@@ -27,6 +27,16 @@
  *
  * Which services: every Service with a cluster IP whose `waypointFor` is this Gateway
  * (`istio.io/use-waypoint` on the Service or its Namespace, `istio.io/waypoint-for` service|all).
+ *
+ * Which workloads (`istio.io/waypoint-for` workload|all): every captured pod with an IP whose
+ * `waypointFor` is this Gateway (`istio.io/use-waypoint` on the Pod or its Namespace). ztunnels
+ * send connections addressed to its IP here (:authority = pod:port); main_internal matches the
+ * pod IP → each TCP container port it declares → sniffed protocol: chain
+ * `inbound-pod|<port>|http|<ip>` (RDS route of the same name: everything to the pod) or
+ * `inbound-pod|<port>|tcp|<ip>`, with the policies that target the Gateway or its class (a
+ * Service-targeted policy applies to traffic addressed to the Service), → cluster
+ * `inbound-pod|<port>||<ip>` whose one endpoint is the pod (through connect_originate). A port the
+ * pod does not declare has no chain: the CONNECT is refused as for any destination not served.
  */
 import { HBONE_PORT } from '@mesh/hbone-core/constants';
 import { CONNECT_ORIGINATE, CONNECT_TERMINATE, CORS_FILTER, MAIN_INTERNAL } from '@mesh/envoy-config';
@@ -50,7 +60,7 @@ import {
 } from '../envoy.js';
 import { INPUT, exactMatcher, nested, selectChain, type OnMatch } from '../matcher.js';
 import { address } from '../names.js';
-import { SNIFFED_H2C, SNIFFED_HTTP1, WAYPOINT_TYPE, inboundVipName, waypointServiceAccount } from './names.js';
+import { SNIFFED_H2C, SNIFFED_HTTP1, WAYPOINT_TYPE, inboundPodClusterName, inboundPodName, inboundVipName, waypointServiceAccount } from './names.js';
 import { httpRbacFilters, policiesForWaypointService, tcpRbacFilters } from './rbac.js';
 import { backendsOfPort, routeConfiguration } from './routes.js';
 
@@ -92,6 +102,19 @@ export function waypointGatewayOfPod(snapshot: MeshSnapshot, namespace: string, 
 export function servicesOfWaypoint(snapshot: MeshSnapshot, gateway: Gateway): Service[] {
   const key = objectKey(gateway);
   return [...snapshot.services.values()].filter((s) => s.clusterIP !== undefined && snapshot.waypointFor(s) !== undefined && objectKey(snapshot.waypointFor(s) as Gateway) === key);
+}
+
+/** Captured pods with an IP whose pod-addressed traffic goes through `gateway`, sorted by namespace/name. */
+export function workloadsOfWaypoint(snapshot: MeshSnapshot, gateway: Gateway): Pod[] {
+  const key = objectKey(gateway);
+  return [...snapshot.pods.values()]
+    .filter((p) => p.podIP !== undefined && snapshot.isCaptured(p) && snapshot.waypointFor(p) !== undefined && objectKey(snapshot.waypointFor(p) as Gateway) === key)
+    .sort((a, b) => (objectKey(a) < objectKey(b) ? -1 : objectKey(a) > objectKey(b) ? 1 : 0));
+}
+
+/** The TCP ports a pod's containers declare, sorted. */
+function podPorts(pod: Pod): number[] {
+  return [...new Set(pod.containers.flatMap((c) => c.ports.filter((p) => p.protocol === 'TCP').map((p) => p.containerPort)))].sort((a, b) => a - b);
 }
 
 function isTcpOnly(port: ServicePort): boolean {
@@ -166,7 +189,48 @@ function tcpChain(service: Service, port: ServicePort, policies: ReturnType<type
 
 const APPLICATION_PROTOCOL_INPUT = extension('application-protocol', WAYPOINT_TYPE.applicationProtocolInput);
 
-function mainInternalListener(snapshot: MeshSnapshot, gateway: Gateway, services: readonly Service[]): EnvoyResource {
+/** main_internal entries for one workload: its ports, each sniffed into its HTTP or TCP chain. */
+function podEntries(pod: Pod, policies: ReturnType<typeof policiesForWaypointService>, chains: JsonObject[]): OnMatch | undefined {
+  const ip = pod.podIP as string;
+  const ports = new Map<string, OnMatch>();
+  for (const port of podPorts(pod)) {
+    const cluster = inboundPodClusterName(ip, port);
+    const tcpName = inboundPodName(ip, port, 'tcp');
+    const httpName = inboundPodName(ip, port, 'http');
+    chains.push({ name: tcpName, filters: [...tcpRbacFilters(policies), tcpProxy(tcpName, cluster)] });
+    chains.push({
+      name: httpName,
+      filters: [
+        extension('envoy.filters.network.http_connection_manager', TYPE.hcm, {
+          stat_prefix: httpName,
+          rds: { route_config_name: httpName, config_source: { ads: {}, resource_api_version: 'V3' } },
+          http_filters: [...httpRbacFilters(policies), extension('envoy.filters.http.router', TYPE.router)],
+          http2_protocol_options: {},
+          upgrade_configs: [{ upgrade_type: 'websocket' }],
+        }),
+      ],
+    });
+    const sniffed = new Map([
+      [SNIFFED_HTTP1, selectChain(httpName)],
+      [SNIFFED_H2C, selectChain(httpName)],
+    ]);
+    ports.set(String(port), nested(exactMatcher(APPLICATION_PROTOCOL_INPUT, sniffed, selectChain(tcpName))));
+  }
+  return ports.size > 0 ? nested(exactMatcher(INPUT.destinationPort, ports)) : undefined;
+}
+
+/** The route configuration of a workload port: every request to the pod itself. */
+function podRouteConfiguration(pod: Pod, port: number): EnvoyResource {
+  const ip = pod.podIP as string;
+  return {
+    '@type': typeUrl(WAYPOINT_TYPE.routeConfiguration),
+    name: inboundPodName(ip, port, 'http'),
+    virtual_hosts: [{ name: `${pod.name}.${pod.namespace}:${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: inboundPodClusterName(ip, port), timeout: '0s' } }] }],
+    validate_clusters: false,
+  };
+}
+
+function mainInternalListener(snapshot: MeshSnapshot, gateway: Gateway, services: readonly Service[], workloads: readonly Pod[]): EnvoyResource {
   const chains: JsonObject[] = [];
   const byVip = new Map<string, OnMatch>();
   for (const service of services) {
@@ -189,10 +253,16 @@ function mainInternalListener(snapshot: MeshSnapshot, gateway: Gateway, services
     }
     if (ports.size > 0) byVip.set(service.clusterIP as string, nested(exactMatcher(INPUT.destinationPort, ports)));
   }
+  const workloadPolicies = workloads.length > 0 ? policiesForWaypointService(snapshot, gateway, undefined) : [];
+  for (const pod of workloads) {
+    const entry = podEntries(pod, workloadPolicies, chains);
+    if (entry && !byVip.has(pod.podIP as string)) byVip.set(pod.podIP as string, entry);
+  }
   return {
     '@type': typeUrl(TYPE.listener),
     name: MAIN_INTERNAL,
-    filter_chains: chains.sort(byName),
+    // proto3 JSON leaves an empty list out (a waypoint that serves nothing, e.g. waypoint-for: none).
+    ...(chains.length > 0 ? { filter_chains: chains.sort(byName) } : {}),
     // No chain for a destination this waypoint does not serve: the CONNECT is answered but the
     // connection is closed, as Envoy does when no filter chain matches.
     ...(byVip.size > 0 ? { filter_chain_matcher: exactMatcher(INPUT.destinationIp, byVip) } : {}),
@@ -268,10 +338,21 @@ function backendCluster(name: string, port: ServicePort): EnvoyResource {
 export function generateWaypointConfig(snapshot: MeshSnapshot, gateway: Gateway): WaypointConfig {
   const identity = waypointIdentity(snapshot, gateway);
   const services = servicesOfWaypoint(snapshot, gateway);
+  const workloads = workloadsOfWaypoint(snapshot, gateway);
   const backends = [...backendPorts(snapshot, services).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const listeners = [connectTerminateListener(identity), mainInternalListener(snapshot, gateway, services), hboneOriginateListener(CONNECT_ORIGINATE, CONNECT_ORIGINATE)];
+  const listeners = [connectTerminateListener(identity), mainInternalListener(snapshot, gateway, services, workloads), hboneOriginateListener(CONNECT_ORIGINATE, CONNECT_ORIGINATE)];
   const clusters = [MAIN_INTERNAL_CLUSTER, hboneOriginateCluster(CONNECT_ORIGINATE, identity), ...backends.map(([name, b]) => backendCluster(name, b.port))];
   const endpoints = backends.map(([, b]) => backendLoadAssignment(snapshot, b.service, b.port));
   const routes = services.flatMap((s) => s.ports.filter((p) => !isTcpOnly(p)).map((p) => routeConfiguration(snapshot, s, p)));
+  // Workloads whose pod-addressed traffic this waypoint takes: a cluster and route per port.
+  for (const pod of workloads) {
+    const ip = pod.podIP as string;
+    for (const port of podPorts(pod)) {
+      const name = inboundPodClusterName(ip, port);
+      clusters.push(clusterResource(name, TUNNELLED_EDS_CLUSTER_FIELDS));
+      endpoints.push({ '@type': typeUrl(TYPE.clusterLoadAssignment), cluster_name: name, endpoints: [{ lb_endpoints: [endpointOf(snapshot, pod, ip, port).json] }] });
+      routes.push(podRouteConfiguration(pod, port));
+    }
+  }
   return { listeners: listeners.sort(byName), clusters: clusters.sort(byName), endpoints, routes: routes.sort(byName) };
 }
