@@ -211,6 +211,16 @@ describe.skipIf(missing)(`istiod-lite on a real kube-apiserver${missing ? ` (ski
       const version = (resolved.o.metadata as { resourceVersion: string }).resourceVersion;
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(((await cluster.read(route)).metadata as { resourceVersion: string }).resourceVersion).toBe(version);
+
+      // Another controller's parent entry is kept, and ours, unchanged, is not written again.
+      const theirs = { parentRef: { name: 'edge', kind: 'Gateway', group: 'gateway.networking.k8s.io' }, controllerName: 'example.com/edge-controller', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'theirs', observedGeneration: 1, lastTransitionTime: '2026-12-05T22:00:00Z' }] };
+      const current = await cluster.read(route);
+      const parents = (current['status'] as { parents: unknown[] }).parents;
+      const written = await cluster.replaceStatus('httproutes', { ...current, status: { parents: [...parents, theirs] } });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const after = await cluster.read(route);
+      expect((after.metadata as { resourceVersion: string }).resourceVersion).toBe((written.metadata as { resourceVersion: string }).resourceVersion);
+      expect((after['status'] as { parents: unknown[] }).parents).toEqual([...parents, theirs]);
     } finally {
       await cluster.remove(route).catch(() => undefined);
       await cluster.remove(echoV9).catch(() => undefined);
