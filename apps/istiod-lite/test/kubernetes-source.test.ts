@@ -3,9 +3,11 @@
  * (kube-cluster.ts), with Istio's and Gateway API's real CRDs installed, reading as the
  * `istiod-lite` user with only the ClusterRole below: the sample mesh created through the API
  * gives the snapshot the directory source gives for the same manifests; adds, edits and deletes
- * reach a connected proxy; an object the API accepts and the mesh cannot use is reported by
- * name and field and hides nothing else; a watch dropped by an API server restart resumes, and
- * a resourceVersion compacted away (410 Gone) relists.
+ * reach a connected proxy; a Service with EndpointSlices takes its endpoints from them; status
+ * (HTTPRoute parents, the waypoint Gateway's conditions) is written back only when it changes; an
+ * object the API accepts and the mesh cannot use is reported by name and field and hides nothing
+ * else; a watch dropped by an API server restart resumes, and a resourceVersion compacted away
+ * (410 Gone) relists.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
