@@ -16,7 +16,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, loadAllYaml } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { waitFor } from '@mesh/testing';
 
@@ -53,6 +53,10 @@ export interface KubeCluster {
   kubeconfigFor(user: TokenUser): Promise<string>;
   /** Creates, or replaces what exists, like `kubectl apply` without the merge. */
   apply(object: ApiObject): Promise<KubernetesObject>;
+  /** Reads an object as the API server has it now (status included). */
+  read(object: ApiObject): Promise<ApiObject>;
+  /** Replaces a custom object's status (as its resourceVersion says it is), as another controller would. */
+  replaceStatus(plural: string, object: ApiObject): Promise<ApiObject>;
   /** Deletes at once (grace period 0), as a kubelet finishing a pod's termination would. */
   remove(object: ApiObject): Promise<void>;
   /** Sets a Pod's status the way a kubelet does: Running, its IP, Ready (or not). */
@@ -175,6 +179,7 @@ async function start(dir: string, processes: { etcd?: ChildProcess; apiServer?: 
 
   const client = () => KubernetesObjectApi.makeApiClient(kubeConfig(`https://127.0.0.1:${currentPort}`, adminToken));
   const core = () => kubeConfig(`https://127.0.0.1:${currentPort}`, adminToken).makeApiClient(CoreV1Api);
+  const customObjects = () => kubeConfig(`https://127.0.0.1:${currentPort}`, adminToken).makeApiClient(CustomObjectsApi);
 
   // The real CRDs, established before any test creates an object of theirs.
   const crds = realCrds();
@@ -222,6 +227,15 @@ async function start(dir: string, processes: { etcd?: ChildProcess; apiServer?: 
         const existing = await client().read({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name: name!, ...(namespace ? { namespace } : {}) } } as never);
         return client().replace({ ...object, metadata: { ...object.metadata, resourceVersion: existing.metadata?.resourceVersion } });
       }
+    },
+    async read(object) {
+      const { name, namespace } = object.metadata ?? {};
+      return (await client().read({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name: name!, ...(namespace ? { namespace } : {}) } } as never)) as ApiObject;
+    },
+    async replaceStatus(plural, object) {
+      const [group = '', version = ''] = (object.apiVersion ?? '').split('/');
+      const { name = '', namespace = 'default' } = object.metadata ?? {};
+      return (await customObjects().replaceNamespacedCustomObjectStatus({ group, version, namespace, plural, name, body: object })) as ApiObject;
     },
     async remove(object) {
       // At once: no kubelet is here to finish a pod's graceful deletion.

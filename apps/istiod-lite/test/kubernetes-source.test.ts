@@ -3,9 +3,11 @@
  * (kube-cluster.ts), with Istio's and Gateway API's real CRDs installed, reading as the
  * `istiod-lite` user with only the ClusterRole below: the sample mesh created through the API
  * gives the snapshot the directory source gives for the same manifests; adds, edits and deletes
- * reach a connected proxy; an object the API accepts and the mesh cannot use is reported by
- * name and field and hides nothing else; a watch dropped by an API server restart resumes, and
- * a resourceVersion compacted away (410 Gone) relists.
+ * reach a connected proxy; a Service with EndpointSlices takes its endpoints from them; status
+ * (HTTPRoute parents, the waypoint Gateway's conditions) is written back only when it changes; an
+ * object the API accepts and the mesh cannot use is reported by name and field and hides nothing
+ * else; a watch dropped by an API server restart resumes, and a resourceVersion compacted away
+ * (410 Gone) relists.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -40,8 +42,11 @@ const ISTIOD_CLUSTER_ROLE = {
   metadata: { name: 'istiod-lite' },
   rules: [
     { apiGroups: [''], resources: ['namespaces', 'serviceaccounts', 'nodes', 'pods', 'services'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['gateway.networking.k8s.io'], resources: ['gateways', 'httproutes', 'referencegrants'], verbs: ['get', 'list', 'watch'] },
+    // Status written back (Accepted, ResolvedRefs, Programmed) through the status subresource only.
+    { apiGroups: ['gateway.networking.k8s.io'], resources: ['gateways/status', 'httproutes/status'], verbs: ['patch'] },
     // A Warning Event on each object the mesh cannot use.
     { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
   ],
@@ -153,6 +158,117 @@ describe.skipIf(missing)(`istiod-lite on a real kube-apiserver${missing ? ` (ski
     expect(meshView(snapshot())).toEqual(meshView(buildSnapshot(parsed.resources, { trustDomain: TRUST_DOMAIN })));
     expect(istiod.source.problems()).toEqual([]);
   });
+
+  it('writes status back as Istio does: the waypoint Gateway Accepted/Programmed, an HTTPRoute ResolvedRefs False for a missing backend, True once it exists; only when it changes', async () => {
+    type Conditions = Array<{ type: string; status: string; reason: string; observedGeneration?: number }>;
+    const generationOf = (o: ApiObject) => (o.metadata as { generation?: number }).generation;
+    const gateway = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint', namespace: 'echo' } };
+    const programmed = await waitFor(
+      async () => {
+        const o = await cluster.read(gateway);
+        const conditions = (o['status'] as { conditions?: Conditions } | undefined)?.conditions ?? [];
+        return conditions.some((c) => c.type === 'Programmed' && c.status === 'True') ? { o, conditions } : undefined;
+      },
+      { what: 'the waypoint Gateway Programmed', lastSeen: () => logger.entries.filter((e) => String(e.msg).includes('status')) },
+    );
+    expect(programmed.conditions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Accepted', status: 'True', reason: 'Accepted', observedGeneration: generationOf(programmed.o) }),
+        expect.objectContaining({ type: 'Programmed', status: 'True', reason: 'Programmed', observedGeneration: generationOf(programmed.o) }),
+      ]),
+    );
+
+    const route: Manifest = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'echo-to-v9', namespace: 'echo' },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'echo', port: 80 }], rules: [{ backendRefs: [{ name: 'echo-v9', port: 80 }] }] },
+    };
+    const echoV9: Manifest = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'echo-v9', namespace: 'echo' },
+      spec: { clusterIP: '10.77.100.29', selector: { app: 'echo', version: 'v9' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    };
+    const parentStatus = async (want: string) => {
+      const o = await cluster.read(route);
+      const parent = (o['status'] as { parents?: Array<{ controllerName: string; parentRef: unknown; conditions: Conditions }> } | undefined)?.parents?.[0];
+      return parent?.conditions.find((c) => c.type === 'ResolvedRefs')?.status === want ? { o, parent } : undefined;
+    };
+    try {
+      await cluster.apply(route);
+      const missing = await waitFor(() => parentStatus('False'), { what: 'ResolvedRefs False on the route', lastSeen: () => logger.entries.filter((e) => String(e.msg).includes('status')) });
+      expect(missing.parent).toMatchObject({ controllerName: 'istio.io/gateway-controller', parentRef: { group: '', kind: 'Service', name: 'echo', port: 80 } });
+      expect(missing.parent.conditions).toEqual([
+        expect.objectContaining({ type: 'Accepted', status: 'True', reason: 'Accepted', observedGeneration: generationOf(missing.o) }),
+        // Gateway API's reason for a backendRef naming a Service that does not exist.
+        expect.objectContaining({ type: 'ResolvedRefs', status: 'False', reason: 'BackendNotFound', observedGeneration: generationOf(missing.o) }),
+      ]);
+
+      await cluster.apply(echoV9);
+      const resolved = await waitFor(() => parentStatus('True'), { what: 'ResolvedRefs True once the Service exists' });
+      expect(resolved.parent.conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs' })]));
+
+      // No write loop: our own write, back through the watch, writes nothing more.
+      const version = (resolved.o.metadata as { resourceVersion: string }).resourceVersion;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(((await cluster.read(route)).metadata as { resourceVersion: string }).resourceVersion).toBe(version);
+
+      // Another controller's parent entry is kept, and ours, unchanged, is not written again.
+      const theirs = { parentRef: { name: 'edge', kind: 'Gateway', group: 'gateway.networking.k8s.io' }, controllerName: 'example.com/edge-controller', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'theirs', observedGeneration: 1, lastTransitionTime: '2026-12-05T22:00:00Z' }] };
+      const current = await cluster.read(route);
+      const parents = (current['status'] as { parents: unknown[] }).parents;
+      const written = await cluster.replaceStatus('httproutes', { ...current, status: { parents: [...parents, theirs] } });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const after = await cluster.read(route);
+      expect((after.metadata as { resourceVersion: string }).resourceVersion).toBe((written.metadata as { resourceVersion: string }).resourceVersion);
+      expect((after['status'] as { parents: unknown[] }).parents).toEqual([...parents, theirs]);
+    } finally {
+      await cluster.remove(route).catch(() => undefined);
+      await cluster.remove(echoV9).catch(() => undefined);
+    }
+  }, 60_000);
+
+  it('a Service with EndpointSlices takes its endpoints from them (ready addresses, ports, the Pod): one without a selector has endpoints', async () => {
+    const service: Manifest = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'ratings-external', namespace: 'default' },
+      spec: { clusterIP: '10.77.100.30', ports: [{ name: 'http', port: 9080, targetPort: 9080 }] },
+    };
+    // As something other than the EndpointSlice controller would manage it (no selector to compute it from).
+    const slice = (ratingsReady: boolean): Manifest => ({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'ratings-external-abc12', namespace: 'default', labels: { 'kubernetes.io/service-name': 'ratings-external', 'endpointslice.kubernetes.io/managed-by': 'manual.test.example' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 9080, protocol: 'TCP' }],
+      endpoints: [
+        { addresses: ['10.77.2.13'], conditions: { ready: ratingsReady }, targetRef: { kind: 'Pod', namespace: 'default', name: 'ratings-v1' } },
+        { addresses: ['10.77.2.12'], conditions: { ready: false }, targetRef: { kind: 'Pod', namespace: 'default', name: 'details-v1' } },
+      ],
+    });
+    const endpoints = () => {
+      const svc = snapshot().services.get('default/ratings-external');
+      return svc ? snapshot().endpointsOf(svc).map((e) => `${e.pod.name} ${e.address}:${e.targetPort} ${e.servicePort.name}`) : undefined;
+    };
+    try {
+      await cluster.apply(service);
+      await waitFor(() => endpoints()?.length === 0, { what: 'the Service without a selector, no endpoints yet' });
+      await cluster.apply(slice(true));
+      await waitFor(() => endpoints()?.length === 1, { what: 'the ready address of its EndpointSlice', lastSeen: endpoints });
+      expect(endpoints()).toEqual(['ratings-v1 10.77.2.13:9080 http']);
+      await cluster.apply(slice(false));
+      await waitFor(() => endpoints()?.length === 0, { what: 'no endpoint once the slice says not ready', lastSeen: endpoints });
+      await cluster.apply(slice(true));
+      await waitFor(() => endpoints()?.length === 1, { what: 'ready again' });
+      await cluster.remove(slice(true));
+      await waitFor(() => endpoints()?.length === 0, { what: 'no endpoint once the slice is deleted', lastSeen: endpoints });
+    } finally {
+      await cluster.remove(slice(true)).catch(() => undefined);
+      await cluster.remove(service).catch(() => undefined);
+    }
+  }, 60_000);
 
   it('follows adds, edits and deletes; a pod counts once it is Ready with an IP', async () => {
     const client = plaintextClient('node-a');

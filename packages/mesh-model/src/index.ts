@@ -28,7 +28,7 @@ export {
   WAYPOINT_GATEWAY_CLASS,
   podChangesOf,
 } from './snapshot.js';
-export type { WaypointFor, MeshSnapshot, GrantSubject, GrantTarget, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions, PodChanges } from './snapshot.js';
+export type { WaypointFor, MeshSnapshot, GrantSubject, GrantTarget, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions, SliceEndpoint, PodChanges } from './snapshot.js';
 export type {
   ManifestError,
   ParseResult,

@@ -311,3 +311,24 @@ spec:
     expect(snap.routesFor(svc(snap, 'ratings'))).toEqual([]);
   });
 });
+
+describe('buildSnapshot with EndpointSlice endpoints', () => {
+  const resources = load('bookinfo');
+  const slices = new Map([
+    // details selects details-v1; its slice says ratings-v1 instead: the slice wins.
+    ['default/details', [{ pod: 'default/ratings-v1', address: '10.77.2.13', portName: 'http', port: 9080 }]],
+    // A port name the Service lacks, and a Pod the mesh does not know, are left out.
+    ['default/ratings', [
+      { pod: 'default/ratings-v1', address: '10.77.2.13', portName: 'grpc', port: 9090 },
+      { pod: 'default/gone', address: '10.77.2.99', portName: 'http', port: 9080 },
+    ]],
+  ]);
+  const snap = buildSnapshot(resources, { endpointSlices: slices });
+
+  it('takes a sliced Service endpoints from its slices, and the others from their selector', () => {
+    expect(snap.endpointsOf(svc(snap, 'details')).map((e) => `${e.pod.name} ${e.address}:${e.targetPort}`)).toEqual(['ratings-v1 10.77.2.13:9080']);
+    expect(snap.endpointsOf(svc(snap, 'ratings'))).toEqual([]);
+    const plain = buildSnapshot(resources);
+    expect(snap.endpointsOf(svc(snap, 'productpage'))).toEqual(plain.endpointsOf(svc(plain, 'productpage')));
+  });
+});

@@ -83,6 +83,22 @@ export interface PodPolicies {
 export interface SnapshotOptions {
   readonly trustDomain?: string;
   readonly rootNamespace?: string;
+  /**
+   * Endpoints from Kubernetes EndpointSlices, by Service key (`namespace/name`). A Service with an
+   * entry here takes its endpoints from it instead of its selector (so a Service without a
+   * selector has endpoints too); the others select pods as before.
+   */
+  readonly endpointSlices?: ReadonlyMap<string, readonly SliceEndpoint[]>;
+}
+
+/** One ready address of an EndpointSlice on one port, pointing at a Pod (`targetRef`). */
+export interface SliceEndpoint {
+  /** The Pod's key, `namespace/name`. */
+  readonly pod: string;
+  readonly address: string;
+  /** The slice port's name: the Service port of that name (`''` for a single unnamed port). */
+  readonly portName: string;
+  readonly port: number;
 }
 
 export interface MeshSnapshot {
@@ -261,7 +277,8 @@ export function buildSnapshot(resources: readonly MeshResource[], opts: Snapshot
   const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const rootNamespace = opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
   const before = previous ? INDEXES.get(previous) : undefined;
-  if (before && before.trustDomain === trustDomain && before.rootNamespace === rootNamespace) {
+  // Slice endpoints are not patched pod by pod: with them, every snapshot is built whole.
+  if (before && before.trustDomain === trustDomain && before.rootNamespace === rootNamespace && !opts.endpointSlices) {
     const patched = patchPods(before, resources);
     if (patched) {
       const snapshot = assemble(patched.indexes);
@@ -270,10 +287,10 @@ export function buildSnapshot(resources: readonly MeshResource[], opts: Snapshot
     }
   }
   for (const r of resources) deepFreeze(r);
-  return assemble(indexesFrom(resources, trustDomain, rootNamespace));
+  return assemble(indexesFrom(resources, trustDomain, rootNamespace, opts.endpointSlices));
 }
 
-function indexesFrom(resources: readonly MeshResource[], trustDomain: string, rootNamespace: string): Indexes {
+function indexesFrom(resources: readonly MeshResource[], trustDomain: string, rootNamespace: string, endpointSlices?: ReadonlyMap<string, readonly SliceEndpoint[]>): Indexes {
   const kinds = Object.fromEntries(Object.entries(KIND_MAPS).map(([kind, field]) => [field, collect(resources, kind as MeshResource['kind'])])) as unknown as KindMaps;
   const { pods, services, authorizationPolicies, peerAuthentications, httpRoutes, referenceGrants } = kinds;
 
@@ -299,14 +316,16 @@ function indexesFrom(resources: readonly MeshResource[], trustDomain: string, ro
   const endpointsByService = new Map<string, readonly ServiceEndpoint[]>();
   const servicesByPod = new Map<string, Service[]>();
   for (const [key, svc] of services) {
-    const selected = svc.selector ? selectPods(podsByLabel, svc.namespace, svc.selector) : [];
+    const slices = endpointSlices?.get(key);
+    const sliced = slices && sliceEndpointsOf(svc, slices, pods);
+    const selected = sliced ? [...new Set(sliced.map((e) => e.pod))] : svc.selector ? selectPods(podsByLabel, svc.namespace, svc.selector) : [];
     for (const pod of selected) {
       const podKey = objectKey(pod);
       const list = servicesByPod.get(podKey);
       if (list) list.push(svc);
       else servicesByPod.set(podKey, [svc]);
     }
-    endpointsByService.set(key, endpointsOf(svc, selected));
+    endpointsByService.set(key, sliced ?? endpointsOf(svc, selected));
   }
 
   return {
@@ -481,6 +500,21 @@ function endpointsOf(svc: Service, selected: readonly Pod[]): readonly ServiceEn
       // Kubernetes leaves a pod out of a port's endpoints when it has no container port of that name.
       if (targetPort !== undefined) endpoints.push({ pod, address: pod.podIP, servicePort, targetPort });
     }
+  }
+  return Object.freeze(endpoints);
+}
+
+/** A Service's endpoints as its EndpointSlices say: each address on the Service port its slice port names, of a Pod the mesh knows. */
+function sliceEndpointsOf(svc: Service, slices: readonly SliceEndpoint[], pods: ReadonlyMap<string, Pod>): readonly ServiceEndpoint[] {
+  const endpoints: ServiceEndpoint[] = [];
+  const seen = new Set<string>();
+  for (const slice of slices) {
+    const pod = pods.get(slice.pod);
+    const servicePort = svc.ports.find((p) => (p.name ?? '') === slice.portName);
+    const key = `${slice.address}:${slice.port}:${slice.portName}`;
+    if (!pod || !servicePort || seen.has(key)) continue;
+    seen.add(key);
+    endpoints.push({ pod, address: slice.address, servicePort, targetPort: slice.port });
   }
   return Object.freeze(endpoints);
 }

@@ -16,6 +16,11 @@
  *   backoff (1 s doubling to 30 s); the snapshot in force stays meanwhile.
  * - Changes are debounced (DEFAULT_DEBOUNCE_MS, like the directory source); a snapshot is emitted
  *   only when what the mesh uses changed (status churn such as probe times makes none).
+ * - Status is written back as Istio does (kubernetes-status.ts): an HTTPRoute's `status.parents`
+ *   and a waypoint Gateway's `Accepted`/`Programmed`, through the `status` subresource, only when
+ *   it differs from what the object says (our own write coming back writes nothing), with the
+ *   object's resourceVersion (a `409 Conflict` rereads the object and tries again). Objects the
+ *   mesh cannot use get no status (their Event says why).
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -24,14 +29,15 @@ import { KubeConfig, ListWatch, RequestContext, HttpMethod, Watch } from '@kuber
 import type { KubernetesListObject } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import { MeshError } from '@mesh/errors';
-import { buildSnapshot } from '@mesh/mesh-model';
+import { buildSnapshot, WAYPOINT_GATEWAY_CLASS } from '@mesh/mesh-model';
 import type { ManifestError, MeshSnapshot } from '@mesh/mesh-model';
 import type { Logger } from '../log.js';
 import { formatManifestError } from './config-source.js';
 import type { ConfigSource } from './config-source.js';
 import { DEFAULT_DEBOUNCE_MS } from './directory-config-source.js';
-import { KubernetesObjectStore, WATCHED_RESOURCES, objectName, resourcePath } from './kubernetes-objects.js';
+import { EndpointSliceStore, KubernetesObjectStore, WATCHED_RESOURCES, objectKey, objectName, resourcePath } from './kubernetes-objects.js';
 import type { KubernetesObject, WatchedResource } from './kubernetes-objects.js';
+import { gatewayStatusUpdate, httpRouteStatusUpdate } from './kubernetes-status.js';
 
 export interface KubernetesConfigSourceOptions {
   trustDomain: string;
@@ -53,6 +59,16 @@ const DEFAULT_RETRY_MS = { first: 1_000, max: 30_000 };
 /** `reportingController` of the Events recorded on objects the mesh cannot use. */
 export const EVENT_REPORTER = 'istio.io/istiod-lite';
 const MAX_REMEMBERED_EVENTS = 10_000;
+/** Tries of one status write that meets `409 Conflict` (someone else wrote the object meanwhile). */
+const STATUS_WRITE_TRIES = 5;
+/** Kinds istiod-lite writes the status of. */
+const STATUS_WRITTEN = new Set(['HTTPRoute', 'Gateway']);
+
+/** An object whose status istiod-lite writes, as the API server last sent it. */
+interface StatusTarget {
+  resource: WatchedResource;
+  object: KubernetesObject;
+}
 
 /** Loads a kubeconfig (`--kubeconfig`, `--context`) or, with neither, the pod's in-cluster config. */
 export function loadKubeConfig(connection: KubernetesConnection): KubeConfig {
@@ -100,6 +116,7 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
   readonly #config: KubeConfig;
   readonly #options: KubernetesConfigSourceOptions;
   readonly #store = new KubernetesObjectStore();
+  readonly #slices = new EndpointSliceStore();
   readonly #informers: Informer[] = [];
   #snapshot: MeshSnapshot;
   #generation = 1;
@@ -109,6 +126,13 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
   /** Object versions an Event was recorded for (bounded). */
   readonly #eventsRecorded = new Set<string>();
   #eventsRefused = false;
+  /** HTTPRoutes and Gateways the mesh could parse, by `Kind/namespace/name`: their status is written. */
+  readonly #statusTargets = new Map<string, StatusTarget>();
+  /** Status writes in flight, by target key; a key here again once done is written again. */
+  readonly #statusWriting = new Set<string>();
+  readonly #statusAgain = new Set<string>();
+  #statusTimer: NodeJS.Timeout | undefined;
+  #statusRefused = false;
 
   private constructor(config: KubeConfig, options: KubernetesConfigSourceOptions) {
     super();
@@ -133,8 +157,9 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
       throw err;
     }
     source.#opened = true;
-    source.#snapshot = buildSnapshot(source.#store.resources(), { trustDomain: options.trustDomain });
+    source.#snapshot = source.#build();
     options.logger.info('listed the Kubernetes API', { server: config.getCurrentCluster()?.server, resources: source.#store.resources().length, problems: source.#store.problems().length });
+    source.#syncStatus();
     return source;
   }
 
@@ -161,6 +186,7 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#statusTimer);
     for (const informer of this.#informers) {
       clearTimeout(informer.timer);
       void informer.watch.stop();
@@ -198,7 +224,8 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
     watch.on('delete', (object) => {
       answered();
       this.#options.logger.info('Kubernetes object deleted', { object: objectName(resource.kind, object) });
-      if (this.#store.remove(resource, object)) this.#changed();
+      this.#statusTargets.delete(objectKey(resource, object));
+      if (resource.kind === 'EndpointSlice' ? this.#slices.remove(object) : this.#store.remove(resource, object)) this.#changed();
     });
     watch.on('error', (err) => this.#failed(informer, err));
     void watch.start();
@@ -238,11 +265,11 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
   }
 
   /** One request to the API server with the kubeconfig's credentials (raw JSON, as ListWatch's watches). */
-  async #request(method: HttpMethod, path: string, body?: unknown): ReturnType<typeof fetch> {
+  async #request(method: HttpMethod, path: string, body?: unknown, contentType = 'application/json'): ReturnType<typeof fetch> {
     const context = new RequestContext(`${this.#config.getCurrentCluster()?.server ?? ''}${path}`, method);
     await this.#config.applySecurityAuthentication(context);
     const headers = context.getHeaders();
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) headers['content-type'] = contentType;
     return fetch(context.getUrl(), { method, headers, dispatcher: context.getDispatcher() as never, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
   }
 
@@ -308,6 +335,10 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
   }
 
   #applied(resource: WatchedResource, object: KubernetesObject): void {
+    if (resource.kind === 'EndpointSlice') {
+      if (this.#slices.apply(object)) this.#changed();
+      return;
+    }
     const { changed, errors, keptLastGood } = this.#store.apply(resource, object);
     for (const error of errors) {
       this.#options.logger.warn(`invalid Kubernetes object: ${formatManifestError(error)}`, {
@@ -320,25 +351,130 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
       });
     }
     if (errors.length > 0) this.#recordEvent(resource, object, errors);
+    if (STATUS_WRITTEN.has(resource.kind)) {
+      const key = objectKey(resource, object);
+      if (errors.length === 0) this.#statusTargets.set(key, { resource, object });
+      else this.#statusTargets.delete(key);
+      if (!changed) this.#statusChanged();
+    }
     if (changed) this.#changed();
+  }
+
+  /** A route or Gateway changed without changing the mesh (its status, say): check its status soon. */
+  #statusChanged(): void {
+    if (!this.#opened || this.#closed) return;
+    this.#statusTimer = this.#debounced(this.#statusTimer, () => {
+      this.#statusTimer = undefined;
+      this.#syncStatus();
+    });
+  }
+
+  /** `run` after the debounce, replacing `pending` (the timer of the same purpose). */
+  #debounced(pending: NodeJS.Timeout | undefined, run: () => void): NodeJS.Timeout {
+    clearTimeout(pending);
+    return setTimeout(run, this.#options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+  }
+
+  /** Writes the status of every target whose status differs from what the snapshot in force says. */
+  #syncStatus(): void {
+    if (this.#closed || this.#statusRefused) return;
+    for (const key of this.#statusTargets.keys()) void this.#writeStatus(key);
+  }
+
+  /** The status patch a target needs now, or undefined (nothing to say, or already said). */
+  #statusPatch(target: StatusTarget): Record<string, unknown> | undefined {
+    const { resource, object } = target;
+    const key = `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+    const generation = Number(object.metadata?.['generation'] ?? 0);
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (resource.kind === 'HTTPRoute') {
+      const route = this.#snapshot.httpRoutes.get(key);
+      return route && httpRouteStatusUpdate(this.#snapshot, route, generation, object.status, now);
+    }
+    const gateway = this.#snapshot.gateways.get(key);
+    if (gateway?.gatewayClassName !== WAYPOINT_GATEWAY_CLASS) return undefined; // another controller's Gateway
+    return gatewayStatusUpdate(this.#snapshot, gateway, generation, object.status, now);
+  }
+
+  /**
+   * One target's status through the `status` subresource: a JSON merge patch carrying the
+   * resourceVersion it was computed from, so a concurrent write fails with 409 instead of being
+   * overwritten; then the object is read again and the status computed again.
+   */
+  async #writeStatus(key: string): Promise<void> {
+    if (this.#statusWriting.has(key)) {
+      this.#statusAgain.add(key);
+      return;
+    }
+    this.#statusWriting.add(key);
+    try {
+      for (let attempt = 1; attempt <= STATUS_WRITE_TRIES && !this.#closed; attempt++) {
+        const target = this.#statusTargets.get(key);
+        const patch = target && this.#statusPatch(target);
+        if (!target || !patch) return;
+        const { resource, object } = target;
+        const path = `${statusPath(resource, object)}/status`;
+        const response = await this.#request(HttpMethod.PATCH, path, { metadata: { resourceVersion: object.metadata?.['resourceVersion'] }, status: patch }, 'application/merge-patch+json');
+        if (response.ok) {
+          const written = (await response.json()) as KubernetesObject;
+          // Newer than what the watch has sent so far: the next check compares against it.
+          if (this.#statusTargets.get(key) === target) this.#statusTargets.set(key, { resource, object: { ...written, apiVersion: resource.apiVersion, kind: resource.kind } });
+          this.#options.logger.info('wrote status', { object: objectName(resource.kind, object) });
+          return;
+        }
+        const answer = await response.text().catch(() => '');
+        if (response.status === 409) {
+          // Someone else wrote it since: read it again (unless the watch brought a newer one) and recompute.
+          const reread = await this.#request(HttpMethod.GET, statusPath(resource, object));
+          if (reread.status === 404) return void (await reread.body?.cancel());
+          if (reread.ok && this.#statusTargets.get(key) === target) this.#statusTargets.set(key, { resource, object: { ...((await reread.json()) as KubernetesObject), apiVersion: resource.apiVersion, kind: resource.kind } });
+          else await reread.body?.cancel();
+          continue;
+        }
+        if (response.status === 404) return; // deleted meanwhile; the watch says so
+        if (response.status === 403) {
+          this.#statusRefused = true;
+          this.#options.logger.warn(`may not write status (RBAC: patch ${resource.plural}/status in ${resource.apiVersion.split('/')[0]}); status conditions are not written`, { answer: answer.slice(0, 300) });
+          return;
+        }
+        this.#options.logger.warn('could not write status', { object: objectName(resource.kind, object), status: response.status, answer: answer.slice(0, 500) });
+        return;
+      }
+    } catch (err) {
+      this.#options.logger.warn('could not write status', { key, error: String(err) });
+    } finally {
+      this.#statusWriting.delete(key);
+      if (this.#statusAgain.delete(key)) void this.#writeStatus(key);
+    }
   }
 
   #changed(): void {
     if (!this.#opened || this.#closed) return; // the first snapshot is built once everything is listed
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#debounced(this.#timer, () => {
       this.#timer = undefined;
       this.#rebuild();
-    }, this.#options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    });
+  }
+
+  /** The snapshot of what is in force: the objects, and the endpoints of Services that have EndpointSlices. */
+  #build(): MeshSnapshot {
+    return buildSnapshot(this.#store.resources(), { trustDomain: this.#options.trustDomain, endpointSlices: this.#slices.byService() });
   }
 
   #rebuild(): void {
     if (this.#closed) return;
     const resources = this.#store.resources();
-    const next = buildSnapshot(resources, { trustDomain: this.#options.trustDomain });
+    const next = this.#build();
     this.#snapshot = next;
     this.#generation += 1;
     this.#options.logger.info('config snapshot updated', { generation: this.#generation, resources: resources.length });
     this.emit('snapshot', next);
+    this.#syncStatus();
   }
+}
+
+/** The path of one namespaced object: `/apis/<group>/<version>/namespaces/<ns>/<plural>/<name>`. */
+function statusPath(resource: WatchedResource, object: KubernetesObject): string {
+  const { namespace = 'default', name = '' } = object.metadata ?? {};
+  return `${resourcePath(resource).replace(/\/[^/]+$/, '')}/namespaces/${encodeURIComponent(namespace)}/${resource.plural}/${encodeURIComponent(name)}`;
 }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { formatManifestError } from './config-source.js';
-import { KubernetesObjectStore, WATCHED_RESOURCES, manifestOf, resourcePath } from './kubernetes-objects.js';
+import { EndpointSliceStore, KubernetesObjectStore, WATCHED_RESOURCES, manifestOf, resourcePath, sliceEndpoints } from './kubernetes-objects.js';
 import type { KubernetesObject, WatchedResource } from './kubernetes-objects.js';
 
 const resource = (kind: string): WatchedResource => WATCHED_RESOURCES.find((r) => r.kind === kind)!;
@@ -135,11 +135,50 @@ describe('Kubernetes objects → mesh resources', () => {
       '/api/v1/nodes',
       '/api/v1/pods',
       '/api/v1/services',
+      '/apis/discovery.k8s.io/v1/endpointslices',
       '/apis/security.istio.io/v1/authorizationpolicies',
       '/apis/security.istio.io/v1/peerauthentications',
       '/apis/gateway.networking.k8s.io/v1/gateways',
       '/apis/gateway.networking.k8s.io/v1/httproutes',
       '/apis/gateway.networking.k8s.io/v1/referencegrants',
     ]);
+  });
+});
+
+describe('EndpointSlices', () => {
+  const slice = (fields: Record<string, unknown>, labels: Record<string, string> = { 'kubernetes.io/service-name': 'ratings' }): KubernetesObject => ({
+    metadata: { name: 'ratings-x7k2p', namespace: 'default', labels, ...serverMetadata },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 9080, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }],
+    endpoints: [
+      { addresses: ['10.77.2.13', '10.77.2.113'], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'default', name: 'ratings-v1' } },
+      // ready unset: "nil should be interpreted as ready".
+      { addresses: ['10.77.2.14'], conditions: {}, targetRef: { kind: 'Pod', name: 'ratings-v2' } },
+      { addresses: ['10.77.2.15'], conditions: { ready: false }, targetRef: { kind: 'Pod', name: 'ratings-v3' } },
+      { addresses: ['10.77.9.1'], conditions: { ready: true } },
+    ],
+    ...fields,
+  });
+
+  it('ready addresses with a Pod targetRef, first address, TCP ports, keyed by the service-name label', () => {
+    expect(sliceEndpoints(slice({}))).toEqual({
+      service: 'default/ratings',
+      endpoints: [
+        { pod: 'default/ratings-v1', address: '10.77.2.13', portName: 'http', port: 9080 },
+        { pod: 'default/ratings-v2', address: '10.77.2.14', portName: 'http', port: 9080 },
+      ],
+    });
+    expect(sliceEndpoints(slice({ addressType: 'FQDN' }))?.endpoints).toEqual([]);
+    expect(sliceEndpoints(slice({}, {}))).toBeUndefined();
+  });
+
+  it('per Service, the union of its slices; changes are said, the same slice again is not', () => {
+    const store = new EndpointSliceStore();
+    expect(store.apply(slice({}))).toBe(true);
+    expect(store.apply(slice({}))).toBe(false);
+    expect(store.apply({ ...slice({}), metadata: { ...slice({}).metadata, name: 'ratings-y' } })).toBe(true);
+    expect(store.byService().get('default/ratings')).toHaveLength(4);
+    expect(store.remove(slice({}))).toBe(true);
+    expect(store.byService().get('default/ratings')).toHaveLength(2);
   });
 });

@@ -12,11 +12,12 @@
  *   Node's heartbeats) makes no new snapshot.
  */
 import { keepLastGood, parseManifests } from '@mesh/mesh-model';
-import type { ManifestError, MeshResource, MeshResourceKind } from '@mesh/mesh-model';
+import type { ManifestError, MeshResource, MeshResourceKind, SliceEndpoint } from '@mesh/mesh-model';
 
 /** One API resource the source lists and watches. */
 export interface WatchedResource {
-  readonly kind: MeshResourceKind;
+  /** A mesh-model kind, or EndpointSlice (read by EndpointSliceStore, not parsed as a manifest). */
+  readonly kind: MeshResourceKind | 'EndpointSlice';
   /** `v1`, or `group/version`. */
   readonly apiVersion: string;
   /** The plural resource name in the API path. */
@@ -25,8 +26,9 @@ export interface WatchedResource {
 
 /**
  * What istiod-lite reads from the API server: Istio's own types at `security.istio.io/v1`, Gateway
- * API's at `gateway.networking.k8s.io/v1` (its standard channel). EndpointSlices are not read yet: endpoints are computed from Service selectors over
- * Ready pods with an IP, as the EndpointSlice controller computes them (docs/kubernetes.md).
+ * API's at `gateway.networking.k8s.io/v1` (its standard channel), and `discovery.k8s.io/v1`
+ * EndpointSlices: a Service with slices takes its endpoints from them, the others from their
+ * selector over Ready pods with an IP (docs/kubernetes.md).
  */
 export const WATCHED_RESOURCES: readonly WatchedResource[] = [
   { kind: 'Namespace', apiVersion: 'v1', plural: 'namespaces' },
@@ -34,6 +36,7 @@ export const WATCHED_RESOURCES: readonly WatchedResource[] = [
   { kind: 'Node', apiVersion: 'v1', plural: 'nodes' },
   { kind: 'Pod', apiVersion: 'v1', plural: 'pods' },
   { kind: 'Service', apiVersion: 'v1', plural: 'services' },
+  { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', plural: 'endpointslices' },
   { kind: 'AuthorizationPolicy', apiVersion: 'security.istio.io/v1', plural: 'authorizationpolicies' },
   { kind: 'PeerAuthentication', apiVersion: 'security.istio.io/v1', plural: 'peerauthentications' },
   { kind: 'Gateway', apiVersion: 'gateway.networking.k8s.io/v1', plural: 'gateways' },
@@ -82,7 +85,7 @@ export function manifestOf(resource: WatchedResource, object: KubernetesObject):
 }
 
 /** Kinds whose status the mesh reads (the others' status is what controllers wrote about them). */
-const STATUS_READ = new Set<MeshResourceKind>(['Node', 'Pod', 'Gateway']);
+const STATUS_READ = new Set<WatchedResource['kind']>(['Node', 'Pod', 'Gateway']);
 
 interface ObjectState {
   inForce: readonly MeshResource[];
@@ -100,7 +103,7 @@ export class KubernetesObjectStore {
    * problems of this object (empty when it parsed).
    */
   apply(resource: WatchedResource, object: KubernetesObject): { changed: boolean; errors: readonly ManifestError[]; keptLastGood: boolean } {
-    const key = storeKey(resource, object);
+    const key = objectKey(resource, object);
     const previous = this.#objects.get(key);
     const result = parseManifests(JSON.stringify(manifestOf(resource, object)), objectName(resource.kind, object));
     // No line and column: they would point into JSON nobody wrote (formatManifestError names the object instead).
@@ -113,7 +116,7 @@ export class KubernetesObjectStore {
 
   /** Forgets a deleted object. Returns whether what is in force changed. */
   remove(resource: WatchedResource, object: KubernetesObject): boolean {
-    const key = storeKey(resource, object);
+    const key = objectKey(resource, object);
     const previous = this.#objects.get(key);
     this.#objects.delete(key);
     return (previous?.inForce.length ?? 0) > 0;
@@ -128,6 +131,72 @@ export class KubernetesObjectStore {
   }
 }
 
-function storeKey(resource: WatchedResource, object: KubernetesObject): string {
+/** `Kind/namespace/name`: one object among all the watched ones. */
+export function objectKey(resource: WatchedResource, object: KubernetesObject): string {
   return `${resource.kind}/${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+}
+
+/** The label naming the Service an EndpointSlice belongs to (discovery.k8s.io/v1). */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+interface ApiEndpointSlice {
+  addressType?: string;
+  ports?: Array<{ name?: string; port?: number; protocol?: string }> | null;
+  endpoints?: Array<{ addresses?: string[]; conditions?: { ready?: boolean | null }; targetRef?: { kind?: string; name?: string; namespace?: string } }> | null;
+}
+
+/**
+ * What one EndpointSlice contributes: its Service's key and its endpoints, as the EndpointSlice
+ * API defines them: only IPv4/IPv6 slices, TCP ports; an endpoint counts when `conditions.ready`
+ * is not false ("nil should be interpreted as ready") and its `targetRef` is a Pod; its first
+ * address is used (consumers take the first, the API says). A slice without the service-name
+ * label belongs to no Service and contributes nothing.
+ */
+export function sliceEndpoints(object: KubernetesObject): { service: string; endpoints: SliceEndpoint[] } | undefined {
+  const namespace = object.metadata?.namespace;
+  const serviceName = object.metadata?.labels?.[SERVICE_NAME_LABEL];
+  if (!namespace || !serviceName) return undefined;
+  const slice = object as KubernetesObject & ApiEndpointSlice;
+  const endpoints: SliceEndpoint[] = [];
+  if (slice.addressType === 'IPv4' || slice.addressType === 'IPv6') {
+    const ports = (slice.ports ?? []).filter((p) => p.port !== undefined && (p.protocol ?? 'TCP') === 'TCP');
+    for (const endpoint of slice.endpoints ?? []) {
+      const address = endpoint.addresses?.[0];
+      const ref = endpoint.targetRef;
+      if (!address || endpoint.conditions?.ready === false || ref?.kind !== 'Pod' || !ref.name) continue;
+      for (const port of ports) endpoints.push({ pod: `${ref.namespace ?? namespace}/${ref.name}`, address, portName: port.name ?? '', port: port.port as number });
+    }
+  }
+  return { service: `${namespace}/${serviceName}`, endpoints };
+}
+
+/** The EndpointSlices last seen, by slice; per Service, the union of its slices' endpoints. */
+export class EndpointSliceStore {
+  readonly #slices = new Map<string, { service: string; endpoints: SliceEndpoint[]; digest: string }>();
+
+  /** Takes an added or updated slice. Returns whether a Service's endpoints changed. */
+  apply(object: KubernetesObject): boolean {
+    const key = `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+    const previous = this.#slices.get(key);
+    const next = sliceEndpoints(object);
+    if (!next) {
+      this.#slices.delete(key);
+      return previous !== undefined;
+    }
+    const digest = JSON.stringify(next);
+    this.#slices.set(key, { ...next, digest });
+    return digest !== previous?.digest;
+  }
+
+  /** Forgets a deleted slice. Returns whether a Service's endpoints changed. */
+  remove(object: KubernetesObject): boolean {
+    return this.#slices.delete(`${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`);
+  }
+
+  /** Service key → the endpoints of all its slices (a Service with an empty slice has none). */
+  byService(): Map<string, SliceEndpoint[]> {
+    const out = new Map<string, SliceEndpoint[]>();
+    for (const { service, endpoints } of this.#slices.values()) out.set(service, [...(out.get(service) ?? []), ...endpoints]);
+    return out;
+  }
 }

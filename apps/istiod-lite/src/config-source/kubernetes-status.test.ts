@@ -1,0 +1,69 @@
+/**
+ * The status written back, from a snapshot of the sample mesh: what is written, that an unchanged
+ * status writes nothing (no write loops), that other controllers' route parents stay, and that
+ * lastTransitionTime moves only when a condition's status does.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { buildSnapshot, parseManifestFiles } from '@mesh/mesh-model';
+import { describe, expect, it } from 'vitest';
+import { ROUTE_STATUS_CONTROLLER, gatewayStatusUpdate, httpRouteStatusUpdate } from './kubernetes-status.js';
+
+const EXAMPLES = fileURLToPath(new URL('../../../../examples/', import.meta.url));
+const files = ['bookinfo/details.yaml', 'waypoint/echo.yaml'].map((f) => ({ path: f, text: readFileSync(EXAMPLES + f, 'utf8') }));
+const snapshot = buildSnapshot(parseManifestFiles(files).resources, { trustDomain: 'cluster.local' });
+const route = snapshot.httpRoutes.get('echo/echo')!;
+const gateway = snapshot.gateways.get('echo/waypoint')!;
+const T0 = '2026-12-05T22:00:00Z';
+const T1 = '2026-12-05T22:05:00Z';
+
+describe('HTTPRoute status.parents', () => {
+  it('writes Accepted and ResolvedRefs per parentRef under Istio controllerName, then nothing while it holds', () => {
+    const first = httpRouteStatusUpdate(snapshot, route, 3, undefined, T0)!;
+    expect(first.parents).toEqual([
+      {
+        parentRef: { group: '', kind: 'Service', name: 'echo', port: 80 },
+        controllerName: ROUTE_STATUS_CONTROLLER,
+        conditions: [
+          expect.objectContaining({ type: 'Accepted', status: 'True', reason: 'Accepted', observedGeneration: 3, lastTransitionTime: T0 }),
+          expect.objectContaining({ type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', observedGeneration: 3, lastTransitionTime: T0 }),
+        ],
+      },
+    ]);
+    expect(httpRouteStatusUpdate(snapshot, route, 3, first, T1)).toBeUndefined();
+    // A new generation is a new observedGeneration; the transition time stays.
+    const next = httpRouteStatusUpdate(snapshot, route, 4, first, T1)!;
+    expect(next.parents[0]).toMatchObject({ conditions: [{ observedGeneration: 4, lastTransitionTime: T0 }, { observedGeneration: 4, lastTransitionTime: T0 }] });
+  });
+
+  it('keeps other controllers’ parent entries', () => {
+    const theirs = { parentRef: { name: 'gw' }, controllerName: 'example.com/other', conditions: [] };
+    const update = httpRouteStatusUpdate(snapshot, route, 1, { parents: [theirs] }, T0)!;
+    expect(update.parents[0]).toEqual(theirs);
+    expect(update.parents).toHaveLength(2);
+    expect(httpRouteStatusUpdate(snapshot, route, 1, update, T1)).toBeUndefined();
+  });
+});
+
+describe('waypoint Gateway conditions', () => {
+  it('Accepted and Programmed (its pod has an IP), keeping conditions it does not own', () => {
+    const other = { type: 'Example', status: 'True', reason: 'X', message: '', lastTransitionTime: T0 };
+    const update = gatewayStatusUpdate(snapshot, gateway, 1, { conditions: [other], addresses: [] }, T0)!;
+    expect(update.conditions).toEqual([
+      other,
+      expect.objectContaining({ type: 'Accepted', status: 'True', reason: 'Accepted', observedGeneration: 1 }),
+      expect.objectContaining({ type: 'Programmed', status: 'True', reason: 'Programmed', observedGeneration: 1 }),
+    ]);
+    expect(gatewayStatusUpdate(snapshot, gateway, 1, update, T1)).toBeUndefined();
+  });
+
+  it('Programmed False (AddressNotAssigned) while the waypoint has no address; its transition time moves', () => {
+    const withPod = gatewayStatusUpdate(snapshot, gateway, 1, undefined, T0)!;
+    const noPod = buildSnapshot(parseManifestFiles(files).resources.filter((r) => !(r.kind === 'Pod' && r.name === 'waypoint-0')), { trustDomain: 'cluster.local' });
+    const update = gatewayStatusUpdate(noPod, noPod.gateways.get('echo/waypoint')!, 1, withPod, T1)!;
+    expect(update.conditions).toEqual([
+      expect.objectContaining({ type: 'Accepted', status: 'True', lastTransitionTime: T0 }),
+      expect.objectContaining({ type: 'Programmed', status: 'False', reason: 'AddressNotAssigned', lastTransitionTime: T1 }),
+    ]);
+  });
+});

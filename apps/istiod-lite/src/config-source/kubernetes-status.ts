@@ -1,0 +1,130 @@
+/**
+ * The status istiod-lite writes back to Kubernetes objects, as Istio does: an HTTPRoute's
+ * `status.parents[]` (`Accepted` and `ResolvedRefs` per parentRef, computed by mesh-model's
+ * route-status.ts) and a waypoint Gateway's `Accepted` and `Programmed` conditions. Pure: from the
+ * snapshot and the object as the API server last sent it to the status to write, or `undefined`
+ * when what is there already says it (so our own write, coming back through the watch, writes
+ * nothing: no write loops).
+ *
+ * Invariants:
+ * - Route parent entries of other controllers are kept as they are; ours are those whose
+ *   `controllerName` is ROUTE_STATUS_CONTROLLER (Istio's `createRouteStatus` does the same).
+ * - A Gateway's conditions other than Accepted and Programmed, and its `addresses` and
+ *   `listeners`, are left alone (merge patch of `status.conditions` only).
+ * - `lastTransitionTime` changes only when a condition's status changes; `observedGeneration` is
+ *   the object's `metadata.generation` (Gateway API's metav1.Condition).
+ */
+import { httpRouteStatus } from '@mesh/mesh-model';
+import type { Gateway, HttpRoute, MeshSnapshot, ParentRef } from '@mesh/mesh-model';
+
+/**
+ * `controllerName` of the route parent entries istiod-lite writes: what Istio writes for every
+ * route parent (`features.ManagedGatewayController`, istio/istio pilot/pkg/config/kube/gateway
+ * `createRouteStatus`), Service (mesh) parents included.
+ */
+export const ROUTE_STATUS_CONTROLLER = 'istio.io/gateway-controller';
+
+/** metav1.Condition as the API server stores it. */
+export interface ApiCondition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+interface ApiParentStatus {
+  parentRef: Record<string, unknown>;
+  controllerName: string;
+  conditions: ApiCondition[];
+}
+
+/** Gateway API limits a condition message to 32768 characters. */
+const MAX_MESSAGE = 32_768;
+
+/** The parentRef as the API spells it (group "" for core, optional fields only when set). */
+function apiParentRef(ref: ParentRef): Record<string, unknown> {
+  return {
+    group: ref.group,
+    kind: ref.kind,
+    ...(ref.namespace !== undefined ? { namespace: ref.namespace } : {}),
+    name: ref.name,
+    ...(ref.sectionName !== undefined ? { sectionName: ref.sectionName } : {}),
+    ...(ref.port !== undefined ? { port: ref.port } : {}),
+  };
+}
+
+/** Conditions with their previous lastTransitionTime kept when their status did not change. */
+function withTransitions(wanted: Array<Omit<ApiCondition, 'lastTransitionTime'>>, previous: readonly ApiCondition[], now: string): ApiCondition[] {
+  return wanted.map((condition) => {
+    const before = previous.find((p) => p.type === condition.type);
+    return { ...condition, message: condition.message.slice(0, MAX_MESSAGE), lastTransitionTime: before && before.status === condition.status ? before.lastTransitionTime : now };
+  });
+}
+
+const sameConditions = (a: readonly ApiCondition[], b: readonly ApiCondition[]) =>
+  a.length === b.length &&
+  a.every((c, i) => {
+    const d = b[i];
+    return d !== undefined && c.type === d.type && c.status === d.status && c.reason === d.reason && c.message === d.message && c.observedGeneration === d.observedGeneration;
+  });
+
+/** Same parentRef (the API server may have defaulted nothing in it, but compare by value). */
+const sameRef = (a: Record<string, unknown>, b: Record<string, unknown>) => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+
+/**
+ * The HTTPRoute's `status.parents` to write, or undefined when the current one already says it.
+ * `current` is the object's `status` as the API server sent it.
+ */
+export function httpRouteStatusUpdate(snapshot: MeshSnapshot, route: HttpRoute, generation: number, current: unknown, now: string): { parents: unknown[] } | undefined {
+  const currentParents = ((current as { parents?: ApiParentStatus[] } | undefined)?.parents ?? []).filter((p) => p && typeof p === 'object');
+  const others = currentParents.filter((p) => p.controllerName !== ROUTE_STATUS_CONTROLLER);
+  const ours = currentParents.filter((p) => p.controllerName === ROUTE_STATUS_CONTROLLER);
+  const status = httpRouteStatus(snapshot, route);
+  const wanted: ApiParentStatus[] = status.parents.map((parent) => {
+    const parentRef = apiParentRef(parent.parentRef);
+    const before = ours.find((p) => sameRef(p.parentRef ?? {}, parentRef));
+    const conditions = withTransitions(
+      parent.conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message, observedGeneration: generation })),
+      before?.conditions ?? [],
+      now,
+    );
+    return { parentRef, controllerName: ROUTE_STATUS_CONTROLLER, conditions };
+  });
+  const unchanged = wanted.length === ours.length && wanted.every((w, i) => sameRef(w.parentRef, ours[i]?.parentRef ?? {}) && sameConditions(w.conditions, ours[i]?.conditions ?? []));
+  if (unchanged) return undefined;
+  // Gateway API allows at most 32 parent entries.
+  return { parents: [...others, ...wanted].slice(0, 32) };
+}
+
+/**
+ * A waypoint Gateway's `status.conditions` to write, or undefined when they already say it.
+ * Accepted: istiod-lite takes every Gateway of class istio-waypoint it could parse. Programmed:
+ * the waypoint has an address (declared, or a Ready pod of the Gateway with an IP), so ztunnels
+ * can send to it; otherwise False with Gateway API's `AddressNotAssigned`.
+ */
+export function gatewayStatusUpdate(snapshot: MeshSnapshot, gateway: Gateway, generation: number, current: unknown, now: string): { conditions: ApiCondition[] } | undefined {
+  const previous = ((current as { conditions?: ApiCondition[] } | undefined)?.conditions ?? []).filter((c) => c && typeof c === 'object');
+  const addresses = snapshot.waypointAddressesOf(gateway);
+  const wanted = withTransitions(
+    [
+      { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'accepted by istiod-lite as a waypoint', observedGeneration: generation },
+      addresses.length > 0
+        ? { type: 'Programmed', status: 'True', reason: 'Programmed', message: `the waypoint is reachable at ${addresses.join(', ')}`, observedGeneration: generation }
+        : {
+            type: 'Programmed',
+            status: 'False',
+            reason: 'AddressNotAssigned',
+            message: `no address: neither status.addresses nor a Ready pod labelled gateway.networking.k8s.io/gateway-name=${gateway.name} with an IP`,
+            observedGeneration: generation,
+          },
+    ],
+    previous,
+    now,
+  );
+  const ownTypes = new Set(['Accepted', 'Programmed']);
+  const mine = previous.filter((c) => ownTypes.has(c.type));
+  if (sameConditions(wanted, mine)) return undefined;
+  return { conditions: [...previous.filter((c) => !ownTypes.has(c.type)), ...wanted] };
+}
