@@ -10,7 +10,7 @@ import { createAdminHandler, createMetricsHandler, createReadinessHandler } from
 import { createCaptureManager, type CaptureManager } from './capture.js';
 import { adminAddressOf, CERT_TTL_SECONDS, HELP_TEXT, parseConfig } from './config.js';
 import { formatAddress } from '@mesh/envoy-config';
-import { localWorkloads } from './config/model.js';
+import { localWorkloads } from '@mesh/ztunnel-plan';
 import { caSigner, type CertificateSigner, controlPlaneCredentials } from '@mesh/workload-identity';
 import { createLogger } from './log.js';
 import { startXds, ztunnelNode } from './xds/xds.js';

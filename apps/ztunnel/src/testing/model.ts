@@ -1,4 +1,4 @@
-import { compileClusters, compileEndpoints, compileListeners, emptyModel, withPart, type RuntimeModel } from '../config/model.js';
+import { compileClusters, compileEndpoints, compileListeners, emptyModel, withPart, type RuntimeModel } from '@mesh/ztunnel-plan';
 import { buildFakeResources, type FakeMesh, type FakeResources } from './mesh-resources.js';
 
 /** Compiles resources into a model, throwing the NACK reason if any type is refused. */
