@@ -25,3 +25,6 @@ export { planOutbound } from './proxy/outbound-plan.js';
 export type { ConnectionAddresses, OutboundPlan, ResponseFlag } from './proxy/outbound-plan.js';
 export { planInboundPlaintext, planInboundTunnel, recheck } from './proxy/inbound-plan.js';
 export type { InboundPlan, InboundTunnelFacts, PlaintextFacts } from './proxy/inbound-plan.js';
+export type { OutboundStep, OutboundTrace } from './proxy/outbound-plan.js';
+export type { InboundStep, InboundTrace } from './proxy/inbound-plan.js';
+export type { MatchBranch } from './config/matcher.js';
