@@ -4,6 +4,24 @@
 
 export const median = (xs) => percentile(xs, 50);
 
+/**
+ * ns per call of each candidate (`(i) => void`, called `n` times a turn), the median over `rounds`
+ * rounds; in each round every candidate takes one turn, in a rotating order, so a change in the
+ * machine's load falls on all of them alike.
+ */
+export function measureInTurns(n, candidates, rounds) {
+  const samples = candidates.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < candidates.length; k++) {
+      const c = (r + k) % candidates.length;
+      const start = performance.now();
+      for (let i = 0; i < n; i++) candidates[c](i);
+      samples[c].push(((performance.now() - start) * 1e6) / n);
+    }
+  }
+  return samples.map(median);
+}
+
 /** The p-th percentile (nearest rank) of `xs`; NaN for no samples. */
 export function percentile(xs, p) {
   if (xs.length === 0) return NaN;

@@ -97,7 +97,7 @@ export const envoyDialect: AuthzEngine = {
     const of = resourcesOf(waypointGenerator, snapshot, proxy('waypoint', waypointPod));
     const store = new ModelStore();
     for (const typeUrl of [TYPE_URL.LISTENER, TYPE_URL.CLUSTER, TYPE_URL.ROUTE_CONFIGURATION]) {
-      const nack = store.validate(typeUrl, of(typeUrl));
+      const nack = store.validate(typeUrl, '', of(typeUrl));
       if (nack) throw new Error(`the waypoint NACKs ${typeUrl}: ${nack}`);
       store.commit(typeUrl);
     }

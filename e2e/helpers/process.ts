@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { beforeEach } from 'vitest';
+import { jsonLineSplitter } from '@mesh/log';
 import { WAIT_TIMEOUT_MS, waitFor } from '@mesh/testing';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,21 +26,11 @@ export class AppProcess {
     this.child = spawn(command, [...args], { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
     for (const stream of [this.child.stdout, this.child.stderr]) {
-      let partial = '';
+      const split = jsonLineSplitter((entry) => this.logs.push(entry));
       stream?.setEncoding('utf8');
       stream?.on('data', (chunk: string) => {
         this.output += chunk;
-        partial += chunk;
-        const lines = partial.split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          if (!line.startsWith('{')) continue;
-          try {
-            this.logs.push(JSON.parse(line) as LogEntry);
-          } catch {
-            // not a log line
-          }
-        }
+        split(chunk);
       });
     }
   }

@@ -3,7 +3,7 @@
  */
 import { z } from 'zod';
 import { isLoopbackAddress } from '@mesh/admin-access';
-import { durationMs, parseCommandLine, validateConfig, type ParsedCommandLine } from '@mesh/cli-config';
+import { durationMs, parseCommandLine, validateConfig, type ParsedCommandLine, portField } from '@mesh/cli-config';
 import { DEFAULT_TRUST_DOMAIN, DEFAULT_WORKLOAD_CERT_TTL_MS } from '@mesh/pki';
 
 /** Plaintext ADS, for local development only (Istio's 15010); off unless --xds-port asks for it. */
@@ -68,7 +68,7 @@ Options:
   -h, --help              Show this help.
 `;
 
-const port = z.coerce.number().int().min(0).max(65_535);
+const port = portField;
 
 export const CONFIG_SOURCES = ['directory', 'kubernetes'] as const;
 

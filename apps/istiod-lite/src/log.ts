@@ -1,35 +1,18 @@
 /**
- * Structured JSON logs, one object per line (apps log; packages only publish events on `node:diagnostics_channel`).
+ * istiod-lite's logger: `@mesh/log` with one scope, `istiod`, every level written, on stderr
+ * (queued, so a slow reader never holds the event loop).
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+import { createLogger, createMemoryLogger as createMemory, fdWriter, type LineWriter, type LogFields, type ScopedLogger } from '@mesh/log';
 
-export interface Logger {
-  log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
+export type Logger = ScopedLogger;
+export const ISTIOD_LOG_SCOPE = 'istiod';
 
-export function createJsonLogger(write: (line: string) => void = (line) => process.stderr.write(line), scope = 'istiod'): Logger {
-  const log = (level: LogLevel, msg: string, fields: Record<string, unknown> = {}) =>
-    write(`${JSON.stringify({ time: new Date().toISOString(), level, scope, msg, ...fields })}\n`);
-  return {
-    log,
-    info: (msg, fields) => log('info', msg, fields),
-    warn: (msg, fields) => log('warn', msg, fields),
-    error: (msg, fields) => log('error', msg, fields),
-  };
+export function createJsonLogger(write: LineWriter = fdWriter(2)): Logger {
+  return createLogger({ scopes: [ISTIOD_LOG_SCOPE], level: 'debug', write }).scoped(ISTIOD_LOG_SCOPE);
 }
 
 /** A logger that keeps entries in memory, for tests. */
-export function createMemoryLogger(): Logger & { entries: Array<{ level: LogLevel; msg: string } & Record<string, unknown>> } {
-  const entries: Array<{ level: LogLevel; msg: string } & Record<string, unknown>> = [];
-  const log = (level: LogLevel, msg: string, fields: Record<string, unknown> = {}) => void entries.push({ level, msg, ...fields });
-  return {
-    entries,
-    log,
-    info: (msg, fields) => log('info', msg, fields),
-    warn: (msg, fields) => log('warn', msg, fields),
-    error: (msg, fields) => log('error', msg, fields),
-  };
+export function createMemoryLogger(): Logger & { entries: Array<{ level: string; msg: string } & LogFields> } {
+  const memory = createMemory([ISTIOD_LOG_SCOPE]);
+  return Object.assign(memory.scoped(ISTIOD_LOG_SCOPE), { entries: memory.entries as Array<{ level: string; msg: string } & LogFields> });
 }

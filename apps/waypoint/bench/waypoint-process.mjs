@@ -1,7 +1,8 @@
 // The waypoint under test, in its own process so its CPU time can be measured alone. It gets
 // its xDS target over IPC, signs its CSR through the parent (which holds the test CA), and
 // answers {cpu} (process.cpuUsage) on request.
-import { Waypoint, createLogger, parseConfig } from '@mesh/waypoint';
+import { createProxyLogger } from '@mesh/log';
+import { Waypoint, parseConfig } from '@mesh/waypoint';
 
 const pendingSigns = new Map();
 let nextSign = 0;
@@ -22,7 +23,7 @@ process.on('message', async (msg) => {
   if (msg.kind === 'start') {
     const { config } = parseConfig(['--node-name', 'node-b', '--pod-name', 'waypoint-0', '--namespace', 'echo', '--xds-address', msg.xds, '--listen-address', '127.0.0.1', '--hbone-port', '0', '--admin-port', '0', '--readiness-port', '0', '--log-level', 'warn']);
     // Access logs are formatted as in production (info) but not written, so their cost counts.
-    waypoint = await Waypoint.start({ config, logger: createLogger('info', () => undefined), sign, random: Math.random });
+    waypoint = await Waypoint.start({ config, logger: createProxyLogger({ level: 'info', write: () => undefined }), sign, random: Math.random });
     const port = await waypoint.listening();
     while (!waypoint.ready) await new Promise((r) => setTimeout(r, 20));
     process.send({ kind: 'ready', port, adminPort: waypoint.adminPort });

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { isLoopbackAddress } from '@mesh/admin-access';
-import { parseCommandLine, type ParsedCommandLine } from '@mesh/cli-config';
+import { parseCommandLine, type ParsedCommandLine, portField, hostPortField, logLevelField } from '@mesh/cli-config';
 import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki';
 
 export const ADMIN_PORT = 15000;
@@ -46,8 +46,8 @@ Options (environment variable in brackets):
   -h, --help                Show this help.
 `;
 
-const port = z.coerce.number().int().min(0).max(65_535);
-const hostPort = z.string().regex(/^(\[[^\]]+\]|[^:\s]+):\d+$/, 'must be host:port');
+const port = portField;
+const hostPort = hostPortField;
 
 export const WaypointConfigSchema = z.object({
   nodeName: z.string({ error: 'is required (--node-name or NODE_NAME)' }).min(1),
@@ -66,7 +66,7 @@ export const WaypointConfigSchema = z.object({
   readinessPort: port.default(READINESS_PORT),
   metricsPort: port.default(METRICS_PORT),
   trustDomain: z.string().regex(/^[a-z0-9._-]+$/).default(DEFAULT_TRUST_DOMAIN),
-  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  logLevel: logLevelField,
 });
 
 export type WaypointConfig = z.infer<typeof WaypointConfigSchema>;

@@ -2,8 +2,6 @@ export { Waypoint } from './waypoint.js';
 export type { WaypointOptions } from './waypoint.js';
 export { parseConfig, HELP_TEXT, ADMIN_PORT, READINESS_PORT } from './config.js';
 export type { WaypointConfig } from './config.js';
-export { createLogger, createMemoryLogger } from './log.js';
-export type { Logger } from './log.js';
 export { ModelStore, SUPPORTED_TYPE_URLS } from './config/store.js';
 export { matchRoute, compileRouteConfiguration } from './routing/routes.js';
 export { pickWeighted, shouldRetry, backoffDelayMs } from './routing/policy.js';

@@ -4,7 +4,7 @@
  */
 import { isMeshError } from '@mesh/errors';
 import { HELP_TEXT, parseConfig } from './config.js';
-import { createLogger } from './log.js';
+import { createProxyLogger } from '@mesh/log';
 import { Waypoint } from './waypoint.js';
 
 async function main(): Promise<number> {
@@ -19,7 +19,7 @@ async function main(): Promise<number> {
     process.stdout.write(HELP_TEXT);
     return 0;
   }
-  const logger = createLogger(parsed.config.logLevel);
+  const logger = createProxyLogger({ level: parsed.config.logLevel });
   const waypoint = await Waypoint.start({ config: parsed.config, logger });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -10,19 +10,18 @@
 import type * as grpc from '@grpc/grpc-js';
 import { HboneServer, HbonePool } from '@mesh/hbone-core';
 import { RbacShadowStats } from '@mesh/envoy-config';
-import { TYPE_URL, type ConfigDumpSecret, type XdsClient } from '@mesh/xds';
-
-const SECRET_TYPE = TYPE_URL.SECRET;
+import type { ConfigDumpSecret, XdsClient } from '@mesh/xds';
+import { configDumpSecrets, RoundRobin, startProxyXds } from '@mesh/proxy-runtime';
 import { startAdmin } from './admin/admin-server.js';
 import type { WaypointConfig } from './config.js';
 import { caSigner, CertManager, controlPlaneCredentials, type CertificateSigner, type CertificateStatus } from '@mesh/workload-identity';
 import type { Endpoint } from './config/model.js';
 import { ModelStore } from './config/store.js';
-import type { Logger } from './log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import { RequestMetrics } from './metrics/metrics.js';
 import { serveTunnel, type ConnectionDeps } from './proxy/connection.js';
 import { UpstreamAgents, type UpstreamContext } from './proxy/upstream.js';
-import { startXds, waypointNode } from './xds/control-plane.js';
+import { waypointNode } from './xds/control-plane.js';
 import { CERT_TTL_SECONDS } from './config.js';
 
 export interface WaypointOptions {
@@ -47,7 +46,7 @@ export class Waypoint {
   readonly pool: HbonePool;
   readonly #server: HboneServer;
   readonly #options: WaypointOptions;
-  readonly #roundRobin = new Map<string, number>();
+  readonly #roundRobin = new RoundRobin();
   readonly #agents = new UpstreamAgents();
   #xds: XdsClient | undefined;
   #admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
@@ -63,8 +62,12 @@ export class Waypoint {
     this.certs.on('certificate', (e) => logger.log('cert', 'info', 'certificate issued', e));
     this.certs.on('error-retry', (e) => logger.log('cert', 'warn', 'certificate request failed; retrying', e));
     this.pool = new HbonePool({ trustDomain: config.trustDomain, secureContextFor: (identity) => this.certs.secureContext(identity) });
+    const store = this.store;
     const deps: ConnectionDeps = {
-      model: this.store.model,
+      // The model in force when read: the store swaps it on every commit.
+      get model() {
+        return store.model;
+      },
       upstream: () => this.#upstreamContext(),
       logger,
       metrics: this.metrics,
@@ -103,11 +106,12 @@ export class Waypoint {
         certificate: () => waypoint.#certificateStatus(),
         secrets: () => waypoint.#secrets(),
         ready: () => waypoint.ready,
+        logger,
       },
       config,
     );
     node = waypointNode(config.podName, config.namespace, config.nodeName, config.podIp, waypoint.#admin.adminMetadata);
-    waypoint.#xds = startXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, node, store: waypoint.store, logger, onApplied: () => waypoint.#onConfig() });
+    waypoint.#xds = startProxyXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, node, store: waypoint.store, logger, onApplied: () => waypoint.#onConfig() });
     logger.log('proxy', 'info', 'waypoint started', { pod: `${config.namespace}/${config.podName}`, node: config.nodeName, xds: config.xdsAddress, admin: waypoint.adminPort });
     return waypoint;
   }
@@ -170,20 +174,7 @@ export class Waypoint {
     const credentials = this.#credentials();
     if (!status || !credentials) return [];
     const lastUpdated = status.notBefore ?? new Date().toISOString();
-    return [
-      {
-        name: status.identity,
-        version: status.serialNumber ?? '',
-        lastUpdated,
-        secret: {
-          '@type': SECRET_TYPE,
-          name: status.identity,
-          tls_certificate: { certificate_chain: { inline_string: credentials.certChainPem }, private_key: { inline_string: '[redacted]' } },
-        },
-      },
-      // The trust anchor, under the SDS name the config refers to (validation_context_sds_secret_config).
-      { name: 'ROOTCA', version: '', lastUpdated, secret: { '@type': SECRET_TYPE, name: 'ROOTCA', validation_context: { trusted_ca: { inline_string: credentials.rootCertPem } } } },
-    ];
+    return configDumpSecrets([{ ...status, certChainPem: credentials.certChainPem }], { pem: credentials.rootCertPem, lastUpdated });
   }
 
   #upstreamContext(): UpstreamContext | undefined {
@@ -192,10 +183,7 @@ export class Waypoint {
   }
 
   #pick(cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined {
-    if (endpoints.length === 0) return undefined;
-    const next = this.#roundRobin.get(cluster) ?? 0;
-    this.#roundRobin.set(cluster, next + 1);
-    return endpoints[next % endpoints.length];
+    return this.#roundRobin.pick(cluster, endpoints);
   }
 
   async close(): Promise<void> {

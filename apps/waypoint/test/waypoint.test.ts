@@ -16,7 +16,8 @@ import { TYPE_URL } from '@mesh/xds';
 import { FakeAdsServer } from '@mesh/xds/testing';
 import { eventually, waitFor } from '@mesh/testing';
 import { createHboneSecureContext } from '@mesh/hbone-core';
-import { Waypoint, createMemoryLogger, parseConfig } from '../src/index.js';
+import { createMemoryProxyLogger as createMemoryLogger } from '@mesh/log';
+import { Waypoint, parseConfig } from '../src/index.js';
 import { caSignerFor, goldenWaypointConfig, h2cThroughWaypoint, httpThroughWaypoint, loopbackWaypointResources, openTunnel, type WaypointClient } from '../src/testing/index.js';
 
 const golden = goldenWaypointConfig('waypoint-echo-policy');
@@ -338,6 +339,14 @@ describe.skipIf(!golden)('waypoint on loopback', () => {
     expect(JSON.stringify(secrets)).toContain(WAYPOINT_ID);
     expect(JSON.stringify(secrets)).not.toContain('PRIVATE KEY');
     expect((await fetch(`http://127.0.0.1:${waypoint.readinessPort}/healthz/ready`)).status).toBe(200);
+  });
+
+  it('shows and changes its log levels per scope at /logging, as ztunnel does', async () => {
+    const url = `http://127.0.0.1:${waypoint.adminPort}/logging`;
+    expect(await (await fetch(url)).json()).toMatchObject({ levels: { access: 'debug', rbac: 'debug' } });
+    expect(await (await fetch(`${url}?rbac=warn`, { method: 'POST' })).json()).toMatchObject({ levels: { access: 'debug', rbac: 'warn' } });
+    expect((await fetch(`${url}?upstream=debug`, { method: 'POST' })).status).toBe(400); // not a scope of ours
+    await fetch(`${url}?rbac=debug`, { method: 'POST' });
   });
 
   it('readiness and metrics are read-only: no config, certificate or listing there', async () => {

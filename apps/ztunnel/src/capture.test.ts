@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RecordingCommandRunner } from '@mesh/netfilter/testing';
 import { waitFor } from '@mesh/testing';
 import { createCaptureManager } from './capture.js';
-import { createMemoryLogger } from './log.js';
+import { createMemoryProxyLogger as createMemoryLogger } from '@mesh/log';
 
 const PORTS = { outbound: 15001, inbound: 15008, inboundPlaintext: 15006 };
 

@@ -6,7 +6,7 @@
  * is applied.
  */
 import { applyCapturePlan, planNodeCapture, removeCapturePlan, type CapturePlan, type CommandRunner, type DnsCapture } from '@mesh/netfilter';
-import type { Logger } from './log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 
 export interface CaptureManager {
   update(podIps: readonly string[]): void;

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { isLoopbackAddress } from '@mesh/admin-access';
-import { parseCommandLine, type ParsedCommandLine } from '@mesh/cli-config';
+import { parseCommandLine, type ParsedCommandLine, portField, hostPortField, logLevelField } from '@mesh/cli-config';
 import { ZTUNNEL_INBOUND_PLAINTEXT_PORT, ZTUNNEL_OUTBOUND_PORT } from '@mesh/envoy-config';
 import { HBONE_PORT } from '@mesh/hbone-core';
 import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki';
@@ -81,8 +81,8 @@ Options (environment variable in brackets):
   -h, --help                  Show this help.
 `;
 
-const port = z.coerce.number().int().min(0).max(65_535);
-const hostPort = z.string().regex(/^(\[[^\]]+\]|[^:\s]+):\d+$/, 'must be host:port');
+const port = portField;
+const hostPort = hostPortField;
 
 export const ZtunnelConfigSchema = z.object({
   nodeName: z.string({ error: 'is required (--node-name or NODE_NAME)' }).min(1),
@@ -104,7 +104,7 @@ export const ZtunnelConfigSchema = z.object({
   hbonePort: port.default(HBONE_PORT),
   socks5Port: port.default(SOCKS5_PORT),
   trustDomain: z.string().regex(/^[a-z0-9._-]+$/).default(DEFAULT_TRUST_DOMAIN),
-  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  logLevel: logLevelField,
   xdsDialect: z.enum(['envoy', 'workload']).default('envoy'),
   dnsProxy: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   dnsPort: port.default(DNS_PROXY_PORT),

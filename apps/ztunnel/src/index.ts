@@ -11,4 +11,3 @@ export { planInboundTunnel, planInboundPlaintext } from '@mesh/ztunnel-plan';
 export { evaluateRbac, compileRbacFilter } from '@mesh/envoy-config';
 export { CertManager } from '@mesh/workload-identity';
 export type { CertificateSigner } from '@mesh/workload-identity';
-export { createLogger } from './log.js';

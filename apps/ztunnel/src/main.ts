@@ -4,7 +4,8 @@
  * bootstrap credential), start the proxy, the admin API (15000, loopback and Unix socket only),
  * metrics (15020) and readiness (15021), stop cleanly on SIGINT/SIGTERM.
  */
-import { adminEndpointMetadata, currentNetworkNamespace, isLoopbackAddress, listenOperatorHttp, listenReadOnlyHttp } from '@mesh/admin-access';
+import { isLoopbackAddress } from '@mesh/admin-access';
+import { listenProxySurfaces } from '@mesh/proxy-runtime';
 import { isMeshError, MeshError } from '@mesh/errors';
 import { createAdminHandler, createMetricsHandler, createReadinessHandler } from './admin/admin-server.js';
 import { createCaptureManager, type CaptureManager } from './capture.js';
@@ -12,7 +13,7 @@ import { adminAddressOf, CERT_TTL_SECONDS, HELP_TEXT, parseConfig } from './conf
 import { formatAddress } from '@mesh/envoy-config';
 import { localWorkloads } from '@mesh/ztunnel-plan';
 import { caSigner, type CertificateSigner, controlPlaneCredentials } from '@mesh/workload-identity';
-import { createLogger } from './log.js';
+import { createProxyLogger } from '@mesh/log';
 import { startXds, ztunnelNode } from './xds/xds.js';
 import { Ztunnel } from './ztunnel.js';
 
@@ -32,7 +33,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = parsed.config;
-  const logger = createLogger(undefined, config.logLevel);
+  const logger = createProxyLogger({ level: config.logLevel });
   const credentials = await controlPlaneCredentials(config.bootstrapDir, config.trustDomain);
   const ca = config.bootstrapDir ? caSigner(config.caAddress ?? config.xdsAddress, credentials, CERT_TTL_SECONDS) : undefined;
   const sign: CertificateSigner =
@@ -62,31 +63,32 @@ async function main(): Promise<number> {
   // The admin handler needs the xDS node (config_dump's bootstrap), and the node advertises the
   // admin endpoint, which exists once listening: the handler reads the node when asked.
   let node = ztunnelNode(config.nodeName, '');
-  const admin = await listenOperatorHttp(createAdminHandler({ ztunnel, logger, node: () => node, startedAt: new Date() }), {
+  const surfaces = await listenProxySurfaces({
     what: 'ztunnel admin',
-    host: adminAddressOf(config),
-    port: config.adminPort,
-    socket: config.adminSocket,
+    admin: createAdminHandler({ ztunnel, logger, node: () => node, startedAt: new Date() }),
+    readiness: createReadinessHandler(ztunnel),
+    metrics: createMetricsHandler(ztunnel),
+    adminAddress: adminAddressOf(config),
+    adminPort: config.adminPort,
+    adminSocket: config.adminSocket,
+    listenAddress: config.listenAddress,
+    readinessPort: config.readinessPort,
+    metricsPort: config.metricsPort,
   });
   // Advertised to istiod-lite (/debug/syncz): where meshctl finds this admin API and how to get there.
-  const adminMetadata = adminEndpointMetadata({ address: admin.address, socket: admin.socket, netns: currentNetworkNamespace() });
+  const { adminMetadata } = surfaces;
   node = ztunnelNode(config.nodeName, '', adminMetadata);
   const xds = startXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, nodeName: config.nodeName, adminMetadata, store: ztunnel.store, logger });
-  const servers = [
-    admin,
-    await listenReadOnlyHttp(createReadinessHandler(ztunnel), config.listenAddress, config.readinessPort),
-    await listenReadOnlyHttp(createMetricsHandler(ztunnel), config.listenAddress, config.metricsPort),
-  ];
   logger.log('proxy', 'info', 'ztunnel started', {
     node: config.nodeName,
     mode: config.captureMode,
     xds: config.xdsAddress,
     secure: Boolean(config.bootstrapDir),
     listeners: ztunnel.addresses(),
-    admin: admin.address,
-    ...(admin.socket ? { adminSocket: admin.socket } : {}),
-    metrics: formatAddress(config.listenAddress, servers[2]!.port),
-    readiness: formatAddress(config.listenAddress, servers[1]!.port),
+    admin: surfaces.adminAddress,
+    ...(surfaces.adminSocket ? { adminSocket: surfaces.adminSocket } : {}),
+    metrics: formatAddress(config.listenAddress, surfaces.metricsPort),
+    readiness: formatAddress(config.listenAddress, surfaces.readinessPort),
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -98,7 +100,7 @@ async function main(): Promise<number> {
   });
   xds.close();
   ca?.close();
-  await Promise.all(servers.map((s) => s.close()));
+  await surfaces.close();
   if (config.removeCaptureOnExit) {
     await capture?.remove().catch((err: unknown) => logger.log('proxy', 'error', 'cannot remove capture rules', { error: String(err) }));
   }

@@ -19,7 +19,7 @@ import { localIdentities, localWorkloads } from '@mesh/ztunnel-plan';
 import { ModelStore, type ModelChange } from './xds/model-store.js';
 import { normalizeIp } from '@mesh/envoy-config';
 import { CertManager, type CertificateSigner } from '@mesh/workload-identity';
-import type { Logger } from './log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import { TcpMetrics } from './metrics/metrics.js';
 import { DnsMetrics } from './dns/metrics.js';
 import { startDnsProxy } from './dns/proxy.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenOperatorHttp, listenReadOnlyHttp, type OperatorHttpServer, type ReadOnlyHttpServer } from '@mesh/admin-access';
 import { TYPE_URL } from '@mesh/xds';
 import { ADMIN_ENDPOINTS, createAdminHandler, createMetricsHandler, createReadinessHandler } from '../src/admin/admin-server.js';
-import { createMemoryLogger } from '../src/log.js';
+import { createMemoryProxyLogger as createMemoryLogger } from '@mesh/log';
 import { buildFakeResources } from '../src/testing/mesh-resources.js';
 import { BOOKINFO } from '../src/testing/bookinfo.js';
 import { applyWorkloadGolden, hasIstiodGolden, readIstiodGolden, type WorkloadGolden } from '../src/testing/istiod-goldens.js';

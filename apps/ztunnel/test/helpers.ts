@@ -8,7 +8,7 @@ import { TYPE_URL } from '@mesh/xds';
 import { parseSpiffeUri } from '@mesh/pki';
 import type { TestCa } from '@mesh/pki/testing';
 import { Ztunnel, type ZtunnelOptions } from '../src/ztunnel.js';
-import { createMemoryLogger } from '../src/log.js';
+import { createMemoryProxyLogger as createMemoryLogger } from '@mesh/log';
 import { buildFakeResources, type FakeMesh } from '../src/testing/mesh-resources.js';
 import { socks5Connect } from '../src/testing/socks5-client.js';
 import type { CertificateSigner } from '@mesh/workload-identity';

@@ -9,7 +9,7 @@ import { TYPE_URL } from '@mesh/xds';
 import { waitFor } from '@mesh/testing';
 import { FakeAdsServer } from '@mesh/xds/testing';
 import { ModelStore } from '../src/xds/model-store.js';
-import { createMemoryLogger } from '../src/log.js';
+import { createMemoryProxyLogger as createMemoryLogger } from '@mesh/log';
 import { startXds } from '../src/xds/xds.js';
 import { buildFakeResources } from '../src/testing/mesh-resources.js';
 import { BOOKINFO } from '../src/testing/bookinfo.js';

@@ -1,3 +1,4 @@
 export { parseCommandLine, validateConfig } from './command-line.js';
 export type { CommandLineSpec, ParsedCommandLine } from './command-line.js';
 export { durationMs, parseDurationMs } from './duration.js';
+export { hostPortField, logLevelField, portField } from './fields.js';

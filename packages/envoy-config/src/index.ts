@@ -39,6 +39,10 @@ export {
   MAIN_INTERNAL,
   CONNECT_ORIGINATE,
   CORS_FILTER,
+  ROOT_CA_SECRET,
+  ISTIO_METADATA_NAMESPACE,
+  CHAIN_SERVICE_METADATA_KEY,
+  chainServiceMetadata,
   tunnelListenerName,
   tunnelClusterName,
 } from './names.js';

@@ -30,6 +30,21 @@ export const ORIGINAL_DST_HEADER = 'x-envoy-original-dst-host';
 export const CONNECT_TERMINATE = 'connect_terminate';
 export const MAIN_INTERNAL = 'main_internal';
 export const CONNECT_ORIGINATE = 'connect_originate';
+/**
+ * A service chain of `ztunnel_outbound` says which Service it is for in its metadata,
+ * `filter_metadata.istio.service` (the host, `reviews.default.svc.cluster.local`), so a proxy
+ * need not read it out of the chain's name.
+ */
+export const ISTIO_METADATA_NAMESPACE = 'istio';
+export const CHAIN_SERVICE_METADATA_KEY = 'service';
+
+/** `metadata` for a filter chain that serves `host`. */
+export function chainServiceMetadata(host: string): { filter_metadata: Record<string, Record<string, string>> } {
+  return { filter_metadata: { [ISTIO_METADATA_NAMESPACE]: { [CHAIN_SERVICE_METADATA_KEY]: host } } };
+}
+
+/** The SDS secret of the mesh root that peers are validated against (`validation_context_sds_secret_config`), Istio's name. */
+export const ROOT_CA_SECRET = 'ROOTCA';
 /** The HTTP filter that carries per-route CORS policies (`typed_per_filter_config` key). */
 export const CORS_FILTER = 'envoy.filters.http.cors';
 

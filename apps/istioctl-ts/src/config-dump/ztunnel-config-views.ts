@@ -11,14 +11,10 @@ import { endpointAddress, endpointMetadata, splitHostPort } from './proxy-config
 import { filterChainsByName, matcherLeaves } from './matcher.js';
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, parseRbacPolicyKey, parseServiceClusterName, serviceOfFqdn } from './names.js';
 import { meshWorkloads, workloadLabel, type NamedDump } from './workloads.js';
+import type { WorkloadDialectRow } from './workload-views.js';
 
-export interface WorkloadRow {
-  namespace: string;
-  name: string;
-  address: string;
-  node: string;
-  waypoint: string;
-  protocol: string;
+/** A `ztunnel-config workloads` row: the workload dialect's columns, and whether it is local. */
+export interface WorkloadRow extends WorkloadDialectRow {
   /** True when the workload runs on this ztunnel's node. */
   local: boolean;
 }

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { MeshError } from '@mesh/errors';
+import { jsonLineSplitter } from '@mesh/log';
 
 /** Grace between SIGTERM and SIGKILL when stopping. */
 export const STOP_GRACE_MS = 2_000;
@@ -29,22 +30,13 @@ export class DevProcess {
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
     this.child.once('error', (err) => this.log.write(`spawn failed: ${err.message}\n`));
     for (const stream of [this.child.stdout, this.child.stderr]) {
-      let partial = '';
+      // Lines that are not JSON log lines are kept in the file only.
+      const split = jsonLineSplitter((entry) => this.lines.push(entry));
       stream?.setEncoding('utf8');
       stream?.on('data', (chunk: string) => {
         this.log.write(chunk);
         this.tail = (this.tail + chunk).slice(-LOG_TAIL_CHARS);
-        partial += chunk;
-        const lines = partial.split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          if (!line.startsWith('{')) continue;
-          try {
-            this.lines.push(JSON.parse(line) as Record<string, unknown>);
-          } catch {
-            // Not a JSON log line: kept in the file only.
-          }
-        }
+        split(chunk);
       });
     }
   }

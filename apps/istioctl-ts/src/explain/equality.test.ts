@@ -32,7 +32,7 @@ const EXTRA_PORTS = [7777, 15001];
 interface Mesh {
   name: string;
   proxies: ExplainInput['proxies'];
-  /** The model ztunnel on a proxy's node runs. */
+  /** The model ztunnel on a proxy's node runs, freshly compiled (round robin at its first endpoint). */
   modelOf(proxy: string): RuntimeModel;
   sources: { ip: string; proxy: string }[];
   /** Every pod and the ztunnel that serves it (tunnels to one end there). */
@@ -67,14 +67,17 @@ function envoyMesh(a: FixtureName, b: FixtureName): Mesh {
     { name: 'ztunnel-node-a', dump: fixtureDump(a) },
     { name: 'ztunnel-node-b', dump: fixtureDump(b) },
   ];
-  const models = new Map(proxies.map((p) => [p.name, mustCompile(p.dump)]));
+  const dumps = new Map(proxies.map((p) => [p.name, p.dump]));
   const pods = meshWorkloads(proxies);
   const vips = new Set<string>();
-  for (const model of models.values()) for (const vip of model.listeners.outbound?.serviceVips.values() ?? []) vips.add(vip);
+  for (const p of proxies) for (const vip of mustCompile(p.dump).listeners.outbound?.serviceVips.values() ?? []) vips.add(vip);
   return {
     name: `${a} + ${b} (Envoy dialect)`,
     proxies,
-    modelOf: (proxy) => models.get(proxy) ?? emptyModel(),
+    modelOf: (proxy) => {
+      const dump = dumps.get(proxy);
+      return dump ? mustCompile(dump) : emptyModel();
+    },
     sources: pods.filter((p) => p.proxy !== undefined).map((p) => ({ ip: p.ip, proxy: p.proxy ?? '' })),
     pods: pods.filter((p) => p.proxy !== undefined).map((p) => ({ ip: p.ip, proxy: p.proxy ?? '' })),
     destinations: [...[...vips, ...pods.map((p) => p.ip)].flatMap((ip) => [9080, ...EXTRA_PORTS].map((port) => ({ ip, port }))), OUTSIDE],
@@ -98,19 +101,19 @@ function workloadMesh(fixture: string): Mesh {
     policies: new Map(held.policies.map((p) => [policyKey(p), p])),
   };
   const nodes = [...new Set(held.workloads.map((w) => w.node))];
-  const models = new Map(
-    nodes.map((node) => {
-      const { listeners, clusters, endpoints } = compileWorkloadModel(state, node);
-      return [`ztunnel-${node}`, withPart(emptyModel(), { listeners, clusters, endpoints })];
-    }),
-  );
+  const modelOf = (proxy: string): RuntimeModel => {
+    const node = nodes.find((n) => `ztunnel-${n}` === proxy);
+    if (node === undefined) return emptyModel();
+    const { listeners, clusters, endpoints } = compileWorkloadModel(state, node);
+    return withPart(emptyModel(), { listeners, clusters, endpoints });
+  };
   const podIps = held.workloads.flatMap((w) => w.workloadIps.map((ip) => ({ ip, proxy: `ztunnel-${w.node}`, captured: isCapturedWorkload(w) })));
   const vips = held.services.flatMap((s) => s.vips.map((v) => splitNetworkAddress(v).ip));
   return {
     name: `${fixture} (workload dialect)`,
     // Every workload-dialect ztunnel holds the whole mesh: one dump answers for all nodes.
     proxies: nodes.map((node) => ({ name: `ztunnel-${node}`, dump })),
-    modelOf: (proxy) => models.get(proxy) ?? emptyModel(),
+    modelOf,
     // Only captured pods' connections reach ztunnel (a waypoint's, say, do not: explain says
     // passthrough, while the planner, asked anyway, would apply the node's port-15001 rule).
     sources: podIps.filter((p) => p.captured),
@@ -126,7 +129,7 @@ function compare(mesh: Mesh): { compared: number; differences: string[] } {
   for (const src of mesh.sources) {
     for (const dst of mesh.destinations) {
       // A fresh model per case: round robin starts at the first healthy endpoint, as explain's does.
-      const plan = planOutbound(freshCursors(mesh.modelOf(src.proxy)), { src: { ip: src.ip, port: 40000 }, dst });
+      const plan = planOutbound(mesh.modelOf(src.proxy), { src: { ip: src.ip, port: 40000 }, dst });
       const want = expected(plan, (hbone) => {
         const [tunnelIp] = hbone.destination.split(':');
         const there = owner(tunnelIp ?? '');
@@ -152,11 +155,6 @@ function compare(mesh: Mesh): { compared: number; differences: string[] } {
     }
   }
   return { compared, differences };
-}
-
-function freshCursors(model: RuntimeModel): RuntimeModel {
-  model.cursors.clear();
-  return model;
 }
 
 describe('x explain decides with ztunnel planner', () => {

@@ -100,16 +100,16 @@ function endpointName(e: Endpoint): string {
 const CLUSTER_TYPE: Record<ClusterModel['kind'], string> = { eds: 'EDS', original_dst: 'ORIGINAL_DST', static: 'STATIC' };
 
 /**
- * `--endpoint`: points each EDS cluster's round-robin cursor at the wanted endpoint, so ztunnel's
- * own choice (the planner's `pick`) lands on it. Without it the fresh cursor takes the first
- * healthy endpoint, as a freshly synced ztunnel's first connection does.
+ * `--endpoint`: advances each EDS cluster's round-robin cursor to the wanted endpoint, so ztunnel's
+ * own choice (the planner's `pick` over the healthy endpoints) lands on it. Without it the fresh
+ * cursor takes the first healthy endpoint, as a freshly synced ztunnel's first connection does.
  */
 function steerTo(model: RuntimeModel, wanted: string): void {
   for (const cluster of model.clusters.values()) {
     if (cluster.kind !== 'eds') continue;
     const healthy = (model.endpoints.byCluster.get(cluster.serviceName) ?? []).filter((e) => e.healthy);
     const i = healthy.findIndex((e) => endpointName(e) === wanted || splitHostPort(endpointName(e))[0] === wanted);
-    if (i >= 0) model.cursors.set(cluster.name, i);
+    for (let n = 0; n < i; n++) model.cursors.pick(cluster.name, healthy);
   }
 }
 

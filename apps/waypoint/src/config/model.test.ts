@@ -45,11 +45,11 @@ describe.skipIf(!golden)("contract with istiod-lite's golden waypoint xDS", () =
 describe('ModelStore: NACK keeps the last good config', () => {
   it.skipIf(!golden)('a listener set it cannot run is rejected with the reason; the previous stays', () => {
     const store = new ModelStore();
-    expect(store.validate(TYPE_URL.LISTENER, golden!.listeners)).toBeUndefined();
+    expect(store.validate(TYPE_URL.LISTENER, '1', golden!.listeners)).toBeUndefined();
     store.commit(TYPE_URL.LISTENER);
     const before = store.model.listeners;
     const bad = [...golden!.listeners, { name: 'ztunnel_outbound' }];
-    expect(store.validate(TYPE_URL.LISTENER, bad)).toMatch(/ztunnel_outbound: is not a listener the waypoint runs/);
+    expect(store.validate(TYPE_URL.LISTENER, '2', bad)).toMatch(/ztunnel_outbound: is not a listener the waypoint runs/);
     store.commit(TYPE_URL.LISTENER);
     expect(store.model.listeners).toBe(before);
   });

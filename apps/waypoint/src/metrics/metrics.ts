@@ -4,6 +4,8 @@
  *   default buckets), labelled reporter="waypoint", source_workload, source_principal,
  *   destination_workload, destination_service, response_code, response_flags.
  */
+import { formatLabels } from '@mesh/proxy-runtime';
+
 export const REQUEST_LABELS = ['reporter', 'source_workload', 'source_principal', 'destination_workload', 'destination_service', 'response_code', 'response_flags'] as const;
 export type RequestLabels = Record<(typeof REQUEST_LABELS)[number], string>;
 
@@ -41,7 +43,7 @@ export class RequestMetrics {
   /** Prometheus text exposition format 0.0.4. */
   render(): string {
     const lines = ['# HELP istio_requests_total Total requests handled by the waypoint', '# TYPE istio_requests_total counter'];
-    const text = (labels: RequestLabels) => REQUEST_LABELS.map((l) => `${l}="${escapeLabel(labels[l])}"`).join(',');
+    const text = (labels: RequestLabels) => formatLabels(REQUEST_LABELS, labels);
     for (const s of this.#series.values()) lines.push(`istio_requests_total{${text(s.labels)}} ${s.count}`);
     lines.push('# HELP istio_request_duration_milliseconds Request duration', '# TYPE istio_request_duration_milliseconds histogram');
     for (const s of this.#series.values()) {
@@ -53,8 +55,4 @@ export class RequestMetrics {
     }
     return `${lines.join('\n')}\n`;
   }
-}
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }

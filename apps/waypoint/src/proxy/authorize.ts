@@ -15,7 +15,7 @@
  * `rbac` (`shadow denied, matched policy …`).
  */
 import { evaluateRbac, rbacMetadata, reportRbac, type RbacDecision, type RbacFilter, type RbacRequest, type RbacShadowStats } from '@mesh/envoy-config';
-import type { Logger } from '../log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 
 /** What the waypoint knows of the connection a request or TCP stream arrived on. */
 export interface AuthorizationDownstream {

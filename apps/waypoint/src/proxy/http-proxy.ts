@@ -17,7 +17,7 @@ import type { RbacShadowStats } from '@mesh/envoy-config';
 import { relay } from '@mesh/hbone-core';
 import type { ClusterModel, Endpoint, HttpChain } from '../config/model.js';
 import type { WaypointModel } from '../config/store.js';
-import type { Logger } from '../log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import type { RequestMetrics } from '../metrics/metrics.js';
 import { backoffDelayMs, remainingMs, shouldRetry, type AttemptOutcome } from '../routing/policy.js';
 import { recordAuthorization } from './authorize.js';

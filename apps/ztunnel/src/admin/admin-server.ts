@@ -21,16 +21,14 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { buildConfigDump, configDumpInputFromTypeStates, type ConfigDumpSecret, type ResourceJson } from '@mesh/xds';
-import { LOG_LEVELS, LOG_SCOPES, type LogLevel, type LogScope, type Logger } from '../log.js';
+import { buildConfigDump, configDumpInputFromTypeStates, type ResourceJson } from '@mesh/xds';
+import { configDumpSecrets, PROMETHEUS_CONTENT_TYPE, readOnlyHandler, sendJson as json, serveLogging, type Handler } from '@mesh/proxy-runtime';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import type { Ztunnel } from '../ztunnel.js';
 import type { XdsNode } from '@mesh/xds';
 import type { ZtunnelCertificate, ZtunnelDump } from '@mesh/workload-api';
 
 export const TUNNELS_WATCH_INTERVAL_MS = 1_000;
-const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
-/** Istio's SDS name for the mesh root (what istiod-lite's validation contexts name). */
-export const ROOT_CA_SECRET = 'ROOTCA';
 
 export interface AdminOptions {
   ztunnel: Ztunnel;
@@ -98,32 +96,8 @@ export function configDump(options: AdminOptions, query: URLSearchParams): { con
 }
 
 function envoyConfigDump(options: AdminOptions, query: URLSearchParams): { configs: ResourceJson[] } {
-  const secrets: ConfigDumpSecret[] = options.ztunnel.certs.status().flatMap((s) =>
-    s.certChainPem
-      ? [
-          {
-            name: s.identity,
-            version: s.serialNumber ?? '',
-            lastUpdated: s.notBefore ?? new Date().toISOString(),
-            secret: {
-              '@type': SECRET_TYPE,
-              name: s.identity,
-              tls_certificate: { certificate_chain: { inline_string: s.certChainPem }, private_key: { inline_string: '[redacted]' } },
-            },
-          },
-        ]
-      : [],
-  );
-  // The trust anchor, under the SDS name the config refers to (validation_context_sds_secret_config).
   const root = options.ztunnel.certs.rootCertPem();
-  if (root) {
-    secrets.push({
-      name: ROOT_CA_SECRET,
-      version: '',
-      lastUpdated: options.startedAt.toISOString(),
-      secret: { '@type': SECRET_TYPE, name: ROOT_CA_SECRET, validation_context: { trusted_ca: { inline_string: root } } },
-    });
-  }
+  const secrets = configDumpSecrets(options.ztunnel.certs.status(), root ? { pem: root, lastUpdated: options.startedAt.toISOString() } : undefined);
   const dump = buildConfigDump(
     configDumpInputFromTypeStates(options.ztunnel.store.typeStates, {
       bootstrap: { node: (typeof options.node === 'function' ? options.node() : options.node) as unknown as Record<string, unknown> },
@@ -167,12 +141,7 @@ function pascal(field: string): string {
   return ELEMENT_TYPE[field] ?? field;
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(`${JSON.stringify(body, null, 2)}\n`);
-}
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** The admin API's endpoints, as `/` lists them. */
 export const ADMIN_ENDPOINTS = ['/config_dump', '/stats/prometheus', '/tunnels', '/tunnels?watch=1', '/logging', '/certs', '/healthz/ready'] as const;
@@ -180,17 +149,8 @@ export const METRICS_ENDPOINTS = ['/metrics', '/stats/prometheus'] as const;
 export const READINESS_ENDPOINTS = ['/healthz/ready'] as const;
 
 function prometheus(ztunnel: Ztunnel, res: ServerResponse): void {
-  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+  res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
   res.end(ztunnel.metrics.render() + ztunnel.rbacStats.render() + ztunnel.dnsMetrics.render());
-}
-
-/** A read-only surface: `endpoints` and nothing else (404 names only them). */
-function readOnlyHandler(endpoints: readonly string[], serve: (path: string, res: ServerResponse) => void): Handler {
-  return (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (!endpoints.includes(path)) return json(res, 404, { error: `not found; this port serves ${endpoints.join(', ')}` });
-    serve(path, res);
-  };
 }
 
 /** Port 15020: Prometheus text only. */
@@ -217,7 +177,7 @@ export function createAdminHandler(options: AdminOptions): Handler {
           if (url.searchParams.has('watch')) return watchTunnels(ztunnel, req, res);
           return json(res, 200, tunnelsSnapshot(ztunnel));
         case '/logging':
-          return logging(logger, req, url.searchParams, res);
+          return serveLogging(logger, req, url.searchParams, res);
         case '/healthz/ready':
           return readiness(ztunnel, res);
         case '/certs':
@@ -241,18 +201,6 @@ function readiness(ztunnel: Ztunnel, res: ServerResponse): void {
     res.writeHead(503, { 'content-type': 'text/plain' });
     res.end(`not ready: listening+config ${ztunnel.store.synced ? 'ok' : 'waiting for config'}, certificates ${ztunnel.certs.ready ? 'ok' : 'pending'}\n`);
   }
-}
-
-function logging(logger: Logger, req: IncomingMessage, query: URLSearchParams, res: ServerResponse): void {
-  if (req.method === 'POST' || req.method === 'PUT') {
-    for (const [key, value] of query) {
-      if (!(LOG_LEVELS as readonly string[]).includes(value)) return json(res, 400, { error: `unknown level ${value}; use ${LOG_LEVELS.join(', ')}` });
-      if (key === 'level') logger.setLevel('all', value as LogLevel);
-      else if ((LOG_SCOPES as readonly string[]).includes(key)) logger.setLevel(key as LogScope, value as LogLevel);
-      else return json(res, 400, { error: `unknown scope ${key}; use level or ${LOG_SCOPES.join(', ')}` });
-    }
-  }
-  json(res, 200, { levels: logger.levels });
 }
 
 /** Newline-delimited JSON: {type: snapshot|open|close|update, ...}; ends when the client goes. */

@@ -9,7 +9,7 @@
  * source_canonical_service, source_canonical_revision (`unknown` when not known; this mesh has
  * no canonical-service labels, so the source workload's name stands for the service).
  */
-import { counterLines, labelText, sumMatching } from '../metrics/metrics.js';
+import { counterLines, formatLabels, sumMatching } from '@mesh/proxy-runtime';
 
 export const DNS_LABELS = ['request_query_type', 'request_protocol', 'source_canonical_service', 'source_canonical_revision'] as const;
 export type DnsLabels = Record<(typeof DNS_LABELS)[number], string>;
@@ -26,7 +26,7 @@ const DURATION = 'istio_dns_upstream_request_duration_seconds';
 export const DNS_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.1, 1, 5] as const;
 
 const keyOf = (labels: DnsLabels) => DNS_LABELS.map((l) => labels[l]).join('\u0000');
-const text = (labels: DnsLabels) => labelText(DNS_LABELS, labels);
+const text = (labels: DnsLabels) => formatLabels(DNS_LABELS, labels);
 
 export class DnsMetrics {
   readonly #counters = new Map<DnsCounter, Map<string, { labels: DnsLabels; value: number }>>();

@@ -6,6 +6,8 @@
  * labelled reporter, source_workload, source_principal, destination_workload,
  * destination_principal, destination_service, connection_security_policy, response_flags.
  */
+import { counterLines, sumMatching } from '@mesh/proxy-runtime';
+
 export const TCP_LABELS = [
   'reporter',
   'source_workload',
@@ -50,29 +52,4 @@ export class TcpMetrics {
     );
     return `${lines.join('\n')}\n`;
   }
-}
-
-/** `# HELP`, `# TYPE … counter` and one line per series, labels in `names` order. */
-export function counterLines<L extends Record<string, string>>(metric: string, help: string, names: readonly (keyof L & string)[], series: Iterable<{ labels: L; value: number }>): string[] {
-  const lines = [`# HELP ${metric} ${help}`, `# TYPE ${metric} counter`];
-  for (const { labels, value } of series) lines.push(`${metric}{${labelText(names, labels)}} ${value}`);
-  return lines;
-}
-
-/** `a="x",b="y"` in `names` order, values escaped. */
-export function labelText<L extends Record<string, string>>(names: readonly (keyof L & string)[], labels: L): string {
-  return names.map((l) => `${l}="${escapeLabel(labels[l] as string)}"`).join(',');
-}
-
-/** The sum of the series whose labels include every `match` pair (tests and `get`). */
-export function sumMatching<L extends Record<string, string>>(series: Iterable<{ labels: L; value: number }>, match: Partial<L>): number {
-  let sum = 0;
-  for (const { labels, value } of series) {
-    if (Object.entries(match).every(([k, v]) => labels[k] === v)) sum += value;
-  }
-  return sum;
-}
-
-export function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }

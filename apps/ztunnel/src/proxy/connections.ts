@@ -8,7 +8,7 @@
  * source (response), whichever ztunnel reports.
  */
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import type { TcpLabels, TcpMetrics } from '../metrics/metrics.js';
 
 export type Direction = 'outbound' | 'inbound';

@@ -3,7 +3,7 @@ import type { RbacShadowStats } from '@mesh/envoy-config';
 import type { HbonePool } from '@mesh/hbone-core';
 import type { RuntimeModel } from '@mesh/ztunnel-plan';
 import type { CertManager } from '@mesh/workload-identity';
-import type { Logger } from '../log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import type { ConnectionTracker } from './connections.js';
 import type { SourceBinding } from './source-bind.js';
 

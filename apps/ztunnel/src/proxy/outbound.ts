@@ -5,7 +5,8 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { ANY_IDENTITY_IN_TRUST_DOMAIN, relay } from '@mesh/hbone-core';
+import { ANY_IDENTITY_IN_TRUST_DOMAIN, HboneErrorCode, relay } from '@mesh/hbone-core';
+import { hasCode } from '@mesh/errors';
 import { formatAddress } from '@mesh/envoy-config';
 import { workloadOfIp } from '@mesh/ztunnel-plan';
 import type { ProxyContext } from './context.js';
@@ -77,9 +78,10 @@ function responseFlagOf(status: number | undefined): string {
   return status === 401 || status === 403 ? 'RBAC' : 'UF';
 }
 
-/** The HBONE status of a refused tunnel (pool errors carry it in their context). */
+/** The HBONE status of a refused tunnel: an HBONE_ERR_REJECTED from the pool carries it in its context. */
 function statusOf(err: unknown): number | undefined {
-  const status = (err as { context?: { status?: unknown } } | undefined)?.context?.status;
+  if (!hasCode(err, HboneErrorCode.REJECTED)) return undefined;
+  const status = err.context['status'];
   return typeof status === 'number' ? status : undefined;
 }
 

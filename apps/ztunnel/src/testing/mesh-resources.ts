@@ -6,6 +6,7 @@
 import { HBONE_PORT } from '@mesh/hbone-core';
 import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki';
 import { TYPE_URL, type ResourceJson } from '@mesh/xds';
+import { chainServiceMetadata } from '@mesh/envoy-config';
 
 export interface FakePod {
   readonly name: string;
@@ -104,7 +105,7 @@ export function buildFakeResources(mesh: FakeMesh, node: string): FakeResources 
     for (const svc of mesh.services) {
       const host = `${svc.name}.${svc.namespace ?? 'default'}.svc.cluster.local`;
       const name = `${source}_to_${svc.protocol ?? 'tcp'}_${host}_outbound_internal`;
-      chains.push({ name, filters: [tcpProxy(name)] });
+      chains.push({ name, filters: [tcpProxy(name)], metadata: chainServiceMetadata(host) });
       clusters.push({
         '@type': TYPE_URL.CLUSTER,
         name,

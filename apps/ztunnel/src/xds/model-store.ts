@@ -1,17 +1,15 @@
 /**
- * The model in force and how it changes. An xDS update is validated first (compiled; a reason
- * string means NACK and nothing changes), then committed once the client has ACKed it; the new
- * model replaces the old one in a single assignment, so a connection being planned sees either
- * the old or the new config, never a mix. Per-type state (version, resources) is kept for
- * `/config_dump`.
+ * ztunnel's model in force and how it changes: @mesh/proxy-runtime's `SwapModelStore` (validate,
+ * then commit after the ACK; the new model replaces the old one in a single assignment, so a
+ * connection being planned sees either the old or the new config, never a mix).
  *
  * Two dialects feed the one model (`--xds-dialect`): the Envoy dialect (LDS, CDS, EDS, each type
  * compiled on its own) and Istio's workload dialect (Address and Authorization, converted per
  * resource with @mesh/workload-api and compiled together by config/workload.ts, because a
  * workload's chains need its policies and a service's endpoints need its workloads).
  */
-import { EventEmitter } from 'node:events';
-import { TYPE_URL, type ConfigDumpTypeState, type ResourceJson } from '@mesh/xds';
+import { SwapModelStore, type Candidate, type ModelChange as SwapModelChange } from '@mesh/proxy-runtime';
+import { TYPE_URL, type ResourceJson } from '@mesh/xds';
 import { attempt } from '@mesh/envoy-config';
 import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki';
 import { addressFromXds, addressResourceName, authorizationFromXds, authorizationResourceName, type ZtunnelPolicy, type ZtunnelService, type ZtunnelWorkload } from '@mesh/workload-api';
@@ -28,11 +26,7 @@ export const DIALECT_TYPE_URLS: Readonly<Record<XdsDialect, readonly string[]>> 
 
 type Part = Partial<Pick<RuntimeModel, 'listeners' | 'clusters' | 'endpoints'>>;
 
-export interface ModelChange {
-  readonly typeUrl: string;
-  readonly model: RuntimeModel;
-  readonly previous: RuntimeModel;
-}
+export type ModelChange = SwapModelChange<RuntimeModel>;
 
 export interface ModelStoreOptions {
   readonly dialect?: XdsDialect;
@@ -42,29 +36,21 @@ export interface ModelStoreOptions {
   readonly trustDomain?: string;
 }
 
-interface Pending {
-  version: string;
-  resources: ResourceJson[];
-  part: Part;
-  workload?: { state: WorkloadState; services: readonly ZtunnelService[] };
-}
+type WorkloadRecords = { state: WorkloadState; services: readonly ZtunnelService[] };
 
-export class ModelStore extends EventEmitter {
+export class ModelStore extends SwapModelStore<RuntimeModel> {
   readonly dialect: XdsDialect;
   readonly #nodeName: string;
   readonly #trustDomain: string;
-  #model: RuntimeModel = emptyModel();
   /**
    * Conversions by decoded resource: the xDS client keeps an unchanged resource's object across
    * updates (delta sends only what changed), so each is converted once, not on every update.
    */
   readonly #conversions = new WeakMap<ResourceJson, { value: unknown; error?: undefined } | { value?: undefined; error: string }>();
-  #workload: { state: WorkloadState; services: readonly ZtunnelService[] } = { state: EMPTY_WORKLOAD_STATE, services: [] };
-  readonly #pending = new Map<string, Pending>();
-  readonly #states = new Map<string, ConfigDumpTypeState>();
+  #workload: WorkloadRecords = { state: EMPTY_WORKLOAD_STATE, services: [] };
 
   constructor(options: ModelStoreOptions = {}) {
-    super();
+    super(emptyModel());
     this.dialect = options.dialect ?? 'envoy';
     this.#nodeName = options.nodeName ?? '';
     this.#trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
@@ -74,51 +60,18 @@ export class ModelStore extends EventEmitter {
     return DIALECT_TYPE_URLS[this.dialect];
   }
 
-  get model(): RuntimeModel {
-    return this.#model;
-  }
-
-  /** What each type last committed: for config_dump. */
-  get typeStates(): ReadonlyMap<string, ConfigDumpTypeState> {
-    return this.#states;
-  }
-
   /** The workload dialect's records in force (empty in the Envoy dialect), services with their endpoints. */
   get workloadState(): { readonly state: WorkloadState; readonly services: readonly ZtunnelService[] } {
     return this.#workload;
   }
 
-  /** Has every type arrived at least once? */
-  get synced(): boolean {
-    return this.typeUrls.every((t) => this.#states.has(t));
-  }
-
-  /** Compiles an update; returns the NACK reason, or undefined and keeps the result for commit(). */
-  validate(typeUrl: string, version: string, resources: readonly ResourceJson[]): string | undefined {
-    if (!this.typeUrls.includes(typeUrl)) return `ztunnel (${this.dialect} dialect) does not subscribe to ${typeUrl}`;
-    const compiled = this.dialect === 'workload' ? this.#compileWorkload(typeUrl, resources) : compileEnvoyPart(typeUrl, resources);
-    if ('error' in compiled) return compiled.error;
-    this.#pending.set(typeUrl, { version, resources: [...resources], ...compiled });
-    return undefined;
-  }
-
-  /** Puts the last validated update of `typeUrl` in force. */
-  commit(typeUrl: string): void {
-    const pending = this.#pending.get(typeUrl);
-    if (!pending) return;
-    this.#pending.delete(typeUrl);
-    const previous = this.#model;
-    this.#model = withPart(previous, pending.part);
-    if (pending.workload) this.#workload = pending.workload;
-    this.#states.set(typeUrl, { version: pending.version, lastUpdated: new Date().toISOString(), resources: pending.resources });
-    this.emit('change', { typeUrl, model: this.#model, previous } satisfies ModelChange);
-  }
-
-  /** validate + commit, for in-process control planes and tests. */
-  apply(typeUrl: string, version: string, resources: readonly ResourceJson[]): string | undefined {
-    const reason = this.validate(typeUrl, version, resources);
-    if (reason === undefined) this.commit(typeUrl);
-    return reason;
+  protected compile(typeUrl: string, resources: readonly ResourceJson[]): Candidate<RuntimeModel> {
+    if (!this.typeUrls.includes(typeUrl)) return { error: `ztunnel (${this.dialect} dialect) does not subscribe to ${typeUrl}` };
+    const compiled: { part: Part; workload?: WorkloadRecords } | { error: string } =
+      this.dialect === 'workload' ? this.#compileWorkload(typeUrl, resources) : compileEnvoyPart(typeUrl, resources);
+    if ('error' in compiled) return compiled;
+    const { part, workload } = compiled;
+    return { next: (model) => withPart(model, part), ...(workload ? { onCommit: () => void (this.#workload = workload) } : {}) };
   }
 
   #converted<T>(resource: ResourceJson, convert: () => T): { value: T; error?: undefined } | { value?: undefined; error: string } {
@@ -132,7 +85,7 @@ export class ModelStore extends EventEmitter {
    * other type's records in force. Every resource is converted on its own, and the NACK names
    * each one that fails and why.
    */
-  #compileWorkload(typeUrl: string, resources: readonly ResourceJson[]): { part: Part; workload: NonNullable<Pending['workload']> } | { error: string } {
+  #compileWorkload(typeUrl: string, resources: readonly ResourceJson[]): { part: Part; workload: WorkloadRecords } | { error: string } {
     const errors: string[] = [];
     const current = this.#workload.state;
     let next: WorkloadState;

@@ -1,15 +1,14 @@
 /**
  * The ADS subscription to istiod-lite: the types of the store's dialect (CDS, EDS, LDS, or
- * Address and Authorization), over delta xDS by default (only what changed is sent;
- * `--xds-protocol sotw` for state of the world). Each update is compiled by the model store
- * before the ACK; anything ztunnel cannot run is NACKed with the compiler's reason and the last
- * good model stays (on delta, per resource: the rest applies). The client reconnects with backoff
- * and ztunnel keeps serving with the model it has while istiod-lite is down.
+ * Address and Authorization), wired by @mesh/proxy-runtime's `startProxyXds` (delta by default,
+ * `--xds-protocol sotw` for state of the world; NACK with the compiler's reason, the last good
+ * model stays; reconnect with backoff while serving the model it has).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { XdsClient, shortTypeName, type XdsNack, type XdsNode, type XdsProtocol, type XdsResourcesUpdate } from '@mesh/xds';
+import type { XdsClient, XdsNode, XdsProtocol } from '@mesh/xds';
+import { startProxyXds } from '@mesh/proxy-runtime';
 import type { ModelStore } from './model-store.js';
-import type { Logger } from '../log.js';
+import type { ProxyLogger as Logger } from '@mesh/log';
 import { ZTUNNEL_VERSION } from '../version.js';
 
 /**
@@ -42,26 +41,5 @@ export interface XdsWiring {
 }
 
 export function startXds(w: XdsWiring): XdsClient {
-  const client = new XdsClient({
-    target: w.target,
-    protocol: w.protocol ?? 'delta',
-    node: ztunnelNode(w.nodeName, w.nodeIp, w.adminMetadata),
-    credentials: w.credentials,
-    typeUrls: w.store.typeUrls,
-    validate: (update: XdsResourcesUpdate) => w.store.validate(update.typeUrl, update.version, update.resources),
-    ...(w.initialBackoffMs !== undefined ? { initialBackoffMs: w.initialBackoffMs } : {}),
-    ...(w.maxBackoffMs !== undefined ? { maxBackoffMs: w.maxBackoffMs } : {}),
-  });
-  client.on('resources', (update: XdsResourcesUpdate) => {
-    w.store.commit(update.typeUrl);
-    w.logger.log('xds', 'info', 'config applied', { type: shortTypeName(update.typeUrl), version: update.version, resources: update.resources.length });
-  });
-  client.on('nack', (nack: XdsNack) =>
-    w.logger.log('xds', 'warn', 'config rejected (NACK)', { type: shortTypeName(nack.typeUrl), version: nack.version, reason: nack.message, ...(nack.rejected ? { rejected: nack.rejected } : {}) }),
-  );
-  client.on('connected', () => w.logger.log('xds', 'info', 'connected to the control plane', { target: w.target }));
-  client.on('disconnected', (err: Error, retryInMs?: number) =>
-    w.logger.log('xds', 'warn', 'control plane stream lost; serving the last config and reconnecting', { target: w.target, error: err.message, retryInMs }),
-  );
-  return client.start();
+  return startProxyXds({ ...w, node: ztunnelNode(w.nodeName, w.nodeIp, w.adminMetadata) });
 }

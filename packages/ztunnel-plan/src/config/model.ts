@@ -16,8 +16,9 @@
  * across types (a chain naming a cluster that has not arrived yet) are resolved per connection,
  * as Envoy does while a cluster warms, never NACKed: ADS does not order types.
  */
+import { RoundRobin } from '@mesh/proxy-runtime';
 import { parseSpiffeUri } from '@mesh/pki';
-import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from '@mesh/envoy-config';
+import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, CHAIN_SERVICE_METADATA_KEY, ISTIO_METADATA_NAMESPACE, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from '@mesh/envoy-config';
 import { attempt, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
 import { compileMatcher, type ChainLookup } from './matcher.js';
 
@@ -46,11 +47,20 @@ export interface OutboundListener {
   readonly port: number;
   readonly lookup: ChainLookup;
   readonly chains: ReadonlyMap<string, TcpProxyRoute>;
+  /**
+   * Chain name → the Service host it is for: the chain's `filter_metadata.istio.service`, which
+   * istiod-lite sends (names.ts `chainServiceMetadata`); for a chain without it, the host in
+   * Istio's chain name (`serviceOfChain`).
+   */
+  readonly services: ReadonlyMap<string, string>;
   /** Service host → VIP, read off the matcher (a destination IP whose chains name a service). */
   readonly serviceVips: ReadonlyMap<string, string>;
 }
 
-/** `…_to_http_reviews.default.svc.cluster.local_outbound_internal` → `reviews.default.svc.cluster.local`. */
+/**
+ * `…_to_http_reviews.default.svc.cluster.local_outbound_internal` → `reviews.default.svc.cluster.local`:
+ * the host in Istio's chain name, for a chain whose metadata does not say it.
+ */
 export function serviceOfChain(chain: string): string | undefined {
   const m = /_to_(?:http|tcp)_(.+?)(?::\d+)?_outbound_internal$/.exec(chain);
   return m?.[1];
@@ -59,25 +69,25 @@ export function serviceOfChain(chain: string): string | undefined {
 const DESTINATION_IP_INPUT = 'envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput';
 
 /** Walks a matcher's JSON: every exact DestinationIPInput key under which a service chain is selected. */
-function collectServiceVips(matcher: unknown, out: Map<string, string>, ip?: string): void {
+function collectServiceVips(matcher: unknown, services: ReadonlyMap<string, string>, out: Map<string, string>, ip?: string): void {
   if (Array.isArray(matcher)) {
-    for (const item of matcher) collectServiceVips(item, out, ip);
+    for (const item of matcher) collectServiceVips(item, services, out, ip);
     return;
   }
   if (!isRecord(matcher)) return;
   const tree = isRecord(matcher['matcher_tree']) ? matcher['matcher_tree'] : undefined;
   const input = tree && isRecord(tree['input']) && isRecord(tree['input']['typed_config']) ? String(tree['input']['typed_config']['@type'] ?? '') : '';
   if (tree && input.endsWith(DESTINATION_IP_INPUT) && isRecord(tree['exact_match_map']) && isRecord(tree['exact_match_map']['map'])) {
-    for (const [key, onMatch] of Object.entries(tree['exact_match_map']['map'])) collectServiceVips(onMatch, out, key);
-    if (matcher['on_no_match'] !== undefined) collectServiceVips(matcher['on_no_match'], out, ip);
+    for (const [key, onMatch] of Object.entries(tree['exact_match_map']['map'])) collectServiceVips(onMatch, services, out, key);
+    if (matcher['on_no_match'] !== undefined) collectServiceVips(matcher['on_no_match'], services, out, ip);
     return;
   }
   const action = isRecord(matcher['action']) && isRecord(matcher['action']['typed_config']) ? matcher['action']['typed_config']['value'] : undefined;
   if (ip !== undefined && typeof action === 'string') {
-    const host = serviceOfChain(action);
+    const host = services.get(action);
     if (host && !out.has(host)) out.set(host, ip);
   }
-  for (const value of Object.values(matcher)) if (typeof value === 'object') collectServiceVips(value, out, ip);
+  for (const value of Object.values(matcher)) if (typeof value === 'object') collectServiceVips(value, services, out, ip);
 }
 
 export interface InternalListener {
@@ -161,14 +171,18 @@ export interface RuntimeModel {
   readonly listeners: ListenerModel;
   readonly clusters: ReadonlyMap<string, ClusterModel>;
   readonly endpoints: EndpointModel;
-  /** Round-robin cursors per EDS cluster; the only mutable state, advanced by planOutbound. */
-  readonly cursors: Map<string, number>;
+  /**
+   * Round-robin cursors per cluster (@mesh/proxy-runtime's `RoundRobin`, as the waypoint's): the
+   * only mutable state, advanced by planOutbound, carried from model to model so a new EDS
+   * update goes on where the last one was.
+   */
+  readonly cursors: RoundRobin;
 }
 
 export const EMPTY_LISTENERS: ListenerModel = { outbound: undefined, inbound: undefined, inboundPlaintext: undefined, internal: new Map() };
 
 export function emptyModel(): RuntimeModel {
-  return { listeners: EMPTY_LISTENERS, clusters: new Map(), endpoints: { byCluster: new Map() }, cursors: new Map() };
+  return { listeners: EMPTY_LISTENERS, clusters: new Map(), endpoints: { byCluster: new Map() }, cursors: new RoundRobin() };
 }
 
 /** A new model with one part replaced; round-robin cursors carry over. */
@@ -231,10 +245,13 @@ function compileInternalListener(l: JsonRecord, path: string): InternalListener 
 
 function compileOutboundListener(l: JsonRecord, name: string, path: string): OutboundListener {
   const chains = new Map<string, TcpProxyRoute>();
+  const services = new Map<string, string>();
   for (const [i, chain] of list(l['filter_chains'], `${path}.filter_chains`).entries()) {
     const chainPath = `${path}.filter_chains[${i}]`;
     const c = record(chain, chainPath);
     const chainName = string(c['name'], `${chainPath}.name`);
+    const service = chainService(c, chainPath) ?? serviceOfChain(chainName);
+    if (service !== undefined) services.set(chainName, service);
     if (c['filter_chain_match'] !== undefined) throw new UnsupportedConfig(`${chainPath}.filter_chain_match`, 'with filter_chain_matcher, chains are selected by name only');
     if (c['transport_socket'] !== undefined) throw new UnsupportedConfig(`${chainPath}.transport_socket`, 'outbound chains take plain TCP from the pod');
     chains.set(chainName, compileChainFilters(c, `${path}.filter_chains[${i}] (${chainName})`, 'tcp').route as TcpProxyRoute);
@@ -254,8 +271,17 @@ function compileOutboundListener(l: JsonRecord, name: string, path: string): Out
   }
   const lookup: ChainLookup = fallback === undefined ? matcherLookup : (input) => matcherLookup(input) ?? fallback;
   const serviceVips = new Map<string, string>();
-  collectServiceVips(l['filter_chain_matcher'], serviceVips);
-  return { name, port: listenerPort(l, path), lookup, chains, serviceVips };
+  collectServiceVips(l['filter_chain_matcher'], services, serviceVips);
+  return { name, port: listenerPort(l, path), lookup, chains, services, serviceVips };
+}
+
+/** `metadata.filter_metadata.istio.service` of a filter chain, when it has one. */
+function chainService(chain: JsonRecord, path: string): string | undefined {
+  const metadata = optionalRecord(chain['metadata'], `${path}.metadata`);
+  const filterMetadata = optionalRecord(metadata?.['filter_metadata'], `${path}.metadata.filter_metadata`);
+  const istio = optionalRecord(filterMetadata?.[ISTIO_METADATA_NAMESPACE], `${path}.metadata.filter_metadata.${ISTIO_METADATA_NAMESPACE}`);
+  const service = istio?.[CHAIN_SERVICE_METADATA_KEY];
+  return service === undefined ? undefined : string(service, `${path}.metadata.filter_metadata.${ISTIO_METADATA_NAMESPACE}.${CHAIN_SERVICE_METADATA_KEY}`);
 }
 
 /**

@@ -216,6 +216,7 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
   const chains = new Map<string, TcpProxyRoute>(Object.entries(WELL_KNOWN_CHAINS));
   const byCluster = new Map<string, Endpoint[]>();
   const labelByVipPort = new Map<string, string>();
+  const hostByLabel = new Map<string, string>();
   const serviceVips = new Map<string, string>();
   for (const service of [...services.values()].sort(byText(serviceKey))) {
     for (const vipText of service.vips) {
@@ -224,6 +225,7 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
       for (const port of Object.keys(service.ports)) {
         const label = destinationLabel(service, port);
         labelByVipPort.set(`${vip}|${port}`, label);
+        hostByLabel.set(label, service.hostname);
         if (!byCluster.has(label)) byCluster.set(label, serviceEndpoints(service, Number(port), vip, services, workloads, workloadByIp));
       }
     }
@@ -238,6 +240,8 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
     byCluster.set(waypointEndpointsKey(label), waypointPodEndpoints(w.waypoint, waypointTargets(w.waypoint, services, workloads, workloadByIp)));
   }
   const internal = new Map<string, InternalListener>();
+  /** Chain → the Service it is for, as the Envoy dialect's chain metadata says it. */
+  const chainServices = new Map<string, string>();
   for (const spiffe of identities) {
     const listener = tunnelListenerName(spiffe);
     internal.set(listener, { name: listener, route: tunnelRoute(spiffe, listener, '%DYNAMIC_METADATA(tunnel:destination)%') });
@@ -246,6 +250,8 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
     for (const label of new Set(labelByVipPort.values())) {
       const name = internalName(spiffe, label);
       chains.set(name, { statPrefix: name, cluster: name });
+      const host = hostByLabel.get(label);
+      if (host !== undefined) chainServices.set(name, host);
       clusters.set(name, { kind: 'eds', name, serviceName: label, tunnelListener: listener });
     }
     for (const label of waypointLabels) {
@@ -283,7 +289,7 @@ export function compileWorkloadModel(state: WorkloadState, nodeName: string): Co
     }
   }
   const listeners: ListenerModel = {
-    outbound: { name: OUTBOUND_LISTENER, port: ZTUNNEL_OUTBOUND_PORT, lookup, chains, serviceVips },
+    outbound: { name: OUTBOUND_LISTENER, port: ZTUNNEL_OUTBOUND_PORT, lookup, chains, services: chainServices, serviceVips },
     inbound: hbone.length > 0 ? { name: INBOUND_LISTENER, port: HBONE_PORT, chains: hbone.sort(byText((c) => c.name)) } : undefined,
     inboundPlaintext: plaintext.length > 0 ? { name: INBOUND_PLAINTEXT_LISTENER, port: ZTUNNEL_INBOUND_PLAINTEXT_PORT, chains: plaintext.sort(byText((c) => c.name)) } : undefined,
     internal,

@@ -85,7 +85,7 @@ export function planOutbound(model: RuntimeModel, conn: ConnectionAddresses, tra
   if (!route) return { kind: 'reject', chain: chainName, reason: `filter chain ${chainName} is missing`, responseFlag: 'NR' };
   const dst = formatAddress(conn.dst.ip, conn.dst.port);
   const src = formatAddress(conn.src.ip, conn.src.port);
-  return planRoute(model, route, { chain: chainName, service: serviceOfChain(chainName), dst, src, tunnel: undefined, hops: 0, trace, internalListener: undefined });
+  return planRoute(model, route, { chain: chainName, service: listener.services.get(chainName), dst, src, tunnel: undefined, hops: 0, trace, internalListener: undefined });
 }
 
 interface RouteContext {
@@ -187,9 +187,5 @@ function hbonePlan(sourceIdentity: string, clusterName: string, destination: str
 
 /** Round robin over routable endpoints; the cursor lives in the model so it survives EDS updates. */
 function pick(model: RuntimeModel, cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined {
-  const healthy = endpoints.filter((e) => e.healthy);
-  if (healthy.length === 0) return undefined;
-  const cursor = model.cursors.get(cluster) ?? 0;
-  model.cursors.set(cluster, (cursor + 1) % 1_000_000_007);
-  return healthy[cursor % healthy.length];
+  return model.cursors.pick(cluster, endpoints.filter((e) => e.healthy));
 }

@@ -5,8 +5,7 @@
  */
 import { CLUSTER_DOMAIN, serviceHostname, type Gateway, type Service, type ServicePort } from '@mesh/mesh-model';
 
-/** SDS secret holding the mesh root certificate that peers are validated against. */
-export const ROOT_CA_SECRET = 'ROOTCA';
+export { ROOT_CA_SECRET } from '@mesh/envoy-config';
 /** The local SDS server cluster, as Istio's `tls_certificate_sds_secret_configs` name it. */
 export const SDS_CLUSTER = 'sds-grpc';
 

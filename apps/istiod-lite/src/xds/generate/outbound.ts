@@ -25,7 +25,7 @@
  * Anything else: PassthroughFilterChain. Destination port 15001: BlackHoleCluster (a loop).
  */
 import { HBONE_PORT } from '@mesh/hbone-core/constants';
-import { spiffeUri, type Gateway, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
+import { serviceHostname, spiffeUri, type Gateway, type MeshSnapshot, type Pod, type Service, type ServicePort } from '@mesh/mesh-model';
 import { deepFreeze } from './freeze.js';
 import {
   TUNNELLED_EDS_CLUSTER_FIELDS,
@@ -46,7 +46,7 @@ import {
   type JsonObject,
 } from './envoy.js';
 import { INPUT, exactMatcher, exactOrFallback, ipv4CidrToPrefixes, nested, prefixMatcher, selectChain, type OnMatch } from './matcher.js';
-import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, OUTBOUND_LISTENER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN, ZTUNNEL_OUTBOUND_PORT, tunnelClusterName, tunnelListenerName } from '@mesh/envoy-config';
+import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, chainServiceMetadata, OUTBOUND_LISTENER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN, ZTUNNEL_OUTBOUND_PORT, tunnelClusterName, tunnelListenerName } from '@mesh/envoy-config';
 import {
   address,
   outboundDirectName,
@@ -327,8 +327,8 @@ function tunnellingProxy(statPrefix: string, sourceSpiffe: string, hostname: str
   return tunnellingTcpProxy(statPrefix, tunnelClusterName(sourceSpiffe), hostname, originalDestination);
 }
 
-function chain(name: string, filter: JsonObject): JsonObject {
-  return { filters: [filter], name };
+function chain(name: string, filter: JsonObject, service?: string): JsonObject {
+  return service === undefined ? { filters: [filter], name } : { filters: [filter], metadata: chainServiceMetadata(service), name };
 }
 
 export const PASSTHROUGH_CLUSTER_RESOURCE: EnvoyResource = clusterResource(PASSTHROUGH_CLUSTER, {
@@ -401,7 +401,7 @@ export function outboundListener(snapshot: MeshSnapshot, localPods: readonly Pod
     const byVip = new Map<string, Map<string, OnMatch>>();
     for (const dest of destinations) {
       const name = outboundInternalNameFor(spiffe, dest.label);
-      chains.push(chain(name, tcpProxy(name, name)));
+      chains.push(chain(name, tcpProxy(name, name), serviceHostname(dest.service)));
       const ports = byVip.get(dest.vip) ?? new Map<string, OnMatch>();
       ports.set(String(dest.port.port), selectChain(name));
       byVip.set(dest.vip, ports);

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { createLogger, fdLogSink, queuedWriter, type LogSink } from './log.js';
+import { createLogger } from './logger.js';
+import { fdLogSink, queuedWriter, type LogSink } from './writer.js';
 
 /** A sink whose writes complete when the test says so. */
 function heldSink() {
@@ -22,7 +23,7 @@ const msgs = (chunk: string | undefined) => (chunk ?? '').split('\n').filter(Boo
 describe('queuedWriter', () => {
   it('writes the lines of one event-loop turn together, in order, and what came during a write after it', async () => {
     const { sink, writes, complete } = heldSink();
-    const logger = createLogger(queuedWriter(sink), 'info');
+    const logger = createLogger({ scopes: ['access'], write: queuedWriter(sink), level: 'info' });
     logger.log('access', 'info', 'one');
     logger.log('access', 'info', 'two');
     logger.log('access', 'debug', 'not at this level');
