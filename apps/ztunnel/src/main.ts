@@ -11,7 +11,7 @@ import { createAdminHandler, createMetricsHandler, createReadinessHandler } from
 import { createCaptureManager, type CaptureManager } from './capture.js';
 import { adminAddressOf, CERT_TTL_SECONDS, HELP_TEXT, parseConfig } from './config.js';
 import { formatAddress } from '@mesh/envoy-config';
-import { localWorkloads } from './config/model.js';
+import { localWorkloads } from '@mesh/ztunnel-plan';
 import { caSigner, type CertificateSigner, controlPlaneCredentials } from '@mesh/workload-identity';
 import { createProxyLogger } from '@mesh/log';
 import { startXds, ztunnelNode } from './xds/xds.js';

@@ -14,8 +14,8 @@ import { startXds } from '../src/xds/xds.js';
 import { buildFakeResources } from '../src/testing/mesh-resources.js';
 import { BOOKINFO } from '../src/testing/bookinfo.js';
 import { hasIstiodGolden, readIstiodGolden, type WorkloadGolden } from '../src/testing/istiod-goldens.js';
-import { planOutbound } from '../src/proxy/outbound-plan.js';
-import { planInboundTunnel } from '../src/proxy/inbound-plan.js';
+import { planOutbound } from '@mesh/ztunnel-plan';
+import { planInboundTunnel } from '@mesh/ztunnel-plan';
 import type { ResourceJson, XdsClient, XdsProtocol } from '@mesh/xds';
 
 const cleanups: Array<() => unknown> = [];

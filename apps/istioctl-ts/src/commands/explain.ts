@@ -5,7 +5,6 @@ import { MeshError } from '@mesh/errors';
 import { allZtunnelDumps } from '../api/targets.js';
 import { parseConfigDump } from '../config-dump/config-dump.js';
 import type { NamedDump } from '../config-dump/workloads.js';
-import { explainPath } from '../explain/explain.js';
 import { formatExplanation } from '../explain/format.js';
 import { formatStructured, parseOutputFormat, type CommandContext } from './context.js';
 
@@ -51,6 +50,9 @@ export function registerExplain(x: Command, ctx: CommandContext): void {
     .action(async (flags: ExplainFlags) => {
       const format = parseOutputFormat(flags.output);
       const proxies = flags.file.length > 0 ? await dumpsFromFiles(ctx, flags.file) : await allZtunnelDumps(ctx.client(), undefined, (message) => ctx.stderr.write(message), ctx.hostFacts);
+      // Loaded here, not at start-up: ztunnel's planner brings @mesh/proxy-runtime (~0.3 s of
+      // imports), which no other command needs.
+      const { explainPath } = await import('../explain/explain.js');
       const explanation = explainPath({ proxies, from: flags.from, to: flags.to, endpoint: flags.endpoint });
       ctx.stdout.write(format === 'short' ? formatExplanation(explanation) : formatStructured(explanation, format));
     });

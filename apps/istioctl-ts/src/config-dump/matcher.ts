@@ -1,8 +1,9 @@
 /**
  * Envoy's `filter_chain_matcher` (xds.type.matcher.v3.Matcher) as ztunnel_outbound uses it
  * (docs/model.md): a tree of source IP → destination IP → destination port maps whose leaves name a
- * filter chain. Two pure views of it: every leaf with the branches leading to it (the listener
- * table's MATCH column), and the single walk one connection takes (`x explain`).
+ * filter chain. A pure view of it: every leaf with the branches leading to it (the listener
+ * table's MATCH column). The walk one connection takes is ztunnel's own (`x explain` runs
+ * @mesh/ztunnel-plan's matcher with a trace).
  */
 import { rec, records, shortType, str, type JsonRecord } from './json.js';
 
@@ -69,62 +70,6 @@ export function matcherLeaves(matcher: JsonRecord): MatcherLeaf[] {
   };
   visitMatcher(matcher, []);
   return leaves;
-}
-
-/** What the matcher reads of one connection. */
-export interface ConnectionFacts {
-  sourceIp: string;
-  destinationIp: string;
-  destinationPort: number;
-}
-
-export interface WalkBranch extends MatchBranch {
-  /** The connection's value for this input. */
-  value: string;
-}
-
-export interface MatcherWalk {
-  branches: WalkBranch[];
-  /** The selected filter chain; undefined when the matcher has no match and no on_no_match. */
-  chain: string | undefined;
-}
-
-function factFor(input: MatchInput, facts: ConnectionFacts): string | undefined {
-  if (input === 'source IP') return facts.sourceIp;
-  if (input === 'destination IP') return facts.destinationIp;
-  if (input === 'destination port') return String(facts.destinationPort);
-  return undefined;
-}
-
-/** The branches one connection takes, as Envoy evaluates them: exact map, then longest prefix, then on_no_match. */
-export function walkMatcher(matcher: JsonRecord, facts: ConnectionFacts): MatcherWalk {
-  const branches: WalkBranch[] = [];
-  let current: JsonRecord | undefined = matcher;
-  while (current) {
-    const tree = rec(current['matcher_tree']);
-    const input = inputOf(tree);
-    const value = factFor(input, facts) ?? '';
-    const exact = mapEntries(tree, 'exact').find(([key]) => key === value);
-    const prefix = mapEntries(tree, 'prefix')
-      .filter(([key]) => value.startsWith(key))
-      .sort(([a], [b]) => b.length - a.length)[0];
-    const taken: [MatchBranch, JsonRecord] | undefined = exact
-      ? [{ input, kind: 'exact', key: exact[0] }, exact[1]]
-      : prefix
-        ? [{ input, kind: 'prefix', key: prefix[0] }, prefix[1]]
-        : current['on_no_match'] !== undefined
-          ? [{ input, kind: 'no match' }, rec(current['on_no_match'])]
-          : undefined;
-    if (!taken) {
-      branches.push({ input, kind: 'no match', value });
-      return { branches, chain: undefined };
-    }
-    branches.push({ ...taken[0], value });
-    const chain = actionChain(taken[1]);
-    if (chain !== undefined) return { branches, chain };
-    current = taken[1]['matcher'] !== undefined ? rec(taken[1]['matcher']) : undefined;
-  }
-  return { branches, chain: undefined };
 }
 
 /** `10.77.1.11 → 10.77.100.11 → 9080`: the leaf's branches after the root's special cases. */

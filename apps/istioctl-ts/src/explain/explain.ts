@@ -6,23 +6,26 @@
  * `outbound_tunnel_lis_*`, the tunnel cluster `outbound_tunnel_clus_*`, then the destination
  * ztunnel's `ztunnel_inbound` filter chain and the RBAC verdict with the policy that decides.
  *
+ * The decisions are ztunnel's own: each dump is compiled into ztunnel's runtime model and run
+ * through its planners (@mesh/ztunnel-plan `planOutbound`, `planInboundTunnel`) with a decision
+ * trace; the dump is read here only to show the facts of the resources the trace names.
+ *
  * Pure: config dumps in, steps out, so it works from live proxies and from saved files alike.
  */
 import { MeshError } from '@mesh/errors';
 import { resourceName, type ConfigDump } from '../config-dump/config-dump.js';
-import { chainMatchPrefixes, chainTarget, tlsCertificateName } from '../config-dump/filter-chains.js';
+import { compileEnvoyModel, planInboundTunnel, planOutbound, type ClusterModel, type Endpoint, type InboundStep, type MatchBranch, type OutboundStep, type RuntimeModel } from '@mesh/ztunnel-plan';
+import { chainTarget, tlsCertificateName } from '../config-dump/filter-chains.js';
 import { num, rec, records, str, type JsonRecord } from '../config-dump/json.js';
-import { filterChainsByName, matcherLeaves, walkMatcher, type WalkBranch } from '../config-dump/matcher.js';
+import { filterChainsByName, matcherLeaves } from '../config-dump/matcher.js';
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, parseServiceClusterName } from '../config-dump/names.js';
 import { endpointAddress, endpointMetadata, splitHostPort } from '../config-dump/proxy-config-views.js';
 import { findWorkload, meshWorkloads, workloadLabel, type WorkloadInfo } from '../config-dump/workloads.js';
-import { evaluateRbac, type RbacVerdict } from './rbac.js';
+import { rbacVerdict } from './rbac.js';
 import type { ExplainInput, ExplainOutcome, ExplainStep, Explanation } from './types.js';
 import { explainWorkloadPath } from './workload-explain.js';
 
 export type { ExplainInput, ExplainOutcome, ExplainStep, Explanation } from './types.js';
-
-const TUNNEL_PORT = 15008;
 
 function explainError(message: string, hint: string): MeshError {
   return new MeshError('MESHCTL_ERR_EXPLAIN', message, { hint });
@@ -72,21 +75,42 @@ function resolveDestination(input: ExplainInput, workloads: readonly WorkloadInf
   throw explainError(`no Service ${fqdn} with port ${port} and no pod ${host} in the config of ${workloadLabel(source)}'s ztunnel`, `services and ports: meshctl ztunnel-config services; pods: ${knownWorkloads(workloads)}`);
 }
 
-function branchStep(proxy: string, b: WalkBranch): ExplainStep {
-  const taken = b.kind === 'exact' ? `matches entry ${b.key}` : b.kind === 'prefix' ? `matches prefix ${b.key}` : 'matches no entry → on_no_match';
+function branchStep(proxy: string, b: MatchBranch): ExplainStep {
+  const taken = b.kind === 'exact' ? `matches entry ${b.key ?? ''}` : b.kind === 'prefix' ? `matches prefix ${b.key ?? ''}` : 'matches no entry → on_no_match';
   return { proxy, title: `filter_chain_matcher: ${b.input} ${b.value} ${taken}`, details: [] };
 }
 
-/** The endpoint to follow: the one asked for, else the first healthy (ztunnel balances round robin over the healthy ones). */
-function chooseEndpoint(endpoints: readonly JsonRecord[], wanted: string | undefined): JsonRecord | undefined {
-  if (wanted) return endpoints.find((e) => endpointAddress(e) === wanted || splitHostPort(endpointAddress(e))[0] === wanted);
-  return endpoints.find((e) => (str(e['health_status']) ?? 'HEALTHY') === 'HEALTHY');
+function lbEndpoints(dump: ConfigDump, cluster: ClusterModel): JsonRecord[] {
+  const serviceName = cluster.kind === 'eds' ? cluster.serviceName : cluster.name;
+  const assignment = dump.endpoints.find((e) => resourceName(e) === serviceName);
+  return records(assignment?.['endpoints']).flatMap((g) => records(g['lb_endpoints']));
 }
 
 function endpointText(e: JsonRecord): string {
   const istio = endpointMetadata(e, 'istio');
   const workload = str(istio['workload']);
   return `${endpointAddress(e)} ${str(e['health_status']) ?? 'HEALTHY'}${workload ? ` (${workload}.${str(istio['namespace']) ?? ''})` : ''}`;
+}
+
+/** How the dump and the model name an endpoint: `endpoint_id` of an internal address, else `ip:port`. */
+function endpointName(e: Endpoint): string {
+  return e.endpointId ?? e.address ?? '-';
+}
+
+const CLUSTER_TYPE: Record<ClusterModel['kind'], string> = { eds: 'EDS', original_dst: 'ORIGINAL_DST', static: 'STATIC' };
+
+/**
+ * `--endpoint`: advances each EDS cluster's round-robin cursor to the wanted endpoint, so ztunnel's
+ * own choice (the planner's `pick` over the healthy endpoints) lands on it. Without it the fresh
+ * cursor takes the first healthy endpoint, as a freshly synced ztunnel's first connection does.
+ */
+function steerTo(model: RuntimeModel, wanted: string): void {
+  for (const cluster of model.clusters.values()) {
+    if (cluster.kind !== 'eds') continue;
+    const healthy = (model.endpoints.byCluster.get(cluster.serviceName) ?? []).filter((e) => e.healthy);
+    const i = healthy.findIndex((e) => endpointName(e) === wanted || splitHostPort(endpointName(e))[0] === wanted);
+    for (let n = 0; n < i; n++) model.cursors.pick(cluster.name, healthy);
+  }
 }
 
 interface Walk {
@@ -121,8 +145,9 @@ export function explainPath(input: ExplainInput): Explanation {
     }),
   };
   const here = sourceProxy.name;
+  const dump = sourceProxy.dump;
 
-  const outbound = listener(sourceProxy.dump, OUTBOUND_LISTENER);
+  const outbound = listener(dump, OUTBOUND_LISTENER);
   if (!outbound) return walk.done('incomplete', `${here} has no ${OUTBOUND_LISTENER} listener: it has not received its config from istiod-lite`);
   steps.push({
     proxy: here,
@@ -131,103 +156,110 @@ export function explainPath(input: ExplainInput): Explanation {
       `transparent: ${String(outbound['transparent'] === true)}, use_original_dst: ${String(outbound['use_original_dst'] === true)} (the original destination is the accepted socket's local address)`,
     ],
   });
-  const matched = walkMatcher(rec(outbound['filter_chain_matcher']), { sourceIp: source.ip, destinationIp: destination.ip, destinationPort: destination.port });
-  for (const b of matched.branches) steps.push(branchStep(here, b));
-  if (!matched.chain) return walk.done('incomplete', 'the filter_chain_matcher selects no filter chain: Envoy would close the connection');
-  const chain = filterChainsByName(outbound).get(matched.chain);
-  if (!chain) return walk.done('incomplete', `the matcher selects filter chain ${matched.chain}, which the listener does not have`);
-  const target = chainTarget(chain);
-  steps.push({ proxy: here, title: `filter chain ${matched.chain}: ${target.kind === 'tcp' ? 'tcp_proxy' : target.kind} → ${target.cluster === matched.chain ? 'the cluster of the same name' : `cluster ${target.cluster ?? '?'}`}`, details: [] });
-  const cluster = sourceProxy.dump.clusters.find((c) => resourceName(c) === target.cluster);
-  if (target.cluster === 'BlackHoleCluster') return walk.done('blackhole', 'BlackHoleCluster: the connection is dropped (port 15001 is ztunnel itself)');
-  if (!cluster) return walk.done('incomplete', `cluster ${target.cluster ?? '?'} is not in ${here}'s config`);
-  const clusterType = str(cluster['type']) ?? 'STATIC';
+  const compiled = compileEnvoyModel(dump);
+  if (compiled.error !== undefined) return walk.done('incomplete', `${here}'s config does not compile as ztunnel would run it: ${compiled.error}`);
+  const model = compiled.value;
+  if (input.endpoint) steerTo(model, input.endpoint);
+  const trace: OutboundStep[] = [];
+  const plan = planOutbound(model, { src: { ip: source.ip, port: 0 }, dst: { ip: destination.ip, port: destination.port } }, (s) => trace.push(s));
 
-  let hbone: { address: string; authority: string; tunnelCluster: JsonRecord | undefined; internalListener?: string } | undefined;
-  if (target.cluster === 'PassthroughCluster' || (clusterType === 'ORIGINAL_DST' && !target.tunnelHostname && !cluster['transport_socket'])) {
-    steps.push({ proxy: here, title: `cluster ${target.cluster} (${clusterType}): plain TCP to the original destination ${destination.ip}:${destination.port}, no tunnel`, details: [] });
-    return walk.done('passthrough', `passthrough: ${source.ip} → ${destination.ip}:${destination.port} leaves the mesh as plain TCP (destination unknown to the mesh or not captured)`);
+  // The trace, step by step, in the words of the resources the dump holds.
+  let tunnelCluster: string | undefined;
+  let chosen: Endpoint | undefined;
+  let firstRoute: Extract<OutboundStep, { kind: 'route' }> | undefined;
+  const wanted = (e: Endpoint) => !input.endpoint || endpointName(e) === input.endpoint || splitHostPort(endpointName(e))[0] === input.endpoint;
+  for (const [i, step] of trace.entries()) {
+    const next = trace[i + 1];
+    switch (step.kind) {
+      case 'match':
+        for (const b of step.branches) steps.push(branchStep(here, b));
+        break;
+      case 'route':
+        firstRoute ??= step;
+        if (step.internalListener === undefined) {
+          steps.push({ proxy: here, title: `filter chain ${step.chain}: tcp_proxy → ${step.route.cluster === step.chain ? 'the cluster of the same name' : `cluster ${step.route.cluster}`}`, details: [] });
+        } else {
+          const internal = listener(dump, step.internalListener);
+          const filters = records(internal?.['listener_filters']).map((f) => str(f['name']) ?? '?');
+          steps.push({
+            proxy: here,
+            title: `internal listener ${step.internalListener}: tcp_proxy → cluster ${step.route.cluster}, CONNECT :authority ${chosen?.tunnel?.destination ?? '?'}`,
+            details: [
+              `listener filters: ${filters.join(', ') || 'none'} (set_dst_address makes tunnel.address the destination)`,
+              `tunneling_config.hostname ${step.route.tunneling?.hostname ?? '?'}, header x-envoy-original-dst-host`,
+            ],
+          });
+        }
+        if (next?.kind === 'original-dst') tunnelCluster = step.route.cluster;
+        if (step.route.tunneling && next?.kind === 'original-dst' && step.internalListener === undefined) {
+          steps.push({ proxy: here, title: `tcp_proxy tunnels directly: CONNECT :authority ${destination.ip}:${destination.port} (tunneling_config.hostname ${step.route.tunneling.hostname})`, details: [] });
+        }
+        break;
+      case 'endpoints': {
+        const shown = lbEndpoints(dump, step.cluster);
+        const waypoint = step.cluster.kind === 'eds' && step.cluster.tlsIdentity !== undefined;
+        const count = step.endpoints.length;
+        steps.push({
+          proxy: here,
+          title: `cluster ${step.cluster.name} (${CLUSTER_TYPE[step.cluster.kind]}${waypoint ? ', HBONE' : ''}): ${count} ${waypoint ? 'waypoint ' : ''}endpoint${count === 1 ? '' : 's'}`,
+          details: shown.length > 0 ? shown.map(endpointText) : waypoint ? [] : ['the ClusterLoadAssignment is empty or not in the dump (taken without include_eds?)'],
+        });
+        if (waypoint) tunnelCluster = step.cluster.name;
+        break;
+      }
+      case 'endpoint':
+        if (!wanted(step.endpoint)) {
+          return walk.done('no-endpoint', `endpoint ${input.endpoint ?? ''} is not in cluster ${step.cluster}`);
+        }
+        chosen = step.endpoint;
+        if (step.endpoint.address && tunnelCluster === step.cluster && plan.kind === 'hbone') {
+          steps.push({ proxy: here, title: `tcp_proxy tunnels to the waypoint ${plan.destination}: CONNECT :authority ${plan.authority} (tunneling_config.hostname ${firstRoute?.route.tunneling?.hostname ?? '?'})`, details: [] });
+          break;
+        }
+        steps.push({
+          proxy: here,
+          title: `endpoint ${endpointName(step.endpoint)} chosen${input.endpoint ? ' (--endpoint)' : ' (round robin over healthy endpoints; --endpoint follows another)'}`,
+          details: step.endpoint.tunnel
+            ? [`tunnel.address ${step.endpoint.tunnel.address}, tunnel.destination ${step.endpoint.tunnel.destination}`, `envoy_internal_address → internal listener ${step.endpoint.internalListener ?? '?'}`]
+            : ['no tunnel metadata: the destination is not captured, plain TCP'],
+        });
+        break;
+      case 'original-dst':
+        if (!step.cluster.tlsIdentity) {
+          steps.push({ proxy: here, title: `cluster ${step.cluster.name} (ORIGINAL_DST): plain TCP to the original destination ${destination.ip}:${destination.port}, no tunnel`, details: [] });
+        }
+        break;
+    }
   }
-  if (target.tunnelHostname && clusterType === 'EDS') {
-    // A pod enrolled in a waypoint for workload traffic: the EDS cluster speaks HBONE to the
-    // waypoint itself, :authority the original destination (docs/model.md, routing rule 5).
-    const assignment = sourceProxy.dump.endpoints.find((e) => resourceName(e) === target.cluster);
-    const endpoints = records(assignment?.['endpoints']).flatMap((g) => records(g['lb_endpoints']));
-    steps.push({ proxy: here, title: `cluster ${target.cluster} (EDS, HBONE): ${endpoints.length} waypoint endpoint${endpoints.length === 1 ? '' : 's'}`, details: endpoints.map(endpointText) });
-    const chosen = chooseEndpoint(endpoints, input.endpoint);
-    if (!chosen) return walk.done('no-endpoint', `no healthy waypoint endpoint in ${target.cluster}: ztunnel refuses the connection`);
-    hbone = { address: endpointAddress(chosen), authority: `${destination.ip}:${destination.port}`, tunnelCluster: cluster };
-    steps.push({ proxy: here, title: `tcp_proxy tunnels to the waypoint ${hbone.address}: CONNECT :authority ${hbone.authority} (tunneling_config.hostname ${target.tunnelHostname})`, details: [] });
-  } else if (target.tunnelHostname) {
-    // Direct to a pod IP: the chain tunnels straight to the tunnel cluster (docs/model.md, routing rule 2).
-    const override = num(rec(cluster['original_dst_lb_config'])['upstream_port_override']) ?? TUNNEL_PORT;
-    hbone = { address: `${destination.ip}:${override}`, authority: `${destination.ip}:${destination.port}`, tunnelCluster: cluster };
-    steps.push({
-      proxy: here,
-      title: `tcp_proxy tunnels directly: CONNECT :authority ${hbone.authority} (tunneling_config.hostname ${target.tunnelHostname})`,
-      details: [],
-    });
-  } else {
-    const assignment = sourceProxy.dump.endpoints.find((e) => resourceName(e) === target.cluster);
-    const endpoints = records(assignment?.['endpoints']).flatMap((g) => records(g['lb_endpoints']));
-    steps.push({
-      proxy: here,
-      title: `cluster ${target.cluster} (${clusterType}): ${endpoints.length} endpoint${endpoints.length === 1 ? '' : 's'}`,
-      details: endpoints.length > 0 ? endpoints.map(endpointText) : [assignment ? 'the ClusterLoadAssignment is empty' : 'no ClusterLoadAssignment in the dump (taken without include_eds?)'],
-    });
-    const chosen = chooseEndpoint(endpoints, input.endpoint);
-    if (!chosen) {
-      return walk.done('no-endpoint', input.endpoint ? `endpoint ${input.endpoint} is not in cluster ${target.cluster}` : `no healthy endpoint in ${target.cluster}: ztunnel refuses the connection`);
-    }
-    const tunnel = endpointMetadata(chosen, 'tunnel');
-    const internal = rec(rec(rec(chosen['endpoint'])['address'])['envoy_internal_address']);
-    const tunnelAddress = str(tunnel['address']);
-    const tunnelDestination = str(tunnel['destination']);
-    steps.push({
-      proxy: here,
-      title: `endpoint ${endpointAddress(chosen)} chosen${input.endpoint ? ' (--endpoint)' : ' (round robin over healthy endpoints; --endpoint follows another)'}`,
-      details: tunnelAddress
-        ? [`tunnel.address ${tunnelAddress}, tunnel.destination ${tunnelDestination ?? '?'}`, `envoy_internal_address → internal listener ${str(internal['server_listener_name']) ?? '?'}`]
-        : ['no tunnel metadata: the destination is not captured, plain TCP'],
-    });
-    if (!tunnelAddress) {
-      return walk.done('passthrough', `plain TCP to ${endpointAddress(chosen)}: the destination pod is outside the mesh`);
-    }
-    const internalName = str(internal['server_listener_name']) ?? '';
-    const internalListener = listener(sourceProxy.dump, internalName);
-    if (!internalListener) return walk.done('incomplete', `internal listener ${internalName} is not in ${here}'s config`);
-    const internalTarget = chainTarget(records(internalListener['filter_chains'])[0] ?? {});
-    const listenerFilters = records(internalListener['listener_filters']).map((f) => str(f['name']) ?? '?');
-    steps.push({
-      proxy: here,
-      title: `internal listener ${internalName}: tcp_proxy → cluster ${internalTarget.cluster ?? '?'}, CONNECT :authority ${tunnelDestination ?? '?'}`,
-      details: [
-        `listener filters: ${listenerFilters.join(', ') || 'none'} (set_dst_address makes tunnel.address the destination)`,
-        `tunneling_config.hostname ${internalTarget.tunnelHostname ?? '?'}, header x-envoy-original-dst-host`,
-      ],
-    });
-    hbone = {
-      address: tunnelAddress,
-      authority: tunnelDestination ?? `${destination.ip}:${destination.port}`,
-      tunnelCluster: sourceProxy.dump.clusters.find((c) => resourceName(c) === internalTarget.cluster),
-      internalListener: internalName,
-    };
+  switch (plan.kind) {
+    case 'blackhole':
+      return walk.done('blackhole', 'BlackHoleCluster: the connection is dropped (port 15001 is ztunnel itself)');
+    case 'passthrough':
+      return chosen
+        ? walk.done('passthrough', `plain TCP to ${plan.destination}: the destination pod is outside the mesh`)
+        : walk.done('passthrough', `passthrough: ${source.ip} → ${destination.ip}:${destination.port} leaves the mesh as plain TCP (destination unknown to the mesh or not captured)`);
+    case 'reject':
+      if (plan.responseFlag === 'UH') return walk.done('no-endpoint', `${plan.reason}: ztunnel refuses the connection`);
+      if (plan.chain === undefined && plan.reason === 'no filter chain matched') return walk.done('incomplete', 'the filter_chain_matcher selects no filter chain: Envoy would close the connection');
+      return walk.done('incomplete', `ztunnel refuses the connection (${plan.responseFlag}): ${plan.reason}`);
+    case 'hbone':
+      break;
   }
 
-  const tunnelCluster = hbone.tunnelCluster ?? {};
-  const clientCert = tlsCertificateName(tunnelCluster);
-  const tls = rec(rec(rec(rec(tunnelCluster['transport_socket'])['typed_config'])['common_tls_context'])['tls_params']);
+  const tunnelDump = dump.clusters.find((c) => resourceName(c) === (tunnelCluster ?? plan.cluster)) ?? {};
+  const clientCert = tlsCertificateName(tunnelDump);
+  const tls = rec(rec(rec(rec(tunnelDump['transport_socket'])['typed_config'])['common_tls_context'])['tls_params']);
   steps.push({
     proxy: here,
-    title: `tunnel cluster ${resourceName(tunnelCluster) || '?'} (${str(tunnelCluster['type']) ?? '?'}): HBONE to ${hbone.address}`,
+    title: `tunnel cluster ${plan.cluster} (${str(tunnelDump['type']) ?? '?'}): HBONE to ${plan.destination}`,
     details: [
       `mTLS ${str(tls['tls_minimum_protocol_version']) ?? '?'}, client certificate ${clientCert ?? '?'} (SDS)`,
-      `port override ${String(num(rec(tunnelCluster['original_dst_lb_config'])['upstream_port_override']) ?? '-')}`,
+      `port override ${String(num(rec(tunnelDump['original_dst_lb_config'])['upstream_port_override']) ?? '-')}`,
     ],
   });
 
-  const [tunnelIp] = splitHostPort(hbone.address);
-  const [authorityIp, authorityPort] = splitHostPort(hbone.authority);
+  const [tunnelIp] = splitHostPort(plan.destination);
+  const [authorityIp] = splitHostPort(plan.authority);
   const destinationWorkload = workloads.find((w) => w.ip === tunnelIp);
   const destProxy = input.proxies.find((p) => p.name === destinationWorkload?.proxy);
   if (!destProxy) {
@@ -235,41 +267,48 @@ export function explainPath(input: ExplainInput): Explanation {
     return walk.done(
       'incomplete',
       viaWaypoint
-        ? `the tunnel goes to ${hbone.address}, not to the destination ${hbone.authority}: a waypoint (or a proxy meshctl has no config for) takes it from here`
+        ? `the tunnel goes to ${plan.destination}, not to the destination ${plan.authority}: a waypoint (or a proxy meshctl has no config for) takes it from here`
         : `no ztunnel config serves ${tunnelIp}: give the destination node's config dump (known: ${input.proxies.map((p) => p.name).join(', ')})`,
     );
   }
   const there = destProxy.name;
   const inbound = listener(destProxy.dump, INBOUND_LISTENER);
   if (!inbound) return walk.done('incomplete', `${there} has no ${INBOUND_LISTENER} listener`);
-  const inboundChain = records(inbound['filter_chains']).find((c) => chainMatchPrefixes(c).includes(tunnelIp ?? ''));
-  if (!inboundChain) return walk.done('incomplete', `${there}'s ${INBOUND_LISTENER} has no filter chain for ${tunnelIp}`);
-  const inboundTarget = chainTarget(inboundChain);
+  const destCompiled = destProxy === sourceProxy ? compiled : compileEnvoyModel(destProxy.dump);
+  if (destCompiled.error !== undefined) return walk.done('incomplete', `${there}'s config does not compile as ztunnel would run it: ${destCompiled.error}`);
+  const inboundTrace: InboundStep[] = [];
+  const inboundPlan = planInboundTunnel(
+    destCompiled.value,
+    { localIp: tunnelIp ?? '', authority: plan.authority, originalDstHeader: plan.headers['x-envoy-original-dst-host'], peerIdentity: plan.sourceIdentity, sourceIp: source.ip },
+    (s) => inboundTrace.push(s),
+  );
+  const arrival = inboundTrace.find((s) => s.kind === 'arrival');
+  if (!arrival) return walk.done('incomplete', `${there}'s ${INBOUND_LISTENER} has no filter chain for ${tunnelIp}`);
+  const arrivalDump = records(inbound['filter_chains']).find((c) => str(c['name']) === arrival.chain.name) ?? {};
   steps.push({
     proxy: there,
-    title: `listener ${INBOUND_LISTENER} on ${listenerAddressText(inbound)}: filter chain ${str(inboundChain['name']) ?? '?'} (destination ${tunnelIp})${there === here ? ', same node' : ''}`,
-    details: [`server certificate ${tlsCertificateName(inboundChain) ?? '?'}; client certificate required (peer identity ${source.identity ?? clientCert ?? '?'})`],
+    title: `listener ${INBOUND_LISTENER} on ${listenerAddressText(inbound)}: filter chain ${arrival.chain.name} (destination ${tunnelIp})${there === here ? ', same node' : ''}`,
+    details: [`server certificate ${tlsCertificateName(arrivalDump) ?? '?'}; client certificate required (peer identity ${plan.sourceIdentity})`],
   });
-  const verdict: RbacVerdict = evaluateRbac(inboundTarget.rbac, {
-    peerIdentity: clientCert ?? source.identity,
-    sourceIp: source.ip,
-    destinationIp: authorityIp ?? '',
-    destinationPort: Number(authorityPort),
-  });
+  const authorized = inboundTrace.find((s) => s.kind === 'authorize');
+  if (!authorized) return walk.done('incomplete', `ztunnel on ${there} refuses the CONNECT (${inboundPlan.kind === 'reject' ? `${inboundPlan.status}: ${inboundPlan.reason}` : '?'})`);
+  const target = splitHostPort(inboundPlan.kind === 'accept' ? inboundPlan.target : plan.authority);
+  // ztunnel's decision; the wording and per-filter detail from the same evaluator's trace.
+  const verdict = rbacVerdict(authorized.chain.rbac, { peerIdentity: plan.sourceIdentity, sourceIp: source.ip, destinationIp: target[0] ?? '', destinationPort: Number(target[1]) });
+  const decision = authorized.decision;
   steps.push({
     proxy: there,
-    title: `authorization: ${verdict.allowed === true ? 'ALLOW' : verdict.allowed === false ? 'DENY' : 'UNKNOWN'}${verdict.policy ? ` by ${verdict.policy}` : ''} (${verdict.reason})`,
-    details: verdict.filters.map(
-      (f) => `RBAC ${f.action} filter: ${f.policyCount} polic${f.policyCount === 1 ? 'y' : 'ies'}, matching: ${f.matched.join(', ') || 'none'}`,
-    ),
+    title: `authorization: ${decision.allowed ? 'ALLOW' : 'DENY'}${decision.policy ? ` by ${decision.policy}` : ''} (${verdict.reason})`,
+    details: verdict.filters.map((f) => `RBAC ${f.action} filter: ${f.policyCount} polic${f.policyCount === 1 ? 'y' : 'ies'}, matching: ${f.matched.join(', ') || 'none'}`),
   });
-  if (verdict.allowed !== true) {
-    return walk.done(verdict.allowed === false ? 'denied' : 'unknown', `${verdict.allowed === false ? 'denied' : 'cannot tell'}: ${verdict.reason}${verdict.policy ? ` (${verdict.policy})` : ''}; the CONNECT gets 401`, verdict.policy);
+  if (inboundPlan.kind !== 'accept') {
+    return walk.done('denied', `denied: ${verdict.reason}${decision.policy ? ` (${decision.policy})` : ''}; the CONNECT gets 401`, decision.policy);
   }
+  const inboundTarget = inboundTrace.find((s) => s.kind === 'target');
   steps.push({
     proxy: there,
-    title: `CONNECT → cluster ${inboundTarget.cluster ?? '?'}: connects to ${hbone.authority} (original destination from x-envoy-original-dst-host)`,
+    title: `CONNECT → cluster ${inboundTarget?.kind === 'target' ? inboundTarget.cluster : '?'}: connects to ${inboundPlan.target} (original destination from ${inboundTarget?.kind === 'target' ? inboundTarget.from : '?'})`,
     details: [],
   });
-  return walk.done('allowed', `allowed: ${workloadLabel(source)} reaches ${destinationWorkload ? workloadLabel(destinationWorkload) : hbone.authority} at ${hbone.authority} over HBONE`, verdict.policy);
+  return walk.done('allowed', `allowed: ${workloadLabel(source)} reaches ${destinationWorkload ? workloadLabel(destinationWorkload) : plan.authority} at ${plan.authority} over HBONE`, decision.policy);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalResource, encodeResource, decodeResource } from '@mesh/xds';
 import { SEED_RESOURCES } from '@mesh/xds/testing';
-import { compileClusters, compileEndpoints, compileListeners, localIdentities, localWorkloads } from './model.js';
+import { compileClusters, compileEndpoints, compileListeners, localIdentities, localWorkloads } from '@mesh/ztunnel-plan';
 import { modelOf } from '../testing/model.js';
 import { buildFakeResources, type FakeMesh } from '../testing/mesh-resources.js';
 import { BOOKINFO } from '../testing/bookinfo.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { modelOf } from '../testing/model.js';
 import { hasIstiodGolden as has, readIstiodGolden as read, workloadStoreOf, type WorkloadGolden } from '../testing/istiod-goldens.js';
-import type { RuntimeModel } from '../config/model.js';
+import type { RuntimeModel } from '@mesh/ztunnel-plan';
 import { aliasesOf, DNS_TTL_SECONDS, planDnsQuestion, type DnsClient, type DnsTable } from './plan.js';
 import { dnsClientOf, dnsTableOf } from './table.js';
 import { labelsOf, RecordType } from './wire.js';

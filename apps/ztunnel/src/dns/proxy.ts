@@ -9,7 +9,7 @@
  * address, since there clients have no pod address of their own.
  */
 import { isLoopbackAddress } from '@mesh/admin-access';
-import type { RuntimeModel } from '../config/model.js';
+import type { RuntimeModel } from '@mesh/ztunnel-plan';
 import { DnsForwarder, upstreamsFrom } from './forwarder.js';
 import type { DnsMetrics } from './metrics.js';
 import { DnsServer } from './server.js';

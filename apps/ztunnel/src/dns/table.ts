@@ -6,7 +6,7 @@
  * the node.
  */
 import { parseSpiffeUri } from '@mesh/pki';
-import { localWorkloads, workloadOfIp, type RuntimeModel } from '../config/model.js';
+import { localWorkloads, workloadOfIp, type RuntimeModel } from '@mesh/ztunnel-plan';
 import type { DnsClient, DnsTable } from './plan.js';
 
 const tables = new WeakMap<object, Map<string, DnsTable>>();

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { RbacShadowStats } from '@mesh/envoy-config';
 import type { HbonePool } from '@mesh/hbone-core';
-import type { RuntimeModel } from '../config/model.js';
+import type { RuntimeModel } from '@mesh/ztunnel-plan';
 import type { CertManager } from '@mesh/workload-identity';
 import type { ProxyLogger as Logger } from '@mesh/log';
 import type { ConnectionTracker } from './connections.js';

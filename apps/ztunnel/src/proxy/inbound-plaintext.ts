@@ -8,7 +8,7 @@ import { relay } from '@mesh/hbone-core';
 import { formatAddress, normalizeIp, splitAddress } from '@mesh/envoy-config';
 import type { ProxyContext } from './context.js';
 import { reportAuthorization } from './authz-report.js';
-import { planInboundPlaintext } from './inbound-plan.js';
+import { planInboundPlaintext } from '@mesh/ztunnel-plan';
 import { describe } from './outbound.js';
 
 export function handleInboundPlaintext(ctx: ProxyContext, socket: Socket): void {

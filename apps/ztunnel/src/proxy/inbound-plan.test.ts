@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planInboundPlaintext, planInboundTunnel, recheck } from './inbound-plan.js';
+import { planInboundPlaintext, planInboundTunnel, recheck } from '@mesh/ztunnel-plan';
 import { BOOKINFO } from '../testing/bookinfo.js';
 import { modelForNode } from '../testing/model.js';
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { planOutbound, serviceOfChain } from './outbound-plan.js';
+import { planOutbound, serviceOfChain } from '@mesh/ztunnel-plan';
 import { BOOKINFO } from '../testing/bookinfo.js';
 import { modelForNode } from '../testing/model.js';
 import type { FakeMesh } from '../testing/mesh-resources.js';
 import { modelOf } from '../testing/model.js';
 import { hasIstiodGolden, readIstiodGolden, workloadStoreOf, type WorkloadGolden } from '../testing/istiod-goldens.js';
-import type { RuntimeModel } from '../config/model.js';
+import type { RuntimeModel } from '@mesh/ztunnel-plan';
 
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 const PRODUCTPAGE = 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage';
@@ -133,4 +133,29 @@ describe('planOutbound: istio.io/waypoint-for', () => {
       });
     }
   }
+});
+
+describe('planOutbound decision trace', () => {
+  it('records the matcher branches, chain, cluster, endpoint and tunnel hop, and plans alike with or without it', () => {
+    const steps: Array<{ kind: string }> = [];
+    const traced = planOutbound(modelForNode(BOOKINFO, 'node-a'), conn('10.77.1.10', '10.77.100.13', 9080), (s) => steps.push(s));
+    expect(traced).toEqual(planOutbound(modelForNode(BOOKINFO, 'node-a'), conn('10.77.1.10', '10.77.100.13', 9080)));
+    expect(steps.map((s) => s.kind)).toEqual(['match', 'route', 'endpoints', 'endpoint', 'route', 'original-dst']);
+    expect(steps[0]).toMatchObject({
+      branches: [
+        { input: 'destination port', value: '9080', kind: 'no match' },
+        { input: 'source IP', value: '10.77.1.10', kind: 'exact', key: '10.77.1.10' },
+        { input: 'destination IP', value: '10.77.100.13', kind: 'exact', key: '10.77.100.13' },
+        { input: 'destination port', value: '9080', kind: 'exact', key: '9080' },
+      ],
+      chain: `${SLEEP}_to_tcp_ratings.default.svc.cluster.local_outbound_internal`,
+    });
+    expect(steps[5]).toMatchObject({ destination: '10.77.2.13:15008' });
+  });
+
+  it('keeps only the branches that led to the chain (on_no_match after a dead end)', () => {
+    const steps: Array<{ kind: string; branches?: ReadonlyArray<{ kind: string }> }> = [];
+    planOutbound(modelForNode(BOOKINFO, 'node-a'), conn('10.77.1.10', '10.77.100.13', 80), (s) => steps.push(s));
+    expect(steps[0]?.branches?.at(-1)).toMatchObject({ kind: 'no match' });
+  });
 });

@@ -7,7 +7,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
 import { normalizeIp } from '@mesh/envoy-config';
-import { serviceVipOf } from '../config/model.js';
+import { serviceVipOf } from '@mesh/ztunnel-plan';
 import type { ProxyContext } from './context.js';
 import { handleOutbound, type OutboundFailure } from './outbound.js';
 

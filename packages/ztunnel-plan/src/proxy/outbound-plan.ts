@@ -16,6 +16,7 @@
  * The socket code (outbound.ts, socks5.ts) calls this and only moves bytes.
  */
 import { BLACKHOLE_CLUSTER, formatAddress, splitAddress } from '@mesh/envoy-config';
+import type { MatchBranch } from '../config/matcher.js';
 import { WELL_KNOWN_CLUSTERS, serviceOfChain, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type TcpProxyRoute } from '../config/model.js';
 
 export { serviceOfChain };
@@ -51,19 +52,40 @@ export type OutboundPlan =
   | { readonly kind: 'blackhole'; readonly chain: string; readonly reason: string }
   | { readonly kind: 'reject'; readonly chain: string | undefined; readonly reason: string; readonly responseFlag: ResponseFlag };
 
+/**
+ * One decision of a plan, in the order it is taken, for explanations (meshctl `x explain`). A
+ * plan asked without a trace records nothing: every call site is `trace?.(…)`, which does not even
+ * build the step.
+ */
+export type OutboundStep =
+  /** The filter_chain_matcher's branches (source IP → destination IP → destination port) and the chain selected. */
+  | { readonly kind: 'match'; readonly listener: string; readonly branches: readonly MatchBranch[]; readonly chain: string | undefined }
+  /** A tcp_proxy (of the matched chain, or of an internal listener) and its cluster. */
+  | { readonly kind: 'route'; readonly chain: string; readonly internalListener: string | undefined; readonly route: TcpProxyRoute; readonly dst: string }
+  /** An EDS or STATIC cluster's endpoints (all of them; only the healthy ones are chosen from). */
+  | { readonly kind: 'endpoints'; readonly cluster: ClusterModel; readonly endpoints: readonly Endpoint[] }
+  /** The endpoint round robin chose. */
+  | { readonly kind: 'endpoint'; readonly cluster: string; readonly endpoint: Endpoint }
+  /** An ORIGINAL_DST cluster: where the connection goes. */
+  | { readonly kind: 'original-dst'; readonly cluster: Extract<ClusterModel, { kind: 'original_dst' }>; readonly destination: string };
+
+export type OutboundTrace = (step: OutboundStep) => void;
+
 /** Internal listener hops a plan may take; guards against a config loop. */
 const MAX_HOPS = 4;
 
-export function planOutbound(model: RuntimeModel, conn: ConnectionAddresses): OutboundPlan {
+export function planOutbound(model: RuntimeModel, conn: ConnectionAddresses, trace?: OutboundTrace): OutboundPlan {
   const listener = model.listeners.outbound;
   if (!listener) return { kind: 'reject', chain: undefined, reason: 'no outbound listener configured yet', responseFlag: 'NR' };
-  const chainName = listener.lookup({ sourceIp: conn.src.ip, destinationIp: conn.dst.ip, destinationPort: conn.dst.port });
+  const branches: MatchBranch[] | undefined = trace ? [] : undefined;
+  const chainName = listener.lookup({ sourceIp: conn.src.ip, destinationIp: conn.dst.ip, destinationPort: conn.dst.port }, branches);
+  if (branches) trace?.({ kind: 'match', listener: listener.name, branches, chain: chainName });
   if (chainName === undefined) return { kind: 'reject', chain: undefined, reason: 'no filter chain matched', responseFlag: 'NR' };
   const route = listener.chains.get(chainName);
   if (!route) return { kind: 'reject', chain: chainName, reason: `filter chain ${chainName} is missing`, responseFlag: 'NR' };
   const dst = formatAddress(conn.dst.ip, conn.dst.port);
   const src = formatAddress(conn.src.ip, conn.src.port);
-  return planRoute(model, route, { chain: chainName, service: listener.services.get(chainName), dst, src, tunnel: undefined, hops: 0 });
+  return planRoute(model, route, { chain: chainName, service: listener.services.get(chainName), dst, src, tunnel: undefined, hops: 0, trace, internalListener: undefined });
 }
 
 interface RouteContext {
@@ -74,19 +96,25 @@ interface RouteContext {
   readonly src: string;
   readonly tunnel: { address: string; destination: string } | undefined;
   readonly hops: number;
+  readonly trace: OutboundTrace | undefined;
+  /** The internal listener this hop runs in; undefined for the outbound listener's chain. */
+  readonly internalListener: string | undefined;
 }
 
 function planRoute(model: RuntimeModel, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
+  ctx.trace?.({ kind: 'route', chain: ctx.chain, internalListener: ctx.internalListener, route, dst: ctx.dst });
   if (route.cluster === BLACKHOLE_CLUSTER) return { kind: 'blackhole', chain: ctx.chain, reason: `${ctx.chain} drops this destination` };
   const cluster = model.clusters.get(route.cluster) ?? WELL_KNOWN_CLUSTERS.get(route.cluster);
   if (!cluster) return { kind: 'reject', chain: ctx.chain, reason: `cluster ${route.cluster} is not known (yet)`, responseFlag: 'NC' };
   switch (cluster.kind) {
     case 'static':
+      ctx.trace?.({ kind: 'endpoints', cluster, endpoints: cluster.endpoints });
       return cluster.endpoints.length === 0
         ? { kind: 'blackhole', chain: ctx.chain, reason: `${cluster.name} has no endpoints` }
         : planEndpoint(model, cluster, pick(model, cluster.name, cluster.endpoints), ctx, route);
     case 'eds': {
       const endpoints = model.endpoints.byCluster.get(cluster.serviceName) ?? [];
+      ctx.trace?.({ kind: 'endpoints', cluster, endpoints });
       const endpoint = pick(model, cluster.name, endpoints);
       if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
       return planEndpoint(model, cluster, endpoint, ctx, route);
@@ -98,6 +126,7 @@ function planRoute(model: RuntimeModel, route: TcpProxyRoute, ctx: RouteContext)
 
 function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endpoint | undefined, ctx: RouteContext, route: TcpProxyRoute): OutboundPlan {
   if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
+  ctx.trace?.({ kind: 'endpoint', cluster: cluster.name, endpoint });
   if (endpoint.address && cluster.kind === 'eds' && cluster.tlsIdentity) return planHboneEndpoint(cluster.tlsIdentity, cluster.name, endpoint, endpoint.address, route, ctx);
   if (endpoint.address) return { kind: 'passthrough', chain: ctx.chain, destination: endpoint.address, service: ctx.service };
   const listenerName = endpoint.internalListener ?? (cluster.kind === 'eds' ? cluster.tunnelListener : undefined);
@@ -111,6 +140,7 @@ function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endp
     dst: endpoint.tunnel?.address ?? ctx.dst,
     tunnel: endpoint.tunnel,
     hops: ctx.hops + 1,
+    internalListener: listenerName,
   });
   if (plan.kind === 'hbone') {
     return {
@@ -138,6 +168,7 @@ function planHboneEndpoint(sourceIdentity: string, clusterName: string, endpoint
 function planOriginalDst(cluster: Extract<ClusterModel, { kind: 'original_dst' }>, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
   const { ip, port } = splitAddress(ctx.dst, 'destination');
   const destination = formatAddress(ip, cluster.upstreamPortOverride ?? port);
+  ctx.trace?.({ kind: 'original-dst', cluster, destination });
   if (!cluster.tlsIdentity) {
     if (route.tunneling) return { kind: 'reject', chain: ctx.chain, reason: `${cluster.name}: tunneling needs a TLS (HBONE) cluster`, responseFlag: 'NR' };
     return { kind: 'passthrough', chain: ctx.chain, destination, service: ctx.service };

@@ -22,21 +22,35 @@ export interface InboundTunnelFacts {
   readonly sourceIp: string;
 }
 
-export function planInboundTunnel(model: RuntimeModel, facts: InboundTunnelFacts): InboundPlan {
+/**
+ * The inbound decisions, for explanations: the chain the tunnel arrived on (by local IP), the
+ * target it names, and the chain and RBAC decision that authorized it. Recorded only when asked.
+ */
+export type InboundStep =
+  | { readonly kind: 'arrival'; readonly listener: string; readonly chain: InboundChain }
+  | { readonly kind: 'target'; readonly cluster: string; readonly target: string; readonly from: 'x-envoy-original-dst-host' | ':authority' }
+  | { readonly kind: 'authorize'; readonly chain: InboundChain; readonly decision: RbacDecision };
+
+export type InboundTrace = (step: InboundStep) => void;
+
+export function planInboundTunnel(model: RuntimeModel, facts: InboundTunnelFacts, trace?: InboundTrace): InboundPlan {
   const listener = model.listeners.inbound;
   const arrival = inboundChainFor(listener, facts.localIp);
   if (!arrival) return { kind: 'reject', status: 400, reason: `${facts.localIp} is not a pod on this node` };
+  if (listener) trace?.({ kind: 'arrival', listener: listener.name, chain: arrival });
   const cluster = model.clusters.get(arrival.cluster);
   if (!cluster) return { kind: 'reject', status: 503, reason: `cluster ${arrival.cluster} is not known (yet)`, chain: arrival.name };
   if (cluster.kind !== 'original_dst') return { kind: 'reject', status: 503, reason: `${cluster.name} is not an ORIGINAL_DST cluster`, chain: arrival.name };
-  const targetText = (cluster.useHttpHeader ? facts.originalDstHeader : undefined) ?? facts.authority;
+  const header = cluster.useHttpHeader ? facts.originalDstHeader : undefined;
+  const targetText = header ?? facts.authority;
+  trace?.({ kind: 'target', cluster: cluster.name, target: targetText, from: header === undefined ? ':authority' : 'x-envoy-original-dst-host' });
   let target: { ip: string; port: number };
   try {
     target = splitAddress(targetText, ':authority');
   } catch (err) {
     return { kind: 'reject', status: 400, reason: err instanceof UnsupportedConfig ? err.message : `bad destination ${targetText}`, chain: arrival.name };
   }
-  return authorize(listener, target, { peerIdentity: facts.peerIdentity, sourceIp: facts.sourceIp }, 'HBONE');
+  return authorize(listener, target, { peerIdentity: facts.peerIdentity, sourceIp: facts.sourceIp }, 'HBONE', trace);
 }
 
 export interface PlaintextFacts {
@@ -56,10 +70,12 @@ function authorize(
   target: { ip: string; port: number },
   peer: { peerIdentity: string | undefined; sourceIp: string },
   what: string,
+  trace?: InboundTrace,
 ): InboundPlan {
   const chain: InboundChain | undefined = inboundChainFor(listener, target.ip);
   if (!chain) return { kind: 'reject', status: 400, reason: `${what} destination ${formatAddress(target.ip, target.port)} is not a pod on this node` };
   const decision = evaluateRbac(chain.rbac, { ...peer, destinationIp: target.ip, destinationPort: target.port });
+  trace?.({ kind: 'authorize', chain, decision });
   if (!decision.allowed) {
     return { kind: 'reject', status: 401, reason: decision.reason, chain: chain.name, ...(decision.policy ? { policy: decision.policy } : {}), decision };
   }
