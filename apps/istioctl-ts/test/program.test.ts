@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MESHCTL_VERSION } from '../src/version.js';
 import { runCli } from './helpers.js';
@@ -7,7 +9,7 @@ const COMMANDS = [
   ['proxy-status'],
   ['analyze'],
   ['waypoint'],
-  ...['generate', 'list', 'status'].map((c) => ['waypoint', c]),
+  ...['generate', 'apply', 'delete', 'list', 'status'].map((c) => ['waypoint', c]),
   ['proxy-config'],
   ...['listeners', 'clusters', 'endpoints', 'routes', 'secret', 'all'].map((c) => ['proxy-config', c]),
   ['ztunnel-config'],
@@ -55,5 +57,17 @@ describe('meshctl program', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/^error: cannot read \/nonexistent\/dump\.json \(no such file\)/);
     expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  const built = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+  it.skipIf(!existsSync(built))('output piped into a reader that stops early ends quietly with status 0 (`meshctl … | head -1`)', async () => {
+    const child = spawn(process.execPath, [built, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // The reader goes away before meshctl has written: its next write meets a closed pipe.
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(0);
   });
 });

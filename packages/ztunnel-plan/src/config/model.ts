@@ -16,7 +16,8 @@
  * across types (a chain naming a cluster that has not arrived yet) are resolved per connection,
  * as Envoy does while a cluster warms, never NACKed: ADS does not order types.
  */
-import { RoundRobin } from '@mesh/proxy-runtime';
+// The sub-path alone: meshctl loads this planner, and the package's index brings gRPC and the admin servers.
+import { RoundRobin } from '@mesh/proxy-runtime/round-robin';
 import { parseSpiffeUri } from '@mesh/pki';
 import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, CHAIN_SERVICE_METADATA_KEY, ISTIO_METADATA_NAMESPACE, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from '@mesh/envoy-config';
 import { attempt, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
