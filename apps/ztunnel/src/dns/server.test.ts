@@ -36,8 +36,30 @@ async function startFakeUpstream(): Promise<{ port: number; udp: UdpSocket; tcp:
     if (name === 'big.test') return encodeResponse({ ...base, rcode: 0, answers: Array.from({ length: 40 }, (_, i) => ({ labels: question.labels, type: RecordType.A, ttl: 60, data: `192.0.2.${i + 1}` })) });
     return encodeResponse({ ...base, rcode: Rcode.NXDOMAIN });
   };
-  const udp = createSocket('udp4');
-  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', () => resolve()));
+  function serveTcp(socket: Socket): void {
+    let buf = Buffer.alloc(0);
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + msg.length);
+        const out = answer(msg, 'tcp');
+        if (out) socket.write(Buffer.concat([Buffer.from([out.length >> 8, out.length & 0xff]), out]));
+      }
+    });
+  }
+  // An ephemeral UDP port and the same number for TCP, tried again while another process holds it.
+  let udp: UdpSocket;
+  let tcp: Server;
+  for (let attempt = 1; ; attempt++) {
+    const pair = await bindUdpAndTcp((socket) => serveTcp(socket));
+    if (pair) {
+      ({ udp, tcp } = pair);
+      break;
+    }
+    if (attempt >= 10) throw new Error('no free UDP+TCP port pair on 127.0.0.1 after 10 tries');
+  }
   const port = udp.address().port;
   udp.on('message', (msg, from) => {
     // A spoofed-looking answer first (wrong id), which the forwarder must ignore.
@@ -52,21 +74,21 @@ async function startFakeUpstream(): Promise<{ port: number; udp: UdpSocket; tcp:
     const out = answer(msg, 'udp');
     if (out) udp.send(out, from.port, from.address);
   });
-  const tcp = createServer((socket) => {
-    let buf = Buffer.alloc(0);
-    socket.on('error', () => {});
-    socket.on('data', (chunk) => {
-      buf = Buffer.concat([buf, chunk]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        buf = buf.subarray(2 + msg.length);
-        const out = answer(msg, 'tcp');
-        if (out) socket.write(Buffer.concat([Buffer.from([out.length >> 8, out.length & 0xff]), out]));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => tcp.listen(port, '127.0.0.1', () => resolve()));
   return { port, udp, tcp, seen, close: async () => { udp.close(); await new Promise((r) => tcp.close(r)); } };
+}
+
+/** A UDP socket on an ephemeral port and a TCP server on the same number, or undefined when TCP found it taken. */
+async function bindUdpAndTcp(onConnection: (socket: Socket) => void): Promise<{ udp: UdpSocket; tcp: Server } | undefined> {
+  const udp = createSocket('udp4');
+  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', () => resolve()));
+  const tcp = createServer(onConnection);
+  const listening = await new Promise<boolean>((resolve) => {
+    tcp.once('error', () => resolve(false));
+    tcp.listen(udp.address().port, '127.0.0.1', () => resolve(true));
+  });
+  if (listening) return { udp, tcp };
+  udp.close();
+  return undefined;
 }
 
 function udpQuery(port: number, message: Buffer, timeoutMs = 3000): Promise<Buffer | undefined> {

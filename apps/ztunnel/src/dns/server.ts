@@ -81,6 +81,22 @@ export class DnsServer {
     if (this.#state === 'started') return;
     this.#state = 'started';
     const { host, port } = this.#o;
+    // Port 0 (tests) takes an ephemeral UDP port and the same number for TCP, which another
+    // process may hold: then both are given up and another pair tried.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#listen(host, port);
+        return;
+      } catch (err) {
+        this.#udp?.close();
+        this.#udp = undefined;
+        this.#tcp = undefined;
+        if (port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw err;
+      }
+    }
+  }
+
+  async #listen(host: string, port: number): Promise<void> {
     const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false });
     this.#udp = udp;
     await new Promise<void>((resolve, reject) => {
@@ -102,15 +118,15 @@ export class DnsServer {
       );
     });
     const tcp = createServer({ allowHalfOpen: false }, (socket) => this.#onTcp(socket));
-    this.#tcp = tcp;
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
-      // The same port as the UDP socket (an ephemeral UDP port is reused for TCP in tests).
+      // The same port as the UDP socket.
       tcp.listen(this.udpAddress().port, host, () => {
         tcp.off('error', reject);
         resolve();
       });
     });
+    this.#tcp = tcp;
   }
 
   udpAddress(): { address: string; port: number } {
