@@ -16,8 +16,6 @@
  * across types (a chain naming a cluster that has not arrived yet) are resolved per connection,
  * as Envoy does while a cluster warms, never NACKed: ADS does not order types.
  */
-// The sub-path alone: meshctl loads this planner, and the package's index brings gRPC and the admin servers.
-import { RoundRobin } from '@mesh/proxy-runtime/round-robin';
 import { parseSpiffeUri } from '@mesh/pki';
 import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, CHAIN_SERVICE_METADATA_KEY, ISTIO_METADATA_NAMESPACE, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from '@mesh/envoy-config';
 import { attempt, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
@@ -172,21 +170,15 @@ export interface RuntimeModel {
   readonly listeners: ListenerModel;
   readonly clusters: ReadonlyMap<string, ClusterModel>;
   readonly endpoints: EndpointModel;
-  /**
-   * Round-robin cursors per cluster (@mesh/proxy-runtime's `RoundRobin`, as the waypoint's): the
-   * only mutable state, advanced by planOutbound, carried from model to model so a new EDS
-   * update goes on where the last one was.
-   */
-  readonly cursors: RoundRobin;
 }
 
 export const EMPTY_LISTENERS: ListenerModel = { outbound: undefined, inbound: undefined, inboundPlaintext: undefined, internal: new Map() };
 
 export function emptyModel(): RuntimeModel {
-  return { listeners: EMPTY_LISTENERS, clusters: new Map(), endpoints: { byCluster: new Map() }, cursors: new RoundRobin() };
+  return { listeners: EMPTY_LISTENERS, clusters: new Map(), endpoints: { byCluster: new Map() } };
 }
 
-/** A new model with one part replaced; round-robin cursors carry over. */
+/** A new model with one part replaced (the others shared with `model`). */
 export function withPart(model: RuntimeModel, part: Partial<Pick<RuntimeModel, 'listeners' | 'clusters' | 'endpoints'>>): RuntimeModel {
   return { ...model, ...part };
 }
