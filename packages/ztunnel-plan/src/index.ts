@@ -18,7 +18,7 @@ export {
   withPart,
   workloadOfIp,
 } from './config/model.js';
-export type { ClusterModel, Endpoint, EndpointModel, InboundChain, InboundListener, ListenerModel, LocalWorkload, RuntimeModel, TcpProxyRoute } from './config/model.js';
+export type { ClusterModel, Endpoint, EndpointModel, SocketEndpoint, TunnelEndpoint, InboundChain, InboundListener, ListenerModel, LocalWorkload, RuntimeModel, TcpProxyRoute } from './config/model.js';
 export { compileWorkloadModel, EMPTY_WORKLOAD_STATE, isCapturedWorkload } from './config/workload.js';
 export type { CompiledWorkloadModel, WorkloadState } from './config/workload.js';
 export { FIRST_ENDPOINT, planOutbound } from './proxy/outbound-plan.js';

@@ -94,7 +94,7 @@ function endpointText(e: JsonRecord): string {
 
 /** How the dump and the model name an endpoint: `endpoint_id` of an internal address, else `ip:port`. */
 function endpointName(e: Endpoint): string {
-  return e.endpointId ?? e.address ?? '-';
+  return e.kind === 'socket' ? e.address : (e.endpointId ?? '-');
 }
 
 const CLUSTER_TYPE: Record<ClusterModel['kind'], string> = { eds: 'EDS', original_dst: 'ORIGINAL_DST', static: 'STATIC' };
@@ -183,7 +183,7 @@ export function explainPath(input: ExplainInput): Explanation {
           const filters = records(internal?.['listener_filters']).map((f) => str(f['name']) ?? '?');
           steps.push({
             proxy: here,
-            title: `internal listener ${step.internalListener}: tcp_proxy → cluster ${step.route.cluster}, CONNECT :authority ${chosen?.tunnel?.destination ?? '?'}`,
+            title: `internal listener ${step.internalListener}: tcp_proxy → cluster ${step.route.cluster}, CONNECT :authority ${chosen?.kind === 'tunnel' ? chosen.tunnel.destination : '?'}`,
             details: [
               `listener filters: ${filters.join(', ') || 'none'} (set_dst_address makes tunnel.address the destination)`,
               `tunneling_config.hostname ${step.route.tunneling?.hostname ?? '?'}, header x-envoy-original-dst-host`,
@@ -212,16 +212,17 @@ export function explainPath(input: ExplainInput): Explanation {
           return walk.done('no-endpoint', `endpoint ${input.endpoint ?? ''} is not in cluster ${step.cluster}`);
         }
         chosen = step.endpoint;
-        if (step.endpoint.address && tunnelCluster === step.cluster && plan.kind === 'hbone') {
+        if (step.endpoint.kind === 'socket' && tunnelCluster === step.cluster && plan.kind === 'hbone') {
           steps.push({ proxy: here, title: `tcp_proxy tunnels to the waypoint ${plan.destination}: CONNECT :authority ${plan.authority} (tunneling_config.hostname ${firstRoute?.route.tunneling?.hostname ?? '?'})`, details: [] });
           break;
         }
         steps.push({
           proxy: here,
           title: `endpoint ${endpointName(step.endpoint)} chosen${input.endpoint ? ' (--endpoint)' : ' (round robin over healthy endpoints; --endpoint follows another)'}`,
-          details: step.endpoint.tunnel
-            ? [`tunnel.address ${step.endpoint.tunnel.address}, tunnel.destination ${step.endpoint.tunnel.destination}`, `envoy_internal_address → internal listener ${step.endpoint.internalListener ?? '?'}`]
-            : ['no tunnel metadata: the destination is not captured, plain TCP'],
+          details:
+            step.endpoint.kind === 'tunnel'
+              ? [`tunnel.address ${step.endpoint.tunnel.address}, tunnel.destination ${step.endpoint.tunnel.destination}`, `envoy_internal_address → internal listener ${step.endpoint.internalListener ?? '?'}`]
+              : ['no tunnel metadata: the destination is not captured, plain TCP'],
         });
         break;
       case 'original-dst':

@@ -20,7 +20,7 @@
  */
 import { BLACKHOLE_CLUSTER, formatAddress, splitAddress } from '@mesh/envoy-config';
 import type { MatchBranch } from '../config/matcher.js';
-import { WELL_KNOWN_CLUSTERS, serviceOfChain, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type TcpProxyRoute } from '../config/model.js';
+import { WELL_KNOWN_CLUSTERS, serviceOfChain, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type SocketEndpoint, type TcpProxyRoute, type TunnelEndpoint } from '../config/model.js';
 
 export { serviceOfChain };
 
@@ -143,8 +143,15 @@ function planRoute(model: RuntimeModel, route: TcpProxyRoute, ctx: RouteContext)
 function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endpoint | undefined, ctx: RouteContext, route: TcpProxyRoute): OutboundPlan {
   if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
   ctx.trace?.({ kind: 'endpoint', cluster: cluster.name, endpoint });
-  if (endpoint.address && cluster.kind === 'eds' && cluster.tlsIdentity) return planHboneEndpoint(cluster.tlsIdentity, cluster.name, endpoint, endpoint.address, route, ctx);
-  if (endpoint.address) return { kind: 'passthrough', chain: ctx.chain, destination: endpoint.address, service: ctx.service };
+  if (endpoint.kind === 'socket') {
+    if (cluster.kind === 'eds' && cluster.tlsIdentity) return planHboneEndpoint(cluster.tlsIdentity, cluster.name, endpoint, route, ctx);
+    return { kind: 'passthrough', chain: ctx.chain, destination: endpoint.address, service: ctx.service };
+  }
+  return planTunnelEndpoint(model, cluster, endpoint, ctx);
+}
+
+/** A tunnelled endpoint: its internal listener (or the cluster's) runs the tunnel's tcp_proxy, set_dst_address = `tunnel.address`. */
+function planTunnelEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: TunnelEndpoint, ctx: RouteContext): OutboundPlan {
   const listenerName = endpoint.internalListener ?? (cluster.kind === 'eds' ? cluster.tunnelListener : undefined);
   if (!listenerName) return { kind: 'reject', chain: ctx.chain, reason: `endpoint of ${cluster.name} names no internal listener`, responseFlag: 'NR' };
   const internal = model.listeners.internal.get(listenerName);
@@ -153,7 +160,7 @@ function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endp
   const plan = planRoute(model, internal.route, {
     ...ctx,
     // set_dst_address: the internal listener's downstream destination is the endpoint's tunnel address.
-    dst: endpoint.tunnel?.address ?? ctx.dst,
+    dst: endpoint.tunnel.address,
     tunnel: endpoint.tunnel,
     hops: ctx.hops + 1,
     internalListener: listenerName,
@@ -173,9 +180,9 @@ function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endp
  * endpoint is the HBONE server, the chain's tunneling_config names the CONNECT `:authority`
  * (`%DOWNSTREAM_LOCAL_ADDRESS%`: where the pod was connecting).
  */
-function planHboneEndpoint(sourceIdentity: string, clusterName: string, endpoint: Endpoint, destination: string, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
+function planHboneEndpoint(sourceIdentity: string, clusterName: string, endpoint: SocketEndpoint, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
   return {
-    ...hbonePlan(sourceIdentity, clusterName, destination, route, ctx),
+    ...hbonePlan(sourceIdentity, clusterName, endpoint.address, route, ctx),
     expectedIdentities: endpoint.identity ? [endpoint.identity] : undefined,
     ...(endpoint.workload ? { workload: endpoint.workload } : {}),
   };
