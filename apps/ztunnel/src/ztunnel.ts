@@ -26,6 +26,7 @@ import { startDnsProxy } from './dns/proxy.js';
 import type { DnsServer } from './dns/server.js';
 import { DEFAULT_CLUSTER_DOMAIN } from './dns/plan.js';
 import { RbacShadowStats } from '@mesh/envoy-config';
+import { RoundRobin } from '@mesh/proxy-runtime';
 import { ConnectionTracker } from './proxy/connections.js';
 import type { ProxyContext } from './proxy/context.js';
 import { handleInboundPlaintext } from './proxy/inbound-plaintext.js';
@@ -94,6 +95,7 @@ export class Ztunnel {
     this.context = {
       trustDomain: options.trustDomain,
       model: () => store.model,
+      endpoints: new RoundRobin(),
       pool: this.pool,
       certs: this.certs,
       tracker: this.tracker,

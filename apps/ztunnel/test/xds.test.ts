@@ -14,6 +14,7 @@ import { startXds } from '../src/xds/xds.js';
 import { buildFakeResources } from '../src/testing/mesh-resources.js';
 import { BOOKINFO } from '../src/testing/bookinfo.js';
 import { hasIstiodGolden, readIstiodGolden, type WorkloadGolden } from '../src/testing/istiod-goldens.js';
+import { RoundRobin } from '@mesh/proxy-runtime';
 import { planOutbound } from '@mesh/ztunnel-plan';
 import { planInboundTunnel } from '@mesh/ztunnel-plan';
 import type { ResourceJson, XdsClient, XdsProtocol } from '@mesh/xds';
@@ -43,7 +44,7 @@ describe.each(['delta', 'sotw'] as const)('xDS subscription (%s)', (protocol) =>
   it('applies CDS, EDS and LDS and says who it is', async () => {
     const { fake, store } = await setup(protocol);
     await waitFor(() => store.synced, { what: 'the model synced' });
-    expect(planOutbound(store.model, sleepToRatings)).toMatchObject({ kind: 'hbone', authority: '10.77.2.13:9080' });
+    expect(planOutbound(store.model, sleepToRatings, new RoundRobin())).toMatchObject({ kind: 'hbone', authority: '10.77.2.13:9080' });
     const [first] = protocol === 'delta' ? fake.deltaRequests : fake.requests;
     expect(first?.node).toMatchObject({ id: 'ztunnel~~ztunnel-node-a~istio-system.svc.cluster.local', metadata: { NODE_NAME: 'node-a' } });
   });
@@ -58,7 +59,7 @@ describe.each(['delta', 'sotw'] as const)('xDS subscription (%s)', (protocol) =>
     expect(fake.nacks[0]).toMatchObject({ type_url: TYPE_URL.CLUSTER, message: protocol === 'delta' ? `db: ${reason}` : reason });
     if (protocol === 'sotw') expect(fake.requests.find((q) => q.error_detail)).toMatchObject({ version_info: 'v1' });
     expect(store.typeStates.get(TYPE_URL.CLUSTER)?.version).toBe('v1');
-    expect(planOutbound(store.model, sleepToRatings)).toMatchObject({ kind: 'hbone' });
+    expect(planOutbound(store.model, sleepToRatings, new RoundRobin())).toMatchObject({ kind: 'hbone' });
     expect(logger.entries).toContainEqual(expect.objectContaining({ scope: 'xds', msg: 'config rejected (NACK)' }));
   });
 
@@ -67,11 +68,11 @@ describe.each(['delta', 'sotw'] as const)('xDS subscription (%s)', (protocol) =>
     await waitFor(() => store.synced, { what: 'the model synced' });
     fake.dropStreams();
     await waitFor(() => logger.entries.some((e) => String(e['msg']).includes('stream lost')));
-    expect(planOutbound(store.model, sleepToRatings)).toMatchObject({ kind: 'hbone' });
+    expect(planOutbound(store.model, sleepToRatings, new RoundRobin())).toMatchObject({ kind: 'hbone' });
     const r = buildFakeResources({ ...BOOKINFO, services: BOOKINFO.services.filter((s) => s.name !== 'ratings') }, 'node-a');
     fake.setResources(TYPE_URL.LISTENER, 'v3', r.listeners);
     await waitFor(() => store.typeStates.get(TYPE_URL.LISTENER)?.version === 'v3');
-    expect(planOutbound(store.model, sleepToRatings)).toMatchObject({ kind: 'passthrough' });
+    expect(planOutbound(store.model, sleepToRatings, new RoundRobin())).toMatchObject({ kind: 'passthrough' });
   });
 });
 
@@ -96,7 +97,7 @@ describe.skipIf(!hasIstiodGolden('workload-deny'))('xDS subscription in the work
     const { fake, store } = await setupWorkload('node-a');
     await waitFor(() => store.synced, { what: 'the model synced' });
     expect(new Set(fake.requests.map((r) => r.type_url))).toEqual(new Set([TYPE_URL.ADDRESS, TYPE_URL.AUTHORIZATION]));
-    expect(planOutbound(store.model, sleepToRatings)).toMatchObject({ kind: 'hbone', authority: '10.77.2.13:9080', expectedIdentities: ['spiffe://cluster.local/ns/default/sa/bookinfo-ratings'] });
+    expect(planOutbound(store.model, sleepToRatings, new RoundRobin())).toMatchObject({ kind: 'hbone', authority: '10.77.2.13:9080', expectedIdentities: ['spiffe://cluster.local/ns/default/sa/bookinfo-ratings'] });
   });
 
   it('a policy update takes effect; a malformed resource is NACKed by name and field, the last good config stays', async () => {
@@ -128,7 +129,7 @@ describe.skipIf(!hasIstiodGolden('workload-deny'))('xDS subscription in the work
     const { fake, store, bookinfo } = await setupWorkload('node-a', 'delta');
     await waitFor(() => store.synced, { what: 'the model synced' });
     expect(new Set(fake.deltaRequests.map((r) => r.type_url))).toEqual(new Set([TYPE_URL.ADDRESS, TYPE_URL.AUTHORIZATION]));
-    expect(planOutbound(store.model, sleepToRatings)).toMatchObject({ kind: 'hbone', authority: '10.77.2.13:9080' });
+    expect(planOutbound(store.model, sleepToRatings, new RoundRobin())).toMatchObject({ kind: 'hbone', authority: '10.77.2.13:9080' });
     const names = Object.keys(bookinfo.addresses);
     const ratingsName = 'Kubernetes//Pod/default/ratings-v1';
     const ratings = bookinfo.addresses[ratingsName] as ResourceJson;
@@ -139,7 +140,7 @@ describe.skipIf(!hasIstiodGolden('workload-deny'))('xDS subscription in the work
     await waitFor(() => fake.nacks.length > 0);
     expect(fake.nacks[0]!.message).toBe(`${ratingsName}: Address ${ratingsName}: workload ${ratingsName}.addresses[0]: an address must be 4 (IPv4) or 16 (IPv6) bytes, got 3`);
     await waitFor(() => store.typeStates.get(TYPE_URL.ADDRESS)?.version === 'v2');
-    expect(planOutbound(store.model, sleepToRatings)).toMatchObject({ kind: 'hbone', authority: '10.77.2.13:9080' });
+    expect(planOutbound(store.model, sleepToRatings, new RoundRobin())).toMatchObject({ kind: 'hbone', authority: '10.77.2.13:9080' });
     expect(JSON.stringify(store.typeStates.get(TYPE_URL.ADDRESS)!.resources)).not.toContain('details-v1');
   });
 });
@@ -154,7 +155,7 @@ describe('xDS subscription over delta, per resource', () => {
     expect(fake.nacks[0]!.message).toMatch(/^ztunnel_inbound: listener ztunnel_inbound\.listener_filters\[0\]: listener filter envoy.filters.listener.proxy_protocol is not supported/);
     // The outbound listener (ratings gone) applied; the inbound one kept its last good version.
     await waitFor(() => store.typeStates.get(TYPE_URL.LISTENER)?.version === 'v4');
-    expect(planOutbound(store.model, sleepToRatings)).toMatchObject({ kind: 'passthrough' });
+    expect(planOutbound(store.model, sleepToRatings, new RoundRobin())).toMatchObject({ kind: 'passthrough' });
     expect(store.model.listeners.inbound).toBeDefined();
     expect(JSON.stringify(store.typeStates.get(TYPE_URL.LISTENER)!.resources)).not.toContain('proxy_protocol');
   });

@@ -18,11 +18,11 @@ export {
   withPart,
   workloadOfIp,
 } from './config/model.js';
-export type { ClusterModel, Endpoint, EndpointModel, InboundChain, InboundListener, ListenerModel, LocalWorkload, RuntimeModel, TcpProxyRoute } from './config/model.js';
+export type { ClusterModel, Endpoint, EndpointModel, SocketEndpoint, TunnelEndpoint, InboundChain, InboundListener, ListenerModel, LocalWorkload, RuntimeModel, TcpProxyRoute } from './config/model.js';
 export { compileWorkloadModel, EMPTY_WORKLOAD_STATE, isCapturedWorkload } from './config/workload.js';
 export type { CompiledWorkloadModel, WorkloadState } from './config/workload.js';
-export { planOutbound } from './proxy/outbound-plan.js';
-export type { ConnectionAddresses, OutboundPlan, ResponseFlag } from './proxy/outbound-plan.js';
+export { FIRST_ENDPOINT, planOutbound } from './proxy/outbound-plan.js';
+export type { ConnectionAddresses, EndpointPicker, OutboundPlan, ResponseFlag } from './proxy/outbound-plan.js';
 export { planInboundPlaintext, planInboundTunnel, recheck } from './proxy/inbound-plan.js';
 export type { InboundPlan, InboundTunnelFacts, PlaintextFacts } from './proxy/inbound-plan.js';
 export type { OutboundStep, OutboundTrace } from './proxy/outbound-plan.js';

@@ -13,6 +13,7 @@ import {
   compileEnvoyModel,
   compileWorkloadModel,
   emptyModel,
+  FIRST_ENDPOINT,
   isCapturedWorkload,
   planInboundTunnel,
   planOutbound,
@@ -32,7 +33,7 @@ const EXTRA_PORTS = [7777, 15001];
 interface Mesh {
   name: string;
   proxies: ExplainInput['proxies'];
-  /** The model ztunnel on a proxy's node runs, freshly compiled (round robin at its first endpoint). */
+  /** The model ztunnel on a proxy's node runs, freshly compiled. */
   modelOf(proxy: string): RuntimeModel;
   sources: { ip: string; proxy: string }[];
   /** Every pod and the ztunnel that serves it (tunnels to one end there). */
@@ -128,8 +129,8 @@ function compare(mesh: Mesh): { compared: number; differences: string[] } {
   const owner = (ip: string) => mesh.pods.find((s) => s.ip === ip)?.proxy;
   for (const src of mesh.sources) {
     for (const dst of mesh.destinations) {
-      // A fresh model per case: round robin starts at the first healthy endpoint, as explain's does.
-      const plan = planOutbound(mesh.modelOf(src.proxy), { src: { ip: src.ip, port: 40000 }, dst });
+      // A fresh round robin per case: its first pick is the first healthy endpoint, as explain's is.
+      const plan = planOutbound(mesh.modelOf(src.proxy), { src: { ip: src.ip, port: 40000 }, dst }, FIRST_ENDPOINT);
       const want = expected(plan, (hbone) => {
         const [tunnelIp] = hbone.destination.split(':');
         const there = owner(tunnelIp ?? '');

@@ -14,7 +14,7 @@
  */
 import { MeshError } from '@mesh/errors';
 import { resourceName, type ConfigDump } from '../config-dump/config-dump.js';
-import { compileEnvoyModel, planInboundTunnel, planOutbound, type ClusterModel, type Endpoint, type InboundStep, type MatchBranch, type OutboundStep, type RuntimeModel } from '@mesh/ztunnel-plan';
+import { compileEnvoyModel, FIRST_ENDPOINT, planInboundTunnel, planOutbound, type ClusterModel, type Endpoint, type EndpointPicker, type InboundStep, type MatchBranch, type OutboundStep } from '@mesh/ztunnel-plan';
 import { chainTarget, tlsCertificateName } from '../config-dump/filter-chains.js';
 import { num, rec, records, str, type JsonRecord } from '../config-dump/json.js';
 import { filterChainsByName, matcherLeaves } from '../config-dump/matcher.js';
@@ -94,23 +94,24 @@ function endpointText(e: JsonRecord): string {
 
 /** How the dump and the model name an endpoint: `endpoint_id` of an internal address, else `ip:port`. */
 function endpointName(e: Endpoint): string {
-  return e.endpointId ?? e.address ?? '-';
+  return e.kind === 'socket' ? e.address : (e.endpointId ?? '-');
 }
 
 const CLUSTER_TYPE: Record<ClusterModel['kind'], string> = { eds: 'EDS', original_dst: 'ORIGINAL_DST', static: 'STATIC' };
 
 /**
- * `--endpoint`: advances each EDS cluster's round-robin cursor to the wanted endpoint, so ztunnel's
- * own choice (the planner's `pick` over the healthy endpoints) lands on it. Without it the fresh
- * cursor takes the first healthy endpoint, as a freshly synced ztunnel's first connection does.
+ * The endpoint ztunnel's planner takes: with `--endpoint`, the asked one (by name or IP) in each
+ * EDS cluster that has it; otherwise, and where a cluster lacks it, the first routable one, as a
+ * freshly synced ztunnel's round robin does on its first connection.
  */
-function steerTo(model: RuntimeModel, wanted: string): void {
-  for (const cluster of model.clusters.values()) {
-    if (cluster.kind !== 'eds') continue;
-    const healthy = (model.endpoints.byCluster.get(cluster.serviceName) ?? []).filter((e) => e.healthy);
-    const i = healthy.findIndex((e) => endpointName(e) === wanted || splitHostPort(endpointName(e))[0] === wanted);
-    for (let n = 0; n < i; n++) model.cursors.pick(cluster.name, healthy);
-  }
+function pickerFor(wanted: string | undefined): EndpointPicker {
+  if (!wanted) return FIRST_ENDPOINT;
+  return { pick: (cluster, endpoints) => endpoints.find((e) => isEndpoint(e, wanted)) ?? FIRST_ENDPOINT.pick(cluster, endpoints) };
+}
+
+/** `--endpoint` names an endpoint by its name (`ip:port`, endpoint_id) or its IP. */
+function isEndpoint(e: Endpoint, wanted: string): boolean {
+  return endpointName(e) === wanted || splitHostPort(endpointName(e))[0] === wanted;
 }
 
 interface Walk {
@@ -159,15 +160,14 @@ export function explainPath(input: ExplainInput): Explanation {
   const compiled = compileEnvoyModel(dump);
   if (compiled.error !== undefined) return walk.done('incomplete', `${here}'s config does not compile as ztunnel would run it: ${compiled.error}`);
   const model = compiled.value;
-  if (input.endpoint) steerTo(model, input.endpoint);
   const trace: OutboundStep[] = [];
-  const plan = planOutbound(model, { src: { ip: source.ip, port: 0 }, dst: { ip: destination.ip, port: destination.port } }, (s) => trace.push(s));
+  const plan = planOutbound(model, { src: { ip: source.ip, port: 0 }, dst: { ip: destination.ip, port: destination.port } }, pickerFor(input.endpoint), (s) => trace.push(s));
 
   // The trace, step by step, in the words of the resources the dump holds.
   let tunnelCluster: string | undefined;
   let chosen: Endpoint | undefined;
   let firstRoute: Extract<OutboundStep, { kind: 'route' }> | undefined;
-  const wanted = (e: Endpoint) => !input.endpoint || endpointName(e) === input.endpoint || splitHostPort(endpointName(e))[0] === input.endpoint;
+  const wanted = (e: Endpoint) => !input.endpoint || isEndpoint(e, input.endpoint);
   for (const [i, step] of trace.entries()) {
     const next = trace[i + 1];
     switch (step.kind) {
@@ -183,7 +183,7 @@ export function explainPath(input: ExplainInput): Explanation {
           const filters = records(internal?.['listener_filters']).map((f) => str(f['name']) ?? '?');
           steps.push({
             proxy: here,
-            title: `internal listener ${step.internalListener}: tcp_proxy → cluster ${step.route.cluster}, CONNECT :authority ${chosen?.tunnel?.destination ?? '?'}`,
+            title: `internal listener ${step.internalListener}: tcp_proxy → cluster ${step.route.cluster}, CONNECT :authority ${chosen?.kind === 'tunnel' ? chosen.tunnel.destination : '?'}`,
             details: [
               `listener filters: ${filters.join(', ') || 'none'} (set_dst_address makes tunnel.address the destination)`,
               `tunneling_config.hostname ${step.route.tunneling?.hostname ?? '?'}, header x-envoy-original-dst-host`,
@@ -212,16 +212,17 @@ export function explainPath(input: ExplainInput): Explanation {
           return walk.done('no-endpoint', `endpoint ${input.endpoint ?? ''} is not in cluster ${step.cluster}`);
         }
         chosen = step.endpoint;
-        if (step.endpoint.address && tunnelCluster === step.cluster && plan.kind === 'hbone') {
+        if (step.endpoint.kind === 'socket' && tunnelCluster === step.cluster && plan.kind === 'hbone') {
           steps.push({ proxy: here, title: `tcp_proxy tunnels to the waypoint ${plan.destination}: CONNECT :authority ${plan.authority} (tunneling_config.hostname ${firstRoute?.route.tunneling?.hostname ?? '?'})`, details: [] });
           break;
         }
         steps.push({
           proxy: here,
           title: `endpoint ${endpointName(step.endpoint)} chosen${input.endpoint ? ' (--endpoint)' : ' (round robin over healthy endpoints; --endpoint follows another)'}`,
-          details: step.endpoint.tunnel
-            ? [`tunnel.address ${step.endpoint.tunnel.address}, tunnel.destination ${step.endpoint.tunnel.destination}`, `envoy_internal_address → internal listener ${step.endpoint.internalListener ?? '?'}`]
-            : ['no tunnel metadata: the destination is not captured, plain TCP'],
+          details:
+            step.endpoint.kind === 'tunnel'
+              ? [`tunnel.address ${step.endpoint.tunnel.address}, tunnel.destination ${step.endpoint.tunnel.destination}`, `envoy_internal_address → internal listener ${step.endpoint.internalListener ?? '?'}`]
+              : ['no tunnel metadata: the destination is not captured, plain TCP'],
         });
         break;
       case 'original-dst':

@@ -1,34 +1,19 @@
 /**
  * The authorization verdict of ztunnel_inbound's RBAC filters for one connection, for
- * `x explain`: the same compiler and evaluator ztunnel runs (@mesh/envoy-config), plus the
- * wording meshctl prints. A rule kind the evaluator cannot run makes the answer "unknown"
- * (naming the policy) rather than a guess.
+ * `x explain`: the evaluator ztunnel runs (@mesh/envoy-config `traceRbac`) over the filters
+ * ztunnel compiled, plus the wording meshctl prints. A filter ztunnel cannot compile never gets
+ * here: the dump does not compile, and explain says so (incomplete, with ztunnel's reason).
  */
-import { compileRbacFilter, traceRbac, UnsupportedConfig, type RbacFilter, type RbacFilterTrace, type RbacRequest } from '@mesh/envoy-config';
-import type { JsonRecord } from '../config-dump/json.js';
+import { traceRbac, type RbacFilter, type RbacFilterTrace, type RbacRequest } from '@mesh/envoy-config';
 
 export type RbacFacts = Required<Pick<RbacRequest, 'sourceIp' | 'destinationIp' | 'destinationPort'>> & Pick<RbacRequest, 'peerIdentity'>;
 
 export interface RbacVerdict {
-  /** undefined when a rule cannot be evaluated. */
-  allowed: boolean | undefined;
+  allowed: boolean;
   /** The policy that decided, e.g. `ns[default]-policy[deny-sleep]-rule[0]`; undefined when no policy did. */
   policy: string | undefined;
   reason: string;
   filters: RbacFilterTrace[];
-}
-
-/** The verdict of a chain's RBAC filter configs, in order. */
-export function evaluateRbac(filterConfigs: readonly JsonRecord[], facts: RbacFacts): RbacVerdict {
-  let compiled: RbacFilter[];
-  try {
-    compiled = filterConfigs.map((c, i) => compileRbacFilter(c, `rbac[${i}]`)).filter((f): f is RbacFilter => f !== undefined);
-  } catch (err) {
-    if (!(err instanceof UnsupportedConfig)) throw err;
-    const policy = /policies\["([^"]+)"\]/.exec(err.path)?.[1];
-    return { allowed: undefined, policy, reason: `a policy uses a rule meshctl cannot evaluate (${err.reason})`, filters: [] };
-  }
-  return rbacVerdict(compiled, facts);
 }
 
 /** The verdict of compiled RBAC filters (either dialect's), with the reason meshctl prints. */

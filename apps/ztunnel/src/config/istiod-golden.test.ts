@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { localWorkloads, serviceVipOf } from '@mesh/ztunnel-plan';
 import { modelOf } from '../testing/model.js';
+import { RoundRobin } from '@mesh/proxy-runtime';
 import { planOutbound } from '@mesh/ztunnel-plan';
 import { planInboundPlaintext, planInboundTunnel } from '@mesh/ztunnel-plan';
 
@@ -21,19 +22,20 @@ const PRODUCTPAGE = 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage';
 describe.skipIf(!has('bookinfo-node-a.json'))('istiod-lite golden xDS', () => {
   it('node-a: compiles and routes VIP, pod and outside destinations', () => {
     const model = modelOf(golden('bookinfo-node-a.json'));
+    const rr = new RoundRobin();
     expect(localWorkloads(model).map((w) => w.ip).sort()).toEqual(['10.77.1.10', '10.77.1.11', '10.77.1.12']);
-    const ratings = planOutbound(model, conn('10.77.1.10', '10.77.100.13', 9080));
+    const ratings = planOutbound(model, conn('10.77.1.10', '10.77.100.13', 9080), rr);
     expect(ratings).toMatchObject({ kind: 'hbone', destination: '10.77.2.13:15008', authority: '10.77.2.13:9080', sourceIdentity: SLEEP });
     const reviews = new Set(
       Array.from({ length: 3 }, () => {
-        const p = planOutbound(model, conn('10.77.1.11', '10.77.100.11', 9080));
+        const p = planOutbound(model, conn('10.77.1.11', '10.77.100.11', 9080), rr);
         return p.kind === 'hbone' ? p.authority : p.kind;
       }),
     );
     expect(reviews).toEqual(new Set(['10.77.1.12:9080', '10.77.2.10:9080', '10.77.2.11:9080']));
-    expect(planOutbound(model, conn('10.77.1.10', '10.77.2.12', 9080))).toMatchObject({ kind: 'hbone', destination: '10.77.2.12:15008', authority: '10.77.2.12:9080' });
-    expect(planOutbound(model, conn('10.77.1.10', '192.0.2.1', 443))).toMatchObject({ kind: 'passthrough', destination: '192.0.2.1:443' });
-    expect(planOutbound(model, conn('10.77.1.10', '10.77.100.13', 15001))).toMatchObject({ kind: 'blackhole' });
+    expect(planOutbound(model, conn('10.77.1.10', '10.77.2.12', 9080), rr)).toMatchObject({ kind: 'hbone', destination: '10.77.2.12:15008', authority: '10.77.2.12:9080' });
+    expect(planOutbound(model, conn('10.77.1.10', '192.0.2.1', 443), rr)).toMatchObject({ kind: 'passthrough', destination: '192.0.2.1:443' });
+    expect(planOutbound(model, conn('10.77.1.10', '10.77.100.13', 15001), rr)).toMatchObject({ kind: 'blackhole' });
     // Service names resolve to VIPs from the config (SOCKS5 host names in explicit mode).
     expect(serviceVipOf(model, 'reviews.default.svc.cluster.local')).toBe('10.77.100.11');
     expect(serviceVipOf(model, 'ratings.default')).toBe('10.77.100.13');

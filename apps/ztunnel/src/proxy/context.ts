@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { RbacShadowStats } from '@mesh/envoy-config';
 import type { HbonePool } from '@mesh/hbone-core';
-import type { RuntimeModel } from '@mesh/ztunnel-plan';
+import type { EndpointPicker, RuntimeModel } from '@mesh/ztunnel-plan';
 import type { CertManager } from '@mesh/workload-identity';
 import type { ProxyLogger as Logger } from '@mesh/log';
 import type { ConnectionTracker } from './connections.js';
@@ -12,6 +12,11 @@ export interface ProxyContext {
   readonly trustDomain: string;
   /** The model in force now (swapped atomically on each ACKed update). */
   model(): RuntimeModel;
+  /**
+   * Chooses an EDS cluster's endpoint (one RoundRobin for the Ztunnel's life): the cursors live
+   * here, not in the model, so a model swap (an EDS update) goes on where the last pick was.
+   */
+  readonly endpoints: EndpointPicker;
   readonly pool: HbonePool;
   readonly certs: CertManager;
   readonly tracker: ConnectionTracker;

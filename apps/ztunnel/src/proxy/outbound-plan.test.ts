@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planOutbound, serviceOfChain } from '@mesh/ztunnel-plan';
+import { RoundRobin } from '@mesh/proxy-runtime';
+import { planOutbound, serviceOfChain, withPart } from '@mesh/ztunnel-plan';
 import { BOOKINFO } from '../testing/bookinfo.js';
 import { modelForNode } from '../testing/model.js';
 import type { FakeMesh } from '../testing/mesh-resources.js';
@@ -35,16 +36,33 @@ describe('planOutbound', () => {
     ['anything to 15001 (a capture loop)', conn('10.77.1.10', '10.77.100.13', 15001), { kind: 'blackhole', chain: 'BlackHoleCluster' }],
   ])('%s', (_name, c, expected) => {
     const model = modelForNode(BOOKINFO, 'node-a');
-    expect(planOutbound(model, c)).toMatchObject(expected);
+    expect(planOutbound(model, c, new RoundRobin())).toMatchObject(expected);
   });
 
   it('spreads a service over its three endpoints round robin', () => {
     const model = modelForNode(BOOKINFO, 'node-a');
+    const rr = new RoundRobin();
     const picks = Array.from({ length: 6 }, () => {
-      const plan = planOutbound(model, conn('10.77.1.11', '10.77.100.11', 9080));
+      const plan = planOutbound(model, conn('10.77.1.11', '10.77.100.11', 9080), rr);
       return plan.kind === 'hbone' ? plan.authority : plan.kind;
     });
     expect(picks).toEqual(['10.77.1.12:9080', '10.77.2.10:9080', '10.77.2.11:9080', '10.77.1.12:9080', '10.77.2.10:9080', '10.77.2.11:9080']);
+  });
+
+  it('leaves the model as it was: the round robin is the caller\'s, and goes on across a model swap (an EDS update)', () => {
+    const model = modelForNode(BOOKINFO, 'node-a');
+    const rr = new RoundRobin();
+    const authority = (m: typeof model) => {
+      const plan = planOutbound(m, conn('10.77.1.11', '10.77.100.11', 9080), rr);
+      return plan.kind === 'hbone' ? plan.authority : plan.kind;
+    };
+    const snapshot = () => JSON.stringify(model, (_k, v: unknown) => (v instanceof Map ? [...v] : typeof v === 'bigint' ? String(v) : v));
+    const before = snapshot();
+    expect(authority(model)).toBe('10.77.1.12:9080');
+    expect(snapshot()).toBe(before);
+    // A new model with a new (equal) endpoint list: the next pick is the second endpoint.
+    const swapped = withPart(model, { endpoints: { byCluster: new Map([...model.endpoints.byCluster].map(([k, v]) => [k, [...v]])) } });
+    expect(authority(swapped)).toBe('10.77.2.10:9080');
   });
 
   it('skips unhealthy endpoints and reports UH when none is left', () => {
@@ -53,33 +71,34 @@ describe('planOutbound', () => {
       pods: BOOKINFO.pods.map((p) => (p.name === 'reviews-v2' || p.name === 'ratings-v1' ? { ...p, healthy: false } : p)),
     };
     const model = modelForNode(mesh, 'node-a');
+    const rr = new RoundRobin();
     const picks = new Set(
       Array.from({ length: 4 }, () => {
-        const plan = planOutbound(model, conn('10.77.1.11', '10.77.100.11', 9080));
+        const plan = planOutbound(model, conn('10.77.1.11', '10.77.100.11', 9080), rr);
         return plan.kind === 'hbone' ? plan.authority : plan.kind;
       }),
     );
     expect(picks).toEqual(new Set(['10.77.1.12:9080', '10.77.2.11:9080']));
-    expect(planOutbound(model, conn('10.77.1.11', '10.77.100.13', 9080))).toMatchObject({ kind: 'reject', responseFlag: 'UH' });
+    expect(planOutbound(model, conn('10.77.1.11', '10.77.100.13', 9080), rr)).toMatchObject({ kind: 'reject', responseFlag: 'UH' });
   });
 
   it('sends plain TCP to endpoints outside the mesh (no tunnel metadata)', () => {
     const mesh: FakeMesh = { ...BOOKINFO, pods: BOOKINFO.pods.map((p) => (p.name === 'details-v1' ? { ...p, captured: false } : p)) };
     const model = modelForNode(mesh, 'node-a');
-    expect(planOutbound(model, conn('10.77.1.10', '10.77.100.12', 9080))).toMatchObject({ kind: 'passthrough', destination: '10.77.2.12:9080', service: 'details.default.svc.cluster.local' });
+    expect(planOutbound(model, conn('10.77.1.10', '10.77.100.12', 9080), new RoundRobin())).toMatchObject({ kind: 'passthrough', destination: '10.77.2.12:9080', service: 'details.default.svc.cluster.local' });
     // Direct to that pod: it is not captured, so no tunnel either.
-    expect(planOutbound(model, conn('10.77.1.10', '10.77.2.12', 9080))).toMatchObject({ kind: 'passthrough', destination: '10.77.2.12:9080' });
+    expect(planOutbound(model, conn('10.77.1.10', '10.77.2.12', 9080), new RoundRobin())).toMatchObject({ kind: 'passthrough', destination: '10.77.2.12:9080' });
   });
 
   it('uses the configured HBONE port (upstream_port_override)', () => {
     const model = modelForNode({ ...BOOKINFO, hbonePort: 25008 }, 'node-a');
-    expect(planOutbound(model, conn('10.77.1.10', '10.77.100.13', 9080))).toMatchObject({ destination: '10.77.2.13:25008' });
+    expect(planOutbound(model, conn('10.77.1.10', '10.77.100.13', 9080), new RoundRobin())).toMatchObject({ destination: '10.77.2.13:25008' });
   });
 
   it('refuses with NC while a chain names a cluster that has not arrived', () => {
     const model = modelForNode(BOOKINFO, 'node-a');
     const withoutClusters = { ...model, clusters: new Map() };
-    expect(planOutbound(withoutClusters, conn('10.77.1.10', '10.77.100.13', 9080))).toMatchObject({ kind: 'reject', responseFlag: 'NC' });
+    expect(planOutbound(withoutClusters, conn('10.77.1.10', '10.77.100.13', 9080), new RoundRobin())).toMatchObject({ kind: 'reject', responseFlag: 'NC' });
   });
 
   it('reads the service from chain names', () => {
@@ -123,13 +142,14 @@ describe('planOutbound: istio.io/waypoint-for', () => {
     for (const [dialect, model] of models) {
       it.skipIf(!hasIstiodGolden(`waypoint-for-${value}-node-a`) || !hasIstiodGolden(`workload-waypoint-for-${value}`))(`${value} (${dialect} dialect)`, () => {
         const m = model();
+        const rr = new RoundRobin();
         // Pod IPs of enrolled workloads, on either node.
-        expect(planOutbound(m, conn('10.77.1.10', '10.77.2.41', 8080))).toMatchObject(expected.pod('10.77.2.41'));
-        expect(planOutbound(m, conn('10.77.1.10', '10.77.1.40', 8080))).toMatchObject(expected.pod('10.77.1.40'));
+        expect(planOutbound(m, conn('10.77.1.10', '10.77.2.41', 8080), rr)).toMatchObject(expected.pod('10.77.2.41'));
+        expect(planOutbound(m, conn('10.77.1.10', '10.77.1.40', 8080), rr)).toMatchObject(expected.pod('10.77.1.40'));
         // The opted-out pod is always direct.
-        expect(planOutbound(m, conn('10.77.1.10', '10.77.2.42', 8080))).toMatchObject(direct('10.77.2.42'));
+        expect(planOutbound(m, conn('10.77.1.10', '10.77.2.42', 8080), rr)).toMatchObject(direct('10.77.2.42'));
         // The Service VIP.
-        expect(planOutbound(m, conn('10.77.1.10', '10.77.100.40', 80))).toMatchObject(expected.service);
+        expect(planOutbound(m, conn('10.77.1.10', '10.77.100.40', 80), rr)).toMatchObject(expected.service);
       });
     }
   }
@@ -138,8 +158,8 @@ describe('planOutbound: istio.io/waypoint-for', () => {
 describe('planOutbound decision trace', () => {
   it('records the matcher branches, chain, cluster, endpoint and tunnel hop, and plans alike with or without it', () => {
     const steps: Array<{ kind: string }> = [];
-    const traced = planOutbound(modelForNode(BOOKINFO, 'node-a'), conn('10.77.1.10', '10.77.100.13', 9080), (s) => steps.push(s));
-    expect(traced).toEqual(planOutbound(modelForNode(BOOKINFO, 'node-a'), conn('10.77.1.10', '10.77.100.13', 9080)));
+    const traced = planOutbound(modelForNode(BOOKINFO, 'node-a'), conn('10.77.1.10', '10.77.100.13', 9080), new RoundRobin(), (s) => steps.push(s));
+    expect(traced).toEqual(planOutbound(modelForNode(BOOKINFO, 'node-a'), conn('10.77.1.10', '10.77.100.13', 9080), new RoundRobin()));
     expect(steps.map((s) => s.kind)).toEqual(['match', 'route', 'endpoints', 'endpoint', 'route', 'original-dst']);
     expect(steps[0]).toMatchObject({
       branches: [
@@ -155,7 +175,7 @@ describe('planOutbound decision trace', () => {
 
   it('keeps only the branches that led to the chain (on_no_match after a dead end)', () => {
     const steps: Array<{ kind: string; branches?: ReadonlyArray<{ kind: string }> }> = [];
-    planOutbound(modelForNode(BOOKINFO, 'node-a'), conn('10.77.1.10', '10.77.100.13', 80), (s) => steps.push(s));
+    planOutbound(modelForNode(BOOKINFO, 'node-a'), conn('10.77.1.10', '10.77.100.13', 80), new RoundRobin(), (s) => steps.push(s));
     expect(steps[0]?.branches?.at(-1)).toMatchObject({ kind: 'no match' });
   });
 });

@@ -31,7 +31,7 @@ export interface OutboundHooks {
 export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: ConnectionAddresses, hooks: OutboundHooks = {}): Promise<void> {
   socket.on('error', () => undefined);
   const model = ctx.model();
-  const plan = planOutbound(model, addrs);
+  const plan = planOutbound(model, addrs, ctx.endpoints);
   const sourceWorkload = workloadOfIp(model, addrs.src.ip);
   const init = connectionInit(plan, addrs, sourceWorkload);
   const refuse = (failure: OutboundFailure, responseFlag: string) => {

@@ -16,8 +16,6 @@
  * across types (a chain naming a cluster that has not arrived yet) are resolved per connection,
  * as Envoy does while a cluster warms, never NACKed: ADS does not order types.
  */
-// The sub-path alone: meshctl loads this planner, and the package's index brings gRPC and the admin servers.
-import { RoundRobin } from '@mesh/proxy-runtime/round-robin';
 import { parseSpiffeUri } from '@mesh/pki';
 import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, CHAIN_SERVICE_METADATA_KEY, ISTIO_METADATA_NAMESPACE, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from '@mesh/envoy-config';
 import { attempt, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
@@ -149,19 +147,44 @@ export type ClusterModel =
     }
   | { readonly kind: 'static'; readonly name: string; readonly endpoints: readonly Endpoint[] };
 
-export interface Endpoint {
+/**
+ * One endpoint of a cluster, by the kind of address it has: how the connection continues depends
+ * on it (and on the cluster), so the planner switches on `kind` and finds every field it needs.
+ */
+export type Endpoint = SocketEndpoint | TunnelEndpoint;
+
+/** What any endpoint may say about the workload behind it (`istio` / `tunnel` metadata). */
+interface EndpointMetadata {
+  /** Routable: HEALTHY or UNKNOWN (Envoy skips the others). */
   readonly healthy: boolean;
-  /** `envoy_internal_address`: hand the connection to this internal listener (else the cluster's `tunnelListener`). */
-  readonly internalListener?: string;
-  readonly endpointId?: string;
-  /** `socket_address`: plain TCP to it. */
-  readonly address?: string;
-  /** The `tunnel` filter metadata: HBONE address (pod:15008) and the tunnel's destination (pod:port). */
-  readonly tunnel?: { readonly address: string; readonly destination: string };
   /** SPIFFE URI the endpoint must present, when the control plane says. */
   readonly identity?: string;
   /** Workload name (`istio` metadata), for logs and metrics. */
   readonly workload?: string;
+}
+
+/**
+ * A `socket_address` (`ip:port`): plain TCP to a workload outside the mesh, or, in an EDS cluster
+ * that speaks HBONE itself (`tlsIdentity`), the HBONE server (a waypoint's `ip:15008`).
+ */
+export interface SocketEndpoint extends EndpointMetadata {
+  readonly kind: 'socket';
+  readonly address: string;
+}
+
+/** A captured workload reached through an HBONE tunnel: an internal listener opens it. */
+export interface TunnelEndpoint extends EndpointMetadata {
+  readonly kind: 'tunnel';
+  /**
+   * The `envoy_internal_address` listener to hand the connection to. Undefined in the workload
+   * dialect, whose endpoint lists are shared by the local identities: each identity's cluster
+   * names its tunnel listener (`tunnelListener`).
+   */
+  readonly internalListener: string | undefined;
+  /** `envoy_internal_address.endpoint_id` (how config_dump and `x explain` name the endpoint). */
+  readonly endpointId: string | undefined;
+  /** The `tunnel` filter metadata: HBONE address (pod:15008) and the tunnel's destination (pod:port). */
+  readonly tunnel: { readonly address: string; readonly destination: string };
 }
 
 export interface EndpointModel {
@@ -172,21 +195,15 @@ export interface RuntimeModel {
   readonly listeners: ListenerModel;
   readonly clusters: ReadonlyMap<string, ClusterModel>;
   readonly endpoints: EndpointModel;
-  /**
-   * Round-robin cursors per cluster (@mesh/proxy-runtime's `RoundRobin`, as the waypoint's): the
-   * only mutable state, advanced by planOutbound, carried from model to model so a new EDS
-   * update goes on where the last one was.
-   */
-  readonly cursors: RoundRobin;
 }
 
 export const EMPTY_LISTENERS: ListenerModel = { outbound: undefined, inbound: undefined, inboundPlaintext: undefined, internal: new Map() };
 
 export function emptyModel(): RuntimeModel {
-  return { listeners: EMPTY_LISTENERS, clusters: new Map(), endpoints: { byCluster: new Map() }, cursors: new RoundRobin() };
+  return { listeners: EMPTY_LISTENERS, clusters: new Map(), endpoints: { byCluster: new Map() } };
 }
 
-/** A new model with one part replaced; round-robin cursors carry over. */
+/** A new model with one part replaced (the others shared with `model`). */
 export function withPart(model: RuntimeModel, part: Partial<Pick<RuntimeModel, 'listeners' | 'clusters' | 'endpoints'>>): RuntimeModel {
   return { ...model, ...part };
 }
@@ -573,42 +590,37 @@ function compileAssignment(cla: JsonRecord, path: string): { endpoints: Endpoint
       const tunnelMeta = optionalRecord(metadata?.['tunnel'], `${ePath}.metadata.filter_metadata.tunnel`);
       const istioMeta = optionalRecord(metadata?.['istio'], `${ePath}.metadata.filter_metadata.istio`);
       const identityText = optionalString(tunnelMeta?.['identity'] ?? istioMeta?.['identity'], `${ePath}.metadata.filter_metadata.tunnel.identity`);
-      const endpoint: {
-        healthy: boolean;
-        internalListener?: string;
-        endpointId?: string;
-        address?: string;
-        tunnel?: { address: string; destination: string };
-        identity?: string;
-        workload?: string;
-      } = { healthy: ROUTABLE_HEALTH.has(e['health_status'] as string | undefined) };
       const workload = optionalString(istioMeta?.['workload'], `${ePath}.metadata.filter_metadata.istio.workload`);
-      if (workload) endpoint.workload = workload;
-      if (identityText) endpoint.identity = identityOfSecret(identityText, `${ePath}.metadata.filter_metadata.tunnel.identity`);
+      const meta = {
+        healthy: ROUTABLE_HEALTH.has(e['health_status'] as string | undefined),
+        ...(identityText ? { identity: identityOfSecret(identityText, `${ePath}.metadata.filter_metadata.tunnel.identity`) } : {}),
+        ...(workload ? { workload } : {}),
+      };
+      let tunnel: TunnelEndpoint['tunnel'] | undefined;
       if (tunnelMeta) {
         const tAddress = string(tunnelMeta['address'], `${ePath}.metadata.filter_metadata.tunnel.address`);
         const tDestination = string(tunnelMeta['destination'], `${ePath}.metadata.filter_metadata.tunnel.destination`);
         splitAddress(tAddress, `${ePath}.metadata.filter_metadata.tunnel.address`);
         splitAddress(tDestination, `${ePath}.metadata.filter_metadata.tunnel.destination`);
-        endpoint.tunnel = { address: tAddress, destination: tDestination };
+        tunnel = { address: tAddress, destination: tDestination };
       }
       if (address['envoy_internal_address'] !== undefined) {
         const ia = record(address['envoy_internal_address'], `${ePath}.endpoint.address.envoy_internal_address`);
-        endpoint.internalListener = string(ia['server_listener_name'], `${ePath}.endpoint.address.envoy_internal_address.server_listener_name`);
-        const id = optionalString(ia['endpoint_id'], `${ePath}.endpoint.address.envoy_internal_address.endpoint_id`);
-        if (id) endpoint.endpointId = id;
-        if (!endpoint.tunnel) throw new UnsupportedConfig(`${ePath}.metadata`, 'an internal endpoint needs `tunnel` metadata (address, destination)');
+        const internalListener = string(ia['server_listener_name'], `${ePath}.endpoint.address.envoy_internal_address.server_listener_name`);
+        const endpointId = optionalString(ia['endpoint_id'], `${ePath}.endpoint.address.envoy_internal_address.endpoint_id`) || undefined;
+        if (!tunnel) throw new UnsupportedConfig(`${ePath}.metadata`, 'an internal endpoint needs `tunnel` metadata (address, destination)');
+        endpoints.push({ kind: 'tunnel', ...meta, internalListener, endpointId, tunnel });
       } else if (address['socket_address'] !== undefined) {
         const sa = record(address['socket_address'], `${ePath}.endpoint.address.socket_address`);
         const ip = string(sa['address'], `${ePath}.endpoint.address.socket_address.address`);
         const port = optionalNumber(sa['port_value'], `${ePath}.endpoint.address.socket_address.port_value`);
         const text = formatAddress(ip, port ?? 0);
         splitAddress(text, `${ePath}.endpoint.address.socket_address`);
-        endpoint.address = text;
+        // `tunnel` metadata on a socket address opens no tunnel (only an internal listener reads it).
+        endpoints.push({ kind: 'socket', ...meta, address: text });
       } else {
         throw new UnsupportedConfig(`${ePath}.endpoint.address`, 'expected envoy_internal_address or socket_address');
       }
-      endpoints.push(endpoint);
     }
   }
   return { endpoints };
@@ -676,8 +688,7 @@ function endpointFactsOf(model: RuntimeModel, ip: string): EndpointFacts | undef
     index = new Map();
     for (const endpoints of model.endpoints.byCluster.values()) {
       for (const e of endpoints) {
-        const address = e.tunnel?.destination ?? e.address;
-        if (!address) continue;
+        const address = e.kind === 'tunnel' ? e.tunnel.destination : e.address;
         const facts = index.get(hostOfAddress(address)) ?? {};
         facts.workload ??= e.workload;
         facts.identity ??= e.identity;

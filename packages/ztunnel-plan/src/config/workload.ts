@@ -143,7 +143,7 @@ function waypointPodEndpoints(waypoint: ZtunnelGatewayAddress, targets: readonly
   return targets
     .map(({ w, ip }) => {
       const address = formatAddress(ip, waypoint.hboneMtlsPort);
-      return { key: address, endpoint: { healthy: w ? w.status === 'Healthy' : true, address, ...(w ? { identity: spiffeOf(w) } : {}) } satisfies Endpoint };
+      return { key: address, endpoint: { kind: 'socket', healthy: w ? w.status === 'Healthy' : true, address, ...(w ? { identity: spiffeOf(w) } : {}) } satisfies Endpoint };
     })
     .sort(byText((e) => e.key))
     .map((e) => e.endpoint);
@@ -167,7 +167,10 @@ function serviceEndpoints(
       out.push({
         key: address,
         endpoint: {
+          kind: 'tunnel',
           healthy: w ? w.status === 'Healthy' : true,
+          // The cluster names the tunnel listener of its local identity (the list is shared).
+          internalListener: undefined,
           endpointId: address,
           tunnel: { address, destination },
           // The destination is the service (through its waypoint), not the waypoint's workload.
@@ -187,8 +190,8 @@ function serviceEndpoints(
       out.push({
         key: address,
         endpoint: isCapturedWorkload(w)
-          ? { ...common, endpointId: address, tunnel: { address: formatAddress(ip, HBONE_PORT), destination: address } }
-          : { ...common, address },
+          ? { kind: 'tunnel', ...common, internalListener: undefined, endpointId: address, tunnel: { address: formatAddress(ip, HBONE_PORT), destination: address } }
+          : { kind: 'socket', ...common, address },
       });
     }
   }

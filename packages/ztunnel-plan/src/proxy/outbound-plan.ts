@@ -13,11 +13,14 @@
  *     ORIGINAL_DST without TLS (PassthroughCluster) → plain TCP to dst
  *     BlackHoleCluster / STATIC without endpoints → refuse
  *
- * The socket code (outbound.ts, socks5.ts) calls this and only moves bytes.
+ * The socket code (outbound.ts, socks5.ts) calls this and only moves bytes. The endpoint choice is
+ * an input (`EndpointPicker`), owned by the caller: ztunnel passes its one `RoundRobin`, whose
+ * cursors outlive model swaps; meshctl `x explain --endpoint` passes a picker that takes the asked
+ * endpoint. The planner itself reads the model and changes nothing.
  */
 import { BLACKHOLE_CLUSTER, formatAddress, splitAddress } from '@mesh/envoy-config';
 import type { MatchBranch } from '../config/matcher.js';
-import { WELL_KNOWN_CLUSTERS, serviceOfChain, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type TcpProxyRoute } from '../config/model.js';
+import { WELL_KNOWN_CLUSTERS, serviceOfChain, substitute, type ClusterModel, type Endpoint, type RuntimeModel, type SocketEndpoint, type TcpProxyRoute, type TunnelEndpoint } from '../config/model.js';
 
 export { serviceOfChain };
 
@@ -71,10 +74,22 @@ export type OutboundStep =
 
 export type OutboundTrace = (step: OutboundStep) => void;
 
+/**
+ * Chooses one of a cluster's routable (healthy) endpoints, or undefined for none. Any state (a
+ * round-robin cursor) belongs to the caller, not to the model: @mesh/proxy-runtime's `RoundRobin`
+ * is one, keyed by cluster name.
+ */
+export interface EndpointPicker {
+  pick(cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined;
+}
+
+/** The first routable endpoint: what a fresh round robin picks (a freshly synced ztunnel's first connection). */
+export const FIRST_ENDPOINT: EndpointPicker = { pick: (_cluster, endpoints) => endpoints[0] };
+
 /** Internal listener hops a plan may take; guards against a config loop. */
 const MAX_HOPS = 4;
 
-export function planOutbound(model: RuntimeModel, conn: ConnectionAddresses, trace?: OutboundTrace): OutboundPlan {
+export function planOutbound(model: RuntimeModel, conn: ConnectionAddresses, picker: EndpointPicker, trace?: OutboundTrace): OutboundPlan {
   const listener = model.listeners.outbound;
   if (!listener) return { kind: 'reject', chain: undefined, reason: 'no outbound listener configured yet', responseFlag: 'NR' };
   const branches: MatchBranch[] | undefined = trace ? [] : undefined;
@@ -85,7 +100,7 @@ export function planOutbound(model: RuntimeModel, conn: ConnectionAddresses, tra
   if (!route) return { kind: 'reject', chain: chainName, reason: `filter chain ${chainName} is missing`, responseFlag: 'NR' };
   const dst = formatAddress(conn.dst.ip, conn.dst.port);
   const src = formatAddress(conn.src.ip, conn.src.port);
-  return planRoute(model, route, { chain: chainName, service: listener.services.get(chainName), dst, src, tunnel: undefined, hops: 0, trace, internalListener: undefined });
+  return planRoute(model, route, { chain: chainName, service: listener.services.get(chainName), dst, src, tunnel: undefined, hops: 0, trace, picker, internalListener: undefined });
 }
 
 interface RouteContext {
@@ -97,6 +112,7 @@ interface RouteContext {
   readonly tunnel: { address: string; destination: string } | undefined;
   readonly hops: number;
   readonly trace: OutboundTrace | undefined;
+  readonly picker: EndpointPicker;
   /** The internal listener this hop runs in; undefined for the outbound listener's chain. */
   readonly internalListener: string | undefined;
 }
@@ -111,11 +127,11 @@ function planRoute(model: RuntimeModel, route: TcpProxyRoute, ctx: RouteContext)
       ctx.trace?.({ kind: 'endpoints', cluster, endpoints: cluster.endpoints });
       return cluster.endpoints.length === 0
         ? { kind: 'blackhole', chain: ctx.chain, reason: `${cluster.name} has no endpoints` }
-        : planEndpoint(model, cluster, pick(model, cluster.name, cluster.endpoints), ctx, route);
+        : planEndpoint(model, cluster, pick(ctx.picker, cluster.name, cluster.endpoints), ctx, route);
     case 'eds': {
       const endpoints = model.endpoints.byCluster.get(cluster.serviceName) ?? [];
       ctx.trace?.({ kind: 'endpoints', cluster, endpoints });
-      const endpoint = pick(model, cluster.name, endpoints);
+      const endpoint = pick(ctx.picker, cluster.name, endpoints);
       if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
       return planEndpoint(model, cluster, endpoint, ctx, route);
     }
@@ -127,8 +143,15 @@ function planRoute(model: RuntimeModel, route: TcpProxyRoute, ctx: RouteContext)
 function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endpoint | undefined, ctx: RouteContext, route: TcpProxyRoute): OutboundPlan {
   if (!endpoint) return { kind: 'reject', chain: ctx.chain, reason: `no healthy upstream in ${cluster.name}`, responseFlag: 'UH' };
   ctx.trace?.({ kind: 'endpoint', cluster: cluster.name, endpoint });
-  if (endpoint.address && cluster.kind === 'eds' && cluster.tlsIdentity) return planHboneEndpoint(cluster.tlsIdentity, cluster.name, endpoint, endpoint.address, route, ctx);
-  if (endpoint.address) return { kind: 'passthrough', chain: ctx.chain, destination: endpoint.address, service: ctx.service };
+  if (endpoint.kind === 'socket') {
+    if (cluster.kind === 'eds' && cluster.tlsIdentity) return planHboneEndpoint(cluster.tlsIdentity, cluster.name, endpoint, route, ctx);
+    return { kind: 'passthrough', chain: ctx.chain, destination: endpoint.address, service: ctx.service };
+  }
+  return planTunnelEndpoint(model, cluster, endpoint, ctx);
+}
+
+/** A tunnelled endpoint: its internal listener (or the cluster's) runs the tunnel's tcp_proxy, set_dst_address = `tunnel.address`. */
+function planTunnelEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: TunnelEndpoint, ctx: RouteContext): OutboundPlan {
   const listenerName = endpoint.internalListener ?? (cluster.kind === 'eds' ? cluster.tunnelListener : undefined);
   if (!listenerName) return { kind: 'reject', chain: ctx.chain, reason: `endpoint of ${cluster.name} names no internal listener`, responseFlag: 'NR' };
   const internal = model.listeners.internal.get(listenerName);
@@ -137,7 +160,7 @@ function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endp
   const plan = planRoute(model, internal.route, {
     ...ctx,
     // set_dst_address: the internal listener's downstream destination is the endpoint's tunnel address.
-    dst: endpoint.tunnel?.address ?? ctx.dst,
+    dst: endpoint.tunnel.address,
     tunnel: endpoint.tunnel,
     hops: ctx.hops + 1,
     internalListener: listenerName,
@@ -157,9 +180,9 @@ function planEndpoint(model: RuntimeModel, cluster: ClusterModel, endpoint: Endp
  * endpoint is the HBONE server, the chain's tunneling_config names the CONNECT `:authority`
  * (`%DOWNSTREAM_LOCAL_ADDRESS%`: where the pod was connecting).
  */
-function planHboneEndpoint(sourceIdentity: string, clusterName: string, endpoint: Endpoint, destination: string, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
+function planHboneEndpoint(sourceIdentity: string, clusterName: string, endpoint: SocketEndpoint, route: TcpProxyRoute, ctx: RouteContext): OutboundPlan {
   return {
-    ...hbonePlan(sourceIdentity, clusterName, destination, route, ctx),
+    ...hbonePlan(sourceIdentity, clusterName, endpoint.address, route, ctx),
     expectedIdentities: endpoint.identity ? [endpoint.identity] : undefined,
     ...(endpoint.workload ? { workload: endpoint.workload } : {}),
   };
@@ -185,7 +208,7 @@ function hbonePlan(sourceIdentity: string, clusterName: string, destination: str
   return { kind: 'hbone', chain: ctx.chain, cluster: clusterName, destination, authority, sourceIdentity, expectedIdentities: undefined, headers, service: ctx.service };
 }
 
-/** Round robin over routable endpoints; the cursor lives in the model so it survives EDS updates. */
-function pick(model: RuntimeModel, cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined {
-  return model.cursors.pick(cluster, endpoints.filter((e) => e.healthy));
+/** The caller's choice among the routable endpoints (Envoy routes to HEALTHY and UNKNOWN hosts only). */
+function pick(picker: EndpointPicker, cluster: string, endpoints: readonly Endpoint[]): Endpoint | undefined {
+  return picker.pick(cluster, endpoints.filter((e) => e.healthy));
 }
