@@ -10,9 +10,9 @@
  * Lifecycle: `start()` once; `close()` graceful (stops listening, drains the pool), `destroy()`
  * abrupt; both idempotent.
  */
-import { createServer, connect, isIPv4, type Server, type Socket, type AddressInfo } from 'node:net';
+import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { HboneServer, type HbonePool } from '@mesh/hbone-core';
-import { TPROXY_LISTEN_ADDRESS, createTcpSocket, listenTransparent } from '@mesh/netfilter';
+import { TPROXY_LISTEN_ADDRESS, listenTransparent } from '@mesh/netfilter';
 import { MeshError } from '@mesh/errors';
 import type { ZtunnelConfig } from './config.js';
 import { localIdentities, localWorkloads } from '@mesh/ztunnel-plan';
@@ -34,7 +34,7 @@ import { recheck } from '@mesh/ztunnel-plan';
 import { handleInboundTunnel, serverCredentialsFor } from './proxy/inbound.js';
 import { handleOutbound } from './proxy/outbound.js';
 import { createWorkloadPool } from './proxy/pool.js';
-import { explicitSourceBinding, transparentSourceBinding } from './proxy/source-bind.js';
+import { explicitSourceBinding, podConnector, transparentSourceBinding } from './proxy/source-bind.js';
 import { handleSocks5 } from './proxy/socks5.js';
 
 export type ZtunnelOptions = Pick<
@@ -74,7 +74,6 @@ export class Ztunnel {
   #closed = false;
   #listening = false;
   /** Set once IP_TRANSPARENT upstream sockets failed (no addon, no CAP_NET_ADMIN): stop trying. */
-  #spoofFailed = false;
 
   constructor(options: ZtunnelOptions) {
     this.#options = options;
@@ -102,7 +101,11 @@ export class Ztunnel {
       logger,
       rbacStats: this.rbacStats,
       connectTcp: (host, port) => connect({ host, port, allowHalfOpen: true, noDelay: true }),
-      connectToPod: (host, port, sourceIp) => this.#connectToPod(host, port, sourceIp),
+      connectToPod: podConnector({
+        transparent: options.captureMode === 'transparent',
+        isLocalWorkload: (ip) => localWorkloads(store.model).some((w) => w.ip === ip),
+        onUnavailable: (err) => logger.log('proxy', 'warn', 'cannot preserve client source addresses; connecting to pods from the node address', { error: err.message }),
+      }),
       sourceBinding,
     };
     this.server = new HboneServer({
@@ -163,25 +166,6 @@ export class Ztunnel {
     this.pool.destroy();
     this.server.destroy();
     this.certs.destroy();
-  }
-
-  #connectToPod(host: string, port: number, sourceIp: string | undefined): Socket {
-    const plain = () => connect({ host, port, allowHalfOpen: true, noDelay: true });
-    // Same-node (and unknown) sources keep the node's address: the original connection's
-    // accepted socket is on this node and could share the spoofed 4-tuple.
-    if (this.#options.captureMode !== 'transparent' || this.#spoofFailed || !sourceIp || !isIPv4(sourceIp)) return plain();
-    if (localWorkloads(this.store.model).some((w) => w.ip === sourceIp)) return plain();
-    let socket: Socket;
-    try {
-      socket = createTcpSocket({ transparent: true, localAddress: sourceIp });
-    } catch (err) {
-      this.#spoofFailed = true;
-      this.#options.logger.log('proxy', 'warn', 'cannot preserve client source addresses; connecting to pods from the node address', { error: (err as Error).message });
-      return plain();
-    }
-    socket.allowHalfOpen = true;
-    socket.once('connect', () => socket.setNoDelay(true));
-    return socket.connect(port, host);
   }
 
   /**

@@ -12,7 +12,7 @@
  *   tunnel goes from the node's address with `forwarded` naming the pod (the far side accepts it
  *   only for a workload of the peer's identity).
  */
-import { connect, type Socket } from 'node:net';
+import { connect, isIPv4, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createTcpSocket } from '@mesh/netfilter';
 
@@ -64,4 +64,34 @@ export function isLocalAddress(ip: string): boolean {
     localAddresses = { at: now, set };
   }
   return localAddresses.set.has(ip);
+}
+
+/**
+ * How the inbound side connects to a local pod for a tunnel: in transparent mode from the
+ * client's own address (IP_TRANSPARENT), so the pod sees who called, as with Istio's ztunnel;
+ * from the node's address for a same-node or unknown source (the original connection's accepted
+ * socket is on this node and could share the spoofed 4-tuple), in explicit mode, or once binding
+ * a foreign address has failed (reported once through `onUnavailable`).
+ */
+export function podConnector(options: {
+  transparent: boolean;
+  isLocalWorkload: (ip: string) => boolean;
+  onUnavailable: (error: Error) => void;
+}): (host: string, port: number, sourceIp: string | undefined) => Socket {
+  let unavailable = false;
+  return (host, port, sourceIp) => {
+    const plain = () => connect({ host, port, allowHalfOpen: true, noDelay: true });
+    if (!options.transparent || unavailable || !sourceIp || !isIPv4(sourceIp) || options.isLocalWorkload(sourceIp)) return plain();
+    let socket: Socket;
+    try {
+      socket = createTcpSocket({ transparent: true, localAddress: sourceIp });
+    } catch (err) {
+      unavailable = true;
+      options.onUnavailable(err as Error);
+      return plain();
+    }
+    socket.allowHalfOpen = true;
+    socket.once('connect', () => socket.setNoDelay(true));
+    return socket.connect(port, host);
+  };
 }
