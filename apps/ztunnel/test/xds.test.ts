@@ -15,8 +15,7 @@ import { buildFakeResources } from '../src/testing/mesh-resources.js';
 import { BOOKINFO } from '../src/testing/bookinfo.js';
 import { hasIstiodGolden, readIstiodGolden, type WorkloadGolden } from '../src/testing/istiod-goldens.js';
 import { RoundRobin } from '@mesh/proxy-runtime';
-import { planOutbound } from '@mesh/ztunnel-plan';
-import { planInboundTunnel } from '@mesh/ztunnel-plan';
+import { planOutbound, planInboundTunnel } from '@mesh/ztunnel-plan';
 import type { ResourceJson, XdsClient, XdsProtocol } from '@mesh/xds';
 
 const cleanups: Array<() => unknown> = [];

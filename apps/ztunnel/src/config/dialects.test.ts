@@ -11,11 +11,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ipFromBase64 } from '@mesh/workload-api';
-import { localIdentities, localWorkloads, serviceVipOf, workloadOfIp, type RuntimeModel } from '@mesh/ztunnel-plan';
+import { localIdentities, localWorkloads, serviceVipOf, workloadOfIp, type RuntimeModel, planOutbound, planInboundPlaintext, planInboundTunnel } from '@mesh/ztunnel-plan';
 import { modelOf } from '../testing/model.js';
 import { RoundRobin } from '@mesh/proxy-runtime';
-import { planOutbound } from '@mesh/ztunnel-plan';
-import { planInboundPlaintext, planInboundTunnel } from '@mesh/ztunnel-plan';
 import { hasIstiodGolden as has, readIstiodGolden as read, workloadStoreOf, type WorkloadGolden } from '../testing/istiod-goldens.js';
 
 const STRICT_ENVOY = 'peer-authentication-strict-denies-plaintext';

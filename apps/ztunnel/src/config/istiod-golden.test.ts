@@ -6,11 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { localWorkloads, serviceVipOf } from '@mesh/ztunnel-plan';
+import { localWorkloads, serviceVipOf, planOutbound, planInboundPlaintext, planInboundTunnel } from '@mesh/ztunnel-plan';
 import { modelOf } from '../testing/model.js';
 import { RoundRobin } from '@mesh/proxy-runtime';
-import { planOutbound } from '@mesh/ztunnel-plan';
-import { planInboundPlaintext, planInboundTunnel } from '@mesh/ztunnel-plan';
 
 const GOLDEN_DIR = fileURLToPath(new URL('../../../istiod-lite/test/golden/', import.meta.url));
 const golden = (name: string) => JSON.parse(readFileSync(`${GOLDEN_DIR}${name}`, 'utf8')) as { listeners: unknown[]; clusters: unknown[]; endpoints: unknown[] };

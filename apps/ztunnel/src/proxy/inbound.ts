@@ -6,12 +6,11 @@
  */
 import { forwardTunnel, parseBaggage, resolveTunnelSource, type HboneCredentials, type IncomingTunnel } from '@mesh/hbone-core';
 import { formatAddress, normalizeIp, splitAddress } from '@mesh/envoy-config';
-import { identityOfIp, inboundChainFor, workloadOfIp } from '@mesh/ztunnel-plan';
+import { identityOfIp, inboundChainFor, workloadOfIp, planInboundTunnel } from '@mesh/ztunnel-plan';
 import type { ProxyContext } from './context.js';
 import type { ConnectionInit } from './connections.js';
 import { reportAuthorization } from './authz-report.js';
 import { ORIGINAL_DST_HEADER } from '@mesh/envoy-config';
-import { planInboundTunnel } from '@mesh/ztunnel-plan';
 import { describe } from './outbound.js';
 
 /** The server certificate for a connection: that of the pod whose IP it arrived on. */

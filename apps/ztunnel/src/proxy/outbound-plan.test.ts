@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { RoundRobin } from '@mesh/proxy-runtime';
-import { planOutbound, serviceOfChain, withPart } from '@mesh/ztunnel-plan';
+import { planOutbound, serviceOfChain, withPart, type RuntimeModel } from '@mesh/ztunnel-plan';
 import { BOOKINFO } from '../testing/bookinfo.js';
 import { modelForNode } from '../testing/model.js';
 import type { FakeMesh } from '../testing/mesh-resources.js';
 import { modelOf } from '../testing/model.js';
 import { hasIstiodGolden, readIstiodGolden, workloadStoreOf, type WorkloadGolden } from '../testing/istiod-goldens.js';
-import type { RuntimeModel } from '@mesh/ztunnel-plan';
 
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 const PRODUCTPAGE = 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage';

@@ -8,10 +8,9 @@ import type { Socket } from 'node:net';
 import { ANY_IDENTITY_IN_TRUST_DOMAIN, HboneErrorCode, relay } from '@mesh/hbone-core';
 import { hasCode } from '@mesh/errors';
 import { formatAddress } from '@mesh/envoy-config';
-import { workloadOfIp } from '@mesh/ztunnel-plan';
+import { workloadOfIp, planOutbound, type ConnectionAddresses, type OutboundPlan } from '@mesh/ztunnel-plan';
 import type { ProxyContext } from './context.js';
 import type { ConnectionInit } from './connections.js';
-import { planOutbound, type ConnectionAddresses, type OutboundPlan } from '@mesh/ztunnel-plan';
 
 export interface OutboundFailure {
   kind: 'blackhole' | 'reject' | 'connect';

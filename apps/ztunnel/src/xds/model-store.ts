@@ -13,8 +13,7 @@ import { TYPE_URL, type ResourceJson } from '@mesh/xds';
 import { attempt } from '@mesh/envoy-config';
 import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki';
 import { addressFromXds, addressResourceName, authorizationFromXds, authorizationResourceName, type ZtunnelPolicy, type ZtunnelService, type ZtunnelWorkload } from '@mesh/workload-api';
-import { compileClusters, compileEndpoints, compileListeners, emptyModel, withPart, type RuntimeModel } from '@mesh/ztunnel-plan';
-import { compileWorkloadModel, EMPTY_WORKLOAD_STATE, type WorkloadState } from '@mesh/ztunnel-plan';
+import { compileClusters, compileEndpoints, compileListeners, emptyModel, withPart, type RuntimeModel, compileWorkloadModel, EMPTY_WORKLOAD_STATE, type WorkloadState } from '@mesh/ztunnel-plan';
 
 export type XdsDialect = 'envoy' | 'workload';
 
