@@ -15,7 +15,15 @@
 //                                   garbage-collected process is a sawtooth (garbage piles up
 //                                   until a major GC), so the slope is taken over the lowest
 //                                   sample of each tenth of the run, the first fifth (warm-up)
-//                                   left out; ≈ 0 when nothing is retained
+//                                   left out; ≈ 0 when nothing is retained. RSS also keeps pages
+//                                   V8 has not given back, so it cannot tell a leak from a lazy
+//                                   collector: the heap rows below can
+//   ztunnel A/B heap slope MiB/min  the same slope of each ztunnel's V8 heap in use (`heap_used`
+//                                   of its admin `/memory`, sampled every 2 s): the lowest sample
+//                                   of a tenth of the run is taken just after a collection, so it
+//                                   approximates the live heap; ≈ 0 when nothing is retained
+//   ztunnel A/B heap start/end      that lowest heap in use in the first tenth after warm-up and
+//                                   in the last tenth
 //   leaked file descriptors         descriptors of both ztunnels that no live HBONE connection
 //                                   accounts for, after everything closed (and a grace period),
 //                                   minus the same before: idle pooled HBONE connections stay
@@ -27,6 +35,9 @@ import { existsSync } from 'node:fs';
 const ECHO_PORT = 9080;
 const ECHO_TIMEOUT_MS = 10_000;
 const RSS_SAMPLE_MS = 1_000;
+/** The heap is read over the admin API (an HTTP request into the node's namespace): less often. */
+const HEAP_SAMPLE_MS = 2_000;
+const MIB = 1024 * 1024;
 /** After the last connection closed: how long descriptors may take to be given back. */
 const FD_GRACE_MS = 20_000;
 
@@ -136,11 +147,35 @@ export async function run({ quick = false } = {}) {
       for (const k of ['A', 'B']) rss[k].push({ min, mib: rssMiB(pids[k]) });
       if (Date.now() - lastProgress >= 60_000) {
         lastProgress = Date.now();
-        process.stderr.write(`soak: ${min.toFixed(1)} min, RSS A ${rss.A.at(-1).mib.toFixed(1)} MiB, B ${rss.B.at(-1).mib.toFixed(1)} MiB, ${errors.length} errors\n`);
+        const heapNow = (k) => (heap[k].length > 0 ? heap[k].at(-1).mib.toFixed(1) : '?');
+        process.stderr.write(`soak: ${min.toFixed(1)} min, RSS A ${rss.A.at(-1).mib.toFixed(1)} MiB, B ${rss.B.at(-1).mib.toFixed(1)} MiB, heap used A ${heapNow('A')} MiB, B ${heapNow('B')} MiB, ${errors.length} errors\n`);
       }
     };
     sampleRss();
     const rssTimer = setInterval(sampleRss, RSS_SAMPLE_MS);
+    const heap = { A: [], B: [] };
+    let heapSampleFailures = 0;
+    let heapSampling = false;
+    const sampleHeap = async () => {
+      if (heapSampling) return; // the previous reads are still out
+      heapSampling = true;
+      try {
+        await Promise.all(
+          ['A', 'B'].map(async (k) => {
+            const min = (Date.now() - started) / 60_000;
+            try {
+              heap[k].push({ min, mib: (await adminJson(nodeNs[k], '/memory')).heap_used / MIB });
+            } catch (err) {
+              if (heapSampleFailures++ < 3) process.stderr.write(`soak: heap of ztunnel ${k}: ${err.message}\n`);
+            }
+          }),
+        );
+      } finally {
+        heapSampling = false;
+      }
+    };
+    await sampleHeap();
+    const heapTimer = setInterval(sampleHeap, HEAP_SAMPLE_MS);
 
     // Each long-lived connection echoes a line every second (spread over the second).
     const echoTimers = live.map((conn) =>
@@ -193,10 +228,14 @@ export async function run({ quick = false } = {}) {
     for (const conn of live) clearInterval(conn.timer);
     await sleep(ECHO_TIMEOUT_MS / 5); // the last echoes
     clearInterval(rssTimer);
+    clearInterval(heapTimer);
     sampleRss();
     for (const conn of live) if (conn.pending.size > 0) failure(`connection ${conn.id}: ${conn.pending.size} echoes outstanding at the end`);
     const echoes = live.reduce((sum, c) => sum + c.echoes, 0);
     const kept = { A: lows(rss.A, seconds / 60), B: lows(rss.B, seconds / 60) };
+    const liveHeap = { A: lows(heap.A, seconds / 60).slice(WARMUP_WINDOWS), B: lows(heap.B, seconds / 60).slice(WARMUP_WINDOWS) };
+    const heapStartEnd = (k) => (liveHeap[k].length > 0 ? `${liveHeap[k][0].mib.toFixed(1)}/${liveHeap[k].at(-1).mib.toFixed(1)}` : 'no samples');
+    const heapNote = (k) => `lowest heap_used (admin /memory) per tenth of the run after warm-up, of ${heap[k].length} samples${heapSampleFailures > 0 ? ` (${heapSampleFailures} reads failed)` : ''}; target ≈ 0`;
 
     closing = true;
     for (const conn of live) conn.socket.destroy();
@@ -220,6 +259,10 @@ export async function run({ quick = false } = {}) {
       r('ztunnel B rss slope MiB/min', slopePerMinute(kept.B.slice(WARMUP_WINDOWS)), 'MiB/min', 'lowest RSS per tenth of the run; target ≈ 0'),
       r('ztunnel A rss start/end', `${kept.A[0].mib.toFixed(1)}/${kept.A.at(-1).mib.toFixed(1)}`, 'MiB', 'lowest in the first/last tenth'),
       r('ztunnel B rss start/end', `${kept.B[0].mib.toFixed(1)}/${kept.B.at(-1).mib.toFixed(1)}`, 'MiB', 'lowest in the first/last tenth'),
+      r('ztunnel A heap slope MiB/min', slopePerMinute(liveHeap.A), 'MiB/min', heapNote('A')),
+      r('ztunnel B heap slope MiB/min', slopePerMinute(liveHeap.B), 'MiB/min', heapNote('B')),
+      r('ztunnel A heap start/end', heapStartEnd('A'), 'MiB', 'lowest heap_used in the first tenth after warm-up/the last tenth'),
+      r('ztunnel B heap start/end', heapStartEnd('B'), 'MiB', 'lowest heap_used in the first tenth after warm-up/the last tenth'),
       r('ztunnel A rss peak', Math.max(...rss.A.map((p) => p.mib)), 'MiB'),
       r('ztunnel B rss peak', Math.max(...rss.B.map((p) => p.mib)), 'MiB'),
       r('ztunnel A file descriptors before/after', `${fdsBefore.A}/${fdsAfter.A}`, 'fds', 'after: idle pooled HBONE connections included'),

@@ -77,6 +77,21 @@ describe('admin', () => {
     expect(await (await fetch(`${base}/stats/prometheus`)).text()).toContain('# TYPE istio_tcp_connections_opened_total counter');
     expect(await (await fetch(`${base}/tunnels`)).json()).toEqual({ connections: [], pool: [], server: [] });
   });
+
+  it("serves the process's memory and V8's heap in bytes, and lists /memory", async () => {
+    const res = await fetch(`${base}/memory`);
+    expect(res.status).toBe(200);
+    const memory = (await res.json()) as Record<string, number>;
+    expect(Object.keys(memory).sort()).toEqual(
+      ['array_buffers', 'detached_contexts', 'external', 'heap_size_limit', 'heap_total', 'heap_used', 'malloced_memory', 'native_contexts', 'peak_malloced_memory', 'rss', 'total_available_size'].sort(),
+    );
+    for (const [field, value] of Object.entries(memory)) expect(Number.isInteger(value) && value >= 0, field).toBe(true);
+    expect(memory['heap_used']).toBeGreaterThan(0);
+    expect(memory['heap_used']).toBeLessThanOrEqual(memory['heap_total']!);
+    expect(memory['heap_total']).toBeLessThanOrEqual(memory['heap_size_limit']!);
+    expect(memory['native_contexts']).toBeGreaterThanOrEqual(1);
+    expect(((await (await fetch(`${base}/`)).json()) as { endpoints: string[] }).endpoints).toContain('/memory');
+  });
 });
 
 describe('metrics (15020) and readiness (15021): read-only, nothing of the admin API', () => {
@@ -96,7 +111,7 @@ describe('metrics (15020) and readiness (15021): read-only, nothing of the admin
         expect(res.status, `${port}${path}`).toBe(404);
         const body = await res.text();
         expect(body).toContain(own);
-        expect(body).not.toMatch(/config_dump|tunnels|logging|certs/);
+        expect(body).not.toMatch(/config_dump|tunnels|logging|certs|memory|heap/);
       }
     }
     expect((await at(metrics.port, '/stats/prometheus?x')).status).toBe(200);

@@ -13,6 +13,8 @@
  *                                      Server-Sent Events when the client accepts text/event-stream)
  *   GET /logging, POST /logging?level=<l> or ?<scope>=<l>                 log levels
  *   GET /certs                                                            workload certificates
+ *   GET /memory                        the process's memory and V8's heap (JSON; Envoy's admin has
+ *                                      a /memory too): heap_used is what the soak samples
  *   GET /healthz/ready
  *
  * Metrics (15020) and readiness (15021), read-only, reachable by scrapers and probes (and so by
@@ -21,6 +23,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getHeapStatistics } from 'node:v8';
 import { buildConfigDump, configDumpInputFromTypeStates, type ResourceJson } from '@mesh/xds';
 import { configDumpSecrets, PROMETHEUS_CONTENT_TYPE, readOnlyHandler, sendJson as json, serveLogging, type Handler } from '@mesh/proxy-runtime';
 import type { ProxyLogger as Logger } from '@mesh/log';
@@ -141,10 +144,46 @@ function pascal(field: string): string {
   return ELEMENT_TYPE[field] ?? field;
 }
 
+/**
+ * `/memory`: bytes, as `process.memoryUsage()` and `v8.getHeapStatistics()` give them (snake_case
+ * like Envoy's `/memory`; docs/operations.md says what each is). RSS keeps pages V8 has not given
+ * back, so it cannot tell a leak from a lazy collector; `heap_used` just after a collection is the
+ * live heap.
+ */
+export interface MemoryReport {
+  rss: number;
+  heap_total: number;
+  heap_used: number;
+  external: number;
+  array_buffers: number;
+  heap_size_limit: number;
+  total_available_size: number;
+  malloced_memory: number;
+  peak_malloced_memory: number;
+  native_contexts: number;
+  detached_contexts: number;
+}
 
+export function memoryReport(): MemoryReport {
+  const m = process.memoryUsage();
+  const v8 = getHeapStatistics();
+  return {
+    rss: m.rss,
+    heap_total: m.heapTotal,
+    heap_used: m.heapUsed,
+    external: m.external,
+    array_buffers: m.arrayBuffers,
+    heap_size_limit: v8.heap_size_limit,
+    total_available_size: v8.total_available_size,
+    malloced_memory: v8.malloced_memory,
+    peak_malloced_memory: v8.peak_malloced_memory,
+    native_contexts: v8.number_of_native_contexts,
+    detached_contexts: v8.number_of_detached_contexts,
+  };
+}
 
 /** The admin API's endpoints, as `/` lists them. */
-export const ADMIN_ENDPOINTS = ['/config_dump', '/stats/prometheus', '/tunnels', '/tunnels?watch=1', '/logging', '/certs', '/healthz/ready'] as const;
+export const ADMIN_ENDPOINTS = ['/config_dump', '/stats/prometheus', '/tunnels', '/tunnels?watch=1', '/logging', '/certs', '/memory', '/healthz/ready'] as const;
 export const METRICS_ENDPOINTS = ['/metrics', '/stats/prometheus'] as const;
 export const READINESS_ENDPOINTS = ['/healthz/ready'] as const;
 
@@ -182,6 +221,8 @@ export function createAdminHandler(options: AdminOptions): Handler {
           return readiness(ztunnel, res);
         case '/certs':
           return json(res, 200, { certificates: ztunnel.certs.status().map(({ certChainPem: _pem, ...s }) => s) });
+        case '/memory':
+          return json(res, 200, memoryReport());
         case '/':
           return json(res, 200, { endpoints: ADMIN_ENDPOINTS });
         default:
