@@ -214,10 +214,10 @@ describe.skipIf(!isRoot || !BUILT)('control surfaces: pods are refused, the oper
       expect((await httpFromPod(legacy, host, 15020, metrics)).status).toBe(200);
       expect((await httpFromPod(legacy, host, 15021, '/healthz/ready')).status).toBe(200);
       for (const port of [15020, 15021]) {
-        for (const path of ['/', '/config_dump', '/config_dump?include_eds', '/certs', '/tunnels', '/logging']) {
+        for (const path of ['/', '/config_dump', '/config_dump?include_eds', '/certs', '/tunnels', '/logging', '/memory']) {
           const res = await httpFromPod(legacy, host, port, path);
           expect(res.status, `${host}:${port}${path}`).toBe(404);
-          expect(res.body).not.toMatch(/config_dump|tunnels|logging|certs|BEGIN CERTIFICATE/);
+          expect(res.body).not.toMatch(/config_dump|tunnels|logging|certs|memory|heap_used|BEGIN CERTIFICATE/);
         }
         expect((await httpFromPod(legacy, host, port, '/logging?level=debug', 'POST')).status).toBe(405);
       }
