@@ -111,7 +111,7 @@ export class Waypoint {
       config,
     );
     node = waypointNode(config.podName, config.namespace, config.nodeName, config.podIp, waypoint.#admin.adminMetadata);
-    waypoint.#xds = startProxyXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, node, store: waypoint.store, logger, onApplied: () => waypoint.#onConfig() });
+    waypoint.#xds = startProxyXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, node, store: waypoint.store, logger, onApplied: () => waypoint.#onConfig(), onConnected: () => waypoint.certs.retryFailedNow() });
     logger.log('proxy', 'info', 'waypoint started', { pod: `${config.namespace}/${config.podName}`, node: config.nodeName, xds: config.xdsAddress, admin: waypoint.adminPort });
     return waypoint;
   }

@@ -78,7 +78,9 @@ async function main(): Promise<number> {
   // Advertised to istiod-lite (/debug/syncz): where meshctl finds this admin API and how to get there.
   const { adminMetadata } = surfaces;
   node = ztunnelNode(config.nodeName, '', adminMetadata);
-  const xds = startXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, nodeName: config.nodeName, adminMetadata, store: ztunnel.store, logger });
+  // istiod-lite is the CA too: once its stream is back, certificates whose renewal failed while it
+  // was away are asked for at once (they may have expired meanwhile).
+  const xds = startXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, nodeName: config.nodeName, adminMetadata, store: ztunnel.store, logger, onConnected: () => ztunnel.certs.retryFailedNow() });
   logger.log('proxy', 'info', 'ztunnel started', {
     node: config.nodeName,
     mode: config.captureMode,

@@ -20,6 +20,8 @@ export interface ProxyXdsOptions {
   logger: ProxyLogger;
   /** After each update is in force. */
   onApplied?: () => void;
+  /** Each time the stream to the control plane is (re)established. */
+  onConnected?: () => void;
   initialBackoffMs?: number | undefined;
   maxBackoffMs?: number | undefined;
 }
@@ -44,7 +46,10 @@ export function startProxyXds(o: ProxyXdsOptions): XdsClient {
   client.on('nack', (nack: XdsNack) =>
     logger.log('xds', 'warn', 'config rejected (NACK)', { type: shortTypeName(nack.typeUrl), version: nack.version, reason: nack.message, ...(nack.rejected ? { rejected: nack.rejected } : {}) }),
   );
-  client.on('connected', () => logger.log('xds', 'info', 'connected to the control plane', { target: o.target }));
+  client.on('connected', () => {
+    logger.log('xds', 'info', 'connected to the control plane', { target: o.target });
+    o.onConnected?.();
+  });
   client.on('disconnected', (err: Error, retryInMs?: number) =>
     logger.log('xds', 'warn', 'control plane stream lost; serving the last config and reconnecting', { target: o.target, error: err.message, retryInMs }),
   );

@@ -114,6 +114,37 @@ describe('CertManager', () => {
     expect(() => certs.assertUsable(ID)).not.toThrow();
   });
 
+  it('asks the CA again at once when the control plane is back (retryFailedNow), ahead of a long backoff', async () => {
+    const { generateKeyAndCsr } = await import('@mesh/pki');
+    const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
+    let caUp = true;
+    const certs = new CertManager({
+      sign: async (req) => {
+        if (!caUp) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
+        return signer(2_000, [])(req);
+      },
+      // Once the CA has failed, the next attempt is further away than the test waits.
+      retryInitialMs: 60_000,
+      generateKeyAndCsr: async () => kc,
+    });
+    onTestFinished(() => certs.close());
+    const retries: unknown[] = [];
+    certs.on('error-retry', (e) => retries.push(e));
+    certs.setIdentities([ID]);
+    await certs.secureContext(ID);
+    const first = certs.credentials(ID);
+    caUp = false;
+    await waitFor(() => retries.length > 0, { what: 'a renewal to fail while the CA is away' });
+    caUp = true;
+    certs.retryFailedNow();
+    const renewed = await waitFor(() => certs.credentials(ID) !== first && certs.credentials(ID), { timeoutMs: 10_000, what: 'a certificate once the control plane is back' });
+    expect(renewed).toBeTruthy();
+    // Nothing failing is asked for again: a second call while all is well starts no signing.
+    const before = retries.length;
+    certs.retryFailedNow();
+    expect(retries.length).toBe(before);
+  });
+
   it('retries a failed signing and forgets identities no longer needed', async () => {
     const { generateKeyAndCsr } = await import('@mesh/pki');
     const kc = await generateKeyAndCsr(parseSpiffeUri(ID));

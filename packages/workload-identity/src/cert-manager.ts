@@ -109,6 +109,20 @@ export class CertManager extends EventEmitter {
     );
   }
 
+  /**
+   * The control plane is reachable again (its xDS stream reconnected): every identity whose last
+   * signing failed asks the CA now, not at its next backoff tick, which after a long outage can be
+   * many seconds away while its certificate has already expired.
+   */
+  retryFailedNow(): void {
+    if (this.#closed) return;
+    for (const entry of this.#entries.values()) {
+      if (entry.failures === 0 || entry.inflight) continue;
+      clearTimeout(entry.timer);
+      void this.#fetch(entry);
+    }
+  }
+
   /** Current credentials of an identity; undefined until the first certificate arrived. */
   credentials(identity: string): HboneCredentials | undefined {
     return this.#entries.get(identity)?.credentials;

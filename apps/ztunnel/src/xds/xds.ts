@@ -38,6 +38,8 @@ export interface XdsWiring {
   logger: Logger;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Each time the stream to the control plane is (re)established (the CA is reachable again). */
+  onConnected?: () => void;
 }
 
 export function startXds(w: XdsWiring): XdsClient {
