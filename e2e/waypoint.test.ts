@@ -137,9 +137,10 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('waypoint, %s dialect at z
 
   it("examples/waypoint: every request for echo goes to echo-v1, through the waypoint", async () => {
     await apply('route.yaml', ROUTE_TO_V1());
+    const since = waypoint.logs.length; // this test's requests only: in a shuffled run others came first
     const answers = await many(20, 5, () => get('/'));
     expect(new Set(answers.map((a) => `${a.status} ${a.body.split(' ')[0]}`))).toEqual(new Set(['200 echo-v1']));
-    const line = await waypoint.waitForLog((e) => e['scope'] === 'access' && e['response_code'] === 200 && e['src.identity'] === SLEEP);
+    const line = await waypoint.waitForLog((e) => e['scope'] === 'access' && e['response_code'] === 200 && e['src.identity'] === SLEEP, undefined, since);
     expect(line).toMatchObject({ 'dst.service': 'echo.echo.svc.cluster.local', 'dst.vip': `${ECHO_VIP}:80`, 'dst.addr': '10.77.1.20:8080', 'dst.hbone_addr': '10.77.1.20:15008' });
   });
 

@@ -40,11 +40,12 @@ export class AppProcess {
   }
 
   /**
-   * The first log line (present or to come) that satisfies `predicate`; fails at once if the
-   * process exits first, and with the end of its output if the deadline passes.
+   * The first log line (present or to come) that satisfies `predicate` — of those after `since`
+   * (a `logs.length` taken earlier: what a test's own request caused, whatever ran before it) —
+   * fails at once if the process exits first, and with the end of its output if the deadline passes.
    */
-  waitForLog(predicate: (entry: LogEntry) => boolean, timeoutMs = WAIT_TIMEOUT_MS): Promise<LogEntry> {
-    return waitFor(() => this.logs.find(predicate), {
+  waitForLog(predicate: (entry: LogEntry) => boolean, timeoutMs = WAIT_TIMEOUT_MS, since = 0): Promise<LogEntry> {
+    return waitFor(() => this.logs.slice(since).find(predicate), {
       timeoutMs,
       what: `a matching log line from ${this.name}`,
       giveUpIf: () => !this.running && `${this.name} exited (${this.child.exitCode ?? this.child.signalCode})`,
