@@ -137,4 +137,19 @@ describe.skipIf(missing)(`meshctl against a real kube-apiserver${missing ? ` (sk
     const other = await runCli(['--kubeconfig', kubeconfig, '--istiod', istiod.address, 'pc', 'all', 'ztunnel-node-b']);
     expect(errorLine(other.stderr)).toMatch(/^error: cannot port-forward to pod istio-system\/ztunnel-b2x7k port 15000: /);
   });
+
+  it('a pod target: a ztunnel that cannot be reached through its pod is read from istiod-lite instead, with a note, as without a cluster', async () => {
+    const istiod = await startJsonServer(istiodRoute());
+    closers.push(istiod.close);
+    const result = await runCli(['--kubeconfig', kubeconfig, '--istiod', istiod.address, 'pc', 'listeners', 'productpage-v1.default']);
+    expect(result.code).toBe(0);
+    const notes = result.stderr.trimEnd().split('\n');
+    expect(notes).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^note: cannot port-forward to pod istio-system\/ztunnel-a9q4m port 15000: .*; using the config istiod-lite sends ztunnel-node-a instead$/),
+        expect.stringMatching(/^note: cannot port-forward to pod istio-system\/ztunnel-b2x7k port 15000: .*; using the config istiod-lite sends ztunnel-node-b instead$/),
+      ]),
+    );
+    expect(result.stdout).not.toBe('');
+  });
 });

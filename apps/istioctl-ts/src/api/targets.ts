@@ -124,21 +124,26 @@ export async function dumpOfProxy(client: MeshClient, proxy: ProxyEntry, facts?:
  * (pod lookup, explain). One unreachable admin API must not sink the whole view: that proxy's
  * dump then comes from istiod-lite, and `note` says so.
  */
-export async function allZtunnelDumps(client: MeshClient, proxies?: ProxyEntry[], note?: (message: string) => void, facts?: HostFacts): Promise<(NamedDump & { entry: ProxyEntry })[]> {
+export async function allZtunnelDumps(
+  client: MeshClient,
+  proxies?: ProxyEntry[],
+  note?: (message: string) => void,
+  facts?: HostFacts,
+): Promise<(NamedDump & { entry: ProxyEntry; raw: unknown; origin: 'admin' | 'istiod'; admin: ProxyAdmin })[]> {
   const list = (proxies ?? (await client.proxies())).filter((p) => p.type === 'ztunnel');
   return Promise.all(
     list.map(async (entry) => {
-      let raw: unknown;
+      let dumped: Awaited<ReturnType<typeof dumpOfProxy>>;
       try {
-        const dumped = await dumpOfProxy(client, entry, facts);
-        raw = dumped.raw;
+        dumped = await dumpOfProxy(client, entry, facts);
         if (dumped.origin === 'istiod' && entry.admin && dumped.admin.problem) note?.(`note: ${dumped.admin.problem.problem}; using the config istiod-lite sends ${entry.name} instead\n`);
       } catch (err) {
-        if (!entry.adminAddress || !note || !hasCode(err, 'MESHCTL_ERR_UNREACHABLE', 'MESHCTL_ERR_TIMEOUT')) throw err;
+        // A port-forward (a cluster) that fails is an unreachable admin API like any other.
+        if ((!entry.adminAddress && !entry.kubePod) || !note || !hasCode(err, 'MESHCTL_ERR_UNREACHABLE', 'MESHCTL_ERR_TIMEOUT', 'MESHCTL_ERR_PORT_FORWARD')) throw err;
         note(`note: ${err.message}; using the config istiod-lite sends ${entry.name} instead\n`);
-        raw = await client.istiodConfigDump(entry.id);
+        dumped = { raw: await client.istiodConfigDump(entry.id), origin: 'istiod', admin: { problem: { problem: err.message, hint: err.hint ?? ADMIN_FLAG_HINT } } };
       }
-      return { name: entry.name, dump: parseConfigDump(raw, `${entry.name}'s config dump`), entry };
+      return { name: entry.name, dump: parseConfigDump(dumped.raw, `${entry.name}'s config dump`), entry, ...dumped };
     }),
   );
 }
@@ -192,14 +197,14 @@ export async function loadTarget(sources: TargetSources, target: string | undefi
   if (!workload || !home) {
     throw unknownTarget(target, proxies, workloads.filter((w) => w.proxy !== undefined).map(workloadLabel));
   }
-  const { raw, origin, admin } = await dumpOfProxy(client, home.entry, sources.hostFacts);
+  // Its dump as read above (from the proxy, or from istiod-lite when the proxy could not be reached).
   return {
     proxy: home.name,
-    raw,
-    dump: parseConfigDump(raw, `${home.name}'s config dump`),
+    raw: home.raw,
+    dump: home.dump,
     pod: { ip: workload.ip, identity: workload.identity, label: workloadLabel(workload) },
-    origin,
-    adminAddress: admin.address,
-    adminProblem: admin.problem,
+    origin: home.origin,
+    adminAddress: home.admin.address,
+    adminProblem: home.admin.problem,
   };
 }
