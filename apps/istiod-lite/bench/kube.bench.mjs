@@ -7,7 +7,7 @@
 // TypeScript: Node 24 strips its types. Without the tools the rows are recorded with value null and
 // the reason. The objects are created in parallel batches (32 requests in flight) by the harness's
 // admin client; the bench plays kubelet, setting each Node's address and each Pod's IP and
-// Ready through the `status` subresource.
+// Ready through the `status` subresource (the harness's setPodStatus / setNodeStatus).
 //
 // Rows:
 // - `kube initial sync ms`: istiod-lite's own process (`--config-source kubernetes`, the real main)
@@ -22,18 +22,19 @@
 //   and it is no longer UNHEALTHY. istiod-lite's 100 ms debounce is included.
 // - `istiod-lite kube rss MiB`: istiod-lite's resident memory with the cluster listed and the
 //   clients synced (after the samples in `afterSamplesMiB`).
-import { spawn } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { XdsClient, TYPE_URL } from '@mesh/xds';
 import { createRecorder, median, percentile } from '../../../scripts/bench-lib.mjs';
+import { startIstiodProcess } from './istiod-process.mjs';
 
 const FULL = { pods: 2_000, services: 200, nodes: 20, namespaces: 10, samples: 15 };
 const QUICK = { pods: 500, services: 50, nodes: 20, namespaces: 5, samples: 5 };
-const ISTIOD_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** Logged once every informer has listed and the first snapshot of the whole cluster is built. */
+const LISTED = 'listed the Kubernetes API';
 const KUBE_CLUSTER = new URL('../test/kube-cluster.ts', import.meta.url).href;
 /** Node bootstrap keys (one RSA key per node) are kept between runs here, so only the first run pays for them. */
 const STATE_DIR = path.join(homedir(), '.cache', 'ambient-mesh-ts', 'bench-kube-state');
@@ -61,25 +62,6 @@ async function waitFor(predicate, timeoutMs, what, pollMs = 5) {
   }
 }
 
-/** What a kubelet writes once a pod's sandbox has its IP: Running, and Ready or not. */
-function podStatus(podIP, ready) {
-  const now = new Date();
-  return {
-    phase: 'Running',
-    podIP,
-    podIPs: [{ ip: podIP }],
-    hostIP: '127.0.0.1',
-    hostIPs: [{ ip: '127.0.0.1' }],
-    startTime: now,
-    conditions: [
-      { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
-      { type: 'Initialized', status: 'True', lastTransitionTime: now },
-      { type: 'ContainersReady', status: ready ? 'True' : 'False', lastTransitionTime: now },
-      { type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: now },
-    ],
-  };
-}
-
 function podObject({ name, namespace, service, version, node }) {
   return {
     apiVersion: 'v1',
@@ -89,22 +71,20 @@ function podObject({ name, namespace, service, version, node }) {
   };
 }
 
-/** Creates a Pod and sets its status as a kubelet would (the create answer carries the resourceVersion the status write needs). */
-async function createPod(core, pod, podIP, ready) {
-  const created = await core.createNamespacedPod({ namespace: pod.metadata.namespace, body: pod });
-  created.status = podStatus(podIP, ready);
-  return core.replaceNamespacedPodStatus({ namespace: pod.metadata.namespace, name: pod.metadata.name, body: created });
+/** Creates a Pod and sets its status as a kubelet would (the harness's setPodStatus: Running, its IP, Ready or not). */
+async function createPod(cluster, core, pod, podIP, ready) {
+  await core.createNamespacedPod({ namespace: pod.metadata.namespace, body: pod });
+  await cluster.setPodStatus(pod.metadata.namespace, pod.metadata.name, { podIP, ready });
 }
 
 /** The cluster as `syntheticMesh` lays it out: pods round-robin over nodes, node n's pods in 10.(20+n).0.0/16. */
-async function createCluster(core, size) {
+async function createCluster(cluster, core, size) {
   const namespaces = Array.from({ length: size.namespaces }, (_, n) => `ns-${n}`);
   await inBatches(namespaces, (name) => core.createNamespace({ body: { metadata: { name, labels: { 'istio.io/dataplane-mode': 'ambient' } } } }));
   const nodes = Array.from({ length: size.nodes }, (_, n) => n);
   await inBatches(nodes, async (n) => {
-    const created = await core.createNode({ body: { metadata: { name: `node-${n}` }, spec: { podCIDR: `10.${20 + n}.0.0/16` } } });
-    created.status = { ...created.status, addresses: [{ type: 'InternalIP', address: `10.0.0.${n + 1}` }, { type: 'Hostname', address: `node-${n}` }] };
-    await core.replaceNodeStatus({ name: `node-${n}`, body: created });
+    await core.createNode({ body: { metadata: { name: `node-${n}` }, spec: { podCIDR: `10.${20 + n}.0.0/16` } } });
+    await cluster.setNodeStatus(`node-${n}`, `10.0.0.${n + 1}`);
   });
   const services = Array.from({ length: size.services }, (_, s) => s);
   // No clusterIP: the API server allocates one (the harness's range is 10.77.100.0/24).
@@ -120,49 +100,8 @@ async function createCluster(core, size) {
     const n = p % size.nodes;
     const i = Math.floor(p / size.nodes) + 1;
     const pod = podObject({ name: `svc-${s}-${p}`, namespace: `ns-${s % size.namespaces}`, service: `svc-${s}`, version: `v${p % 3}`, node: `node-${n}` });
-    return createPod(core, pod, `10.${20 + n}.${i >> 8}.${i & 255}`, true);
+    return createPod(cluster, core, pod, `10.${20 + n}.${i >> 8}.${i & 255}`, true);
   });
-}
-
-async function startIstiodProcess(kubeconfig) {
-  await mkdir(STATE_DIR, { recursive: true });
-  const spawned = performance.now();
-  const child = spawn(
-    process.execPath,
-    [ISTIOD_MAIN, '--config-source', 'kubernetes', '--kubeconfig', kubeconfig, '--state-dir', STATE_DIR, '--xds-port', '0', '--xds-tls-port', '0', '--debug-port', '0', '--listen-address', '127.0.0.1'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let output = '';
-  let listedMs;
-  const ports = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`istiod-lite did not start within 300 s:\n${output.slice(-2000)}`)), 300_000);
-    child.stderr.on('data', (chunk) => {
-      output = (output + chunk).slice(-100_000);
-      if (listedMs === undefined && output.includes('"msg":"listed the Kubernetes API"')) listedMs = performance.now() - spawned;
-      const ready = /"msg":"istiod-lite ready".*?"ports":(\{[^}]*\})/.exec(output);
-      if (ready) {
-        clearTimeout(timer);
-        resolve(JSON.parse(ready[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`istiod-lite exited with ${code}:\n${output.slice(-2000)}`)));
-  });
-  return {
-    ports,
-    spawned,
-    listedMs,
-    readyMs: performance.now() - spawned,
-    output: () => output,
-    async rssMiB() {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
-      const kb = (key) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-      return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
-    },
-  };
 }
 
 /**
@@ -213,18 +152,19 @@ export async function run({ quick = false } = {}) {
   try {
     const core = cluster.admin.makeApiClient(CoreV1Api);
     const createStarted = performance.now();
-    await createCluster(core, size);
+    await createCluster(cluster, core, size);
     const createMs = performance.now() - createStarted;
     console.log(`kube-apiserver up in ${Math.round(clusterMs)} ms; ${scope.mesh} created in ${Math.round(createMs)} ms`);
 
-    istiod = await startIstiodProcess(await cluster.kubeconfigFor('admin'));
+    await mkdir(STATE_DIR, { recursive: true });
+    istiod = await startIstiodProcess(['--config-source', 'kubernetes', '--kubeconfig', await cluster.kubeconfigFor('admin'), '--state-dir', STATE_DIR], { marks: [LISTED] });
     const target = `127.0.0.1:${istiod.ports.xds}`;
     for (let n = 0; n < size.nodes; n++) clients.push(ztunnelClient(target, n));
     for (const c of clients) c.client.start();
     // Every pod and every service (the API server's own `kubernetes` Service too, at least these).
     await waitFor(() => clients.every((c) => c.synced() && c.addresses() >= size.pods + size.services), 600_000, 'every client holding the whole cluster', 20);
     const clientsSyncedMs = performance.now() - istiod.spawned;
-    record('kube initial sync ms', istiod.listedMs, 'ms', { target: { max: 5_000 } });
+    record('kube initial sync ms', istiod.marks[LISTED], 'ms', { target: { max: 5_000 } });
     Object.assign(results.at(-1), { ...scope, readyMs: Math.round(istiod.readyMs), clientsSyncedMs: Math.round(clientsSyncedMs), apiServerStartMs: Math.round(clusterMs), createMs: Math.round(createMs) });
     const memory = await istiod.rssMiB();
     const rssRow = record('istiod-lite kube rss MiB', memory.rss, 'MiB', { target: { max: 400 } });
@@ -238,21 +178,20 @@ export async function run({ quick = false } = {}) {
       const podIP = `10.${20 + n}.250.${i + 1}`;
       const suffix = `/Pod/${pod.metadata.namespace}/${pod.metadata.name}`;
       // Its IP first, not Ready (as a kubelet reports a started pod before its readiness probe passes).
-      const created = await createPod(core, pod, podIP, false);
+      await createPod(cluster, core, pod, podIP, false);
       const has = (c) => [...c.applied.keys()].find((name) => name.endsWith(suffix));
       await waitFor(() => clients.every((c) => has(c)), 60_000, `pod ${pod.metadata.name} (not ready) at every client`);
       const name = has(clients[0]);
       for (const c of clients) c.watched.add(name);
       await waitFor(() => clients.every((c) => c.applied.get(name)?.unhealthy === true || c.applied.get(name)?.unhealthy === undefined), 10_000, 'the not-ready pod settled');
       const started = performance.now();
-      created.status = podStatus(podIP, true);
-      await core.replaceNamespacedPodStatus({ namespace: pod.metadata.namespace, name: pod.metadata.name, body: created });
+      await cluster.setPodStatus(pod.metadata.namespace, pod.metadata.name, { podIP, ready: true });
       await waitFor(() => clients.every((c) => c.applied.get(name)?.at > started && c.applied.get(name).unhealthy === false), 60_000, `pod ${pod.metadata.name} Ready at every client`);
       samples.push(Math.max(...clients.map((c) => c.applied.get(name).at)) - started);
       for (const c of clients) c.watched.delete(name);
     }
     const row = record('kube pod ready to ztunnel p50 ms', median(samples), 'ms', { target: { max: 1_000 } });
-    Object.assign(row, { ...scope, samples: samples.length, p90: Math.round(percentile(samples, 90)), max: Math.round(Math.max(...samples)), debounceMs: 100, note: 'from before the status write (the API call included) to the last client applying it' });
+    Object.assign(row, { ...scope, samples: samples.length, p90: Math.round(percentile(samples, 90)), max: Math.round(Math.max(...samples)), debounceMs: 100, note: 'from before the status write (its read and replace included, as the harness plays kubelet) to the last client applying it' });
     rssRow.afterSamplesMiB = Math.round((await istiod.rssMiB()).rss);
     // Keep the rows in the issue's order.
     return names.map((name) => results.find((r) => r.name === name));
