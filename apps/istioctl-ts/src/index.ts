@@ -1,7 +1,7 @@
 export { createProgram, runMeshctl } from './program.js';
 export type { ProgramDeps } from './program.js';
 export { MESHCTL_VERSION } from './version.js';
-export { createHttpMeshClient, DEFAULT_ISTIOD_ADDRESS, ISTIOD_ADDRESS_ENV } from './api/mesh-client.js';
+export { createHttpMeshClient, createMeshClient, DEFAULT_ISTIOD_ADDRESS, ISTIOD_ADDRESS_ENV } from './api/mesh-client.js';
 export type { MeshClient, MeshClientFactory, MeshClientOptions } from './api/mesh-client.js';
 export type { ProxyEntry } from './api/proxies.js';
 export type { TunnelsSnapshot, LiveConnection, PoolConnection, ServerConnection } from './api/tunnels.js';

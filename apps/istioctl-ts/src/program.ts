@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
 import { MeshError, isMeshError } from '@mesh/errors';
-import { DEFAULT_ISTIOD_ADDRESS, ISTIOD_ADDRESS_ENV, createHttpMeshClient, type MeshClient, type MeshClientFactory } from './api/mesh-client.js';
+import { DEFAULT_ISTIOD_ADDRESS, ISTIOD_ADDRESS_ENV, createMeshClient, type MeshClient, type MeshClientFactory } from './api/mesh-client.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './api/http.js';
 import { ExitStatus, type CommandContext, type Output } from './commands/context.js';
 import { registerAnalyze } from './commands/analyze.js';
@@ -23,7 +23,7 @@ import { MESHCTL_VERSION } from './version.js';
 export interface ProgramDeps {
   stdout: Output;
   stderr: Output;
-  /** Builds the data layer from --istiod / MESHCTL_ISTIOD; defaults to HTTP. */
+  /** Builds the data layer from --istiod / MESHCTL_ISTIOD (and --kubeconfig/--context); defaults to HTTP (over the cluster with those). */
   client?: MeshClientFactory | undefined;
   stdin?: NodeJS.ReadStream | undefined;
   env?: Record<string, string | undefined> | undefined;
@@ -54,6 +54,8 @@ export function createProgram(deps: ProgramDeps): Command {
     .description("Inspect the mesh: which proxies are connected and in sync (proxy-status), what each runs (proxy-config, ztunnel-config), what flows through it (tunnels), and why a connection goes where it goes (x explain)")
     .option('--istiod <address>', `istiod-lite's debug API: host:port, unix:<socket> or netns:<namespace>/<host:port> (env ${ISTIOD_ADDRESS_ENV})`, env[ISTIOD_ADDRESS_ENV] ?? DEFAULT_ISTIOD_ADDRESS)
     .option('--timeout <ms>', 'how long to wait for istiod-lite or a proxy', String(DEFAULT_REQUEST_TIMEOUT_MS))
+    .option('--kubeconfig <file>', 'find istiod-lite and the ztunnels through this Kubernetes cluster and reach them by port-forward (docs/kubernetes.md)')
+    .option('--context <name>', 'the kubeconfig context (default: its current one; without --kubeconfig, $KUBECONFIG or ~/.kube/config)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => void deps.stdout.write(s), writeErr: (s) => void deps.stderr.write(s) })
     .showHelpAfterError('(add --help for usage)')
@@ -63,15 +65,17 @@ export function createProgram(deps: ProgramDeps): Command {
     );
 
   let client: MeshClient | undefined;
-  const factory = deps.client ?? createHttpMeshClient;
+  const factory = deps.client ?? createMeshClient;
   const ctx: CommandContext = {
     stdout: deps.stdout,
     stderr: deps.stderr,
     stdin: deps.stdin,
     now: deps.now ?? (() => new Date()),
     client: () => {
-      const opts = program.opts<{ istiod: string; timeout: string }>();
-      client ??= factory({ istiod: opts.istiod, timeoutMs: Number(opts.timeout) || DEFAULT_REQUEST_TIMEOUT_MS });
+      const opts = program.opts<{ istiod: string; timeout: string; kubeconfig?: string; context?: string }>();
+      const kube = opts.kubeconfig !== undefined || opts.context !== undefined ? { kubeconfig: opts.kubeconfig, context: opts.context } : undefined;
+      const istiodGiven = program.getOptionValueSource('istiod') === 'cli' || env[ISTIOD_ADDRESS_ENV] !== undefined;
+      client ??= factory({ istiod: opts.istiod, timeoutMs: Number(opts.timeout) || DEFAULT_REQUEST_TIMEOUT_MS, ...(kube ? { kube, istiodGiven } : {}) });
       return client;
     },
     note: (message) => void deps.stderr.write(message),

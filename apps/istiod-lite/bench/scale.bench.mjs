@@ -19,19 +19,18 @@
 // The workload dialect's rows are filled when meshGenerators serves its type URLs to ztunnels; until
 // then they are recorded with value null and a note. `--quick` keeps the 10,000-pod mesh and the
 // names, with fewer Envoy-dialect nodes (its per-node config is ~170 MB) and fewer edits.
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { buildSnapshot, parseManifests } from '@mesh/mesh-model';
 import { makePod, manifestYaml, syntheticMesh } from '@mesh/mesh-model/testing';
 import { ADS_DELTA_METHOD_PATH, TYPE_URL, deserializeDeltaDiscoveryResponse, serializeDeltaDiscoveryRequest } from '@mesh/xds';
 import { ResourceCache, meshGenerators } from '../dist/index.js';
+import { startIstiodProcess as startIstiod } from './istiod-process.mjs';
 
 const MESH = { pods: 10_000, services: 1_000, nodes: 50 };
-const ISTIOD_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 /** Node bootstrap keys (50 RSA keys) are kept between runs here, so only the first run pays for them. */
 const STATE_DIR = path.join(homedir(), '.cache', 'ambient-mesh-ts', 'bench-scale-state');
 
@@ -142,44 +141,7 @@ class DeltaBenchClient {
 
 async function startIstiodProcess(configDir) {
   await mkdir(STATE_DIR, { recursive: true });
-  const child = spawn(process.execPath, [ISTIOD_MAIN, '--config-dir', configDir, '--state-dir', STATE_DIR, '--xds-port', '0', '--xds-tls-port', '0', '--debug-port', '0', '--listen-address', '127.0.0.1'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let output = '';
-  const ports = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`istiod-lite did not start within 300 s:\n${output.slice(-2000)}`)), 300_000);
-    child.stderr.on('data', (chunk) => {
-      output = (output + chunk).slice(-100_000);
-      const ready = /"msg":"istiod-lite ready".*?"ports":(\{[^}]*\})/.exec(output);
-      if (ready) {
-        clearTimeout(timer);
-        resolve(JSON.parse(ready[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`istiod-lite exited with ${code}:\n${output.slice(-2000)}`)));
-  });
-  return {
-    ports,
-    pid: child.pid,
-    output: () => output,
-    async rssMiB() {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
-      const kb = (key) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-      return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
-    },
-    /** /debug/syncz, or [] when istiod is too busy to answer (a keep-alive socket it closed meanwhile). */
-    async syncz() {
-      try {
-        return await (await fetch(`http://127.0.0.1:${ports.debug}/debug/syncz`, { headers: { connection: 'close' } })).json();
-      } catch {
-        return [];
-      }
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
-    },
-  };
+  return startIstiod(['--config-dir', configDir, '--state-dir', STATE_DIR]);
 }
 
 async function waitFor(predicate, timeoutMs, what, pollMs = 5) {

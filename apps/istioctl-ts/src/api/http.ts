@@ -1,12 +1,14 @@
 /**
  * GET JSON from an admin or debug endpoint, never hanging: every request has a deadline, and
  * every failure becomes a MeshError naming the address and what to check. The address is any
- * route meshctl knows (routes.ts): TCP, a Unix socket, or TCP inside a network namespace.
+ * route meshctl knows (routes.ts): TCP, a Unix socket, TCP inside a network namespace, or a pod's
+ * port by port-forward.
  */
 import { request } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { isMeshError, MeshError } from '@mesh/errors';
-import { describeRoute, openRoute, parseRoute } from './routes.js';
+import { describeRoute, openRoute, parseRoute, type PortForwarder } from './routes.js';
 
 /** How long meshctl waits for an admin or debug endpoint before giving up. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
@@ -19,21 +21,25 @@ export interface GetOptions {
   hint: string;
   /** GET unless said (admin endpoints that change state, e.g. `POST /logging?level=debug`). */
   method?: 'GET' | 'POST';
+  /** For `pod:` addresses (meshctl given a cluster). */
+  portForward?: PortForwarder | undefined;
 }
 
 export async function getText(address: string, path: string, options: GetOptions): Promise<string> {
   const route = parseRoute(address);
   const where = describeRoute(route);
-  let socket: Socket;
+  let socket: Duplex;
   try {
-    socket = await openRoute(route);
+    socket = await openRoute(route, options.portForward);
   } catch (err) {
+    // A failed port-forward already names the pod, the port and the reason.
+    if (isMeshError(err) && err.code === 'MESHCTL_ERR_PORT_FORWARD') throw err;
     if (isMeshError(err)) throw new MeshError(err.code, `cannot reach ${options.what} at ${where}: ${err.message}`, { cause: err, ...(err.hint ? { hint: err.hint } : {}), context: { address, path } });
     throw err;
   }
   return new Promise((resolve, reject) => {
     // The host header names the route's address; the socket is already on its way there.
-    const req = request({ host: route.kind === 'unix' ? 'localhost' : route.host, path, method: options.method ?? 'GET', headers: { accept: 'application/json' }, createConnection: () => socket });
+    const req = request({ host: route.kind === 'unix' || route.kind === 'pod' ? 'localhost' : route.host, path, method: options.method ?? 'GET', headers: { accept: 'application/json' }, createConnection: () => socket as Socket });
     const fail = (code: string, message: string, cause?: unknown) =>
       reject(new MeshError(code, message, { cause, hint: options.hint, context: { address, path } }));
     const timer = setTimeout(() => {
@@ -42,6 +48,7 @@ export async function getText(address: string, path: string, options: GetOptions
     }, options.timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      if (isMeshError(err)) return reject(err); // the port-forward's own error (kube.ts)
       const why =
         err.code === 'ECONNREFUSED' ? 'connection refused' : err.code === 'EHOSTUNREACH' ? 'host unreachable' : err.code === 'EACCES' ? 'permission denied' : err.code === 'ENOENT' ? 'no such socket' : err.message;
       fail('MESHCTL_ERR_UNREACHABLE', `cannot reach ${options.what} at ${where} (${why})`, err);

@@ -5,7 +5,9 @@
  */
 import { DEFAULT_REQUEST_TIMEOUT_MS, getJson } from './http.js';
 import { isRecord } from '../config-dump/json.js';
+import { ISTIOD_DEBUG_PORT, MESH_NAMESPACE, ZTUNNEL_POD_LABEL, ISTIOD_POD_LABEL, openKubeAccess, pickIstiodPod, resolveZtunnelPod, type KubeAccess, type KubeFlags, type KubePod } from './kube.js';
 import { parseSyncz, type ProxyEntry } from './proxies.js';
+import { formatRoute, type PortForwarder } from './routes.js';
 import { parseTunnels, type TunnelsSnapshot } from './tunnels.js';
 
 export const DEFAULT_ISTIOD_ADDRESS = '127.0.0.1:15014';
@@ -23,23 +25,33 @@ export interface MeshClient {
   tunnels(adminAddress: string, proxyName: string): Promise<TunnelsSnapshot>;
   /** A ztunnel's log level per scope (`GET /logging`), after setting `set` (`POST /logging?<scope|level>=<level>`). */
   logLevels(adminAddress: string, proxyName: string, set?: ReadonlyArray<readonly [scope: string, level: string]>): Promise<Record<string, string>>;
+  /** With a cluster (--kubeconfig/--context): the ztunnel pod a `ztunnel-<node>` or pod-name target names (kube.ts). */
+  ztunnelPod?(target: string): Promise<KubePod>;
 }
 
 export interface MeshClientOptions {
   istiod: string;
   timeoutMs?: number;
+  /** For `pod:` addresses. */
+  portForward?: PortForwarder | undefined;
+  /** A cluster to find istiod-lite and the ztunnels in (`--kubeconfig`/`--context`). */
+  kube?: KubeFlags | undefined;
+  /** `istiod` was given (--istiod or the env), so a cluster is not asked where istiod-lite is. */
+  istiodGiven?: boolean | undefined;
 }
 
 export type MeshClientFactory = (options: MeshClientOptions) => MeshClient;
 
-export const createHttpMeshClient: MeshClientFactory = ({ istiod, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS }) => {
+export const createHttpMeshClient: MeshClientFactory = ({ istiod, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, portForward }) => {
   const istiodOptions = {
     timeoutMs,
+    portForward,
     what: 'istiod-lite',
     hint: `is istiod-lite running and its debug port reachable from here? Use --istiod <host:port> or ${ISTIOD_ADDRESS_ENV}; --file <config_dump.json> works without a mesh`,
   };
   const adminOptions = (proxyName: string) => ({
     timeoutMs,
+    portForward,
     what: `${proxyName}'s admin API`,
     hint: `is ${proxyName} running, and is its admin port (15000) reachable from this shell? Use --admin <host:port> to point at it`,
   });
@@ -66,3 +78,51 @@ export const createHttpMeshClient: MeshClientFactory = ({ istiod, timeoutMs = DE
     },
   };
 };
+
+/**
+ * With a cluster: istiod-lite is the pod labelled `app=istiod` in istio-system (unless --istiod
+ * names it), reached by port-forward to its debug port; each ztunnel connected to it is annotated
+ * with its DaemonSet pod, so an admin API not reachable from here is reached through the pod
+ * (targets.ts `proxyAdmin`). Nothing is asked of the API server until a command needs it.
+ */
+export function createKubeMeshClient(options: MeshClientOptions & { kube: KubeFlags }): MeshClient {
+  let access: Promise<KubeAccess> | undefined;
+  const kube = () => (access ??= openKubeAccess(options.kube));
+  const portForward: PortForwarder = async (pod, port) => (await kube()).portForward(pod, port);
+  let istiod: Promise<MeshClient> | undefined;
+  let resolvedIstiod: string | undefined;
+  const http = (address: string) => createHttpMeshClient({ ...options, istiod: address, portForward });
+  const istiodClient = () =>
+    (istiod ??= (async () => {
+      if (options.istiodGiven) return http((resolvedIstiod = options.istiod));
+      const pod = pickIstiodPod(await (await kube()).pods(MESH_NAMESPACE, ISTIOD_POD_LABEL));
+      return http((resolvedIstiod = formatRoute({ kind: 'pod', namespace: pod.namespace, name: pod.name, port: ISTIOD_DEBUG_PORT })));
+    })());
+  const ztunnelPods = async () => (await kube()).pods(MESH_NAMESPACE, ZTUNNEL_POD_LABEL);
+  const admin = http(options.istiod);
+  return {
+    get istiodAddress() {
+      return resolvedIstiod ?? `the ${ISTIOD_POD_LABEL} pod in ${MESH_NAMESPACE}`;
+    },
+    async proxies() {
+      const [proxies, pods] = await Promise.all([(await istiodClient()).proxies(), ztunnelPods()]);
+      return proxies.map((p) => {
+        if (p.type !== 'ztunnel') return p;
+        const pod = pods.find((candidate) => candidate.nodeName === p.nodeName);
+        return pod ? { ...p, kubePod: { namespace: pod.namespace, name: pod.name } } : p;
+      });
+    },
+    async istiodConfigDump(proxyId) {
+      return (await istiodClient()).istiodConfigDump(proxyId);
+    },
+    adminConfigDump: (address, proxyName) => admin.adminConfigDump(address, proxyName),
+    tunnels: (address, proxyName) => admin.tunnels(address, proxyName),
+    logLevels: (address, proxyName, set) => admin.logLevels(address, proxyName, set),
+    async ztunnelPod(target) {
+      return resolveZtunnelPod(await ztunnelPods(), target);
+    },
+  };
+}
+
+/** The default data layer: over a cluster when --kubeconfig/--context say so, else plain HTTP. */
+export const createMeshClient: MeshClientFactory = (options) => (options.kube ? createKubeMeshClient({ ...options, kube: options.kube }) : createHttpMeshClient(options));

@@ -36,6 +36,8 @@ export interface ProxyEntry {
   adminAddress: string | undefined;
   /** Everything it advertised about its admin API: address, network namespace, Unix socket (admin-route.ts). */
   admin: AdminEndpoint | undefined;
+  /** With a cluster: its Kubernetes pod, reached by port-forward when its admin API is not reachable from here. */
+  kubePod?: { namespace: string; name: string } | undefined;
   /** Cluster ID (istioctl's CLUSTER). */
   cluster: string | undefined;
   /** The istiod-lite instance it is connected to. */

@@ -15,13 +15,14 @@ describe('routes: how meshctl gets to an admin or debug API', () => {
     ['unix:/var/run/ztunnel/admin.sock', { kind: 'unix', path: '/var/run/ztunnel/admin.sock' }, 'unix:/var/run/ztunnel/admin.sock'],
     ['netns:mdev-n-node-a/127.0.0.1:15000', { kind: 'netns', netns: 'mdev-n-node-a', host: '127.0.0.1', port: 15000 }, '127.0.0.1:15000 in network namespace mdev-n-node-a'],
     ['netns:/proc/42/ns/net/127.0.0.1:15000', { kind: 'netns', netns: '/proc/42/ns/net', host: '127.0.0.1', port: 15000 }, '127.0.0.1:15000 in network namespace /proc/42/ns/net'],
+    ['pod:istio-system/ztunnel-a9q4m:15000', { kind: 'pod', namespace: 'istio-system', name: 'ztunnel-a9q4m', port: 15000 }, 'port 15000 of pod istio-system/ztunnel-a9q4m (port-forward)'],
   ])('%s', (text, route, described) => {
     expect(parseRoute(text)).toEqual(route);
     expect(describeRoute(parseRoute(text))).toBe(described);
     expect(parseRoute(formatRoute(parseRoute(text)))).toEqual(route);
   });
 
-  it.each(['nohost', '10.0.0.1:0', '10.0.0.1:70000', 'unix:relative.sock', 'netns:127.0.0.1:15000', 'netns:/x/'])('refuses %s, saying which forms there are', (text) => {
+  it.each(['nohost', '10.0.0.1:0', '10.0.0.1:70000', 'unix:relative.sock', 'netns:127.0.0.1:15000', 'netns:/x/', 'pod:istio-system/ztunnel', 'pod:ztunnel:15000'])('refuses %s, saying which forms there are', (text) => {
     let error: unknown;
     try {
       parseRoute(text);

@@ -4,6 +4,11 @@
  * narrowed to that pod). `--file` reads a saved config dump and `--admin` a proxy's admin API
  * directly, both without istiod-lite. A proxy's dump comes from its admin API when istiod-lite
  * knows the address (what it runs), else from istiod-lite (what it is sent).
+ *
+ * With a cluster (--kubeconfig/--context, kube.ts), a `ztunnel-<node>` target (or a ztunnel pod's
+ * name) is first resolved to its DaemonSet pod through the API server, as istioctl does; its admin
+ * API is read where it is reachable from here (the route istiod-lite knows, admin-route.ts), else by
+ * port-forward through the API server to the pod's port 15000.
  */
 import { basename } from 'node:path';
 import { MeshError, hasCode } from '@mesh/errors';
@@ -11,8 +16,10 @@ import { parseConfigDump, type ConfigDump } from '../config-dump/config-dump.js'
 import type { PodScope } from '../config-dump/proxy-config-views.js';
 import { findWorkload, meshWorkloads, workloadLabel, type NamedDump } from '../config-dump/workloads.js';
 import { ADMIN_FLAG_HINT, HOST_FACTS, planAdminRoute, type HostFacts } from './admin-route.js';
+import { ZTUNNEL_ADMIN_PORT } from './kube.js';
 import type { MeshClient } from './mesh-client.js';
 import type { ProxyEntry } from './proxies.js';
+import { formatRoute, parseRoute } from './routes.js';
 
 export interface TargetSources {
   client: () => MeshClient;
@@ -46,11 +53,51 @@ export interface LoadedTarget {
 
 export type ProxyAdmin = { address: string; problem?: undefined } | { address?: undefined; problem: { problem: string; hint: string } };
 
-/** How to reach a proxy's admin API from here, or why not (admin-route.ts). */
+/**
+ * How to reach a proxy's admin API from here, or why not (admin-route.ts); with a cluster, a
+ * ztunnel whose admin API is not reachable from here is reached through its pod (port-forward).
+ */
 export function proxyAdmin(proxy: ProxyEntry, facts: HostFacts = HOST_FACTS): ProxyAdmin {
-  if (!proxy.admin) return { problem: { problem: `istiod-lite does not know ${proxy.name}'s admin address`, hint: ADMIN_FLAG_HINT } };
-  const plan = planAdminRoute(proxy.admin, facts, proxy.name);
-  return plan.ok ? { address: plan.address } : { problem: { problem: plan.problem, hint: plan.hint } };
+  const plan = proxy.admin ? planAdminRoute(proxy.admin, facts, proxy.name) : undefined;
+  if (plan?.ok) return { address: plan.address };
+  if (proxy.kubePod) return { address: podAdminRoute(proxy.kubePod, proxy.admin?.address) };
+  if (!plan) return { problem: { problem: `istiod-lite does not know ${proxy.name}'s admin address`, hint: ADMIN_FLAG_HINT } };
+  return { problem: { problem: plan.problem, hint: plan.hint } };
+}
+
+/** `pod:<ns>/<name>:<port>`, the port the proxy advertised (else ztunnel's 15000). */
+function podAdminRoute(pod: { namespace: string; name: string }, advertised: string | undefined): string {
+  let port = ZTUNNEL_ADMIN_PORT;
+  try {
+    const route = advertised ? parseRoute(advertised) : undefined;
+    if (route?.kind === 'tcp') port = route.port;
+  } catch {
+    // an address meshctl cannot parse: the default port
+  }
+  return formatRoute({ kind: 'pod', namespace: pod.namespace, name: pod.name, port });
+}
+
+/**
+ * With a cluster: a ztunnel target resolved through the API server to its pod (an unknown node
+ * fails listing the known ones), read where reachable from here, else through its pod.
+ */
+function overCluster(client: MeshClient): client is MeshClient & Required<Pick<MeshClient, 'ztunnelPod'>> {
+  return client.ztunnelPod !== undefined;
+}
+
+async function loadKubeZtunnel(sources: TargetSources, client: MeshClient & Required<Pick<MeshClient, 'ztunnelPod'>>, target: string): Promise<LoadedTarget> {
+  const pod = await client.ztunnelPod(target);
+  const name = pod.nodeName ? `ztunnel-${pod.nodeName}` : target;
+  let entry: ProxyEntry | undefined;
+  try {
+    entry = (await client.proxies()).find((p) => p.name === name);
+  } catch (err) {
+    // istiod-lite only tells whether the admin API is reachable without a port-forward.
+    sources.note?.(`note: ${(err as Error).message}; reading ${name} through its pod\n`);
+  }
+  const address = (entry ? proxyAdmin(entry, sources.hostFacts).address : undefined) ?? podAdminRoute(pod, entry?.admin?.address);
+  const raw = await client.adminConfigDump(address, name);
+  return { proxy: name, raw, dump: parseConfigDump(raw, `${name}'s config dump`), pod: undefined, origin: 'admin', adminAddress: address, adminProblem: undefined };
 }
 
 function unknownTarget(target: string, proxies: readonly ProxyEntry[], pods: readonly string[]): MeshError {
@@ -77,21 +124,26 @@ export async function dumpOfProxy(client: MeshClient, proxy: ProxyEntry, facts?:
  * (pod lookup, explain). One unreachable admin API must not sink the whole view: that proxy's
  * dump then comes from istiod-lite, and `note` says so.
  */
-export async function allZtunnelDumps(client: MeshClient, proxies?: ProxyEntry[], note?: (message: string) => void, facts?: HostFacts): Promise<(NamedDump & { entry: ProxyEntry })[]> {
+export async function allZtunnelDumps(
+  client: MeshClient,
+  proxies?: ProxyEntry[],
+  note?: (message: string) => void,
+  facts?: HostFacts,
+): Promise<(NamedDump & { entry: ProxyEntry; raw: unknown; origin: 'admin' | 'istiod'; admin: ProxyAdmin })[]> {
   const list = (proxies ?? (await client.proxies())).filter((p) => p.type === 'ztunnel');
   return Promise.all(
     list.map(async (entry) => {
-      let raw: unknown;
+      let dumped: Awaited<ReturnType<typeof dumpOfProxy>>;
       try {
-        const dumped = await dumpOfProxy(client, entry, facts);
-        raw = dumped.raw;
+        dumped = await dumpOfProxy(client, entry, facts);
         if (dumped.origin === 'istiod' && entry.admin && dumped.admin.problem) note?.(`note: ${dumped.admin.problem.problem}; using the config istiod-lite sends ${entry.name} instead\n`);
       } catch (err) {
-        if (!entry.adminAddress || !note || !hasCode(err, 'MESHCTL_ERR_UNREACHABLE', 'MESHCTL_ERR_TIMEOUT')) throw err;
+        // A port-forward (a cluster) that fails is an unreachable admin API like any other.
+        if ((!entry.adminAddress && !entry.kubePod) || !note || !hasCode(err, 'MESHCTL_ERR_UNREACHABLE', 'MESHCTL_ERR_TIMEOUT', 'MESHCTL_ERR_PORT_FORWARD')) throw err;
         note(`note: ${err.message}; using the config istiod-lite sends ${entry.name} instead\n`);
-        raw = await client.istiodConfigDump(entry.id);
+        dumped = { raw: await client.istiodConfigDump(entry.id), origin: 'istiod', admin: { problem: { problem: err.message, hint: err.hint ?? ADMIN_FLAG_HINT } } };
       }
-      return { name: entry.name, dump: parseConfigDump(raw, `${entry.name}'s config dump`), entry };
+      return { name: entry.name, dump: parseConfigDump(dumped.raw, `${entry.name}'s config dump`), entry, ...dumped };
     }),
   );
 }
@@ -129,6 +181,7 @@ export async function loadTarget(sources: TargetSources, target: string | undefi
     return { proxy, raw, dump, pod, origin: fromFile ? 'file' : 'admin', adminAddress: options.admin, adminProblem: undefined };
   }
   const client = sources.client();
+  if (target !== undefined && !isPodRef(target) && overCluster(client)) return loadKubeZtunnel(sources, client, target);
   const proxies = await client.proxies();
   if (target === undefined) throw unknownTarget('(none given)', proxies, []);
   const byName = proxies.find((p) => p.name === target || p.id === target);
@@ -144,14 +197,14 @@ export async function loadTarget(sources: TargetSources, target: string | undefi
   if (!workload || !home) {
     throw unknownTarget(target, proxies, workloads.filter((w) => w.proxy !== undefined).map(workloadLabel));
   }
-  const { raw, origin, admin } = await dumpOfProxy(client, home.entry, sources.hostFacts);
+  // Its dump as read above (from the proxy, or from istiod-lite when the proxy could not be reached).
   return {
     proxy: home.name,
-    raw,
-    dump: parseConfigDump(raw, `${home.name}'s config dump`),
+    raw: home.raw,
+    dump: home.dump,
     pod: { ip: workload.ip, identity: workload.identity, label: workloadLabel(workload) },
-    origin,
-    adminAddress: admin.address,
-    adminProblem: admin.problem,
+    origin: home.origin,
+    adminAddress: home.admin.address,
+    adminProblem: home.admin.problem,
   };
 }
