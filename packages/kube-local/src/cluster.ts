@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApiextensionsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { MeshError } from '@mesh/errors';
-import { kubeToolPath, realCrds, type KubeTool } from './tools.js';
+import { kubeToolPath, realCrds, type GatewayApiChannel, type KubeTool } from './tools.js';
 import { pollUntil } from './wait.js';
 
 /** kube-apiserver is ready in ~4 s on an idle machine; a loaded 2-core one can take much longer. */
@@ -315,10 +315,10 @@ export async function startLocalKube(options: LocalKubeOptions = {}): Promise<Lo
   }
 }
 
-/** Creates the real CRDs (tools.ts) and waits until the API server serves every one. */
-export async function installCrds(config: KubeConfig): Promise<void> {
+/** Creates the real CRDs (tools.ts; Gateway API's `channel`, default standard) and waits until the API server serves every one. */
+export async function installCrds(config: KubeConfig, channel: GatewayApiChannel = 'standard'): Promise<void> {
   const client = KubernetesObjectApi.makeApiClient(config);
-  const crds = realCrds();
+  const crds = realCrds(channel);
   for (const crd of crds) await client.create(crd);
   const extensions = config.makeApiClient(ApiextensionsV1Api);
   await pollUntil(

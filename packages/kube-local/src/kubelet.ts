@@ -6,7 +6,12 @@
  * NotReady after its grace period (50 s), taints it and marks its Pods not Ready, and the
  * EndpointSlice controller drops them (https://kubernetes.io/docs/concepts/architecture/nodes/#node-heartbeats).
  */
-import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1NodeCondition } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject, type V1NodeCondition } from '@kubernetes/client-node';
+
+/** A MicroTime as the API server parses it: RFC 3339 with six fractional digits. */
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
 
 /** A kubelet renews every 10 s a Lease of 40 s (its defaults: `nodeLeaseDurationSeconds`, a quarter of it). */
 export const NODE_LEASE_DURATION_SECONDS = 40;
@@ -80,26 +85,22 @@ export interface NodeLeases {
  * resolves once every Lease exists.
  */
 export async function startNodeLeases(config: KubeConfig, nodes: readonly string[], { renewMs = NODE_LEASE_RENEW_MS }: { renewMs?: number } = {}): Promise<NodeLeases> {
-  const coordination = config.makeApiClient(CoordinationV1Api);
+  // The generic client: the typed one writes a Lease's MicroTime with milliseconds, which the API
+  // server refuses (it parses exactly six fractional digits).
+  const objects = KubernetesObjectApi.makeApiClient(config);
   const core = config.makeApiClient(CoreV1Api);
   const failures: string[] = [];
   const renew = async (node: string) => {
-    const spec = { holderIdentity: node, leaseDurationSeconds: NODE_LEASE_DURATION_SECONDS, renewTime: new Date() };
+    const spec = { holderIdentity: node, leaseDurationSeconds: NODE_LEASE_DURATION_SECONDS, renewTime: microTime(new Date()) };
+    const ref = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: node, namespace: NODE_LEASE_NAMESPACE } };
     try {
-      const lease = await coordination.readNamespacedLease({ namespace: NODE_LEASE_NAMESPACE, name: node });
-      lease.spec = { ...lease.spec, ...spec };
-      await coordination.replaceNamespacedLease({ namespace: NODE_LEASE_NAMESPACE, name: node, body: lease });
+      const lease = (await objects.read(ref)) as KubernetesObject & { spec?: Record<string, unknown> };
+      await objects.replace({ ...ref, metadata: { ...ref.metadata, resourceVersion: lease.metadata?.resourceVersion }, spec: { ...lease.spec, ...spec } } as KubernetesObject);
     } catch (err) {
       if ((err as { code?: number }).code !== 404) throw err;
       // Owned by its Node, as a kubelet's: deleting the Node deletes the Lease.
       const owner = await core.readNode({ name: node });
-      await coordination.createNamespacedLease({
-        namespace: NODE_LEASE_NAMESPACE,
-        body: {
-          metadata: { name: node, namespace: NODE_LEASE_NAMESPACE, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node, uid: owner.metadata!.uid! }] },
-          spec,
-        },
-      });
+      await objects.create({ ...ref, metadata: { ...ref.metadata, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node, uid: owner.metadata!.uid! }] }, spec } as KubernetesObject);
     }
   };
   await Promise.all(nodes.map(renew));
@@ -114,4 +115,24 @@ export async function startNodeLeases(config: KubeConfig, nodes: readonly string
     failures,
     close: () => clearInterval(timer),
   };
+}
+
+/**
+ * What the EndpointSlices say, as a reader checks the EndpointSlice controller's work: per
+ * Service (`namespace/name`, label `kubernetes.io/service-name`), the addresses of its endpoints
+ * that are ready (`conditions.ready` not false), sorted; only slices `managedBy` (label
+ * `endpointslice.kubernetes.io/managed-by`) when given.
+ */
+export async function readyEndpointAddresses(config: KubeConfig, { managedBy }: { managedBy?: string } = {}): Promise<Map<string, string[]>> {
+  const discovery = config.makeApiClient(DiscoveryV1Api);
+  const slices = (await discovery.listEndpointSliceForAllNamespaces(managedBy ? { labelSelector: `endpointslice.kubernetes.io/managed-by=${managedBy}` } : {})).items;
+  const byService = new Map<string, string[]>();
+  for (const slice of slices) {
+    const service = slice.metadata?.labels?.['kubernetes.io/service-name'];
+    if (!service) continue;
+    const key = `${slice.metadata?.namespace}/${service}`;
+    const ready = (slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).flatMap((e) => e.addresses);
+    byService.set(key, [...(byService.get(key) ?? []), ...ready].sort());
+  }
+  return byService;
 }

@@ -23,10 +23,16 @@ export function kubeToolsMissing(tools: readonly KubeTool[]): string | undefined
   return missing.length === 0 ? undefined : `${missing.join(', ')} not built: run \`npm run setup\` (needs Go and the Go module proxy; a cold build takes ~12 minutes)`;
 }
 
-/** The CRDs Istio publishes in istio.io/api and Gateway API's standard channel, as objects. */
-export function realCrds(): KubernetesObject[] {
+/**
+ * Gateway API's release channels: `standard`, or `experimental` (the standard kinds with the
+ * fields still being tried out, such as an HTTPRoute rule's `retry`, and the experimental kinds).
+ */
+export type GatewayApiChannel = 'standard' | 'experimental';
+
+/** The CRDs Istio publishes in istio.io/api and those of a Gateway API channel (default standard), as objects. */
+export function realCrds(channel: GatewayApiChannel = 'standard'): KubernetesObject[] {
   const istio = readFileSync(path.join(kubeToolPath('istio-api'), 'kubernetes', 'customresourcedefinitions.gen.yaml'), 'utf8');
-  const gatewayDir = path.join(kubeToolPath('gateway-api'), 'config', 'crd', 'standard');
+  const gatewayDir = path.join(kubeToolPath('gateway-api'), 'config', 'crd', channel);
   const gateway = readdirSync(gatewayDir)
     .filter((file) => file.endsWith('.yaml'))
     .map((file) => readFileSync(path.join(gatewayDir, file), 'utf8'));
