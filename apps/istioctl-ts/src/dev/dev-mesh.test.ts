@@ -67,6 +67,19 @@ async function pidsOf(text: string): Promise<number[]> {
   return pids;
 }
 
+/**
+ * After a transparent mesh stopped: no mdev-* namespace, resolv.conf file or host link, and no
+ * process naming `dir` (istiod-lite's and the ztunnels' arguments name their state dir; e2e runs
+ * the same binaries) or running the sample workload.
+ */
+async function expectNothingLeft(dir: string): Promise<void> {
+  expect(await listNamespaces(DEV_PREFIX)).toEqual([]);
+  expect((await readdir('/etc/netns').catch(() => [])).filter((n) => n.startsWith(DEV_PREFIX))).toEqual([]);
+  await expect(execFileAsync('ip', ['link', 'show', DEV_HOST_INTERFACE])).rejects.toThrow();
+  expect(await pidsOf(dir)).toEqual([]);
+  expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
+}
+
 describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network namespaces (root, needs `pnpm build`)', () => {
   beforeAll(async () => {
     // startDevMesh refuses while a `pnpm dev` runs (MESHCTL_ERR_DEV_RUNNING) and removes what a
@@ -205,12 +218,7 @@ status:
 
   it('stop removes every namespace, resolv.conf file, the host link and every process', async () => {
     await mesh!.stop();
-    expect(await listNamespaces(DEV_PREFIX)).toEqual([]);
-    expect((await readdir('/etc/netns').catch(() => [])).filter((n) => n.startsWith(DEV_PREFIX))).toEqual([]);
-    await expect(execFileAsync('ip', ['link', 'show', DEV_HOST_INTERFACE])).rejects.toThrow();
-    // istiod-lite's and the ztunnels' arguments name our temp dir (e2e runs the same binaries).
-    expect(await pidsOf(dir)).toEqual([]);
-    expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
+    await expectNothingLeft(dir);
   }, 30_000);
 });
 
@@ -274,12 +282,8 @@ describe.skipIf(!isRoot || !BUILT || KUBE_MISSING !== undefined)(
 
     it('stop removes the Kubernetes programs and their data with every namespace and process', async () => {
       await kubeMesh!.stop();
-      expect(await listNamespaces(DEV_PREFIX)).toEqual([]);
-      expect((await readdir('/etc/netns').catch(() => [])).filter((n) => n.startsWith(DEV_PREFIX))).toEqual([]);
-      await expect(execFileAsync('ip', ['link', 'show', DEV_HOST_INTERFACE])).rejects.toThrow();
-      // etcd's data dir, kube-apiserver's cert dir, istiod-lite's and the ztunnels' arguments all name it.
-      expect(await pidsOf(kubeDir)).toEqual([]);
-      expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
+      // etcd's data dir and kube-apiserver's cert dir name it too.
+      await expectNothingLeft(kubeDir);
       expect(existsSync(join(kubeDir, 'state', 'kube'))).toBe(false);
     }, 30_000);
   },
