@@ -59,13 +59,12 @@ export function readyText(mesh: Pick<DevMesh, 'mode' | 'timings' | 'state'>, mes
     `logs: ${mesh.state.logsDir}    stop: Ctrl-C (after a crash: meshctl dev down)`,
   );
   if (mesh.state.kubeconfig) {
-    // The edit line above does not hold here: the API server has the configuration.
     lines.splice(
-      lines.findIndex((l) => l.startsWith('  edit the manifests')),
-      1,
+      lines.findIndex((l) => l.startsWith('  edit the manifests')) + 1,
+      0,
+      '    (applied with kubectl; a Pod you create through the API yourself is not started: no kubelet for it)',
       `  alias kubectl="${REPO_ROOT}.state/tools/kubectl --kubeconfig ${mesh.state.kubeconfig}"`,
       '  kubectl get endpointslices -A    (made by kube-controller-manager from the Ready pods)',
-      '  kubectl apply -f …: policies, routes and Services apply live; a new Pod is not started (no kubelet for it)',
     );
   }
   return `${lines.join('\n')}\n`;

@@ -67,6 +67,25 @@ async function pidsOf(text: string): Promise<number[]> {
   return pids;
 }
 
+/** A manifest edit under a running mesh: a second ratings pod, on node-a. */
+const RATINGS_V2 = `apiVersion: v1
+kind: Pod
+metadata:
+  name: ratings-v2
+  labels:
+    app: ratings
+spec:
+  serviceAccountName: bookinfo-ratings
+  nodeName: node-a
+  containers:
+    - name: ratings
+      ports:
+        - containerPort: 9080
+status:
+  phase: Running
+  podIP: 10.77.1.30
+`;
+
 /**
  * After a transparent mesh stopped: no mdev-* namespace, resolv.conf file or host link, and no
  * process naming `dir` (istiod-lite's and the ztunnels' arguments name their state dir; e2e runs
@@ -185,26 +204,7 @@ describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network names
       await rm(manifest, { force: true });
       await mesh!.reconciled();
     });
-    await writeFile(
-      manifest,
-      `apiVersion: v1
-kind: Pod
-metadata:
-  name: ratings-v2
-  labels:
-    app: ratings
-spec:
-  serviceAccountName: bookinfo-ratings
-  nodeName: node-a
-  containers:
-    - name: ratings
-      ports:
-        - containerPort: 9080
-status:
-  phase: Running
-  podIP: 10.77.1.30
-`,
-    );
+    await writeFile(manifest, RATINGS_V2);
     const sleep = mesh!.state.pods.find((p) => p.name === 'sleep')!.netns!;
     await eventually(
       async () => {
@@ -236,9 +236,10 @@ describe.skipIf(!isRoot || !BUILT || KUBE_MISSING !== undefined)(
 
     beforeAll(async () => {
       kubeDir = await mkdtemp(join(tmpdir(), 'meshctl-dev-kube-'));
+      await cp(join(REPO_ROOT, 'examples/bookinfo'), join(kubeDir, 'manifests'), { recursive: true });
       kubeMesh = await startDevMesh({
         repoRoot: REPO_ROOT,
-        manifestDirs: [join(REPO_ROOT, 'examples/bookinfo')],
+        manifestDirs: [join(kubeDir, 'manifests')],
         stateDir: join(kubeDir, 'state'),
         kubernetes: true,
         say: (l) => kubeSaid.push(l),
@@ -279,6 +280,33 @@ describe.skipIf(!isRoot || !BUILT || KUBE_MISSING !== undefined)(
       expect(node.spec.taints ?? []).toEqual([]);
       expect(await kubectl(kubeconfig, ['get', 'lease', '-n', 'kube-node-lease', 'node-b', '-o', 'jsonpath={.spec.holderIdentity}'])).toBe('node-b');
     }, 60_000);
+
+    it('a manifest edit goes through kubectl: the new pod starts, the controller lists it, it serves behind the VIP; removed, it is gone from the API', async () => {
+      const kubeconfig = kubeMesh!.state.kubeconfig!;
+      const ratingsSlice = async () =>
+        (await kubectl(kubeconfig, ['get', 'endpointslices', '-n', 'default', '-l', 'kubernetes.io/service-name=ratings', '-o', 'jsonpath={.items[*].endpoints[*].addresses[*]}'])).split(' ').sort();
+      const manifest = join(kubeDir, 'manifests', 'ratings-v2.yaml');
+      await writeFile(manifest, RATINGS_V2);
+      const sleep = kubeMesh!.state.pods.find((p) => p.name === 'sleep')!.netns!;
+      await eventually(
+        async () => {
+          await kubeMesh!.reconciled();
+          expect(await ratingsSlice()).toEqual(['10.77.1.30', '10.77.2.13']);
+          expect(await curlFrom(sleep, 'http://ratings:9080/').catch((err: Error) => err.message)).toContain('ratings-v2.default on node-a');
+        },
+        { timeoutMs: 30_000, what: 'ratings-v2 in the slice and behind the VIP' },
+      );
+      await rm(manifest);
+      await eventually(
+        async () => {
+          await kubeMesh!.reconciled();
+          expect(await ratingsSlice()).toEqual(['10.77.2.13']);
+        },
+        { timeoutMs: 30_000, what: 'ratings-v2 out of the slice' },
+      );
+      expect(await kubectl(kubeconfig, ['get', 'pods', '-n', 'default', '-o', 'name'])).not.toContain('ratings-v2');
+      expect(kubeSaid.some((l) => l.includes('-default/ratings-v2'))).toBe(true);
+    }, 75_000);
 
     it('stop removes the Kubernetes programs and their data with every namespace and process', async () => {
       await kubeMesh!.stop();

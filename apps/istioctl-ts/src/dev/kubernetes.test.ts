@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from './commands.js';
-import { DEV_POD_IMAGE, expectedEndpoints, manifestsForApply } from './kubernetes.js';
+import { deletionsFor, DEV_POD_IMAGE, expectedEndpoints, manifestsForApply } from './kubernetes.js';
 import { readManifests, snapshotOf } from './manifests.js';
 import { planDevMesh } from './plan.js';
 
@@ -26,5 +26,34 @@ describe('meshctl dev --kubernetes: what kubectl is given, what the EndpointSlic
     expect(expected.get('default/details')).toEqual(['10.77.2.12']);
     expect(expected.get('default/reviews')).toHaveLength(2);
     expect(expected.has('default/kubernetes')).toBe(false);
+  });
+
+  it('an edit deletes what is no longer declared and the removed or changed pods, each once, as kubectl names them', () => {
+    const file = (text: string) => ({ mirrorPath: 'a.yaml', sourcePath: '/a.yaml', text });
+    const before = [
+      file(`apiVersion: v1
+kind: Service
+metadata: {name: ratings}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny, namespace: echo}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ratings-v2}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-c}
+`),
+    ];
+    const after = [file('apiVersion: v1\nkind: Service\nmetadata: {name: ratings}\n')];
+    expect(deletionsFor(before, after, [{ name: 'ratings-v2', namespace: 'default' }, { name: 'reviews-v1', namespace: 'default' }])).toEqual([
+      ['authorizationpolicy.v1.security.istio.io/deny', '-n', 'echo'],
+      ['pod/ratings-v2', '-n', 'default'],
+      ['node/node-c'],
+      ['pod/reviews-v1', '-n', 'default'],
+    ]);
   });
 });

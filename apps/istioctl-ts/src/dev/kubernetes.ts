@@ -35,6 +35,12 @@ type Doc = { apiVersion?: string; kind?: string; metadata?: { name?: string; nam
  * objects need theirs), then the rest in file order.
  */
 export function manifestsForApply(files: readonly ManifestFile[]): string {
+  return objectsForApply(files)
+    .map((d) => stringify(d))
+    .join('---\n');
+}
+
+function objectsForApply(files: readonly ManifestFile[]): Doc[] {
   const docs: Doc[] = [];
   for (const file of files) {
     for (const document of parseAllDocuments(file.text)) {
@@ -47,8 +53,31 @@ export function manifestsForApply(files: readonly ManifestFile[]): string {
       docs.push(rest);
     }
   }
-  const ordered = [...docs.filter((d) => d.kind === 'Namespace'), ...docs.filter((d) => d.kind !== 'Namespace')];
-  return ordered.map((d) => stringify(d)).join('---\n');
+  return [...docs.filter((d) => d.kind === 'Namespace'), ...docs.filter((d) => d.kind !== 'Namespace')];
+}
+
+/** How kubectl names an object: `TYPE[.VERSION.GROUP]/NAME`, with `-n` when namespaced. */
+function kubectlTarget(object: Doc): string[] {
+  const [group, version] = object.apiVersion?.includes('/') ? (object.apiVersion.split('/') as [string, string]) : [undefined, object.apiVersion];
+  const type = `${object.kind?.toLowerCase()}${group ? `.${version}.${group}` : ''}`;
+  // A namespaced kind without a namespace is in `default`, as kubectl applied it; a cluster-scoped one takes none.
+  const namespaced = !['Namespace', 'Node', 'ClusterRole', 'ClusterRoleBinding'].includes(object.kind ?? '');
+  return [`${type}/${object.metadata?.name}`, ...(namespaced ? ['-n', object.metadata?.namespace ?? 'default'] : [])];
+}
+
+/**
+ * What a manifest edit deletes: the objects `previous` declared and `next` does not, and the
+ * pods in `pods` (removed or changed: the next apply creates a changed one again), as kubectl
+ * targets.
+ */
+export function deletionsFor(previous: readonly ManifestFile[], next: readonly ManifestFile[], pods: readonly { name: string; namespace: string }[]): string[][] {
+  const targets = (files: readonly ManifestFile[]) => new Map(objectsForApply(files).map((o) => [kubectlTarget(o).join(' '), kubectlTarget(o)]));
+  const before = targets(previous);
+  const after = targets(next);
+  const gone = [...before].filter(([key]) => !after.has(key)).map(([, target]) => target);
+  const podTargets = pods.map((p) => kubectlTarget({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace } }));
+  const unique = new Map([...gone, ...podTargets].map((t) => [t.join(' '), t]));
+  return [...unique.values()];
 }
 
 /** Service → the pod IPs its EndpointSlices should list as ready, for the pods that run. */
@@ -71,6 +100,10 @@ export interface DevKube {
   readonly adminKubeconfig: string;
   /** istiod-lite's `--kubeconfig`. */
   readonly istiodKubeconfig: string;
+  /** `kubectl apply` of the manifests after an edit (new objects created, changed ones updated). */
+  apply(files: readonly ManifestFile[]): Promise<void>;
+  /** Deletes what deletionsFor says, at once (no kubelet confirms a pod's termination here). */
+  remove(previous: readonly ManifestFile[], next: readonly ManifestFile[], pods: readonly DevPodPlan[]): Promise<void>;
   /** What a kubelet writes once the pod's process listens: Running, its IP, Ready. */
   podRunning(pod: DevPodPlan, node: DevNodePlan): Promise<void>;
   /** Waits until every selector Service's controller-made slices list exactly these pods as ready. */
@@ -140,6 +173,14 @@ export async function startDevKube(options: {
       kube,
       adminKubeconfig,
       istiodKubeconfig,
+      async apply(files) {
+        await kubectl(adminKubeconfig, ['apply', '-f', '-'], manifestsForApply(files));
+      },
+      async remove(previous, next, pods) {
+        for (const target of deletionsFor(previous, next, pods)) {
+          await kubectl(adminKubeconfig, ['delete', ...target, '--ignore-not-found', '--grace-period=0', '--force']);
+        }
+      },
       podRunning: (pod, node) => setPodStatus(admin, pod.namespace, pod.name, { podIP: pod.ip, ready: true, hostIP: node.address }),
       async waitForEndpointSlices(expected) {
         const deadline = Date.now() + ENDPOINTSLICES_TIMEOUT_MS;

@@ -442,6 +442,15 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     }
     if (JSON.stringify(next.nodes) !== JSON.stringify(plan.nodes)) say('nodes changed: restart `pnpm dev` for node changes (pods, services and policies apply live)');
     const { added, removed } = diffPods(plan.pods, next.pods);
+    if (running.kube) {
+      // First out of the API, so the EndpointSlice controller drops a pod before its process stops.
+      try {
+        await running.kube.remove(files, nextFiles, removed);
+      } catch (err) {
+        say(`manifest edit not applied to the API server: ${(err as Error).message}`);
+        return;
+      }
+    }
     for (const pod of removed) {
       await running.pods.get(podKey(pod))?.stop();
       running.pods.delete(podKey(pod));
@@ -452,6 +461,14 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     }
     const previousPlan = plan;
     plan = { ...next, nodes: previousPlan.nodes };
+    if (running.kube) {
+      // The new pods' objects exist (Pending) before their processes start and make them Ready.
+      try {
+        await running.kube.apply(nextFiles);
+      } catch (err) {
+        say(`manifest edit not applied to the API server: ${(err as Error).message}`);
+      }
+    }
     for (const pod of added) {
       try {
         if (running.topology) {
@@ -465,15 +482,15 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       }
     }
     // Service edits need no file: each node's ztunnel answers names from the config it is pushed.
-    await writeMirror(configDir, nextFiles, files);
+    if (!running.kube) await writeMirror(configDir, nextFiles, files);
     files = nextFiles;
     state = await saveState();
     const changes = [...removed.map((p) => `-${podKey(p)}`), ...added.map((p) => `+${podKey(p)}`)];
     say(`manifests applied${changes.length ? ` (pods ${changes.join(' ')})` : ''}; istiod-lite pushes the new config`);
   };
-  // With --kubernetes the API server holds the configuration: edits go through kubectl, and a
-  // Pod created there is not started (the kubelet played here starts the manifests' pods only).
-  if (!running.kube) running.watcher = watchManifests(options.manifestDirs, () => (reconciling = reconcile()));
+  // With --kubernetes an edit goes through kubectl too; a Pod created through the API by someone
+  // else is not started (the kubelet played here starts the manifests' pods only).
+  running.watcher = watchManifests(options.manifestDirs, () => (reconciling = reconcile()));
 
   return {
     mode,
