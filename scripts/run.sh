@@ -3,7 +3,8 @@
 # (scripts/setup: Node 24, pnpm, dependencies, the native addon, Debian packages as root —
 # quiet and quick when all is there), then the command on the set-up's Node.
 #   sh scripts/run.sh setup             the set-up alone (all of it: what `test` runs first)
-#   sh scripts/run.sh dev [args…]       build, then `meshctl dev up [args…]` (the sample mesh)
+#   sh scripts/run.sh dev [args…]       build, then `meshctl dev up [args…]` (the sample mesh; with
+#                                       --kubernetes the set-up builds the Kubernetes programs too)
 #   sh scripts/run.sh test [args…]      build, typecheck, circular-import check, `vitest run [args…]`
 #   sh scripts/run.sh test:stress [args…]  build, then scripts/test-stress.mjs [args…] (e2e under CPU load)
 #   sh scripts/run.sh bench [args…]     build, then scripts/bench.mjs [args…]
@@ -21,6 +22,11 @@ case $command in
   setup | test | test:stress) profile=test ;;
   *) echo "usage: sh scripts/run.sh setup|dev|test|test:stress|bench|walkthrough [args…]" >&2; exit 2 ;;
 esac
+# `dev --kubernetes` runs etcd, kube-apiserver, kube-controller-manager and kubectl, which the
+# test profile builds (from Kubernetes' Go modules; reused once built).
+if [ "$command" = dev ]; then
+  case " $* " in *" --kubernetes "*) profile=test ;; esac
+fi
 
 # What an outer `npm run` exported about itself (its Node, prefix, headers, node-gyp) must not
 # steer pnpm or the build; settings such as the registry, proxy or caches stay.

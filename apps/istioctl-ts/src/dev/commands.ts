@@ -58,6 +58,15 @@ export function readyText(mesh: Pick<DevMesh, 'mode' | 'timings' | 'state'>, mes
     '',
     `logs: ${mesh.state.logsDir}    stop: Ctrl-C (after a crash: meshctl dev down)`,
   );
+  if (mesh.state.kubeconfig) {
+    lines.splice(
+      lines.findIndex((l) => l.startsWith('  edit the manifests')) + 1,
+      0,
+      '    (applied with kubectl; a Pod you create through the API yourself is not started: no kubelet for it)',
+      `  alias kubectl="${REPO_ROOT}.state/tools/kubectl --kubeconfig ${mesh.state.kubeconfig}"`,
+      '  kubectl get endpointslices -A    (made by kube-controller-manager from the Ready pods)',
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -146,8 +155,9 @@ export function registerDev(program: Command, ctx: CommandContext): void {
     .description('Start the mesh of the manifest directories and keep it running until Ctrl-C (transparent mode as root on Linux, else explicit)')
     .option('-f, --manifests <dir...>', `manifest directories (default ${DEFAULT_MANIFEST_DIRS.join(' ')}, plus ${WAYPOINT_MANIFEST_DIR} once the waypoint is built)`)
     .option('--mode <mode>', 'transparent or explicit (default: transparent when root on Linux)')
+    .option('--kubernetes', 'keep the configuration on a real API server: etcd, kube-apiserver and kube-controller-manager on this machine (built by `npm run setup`), the manifests applied with kubectl, istiod-lite reading the API (transparent mode only)')
     .option('--check', `start the mesh, call ${CHECK_URL} from the sleep pod through it, stop; the exit status says whether the call went through (waits up to ${CHECK_WAIT_FOR_OTHER_MS / 1000} s for another dev mesh on this machine to stop)`)
-    .action(async (opts: { manifests?: string[]; mode?: string; check?: boolean }) => {
+    .action(async (opts: { manifests?: string[]; mode?: string; check?: boolean; kubernetes?: boolean }) => {
       if (opts.mode !== undefined && opts.mode !== 'transparent' && opts.mode !== 'explicit') {
         throw new MeshError('MESHCTL_ERR_BAD_FLAG', `--mode ${opts.mode} is not a capture mode`, { hint: 'use transparent or explicit' });
       }
@@ -182,6 +192,7 @@ export function registerDev(program: Command, ctx: CommandContext): void {
           mode: opts.mode as 'transparent' | 'explicit' | undefined,
           say,
           waitForOtherMs: opts.check ? CHECK_WAIT_FOR_OTHER_MS : 0,
+          kubernetes: opts.kubernetes === true,
         });
         up = true;
         let checked = true;
@@ -197,7 +208,10 @@ export function registerDev(program: Command, ctx: CommandContext): void {
         }
         const started = performance.now();
         await mesh.stop();
-        const removed = mesh.mode === 'transparent' ? 'processes, namespaces, capture rules, resolv.conf files and the host link removed' : 'processes stopped';
+        const removed =
+          mesh.mode === 'transparent'
+            ? `processes${mesh.state.kubeconfig ? ' (the Kubernetes ones and their data too)' : ''}, namespaces, capture rules, resolv.conf files and the host link removed`
+            : 'processes stopped';
         say(`stopped in ${formatMs(performance.now() - started)}: ${removed}`);
         if (!checked) throw new MeshError('MESHCTL_ERR_DEV_CHECK', `sleep could not reach ${CHECK_URL} through the mesh`, { hint: `the logs are in ${DEV_STATE_DIR}/logs` });
       } finally {

@@ -3,6 +3,7 @@
  * curl through it from the sleep pod, edit a manifest under it, stop — and nothing is left:
  * no mdev-* namespace, resolv.conf file, host link or process. Names resolve through each node's
  * ztunnel DNS proxy (the pods' port-53 traffic is captured to it; there are no hosts files).
+ * The same mesh with its configuration on a real API server (`--kubernetes`), and explicit mode.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -13,8 +14,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { eventually, machineLock } from '@mesh/testing';
+import { kubectl } from '@mesh/kube-local';
 import { listNamespaces } from '@mesh/netfilter';
 import { DEV_STATE_DIR, execPlan, REPO_ROOT } from './commands.js';
+import { devKubeToolsMissing, ENDPOINTSLICE_CONTROLLER } from './kubernetes.js';
 import { appBinaries, startDevMesh, type DevMesh } from './mesh.js';
 import { DEV_HOST_INTERFACE, DEV_PREFIX } from './plan.js';
 
@@ -25,6 +28,8 @@ const bin = appBinaries(REPO_ROOT);
 const BUILT = [bin.istiod, bin.ztunnel, bin.sampleWorkload].every((p) => existsSync(p));
 /** With the waypoint built, examples/waypoint is loaded too and its L7 path is checked. */
 const WAYPOINT_BUILT = existsSync(bin.waypoint);
+/** Why `--kubernetes` cannot run here (etcd, kube-apiserver, kube-controller-manager, kubectl, the CRDs). */
+const KUBE_MISSING = devKubeToolsMissing();
 /** One dev mesh per machine: a run of this file queues behind another one (or a `pnpm dev`). */
 const OTHER_MESH_WAIT_MS = 90_000;
 /** How long this file waits for another run of it (another worktree's `pnpm test`) to finish. */
@@ -60,6 +65,38 @@ async function pidsOf(text: string): Promise<number[]> {
     }
   }
   return pids;
+}
+
+/** A manifest edit under a running mesh: a second ratings pod, on node-a. */
+const RATINGS_V2 = `apiVersion: v1
+kind: Pod
+metadata:
+  name: ratings-v2
+  labels:
+    app: ratings
+spec:
+  serviceAccountName: bookinfo-ratings
+  nodeName: node-a
+  containers:
+    - name: ratings
+      ports:
+        - containerPort: 9080
+status:
+  phase: Running
+  podIP: 10.77.1.30
+`;
+
+/**
+ * After a transparent mesh stopped: no mdev-* namespace, resolv.conf file or host link, and no
+ * process naming `dir` (istiod-lite's and the ztunnels' arguments name their state dir; e2e runs
+ * the same binaries) or running the sample workload.
+ */
+async function expectNothingLeft(dir: string): Promise<void> {
+  expect(await listNamespaces(DEV_PREFIX)).toEqual([]);
+  expect((await readdir('/etc/netns').catch(() => [])).filter((n) => n.startsWith(DEV_PREFIX))).toEqual([]);
+  await expect(execFileAsync('ip', ['link', 'show', DEV_HOST_INTERFACE])).rejects.toThrow();
+  expect(await pidsOf(dir)).toEqual([]);
+  expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
 }
 
 describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network namespaces (root, needs `pnpm build`)', () => {
@@ -167,26 +204,7 @@ describe.skipIf(!isRoot || !BUILT)('meshctl dev: the local mesh in network names
       await rm(manifest, { force: true });
       await mesh!.reconciled();
     });
-    await writeFile(
-      manifest,
-      `apiVersion: v1
-kind: Pod
-metadata:
-  name: ratings-v2
-  labels:
-    app: ratings
-spec:
-  serviceAccountName: bookinfo-ratings
-  nodeName: node-a
-  containers:
-    - name: ratings
-      ports:
-        - containerPort: 9080
-status:
-  phase: Running
-  podIP: 10.77.1.30
-`,
-    );
+    await writeFile(manifest, RATINGS_V2);
     const sleep = mesh!.state.pods.find((p) => p.name === 'sleep')!.netns!;
     await eventually(
       async () => {
@@ -200,14 +218,104 @@ status:
 
   it('stop removes every namespace, resolv.conf file, the host link and every process', async () => {
     await mesh!.stop();
-    expect(await listNamespaces(DEV_PREFIX)).toEqual([]);
-    expect((await readdir('/etc/netns').catch(() => [])).filter((n) => n.startsWith(DEV_PREFIX))).toEqual([]);
-    await expect(execFileAsync('ip', ['link', 'show', DEV_HOST_INTERFACE])).rejects.toThrow();
-    // istiod-lite's and the ztunnels' arguments name our temp dir (e2e runs the same binaries).
-    expect(await pidsOf(dir)).toEqual([]);
-    expect(await pidsOf(bin.sampleWorkload)).toEqual([]);
+    await expectNothingLeft(dir);
   }, 30_000);
 });
+
+/**
+ * `--kubernetes`: the same mesh, its configuration on etcd + kube-apiserver + kube-controller-manager
+ * (applied with kubectl), meshctl playing kubelet, istiod-lite reading the API. In this file so it
+ * never runs beside another dev mesh.
+ */
+describe.skipIf(!isRoot || !BUILT || KUBE_MISSING !== undefined)(
+  `meshctl dev --kubernetes: the mesh on a real API server (root, needs \`pnpm build\`${KUBE_MISSING ? `; skipped: ${KUBE_MISSING}` : ''})`,
+  () => {
+    let kubeDir: string;
+    let kubeMesh: DevMesh | undefined;
+    const kubeSaid: string[] = [];
+
+    beforeAll(async () => {
+      kubeDir = await mkdtemp(join(tmpdir(), 'meshctl-dev-kube-'));
+      await cp(join(REPO_ROOT, 'examples/bookinfo'), join(kubeDir, 'manifests'), { recursive: true });
+      kubeMesh = await startDevMesh({
+        repoRoot: REPO_ROOT,
+        manifestDirs: [join(kubeDir, 'manifests')],
+        stateDir: join(kubeDir, 'state'),
+        kubernetes: true,
+        say: (l) => kubeSaid.push(l),
+        waitForOtherMs: OTHER_MESH_WAIT_MS,
+      });
+    }, OTHER_MESH_WAIT_MS + 90_000);
+
+    afterAll(async () => {
+      await kubeMesh?.stop();
+      await rm(kubeDir, { recursive: true, force: true });
+    }, 30_000);
+
+    it('sleep on node-a reaches details on node-b by Service name through the mesh; the slice came from the EndpointSlice controller', async () => {
+      expect(kubeMesh!.timings.map(([name]) => name)).toContain('EndpointSlices (kube-controller-manager)');
+      const sleep = kubeMesh!.state.pods.find((p) => p.name === 'sleep')!.netns!;
+      const body = await curlFrom(sleep, 'http://details:9080/');
+      expect(body).toMatch(/^details-v1\.default on node-b answered GET \//);
+      // Across nodes through both ztunnels: node-b's accepted it over HBONE from sleep's identity.
+      await eventually(async () => {
+        const inbound = (await readFile(join(kubeDir, 'state', 'logs', 'ztunnel-node-b.log'), 'utf8'))
+          .split('\n')
+          .filter((line) => line.includes('"direction":"inbound"') && line.includes('spiffe://cluster.local/ns/default/sa/sleep') && line.includes('10.77.2.12:9080'));
+        expect(inbound.length).toBeGreaterThan(0);
+      }, 5_000, "node-b's inbound access line");
+
+      const kubeconfig = kubeMesh!.state.kubeconfig!;
+      const slices = JSON.parse(await kubectl(kubeconfig, ['get', 'endpointslices', '-n', 'default', '-l', 'kubernetes.io/service-name=details', '-o', 'json'])) as {
+        items: { metadata: { labels: Record<string, string> }; endpoints: { addresses: string[]; nodeName?: string; conditions: { ready?: boolean }; targetRef?: { kind: string; name: string } }[] }[];
+      };
+      expect(slices.items).toHaveLength(1);
+      expect(slices.items[0]!.metadata.labels['endpointslice.kubernetes.io/managed-by']).toBe(ENDPOINTSLICE_CONTROLLER);
+      expect(slices.items[0]!.endpoints).toEqual([
+        expect.objectContaining({ addresses: ['10.77.2.12'], nodeName: 'node-b', conditions: expect.objectContaining({ ready: true }), targetRef: expect.objectContaining({ kind: 'Pod', name: 'details-v1' }) }),
+      ]);
+      // The node-lifecycle controller runs and sees the played kubelet: Ready, untainted, its Lease held.
+      const node = JSON.parse(await kubectl(kubeconfig, ['get', 'node', 'node-b', '-o', 'json'])) as { spec: { taints?: unknown[] }; status: { conditions: { type: string; status: string }[] } };
+      expect(node.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+      expect(node.spec.taints ?? []).toEqual([]);
+      expect(await kubectl(kubeconfig, ['get', 'lease', '-n', 'kube-node-lease', 'node-b', '-o', 'jsonpath={.spec.holderIdentity}'])).toBe('node-b');
+    }, 60_000);
+
+    it('a manifest edit goes through kubectl: the new pod starts, the controller lists it, it serves behind the VIP; removed, it is gone from the API', async () => {
+      const kubeconfig = kubeMesh!.state.kubeconfig!;
+      const ratingsSlice = async () =>
+        (await kubectl(kubeconfig, ['get', 'endpointslices', '-n', 'default', '-l', 'kubernetes.io/service-name=ratings', '-o', 'jsonpath={.items[*].endpoints[*].addresses[*]}'])).split(' ').sort();
+      const manifest = join(kubeDir, 'manifests', 'ratings-v2.yaml');
+      await writeFile(manifest, RATINGS_V2);
+      const sleep = kubeMesh!.state.pods.find((p) => p.name === 'sleep')!.netns!;
+      await eventually(
+        async () => {
+          await kubeMesh!.reconciled();
+          expect(await ratingsSlice()).toEqual(['10.77.1.30', '10.77.2.13']);
+          expect(await curlFrom(sleep, 'http://ratings:9080/').catch((err: Error) => err.message)).toContain('ratings-v2.default on node-a');
+        },
+        { timeoutMs: 30_000, what: 'ratings-v2 in the slice and behind the VIP' },
+      );
+      await rm(manifest);
+      await eventually(
+        async () => {
+          await kubeMesh!.reconciled();
+          expect(await ratingsSlice()).toEqual(['10.77.2.13']);
+        },
+        { timeoutMs: 30_000, what: 'ratings-v2 out of the slice' },
+      );
+      expect(await kubectl(kubeconfig, ['get', 'pods', '-n', 'default', '-o', 'name'])).not.toContain('ratings-v2');
+      expect(kubeSaid.some((l) => l.includes('-default/ratings-v2'))).toBe(true);
+    }, 75_000);
+
+    it('stop removes the Kubernetes programs and their data with every namespace and process', async () => {
+      await kubeMesh!.stop();
+      // etcd's data dir and kube-apiserver's cert dir name it too.
+      await expectNothingLeft(kubeDir);
+      expect(existsSync(join(kubeDir, 'state', 'kube'))).toBe(false);
+    }, 30_000);
+  },
+);
 
 /**
  * Explicit mode needs no root: every pod on a loopback address, clients through SOCKS5. In the

@@ -46,6 +46,8 @@ export interface DevState {
   readonly services: readonly { name: string; namespace: string; vip: string; ports: readonly number[] }[];
   /** Process groups started outside any namespace (explicit mode), killed by `dev down`. */
   readonly processGroups: readonly number[];
+  /** With --kubernetes: a cluster-admin kubeconfig for the dev API server. */
+  readonly kubeconfig?: string;
   readonly logsDir: string;
 }
 

@@ -25,6 +25,7 @@ import { readManifests, snapshotOf, watchManifests, writeMirror, type ManifestFi
 import { DEV_HOST_INTERFACE, DEV_PREFIX, diffPods, planDevMesh, renderResolvConf, toLoopbackAddresses, type DevMode, type DevPlan, type DevPodPlan } from './plan.js';
 import { DevProcess } from './processes.js';
 import { formatMilestones, ztunnelMilestones } from './startup.js';
+import { devKubeToolsMissing, expectedEndpoints, startDevKube, type DevKube } from './kubernetes.js';
 
 export const ISTIOD_DEBUG_PORT = 15014;
 /** Where istiod-lite's debug API listens inside its namespace (loopback only). */
@@ -83,6 +84,12 @@ export interface DevMeshOptions {
   readonly binaries?: AppBinaries;
   /** Wait this long for another running dev mesh to stop instead of refusing at once (tests). */
   readonly waitForOtherMs?: number;
+  /**
+   * The configuration on a real API server (kubernetes.ts): etcd, kube-apiserver and
+   * kube-controller-manager run, the manifests are applied with kubectl, this process plays
+   * kubelet, and istiod-lite reads the API instead of a manifest directory. Transparent mode only.
+   */
+  readonly kubernetes?: boolean;
 }
 
 export interface DevMesh {
@@ -105,6 +112,7 @@ interface Running {
   pods: Map<string, DevProcess>;
   forwarder?: Server;
   watcher?: { close(): void };
+  kube?: DevKube;
 }
 
 const podKey = (p: { name: string; namespace: string }) => `${p.namespace}/${p.name}`;
@@ -199,6 +207,13 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     const leftovers = await cleanupDevMesh(stateDir, repoRoot, { releaseOwner: false });
     if (leftovers.length > 0) say(`removed what a previous dev mesh left: ${leftovers.join('; ')}`);
     ({ mode, reason } = chooseMode(options.mode));
+    if (options.kubernetes) {
+      // Explicit mode moves every address to 127/8, Service VIPs too, outside the API server's
+      // Service range; and the kubelet played here is the one that makes pod namespaces.
+      if (mode !== 'transparent') throw new MeshError('MESHCTL_ERR_DEV_MODE', `--kubernetes needs transparent mode, and this is explicit mode: ${reason}`, { hint: 'run as root on Linux' });
+      const missing = devKubeToolsMissing();
+      if (missing) throw new MeshError('MESHCTL_ERR_DEV_KUBE_TOOLS', `--kubernetes needs the Kubernetes programs: ${missing}`);
+    }
   } catch (err) {
     await releaseOwner();
     throw err;
@@ -251,6 +266,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     // Workloads and ztunnels first (ztunnel removes its capture rules on SIGTERM), istiod last.
     await Promise.all([...running.pods.values(), ...running.ztunnels.values()].map((p) => p.stop()));
     await running.istiod?.stop();
+    await running.kube?.close();
     await cleanupDevMesh(stateDir, repoRoot);
   };
 
@@ -273,6 +289,9 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       if (!waypointBuilt) return undefined;
       const proc = new DevProcess(name, inNetns(podNetns(pod), [process.execPath, bin.waypoint, '--pod-name', pod.name, '--namespace', pod.namespace, '--node-name', pod.node, '--pod-ip', pod.ip, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', pod.node), '--listen-address', pod.ip, ...(mode === 'explicit' ? ['--admin-address', pod.ip] : []), '--admin-socket', adminSocket(`${pod.namespace}-${pod.name}`)]), logsDir);
       running.pods.set(podKey(pod), proc);
+      // No readiness probe, as a waypoint Deployment's first moments: it needs to be a Ready pod
+      // of the snapshot to be given its certificate.
+      await running.kube?.podRunning(pod, node(pod.node));
       return proc;
     }
     // Explicit mode: upstream calls would bypass the mesh (no SOCKS5 in the sample), so none.
@@ -284,6 +303,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     );
     running.pods.set(podKey(pod), proc);
     await proc.waitForLog((e) => e['msg'] === 'sample workload listening', READY_TIMEOUT_MS);
+    await running.kube?.podRunning(pod, node(pod.node));
     return proc;
   };
 
@@ -318,7 +338,9 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       })),
       pods: plan.pods.map((p) => ({ name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, ...(podNetns(p) ? { netns: podNetns(p) } : {}) })),
       services: plan.services,
-      processGroups: mode === 'explicit' ? processGroups() : [],
+      // The Kubernetes programs run outside any namespace: `dev down` kills them by group.
+      processGroups: [...(mode === 'explicit' ? processGroups() : []), ...(running.kube?.kube.pids() ?? [])],
+      ...(running.kube ? { kubeconfig: running.kube.adminKubeconfig } : {}),
       logsDir,
     };
     await writeFile(join(stateDir, DEV_STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
@@ -350,16 +372,28 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       for (const pod of plan.pods) await writeResolvConf(pod);
       phase('network namespaces, veths, routes, resolv.conf files');
     }
-    await writeMirror(configDir, files);
+    if (options.kubernetes) {
+      running.kube = await startDevKube({ repoRoot, stateDir, logsDir, apiServerAddress: plan.hostAddress as string, files, nodes: plan.nodes });
+      // A crash from here on leaves programs outside the namespaces: the state file names them.
+      await saveState();
+      phase('Kubernetes (etcd, kube-apiserver, kube-controller-manager, CRDs, kubectl apply, Nodes Ready with Leases)');
+    } else {
+      await writeMirror(configDir, files);
+    }
+    const configSource = running.kube ? ['--config-source', 'kubernetes', '--kubeconfig', running.kube.istiodKubeconfig] : ['--config-dir', configDir];
     running.istiod = new DevProcess(
       'istiod-lite',
-      inNetns(running.topology?.underlayNetns, [process.execPath, bin.istiod, '--config-dir', configDir, '--state-dir', istiodStateDir, '--listen-address', plan.istiodAddress]),
+      inNetns(running.topology?.underlayNetns, [process.execPath, bin.istiod, ...configSource, '--state-dir', istiodStateDir, '--listen-address', plan.istiodAddress]),
       logsDir,
     );
     await running.istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready', READY_TIMEOUT_MS);
     phase('istiod-lite (CA, node credentials, first snapshot)');
     await Promise.all(plan.pods.map(startPod));
     phase(`sample workloads (${running.pods.size} pods)`);
+    if (running.kube) {
+      await running.kube.waitForEndpointSlices(expectedEndpoints(snapshotOf(files), plan.pods.filter((p) => running.pods.has(podKey(p)))));
+      phase('EndpointSlices (kube-controller-manager)');
+    }
     const ztunnels = plan.nodes.map((n) => startZtunnel(n.name));
     await Promise.all(ztunnels.map((z, i) => waitHttpOk(`http://${plan.nodes[i]!.address}:${ZTUNNEL_READINESS_PORT}/healthz/ready`, z, READY_TIMEOUT_MS)));
     if (mode === 'transparent') await Promise.all(ztunnels.map((z) => z.waitForLog((e) => e['msg'] === 'capture rules applied', READY_TIMEOUT_MS)));
@@ -408,6 +442,15 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     }
     if (JSON.stringify(next.nodes) !== JSON.stringify(plan.nodes)) say('nodes changed: restart `pnpm dev` for node changes (pods, services and policies apply live)');
     const { added, removed } = diffPods(plan.pods, next.pods);
+    if (running.kube) {
+      // First out of the API, so the EndpointSlice controller drops a pod before its process stops.
+      try {
+        await running.kube.remove(files, nextFiles, removed);
+      } catch (err) {
+        say(`manifest edit not applied to the API server: ${(err as Error).message}`);
+        return;
+      }
+    }
     for (const pod of removed) {
       await running.pods.get(podKey(pod))?.stop();
       running.pods.delete(podKey(pod));
@@ -418,6 +461,14 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     }
     const previousPlan = plan;
     plan = { ...next, nodes: previousPlan.nodes };
+    if (running.kube) {
+      // The new pods' objects exist (Pending) before their processes start and make them Ready.
+      try {
+        await running.kube.apply(nextFiles);
+      } catch (err) {
+        say(`manifest edit not applied to the API server: ${(err as Error).message}`);
+      }
+    }
     for (const pod of added) {
       try {
         if (running.topology) {
@@ -431,12 +482,14 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       }
     }
     // Service edits need no file: each node's ztunnel answers names from the config it is pushed.
-    await writeMirror(configDir, nextFiles, files);
+    if (!running.kube) await writeMirror(configDir, nextFiles, files);
     files = nextFiles;
     state = await saveState();
     const changes = [...removed.map((p) => `-${podKey(p)}`), ...added.map((p) => `+${podKey(p)}`)];
     say(`manifests applied${changes.length ? ` (pods ${changes.join(' ')})` : ''}; istiod-lite pushes the new config`);
   };
+  // With --kubernetes an edit goes through kubectl too; a Pod created through the API by someone
+  // else is not started (the kubelet played here starts the manifests' pods only).
   running.watcher = watchManifests(options.manifestDirs, () => (reconciling = reconcile()));
 
   return {

@@ -1,0 +1,212 @@
+/**
+ * `meshctl dev up --kubernetes`: the dev mesh's configuration on a real API server instead of
+ * istiod-lite's manifest directory (docs/kubernetes.md, "`pnpm dev` on a real API server").
+ * @mesh/kube-local starts etcd, kube-apiserver and kube-controller-manager (EndpointSlice and
+ * node-lifecycle controllers); the sample manifests go in with the real `kubectl apply`;
+ * istiod-lite reads the API as the `istiod-lite` user bound to deploy/kubernetes' ClusterRole.
+ * This module plays kubelet for the dev mesh's nodes and pods: each Node Ready with its Lease
+ * renewed, each Pod Running and Ready with its IP once its process listens, so the
+ * EndpointSlices istiod-lite reads are the EndpointSlice controller's.
+ *
+ * `manifestsForApply` is pure (what kubectl is given); `startDevKube` does the I/O.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { kubectl, kubeToolsMissing, installCrds, readyEndpointAddresses, setNodeStatus, setPodStatus, startLocalKube, startNodeLeases, DEFAULT_CONTROLLERS, type LocalKube } from '@mesh/kube-local';
+import { MeshError } from '@mesh/errors';
+import { matchesSelector, type MeshSnapshot } from '@mesh/mesh-model';
+import { parseAllDocuments, stringify } from 'yaml';
+import type { ManifestFile } from './manifests.js';
+import type { DevNodePlan, DevPodPlan } from './plan.js';
+
+/** The API requires a container image; no container runs here (the pod is a process in a netns). */
+export const DEV_POD_IMAGE = 'registry.invalid/meshctl-dev/sample-workload:dev';
+/** The user istiod-lite reads the API as, bound to deploy/kubernetes' ClusterRole `istiod-lite`. */
+export const ISTIOD_KUBE_USER = 'istiod-lite';
+/** The label the EndpointSlice controller puts on the slices it manages. */
+export const ENDPOINTSLICE_CONTROLLER = 'endpointslice-controller.k8s.io';
+const ENDPOINTSLICES_TIMEOUT_MS = 30_000;
+
+type Doc = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string }; spec?: Record<string, unknown>; status?: unknown };
+
+/**
+ * The manifests as a person applies them: without `status` (the kubelet's part, written through
+ * the subresource once the pod runs), each container with an image, Namespaces first (the other
+ * objects need theirs), then the rest in file order.
+ */
+export function manifestsForApply(files: readonly ManifestFile[]): string {
+  return objectsForApply(files)
+    .map((d) => stringify(d))
+    .join('---\n');
+}
+
+function objectsForApply(files: readonly ManifestFile[]): Doc[] {
+  const docs: Doc[] = [];
+  for (const file of files) {
+    for (const document of parseAllDocuments(file.text)) {
+      const object = document.toJS() as Doc | null;
+      if (!object || typeof object !== 'object') continue;
+      const { status: _status, ...rest } = object;
+      if (rest.kind === 'Pod' && Array.isArray(rest.spec?.['containers'])) {
+        rest.spec = { ...rest.spec, containers: (rest.spec['containers'] as Record<string, unknown>[]).map((c) => ({ image: DEV_POD_IMAGE, ...c })) };
+      }
+      docs.push(rest);
+    }
+  }
+  return [...docs.filter((d) => d.kind === 'Namespace'), ...docs.filter((d) => d.kind !== 'Namespace')];
+}
+
+/** How kubectl names an object: `TYPE[.VERSION.GROUP]/NAME`, with `-n` when namespaced. */
+function kubectlTarget(object: Doc): string[] {
+  const [group, version] = object.apiVersion?.includes('/') ? (object.apiVersion.split('/') as [string, string]) : [undefined, object.apiVersion];
+  const type = `${object.kind?.toLowerCase()}${group ? `.${version}.${group}` : ''}`;
+  // A namespaced kind without a namespace is in `default`, as kubectl applied it; a cluster-scoped one takes none.
+  const namespaced = !['Namespace', 'Node', 'ClusterRole', 'ClusterRoleBinding'].includes(object.kind ?? '');
+  return [`${type}/${object.metadata?.name}`, ...(namespaced ? ['-n', object.metadata?.namespace ?? 'default'] : [])];
+}
+
+/**
+ * What a manifest edit deletes: the objects `previous` declared and `next` does not, and the
+ * pods in `pods` (removed or changed: the next apply creates a changed one again), as kubectl
+ * targets.
+ */
+export function deletionsFor(previous: readonly ManifestFile[], next: readonly ManifestFile[], pods: readonly { name: string; namespace: string }[]): string[][] {
+  const targets = (files: readonly ManifestFile[]) => new Map(objectsForApply(files).map((o) => [kubectlTarget(o).join(' '), kubectlTarget(o)]));
+  const before = targets(previous);
+  const after = targets(next);
+  const gone = [...before].filter(([key]) => !after.has(key)).map(([, target]) => target);
+  const podTargets = pods.map((p) => kubectlTarget({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace } }));
+  const unique = new Map([...gone, ...podTargets].map((t) => [t.join(' '), t]));
+  return [...unique.values()];
+}
+
+/** Service → the pod IPs its EndpointSlices should list as ready, for the pods that run. */
+export function expectedEndpoints(snapshot: MeshSnapshot, running: readonly DevPodPlan[]): Map<string, string[]> {
+  const expected = new Map<string, string[]>();
+  for (const service of snapshot.services.values()) {
+    if (!service.selector || Object.keys(service.selector).length === 0) continue;
+    const ips = running
+      .filter((p) => p.namespace === service.namespace && matchesSelector(service.selector!, snapshot.pods.get(`${p.namespace}/${p.name}`)?.labels ?? {}))
+      .map((p) => p.ip)
+      .sort();
+    expected.set(`${service.namespace}/${service.name}`, ips);
+  }
+  return expected;
+}
+
+export interface DevKube {
+  readonly kube: LocalKube;
+  /** A kubeconfig for `kubectl` as cluster admin (printed for the person). */
+  readonly adminKubeconfig: string;
+  /** istiod-lite's `--kubeconfig`. */
+  readonly istiodKubeconfig: string;
+  /** `kubectl apply` of the manifests after an edit (new objects created, changed ones updated). */
+  apply(files: readonly ManifestFile[]): Promise<void>;
+  /** Deletes what deletionsFor says, at once (no kubelet confirms a pod's termination here). */
+  remove(previous: readonly ManifestFile[], next: readonly ManifestFile[], pods: readonly DevPodPlan[]): Promise<void>;
+  /** What a kubelet writes once the pod's process listens: Running, its IP, Ready. */
+  podRunning(pod: DevPodPlan, node: DevNodePlan): Promise<void>;
+  /** Waits until every selector Service's controller-made slices list exactly these pods as ready. */
+  waitForEndpointSlices(expected: Map<string, string[]>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function devKubeToolsMissing(): string | undefined {
+  return kubeToolsMissing(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'istio-api', 'gateway-api']);
+}
+
+/** The ClusterRole of deploy/kubernetes/istiod-rbac.yaml, bound to the token user istiod-lite runs as. */
+async function istiodRbac(repoRoot: string): Promise<string> {
+  const text = await readFile(join(repoRoot, 'deploy/kubernetes/istiod-rbac.yaml'), 'utf8');
+  const role = parseAllDocuments(text)
+    .map((d) => d.toJS() as Doc | null)
+    .find((d) => d?.kind === 'ClusterRole');
+  if (!role) throw new MeshError('MESHCTL_ERR_DEV_KUBE', 'deploy/kubernetes/istiod-rbac.yaml has no ClusterRole');
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'istiod-lite-dev' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata?.name },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: ISTIOD_KUBE_USER }],
+  };
+  return `${stringify(role)}---\n${stringify(binding)}`;
+}
+
+/**
+ * Starts the control plane under `<stateDir>/kube` (kube-apiserver on `apiServerAddress`, where
+ * istiod-lite reaches it), installs the CRDs, applies the manifests with kubectl, and makes each
+ * node Ready with its Lease renewed. A failure removes what it started before rethrowing.
+ */
+export async function startDevKube(options: {
+  repoRoot: string;
+  stateDir: string;
+  logsDir: string;
+  apiServerAddress: string;
+  files: readonly ManifestFile[];
+  nodes: readonly DevNodePlan[];
+  /** Called as soon as the programs run (their pids, for crash cleanup). */
+  onStarted?: (pids: number[]) => Promise<void>;
+}): Promise<DevKube> {
+  const missing = devKubeToolsMissing();
+  if (missing) throw new MeshError('MESHCTL_ERR_DEV_KUBE_TOOLS', `--kubernetes needs the Kubernetes programs: ${missing}`);
+  const kube = await startLocalKube({
+    dir: join(options.stateDir, 'kube'),
+    apiServerAddress: options.apiServerAddress,
+    users: { [ISTIOD_KUBE_USER]: [] },
+    controllers: DEFAULT_CONTROLLERS,
+    logDir: options.logsDir,
+  });
+  let leases: { close(): void } | undefined;
+  try {
+    await options.onStarted?.(kube.pids());
+    const admin = kube.kubeConfig();
+    const adminKubeconfig = await kube.kubeconfigFor('admin');
+    const istiodKubeconfig = await kube.kubeconfigFor(ISTIOD_KUBE_USER);
+    // The experimental channel: examples/waypoint's HTTPRoute retries (`rules[].retry`, GEP-1731),
+    // which the standard channel's CRD does not have and kubectl's strict validation refuses.
+    await installCrds(admin, 'experimental');
+    await kubectl(adminKubeconfig, ['apply', '-f', '-'], `${await istiodRbac(options.repoRoot)}---\n${manifestsForApply(options.files)}`);
+    for (const node of options.nodes) await setNodeStatus(admin, node.name, { internalIp: node.address, ready: true });
+    leases = await startNodeLeases(admin, options.nodes.map((n) => n.name));
+    const closeLeases = leases;
+    return {
+      kube,
+      adminKubeconfig,
+      istiodKubeconfig,
+      async apply(files) {
+        await kubectl(adminKubeconfig, ['apply', '-f', '-'], manifestsForApply(files));
+      },
+      async remove(previous, next, pods) {
+        for (const target of deletionsFor(previous, next, pods)) {
+          await kubectl(adminKubeconfig, ['delete', ...target, '--ignore-not-found', '--grace-period=0', '--force']);
+        }
+      },
+      podRunning: (pod, node) => setPodStatus(admin, pod.namespace, pod.name, { podIP: pod.ip, ready: true, hostIP: node.address }),
+      async waitForEndpointSlices(expected) {
+        const deadline = Date.now() + ENDPOINTSLICES_TIMEOUT_MS;
+        let differ: string[] = [];
+        for (;;) {
+          const listed = await readyEndpointAddresses(admin, { managedBy: ENDPOINTSLICE_CONTROLLER });
+          differ = [...expected]
+            .filter(([service, ips]) => JSON.stringify(listed.get(service) ?? []) !== JSON.stringify(ips))
+            .map(([service, ips]) => `${service}: [${(listed.get(service) ?? []).join(', ')}], expected [${ips.join(', ')}]`);
+          if (differ.length === 0) return;
+          if (Date.now() > deadline) {
+            throw new MeshError('MESHCTL_ERR_DEV_KUBE', `the EndpointSlice controller did not list the running pods within ${ENDPOINTSLICES_TIMEOUT_MS} ms: ${differ.join('; ')}`, {
+              hint: `see ${join(options.logsDir, 'kube-controller-manager.log')}`,
+            });
+          }
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      },
+      async close() {
+        closeLeases.close();
+        await kube.close();
+      },
+    };
+  } catch (err) {
+    leases?.close();
+    await kube.close();
+    throw err;
+  }
+}
