@@ -22,11 +22,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { generateKeyAndCsr, spiffeUri, subjectAltNameUris } from '@mesh/pki';
+import { RootCa, generateKeyAndCsr, spiffeUri, subjectAltNameUris } from '@mesh/pki';
 import { CaClient, TYPE_URL, XdsClient } from '@mesh/xds';
 import { controlPlaneCredentials } from '@mesh/workload-identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryLogger, loadKubeConfig, parseConfig, startIstiod } from '../src/index.js';
+import { createMemoryLogger, loadKubeConfig, nodeBootstrapUris, nodeCredentialDir, parseConfig, startIstiod } from '../src/index.js';
 import type { Istiod } from '../src/index.js';
 import { KubernetesAuthenticator } from '../src/ca/kubernetes-identity.js';
 import { kubeToolsMissing, startKubeCluster, type ApiObject, type KubeCluster } from './kube-cluster.js';
@@ -226,6 +226,24 @@ describe.skipIf(missing)(`Kubernetes identity for the proxies on a real kube-api
 
     // istiod-lite is still serving.
     expect(await ask(await caClient(await tokenFile(await token('ztunnel-a'))), identity('default', 'app-a'))).toEqual({ uris: [identity('default', 'app-a')] });
+  });
+
+  it('still takes a node bootstrap certificate (client certificates are optional here, not unverified)', async () => {
+    const withCert = new CaClient(`127.0.0.1:${istiod.ports.xdsTls}`, await controlPlaneCredentials(nodeCredentialDir(path.join(dir, 'state'), 'node-a'), TRUST_DOMAIN));
+    closers.push(() => withCert.close());
+    expect(await ask(withCert, identity('default', 'app-a'))).toEqual({ uris: [identity('default', 'app-a')] });
+    expect(await ask(withCert, identity('default', 'app-b'))).toMatchObject({ code: 'PERMISSION_DENIED' });
+    // The same names, signed by another CA: TLS lets it through (a certificate is not required), the CA does not count it.
+    const other = RootCa.loadOrCreate(path.join(dir, 'other-ca'), { trustDomain: TRUST_DOMAIN });
+    const uris = nodeBootstrapUris(TRUST_DOMAIN, 'node-a');
+    const { keyPem, csrPem } = await generateKeyAndCsr({ uris });
+    const forged = other.issueCert({ csrPem, uris, commonName: 'ztunnel.node-a', ttlMs: 3_600_000 });
+    const impostor = new CaClient(
+      `127.0.0.1:${istiod.ports.xdsTls}`,
+      grpc.credentials.createSsl(Buffer.from(istiod.ca.rootCertPem), Buffer.from(keyPem), Buffer.from(forged.chainPem), { checkServerIdentity: () => undefined }),
+    );
+    closers.push(() => impostor.close());
+    expect(await ask(impostor, identity('default', 'app-a'))).toMatchObject({ code: 'UNAUTHENTICATED', details: expect.stringMatching(/no credential/) });
   });
 
   it('reads the token file at each call: a rotated token is used at once', async () => {

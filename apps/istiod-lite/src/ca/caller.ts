@@ -28,7 +28,7 @@ export function callerAuthenticator(trustDomain: string, tokens?: KubernetesAuth
       return { kind: 'node', nodeName: nodeNameFromPeerCertificate(peerCertificate, trustDomain) };
     } catch (err) {
       if (!tokens || !hasCode(err, 'ISTIOD_ERR_NOT_A_NODE') || peerCertificate) throw err;
-      throw new MeshError('ISTIOD_ERR_TOKEN_MISSING', 'no credential: neither an authorization: Bearer token nor a node bootstrap client certificate', {
+      throw new MeshError('ISTIOD_ERR_TOKEN_MISSING', 'no credential: neither an authorization: Bearer token nor a node bootstrap client certificate that chains to the mesh root', {
         hint: 'send the projected service-account token (audience istio-ca) as authorization: Bearer <token> (ztunnel --token-file)',
       });
     }
