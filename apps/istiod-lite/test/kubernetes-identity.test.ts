@@ -5,8 +5,8 @@
  * (`authorization: Bearer` metadata on the CA call and the xDS stream, a pod's certificate asked
  * for with `ImpersonatedIdentity`), with the client credentials ztunnel and the waypoint use
  * (`controlPlaneCredentials(…, { tokenFile, rootCertFile })`, the file read at each call).
- * istiod-lite checks them with TokenReviews as the `istiod-lite` user holding only its ClusterRole
- * (with `create` on tokenreviews).
+ * istiod-lite checks them with TokenReviews as its deployed service account (istio-system/istiod)
+ * holding only the RBAC of deploy/kubernetes/istiod-rbac.yaml (with `create` on tokenreviews).
  *
  * Refused, each with its status and a log line naming why: a forged token (signed by another
  * key), a token for another audience, an "expired" one (bound to a Pod that was then deleted: the
@@ -17,11 +17,13 @@
  */
 import { createSign, generateKeyPairSync } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, loadAllYaml } from '@kubernetes/client-node';
 import { RootCa, generateKeyAndCsr, spiffeUri, subjectAltNameUris } from '@mesh/pki';
 import { CaClient, TYPE_URL, XdsClient } from '@mesh/xds';
 import { controlPlaneCredentials } from '@mesh/workload-identity';
@@ -34,19 +36,10 @@ import { TRUST_DOMAIN, nextUpdate, testGenerators, waitFor } from './helpers.js'
 
 const missing = kubeToolsMissing();
 
-/** istiod-lite's ClusterRole (deploy/kubernetes/istiod-rbac.yaml): reads what the mesh uses, and TokenReviews. */
-const ISTIOD_CLUSTER_ROLE = {
-  apiVersion: 'rbac.authorization.k8s.io/v1',
-  kind: 'ClusterRole',
-  metadata: { name: 'istiod-lite' },
-  rules: [
-    { apiGroups: [''], resources: ['namespaces', 'serviceaccounts', 'nodes', 'pods', 'services'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: ['gateway.networking.k8s.io'], resources: ['gateways', 'httproutes', 'referencegrants'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
-  ],
-};
+/** istiod-lite's ServiceAccount, ClusterRole (with TokenReviews) and binding, as deployed (deploy/kubernetes/istiod-rbac.yaml). */
+const ISTIOD_RBAC = (loadAllYaml(readFileSync(fileURLToPath(new URL('../../../deploy/kubernetes/istiod-rbac.yaml', import.meta.url)), 'utf8')) as ApiObject[])
+  .filter(Boolean)
+  .map((o) => (o.kind === 'ServiceAccount' ? { ...o, metadata: { ...o.metadata, namespace: 'istio-system' } } : o));
 
 const identity = (namespace: string, serviceAccount: string) => spiffeUri({ trustDomain: TRUST_DOMAIN, namespace, serviceAccount });
 
@@ -88,7 +81,23 @@ describe.skipIf(missing)(`Kubernetes identity for the proxies on a real kube-api
         },
       },
     });
-    return request.status!.token;
+    return request.status!.token!;
+  }
+
+  /** A kubeconfig with a token of istio-system/istiod (audience: the API server), as in its pod. */
+  async function istiodKubeconfig(): Promise<string> {
+    const core = cluster.admin.makeApiClient(CoreV1Api);
+    const request = await core.createNamespacedServiceAccountToken({ namespace: 'istio-system', name: 'istiod', body: { spec: { expirationSeconds: 3600 } } });
+    const file = path.join(dir, 'istiod.kubeconfig');
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'test', server: cluster.server, skipTLSVerify: true }],
+      users: [{ name: 'istiod', token: request.status!.token! }],
+      contexts: [{ name: 'istiod', cluster: 'test', user: 'istiod' }],
+      currentContext: 'istiod',
+    });
+    await writeFile(file, kubeConfig.exportConfig(), { mode: 0o600 });
+    return file;
   }
 
   let files = 0;
@@ -126,15 +135,8 @@ describe.skipIf(missing)(`Kubernetes identity for the proxies on a real kube-api
 
   beforeAll(async () => {
     cluster = await startKubeCluster();
-    await cluster.apply(ISTIOD_CLUSTER_ROLE);
-    await cluster.apply({
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'istiod-lite' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'istiod-lite' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'istiod-lite' }],
-    });
-    await cluster.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } });
+    // istiod-lite runs as its deployed service account, istio-system/istiod, with exactly its deployed RBAC.
+    for (const object of [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } }, ...ISTIOD_RBAC]) await cluster.apply(object);
     for (const [index, node] of ['node-a', 'node-b'].entries()) {
       await cluster.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
       await cluster.setNodeStatus(node, `10.78.9.${index + 1}`);
@@ -148,7 +150,7 @@ describe.skipIf(missing)(`Kubernetes identity for the proxies on a real kube-api
     dir = await mkdtemp(path.join(tmpdir(), 'istiod-kube-identity-'));
     const config = parseConfig({
       configSource: 'kubernetes',
-      kubeconfig: await cluster.kubeconfigFor('istiod-lite'),
+      kubeconfig: await istiodKubeconfig(),
       stateDir: path.join(dir, 'state'),
       xdsTlsPort: 0,
       debugPort: 0,
@@ -291,7 +293,7 @@ describe.skipIf(missing)(`Kubernetes identity for the proxies on a real kube-api
 
   it('caches a review briefly, never past the token expiry', { timeout: 60_000 }, async () => {
     let now = Date.now();
-    const kubeConfig = loadKubeConfig({ kubeconfig: await cluster.kubeconfigFor('istiod-lite') });
+    const kubeConfig = loadKubeConfig({ kubeconfig: await istiodKubeconfig() });
     const reviews = (cacheTtlMs: number) => new KubernetesAuthenticator({ kubeConfig, trustDomain: TRUST_DOMAIN, cacheTtlMs, now: () => now });
     // A pod made for this, whose deletion makes a fresh review fail: a cached answer is seen as such.
     PODS.push({ namespace: 'default', name: 'short-lived', serviceAccount: 'app-a', node: 'node-a', ip: '10.78.1.12' });
