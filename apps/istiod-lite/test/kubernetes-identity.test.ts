@@ -17,7 +17,8 @@
  */
 import { createSign, generateKeyPairSync } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,7 +35,8 @@ import { KubernetesAuthenticator } from '../src/ca/kubernetes-identity.js';
 import { kubeToolsMissing, startKubeCluster, type ApiObject, type KubeCluster } from './kube-cluster.js';
 import { TRUST_DOMAIN, nextUpdate, testGenerators, waitFor } from './helpers.js';
 
-const missing = kubeToolsMissing();
+const ZTUNNEL_MAIN = fileURLToPath(new URL('../../ztunnel/dist/main.js', import.meta.url));
+const missing = kubeToolsMissing() ?? (existsSync(ZTUNNEL_MAIN) ? undefined : 'ztunnel is not built: run `pnpm run build`');
 
 /** istiod-lite's ServiceAccount, ClusterRole (with TokenReviews) and binding, as deployed (deploy/kubernetes/istiod-rbac.yaml). */
 const ISTIOD_RBAC = (loadAllYaml(readFileSync(fileURLToPath(new URL('../../../deploy/kubernetes/istiod-rbac.yaml', import.meta.url)), 'utf8')) as ApiObject[])
@@ -254,6 +256,31 @@ describe.skipIf(missing)(`Kubernetes identity for the proxies on a real kube-api
     expect(await ask(client, identity('default', 'app-a'))).toMatchObject({ code: 'UNAUTHENTICATED' });
     await writeFile(file, await token('ztunnel-a'));
     expect(await ask(client, identity('default', 'app-a'))).toEqual({ uris: [identity('default', 'app-a')] });
+  });
+
+  it('the ztunnel program with --token-file connects as its token\'s node', { timeout: 30_000 }, async () => {
+    const file = await tokenFile(await token('ztunnel-a'));
+    // Its own loopback address (127.R.0.1), so its listeners collide with nothing; every port left to the OS where it may be.
+    const address = `127.${100 + Math.floor(Math.random() * 75)}.77.1`;
+    const output: string[] = [];
+    const child = spawn(process.execPath, [
+      ZTUNNEL_MAIN,
+      ...['--node-name', 'node-a', '--xds-address', `127.0.0.1:${istiod.ports.xdsTls}`, '--token-file', file, '--ca-root-cert', rootCertFile],
+      ...['--listen-address', address, '--admin-port', '0', '--metrics-port', '0', '--readiness-port', '0', '--dns-proxy', 'false', '--trust-domain', TRUST_DOMAIN],
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    closers.push(() => child.kill('SIGKILL'));
+    try {
+      const row = await waitFor(() => istiod.ads.syncz().find((r) => r.proxyType === 'ztunnel' && r.nodeName === 'node-a' && r.verified), {
+        what: 'the ztunnel process connected with its token',
+        timeoutMs: 20_000,
+        lastSeen: () => output.join('').slice(-2000),
+      });
+      expect(row).toMatchObject({ nodeName: 'node-a', verified: true });
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 
   describe('xDS', () => {
