@@ -17,6 +17,7 @@ describe('istiod-lite flags', () => {
         trustDomain: 'cluster.local',
         listenAddress: '0.0.0.0',
         workloadCertTtlMs: 24 * 3600_000,
+        caTrustedNodeAccounts: ['istio-system/ztunnel'],
       },
     });
   });
@@ -68,9 +69,20 @@ describe('istiod-lite flags', () => {
     expect(inCluster.help === false && inCluster.config.configDir).toBeUndefined();
   });
 
+  it('--ca-trusted-node-accounts: <namespace>/<service account>, comma-separated, with the kubernetes source only', () => {
+    const accounts = (...argv: string[]) => {
+      const parsed = parseArgs(['--config-source', 'kubernetes', ...argv]);
+      return parsed.help === false && parsed.config.caTrustedNodeAccounts;
+    };
+    expect(accounts()).toEqual(['istio-system/ztunnel']);
+    expect(accounts('--ca-trusted-node-accounts', 'kube-system/ztunnel, mesh/node-proxy')).toEqual(['kube-system/ztunnel', 'mesh/node-proxy']);
+    expect(() => accounts('--ca-trusted-node-accounts', 'ztunnel')).toThrow(/--ca-trusted-node-accounts: each must be <namespace>\/<service account>/);
+    expect(() => parseArgs(['--config-dir', 'm', '--ca-trusted-node-accounts', 'a/b'])).toThrow(/--ca-trusted-node-accounts: needs --config-source kubernetes/);
+  });
+
   it('--help explains every flag', () => {
     expect(parseArgs(['--config-dir', 'x', '--help'])).toEqual({ help: true });
-    for (const flag of ['--config-source', '--config-dir', '--kubeconfig', '--context', '--state-dir', '--xds-port', '--xds-plaintext-address', '--xds-tls-port', '--debug-port', '--debug-address', '--trust-domain', '--listen-address']) {
+    for (const flag of ['--config-source', '--config-dir', '--kubeconfig', '--context', '--state-dir', '--xds-port', '--xds-plaintext-address', '--xds-tls-port', '--debug-port', '--debug-address', '--trust-domain', '--listen-address', '--ca-trusted-node-accounts']) {
       expect(HELP_TEXT).toContain(flag);
     }
   });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { isLoopbackAddress } from '@mesh/admin-access';
 import { durationMs, parseCommandLine, validateConfig, type ParsedCommandLine, portField } from '@mesh/cli-config';
 import { DEFAULT_TRUST_DOMAIN, DEFAULT_WORKLOAD_CERT_TTL_MS } from '@mesh/pki';
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS } from './ca/kubernetes-identity.js';
 
 /** Plaintext ADS, for local development only (Istio's 15010); off unless --xds-port asks for it. */
 export const XDS_PLAINTEXT_PORT = 15010;
@@ -43,7 +44,14 @@ Options:
                           (nodes/<node>/{cert.pem,key.pem,root-cert.pem}) are kept; created on
                           first start. Default: ${DEFAULT_STATE_DIR}
   --xds-tls-port <port>   mTLS ADS and the CA (IstioCertificateService/CreateCertificate); clients
-                          authenticate with their node bootstrap certificate. Default: ${XDS_TLS_PORT}
+                          authenticate with their node bootstrap certificate, or with the
+                          kubernetes source their projected service-account token (audience
+                          istio-ca) as authorization: Bearer, checked by TokenReview. Default: ${XDS_TLS_PORT}
+  --ca-trusted-node-accounts <ns/sa,…>
+                          With the kubernetes source: service accounts of node proxies, which may
+                          obtain certificates for the pods on their token's node
+                          (ImpersonatedIdentity); every other account gets only its own identity
+                          (Istio's CA_TRUSTED_NODE_ACCOUNTS). Default: ${DEFAULT_TRUSTED_NODE_ACCOUNTS.join(',')}
   --listen-address <ip>   Address the mTLS port binds. Default: ${DEFAULT_LISTEN_ADDRESS}
   --debug-port <port>     Debug HTTP: /debug/syncz, /debug/config_dump?proxyID=<id>,
                           /debug/config_problems, /debug/route_status, /ready. Default: ${DEBUG_PORT}
@@ -94,6 +102,11 @@ export const IstiodConfigSchema = z
       .regex(/^[a-z0-9._-]+$/, 'a trust domain uses lower-case letters, digits, ".", "-" and "_"')
       .default(DEFAULT_TRUST_DOMAIN),
     listenAddress: z.string().min(1).default(DEFAULT_LISTEN_ADDRESS),
+    caTrustedNodeAccounts: z
+      .string()
+      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'each must be <namespace>/<service account>')).min(1, 'must name at least one <namespace>/<service account>'))
+      .default(DEFAULT_TRUSTED_NODE_ACCOUNTS),
     workloadCertTtlMs: durationMs
       .refine((ms) => ms >= 1_000 && ms <= DEFAULT_WORKLOAD_CERT_TTL_MS, 'must be between 1s and 24h')
       .default(DEFAULT_WORKLOAD_CERT_TTL_MS),
@@ -104,6 +117,9 @@ export const IstiodConfigSchema = z
     }
     if (config.configSource === 'kubernetes' && config.configDir !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['configDir'], message: 'is for the directory source; the kubernetes source reads the API server' });
+    }
+    if (config.configSource !== 'kubernetes' && config.caTrustedNodeAccounts.join(',') !== DEFAULT_TRUSTED_NODE_ACCOUNTS.join(',')) {
+      ctx.addIssue({ code: 'custom', path: ['caTrustedNodeAccounts'], message: 'needs --config-source kubernetes (tokens are checked with the API server)' });
     }
     for (const key of ['kubeconfig', 'context'] as const) {
       if (config.configSource !== 'kubernetes' && config[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'needs --config-source kubernetes' });
@@ -127,6 +143,7 @@ const FLAG_TO_KEY: Record<string, keyof IstiodConfig> = {
   '--trust-domain': 'trustDomain',
   '--listen-address': 'listenAddress',
   '--workload-cert-ttl': 'workloadCertTtlMs',
+  '--ca-trusted-node-accounts': 'caTrustedNodeAccounts',
 };
 
 export type ParsedArgs = ParsedCommandLine<IstiodConfig>;

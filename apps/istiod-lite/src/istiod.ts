@@ -9,7 +9,8 @@ import type { RootCa } from '@mesh/pki';
 import { aggregatedDiscoveryServiceDefinition, caServiceDefinition } from '@mesh/xds';
 import { caServiceHandlers } from './ca/ca-server.js';
 import { ensureNodeCredentials, issueIstiodServingCredentials, loadMeshCa } from './ca/credentials.js';
-import { nodeNameFromPeerCertificate } from './ca/node-identity.js';
+import { callerAuthenticator, type AuthenticateCall } from './ca/caller.js';
+import { KubernetesAuthenticator, grpcStatusOfAuthError } from './ca/kubernetes-identity.js';
 import type { IstiodConfig } from './config.js';
 import type { ConfigSource } from './config-source/config-source.js';
 import { DirectoryConfigSource } from './config-source/directory-config-source.js';
@@ -17,7 +18,8 @@ import { KubernetesConfigSource, loadKubeConfig } from './config-source/kubernet
 import { checkStateDirWritable } from './state-dir.js';
 import { createDebugHandler } from './debug/debug-server.js';
 import type { Logger } from './log.js';
-import { AdsServer } from './xds/ads-server.js';
+import { AdsServer, type VerifiedPeer } from './xds/ads-server.js';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { GeneratorRegistry } from './xds/proxy-resources.js';
 
 export interface StartIstiodOptions {
@@ -52,12 +54,11 @@ export async function startIstiod(options: StartIstiodOptions): Promise<Istiod> 
   // First, so an unusable state directory is a clear error before anything runs.
   await checkStateDirWritable(config.stateDir);
   const sourceOptions = { trustDomain: config.trustDomain, logger, ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}) };
-  const source: ConfigSource =
-    config.configSource === 'kubernetes'
-      ? await KubernetesConfigSource.open(loadKubeConfig({ ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}), ...(config.context ? { context: config.context } : {}) }), sourceOptions)
-      : await DirectoryConfigSource.open(config.configDir ?? '', sourceOptions);
+  const kubeConfig =
+    config.configSource === 'kubernetes' ? loadKubeConfig({ ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}), ...(config.context ? { context: config.context } : {}) }) : undefined;
+  const source: ConfigSource = kubeConfig ? await KubernetesConfigSource.open(kubeConfig, sourceOptions) : await DirectoryConfigSource.open(config.configDir ?? '', sourceOptions);
   try {
-    return await serve(options, source);
+    return await serve(options, source, kubeConfig);
   } catch (err) {
     // A start that fails must not leave the watcher holding the process open.
     source.close();
@@ -66,9 +67,13 @@ export async function startIstiod(options: StartIstiodOptions): Promise<Istiod> 
 }
 
 /** Everything after the config source: CA, credentials, ADS, CA service, debug HTTP. */
-async function serve(options: StartIstiodOptions, source: ConfigSource): Promise<Istiod> {
+async function serve(options: StartIstiodOptions, source: ConfigSource, kubeConfig: KubeConfig | undefined): Promise<Istiod> {
   const { config, logger } = options;
   const ca = loadMeshCa(config.stateDir, config.trustDomain, config.cacertsDir);
+  // On Kubernetes proxies may prove themselves with their service-account token, as with istiod
+  // (ca/caller.ts); node bootstrap certificates are accepted in both modes.
+  const tokens = kubeConfig ? new KubernetesAuthenticator({ kubeConfig, trustDomain: config.trustDomain, trustedNodeAccounts: config.caTrustedNodeAccounts }) : undefined;
+  const authenticate = callerAuthenticator(ca.trustDomain, tokens);
   await ensureNodeCredentials(ca, config.stateDir, source.current().nodes.keys(), logger);
   const onSnapshot = () => {
     ensureNodeCredentials(ca, config.stateDir, source.current().nodes.keys(), logger).catch((err: unknown) =>
@@ -92,10 +97,10 @@ async function serve(options: StartIstiodOptions, source: ConfigSource): Promise
   const secure = new grpc.Server(serverOptions);
   secure.addService(
     aggregatedDiscoveryServiceDefinition(),
-    ads.handlers({ secure: true, nodeNameOf: (stream) => nodeNameFromPeerCertificate(stream.getAuthContext()?.sslPeerCertificate, ca.trustDomain) }),
+    ads.handlers({ secure: true, authenticate: (stream) => streamPeer(authenticate, stream), statusOf: grpcStatusOfAuthError }),
   );
-  secure.addService(caServiceDefinition(), caServiceHandlers({ ca, snapshot: () => source.current(), logger, workloadCertTtlMs: config.workloadCertTtlMs }));
-  const tlsCredentials = grpc.ServerCredentials.createSsl(
+  secure.addService(caServiceDefinition(), caServiceHandlers({ ca, snapshot: () => source.current(), logger, workloadCertTtlMs: config.workloadCertTtlMs, authenticate }));
+  const tlsCredentials = tokens ? optionalClientCertCredentials(serving) : grpc.ServerCredentials.createSsl(
     Buffer.from(serving.rootPem),
     [{ cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.keyPem) }],
     true, // require and verify a client certificate chaining to the mesh root
@@ -138,6 +143,34 @@ async function serve(options: StartIstiodOptions, source: ConfigSource): Promise
       return closing;
     },
   };
+}
+
+/** The caller of an ADS stream as the ADS server needs it. */
+async function streamPeer(authenticate: AuthenticateCall, stream: grpc.ServerDuplexStream<unknown, unknown>): Promise<VerifiedPeer> {
+  const caller = await authenticate(stream.metadata, stream.getAuthContext()?.sslPeerCertificate);
+  if (caller.kind === 'node') return { nodeName: caller.nodeName };
+  return {
+    ...(caller.nodeName ? { nodeName: caller.nodeName } : {}),
+    serviceAccount: { namespace: caller.namespace, name: caller.serviceAccount, nodeProxy: caller.nodeProxy },
+  };
+}
+
+/**
+ * TLS for the Kubernetes source: a client certificate is asked for but not required (a proxy with
+ * a token has none, as Istio's 15012). grpc-js's auth context shows a peer certificate only when it
+ * verified against the mesh root, so an unverified one is no credential.
+ */
+function optionalClientCertCredentials(serving: { certChainPem: string; keyPem: string; rootPem: string }): grpc.ServerCredentials {
+  // grpc-js registers the server's watcher after the provider's listeners: an answer given at once
+  // would reach no one (and every connection be dropped), so it comes a microtask later.
+  const provider = {
+    addCaCertificateListener: (listener: (update: { caCertificate: Buffer }) => void) => queueMicrotask(() => listener({ caCertificate: Buffer.from(serving.rootPem) })),
+    removeCaCertificateListener: () => undefined,
+    addIdentityCertificateListener: (listener: (update: { certificate: Buffer; privateKey: Buffer }) => void) =>
+      queueMicrotask(() => listener({ certificate: Buffer.from(serving.certChainPem), privateKey: Buffer.from(serving.keyPem) })),
+    removeIdentityCertificateListener: () => undefined,
+  };
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }
 
 /** grpc-js wants IPv6 literals in brackets. */

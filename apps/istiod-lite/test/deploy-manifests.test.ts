@@ -19,6 +19,7 @@ import { kubeToolsMissing, startKubeCluster, type ApiObject, type KubeCluster } 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const KUBECTL = fileURLToPath(new URL('../../../.state/tools/kubectl', import.meta.url));
 const SOURCE = fileURLToPath(new URL('../src/config-source/kubernetes-config-source.ts', import.meta.url));
+const TOKEN_CHECK = fileURLToPath(new URL('../src/ca/kubernetes-identity.ts', import.meta.url));
 const ISTIOD_SERVICE_ACCOUNT = 'system:serviceaccount:istio-system:istiod';
 
 const missing = kubeToolsMissing() ?? (existsSync(KUBECTL) ? undefined : 'kubectl not built: run `npm run setup`');
@@ -41,7 +42,8 @@ const permission = (group: string, resource: string, verb: string): Permission =
  * - list + watch of every WATCHED_RESOURCES kind (its informers); get on them (the reread of an
  *   object after a 409 on a status write, and `kubectl`-style reads of one object);
  * - merge-patch of `<plural>/status` for the kinds of its STATUS_WRITTEN set;
- * - create of events.k8s.io Events (a POST per object version; it never patches or updates one).
+ * - create of events.k8s.io Events (a POST per object version; it never patches or updates one);
+ * - create of TokenReviews (ca/kubernetes-identity.ts: proxies' service-account tokens).
  * The writes are checked against the source text too, so a new kind of request fails here first.
  */
 function requiredPermissions(): Set<Permission> {
@@ -57,6 +59,9 @@ function requiredPermissions(): Set<Permission> {
     required.add(permission(groupOf(resource.apiVersion), `${resource.plural}/status`, 'patch'));
   }
   required.add(permission('events.k8s.io', 'events', 'create'));
+  // The CA's and xDS's token check: a TokenReview per token (a POST), and a Pod read (get, above) when the review names no node.
+  if (!readFileSync(TOKEN_CHECK, 'utf8').includes(`TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews'`)) throw new Error('TOKEN_REVIEW_PATH not found in kubernetes-identity.ts: update this test');
+  required.add(permission('authentication.k8s.io', 'tokenreviews', 'create'));
   return required;
 }
 

@@ -31,6 +31,10 @@ Options (environment variable in brackets):
                             sent) or sotw (StreamAggregatedResources). Default delta
   --bootstrap-dir <dir>     [BOOTSTRAP_DIR] Bootstrap credential of the waypoint's node
                             (istiod-lite <state-dir>/nodes/<node>): mTLS to xDS and the CA.
+  --token-file <path>       [TOKEN_FILE] Instead: the pod's projected service-account token
+                            (audience istio-ca), sent as authorization: Bearer to xDS and the
+                            CA (istiod-lite --config-source kubernetes); read again at each use.
+  --ca-root-cert <path>     [CA_ROOT_CERT] The mesh root certificate, with --token-file.
   --listen-address <ip>     [LISTEN_ADDRESS] HBONE (15008), metrics (15020) and readiness (15021)
                             bind here. Default 0.0.0.0
   --admin-address <ip>      [ADMIN_ADDRESS] The admin API (config, certificate, stats) binds here;
@@ -58,6 +62,8 @@ export const WaypointConfigSchema = z.object({
   caAddress: hostPort.optional(),
   xdsProtocol: z.enum(['delta', 'sotw']).default('delta'),
   bootstrapDir: z.string().min(1).optional(),
+  tokenFile: z.string().min(1).optional(),
+  caRootCert: z.string().min(1).optional(),
   listenAddress: z.string().min(1).default('0.0.0.0'),
   adminAddress: z.string().min(1).refine(isLoopbackAddress, 'must be a loopback address (127.0.0.0/8 or ::1): the admin API is for the operator only').default('127.0.0.1'),
   adminSocket: z.string().min(1).optional(),
@@ -80,6 +86,8 @@ const FLAGS: Record<string, keyof WaypointConfig> = {
   '--ca-address': 'caAddress',
   '--xds-protocol': 'xdsProtocol',
   '--bootstrap-dir': 'bootstrapDir',
+  '--token-file': 'tokenFile',
+  '--ca-root-cert': 'caRootCert',
   '--listen-address': 'listenAddress',
   '--admin-address': 'adminAddress',
   '--admin-socket': 'adminSocket',
@@ -99,6 +107,8 @@ const ENV: Record<string, keyof WaypointConfig> = {
   CA_ADDRESS: 'caAddress',
   XDS_PROTOCOL: 'xdsProtocol',
   BOOTSTRAP_DIR: 'bootstrapDir',
+  TOKEN_FILE: 'tokenFile',
+  CA_ROOT_CERT: 'caRootCert',
   LISTEN_ADDRESS: 'listenAddress',
   ADMIN_ADDRESS: 'adminAddress',
   ADMIN_SOCKET: 'adminSocket',

@@ -14,7 +14,7 @@ import type { ConfigDumpSecret, XdsClient } from '@mesh/xds';
 import { configDumpSecrets, RoundRobin, startProxyXds } from '@mesh/proxy-runtime';
 import { startAdmin } from './admin/admin-server.js';
 import type { WaypointConfig } from './config.js';
-import { caSigner, CertManager, controlPlaneCredentials, type CertificateSigner, type CertificateStatus } from '@mesh/workload-identity';
+import { caSigner, CertManager, controlPlaneCredentials, controlPlaneToken, type CertificateSigner, type CertificateStatus } from '@mesh/workload-identity';
 import type { Endpoint } from './config/model.js';
 import { ModelStore } from './config/store.js';
 import type { ProxyLogger as Logger } from '@mesh/log';
@@ -86,7 +86,7 @@ export class Waypoint {
 
   static async start(options: WaypointOptions): Promise<Waypoint> {
     const { config, logger } = options;
-    const credentials = options.credentials ?? (await controlPlaneCredentials(config.bootstrapDir, config.trustDomain));
+    const credentials = options.credentials ?? (await controlPlaneCredentials(config.bootstrapDir, config.trustDomain, controlPlaneToken(config)));
     let sign = options.sign;
     let closeCa: (() => void) | undefined;
     if (!sign) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
-import { adminAddressOf, parseConfig } from './config.js';
+import { adminAddressOf, HELP_TEXT, parseConfig } from './config.js';
 
 describe('parseConfig', () => {
   it('has the Istio ports and explicit mode by default', () => {
@@ -53,6 +53,13 @@ describe('parseConfig', () => {
   ])('the admin API listens on the node\'s loopback: %j → %s', (config, expected) => {
     expect(adminAddressOf(config)).toBe(expected);
   });
+  it('takes a projected token file and the mesh root for the control plane (--token-file, --ca-root-cert, or TOKEN_FILE, CA_ROOT_CERT)', () => {
+    const parsed = parseConfig(['--node-name', 'node-a', '--token-file', '/var/run/secrets/tokens/istio-token'], { CA_ROOT_CERT: '/etc/mesh/root-cert.pem' });
+    expect(parsed).toMatchObject({ config: { tokenFile: '/var/run/secrets/tokens/istio-token', caRootCert: '/etc/mesh/root-cert.pem' } });
+    expect(HELP_TEXT).toContain('--token-file');
+    expect(HELP_TEXT).toContain('--ca-root-cert');
+  });
+
   it('prints help', () => {
     expect(parseConfig(['--help'])).toEqual({ help: true });
   });

@@ -37,7 +37,15 @@ Options (environment variable in brackets):
                               is sent) or sotw (StreamAggregatedResources). Default delta
   --bootstrap-dir <dir>       [BOOTSTRAP_DIR] Node bootstrap credential (cert.pem, key.pem,
                               root-cert.pem) from istiod-lite's state dir (nodes/<node>/): mTLS
-                              to xDS and the CA. Without it, xDS is plaintext and no CA is used.
+                              to xDS and the CA. Without it (or --token-file), xDS is plaintext
+                              and no CA is used.
+  --token-file <path>         [TOKEN_FILE] Projected service-account token (audience istio-ca),
+                              e.g. /var/run/secrets/tokens/istio-token: sent as authorization:
+                              Bearer on every CA call and xDS stream (istiod-lite
+                              --config-source kubernetes checks it with a TokenReview), read
+                              again each time as the kubelet rotates it. Needs --ca-root-cert
+                              (or --bootstrap-dir's root-cert.pem) to check istiod-lite.
+  --ca-root-cert <path>       [CA_ROOT_CERT] The mesh root certificate, with --token-file.
   --capture-mode <mode>       [CAPTURE_MODE] transparent (TPROXY, root, node netns) or explicit
                               (SOCKS5 on --listen-address, per-pod loopback addresses). Default explicit
   --capture-netns <name>      [CAPTURE_NETNS] In transparent mode, keep the node's capture plan
@@ -90,6 +98,8 @@ export const ZtunnelConfigSchema = z.object({
   caAddress: hostPort.optional(),
   xdsProtocol: z.enum(['delta', 'sotw']).default('delta'),
   bootstrapDir: z.string().min(1).optional(),
+  tokenFile: z.string().min(1).optional(),
+  caRootCert: z.string().min(1).optional(),
   captureMode: z.enum(['transparent', 'explicit']).default('explicit'),
   captureNetns: z.string().min(1).optional(),
   removeCaptureOnExit: z.boolean().default(false),
@@ -122,6 +132,8 @@ const FLAGS: Record<string, keyof ZtunnelConfig> = {
   '--ca-address': 'caAddress',
   '--xds-protocol': 'xdsProtocol',
   '--bootstrap-dir': 'bootstrapDir',
+  '--token-file': 'tokenFile',
+  '--ca-root-cert': 'caRootCert',
   '--capture-netns': 'captureNetns',
   '--capture-mode': 'captureMode',
   '--listen-address': 'listenAddress',
@@ -151,6 +163,8 @@ const ENV: Record<string, keyof ZtunnelConfig> = {
   CA_ADDRESS: 'caAddress',
   XDS_PROTOCOL: 'xdsProtocol',
   BOOTSTRAP_DIR: 'bootstrapDir',
+  TOKEN_FILE: 'tokenFile',
+  CA_ROOT_CERT: 'caRootCert',
   CAPTURE_MODE: 'captureMode',
   CAPTURE_NETNS: 'captureNetns',
   LISTEN_ADDRESS: 'listenAddress',

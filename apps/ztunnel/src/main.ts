@@ -12,7 +12,7 @@ import { createCaptureManager, type CaptureManager } from './capture.js';
 import { adminAddressOf, CERT_TTL_SECONDS, HELP_TEXT, parseConfig } from './config.js';
 import { formatAddress } from '@mesh/envoy-config';
 import { localWorkloads } from '@mesh/ztunnel-plan';
-import { caSigner, type CertificateSigner, controlPlaneCredentials } from '@mesh/workload-identity';
+import { caSigner, type CertificateSigner, controlPlaneCredentials, controlPlaneToken } from '@mesh/workload-identity';
 import { createProxyLogger } from '@mesh/log';
 import { startXds, ztunnelNode } from './xds/xds.js';
 import { Ztunnel } from './ztunnel.js';
@@ -34,13 +34,14 @@ async function main(): Promise<number> {
   }
   const config = parsed.config;
   const logger = createProxyLogger({ level: config.logLevel });
-  const credentials = await controlPlaneCredentials(config.bootstrapDir, config.trustDomain);
-  const ca = config.bootstrapDir ? caSigner(config.caAddress ?? config.xdsAddress, credentials, CERT_TTL_SECONDS) : undefined;
+  const credentials = await controlPlaneCredentials(config.bootstrapDir, config.trustDomain, controlPlaneToken(config));
+  const secure = Boolean(config.bootstrapDir || config.tokenFile);
+  const ca = secure ? caSigner(config.caAddress ?? config.xdsAddress, credentials, CERT_TTL_SECONDS) : undefined;
   const sign: CertificateSigner =
     ca?.sign ??
     (() =>
       Promise.reject(
-        new MeshError('ZTUNNEL_ERR_NO_CA', 'no CA: workload certificates need --bootstrap-dir (mTLS to istiod-lite on 15012)'),
+        new MeshError('ZTUNNEL_ERR_NO_CA', 'no CA: workload certificates need --bootstrap-dir or --token-file (TLS to istiod-lite on 15012)'),
       ));
   let capture: CaptureManager | undefined;
   if (config.captureNetns) {
@@ -85,7 +86,8 @@ async function main(): Promise<number> {
     node: config.nodeName,
     mode: config.captureMode,
     xds: config.xdsAddress,
-    secure: Boolean(config.bootstrapDir),
+    secure,
+    ...(config.tokenFile ? { auth: 'token' } : config.bootstrapDir ? { auth: 'certificate' } : {}),
     listeners: ztunnel.addresses(),
     admin: surfaces.adminAddress,
     ...(surfaces.adminSocket ? { adminSocket: surfaces.adminSocket } : {}),

@@ -1,11 +1,16 @@
 /**
  * CreateCertificate with node authorization: a ztunnel may obtain certificates only for the
- * identities of pods on its own node, and its node is the one its verified client certificate
- * names (node-identity.ts), never one it claims.
+ * identities of pods on its own node, and its node is the one its credential proves (caller.ts:
+ * a node bootstrap client certificate, or on Kubernetes its service-account token's bound pod),
+ * never one it claims. Any other service-account caller (a waypoint, a pod) gets only its own
+ * identity, as Istio's CA grants (security/pkg/server/ca/server.go, node_auth.go).
  *
- * Order of checks: caller is a node (UNAUTHENTICATED) → the requested identity is known
- * (INVALID_ARGUMENT) → a pod on that node runs as it (PERMISSION_DENIED) → the CSR asks for
- * exactly that identity (pki: PKI_ERR_CSR_IDENTITY_MISMATCH → INVALID_ARGUMENT).
+ * Order of checks: the caller is authenticated (UNAUTHENTICATED; the API server unreachable:
+ * UNAVAILABLE) → the requested identity (ImpersonatedIdentity, else the CSR's URI) is a workload
+ * SPIFFE ID (INVALID_ARGUMENT) → the caller may have it (PERMISSION_DENIED: a node for a pod on it,
+ * a service account for itself) → the CSR asks for exactly that identity (pki:
+ * PKI_ERR_CSR_IDENTITY_MISMATCH → INVALID_ARGUMENT). Istio answers a refused impersonation with
+ * UNAUTHENTICATED; istiod-lite says PERMISSION_DENIED: the caller is known, the request is not allowed.
  */
 import * as grpc from '@grpc/grpc-js';
 import { hasCode, isMeshError } from '@mesh/errors';
@@ -15,7 +20,8 @@ import type { RootCa, SpiffeId } from '@mesh/pki';
 import { IMPERSONATED_IDENTITY_KEY, structStringField } from '@mesh/xds';
 import type { IstioCertificateRequest, IstioCertificateResponse } from '@mesh/xds';
 import type { Logger } from '../log.js';
-import { nodeNameFromPeerCertificate } from './node-identity.js';
+import { callerAuthenticator, describeCaller, type AuthenticateCall, type Caller } from './caller.js';
+import { authErrorMessage, grpcStatusOfAuthError } from './kubernetes-identity.js';
 
 export interface CaServerOptions {
   ca: RootCa;
@@ -23,6 +29,8 @@ export interface CaServerOptions {
   workloadCertTtlMs?: number;
   snapshot: () => MeshSnapshot;
   logger: Logger;
+  /** Who the caller is (caller.ts); default: node bootstrap certificates only. */
+  authenticate?: AuthenticateCall;
 }
 
 class CaRefusal extends Error {
@@ -35,35 +43,42 @@ class CaRefusal extends Error {
 }
 
 export function caServiceHandlers(options: CaServerOptions): grpc.UntypedServiceImplementation {
+  const authenticate = options.authenticate ?? callerAuthenticator(options.ca.trustDomain);
   return {
     CreateCertificate: (
       call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>,
       callback: grpc.sendUnaryData<IstioCertificateResponse>,
     ) => {
-      let nodeName: string | undefined;
-      try {
-        nodeName = nodeNameFromPeerCertificate(call.getAuthContext()?.sslPeerCertificate, options.ca.trustDomain);
-        const response = createCertificate(options, nodeName, call.request);
-        callback(null, response);
-      } catch (err) {
-        const refusal =
-          err instanceof CaRefusal
-            ? err
-            : hasCode(err, 'ISTIOD_ERR_NOT_A_NODE')
-              ? new CaRefusal(grpc.status.UNAUTHENTICATED, err.message)
-              : hasCode(err, 'PKI_ERR_CSR_IDENTITY_MISMATCH', 'PKI_ERR_BAD_CSR', 'PKI_ERR_CSR_SIGNATURE', 'PKI_ERR_CSR_KEY', 'PKI_ERR_TRUST_DOMAIN_MISMATCH', 'PKI_ERR_BAD_SPIFFE_ID')
-                ? new CaRefusal(grpc.status.INVALID_ARGUMENT, err.message)
-                : new CaRefusal(grpc.status.INTERNAL, `certificate signing failed: ${isMeshError(err) ? err.message : String(err)}`);
-        options.logger.warn('certificate request refused', { node: nodeName, peer: call.getPeer(), code: grpc.status[refusal.code], error: refusal.message });
-        callback({ code: refusal.code, details: refusal.message });
-      }
+      let caller: Caller | undefined;
+      authenticate(call.metadata, call.getAuthContext()?.sslPeerCertificate)
+        .then((authenticated) => {
+          caller = authenticated;
+          callback(null, createCertificate(options, authenticated, call.request));
+        })
+        .catch((err: unknown) => {
+          const refusal =
+            err instanceof CaRefusal
+              ? err
+              : caller === undefined
+                ? new CaRefusal(grpcStatusOfAuthError(err), authErrorMessage(err))
+                : hasCode(err, 'PKI_ERR_CSR_IDENTITY_MISMATCH', 'PKI_ERR_BAD_CSR', 'PKI_ERR_CSR_SIGNATURE', 'PKI_ERR_CSR_KEY', 'PKI_ERR_TRUST_DOMAIN_MISMATCH', 'PKI_ERR_BAD_SPIFFE_ID')
+                  ? new CaRefusal(grpc.status.INVALID_ARGUMENT, err.message)
+                  : new CaRefusal(grpc.status.INTERNAL, `certificate signing failed: ${isMeshError(err) ? err.message : String(err)}`);
+          options.logger.warn('certificate request refused', {
+            ...(caller ? describeCaller(caller) : {}),
+            peer: call.getPeer(),
+            code: grpc.status[refusal.code],
+            reason: caller === undefined ? 'not authenticated' : 'not allowed',
+            error: refusal.message,
+          });
+          callback({ code: refusal.code, details: refusal.message });
+        });
     },
   };
 }
 
-function createCertificate(options: CaServerOptions, nodeName: string, request: IstioCertificateRequest): IstioCertificateResponse {
+function createCertificate(options: CaServerOptions, caller: Caller, request: IstioCertificateRequest): IstioCertificateResponse {
   const { ca, logger } = options;
-  const snapshot = options.snapshot();
   const requestedUri = structStringField(request.metadata, IMPERSONATED_IDENTITY_KEY) ?? csrRequestedUri(request.csr);
   let identity: SpiffeId;
   try {
@@ -71,6 +86,38 @@ function createCertificate(options: CaServerOptions, nodeName: string, request: 
   } catch (err) {
     throw new CaRefusal(grpc.status.INVALID_ARGUMENT, `"${requestedUri}" is not a workload SPIFFE ID: ${isMeshError(err) ? err.message : String(err)}`);
   }
+  authorize(options.snapshot(), caller, requestedUri);
+  const requestedSeconds = Number(request.validity_duration || 0);
+  const maxTtlMs = options.workloadCertTtlMs ?? DEFAULT_WORKLOAD_CERT_TTL_MS;
+  const ttlMs = requestedSeconds > 0 ? Math.min(requestedSeconds * 1000, maxTtlMs) : maxTtlMs;
+  const issued = ca.issueWorkloadCert({ csrPem: request.csr, identity, ttlMs });
+  logger.info('workload certificate issued', { ...describeCaller(caller), identity: requestedUri, serialNumber: issued.serialNumber, notAfter: issued.notAfter.toISOString() });
+  // Istio's order: the leaf, the CA's chain (intermediates), the root last.
+  return { cert_chain: [issued.certPem, ...ca.caChain] };
+}
+
+/**
+ * May this caller have a certificate for `requestedUri`? Its own identity always (a service
+ * account); a pod's identity only when it is a node (a ztunnel) and a pod on its node runs as it.
+ * Throws a PERMISSION_DENIED CaRefusal naming why.
+ */
+function authorize(snapshot: MeshSnapshot, caller: Caller, requestedUri: string): void {
+  if (caller.kind === 'serviceAccount') {
+    if (requestedUri === caller.identity) return;
+    if (!caller.nodeProxy) {
+      throw new CaRefusal(
+        grpc.status.PERMISSION_DENIED,
+        `service account ${caller.namespace}/${caller.serviceAccount} may obtain a certificate only for its own identity ${caller.identity}, not ${requestedUri} (only node proxies, --ca-trusted-node-accounts, may ask for others)`,
+      );
+    }
+    if (caller.nodeName === undefined) {
+      throw new CaRefusal(
+        grpc.status.PERMISSION_DENIED,
+        `node proxy ${caller.namespace}/${caller.serviceAccount} may not obtain a certificate for ${requestedUri}: its token is not bound to a pod on a node (use a projected serviceAccountToken volume)`,
+      );
+    }
+  }
+  const nodeName = caller.nodeName!;
   const localIdentities = new Set(snapshot.podsOnNode(nodeName).map((pod) => snapshot.spiffeOf(pod)));
   if (!localIdentities.has(requestedUri)) {
     const elsewhere = [...new Set([...snapshot.pods.values()].filter((pod) => snapshot.spiffeOf(pod) === requestedUri).map((pod) => pod.nodeName))];
@@ -80,13 +127,6 @@ function createCertificate(options: CaServerOptions, nodeName: string, request: 
       `node ${nodeName} may not obtain a certificate for ${requestedUri}: no pod on ${nodeName} runs as that identity (${where})`,
     );
   }
-  const requestedSeconds = Number(request.validity_duration || 0);
-  const maxTtlMs = options.workloadCertTtlMs ?? DEFAULT_WORKLOAD_CERT_TTL_MS;
-  const ttlMs = requestedSeconds > 0 ? Math.min(requestedSeconds * 1000, maxTtlMs) : maxTtlMs;
-  const issued = ca.issueWorkloadCert({ csrPem: request.csr, identity, ttlMs });
-  logger.info('workload certificate issued', { node: nodeName, identity: requestedUri, serialNumber: issued.serialNumber, notAfter: issued.notAfter.toISOString() });
-  // Istio's order: the leaf, the CA's chain (intermediates), the root last.
-  return { cert_chain: [issued.certPem, ...ca.caChain] };
 }
 
 /** The one URI SAN a CSR asks for (its signature checked by pki). */

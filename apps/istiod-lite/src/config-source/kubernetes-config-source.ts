@@ -93,6 +93,15 @@ export function loadKubeConfig(connection: KubernetesConnection): KubeConfig {
   return config;
 }
 
+/** One request to the API server with the kubeconfig's credentials (raw JSON); the CA's TokenReviews use it too. */
+export async function kubeApiRequest(config: KubeConfig, method: HttpMethod, path: string, body?: unknown, contentType = 'application/json'): ReturnType<typeof fetch> {
+  const context = new RequestContext(`${config.getCurrentCluster()?.server ?? ''}${path}`, method);
+  await config.applySecurityAuthentication(context);
+  const headers = context.getHeaders();
+  if (body !== undefined) headers['content-type'] = contentType;
+  return fetch(context.getUrl(), { method, headers, dispatcher: context.getDispatcher() as never, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+}
+
 /** An HTTP error from the API server, with its status (what ListWatch looks at for 410). */
 class ApiError extends Error {
   constructor(
@@ -265,12 +274,8 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
   }
 
   /** One request to the API server with the kubeconfig's credentials (raw JSON, as ListWatch's watches). */
-  async #request(method: HttpMethod, path: string, body?: unknown, contentType = 'application/json'): ReturnType<typeof fetch> {
-    const context = new RequestContext(`${this.#config.getCurrentCluster()?.server ?? ''}${path}`, method);
-    await this.#config.applySecurityAuthentication(context);
-    const headers = context.getHeaders();
-    if (body !== undefined) headers['content-type'] = contentType;
-    return fetch(context.getUrl(), { method, headers, dispatcher: context.getDispatcher() as never, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  #request(method: HttpMethod, path: string, body?: unknown, contentType = 'application/json'): ReturnType<typeof fetch> {
+    return kubeApiRequest(this.#config, method, path, body, contentType);
   }
 
   /**

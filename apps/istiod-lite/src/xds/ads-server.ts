@@ -28,7 +28,8 @@ import { onDeltaRequest, pushDelta } from './delta-protocol.js';
 import { configDumpOf, synczOf } from './debug-views.js';
 import type { SynczEntry } from './debug-views.js';
 import type { ProtocolContext } from './protocol-context.js';
-import { proxyFromNode } from './proxy-node.js';
+import { checkProxyAllowed, proxyFromNode } from './proxy-node.js';
+import type { VerifiedServiceAccount } from './proxy-node.js';
 import type { GeneratorRegistry } from './proxy-resources.js';
 import { DEFAULT_IDLE_SCOPE_TTL_MS, ResourceCache } from './resource-cache.js';
 import { onSotwRequest, pushSotw } from './sotw-protocol.js';
@@ -51,6 +52,12 @@ export interface AdsServerOptions {
   retainBytesLimit?: number;
   /** This instance's name in syncz (istioctl's ISTIOD column); default `istiod-lite`. */
   id?: string;
+}
+
+/** What the transport proved of a stream's caller: its node, and the service account of a token. */
+export interface VerifiedPeer {
+  readonly nodeName?: string;
+  readonly serviceAccount?: VerifiedServiceAccount;
 }
 
 interface ProxyRecord {
@@ -118,20 +125,31 @@ export class AdsServer {
     };
   }
 
-  /** grpc-js handlers for `server.addService(aggregatedDiscoveryServiceDefinition(), ...)`: both ADS methods. */
-  handlers(options: { secure: boolean; nodeNameOf?: (stream: SotwStream | DeltaStream) => string }): grpc.UntypedServiceImplementation {
+  /**
+   * grpc-js handlers for `server.addService(aggregatedDiscoveryServiceDefinition(), ...)`: both ADS
+   * methods. `authenticate` (the mTLS port) proves who the caller is before its first request is
+   * read (requests wait in the stream meanwhile); a failure ends the stream with the status
+   * `statusOf` gives (UNAUTHENTICATED when it does not say).
+   */
+  handlers(options: { secure: boolean; authenticate?: (stream: SotwStream | DeltaStream) => Promise<VerifiedPeer>; statusOf?: (err: unknown) => grpc.status }): grpc.UntypedServiceImplementation {
     const accept = (protocol: AdsProtocol, stream: SotwStream | DeltaStream) => {
-      let verifiedNodeName: string | undefined;
-      if (options.nodeNameOf) {
-        try {
-          verifiedNodeName = options.nodeNameOf(stream);
-        } catch (err) {
-          this.#logger.warn('xDS stream refused: client certificate does not name a node', { peer: stream.getPeer(), error: String(err) });
-          endWithStatus(stream, grpc.status.UNAUTHENTICATED, String(isMeshError(err) ? err.message : err));
-          return;
-        }
+      if (!options.authenticate) {
+        this.#accept(protocol, stream, options.secure, {});
+        return;
       }
-      this.#accept(protocol, stream, options.secure, verifiedNodeName);
+      options.authenticate(stream).then(
+        (peer) => {
+          // The proxy may have gone while the API server was asked.
+          if (stream.cancelled || stream.destroyed) return;
+          this.#accept(protocol, stream, options.secure, peer);
+        },
+        (err: unknown) => {
+          const code = options.statusOf?.(err) ?? grpc.status.UNAUTHENTICATED;
+          const message = isMeshError(err) ? err.message : String(err);
+          this.#logger.warn('xDS stream refused', { peer: stream.getPeer(), code: grpc.status[code], reason: 'not authenticated', error: message });
+          endWithStatus(stream, code, message);
+        },
+      );
     };
     return {
       StreamAggregatedResources: (stream: SotwStream) => accept('sotw', stream),
@@ -200,7 +218,7 @@ export class AdsServer {
     this.#queue.clear();
   }
 
-  #accept(protocol: AdsProtocol, stream: SotwStream | DeltaStream, secure: boolean, verifiedNodeName: string | undefined): void {
+  #accept(protocol: AdsProtocol, stream: SotwStream | DeltaStream, secure: boolean, verified: VerifiedPeer): void {
     if (this.#closed) {
       endWithStatus(stream, grpc.status.UNAVAILABLE, 'istiod-lite is shutting down');
       return;
@@ -211,7 +229,8 @@ export class AdsServer {
       stream,
       peer: stream.getPeer(),
       secure,
-      verifiedNodeName,
+      verifiedNodeName: verified.nodeName,
+      verifiedServiceAccount: verified.serviceAccount,
       connectedAt: new Date().toISOString(),
       proxy: undefined,
       subscriptions: new Map(),
@@ -254,10 +273,20 @@ export class AdsServer {
     if (connection.closed) return;
     if (!connection.proxy) {
       try {
-        connection.proxy = proxyFromNode(request.node, connection.verifiedNodeName);
+        const account = connection.verifiedServiceAccount;
+        const proxy = proxyFromNode(request.node, connection.verifiedNodeName, account ? 'token' : 'certificate');
+        if (account) checkProxyAllowed(proxy, account);
+        connection.proxy = proxy;
       } catch (err) {
-        const code = hasCode(err, 'ISTIOD_ERR_NODE_MISMATCH') ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT;
-        this.#logger.warn('xDS stream refused', { peer: connection.peer, error: String(isMeshError(err) ? err.message : err) });
+        const code = hasCode(err, 'ISTIOD_ERR_NODE_MISMATCH', 'ISTIOD_ERR_CALLER_NOT_ALLOWED') ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT;
+        const account = connection.verifiedServiceAccount;
+        this.#logger.warn('xDS stream refused', {
+          peer: connection.peer,
+          ...(account ? { serviceAccount: `${account.namespace}/${account.name}` } : {}),
+          code: grpc.status[code],
+          reason: 'not allowed',
+          error: String(isMeshError(err) ? err.message : err),
+        });
         this.#forget(connection);
         endWithStatus(connection.stream, code, isMeshError(err) ? err.message : String(err));
         return;

@@ -1,8 +1,8 @@
 /**
  * Who is on the other end of an ADS stream. The node comes from the DiscoveryRequest `node`:
  * id `ztunnel~<ip>~<pod name>~<namespace>.svc.cluster.local` (Istio's sidecar-style id) and
- * metadata `NODE_NAME`. On the mTLS port the node name proven by the client certificate wins,
- * and a request claiming another node is refused.
+ * metadata `NODE_NAME`. On the mTLS port the node name proven by the client certificate (or the
+ * service-account token's bound pod) wins, and a request claiming another node is refused.
  */
 import { MeshError } from '@mesh/errors';
 import type { XdsNode } from '@mesh/xds';
@@ -36,7 +36,7 @@ export interface ProxyInfo {
  * Reads the proxy from the first request's node. `verifiedNodeName` is the node from the peer
  * certificate on the mTLS port. Throws ISTIOD_ERR_BAD_NODE or ISTIOD_ERR_NODE_MISMATCH.
  */
-export function proxyFromNode(node: XdsNode | undefined, verifiedNodeName?: string): ProxyInfo {
+export function proxyFromNode(node: XdsNode | undefined, verifiedNodeName?: string, provenBy: 'certificate' | 'token' = 'certificate'): ProxyInfo {
   if (!node?.id) {
     throw new MeshError('ISTIOD_ERR_BAD_NODE', 'the first DiscoveryRequest carries no node id', {
       hint: 'send node.id "ztunnel~<ip>~<name>~<namespace>.svc.cluster.local" and metadata NODE_NAME',
@@ -49,7 +49,7 @@ export function proxyFromNode(node: XdsNode | undefined, verifiedNodeName?: stri
   if (verifiedNodeName !== undefined && claimedNodeName !== undefined && claimedNodeName !== verifiedNodeName) {
     throw new MeshError(
       'ISTIOD_ERR_NODE_MISMATCH',
-      `proxy ${node.id} claims NODE_NAME ${claimedNodeName} but its certificate is for node ${verifiedNodeName}`,
+      `proxy ${node.id} claims NODE_NAME ${claimedNodeName} but its ${provenBy} is for node ${verifiedNodeName}`,
       { context: { id: node.id, claimed: claimedNodeName, verified: verifiedNodeName } },
     );
   }
@@ -69,4 +69,36 @@ export function proxyFromNode(node: XdsNode | undefined, verifiedNodeName?: stri
     verified: verifiedNodeName !== undefined,
     metadata: node.metadata ?? {},
   };
+}
+
+/** A service account a stream's token proved (the Kubernetes source; ca/kubernetes-identity.ts). */
+export interface VerifiedServiceAccount {
+  readonly namespace: string;
+  readonly name: string;
+  /** One of the trusted node accounts (ztunnel). */
+  readonly nodeProxy: boolean;
+}
+
+/**
+ * What a proxy proven by a token may be: a node proxy (ztunnel) only with a trusted node account
+ * and a known node; any other account only a proxy of its own namespace (a waypoint serves its
+ * namespace), never a ztunnel, whose config lists every workload of a node. Throws
+ * ISTIOD_ERR_CALLER_NOT_ALLOWED.
+ */
+export function checkProxyAllowed(proxy: ProxyInfo, account: VerifiedServiceAccount): void {
+  const who = `service account ${account.namespace}/${account.name}`;
+  if (account.nodeProxy) {
+    if (!proxy.verified) {
+      throw new MeshError('ISTIOD_ERR_CALLER_NOT_ALLOWED', `${who} is a node proxy but its token is not bound to a pod on a node`, {
+        hint: 'use a projected serviceAccountToken volume (audience istio-ca): it is bound to the pod',
+      });
+    }
+    return;
+  }
+  if (proxy.type === 'ztunnel') {
+    throw new MeshError('ISTIOD_ERR_CALLER_NOT_ALLOWED', `${who} may not connect as a ztunnel (${proxy.id}): only node accounts (--ca-trusted-node-accounts) may`);
+  }
+  if (proxy.namespace !== account.namespace) {
+    throw new MeshError('ISTIOD_ERR_CALLER_NOT_ALLOWED', `${who} may not connect as ${proxy.id}: a proxy of namespace ${proxy.namespace ?? '(none)'}`);
+  }
 }

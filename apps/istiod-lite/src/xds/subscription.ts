@@ -5,7 +5,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse } from '@mesh/xds';
-import type { ProxyInfo } from './proxy-node.js';
+import type { ProxyInfo, VerifiedServiceAccount } from './proxy-node.js';
 import type { XdsGenerator } from './proxy-resources.js';
 import type { Scope } from './resource-cache.js';
 
@@ -64,6 +64,8 @@ export interface Connection {
   readonly peer: string;
   readonly secure: boolean;
   readonly verifiedNodeName: string | undefined;
+  /** The service account a token proved (Kubernetes source), checked against the proxy it says it is. */
+  readonly verifiedServiceAccount: VerifiedServiceAccount | undefined;
   readonly connectedAt: string;
   proxy: ProxyInfo | undefined;
   readonly subscriptions: Map<string, Subscription>;
