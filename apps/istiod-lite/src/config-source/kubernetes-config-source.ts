@@ -184,6 +184,11 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
     return this.#store.problems();
   }
 
+  /** The Gateways the mesh could parse, as the API server last sent them (uid included): kubernetes-controllers.ts makes waypoint pods from them. */
+  gatewayObjects(): KubernetesObject[] {
+    return [...this.#statusTargets.values()].filter((t) => t.resource.kind === 'Gateway').map((t) => t.object);
+  }
+
   /** Applies what the informers have now instead of waiting for the debounce (tests, SIGHUP). */
   async reload(): Promise<void> {
     clearTimeout(this.#timer);
