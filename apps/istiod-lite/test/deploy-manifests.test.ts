@@ -13,12 +13,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTROLLER_PERMISSIONS } from '../src/config-source/kubernetes-controllers.js';
 import { WATCHED_RESOURCES } from '../src/config-source/kubernetes-objects.js';
 import { kubeToolsMissing, startKubeCluster, type ApiObject, type KubeCluster } from './kube-cluster.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const KUBECTL = fileURLToPath(new URL('../../../.state/tools/kubectl', import.meta.url));
 const SOURCE = fileURLToPath(new URL('../src/config-source/kubernetes-config-source.ts', import.meta.url));
+const CONTROLLERS = fileURLToPath(new URL('../src/config-source/kubernetes-controllers.ts', import.meta.url));
 const TOKEN_CHECK = fileURLToPath(new URL('../src/ca/kubernetes-identity.ts', import.meta.url));
 const ISTIOD_SERVICE_ACCOUNT = 'system:serviceaccount:istio-system:istiod';
 
@@ -62,6 +64,8 @@ function requiredPermissions(): Set<Permission> {
   // The CA's and xDS's token check: a TokenReview per token (a POST), and a Pod read (get, above) when the review names no node.
   if (!readFileSync(TOKEN_CHECK, 'utf8').includes(`TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews'`)) throw new Error('TOKEN_REVIEW_PATH not found in kubernetes-identity.ts: update this test');
   required.add(permission('authentication.k8s.io', 'tokenreviews', 'create'));
+  // The controllers (istio-ca-root-cert ConfigMaps, waypoint objects): their own list.
+  for (const { group, resource, verbs } of CONTROLLER_PERMISSIONS) for (const verb of verbs) required.add(permission(group, resource, verb));
   return required;
 }
 
@@ -130,6 +134,9 @@ describe.skipIf(missing)(`deploy/kubernetes on a real kube-apiserver${missing ? 
     const source = readFileSync(SOURCE, 'utf8');
     expect(new Set([...source.matchAll(/HttpMethod\.([A-Z]+)/g)].map((m) => m[1]))).toEqual(new Set(['GET', 'PATCH', 'POST']));
     expect(source).toContain('`/apis/events.k8s.io/v1/namespaces/${eventNamespace}/events`');
+    // The controllers: GET (list, watch, the read before an apply), POST and PUT of ConfigMaps,
+    // PATCH (server-side apply) of waypoint objects; CONTROLLER_PERMISSIONS says which resources.
+    expect(new Set([...readFileSync(CONTROLLERS, 'utf8').matchAll(/HttpMethod\.([A-Z]+)/g)].map((m) => m[1]))).toEqual(new Set(['GET', 'POST', 'PUT', 'PATCH']));
 
     // And the API server's authorizer agrees once it is applied for real: the service account may
     // do each of them, cluster-wide, and may not write a spec.
@@ -154,6 +161,7 @@ describe.skipIf(missing)(`deploy/kubernetes on a real kube-apiserver${missing ? 
     expect(answers).toEqual(asked.map(({ verb, resource, subresource }) => `${verb} ${resource}${subresource ? `/${subresource}` : ''}: yes`));
     expect(await canI('update', 'httproutes.gateway.networking.k8s.io')).toBe('update httproutes.gateway.networking.k8s.io: no');
     expect(await canI('patch', 'pods')).toBe('patch pods: no');
+    expect(await canI('delete', 'deployments.apps')).toBe('delete deployments.apps: no');
     expect(await canI('list', 'secrets')).toBe('list secrets: no');
   }, 120_000);
 });

@@ -2,7 +2,8 @@
  * A real Kubernetes control plane on loopback for tests: etcd and kube-apiserver (started by
  * @mesh/kube-local from the programs `npm run setup` builds from Kubernetes' own Go modules,
  * tools/kube), token authentication, RBAC, and the real CustomResourceDefinitions of Istio and
- * Gateway API read from their Go modules. No kubelet, controller-manager or scheduler: a test
+ * Gateway API read from their Go modules. No kubelet or scheduler, and no controller-manager unless
+ * a test asks for some of its controllers: a test
  * plays kubelet by setting Pod and Node status through the `status` subresource.
  *
  * Everything lives in one temporary directory and two processes; `close()` stops both and
@@ -55,8 +56,9 @@ export interface KubeCluster {
   close(): Promise<void>;
 }
 
-export async function startKubeCluster(): Promise<KubeCluster> {
-  const local = await startLocalKube({ users: { 'istiod-lite': [], nobody: [] } });
+/** `controllers`: kube-controller-manager runs these (e.g. the garbage collector); default none. */
+export async function startKubeCluster(options: { controllers?: readonly string[] } = {}): Promise<KubeCluster> {
+  const local = await startLocalKube({ users: { 'istiod-lite': [], nobody: [] }, ...(options.controllers ? { controllers: options.controllers } : {}) });
   try {
     // The real CRDs, established before any test creates an object of theirs.
     await installCrds(local.kubeConfig());
