@@ -8,11 +8,15 @@
  * No kubelet runs here: the pods are never started, so this does not show the mesh working on a
  * cluster (deploy/kubernetes/README.md says what is not yet tested).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAllYaml } from '@kubernetes/client-node';
+import { writeTestCacerts } from '@mesh/pki/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMeshCa } from '../src/ca/credentials.js';
 import { CONTROLLER_PERMISSIONS } from '../src/config-source/kubernetes-controllers.js';
 import { WATCHED_RESOURCES } from '../src/config-source/kubernetes-objects.js';
 import { kubeToolsMissing, startKubeCluster, type ApiObject, type KubeCluster } from './kube-cluster.js';
@@ -164,4 +168,46 @@ describe.skipIf(missing)(`deploy/kubernetes on a real kube-apiserver${missing ? 
     expect(await canI('delete', 'deployments.apps')).toBe('delete deployments.apps: no');
     expect(await canI('list', 'secrets')).toBe('list secrets: no');
   }, 120_000);
+});
+
+/**
+ * deploy/kubernetes/istiod.yaml's init container copies the optional `cacerts` Secret into
+ * <state-dir>/cacerts with ca-key.pem 0600 (a Secret volume with fsGroup is group-readable, which
+ * the CA refuses): its script, run here with the mount paths pointed at temporary directories.
+ */
+describe('the cacerts init container of deploy/kubernetes/istiod.yaml', () => {
+  const manifest = (loadAllYaml(readFileSync(`${REPO}deploy/kubernetes/istiod.yaml`, 'utf8')) as ApiObject[]).find((o) => o.kind === 'Deployment')!;
+  const init = (manifest['spec'] as { template: { spec: { initContainers: Array<{ name: string; command: string[] }> } } }).template.spec.initContainers.find((c) => c.name === 'cacerts')!;
+  const run = (secretDir: string, stateDir: string) => {
+    const [node, flag, script] = init.command;
+    expect([node, flag]).toEqual(['node', '-e']);
+    return execFileSync(process.execPath, ['-e', script!.replaceAll("'/etc/cacerts'", JSON.stringify(secretDir)).replaceAll("'/var/lib/istiod/cacerts'", JSON.stringify(`${stateDir}/cacerts`))], { encoding: 'utf8' });
+  };
+
+  it('copies a plugged-in CA that the state dir then loads; without the Secret it copies nothing (a self-signed root)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'istiod-cacerts-'));
+    try {
+      const secret = path.join(dir, 'secret');
+      writeTestCacerts(secret, { intermediate: true });
+      // As the kubelet mounts it with defaultMode 0400 and fsGroup: group-readable.
+      for (const name of readdirSync(secret)) chmodSync(path.join(secret, name), 0o440);
+      const state = path.join(dir, 'state');
+      expect(run(secret, state)).toContain('plugged-in CA copied');
+      expect(statSync(path.join(state, 'cacerts', 'ca-key.pem')).mode & 0o777).toBe(0o600);
+      const ca = loadMeshCa(state, 'cluster.local');
+      expect(ca.rootCertPem).toBe(readFileSync(path.join(secret, 'root-cert.pem'), 'utf8'));
+      // A replaced pod (a new emptyDir) gets the same root again.
+      const replaced = path.join(dir, 'state-2');
+      run(secret, replaced);
+      expect(loadMeshCa(replaced, 'cluster.local').rootCertPem).toBe(ca.rootCertPem);
+
+      const empty = path.join(dir, 'empty-secret');
+      mkdirSync(empty);
+      const unplugged = path.join(dir, 'state-3');
+      expect(run(empty, unplugged)).toContain('no cacerts Secret');
+      expect(existsSync(path.join(unplugged, 'cacerts'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
