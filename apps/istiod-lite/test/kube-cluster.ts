@@ -9,7 +9,8 @@
  * Everything lives in one temporary directory and two processes; `close()` stops both and
  * removes the directory (also after a failed start).
  */
-import { CustomObjectsApi, KubernetesObjectApi, type KubeConfig } from '@kubernetes/client-node';
+import { writeFile } from 'node:fs/promises';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { installCrds, kubeToolsMissing as toolsMissing, realCrds as crds, setNodeStatus, setPodStatus, startLocalKube } from '@mesh/kube-local';
 
@@ -106,4 +107,21 @@ export async function startKubeCluster(options: { controllers?: readonly string[
     compactEtcd: () => local.compactEtcd(),
     close: () => local.close(),
   };
+}
+
+/**
+ * Writes a kubeconfig (to `file`, 0600) holding a token of the ServiceAccount `namespace/name`
+ * (audience: the API server), as a pod of that account has: a test runs a program as it.
+ */
+export async function writeServiceAccountKubeconfig(cluster: KubeCluster, namespace: string, name: string, file: string): Promise<string> {
+  const request = await cluster.admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({ namespace, name, body: { spec: { expirationSeconds: 3600 } } });
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: 'test', server: cluster.server, skipTLSVerify: true }],
+    users: [{ name, token: request.status!.token! }],
+    contexts: [{ name, cluster: 'test', user: name }],
+    currentContext: name,
+  });
+  await writeFile(file, config.exportConfig(), { mode: 0o600 });
+  return file;
 }

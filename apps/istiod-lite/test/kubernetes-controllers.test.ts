@@ -13,15 +13,15 @@
  *   collector delete its objects.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoreV1Api, KubeConfig, loadAllYaml } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryLogger, parseConfig, startIstiod } from '../src/index.js';
 import type { Istiod } from '../src/index.js';
-import { kubeToolsMissing, startKubeCluster, type ApiObject, type KubeCluster } from './kube-cluster.js';
+import { kubeToolsMissing, startKubeCluster, writeServiceAccountKubeconfig, type ApiObject, type KubeCluster } from './kube-cluster.js';
 import { TRUST_DOMAIN, testGenerators, waitFor } from './helpers.js';
 import { kubeToolsMissing as toolsMissing } from '@mesh/kube-local';
 
@@ -79,16 +79,7 @@ describe.skipIf(missing)(`istiod-lite's controllers on a real kube-apiserver${mi
     await cluster.setNodeStatus('node-a', '10.79.9.1');
     dir = await mkdtemp(path.join(tmpdir(), 'istiod-kube-controllers-'));
     // A kubeconfig with a token of istio-system/istiod, as its pod has.
-    const request = await core.createNamespacedServiceAccountToken({ namespace: 'istio-system', name: 'istiod', body: { spec: { expirationSeconds: 3600 } } });
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromOptions({
-      clusters: [{ name: 'test', server: cluster.server, skipTLSVerify: true }],
-      users: [{ name: 'istiod', token: request.status!.token! }],
-      contexts: [{ name: 'istiod', cluster: 'test', user: 'istiod' }],
-      currentContext: 'istiod',
-    });
-    const kubeconfig = path.join(dir, 'istiod.kubeconfig');
-    await writeFile(kubeconfig, kubeConfig.exportConfig(), { mode: 0o600 });
+    const kubeconfig = await writeServiceAccountKubeconfig(cluster, 'istio-system', 'istiod', path.join(dir, 'istiod.kubeconfig'));
     const config = parseConfig({ configSource: 'kubernetes', kubeconfig, stateDir: path.join(dir, 'state'), xdsTlsPort: 0, debugPort: 0, listenAddress: '127.0.0.1', trustDomain: TRUST_DOMAIN });
     istiod = await startIstiod({ config, generators: testGenerators, logger, debounceMs: 50 });
   }, 240_000);
