@@ -10,7 +10,8 @@
  * - a waypoint Gateway gets a ServiceAccount, Deployment and Service owned by it, whose pod, once
  *   Ready, makes the Gateway Programmed; a Gateway of another class gets none; an object of the
  *   same name without the owner reference is left alone; deleting the Gateway has the garbage
- *   collector delete its objects.
+ *   collector delete its objects;
+ * - an AuthorizationPolicy targeting the waypoint gets Istio's `WaypointAccepted` condition.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -162,6 +163,26 @@ describe.skipIf(missing)(`istiod-lite's controllers on a real kube-apiserver${mi
     );
     expect(programmed.message).toContain('10.79.2.30');
   }, 90_000);
+
+  it("writes an AuthorizationPolicy's WaypointAccepted: bound to the waypoint it targets, or why not", async () => {
+    const policy = (name: string, targetRef: Record<string, string>): ApiObject => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name, namespace: 'app' },
+      spec: { targetRefs: [targetRef], action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] },
+    });
+    const condition = async (name: string) =>
+      ((await cluster.read(policy(name, {})))['status'] as { conditions?: Array<Record<string, unknown>> } | undefined)?.conditions?.find((c) => c['type'] === 'WaypointAccepted');
+    await cluster.apply(policy('via-waypoint', { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'waypoint' }));
+    await cluster.apply(policy('no-service', { group: '', kind: 'Service', name: 'missing' }));
+    expect(await waitFor(() => condition('via-waypoint'), { what: 'WaypointAccepted on via-waypoint', timeoutMs: 20_000, lastSeen: warnings })).toMatchObject({
+      status: 'True',
+      reason: 'Accepted',
+      message: 'bound to app/waypoint',
+      observedGeneration: 1,
+    });
+    expect(await waitFor(() => condition('no-service'), { what: 'WaypointAccepted on no-service', timeoutMs: 20_000 })).toMatchObject({ status: 'False', reason: 'TargetNotFound', message: 'Service app/missing was not found' });
+  }, 40_000);
 
   it('leaves an object of the same name without the owner reference alone', async () => {
     const foreign = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'mine', namespace: 'app', labels: { owner: 'someone-else' } }, spec: { ports: [{ port: 80 }] } };
