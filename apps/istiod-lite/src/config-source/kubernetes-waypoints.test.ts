@@ -14,6 +14,11 @@ describe('waypointObjects', () => {
     expect(isWaypointGateway(gateway('istio-waypoint'))).toBe(true);
     expect(isWaypointGateway(gateway('istio'))).toBe(false);
     expect(isWaypointGateway(gateway('istio-waypoint', ''))).toBe(false);
+    // Istio's IsManaged: a hostname (or several addresses) is a manual deployment; one IP is a requested address.
+    const withAddresses = (addresses: Array<{ type?: string; value: string }>) => ({ ...gateway('istio-waypoint'), spec: { gatewayClassName: 'istio-waypoint', addresses } });
+    expect(isWaypointGateway(withAddresses([{ type: 'Hostname', value: 'wp.example' }]))).toBe(false);
+    expect(isWaypointGateway(withAddresses([{ value: '10.0.0.1' }, { value: '10.0.0.2' }]))).toBe(false);
+    expect(isWaypointGateway(withAddresses([{ type: 'IPAddress', value: '10.0.0.1' }]))).toBe(true);
   });
 
   it('makes a ServiceAccount, Deployment and Service named after the Gateway, each owned by it', () => {
@@ -24,10 +29,11 @@ describe('waypointObjects', () => {
       'Service /api/v1/namespaces/app/services/waypoint',
     ]);
     for (const object of objects) {
-      expect(object.metadata?.labels).toEqual({ 'gateway.networking.k8s.io/gateway-name': 'waypoint', 'istio.io/gateway-name': 'waypoint' });
+      expect(object.metadata?.labels).toMatchObject({ 'gateway.networking.k8s.io/gateway-name': 'waypoint', 'istio.io/gateway-name': 'waypoint', 'gateway.istio.io/managed': 'istio.io-mesh-controller' });
       expect(ownedBy(object, gateway('istio-waypoint'))).toBe(true);
       expect(ownedBy(object, gateway('istio-waypoint', 'u-2'))).toBe(false);
     }
+    expect(objects[2]!.metadata?.labels?.['istio.io/use-waypoint']).toBe('none');
     const deployment = objects[1] as { spec: { template: { metadata: { labels: Record<string, string> }; spec: { containers: Array<{ image: string; env: Array<{ name: string; value?: string }> }> } } } };
     expect(deployment.spec.template.metadata.labels).toMatchObject({ 'gateway.networking.k8s.io/gateway-name': 'waypoint', 'istio.io/dataplane-mode': 'none' });
     const [container] = deployment.spec.template.spec.containers;

@@ -16,7 +16,7 @@
  *   checks istiod-lite with the mesh root from the namespace's `istio-ca-root-cert` ConfigMap
  *   (kubernetes-root-cert.ts): nothing is copied onto a node.
  */
-import { LABEL_DATAPLANE_MODE, DATAPLANE_MODE_NONE, LABEL_GATEWAY_NAME, WAYPOINT_GATEWAY_CLASS } from '@mesh/mesh-model';
+import { LABEL_DATAPLANE_MODE, DATAPLANE_MODE_NONE, LABEL_GATEWAY_NAME, LABEL_USE_WAYPOINT, WAYPOINT_GATEWAY_CLASS } from '@mesh/mesh-model';
 import type { KubernetesObject } from './kubernetes-objects.js';
 import { ROOT_CERT_CONFIG_MAP, ROOT_CERT_KEY } from './kubernetes-root-cert.js';
 
@@ -42,13 +42,25 @@ export interface WaypointOptions {
   trustDomain: string;
 }
 
+/** Istio's label on the objects its gateway controller manages for a waypoint (`constants.ManagedGatewayMeshControllerLabel`). */
+export const LABEL_GATEWAY_MANAGED = 'gateway.istio.io/managed';
+export const GATEWAY_MANAGED_MESH = 'istio.io-mesh-controller';
+
 interface GatewayObject extends KubernetesObject {
-  spec?: { gatewayClassName?: string };
+  spec?: { gatewayClassName?: string; addresses?: Array<{ type?: string; value?: string }> };
 }
 
-/** Whether istiod-lite makes pods for this Gateway: class istio-waypoint, and a uid to own them by. */
+/**
+ * Whether istiod-lite makes pods for this Gateway: class istio-waypoint, a uid to own them by,
+ * and managed in Istio's sense (`IsManaged`): no `spec.addresses`, or a single IP address (a
+ * requested IP). A hostname, or several addresses, is a manual deployment: the user runs the
+ * waypoint's pods.
+ */
 export function isWaypointGateway(gateway: KubernetesObject): boolean {
-  return (gateway as GatewayObject).spec?.gatewayClassName === WAYPOINT_GATEWAY_CLASS && typeof gateway.metadata?.['uid'] === 'string';
+  const spec = (gateway as GatewayObject).spec;
+  const addresses = spec?.addresses ?? [];
+  const managed = addresses.length === 0 || (addresses.length === 1 && (addresses[0]?.type === undefined || addresses[0].type === 'IPAddress'));
+  return spec?.gatewayClassName === WAYPOINT_GATEWAY_CLASS && typeof gateway.metadata?.['uid'] === 'string' && managed;
 }
 
 /** The owner reference every object of the Gateway carries. */
@@ -66,7 +78,7 @@ export function ownedBy(object: KubernetesObject, gateway: KubernetesObject): bo
 export function waypointObjects(gateway: KubernetesObject, options: WaypointOptions): KubernetesObject[] {
   const name = gateway.metadata?.name ?? '';
   const namespace = gateway.metadata?.namespace ?? 'default';
-  const labels = { [LABEL_GATEWAY_NAME]: name, [LABEL_ISTIO_GATEWAY_NAME]: name };
+  const labels = { [LABEL_GATEWAY_NAME]: name, [LABEL_ISTIO_GATEWAY_NAME]: name, [LABEL_GATEWAY_MANAGED]: GATEWAY_MANAGED_MESH };
   const metadata = () => ({ name, namespace, labels: { ...labels }, ownerReferences: [gatewayOwnerReference(gateway)] });
   const fieldRef = (fieldPath: string) => ({ valueFrom: { fieldRef: { fieldPath } } });
   return [
@@ -132,7 +144,9 @@ export function waypointObjects(gateway: KubernetesObject, options: WaypointOpti
     {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: metadata(),
+      // A waypoint's own Service never goes through a waypoint (Istio: waypoints have no
+      // waypoint), even in a namespace labelled istio.io/use-waypoint.
+      metadata: { ...metadata(), labels: { ...labels, [LABEL_USE_WAYPOINT]: 'none' } },
       spec: {
         type: 'ClusterIP',
         selector: { [LABEL_GATEWAY_NAME]: name },
