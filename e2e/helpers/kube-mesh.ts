@@ -115,14 +115,10 @@ export async function startKubeMesh(): Promise<KubeMesh> {
         const { hostname, port } = new URL(kube.server);
         const forwarder = createServer((socket) => {
           const upstream = createConnection({ host: hostname, port: Number(port) });
-          for (const s of [socket, upstream]) {
-            sockets.add(s);
-            s.once('close', () => sockets.delete(s));
-            s.on('error', () => {
-              socket.destroy();
-              upstream.destroy();
-            });
-          }
+          const pair = [socket, upstream];
+          // Either end failing or closed ends both (close() destroys what is still open).
+          const drop = () => pair.forEach((s) => (s.destroy(), sockets.delete(s)));
+          pair.forEach((s) => sockets.add(s.on('error', drop).on('close', drop)));
           socket.pipe(upstream).pipe(socket);
         });
         forwarders.push(forwarder);
