@@ -5,15 +5,21 @@
  * ztunnel A (TPROXY 15001) → HBONE (mTLS + HTTP/2 CONNECT to pod:15008) → ztunnel B (TPROXY
  * 15008) → pod B — the L4 path of docs/walkthrough.md. Nothing is left behind: afterAll destroys the
  * namespaces by prefix and kills the process groups, also after a failure.
- * The suite runs once per xDS dialect (ztunnel --xds-dialect envoy|workload).
+ * The suite runs once per xDS dialect (ztunnel --xds-dialect envoy|workload) with istiod-lite
+ * reading a manifest directory, and once more (the envoy dialect) with the same manifests on a
+ * real kube-apiserver (helpers/kube-mesh.ts: the test's manifest edits become `kubectl` writes,
+ * its pods are made Ready with their IPs as their namespaces come up), where every assertion
+ * must hold the same.
  */
 import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { ENDPOINTSLICE_CONTROLLER, readyEndpointAddresses } from '@mesh/kube-local';
 import { createTopology, isSockoptAvailable, listNamespaces, type Topology } from '@mesh/netfilter';
 import { readLine } from './helpers/client.js';
+import { startKubeMesh, kubeMeshToolsMissing, type KubeMesh } from './helpers/kube-mesh.js';
 import { XDS_DIALECTS, createMeshFiles, podManifest, type MeshFiles, type XdsDialect } from './helpers/mesh.js';
 import type { ZtunnelDump } from '@mesh/workload-api';
 import { connectFrom, httpInNetns, startHashSink, startPodServer, startWhoAmI } from './helpers/netns.js';
@@ -60,9 +66,23 @@ const LEGACY_PODS = [
 const VIP = { reviews: '10.77.100.11', details: '10.77.100.12', ratings: '10.77.100.13' };
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 
+/** Where istiod-lite reads the mesh: its manifest directory, or the same manifests on a kube-apiserver. */
+type ConfigSource = 'directory' | 'kubernetes';
+interface Variant {
+  dialect: XdsDialect;
+  config: ConfigSource;
+}
+const DIRECTORY_VARIANTS: Variant[] = XDS_DIALECTS.map((dialect) => ({ dialect, config: 'directory' }));
+// One dialect on the API server: what that variant changes is where istiod-lite's snapshot comes
+// from, which is the same for both dialects (the generators after it are tested above).
+const KUBE_VARIANTS: Variant[] = [{ dialect: 'envoy', config: 'kubernetes' }];
+const KUBE_MISSING = kubeMeshToolsMissing();
+
 let topology: Topology | undefined;
 let files: MeshFiles;
 let istiod: AppProcess;
+/** The API server of the kubernetes variant while it runs. */
+let kubeMesh: KubeMesh | undefined;
 /** ratings-v1's server, to see which connections reach the pod. */
 let ratingsServer: Server;
 const ztunnels: Record<string, AppProcess> = {};
@@ -79,8 +99,9 @@ const podNs = (name: string, namespace = 'default') => topology!.pod(name, names
 const nodeNs = (node: string) => topology!.node(node).netns;
 
 function startIstiod(): AppProcess {
+  const source = kubeMesh ? ['--config-source', 'kubernetes', '--kubeconfig', kubeMesh.istiodKubeconfig] : ['--config-dir', files.configDir];
   return suite.start('istiod-lite', topology!.underlayNetns, ISTIOD_MAIN, [
-    '--config-dir', files.configDir, '--state-dir', files.stateDir, '--listen-address', ISTIOD_ADDRESS,
+    ...source, '--state-dir', files.stateDir, '--listen-address', ISTIOD_ADDRESS,
   ]);
 }
 
@@ -131,17 +152,26 @@ const accessLog = (node: string, predicate: (e: Record<string, unknown>) => bool
 async function cleanup(): Promise<void> {
   await suite.teardown();
   await files?.cleanup();
+  await kubeMesh?.close();
+  kubeMesh = undefined;
 }
 
-describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('transparent mode, %s dialect: two nodes in network namespaces, istiod-lite and two ztunnels (root, needs `pnpm build`)', (suiteDialect) => {
+describe.skipIf(!isRoot || !BUILT).each(DIRECTORY_VARIANTS)('transparent mode, $dialect dialect: two nodes in network namespaces, istiod-lite and two ztunnels (root, needs `pnpm build`)', meshSuite);
+describe.skipIf(!isRoot || !BUILT || KUBE_MISSING !== undefined).each(KUBE_VARIANTS)(
+  `transparent mode, $dialect dialect, configuration on a real kube-apiserver (root, needs \`pnpm build\`${KUBE_MISSING ? `; skipped: ${KUBE_MISSING}` : ''})`,
+  meshSuite,
+);
+
+function meshSuite(variant: Variant): void {
   suite.showOutputOnFailure();
   beforeAll(async () => {
-    dialect = suiteDialect;
+    dialect = variant.dialect;
     expect(isSockoptAvailable()).toBe(true);
     await suite.removeStale();
+    // The control plane starts while the namespaces are made.
+    const kubeStarting = variant.config === 'kubernetes' ? startKubeMesh().then((k) => (kubeMesh = k)) : undefined;
+    kubeStarting?.catch(() => undefined);
     try {
-      files = await createMeshFiles();
-      await files.write('legacy.yaml', `${LEGACY_NAMESPACE}---\n${LEGACY_PODS.map((p) => podManifest({ ...p, app: p.name, serviceAccount: 'default', port: APP_PORT }).replace('metadata:\n', `metadata:\n  namespace: ${p.namespace}\n`)).join('---\n')}`);
       topology = await createTopology({
         prefix: PREFIX,
         underlayCidr: '10.77.0.0/24',
@@ -153,24 +183,31 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('transparent mode, %s dial
       });
       // istiod-lite lives on the underlay itself, reachable from both nodes.
       await topology.exec(topology.underlayNetns, ['ip', 'addr', 'add', `${ISTIOD_ADDRESS}/24`, 'dev', 'br0']);
-      istiod = startIstiod();
-      await istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready');
       for (const pod of BOOKINFO_PODS) servers.push(await startPodServer(podNs(pod.name), pod.name, pod.ip, APP_PORT));
       ratingsServer = servers[BOOKINFO_PODS.findIndex((pod) => pod.name === 'ratings-v1')]!;
       servers.push(await startHashSink(podNs('details-v1'), '10.77.2.12', SINK_PORT));
       servers.push(await startWhoAmI(podNs('ratings-v1'), '10.77.2.13', WHOAMI_PORT));
       servers.push(await startPodServer(podNs('outside', 'legacy'), 'outside', '10.77.2.50', OUTSIDE_PORT));
       servers.push(await startPodServer(podNs('outside', 'legacy'), 'outside', '10.77.2.50', APP_PORT));
+      // The pods run: their manifests go in (on the API server: applied, then made Ready with their IPs).
+      await kubeStarting;
+      await kubeMesh?.exposeIn(topology.underlayNetns);
+      files = await createMeshFiles(undefined, kubeMesh);
+      await files.write('legacy.yaml', `${LEGACY_NAMESPACE}---\n${LEGACY_PODS.map((p) => podManifest({ ...p, app: p.name, serviceAccount: 'default', port: APP_PORT }).replace('metadata:\n', `metadata:\n  namespace: ${p.namespace}\n`)).join('---\n')}`);
+      istiod = startIstiod();
+      await istiod.waitForLog((e) => e['msg'] === 'istiod-lite ready');
       startZtunnel('node-a');
       startZtunnel('node-b');
       await Promise.all([ready('node-a'), ready('node-b')]);
       // Capture rules follow the config; wait until both nodes applied theirs.
       for (const node of ['node-a', 'node-b']) await ztunnels[node]!.waitForLog((e) => e['msg'] === 'capture rules applied');
     } catch (err) {
+      await kubeStarting?.catch(() => undefined);
       await cleanup();
       throw err;
     }
-  }, 90_000);
+    // The API server's start runs beside the namespaces'; on a busy machine it alone can take a minute.
+  }, variant.config === 'kubernetes' ? 150_000 : 90_000);
 
   afterAll(async () => {
     suite.dumpOutput();
@@ -185,6 +222,16 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('transparent mode, %s dial
     // Its own entry: in a shuffled run sleep may have called other pods on node-b before.
     const inbound = await accessLog('node-b', (e) => e['direction'] === 'inbound' && e['src.identity'] === SLEEP && e['dst.addr'] === '10.77.2.13:9080');
     expect(inbound).toMatchObject({ 'dst.addr': '10.77.2.13:9080', protocol: 'HBONE' });
+  });
+
+  // What only the API server has: there the Services' endpoints are the EndpointSlice controller's
+  // slices, made from the Pods this suite made Ready (istiod-lite reads them, docs/kubernetes.md).
+  it.runIf(variant.config === 'kubernetes')('the EndpointSlice controller lists the Ready pods of each Service', async () => {
+    await eventually(async () => {
+      const ready = await readyEndpointAddresses(kubeMesh!.kube.kubeConfig(), { managedBy: ENDPOINTSLICE_CONTROLLER });
+      expect(ready.get('default/reviews')).toEqual(['10.77.1.12', '10.77.2.10', '10.77.2.11']);
+      expect(ready.get('default/ratings')).toEqual(['10.77.2.13']);
+    }, { what: 'the controller\'s slices of reviews and ratings' });
   });
 
   it('the destination pod sees the calling pod\'s address (source preserved across nodes)', async () => {
@@ -245,7 +292,8 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('transparent mode, %s dial
     expect(await answer('productpage-v1', '10.77.2.10')).toBe('reviews-v2');
   });
 
-  it('1 GiB through the mesh arrives with the same SHA-256', async () => {
+  // The data path is the same whichever source istiod-lite reads: the variants on the manifest directory carry the 1 GiB.
+  it.skipIf(variant.config === 'kubernetes')(`1 GiB through the mesh arrives with the same SHA-256${variant.config === 'kubernetes' ? ' (not with the configuration on the API server: the data path does not depend on it)' : ''}`, async () => {
     const socket = connectFrom(podNs('sleep'), '10.77.2.12', SINK_PORT);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
@@ -344,4 +392,4 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('transparent mode, %s dial
     });
     process.stderr.write(`new pod usable ${((Date.now() - edited) / 1000).toFixed(1)} s after the manifest edit\n`);
   }, 90_000);
-});
+}

@@ -1,6 +1,9 @@
 /**
  * The sample mesh (examples/bookinfo) as files for istiod-lite, optionally with its addresses
  * moved (explicit mode on loopback uses 127.x instead of 10.77.x) and policies layered on.
+ * With a ManifestSink every write and removal goes on to it too (helpers/kube-mesh.ts: the same
+ * manifests applied to and deleted from a real API server), so a test's edits read the same
+ * whichever source istiod-lite reads.
  */
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,17 +60,47 @@ export interface MeshFiles {
   cleanup(): Promise<void>;
 }
 
-export async function createMeshFiles(rewrite: (yaml: string) => string = (y) => y): Promise<MeshFiles> {
+/** Where the manifests go besides the config dir (an API server: helpers/kube-mesh.ts). */
+export interface ManifestSink {
+  /** The files the config dir starts with (name → text), once, before any update. */
+  start(files: ReadonlyMap<string, string>): Promise<void>;
+  /** A file written (`previous`: what it said before, if it existed) or removed (`next` undefined). */
+  update(name: string, previous: string | undefined, next: string | undefined): Promise<void>;
+}
+
+export async function createMeshFiles(rewrite: (yaml: string) => string = (y) => y, sink?: ManifestSink): Promise<MeshFiles> {
   const root = await mkdtemp(join(tmpdir(), 'mesh-e2e-'));
   const configDir = join(root, 'config');
   const stateDir = join(root, 'state');
   await mkdir(configDir, { recursive: true });
   await mkdir(stateDir, { recursive: true });
-  for (const file of await readdir(BOOKINFO_DIR)) {
-    if (file.endsWith('.yaml')) await writeFile(join(configDir, file), rewrite(await readFile(join(BOOKINFO_DIR, file), 'utf8')));
+  /** What each file of the config dir says now (what the sink was given). */
+  const texts = new Map<string, string>();
+  for (const file of (await readdir(BOOKINFO_DIR)).sort()) {
+    if (!file.endsWith('.yaml')) continue;
+    const text = rewrite(await readFile(join(BOOKINFO_DIR, file), 'utf8'));
+    await writeFile(join(configDir, file), text);
+    texts.set(file, text);
   }
-  const write = (name: string, yaml: string) => writeFile(join(configDir, name), rewrite(yaml));
-  const remove = (name: string) => rm(join(configDir, name), { force: true });
+  try {
+    await sink?.start(texts);
+  } catch (err) {
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+  const write = async (name: string, yaml: string) => {
+    const previous = texts.get(name);
+    const text = rewrite(yaml);
+    await writeFile(join(configDir, name), text);
+    texts.set(name, text);
+    await sink?.update(name, previous, text);
+  };
+  const remove = async (name: string) => {
+    const previous = texts.get(name);
+    await rm(join(configDir, name), { force: true });
+    texts.delete(name);
+    if (previous !== undefined) await sink?.update(name, previous, undefined);
+  };
   const policyYaml = (file: string) => readFile(join(POLICIES_DIR, file), 'utf8');
   const writeForTest = async (name: string, yaml: string, probes: Lifted) => {
     const timeoutMs = probes.timeoutMs ?? WAIT_TIMEOUT_MS;

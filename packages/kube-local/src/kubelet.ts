@@ -117,6 +117,9 @@ export async function startNodeLeases(config: KubeConfig, nodes: readonly string
   };
 }
 
+/** The `endpointslice.kubernetes.io/managed-by` label the EndpointSlice controller puts on the slices it manages. */
+export const ENDPOINTSLICE_CONTROLLER = 'endpointslice-controller.k8s.io';
+
 /**
  * What the EndpointSlices say, as a reader checks the EndpointSlice controller's work: per
  * Service (`namespace/name`, label `kubernetes.io/service-name`), the addresses of its endpoints

@@ -12,10 +12,24 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { kubectl, kubeToolsMissing, installCrds, readyEndpointAddresses, setNodeStatus, setPodStatus, startLocalKube, startNodeLeases, DEFAULT_CONTROLLERS, type LocalKube } from '@mesh/kube-local';
+import {
+  clusterRoleForUser,
+  deletionsFor as kubeDeletionsFor,
+  DEFAULT_CONTROLLERS,
+  ENDPOINTSLICE_CONTROLLER,
+  installCrds,
+  kubectl,
+  kubeToolsMissing,
+  manifestsForApply as kubeManifestsForApply,
+  readyEndpointAddresses,
+  setNodeStatus,
+  setPodStatus,
+  startLocalKube,
+  startNodeLeases,
+  type LocalKube,
+} from '@mesh/kube-local';
 import { MeshError } from '@mesh/errors';
 import { matchesSelector, type MeshSnapshot } from '@mesh/mesh-model';
-import { parseAllDocuments, stringify } from 'yaml';
 import type { ManifestFile } from './manifests.js';
 import type { DevNodePlan, DevPodPlan } from './plan.js';
 
@@ -23,61 +37,24 @@ import type { DevNodePlan, DevPodPlan } from './plan.js';
 export const DEV_POD_IMAGE = 'registry.invalid/meshctl-dev/sample-workload:dev';
 /** The user istiod-lite reads the API as, bound to deploy/kubernetes' ClusterRole `istiod-lite`. */
 export const ISTIOD_KUBE_USER = 'istiod-lite';
-/** The label the EndpointSlice controller puts on the slices it manages. */
-export const ENDPOINTSLICE_CONTROLLER = 'endpointslice-controller.k8s.io';
+export { ENDPOINTSLICE_CONTROLLER } from '@mesh/kube-local';
 const ENDPOINTSLICES_TIMEOUT_MS = 30_000;
 
-type Doc = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string }; spec?: Record<string, unknown>; status?: unknown };
-
 /**
- * The manifests as a person applies them: without `status` (the kubelet's part, written through
- * the subresource once the pod runs), each container with an image, Namespaces first (the other
- * objects need theirs), then the rest in file order.
+ * The manifests as a person applies them (@mesh/kube-local `manifestsForApply`): without
+ * `status`, each container with DEV_POD_IMAGE, Namespaces first, then the rest in file order.
  */
 export function manifestsForApply(files: readonly ManifestFile[]): string {
-  return objectsForApply(files)
-    .map((d) => stringify(d))
-    .join('---\n');
-}
-
-function objectsForApply(files: readonly ManifestFile[]): Doc[] {
-  const docs: Doc[] = [];
-  for (const file of files) {
-    for (const document of parseAllDocuments(file.text)) {
-      const object = document.toJS() as Doc | null;
-      if (!object || typeof object !== 'object') continue;
-      const { status: _status, ...rest } = object;
-      if (rest.kind === 'Pod' && Array.isArray(rest.spec?.['containers'])) {
-        rest.spec = { ...rest.spec, containers: (rest.spec['containers'] as Record<string, unknown>[]).map((c) => ({ image: DEV_POD_IMAGE, ...c })) };
-      }
-      docs.push(rest);
-    }
-  }
-  return [...docs.filter((d) => d.kind === 'Namespace'), ...docs.filter((d) => d.kind !== 'Namespace')];
-}
-
-/** How kubectl names an object: `TYPE[.VERSION.GROUP]/NAME`, with `-n` when namespaced. */
-function kubectlTarget(object: Doc): string[] {
-  const [group, version] = object.apiVersion?.includes('/') ? (object.apiVersion.split('/') as [string, string]) : [undefined, object.apiVersion];
-  const type = `${object.kind?.toLowerCase()}${group ? `.${version}.${group}` : ''}`;
-  // A namespaced kind without a namespace is in `default`, as kubectl applied it; a cluster-scoped one takes none.
-  const namespaced = !['Namespace', 'Node', 'ClusterRole', 'ClusterRoleBinding'].includes(object.kind ?? '');
-  return [`${type}/${object.metadata?.name}`, ...(namespaced ? ['-n', object.metadata?.namespace ?? 'default'] : [])];
+  return kubeManifestsForApply(files.map((f) => f.text), DEV_POD_IMAGE);
 }
 
 /**
  * What a manifest edit deletes: the objects `previous` declared and `next` does not, and the
  * pods in `pods` (removed or changed: the next apply creates a changed one again), as kubectl
- * targets.
+ * targets (@mesh/kube-local `deletionsFor`).
  */
 export function deletionsFor(previous: readonly ManifestFile[], next: readonly ManifestFile[], pods: readonly { name: string; namespace: string }[]): string[][] {
-  const targets = (files: readonly ManifestFile[]) => new Map(objectsForApply(files).map((o) => [kubectlTarget(o).join(' '), kubectlTarget(o)]));
-  const before = targets(previous);
-  const after = targets(next);
-  const gone = [...before].filter(([key]) => !after.has(key)).map(([, target]) => target);
-  const podTargets = pods.map((p) => kubectlTarget({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace } }));
-  const unique = new Map([...gone, ...podTargets].map((t) => [t.join(' '), t]));
-  return [...unique.values()];
+  return kubeDeletionsFor(previous.map((f) => f.text), next.map((f) => f.text), pods);
 }
 
 /** Service → the pod IPs its EndpointSlices should list as ready, for the pods that run. */
@@ -117,19 +94,9 @@ export function devKubeToolsMissing(): string | undefined {
 
 /** The ClusterRole of deploy/kubernetes/istiod-rbac.yaml, bound to the token user istiod-lite runs as. */
 async function istiodRbac(repoRoot: string): Promise<string> {
-  const text = await readFile(join(repoRoot, 'deploy/kubernetes/istiod-rbac.yaml'), 'utf8');
-  const role = parseAllDocuments(text)
-    .map((d) => d.toJS() as Doc | null)
-    .find((d) => d?.kind === 'ClusterRole');
-  if (!role) throw new MeshError('MESHCTL_ERR_DEV_KUBE', 'deploy/kubernetes/istiod-rbac.yaml has no ClusterRole');
-  const binding = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: 'istiod-lite-dev' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata?.name },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: ISTIOD_KUBE_USER }],
-  };
-  return `${stringify(role)}---\n${stringify(binding)}`;
+  const rbac = clusterRoleForUser(await readFile(join(repoRoot, 'deploy/kubernetes/istiod-rbac.yaml'), 'utf8'), ISTIOD_KUBE_USER, 'istiod-lite-dev');
+  if (!rbac) throw new MeshError('MESHCTL_ERR_DEV_KUBE', 'deploy/kubernetes/istiod-rbac.yaml has no ClusterRole');
+  return rbac;
 }
 
 /**

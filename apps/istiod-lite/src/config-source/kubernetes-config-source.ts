@@ -48,6 +48,12 @@ export interface KubernetesConfigSourceOptions {
   retryMs?: { first: number; max: number };
   /** Gives up waiting for the first list (it waits as long as the API server refuses or is away). */
   signal?: AbortSignal;
+  /**
+   * Runs after a status patch is computed from `object` and before it is sent (`attempt` counts
+   * from 1). For tests: another writer's write made here makes the patch's resourceVersion stale,
+   * the `409 Conflict` race on demand.
+   */
+  beforeStatusPatch?: (object: KubernetesObject, attempt: number) => Promise<void> | void;
 }
 
 /** Where the API server and credentials come from: a kubeconfig file (and context), else in-cluster. */
@@ -429,6 +435,7 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
         const patch = target && !this.#statusRefused.has(target.resource.kind) ? this.#statusPatch(target) : undefined;
         if (!target || !patch) return;
         const { resource, object } = target;
+        await this.#options.beforeStatusPatch?.(object, attempt);
         const path = `${statusPath(resource, object)}/status`;
         const response = await this.#request(HttpMethod.PATCH, path, { metadata: { resourceVersion: object.metadata?.['resourceVersion'] }, status: patch }, 'application/merge-patch+json');
         if (response.ok) {
