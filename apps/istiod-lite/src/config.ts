@@ -6,6 +6,7 @@ import { isLoopbackAddress } from '@mesh/admin-access';
 import { durationMs, parseCommandLine, validateConfig, type ParsedCommandLine, portField } from '@mesh/cli-config';
 import { DEFAULT_TRUST_DOMAIN, DEFAULT_WORKLOAD_CERT_TTL_MS } from '@mesh/pki';
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS } from './ca/kubernetes-identity.js';
+import { DEFAULT_WAYPOINT_IMAGE, DEFAULT_WAYPOINT_XDS_ADDRESS } from './config-source/kubernetes-waypoints.js';
 
 /** Plaintext ADS, for local development only (Istio's 15010); off unless --xds-port asks for it. */
 export const XDS_PLAINTEXT_PORT = 15010;
@@ -39,6 +40,12 @@ Options:
                           (kind/namespace/name and field) and its last good version stays in force.
   --context <name>        With the kubernetes source: the kubeconfig context (default: its
                           current context; without --kubeconfig, $KUBECONFIG or ~/.kube/config).
+  --waypoint-image <image>
+                          With the kubernetes source: the image of the Deployment it makes for
+                          each Gateway of class istio-waypoint. Default: ${DEFAULT_WAYPOINT_IMAGE}
+  --waypoint-xds-address <host:port>
+                          With the kubernetes source: istiod-lite's address as those waypoint
+                          pods reach it. Default: ${DEFAULT_WAYPOINT_XDS_ADDRESS}
   --state-dir <dir>       Where the root CA (root-cert.pem, root-key.pem 0600), istiod's serving
                           certificate and each node's bootstrap credential
                           (nodes/<node>/{cert.pem,key.pem,root-cert.pem}) are kept; created on
@@ -86,6 +93,8 @@ export const IstiodConfigSchema = z
     configDir: z.string().min(1, 'must not be empty').optional(),
     kubeconfig: z.string().min(1, 'must not be empty').optional(),
     context: z.string().min(1, 'must not be empty').optional(),
+    waypointImage: z.string().min(1, 'must not be empty').optional(),
+    waypointXdsAddress: z.string().regex(/^[^\s:]+:\d+$/, 'must be <host>:<port>').optional(),
     stateDir: z.string().min(1).default(DEFAULT_STATE_DIR),
     cacertsDir: z.string().min(1).optional(),
     xdsPort: port.optional(),
@@ -121,7 +130,7 @@ export const IstiodConfigSchema = z
     if (config.configSource !== 'kubernetes' && config.caTrustedNodeAccounts.join(',') !== DEFAULT_TRUSTED_NODE_ACCOUNTS.join(',')) {
       ctx.addIssue({ code: 'custom', path: ['caTrustedNodeAccounts'], message: 'needs --config-source kubernetes (tokens are checked with the API server)' });
     }
-    for (const key of ['kubeconfig', 'context'] as const) {
+    for (const key of ['kubeconfig', 'context', 'waypointImage', 'waypointXdsAddress'] as const) {
       if (config.configSource !== 'kubernetes' && config[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'needs --config-source kubernetes' });
     }
   });
@@ -133,6 +142,8 @@ const FLAG_TO_KEY: Record<string, keyof IstiodConfig> = {
   '--config-dir': 'configDir',
   '--kubeconfig': 'kubeconfig',
   '--context': 'context',
+  '--waypoint-image': 'waypointImage',
+  '--waypoint-xds-address': 'waypointXdsAddress',
   '--state-dir': 'stateDir',
   '--cacerts-dir': 'cacertsDir',
   '--xds-port': 'xdsPort',

@@ -15,6 +15,8 @@ import type { IstiodConfig } from './config.js';
 import type { ConfigSource } from './config-source/config-source.js';
 import { DirectoryConfigSource } from './config-source/directory-config-source.js';
 import { KubernetesConfigSource, loadKubeConfig } from './config-source/kubernetes-config-source.js';
+import { KubernetesControllers } from './config-source/kubernetes-controllers.js';
+import { DEFAULT_WAYPOINT_IMAGE, DEFAULT_WAYPOINT_XDS_ADDRESS } from './config-source/kubernetes-waypoints.js';
 import { checkStateDirWritable } from './state-dir.js';
 import { createDebugHandler } from './debug/debug-server.js';
 import type { Logger } from './log.js';
@@ -116,6 +118,18 @@ async function serve(options: StartIstiodOptions, source: ConfigSource, kubeConf
   if (plaintext && !isLoopbackAddress(config.xdsPlaintextAddress)) {
     logger.warn('plaintext ADS listens beyond loopback: any caller that reaches it gets the configuration of any node it claims to be', { address: config.xdsPlaintextAddress, port: ports.xds });
   }
+  // istio-ca-root-cert ConfigMaps and waypoint pods, as istiod's namespace and gateway
+  // deployment controllers (config-source/kubernetes-controllers.ts).
+  const controllers =
+    kubeConfig && source instanceof KubernetesConfigSource
+      ? new KubernetesControllers(kubeConfig, source, {
+          rootCertPem: ca.rootCertPem,
+          waypoint: { image: config.waypointImage ?? DEFAULT_WAYPOINT_IMAGE, xdsAddress: config.waypointXdsAddress ?? DEFAULT_WAYPOINT_XDS_ADDRESS, trustDomain: config.trustDomain },
+          logger,
+          ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
+        })
+      : undefined;
+  controllers?.start();
   ready = true;
   logger.info('istiod-lite ready', {
     ports,
@@ -136,6 +150,7 @@ async function serve(options: StartIstiodOptions, source: ConfigSource, kubeConf
       closing ??= (async () => {
         ready = false;
         source.off('snapshot', onSnapshot);
+        controllers?.close();
         source.close();
         ads.close();
         await Promise.all([plaintext ? shutdownGrpc(plaintext) : undefined, shutdownGrpc(secure), debug.close()]);

@@ -8,17 +8,23 @@
  * No kubelet runs here: the pods are never started, so this does not show the mesh working on a
  * cluster (deploy/kubernetes/README.md says what is not yet tested).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAllYaml } from '@kubernetes/client-node';
+import { writeTestCacerts } from '@mesh/pki/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMeshCa } from '../src/ca/credentials.js';
+import { CONTROLLER_PERMISSIONS } from '../src/config-source/kubernetes-controllers.js';
 import { WATCHED_RESOURCES } from '../src/config-source/kubernetes-objects.js';
 import { kubeToolsMissing, startKubeCluster, type ApiObject, type KubeCluster } from './kube-cluster.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const KUBECTL = fileURLToPath(new URL('../../../.state/tools/kubectl', import.meta.url));
 const SOURCE = fileURLToPath(new URL('../src/config-source/kubernetes-config-source.ts', import.meta.url));
+const CONTROLLERS = fileURLToPath(new URL('../src/config-source/kubernetes-controllers.ts', import.meta.url));
 const TOKEN_CHECK = fileURLToPath(new URL('../src/ca/kubernetes-identity.ts', import.meta.url));
 const ISTIOD_SERVICE_ACCOUNT = 'system:serviceaccount:istio-system:istiod';
 
@@ -62,6 +68,8 @@ function requiredPermissions(): Set<Permission> {
   // The CA's and xDS's token check: a TokenReview per token (a POST), and a Pod read (get, above) when the review names no node.
   if (!readFileSync(TOKEN_CHECK, 'utf8').includes(`TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews'`)) throw new Error('TOKEN_REVIEW_PATH not found in kubernetes-identity.ts: update this test');
   required.add(permission('authentication.k8s.io', 'tokenreviews', 'create'));
+  // The controllers (istio-ca-root-cert ConfigMaps, waypoint objects): their own list.
+  for (const { group, resource, verbs } of CONTROLLER_PERMISSIONS) for (const verb of verbs) required.add(permission(group, resource, verb));
   return required;
 }
 
@@ -130,6 +138,9 @@ describe.skipIf(missing)(`deploy/kubernetes on a real kube-apiserver${missing ? 
     const source = readFileSync(SOURCE, 'utf8');
     expect(new Set([...source.matchAll(/HttpMethod\.([A-Z]+)/g)].map((m) => m[1]))).toEqual(new Set(['GET', 'PATCH', 'POST']));
     expect(source).toContain('`/apis/events.k8s.io/v1/namespaces/${eventNamespace}/events`');
+    // The controllers: GET (list, watch, the read before an apply), POST and PUT of ConfigMaps,
+    // PATCH (server-side apply) of waypoint objects; CONTROLLER_PERMISSIONS says which resources.
+    expect(new Set([...readFileSync(CONTROLLERS, 'utf8').matchAll(/HttpMethod\.([A-Z]+)/g)].map((m) => m[1]))).toEqual(new Set(['GET', 'POST', 'PUT', 'PATCH']));
 
     // And the API server's authorizer agrees once it is applied for real: the service account may
     // do each of them, cluster-wide, and may not write a spec.
@@ -154,6 +165,49 @@ describe.skipIf(missing)(`deploy/kubernetes on a real kube-apiserver${missing ? 
     expect(answers).toEqual(asked.map(({ verb, resource, subresource }) => `${verb} ${resource}${subresource ? `/${subresource}` : ''}: yes`));
     expect(await canI('update', 'httproutes.gateway.networking.k8s.io')).toBe('update httproutes.gateway.networking.k8s.io: no');
     expect(await canI('patch', 'pods')).toBe('patch pods: no');
+    expect(await canI('delete', 'deployments.apps')).toBe('delete deployments.apps: no');
     expect(await canI('list', 'secrets')).toBe('list secrets: no');
   }, 120_000);
+});
+
+/**
+ * deploy/kubernetes/istiod.yaml's init container copies the optional `cacerts` Secret into
+ * <state-dir>/cacerts with ca-key.pem 0600 (a Secret volume with fsGroup is group-readable, which
+ * the CA refuses): its script, run here with the mount paths pointed at temporary directories.
+ */
+describe('the cacerts init container of deploy/kubernetes/istiod.yaml', () => {
+  const manifest = (loadAllYaml(readFileSync(`${REPO}deploy/kubernetes/istiod.yaml`, 'utf8')) as ApiObject[]).find((o) => o.kind === 'Deployment')!;
+  const init = (manifest['spec'] as { template: { spec: { initContainers: Array<{ name: string; command: string[] }> } } }).template.spec.initContainers.find((c) => c.name === 'cacerts')!;
+  const run = (secretDir: string, stateDir: string) => {
+    const [node, flag, script] = init.command;
+    expect([node, flag]).toEqual(['node', '-e']);
+    return execFileSync(process.execPath, ['-e', script!.replaceAll("'/etc/cacerts'", JSON.stringify(secretDir)).replaceAll("'/var/lib/istiod/cacerts'", JSON.stringify(`${stateDir}/cacerts`))], { encoding: 'utf8' });
+  };
+
+  it('copies a plugged-in CA that the state dir then loads; without the Secret it copies nothing (a self-signed root)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'istiod-cacerts-'));
+    try {
+      const secret = path.join(dir, 'secret');
+      writeTestCacerts(secret, { intermediate: true });
+      // As the kubelet mounts it with defaultMode 0400 and fsGroup: group-readable.
+      for (const name of readdirSync(secret)) chmodSync(path.join(secret, name), 0o440);
+      const state = path.join(dir, 'state');
+      expect(run(secret, state)).toContain('plugged-in CA copied');
+      expect(statSync(path.join(state, 'cacerts', 'ca-key.pem')).mode & 0o777).toBe(0o600);
+      const ca = loadMeshCa(state, 'cluster.local');
+      expect(ca.rootCertPem).toBe(readFileSync(path.join(secret, 'root-cert.pem'), 'utf8'));
+      // A replaced pod (a new emptyDir) gets the same root again.
+      const replaced = path.join(dir, 'state-2');
+      run(secret, replaced);
+      expect(loadMeshCa(replaced, 'cluster.local').rootCertPem).toBe(ca.rootCertPem);
+
+      const empty = path.join(dir, 'empty-secret');
+      mkdirSync(empty);
+      const unplugged = path.join(dir, 'state-3');
+      expect(run(empty, unplugged)).toContain('no cacerts Secret');
+      expect(existsSync(path.join(unplugged, 'cacerts'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

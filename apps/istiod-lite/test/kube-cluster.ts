@@ -2,13 +2,15 @@
  * A real Kubernetes control plane on loopback for tests: etcd and kube-apiserver (started by
  * @mesh/kube-local from the programs `npm run setup` builds from Kubernetes' own Go modules,
  * tools/kube), token authentication, RBAC, and the real CustomResourceDefinitions of Istio and
- * Gateway API read from their Go modules. No kubelet, controller-manager or scheduler: a test
+ * Gateway API read from their Go modules. No kubelet or scheduler, and no controller-manager unless
+ * a test asks for some of its controllers: a test
  * plays kubelet by setting Pod and Node status through the `status` subresource.
  *
  * Everything lives in one temporary directory and two processes; `close()` stops both and
  * removes the directory (also after a failed start).
  */
-import { CustomObjectsApi, KubernetesObjectApi, type KubeConfig } from '@kubernetes/client-node';
+import { writeFile } from 'node:fs/promises';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { installCrds, kubeToolsMissing as toolsMissing, realCrds as crds, setNodeStatus, setPodStatus, startLocalKube } from '@mesh/kube-local';
 
@@ -55,8 +57,9 @@ export interface KubeCluster {
   close(): Promise<void>;
 }
 
-export async function startKubeCluster(): Promise<KubeCluster> {
-  const local = await startLocalKube({ users: { 'istiod-lite': [], nobody: [] } });
+/** `controllers`: kube-controller-manager runs these (e.g. the garbage collector); default none. */
+export async function startKubeCluster(options: { controllers?: readonly string[] } = {}): Promise<KubeCluster> {
+  const local = await startLocalKube({ users: { 'istiod-lite': [], nobody: [] }, ...(options.controllers ? { controllers: options.controllers } : {}) });
   try {
     // The real CRDs, established before any test creates an object of theirs.
     await installCrds(local.kubeConfig());
@@ -104,4 +107,21 @@ export async function startKubeCluster(): Promise<KubeCluster> {
     compactEtcd: () => local.compactEtcd(),
     close: () => local.close(),
   };
+}
+
+/**
+ * Writes a kubeconfig (to `file`, 0600) holding a token of the ServiceAccount `namespace/name`
+ * (audience: the API server), as a pod of that account has: a test runs a program as it.
+ */
+export async function writeServiceAccountKubeconfig(cluster: KubeCluster, namespace: string, name: string, file: string): Promise<string> {
+  const request = await cluster.admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({ namespace, name, body: { spec: { expirationSeconds: 3600 } } });
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: 'test', server: cluster.server, skipTLSVerify: true }],
+    users: [{ name, token: request.status!.token! }],
+    contexts: [{ name, cluster: 'test', user: name }],
+    currentContext: name,
+  });
+  await writeFile(file, config.exportConfig(), { mode: 0o600 });
+  return file;
 }

@@ -47,6 +47,7 @@ const ISTIOD_CLUSTER_ROLE = {
     { apiGroups: ['gateway.networking.k8s.io'], resources: ['gateways', 'httproutes', 'referencegrants'], verbs: ['get', 'list', 'watch'] },
     // Status written back (Accepted, ResolvedRefs, Programmed) through the status subresource only.
     { apiGroups: ['gateway.networking.k8s.io'], resources: ['gateways/status', 'httproutes/status'], verbs: ['patch'] },
+    { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies/status'], verbs: ['patch'] },
     // A Warning Event on each object the mesh cannot use.
     { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
   ],

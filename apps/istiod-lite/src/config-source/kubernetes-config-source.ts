@@ -17,7 +17,8 @@
  * - Changes are debounced (DEFAULT_DEBOUNCE_MS, like the directory source); a snapshot is emitted
  *   only when what the mesh uses changed (status churn such as probe times makes none).
  * - Status is written back as Istio does (kubernetes-status.ts): an HTTPRoute's `status.parents`
- *   and a waypoint Gateway's `Accepted`/`Programmed`, through the `status` subresource, only when
+ *   a waypoint Gateway's `Accepted`/`Programmed` and an AuthorizationPolicy's `WaypointAccepted`
+ *   (when it has targetRefs), through the `status` subresource, only when
  *   it differs from what the object says (our own write coming back writes nothing), with the
  *   object's resourceVersion (a `409 Conflict` rereads the object and tries again). Objects the
  *   mesh cannot use get no status (their Event says why).
@@ -37,7 +38,7 @@ import type { ConfigSource } from './config-source.js';
 import { DEFAULT_DEBOUNCE_MS } from './directory-config-source.js';
 import { EndpointSliceStore, KubernetesObjectStore, WATCHED_RESOURCES, objectKey, objectName, resourcePath } from './kubernetes-objects.js';
 import type { KubernetesObject, WatchedResource } from './kubernetes-objects.js';
-import { gatewayStatusUpdate, httpRouteStatusUpdate } from './kubernetes-status.js';
+import { authorizationPolicyStatusUpdate, gatewayStatusUpdate, httpRouteStatusUpdate } from './kubernetes-status.js';
 
 export interface KubernetesConfigSourceOptions {
   trustDomain: string;
@@ -68,7 +69,7 @@ const MAX_REMEMBERED_EVENTS = 10_000;
 /** Tries of one status write that meets `409 Conflict` (someone else wrote the object meanwhile). */
 const STATUS_WRITE_TRIES = 5;
 /** Kinds istiod-lite writes the status of. */
-const STATUS_WRITTEN = new Set(['HTTPRoute', 'Gateway']);
+const STATUS_WRITTEN = new Set(['HTTPRoute', 'Gateway', 'AuthorizationPolicy']);
 
 /** An object whose status istiod-lite writes, as the API server last sent it. */
 interface StatusTarget {
@@ -141,13 +142,14 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
   /** Object versions an Event was recorded for (bounded). */
   readonly #eventsRecorded = new Set<string>();
   #eventsRefused = false;
-  /** HTTPRoutes and Gateways the mesh could parse, by `Kind/namespace/name`: their status is written. */
+  /** HTTPRoutes, Gateways and AuthorizationPolicies the mesh could parse, by `Kind/namespace/name`: their status is written. */
   readonly #statusTargets = new Map<string, StatusTarget>();
   /** Status writes in flight, by target key; a key here again once done is written again. */
   readonly #statusWriting = new Set<string>();
   readonly #statusAgain = new Set<string>();
   #statusTimer: NodeJS.Timeout | undefined;
-  #statusRefused = false;
+  /** Kinds whose status writes were refused (403): said once, not tried again. */
+  readonly #statusRefused = new Set<string>();
 
   private constructor(config: KubeConfig, options: KubernetesConfigSourceOptions) {
     super();
@@ -188,6 +190,11 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
 
   problems(): readonly ManifestError[] {
     return this.#store.problems();
+  }
+
+  /** The Gateways the mesh could parse, as the API server last sent them (uid included): kubernetes-controllers.ts makes waypoint pods from them. */
+  gatewayObjects(): KubernetesObject[] {
+    return [...this.#statusTargets.values()].filter((t) => t.resource.kind === 'Gateway').map((t) => t.object);
   }
 
   /** Applies what the informers have now instead of waiting for the debounce (tests, SIGHUP). */
@@ -388,7 +395,7 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
 
   /** Writes the status of every target whose status differs from what the snapshot in force says. */
   #syncStatus(): void {
-    if (this.#closed || this.#statusRefused) return;
+    if (this.#closed) return;
     for (const key of this.#statusTargets.keys()) void this.#writeStatus(key);
   }
 
@@ -401,6 +408,10 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
     if (resource.kind === 'HTTPRoute') {
       const route = this.#snapshot.httpRoutes.get(key);
       return route && httpRouteStatusUpdate(this.#snapshot, route, generation, object.status, now);
+    }
+    if (resource.kind === 'AuthorizationPolicy') {
+      const policy = this.#snapshot.authorizationPolicies.get(key);
+      return policy && authorizationPolicyStatusUpdate(this.#snapshot, policy, generation, object.status, now);
     }
     const gateway = this.#snapshot.gateways.get(key);
     if (gateway?.gatewayClassName !== WAYPOINT_GATEWAY_CLASS) return undefined; // another controller's Gateway
@@ -421,7 +432,7 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
     try {
       for (let attempt = 1; attempt <= STATUS_WRITE_TRIES && !this.#closed; attempt++) {
         const target = this.#statusTargets.get(key);
-        const patch = target && this.#statusPatch(target);
+        const patch = target && !this.#statusRefused.has(target.resource.kind) ? this.#statusPatch(target) : undefined;
         if (!target || !patch) return;
         const { resource, object } = target;
         await this.#options.beforeStatusPatch?.(object, attempt);
@@ -445,7 +456,7 @@ export class KubernetesConfigSource extends EventEmitter implements ConfigSource
         }
         if (response.status === 404) return; // deleted meanwhile; the watch says so
         if (response.status === 403) {
-          this.#statusRefused = true;
+          this.#statusRefused.add(resource.kind);
           this.#options.logger.warn(`may not write status (RBAC: patch ${resource.plural}/status in ${resource.apiVersion.split('/')[0]}); status conditions are not written`, { answer: answer.slice(0, 300) });
           return;
         }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildSnapshot, parseManifestFiles } from '@mesh/mesh-model';
 import { describe, expect, it } from 'vitest';
-import { ROUTE_STATUS_CONTROLLER, gatewayStatusUpdate, httpRouteStatusUpdate } from './kubernetes-status.js';
+import { ROUTE_STATUS_CONTROLLER, authorizationPolicyStatusUpdate, gatewayStatusUpdate, httpRouteStatusUpdate } from './kubernetes-status.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../../examples/', import.meta.url));
 const files = ['bookinfo/details.yaml', 'waypoint/echo.yaml'].map((f) => ({ path: f, text: readFileSync(EXAMPLES + f, 'utf8') }));
@@ -65,5 +65,33 @@ describe('waypoint Gateway conditions', () => {
       expect.objectContaining({ type: 'Accepted', status: 'True', lastTransitionTime: T0 }),
       expect.objectContaining({ type: 'Programmed', status: 'False', reason: 'AddressNotAssigned', lastTransitionTime: T1 }),
     ]);
+  });
+});
+
+describe('AuthorizationPolicy WaypointAccepted', () => {
+  const policy = (targetRefs: Array<{ group: string; kind: string; name: string }>) =>
+    ({ kind: 'AuthorizationPolicy', namespace: 'echo', name: 'p', targetRefs }) as unknown as Parameters<typeof authorizationPolicyStatusUpdate>[1];
+  const gatewayRef = { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'waypoint' };
+
+  it("says which waypoint a targetRef binds to, as Istio, then nothing while it holds", () => {
+    const first = authorizationPolicyStatusUpdate(snapshot, policy([gatewayRef]), 2, undefined, T0)!;
+    expect(first.conditions).toEqual([{ type: 'WaypointAccepted', status: 'True', reason: 'Accepted', message: 'bound to echo/waypoint', observedGeneration: 2, lastTransitionTime: T0 }]);
+    expect(authorizationPolicyStatusUpdate(snapshot, policy([gatewayRef]), 2, first, T1)).toBeUndefined();
+    // A Service that uses the waypoint binds to it too.
+    expect(authorizationPolicyStatusUpdate(snapshot, policy([{ group: '', kind: 'Service', name: 'echo' }]), 2, undefined, T0)!.conditions[0]).toMatchObject({ status: 'True', message: 'bound to echo/waypoint' });
+  });
+
+  it("is False with Istio's reasons when nothing binds, and flattens several targetRefs", () => {
+    const missing = authorizationPolicyStatusUpdate(snapshot, policy([{ group: '', kind: 'Service', name: 'nope' }]), 1, undefined, T0)!;
+    expect(missing.conditions[0]).toMatchObject({ status: 'False', reason: 'TargetNotFound', message: 'Service echo/nope was not found' });
+    const both = authorizationPolicyStatusUpdate(snapshot, policy([gatewayRef, { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'other' }]), 1, undefined, T0)!;
+    expect(both.conditions[0]).toMatchObject({ status: 'True', reason: 'PartiallyInvalid', message: 'Invalid targetRefs: Gateway.gateway.networking.k8s.io:echo/other' });
+  });
+
+  it('removes its condition from a policy without targetRefs and leaves the others', () => {
+    const ztunnel = { type: 'ZtunnelAccepted', status: 'True', reason: 'Accepted', message: 'attached to ztunnel', lastTransitionTime: T0 };
+    const previous = { conditions: [ztunnel, { type: 'WaypointAccepted', status: 'True', reason: 'Accepted', message: 'bound to echo/waypoint', lastTransitionTime: T0 }] };
+    expect(authorizationPolicyStatusUpdate(snapshot, policy([]), 1, previous, T1)).toEqual({ conditions: [ztunnel] });
+    expect(authorizationPolicyStatusUpdate(snapshot, policy([]), 1, { conditions: [ztunnel] }, T1)).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The status istiod-lite writes back to Kubernetes objects, as Istio does: an HTTPRoute's
  * `status.parents[]` (`Accepted` and `ResolvedRefs` per parentRef, computed by mesh-model's
- * route-status.ts) and a waypoint Gateway's `Accepted` and `Programmed` conditions. Pure: from the
+ * route-status.ts), a waypoint Gateway's `Accepted` and `Programmed` conditions, and an
+ * AuthorizationPolicy's `WaypointAccepted` when it has targetRefs. Pure: from the
  * snapshot and the object as the API server last sent it to the status to write, or `undefined`
  * when what is there already says it (so our own write, coming back through the watch, writes
  * nothing: no write loops).
@@ -14,8 +15,8 @@
  * - `lastTransitionTime` changes only when a condition's status changes; `observedGeneration` is
  *   the object's `metadata.generation` (Gateway API's metav1.Condition).
  */
-import { httpRouteStatus } from '@mesh/mesh-model';
-import type { Gateway, HttpRoute, MeshSnapshot, ParentRef } from '@mesh/mesh-model';
+import { WAYPOINT_GATEWAY_CLASS, httpRouteStatus } from '@mesh/mesh-model';
+import type { AuthorizationPolicy, Gateway, HttpRoute, MeshSnapshot, ParentRef, PolicyTargetRef } from '@mesh/mesh-model';
 
 /**
  * `controllerName` of the route parent entries istiod-lite writes: what Istio writes for every
@@ -127,4 +128,71 @@ export function gatewayStatusUpdate(snapshot: MeshSnapshot, gateway: Gateway, ge
   const mine = previous.filter((c) => ownTypes.has(c.type));
   if (sameConditions(wanted, mine)) return undefined;
   return { conditions: [...previous.filter((c) => !ownTypes.has(c.type)), ...wanted] };
+}
+
+/** Istio's condition on AuthorizationPolicies with targetRefs (pilot/pkg/model `WaypointAccepted`). */
+export const WAYPOINT_ACCEPTED = 'WaypointAccepted';
+
+/** One targetRef's binding, as Istio's `PolicyBindingStatus`. */
+interface Binding {
+  ancestor: string;
+  bound: boolean;
+  reason: string;
+  message: string;
+}
+
+/** Whether and to which waypoint one targetRef binds, with Istio's reasons and messages (ambient `WaypointPolicyStatus`). */
+function bindingOf(snapshot: MeshSnapshot, policy: AuthorizationPolicy, ref: PolicyTargetRef): Binding {
+  const key = `${policy.namespace}/${ref.name}`;
+  const ancestor = `${ref.kind}${ref.group ? `.${ref.group}` : ''}:${key}`;
+  const bound = (to: string): Binding => ({ ancestor, bound: true, reason: 'Accepted', message: `bound to ${to}` });
+  const unbound = (reason: string, message: string): Binding => ({ ancestor, bound: false, reason, message });
+  if (ref.kind === 'Gateway') {
+    const gateway = snapshot.gateways.get(key);
+    return gateway?.gatewayClassName === WAYPOINT_GATEWAY_CLASS ? bound(key) : unbound('TargetNotFound', 'not bound');
+  }
+  if (ref.kind === 'Service') {
+    const service = snapshot.services.get(key);
+    if (!service) return unbound('TargetNotFound', `Service ${key} was not found`);
+    const waypoint = snapshot.waypointFor(service);
+    return waypoint ? bound(`${waypoint.namespace}/${waypoint.name}`) : unbound('AncestorNotBound', `Service ${key} is not bound to a waypoint`);
+  }
+  if (ref.kind === 'GatewayClass') {
+    if (policy.namespace !== snapshot.rootNamespace) return unbound('Invalid', `AuthorizationPolicy must be in the root namespace \`${snapshot.rootNamespace}\` when referencing a GatewayClass`);
+    return ref.name === WAYPOINT_GATEWAY_CLASS ? bound(ref.name) : unbound('TargetNotFound', 'not bound');
+  }
+  return unbound('TargetNotFound', `${ref.kind} ${key} was not found`);
+}
+
+/**
+ * An AuthorizationPolicy's `status.conditions` to write, or undefined when they already say it:
+ * with targetRefs, `WaypointAccepted` as Istio computes it (one targetRef: its own reason and
+ * message; several: True when any binds, reason Accepted, PartiallyInvalid or Invalid, message
+ * naming the unbound ones, Istio's `flattenConditions`). Without targetRefs a policy is
+ * ztunnel's: a WaypointAccepted written earlier is removed, nothing else is written (Istio's
+ * `ZtunnelAccepted` is not). Other conditions are left alone.
+ */
+export function authorizationPolicyStatusUpdate(snapshot: MeshSnapshot, policy: AuthorizationPolicy, generation: number, current: unknown, now: string): { conditions: ApiCondition[] } | undefined {
+  const previous = ((current as { conditions?: ApiCondition[] } | undefined)?.conditions ?? []).filter((c) => c && typeof c === 'object');
+  const others = previous.filter((c) => c.type !== WAYPOINT_ACCEPTED);
+  if (policy.targetRefs.length === 0) return others.length === previous.length ? undefined : { conditions: others };
+  const bindings = policy.targetRefs.map((ref) => bindingOf(snapshot, policy, ref));
+  let condition: Omit<ApiCondition, 'lastTransitionTime'>;
+  if (bindings.length === 1) {
+    const [only] = bindings as [Binding];
+    condition = { type: WAYPOINT_ACCEPTED, status: only.bound ? 'True' : 'False', reason: only.reason, message: only.message, observedGeneration: generation };
+  } else {
+    const anyBound = bindings.some((b) => b.bound);
+    const unbound = bindings.filter((b) => !b.bound).map((b) => b.ancestor);
+    condition = {
+      type: WAYPOINT_ACCEPTED,
+      status: anyBound ? 'True' : 'False',
+      reason: anyBound ? (unbound.length > 0 ? 'PartiallyInvalid' : 'Accepted') : 'Invalid',
+      message: unbound.length > 0 ? `Invalid targetRefs: ${unbound.join(', ')}` : '',
+      observedGeneration: generation,
+    };
+  }
+  const wanted = withTransitions([condition], previous, now);
+  if (sameConditions(wanted, previous.filter((c) => c.type === WAYPOINT_ACCEPTED))) return undefined;
+  return { conditions: [...others, ...wanted] };
 }
