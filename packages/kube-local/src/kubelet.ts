@@ -18,7 +18,7 @@ export const NODE_LEASE_DURATION_SECONDS = 40;
 export const NODE_LEASE_RENEW_MS = 10_000;
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
-/** Sets a Pod's status the way a kubelet does once its containers run: Running, its IP, Ready (or not). */
+/** Sets a Pod's status the way a kubelet does once its containers run: Running, its IP, Ready (or not), each container running. */
 export async function setPodStatus(config: KubeConfig, namespace: string, name: string, status: { podIP: string; ready: boolean; hostIP?: string }): Promise<void> {
   const core = config.makeApiClient(CoreV1Api);
   const pod = await core.readNamespacedPod({ namespace, name });
@@ -38,6 +38,8 @@ export async function setPodStatus(config: KubeConfig, namespace: string, name: 
       { type: 'ContainersReady', status: ready, lastTransitionTime: now },
       { type: 'Ready', status: ready, lastTransitionTime: now },
     ],
+    // One per container, as the kubelet reports them (kubectl's READY column counts these).
+    containerStatuses: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', imageID: '', ready: status.ready, started: true, restartCount: 0, state: { running: { startedAt: now } } })),
   };
   await core.replaceNamespacedPodStatus({ namespace, name, body: pod });
 }
