@@ -20,7 +20,9 @@ for (const group of ['packages', 'apps']) {
     for (const file of readdirSync(dir)) if (file.endsWith('.bench.mjs')) modules.push(join(dir, file));
   }
 }
-const selected = modules.filter((m) => filters.length === 0 || filters.some((f) => m.includes(f)));
+// Matched against the path inside the repository: a checkout under a directory named like a
+// benchmark (…/soak/) must not select every module.
+const selected = modules.filter((m) => filters.length === 0 || filters.some((f) => relative(root, m).includes(f)));
 if (selected.length === 0) {
   console.error(`no benchmark matches ${filters.join(' ')}; available:\n  ${modules.map((m) => relative(root, m)).join('\n  ')}`);
   process.exit(2);
