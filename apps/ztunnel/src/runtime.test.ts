@@ -19,6 +19,7 @@ describe('planRelaunch', () => {
 
   it("keeps the operator's own value, on the command line or in NODE_OPTIONS", () => {
     expect(planRelaunch(NODE, ['--max-semi-space-size=64'], [NODE, MAIN], {})).toBeUndefined();
+    expect(planRelaunch(NODE, ['--max_semi_space_size=64'], [NODE, MAIN], {})).toBeUndefined();
     expect(planRelaunch(NODE, [], [NODE, MAIN], { NODE_OPTIONS: '--max-old-space-size=512 --max-semi-space-size=8' })).toBeUndefined();
   });
 });

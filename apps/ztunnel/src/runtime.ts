@@ -22,7 +22,8 @@ export interface Relaunch {
   args: string[];
 }
 
-const flagName = (flag: string): string => flag.split('=')[0]!;
+/** A flag's name as V8 reads it: `--max_semi_space_size=8` and `--max-semi-space-size 8` are the same flag. */
+const flagName = (flag: string): string => flag.split('=')[0]!.replaceAll('_', '-');
 
 /**
  * Pure: given how this process was started, the `execve` that applies the missing settings, or
