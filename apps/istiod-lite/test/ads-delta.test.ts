@@ -3,7 +3,7 @@ import { nextEvent } from '@mesh/testing';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { TYPE_URL, decodeResource } from '@mesh/xds';
-import type { DeltaDiscoveryResponse, ResourceJson, XdsNack } from '@mesh/xds';
+import type { DeltaDiscoveryResponse, ResourceJson, XdsNack, XdsResourcesUpdate } from '@mesh/xds';
 import type { MeshSnapshot } from '@mesh/mesh-model';
 import { GeneratorRegistry } from '../src/xds/proxy-resources.js';
 import type { XdsGenerator } from '../src/xds/proxy-resources.js';
@@ -30,7 +30,6 @@ async function start(generators?: GeneratorRegistry, options: { idleTtlMs?: numb
 const node = proxyNode('node-a');
 const namesOf = (response: DeltaDiscoveryResponse) => response.resources.map((r) => r.name).sort();
 const ofType = (responses: DeltaDiscoveryResponse[], typeUrl: string) => responses.filter((r) => r.type_url === typeUrl);
-const settle = () => new Promise((resolve) => setTimeout(resolve, 250));
 
 describe('delta ADS (DeltaAggregatedResources)', () => {
   it('serves a wildcard subscription, and syncz shows each type SYNCED over delta', async () => {
@@ -59,7 +58,6 @@ describe('delta ADS (DeltaAggregatedResources)', () => {
 
       await writeManifest('ratings.yaml', podYaml('ratings', 'node-b', '10.77.2.11')); // another node's pod: LDS of node-a is unchanged
       await waitFor(() => raw.responses.length === 5, { what: 'CDS and EDS pushes' });
-      await settle();
       const pushed = raw.responses.slice(3);
       expect(pushed.map((r) => r.type_url)).toEqual([TYPE_URL.CLUSTER, TYPE_URL.CLUSTER_LOAD_ASSIGNMENT]);
       for (const response of pushed) expect(response).toMatchObject({ removed_resources: [] });
@@ -67,9 +65,17 @@ describe('delta ADS (DeltaAggregatedResources)', () => {
       expect(decodeResource(pushed[0]!.resources[0]!.resource!)).toMatchObject({ name: 'pod_ratings' });
       raw.ackAll(acked);
 
+      // Sentinel: a pod on node-a changes its listeners. A push is written whole, in one turn, and
+      // the stream keeps order, so a listener push for ratings would have come before this one's.
+      await writeManifest('marker.yaml', podYaml('marker', 'node-a', '10.77.1.12'));
+      await waitFor(() => raw.responses.slice(5).some((r) => r.type_url === TYPE_URL.LISTENER), { what: 'the listener push for the marker pod' });
+      expect(raw.responses.slice(5).map((r) => r.type_url)).toEqual([TYPE_URL.CLUSTER, TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, TYPE_URL.LISTENER]);
+      expect(raw.responses.slice(5, 7).map(namesOf)).toEqual([['pod_marker'], ['pod_marker']]);
+      raw.ackAll(acked);
+
       await rm(path.join(configDir, 'ratings.yaml'));
-      await waitFor(() => raw.responses.length === 7, { what: 'removal pushes' });
-      expect(raw.responses.slice(5).map((r) => [r.type_url, r.resources.length, r.removed_resources])).toEqual([
+      await waitFor(() => raw.responses.length === 10, { what: 'removal pushes' });
+      expect(raw.responses.slice(8).map((r) => [r.type_url, r.resources.length, r.removed_resources])).toEqual([
         [TYPE_URL.CLUSTER, 0, ['pod_ratings']],
         [TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, 0, ['pod_ratings']],
       ]);
@@ -102,13 +108,12 @@ describe('delta ADS (DeltaAggregatedResources)', () => {
       await writeManifest('sleep.yaml', podYaml('sleep', 'node-a', '10.77.1.20'));
       await writeManifest('ratings.yaml', podYaml('ratings', 'node-b', '10.77.2.11'));
       await istiod.source.reload();
-      await settle();
-      expect(raw.responses).toHaveLength(3);
 
-      // pod_nope appears: it was subscribed, so it is sent.
+      // pod_nope appears: it was subscribed, so it is sent — the sentinel: a push for sleep or
+      // ratings (a snapshot before this one) would have come before it.
       await writeManifest('nope.yaml', podYaml('nope', 'node-b', '10.77.2.12'));
-      await waitFor(() => raw.responses.length === 4);
-      expect(namesOf(raw.responses[3]!)).toEqual(['pod_nope']);
+      await waitFor(() => raw.responses.some((r) => namesOf(r).includes('pod_nope')), { what: 'the push of pod_nope' });
+      expect(raw.responses.slice(3).map(namesOf)).toEqual([['pod_nope']]);
       raw.ackAll(acked);
 
       raw.send({ type_url: TYPE_URL.CLUSTER_LOAD_ASSIGNMENT, resource_names_subscribe: ['*'] });
@@ -181,12 +186,18 @@ describe('delta ADS (DeltaAggregatedResources)', () => {
     expect(istiod.ads.syncz()[0]!.types['EDS']!.status).toBe('SYNCED'); // its endpoints were fine
     expect(logger.entries.some((e) => e.msg === 'proxy rejected config (NACK)' && (e['rejected'] as string[]).includes('pod_bad'))).toBe(true);
 
-    // An unrelated change is pushed; pod_bad (unchanged) is not sent again.
+    // An unrelated change is pushed; pod_bad (unchanged) is not sent again: not with it (its
+    // update names only pod_later) and not before it (the client validates each response as it
+    // arrives, in the stream's order, so a re-sent pod_bad would have been NACKed by now).
+    const updates: string[][] = [];
+    const record = (u: XdsResourcesUpdate) => u.typeUrl === TYPE_URL.CLUSTER && updates.push(u.changed ?? []);
+    client.on('resources', record);
     const later = nextUpdate(client, TYPE_URL.CLUSTER, (u) => (u.changed ?? []).includes('pod_later'));
     await writeManifest('later.yaml', podYaml('later', 'node-b', '10.77.2.68'));
     expect((await later).changed).toEqual(['pod_later']);
-    await settle();
+    expect(updates).toEqual([['pod_later']]);
     expect(nacks).toHaveLength(1);
+    client.off('resources', record);
 
     // Once pod_bad is gone the proxy runs everything it should again.
     await rm(path.join(env!.configDir, 'bad.yaml'));
@@ -267,11 +278,17 @@ describe('delta ADS (DeltaAggregatedResources)', () => {
     const first = nextUpdate(client, TYPE_URL.CLUSTER);
     client.start();
     const before = await first;
+    const next = nextUpdate(client, TYPE_URL.CLUSTER);
     await writeManifest('explode.yaml', podYaml('explode', 'node-a', '10.77.1.99'));
     await waitFor(() => logger.entries.some((e) => e.msg === 'xDS generation failed; the proxy keeps its previous config'), { what: 'failure logged' });
-    await settle();
     expect(client.current(TYPE_URL.CLUSTER)!.version).toBe(before.version);
     expect(istiod.ads.syncz()[0]!.types['CDS']!.generationError?.message).toBe('generator bug: explode');
+
+    // Sentinel: once explode is gone, the next generation works and is pushed; it is the first
+    // update since the failure, so nothing of the failed generation reached the proxy.
+    await rm(path.join(env!.configDir, 'explode.yaml'));
+    await writeManifest('after.yaml', podYaml('after', 'node-a', '10.77.1.98'));
+    expect((await next).changed).toEqual(['pod_after']);
   });
 });
 

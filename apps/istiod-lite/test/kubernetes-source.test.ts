@@ -191,6 +191,17 @@ describe.skipIf(missing)(`istiod-lite on a real kube-apiserver${missing ? ` (ski
       metadata: { name: 'echo-v9', namespace: 'echo' },
       spec: { clusterIP: '10.77.100.29', selector: { app: 'echo', version: 'v9' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
     };
+    let sentinels = 0;
+    const sentinelStatusWritten = async () => {
+      const name = `status-sentinel-${++sentinels}`;
+      const sentinel: Manifest = { ...route, metadata: { name, namespace: 'echo' } };
+      await cluster.apply(sentinel);
+      try {
+        await waitFor(async () => ((await cluster.read(sentinel))['status'] as { parents?: unknown[] } | undefined)?.parents?.length, { what: `the status of ${name}` });
+      } finally {
+        await cluster.remove(sentinel);
+      }
+    };
     const parentStatus = async (want: string) => {
       const o = await cluster.read(route);
       const parent = (o['status'] as { parents?: Array<{ controllerName: string; parentRef: unknown; conditions: Conditions }> } | undefined)?.parents?.[0];
@@ -210,9 +221,12 @@ describe.skipIf(missing)(`istiod-lite on a real kube-apiserver${missing ? ` (ski
       const resolved = await waitFor(() => parentStatus('True'), { what: 'ResolvedRefs True once the Service exists' });
       expect(resolved.parent.conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs' })]));
 
-      // No write loop: our own write, back through the watch, writes nothing more.
+      // No write loop: our own write, back through the watch, writes nothing more — shown by a
+      // sentinel, not a sleep: a route whose status istiod-lite must write. Its write comes from
+      // a status pass over every route, after the one our write's watch event started, so a
+      // write of echo-to-v9 that either pass wanted would be done by then.
       const version = (resolved.o.metadata as { resourceVersion: string }).resourceVersion;
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sentinelStatusWritten();
       expect(((await cluster.read(route)).metadata as { resourceVersion: string }).resourceVersion).toBe(version);
 
       // Another controller's parent entry is kept, and ours, unchanged, is not written again.
@@ -220,7 +234,7 @@ describe.skipIf(missing)(`istiod-lite on a real kube-apiserver${missing ? ` (ski
       const current = await cluster.read(route);
       const parents = (current['status'] as { parents: unknown[] }).parents;
       const written = await cluster.replaceStatus('httproutes', { ...current, status: { parents: [...parents, theirs] } });
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sentinelStatusWritten();
       const after = await cluster.read(route);
       expect((after.metadata as { resourceVersion: string }).resourceVersion).toBe((written.metadata as { resourceVersion: string }).resourceVersion);
       expect((after['status'] as { parents: unknown[] }).parents).toEqual([...parents, theirs]);

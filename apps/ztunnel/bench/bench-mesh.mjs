@@ -158,7 +158,10 @@ export function connectFrom(netns, host, port) {
   });
 }
 
-/** utime + stime of a process, in clock ticks. */
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+export const CLK_TCK = 100;
+
+/** utime + stime of a process, in clock ticks (CLK_TCK a second). */
 export function cpuTicks(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]);

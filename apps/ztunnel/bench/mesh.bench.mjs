@@ -20,9 +20,7 @@
 //   ztunnel RSS with 1,000 open connections (each ztunnel)
 import { existsSync } from 'node:fs';
 import { createRecorder } from '../../../scripts/bench-lib.mjs';
-import { MiB, connectFrom, connectionsOpened, cpuTicks, createBenchMesh, median, pct, rssMiB, sleep, startProcess, statusMiB, ISTIOD_MAIN, ZTUNNEL_MAIN } from './bench-mesh.mjs';
-
-const CLK_TCK = 100;
+import { CLK_TCK, MiB, connectFrom, connectionsOpened, cpuTicks, createBenchMesh, median, pct, rssMiB, sleep, startProcess, statusMiB, ISTIOD_MAIN, ZTUNNEL_MAIN } from './bench-mesh.mjs';
 
 export async function throughput(netns, host, bytes) {
   const socket = await connectFrom(netns, host, 9081);

@@ -4,7 +4,8 @@
 //
 //   pnpm bench soak            1,000 connections, 50 new connections/s, 10 minutes
 //   pnpm bench soak --quick    the same for 60 s
-//   SOAK_CONNECTIONS, SOAK_CHURN_PER_S, SOAK_SECONDS override the three.
+//   SOAK_CONNECTIONS, SOAK_CHURN_PER_S, SOAK_SECONDS override the three; SOAK_SAMPLES=<file>
+//   writes every memory sample there (JSON) besides the figures.
 //
 // The client pod (node-a) talks to the server pod (node-b) through its Service VIP: ztunnel A
 // (TPROXY 15001) → HBONE → ztunnel B (15008) → the pod's echo server. Figures:
@@ -29,8 +30,8 @@
 //                                   minus the same before: idle pooled HBONE connections stay
 //                                   open for minutes by design, so they are not counted
 // Not a test: it never fails on a figure; needs root and `pnpm build`.
-import { adminJson, connectFrom, createBenchMesh, openFds, rssMiB, sleep, ISTIOD_MAIN, ZTUNNEL_MAIN } from './bench-mesh.mjs';
-import { existsSync } from 'node:fs';
+import { CLK_TCK, adminJson, connectFrom, cpuTicks, createBenchMesh, openFds, rssMiB, sleep, statusMiB, ISTIOD_MAIN, ZTUNNEL_MAIN } from './bench-mesh.mjs';
+import { existsSync, writeFileSync } from 'node:fs';
 
 const ECHO_PORT = 9080;
 const ECHO_TIMEOUT_MS = 10_000;
@@ -45,6 +46,18 @@ const envNumber = (name, fallback) => (process.env[name] ? Number(process.env[na
 
 const WINDOWS = 10;
 const WARMUP_WINDOWS = 2;
+
+/**
+ * The parts of a ztunnel's memory kept over the run besides heap_used, so a climbing RSS can be
+ * told apart (docs/performance.md, "Soak: memory"): from its admin `/memory`, V8's heap as
+ * reserved (heap_total) and by space (new_space: the young generation, old_space), off-heap
+ * buffers (external, array_buffers: socket, TLS and HTTP/2 buffers), V8's own malloc, and RSS
+ * outside V8's heap (rss − the heap's resident pages: malloc arenas of OpenSSL, nghttp2 and libuv,
+ * stacks, node's code); from /proc, the anonymous part of RSS.
+ */
+const MEMORY_PARTS = ['heap_total', 'external', 'array_buffers', 'malloced_memory'];
+const HEAP_SPACES = ['new_space', 'old_space'];
+const memoryParts = () => Object.fromEntries([...MEMORY_PARTS, ...HEAP_SPACES, 'outside_heap', 'rss_anon'].map((p) => [p, []]));
 
 /** The lowest sample of each tenth of the run (what survives garbage collection). */
 function lows(samples, minutes) {
@@ -138,13 +151,19 @@ export async function run({ quick = false } = {}) {
     }
     process.stderr.write(`soak: ${live.length} connections open; running ${seconds} s with ${churnPerSecond} new connections/s\n`);
 
+    const cpuAtStart = { A: cpuTicks(pids.A), B: cpuTicks(pids.B) };
     const started = Date.now();
     const endAt = started + seconds * 1000;
     const rss = { A: [], B: [] };
+    const parts = { A: memoryParts(), B: memoryParts() };
     let lastProgress = started;
     const sampleRss = () => {
       const min = (Date.now() - started) / 60_000;
-      for (const k of ['A', 'B']) rss[k].push({ min, mib: rssMiB(pids[k]) });
+      for (const k of ['A', 'B']) {
+        rss[k].push({ min, mib: rssMiB(pids[k]) });
+        // Anonymous (heap, malloc, stacks) apart from file-backed (node's code, shared libraries).
+        parts[k].rss_anon.push({ min, mib: statusMiB(pids[k], 'RssAnon') });
+      }
       if (Date.now() - lastProgress >= 60_000) {
         lastProgress = Date.now();
         const heapNow = (k) => (heap[k].length > 0 ? heap[k].at(-1).mib.toFixed(1) : '?');
@@ -164,7 +183,12 @@ export async function run({ quick = false } = {}) {
           ['A', 'B'].map(async (k) => {
             const min = (Date.now() - started) / 60_000;
             try {
-              heap[k].push({ min, mib: (await adminJson(nodeNs[k], '/memory')).heap_used / MIB });
+              const m = await adminJson(nodeNs[k], '/memory');
+              heap[k].push({ min, mib: m.heap_used / MIB });
+              for (const part of MEMORY_PARTS) parts[k][part].push({ min, mib: m[part] / MIB });
+              for (const space of HEAP_SPACES) parts[k][space].push({ min, mib: (m.heap_spaces?.[space]?.size ?? 0) / MIB });
+              const heapResident = Object.values(m.heap_spaces ?? {}).reduce((sum, space) => sum + space.physical, 0);
+              parts[k].outside_heap.push({ min, mib: (m.rss - heapResident) / MIB });
             } catch (err) {
               if (heapSampleFailures++ < 3) process.stderr.write(`soak: heap of ztunnel ${k}: ${err.message}\n`);
             }
@@ -230,6 +254,8 @@ export async function run({ quick = false } = {}) {
     clearInterval(rssTimer);
     clearInterval(heapTimer);
     sampleRss();
+    // CPU share over the run: what a smaller young generation (more scavenges) costs.
+    const cpuShare = (k) => (cpuTicks(pids[k]) - cpuAtStart[k]) / CLK_TCK / ((Date.now() - started) / 1000);
     for (const conn of live) if (conn.pending.size > 0) failure(`connection ${conn.id}: ${conn.pending.size} echoes outstanding at the end`);
     const echoes = live.reduce((sum, c) => sum + c.echoes, 0);
     const kept = { A: lows(rss.A, seconds / 60), B: lows(rss.B, seconds / 60) };
@@ -250,6 +276,7 @@ export async function run({ quick = false } = {}) {
     const fdsAfter = { A: openFds(pids.A), B: openFds(pids.B) };
     const leaked = Math.max(0, unaccountedAfter.A - unaccountedBefore.A) + Math.max(0, unaccountedAfter.B - unaccountedBefore.B);
 
+    if (process.env.SOAK_SAMPLES) writeFileSync(process.env.SOAK_SAMPLES, JSON.stringify({ rss, heap, parts }));
     const r = (name, value, unit, note) => ({ name, value: typeof value === 'number' ? +value.toFixed(3) : value, unit, ...(note ? { note } : {}) });
     return [
       r('errors', errors.length, 'count', errors.length > 0 ? `first: ${errors[0]}` : 'target 0'),
@@ -265,6 +292,14 @@ export async function run({ quick = false } = {}) {
       r('ztunnel B heap start/end', heapStartEnd('B'), 'MiB', 'lowest heap_used in the first tenth after warm-up/the last tenth'),
       r('ztunnel A rss peak', Math.max(...rss.A.map((p) => p.mib)), 'MiB'),
       r('ztunnel B rss peak', Math.max(...rss.B.map((p) => p.mib)), 'MiB'),
+      ...['A', 'B'].flatMap((k) =>
+        Object.entries(parts[k]).map(([part, samples]) => {
+          const tenths = lows(samples, seconds / 60);
+          return r(`ztunnel ${k} ${part} slope MiB/min`, slopePerMinute(tenths.slice(WARMUP_WINDOWS)), 'MiB/min', `lowest per tenth: ${tenths.map((p) => p.mib.toFixed(1)).join(' ')}`);
+        }),
+      ),
+      r('ztunnel A CPU', cpuShare('A'), 'vCPU', 'average over the run (/proc/<pid>/stat)'),
+      r('ztunnel B CPU', cpuShare('B'), 'vCPU', 'average over the run (/proc/<pid>/stat)'),
       r('ztunnel A file descriptors before/after', `${fdsBefore.A}/${fdsAfter.A}`, 'fds', 'after: idle pooled HBONE connections included'),
       r('ztunnel B file descriptors before/after', `${fdsBefore.B}/${fdsAfter.B}`, 'fds', 'after: idle pooled HBONE connections included'),
       r('leaked file descriptors', leaked, 'count', 'not held by a live HBONE connection; target 0'),

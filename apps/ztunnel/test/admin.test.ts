@@ -81,11 +81,13 @@ describe('admin', () => {
   it("serves the process's memory and V8's heap in bytes, and lists /memory", async () => {
     const res = await fetch(`${base}/memory`);
     expect(res.status).toBe(200);
-    const memory = (await res.json()) as Record<string, number>;
+    const { heap_spaces: spaces, ...memory } = (await res.json()) as Record<string, number> & { heap_spaces: Record<string, Record<string, number>> };
     expect(Object.keys(memory).sort()).toEqual(
       ['array_buffers', 'detached_contexts', 'external', 'heap_size_limit', 'heap_total', 'heap_used', 'malloced_memory', 'native_contexts', 'peak_malloced_memory', 'rss', 'total_available_size'].sort(),
     );
     for (const [field, value] of Object.entries(memory)) expect(Number.isInteger(value) && value >= 0, field).toBe(true);
+    expect(Object.keys(spaces)).toEqual(expect.arrayContaining(['new_space', 'old_space']));
+    for (const space of Object.values(spaces)) expect(Object.keys(space).sort()).toEqual(['physical', 'size', 'used']);
     expect(memory['heap_used']).toBeGreaterThan(0);
     expect(memory['heap_used']).toBeLessThanOrEqual(memory['heap_total']!);
     expect(memory['heap_total']).toBeLessThanOrEqual(memory['heap_size_limit']!);

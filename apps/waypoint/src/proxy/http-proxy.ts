@@ -129,7 +129,8 @@ function plan(deps: ProxyDeps, ctx: DownstreamContext, request: PlannedRequest):
     routes: deps.model.routes,
     clusters: deps.model.clusters?.clusters,
     request,
-    downstream: { peerIdentity: ctx.peerIdentity, sourceAddress: ctx.sourceAddress, destinationIp: ctx.destinationIp, destinationPort: ctx.destinationPort },
+    // The connection's context is the downstream the plan needs (no copy per request).
+    downstream: ctx,
     random: deps.random,
     requestId: randomUUID,
   });
@@ -174,7 +175,7 @@ class RequestRecord {
     this.destinationWorkload = endpoint.workload ?? 'unknown';
   }
 
-  finish(status: number, extra: Record<string, unknown> = {}): void {
+  finish(status: number, extra?: Record<string, unknown>): void {
     const duration = performance.now() - this.startedAt;
     this.deps.metrics.record(
       {
@@ -188,7 +189,16 @@ class RequestRecord {
       },
       duration,
     );
-    this.deps.logger.log('access', 'info', 'request', { ...this.log, ...extra, response_code: status, response_flags: this.flags, bytes_sent: this.bytesSent, duration: Number(duration.toFixed(3)) });
+    if (!this.deps.logger.enabled('access', 'info')) return;
+    // The record is this request's own: its fields are completed in place, not copied (same
+    // keys in the same order as a spread would give).
+    const log = this.log;
+    if (extra) Object.assign(log, extra);
+    log['response_code'] = status;
+    log['response_flags'] = this.flags;
+    log['bytes_sent'] = this.bytesSent;
+    log['duration'] = Number(duration.toFixed(3));
+    this.deps.logger.log('access', 'info', 'request', log);
   }
 }
 
@@ -243,7 +253,8 @@ export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req
     });
     res.once('close', resolve);
   });
-  record.finish(response.status, { ...outcome.extra, bytes_recv: body.length });
+  outcome.extra['bytes_recv'] = body.length;
+  record.finish(response.status, outcome.extra);
 }
 
 type AttemptsResult =
@@ -252,33 +263,39 @@ type AttemptsResult =
 
 /** Attempts under the retry policy; each under its per-try timeout, all under the route timeout. */
 async function attempts(deps: ProxyDeps, ctx: DownstreamContext, upstream: UpstreamContext, planned: ForwardPlan, body: Buffer, record: RequestRecord): Promise<AttemptsResult> {
-  const routeTimeout = new AbortController();
+  // No route timeout (0, as istiod-lite sets for waypoint routes by default) and no per-try
+  // timeout: no AbortController, timer or signal listener per request (they showed in the
+  // profile: docs/performance.md, "The waypoint: where the time goes").
   const timeLeft = remainingMs(planned.timeoutMs, record.startedAt, performance.now());
-  const timer = Number.isFinite(timeLeft) ? setTimeout(() => routeTimeout.abort(), timeLeft) : undefined;
+  const routeTimeout = Number.isFinite(timeLeft) ? new AbortController() : undefined;
+  const timer = routeTimeout ? setTimeout(() => routeTimeout.abort(), timeLeft) : undefined;
+  const routeSignal = routeTimeout?.signal;
   const timedOut = (attempt: number) => ({ local: { status: 504, body: 'upstream request timeout\n', flags: 'UT' }, extra: { attempts: attempt } });
   const perTryMs = planned.retry?.perTryTimeoutMs;
+  const source = { host: ctx.service, baggage: ctx.baggage };
   try {
     for (let attempt = 1; ; attempt++) {
       const endpoint = deps.pickEndpoint(planned.cluster.name, deps.model.endpoints.get(planned.cluster.name) ?? []);
       if (!endpoint) return { local: { status: 503, body: 'no healthy upstream\n', flags: 'UH' }, extra: { attempts: attempt } };
       record.endpoint(endpoint, upstream);
-      // A per-try timeout adds its own signal; without one the route's is the attempt's.
+      // A per-try timeout adds its own signal; without one the route's (if any) is the attempt's.
       const perTry = perTryMs ? new AbortController() : undefined;
       const perTryTimer = perTry ? setTimeout(() => perTry.abort(), perTryMs) : undefined;
+      const signal = perTry ? (routeSignal ? AbortSignal.any([routeSignal, perTry.signal]) : perTry.signal) : routeSignal;
       let outcome: AttemptOutcome;
       let response: UpstreamResponse | undefined;
       let error: string | undefined;
       try {
-        response = await sendUpstream(upstream, endpoint, { host: ctx.service, baggage: ctx.baggage }, planned.cluster.protocol, {
+        response = await sendUpstream(upstream, endpoint, source, planned.cluster.protocol, {
           method: planned.method,
           path: planned.path,
           headers: { ...planned.headers, 'x-envoy-attempt-count': String(attempt) },
           body,
-          signal: perTry ? AbortSignal.any([routeTimeout.signal, perTry.signal]) : routeTimeout.signal,
+          ...(signal ? { signal } : {}),
         });
         outcome = { status: response.status };
       } catch (err) {
-        if (routeTimeout.signal.aborted) return timedOut(attempt);
+        if (routeSignal?.aborted) return timedOut(attempt);
         outcome = { failure: perTry?.signal.aborted ? 'timeout' : err instanceof UpstreamFailure ? err.failure : 'reset' };
         error = (err as Error).message;
       } finally {
@@ -293,8 +310,8 @@ async function attempts(deps: ProxyDeps, ctx: DownstreamContext, upstream: Upstr
       response?.body.resume();
       response?.body.destroy();
       const retry = planned.retry;
-      if (retry) await sleep(backoffDelayMs(retry, attempt, deps.random()), undefined, { signal: routeTimeout.signal }).catch(() => undefined);
-      if (routeTimeout.signal.aborted) return timedOut(attempt);
+      if (retry) await sleep(backoffDelayMs(retry, attempt, deps.random()), undefined, routeSignal ? { signal: routeSignal } : {}).catch(() => undefined);
+      if (routeSignal?.aborted) return timedOut(attempt);
     }
   } finally {
     if (timer) clearTimeout(timer);

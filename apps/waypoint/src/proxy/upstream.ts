@@ -164,7 +164,8 @@ export interface UpstreamRequest {
   /** `host` included; hop-by-hop headers already removed. */
   readonly headers: OutgoingHttpHeaders;
   readonly body: Buffer;
-  readonly signal: AbortSignal;
+  /** Ends the exchange (timeouts); none when the route has no timeout. */
+  readonly signal?: AbortSignal;
 }
 
 export interface UpstreamResponse {
@@ -190,7 +191,7 @@ function sendHttp1(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSourc
       path: req.path,
       headers: { ...req.headers, 'content-length': String(req.body.length) },
       agent: ctx.agents.agentFor(ctx, endpoint, source),
-      signal: req.signal,
+      ...(req.signal ? { signal: req.signal } : {}),
     });
     outgoing.once('finish', () => (sent = true));
     outgoing.once('response', (res) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res }));
@@ -208,7 +209,7 @@ async function sendH2c(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelS
     const { host, ...rest } = req.headers;
     // No body: the HEADERS frame ends the stream (Node would do so itself for a GET).
     const empty = req.body.length === 0;
-    const stream = session.request({ ...rest, ':method': req.method, ':path': req.path, ':authority': String(host ?? endpoint.destination) }, { signal: req.signal, endStream: empty });
+    const stream = session.request({ ...rest, ':method': req.method, ':path': req.path, ':authority': String(host ?? endpoint.destination) }, req.signal ? { signal: req.signal, endStream: empty } : { endStream: empty });
     let sent = empty;
     stream.once('finish', () => (sent = true));
     stream.once('response', (headers) => {

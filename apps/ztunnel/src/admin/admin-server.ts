@@ -23,7 +23,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { buildConfigDump, configDumpInputFromTypeStates, type ResourceJson } from '@mesh/xds';
 import { configDumpSecrets, PROMETHEUS_CONTENT_TYPE, readOnlyHandler, sendJson as json, serveLogging, type Handler } from '@mesh/proxy-runtime';
 import type { ProxyLogger as Logger } from '@mesh/log';
@@ -162,6 +162,12 @@ export interface MemoryReport {
   peak_malloced_memory: number;
   native_contexts: number;
   detached_contexts: number;
+  /**
+   * V8's heap by space (`v8.getHeapSpaceStatistics()`, spaces that hold anything): `size` reserved,
+   * `used` by objects, `physical` resident. new_space is the young generation (two semi-spaces,
+   * `--max-semi-space-size`), old_space what survived it; they tell which one holds RSS.
+   */
+  heap_spaces: Record<string, { size: number; used: number; physical: number }>;
 }
 
 export function memoryReport(): MemoryReport {
@@ -179,6 +185,11 @@ export function memoryReport(): MemoryReport {
     peak_malloced_memory: v8.peak_malloced_memory,
     native_contexts: v8.number_of_native_contexts,
     detached_contexts: v8.number_of_detached_contexts,
+    heap_spaces: Object.fromEntries(
+      getHeapSpaceStatistics()
+        .filter((space) => space.space_size > 0)
+        .map((space) => [space.space_name, { size: space.space_size, used: space.space_used_size, physical: space.physical_space_size }]),
+    ),
   };
 }
 
