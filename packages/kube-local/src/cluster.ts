@@ -7,7 +7,9 @@
  * Invariants: everything lives in one directory (a new temporary one unless given) and up to three
  * processes, each its own process group (`pids()`, so a crashed owner's leftovers can be killed
  * by group); `close()` stops them (controller-manager, API server, etcd) and removes the
- * directory, and is idempotent; a failed start does the same before it rethrows.
+ * directory, and is idempotent; a failed start does the same before it rethrows. Each start
+ * records its owner (this process) and the programs' pids (owners.ts) and first sweeps the
+ * programs and directories of earlier owners that were killed before their `close()`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -20,6 +22,7 @@ import path from 'node:path';
 import { ApiextensionsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { MeshError } from '@mesh/errors';
 import { kubeToolPath, realCrds, type GatewayApiChannel, type KubeTool } from './tools.js';
+import { removeOwnerRecord, sweepOrphans, writeOwnerRecord } from './owners.js';
 import { pollUntil } from './wait.js';
 
 /** kube-apiserver is ready in ~4 s on an idle machine; a loaded 2-core one can take much longer. */
@@ -146,6 +149,8 @@ function httpsStatus(url: string): Promise<number> {
 }
 
 export async function startLocalKube(options: LocalKubeOptions = {}): Promise<LocalKube> {
+  // What a SIGKILLed owner of an earlier start left (owners.ts).
+  await sweepOrphans();
   const dir = options.dir ?? (await mkdtemp(path.join(tmpdir(), 'kube-local-')));
   await mkdir(path.join(dir, 'certs'), { recursive: true });
   if (options.logDir) await mkdir(options.logDir, { recursive: true });
@@ -158,6 +163,10 @@ export async function startLocalKube(options: LocalKubeOptions = {}): Promise<Lo
     return log;
   };
   const programs: { etcd?: Program; apiServer?: Program; controllerManager?: Program } = {};
+  const ownerRecord = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  /** Called after each program starts: a crash of this process from here on is swept by the next start. */
+  const recordOwner = () =>
+    writeOwnerRecord(ownerRecord, dir, [programs.etcd, programs.apiServer, programs.controllerManager].flatMap((p) => (p?.child.pid ? [p.child.pid] : [])));
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -167,6 +176,7 @@ export async function startLocalKube(options: LocalKubeOptions = {}): Promise<Lo
     await programs.etcd?.stop();
     for (const log of logs) log.end();
     await rm(dir, { recursive: true, force: true });
+    removeOwnerRecord(ownerRecord);
   };
 
   try {
@@ -188,6 +198,7 @@ export async function startLocalKube(options: LocalKubeOptions = {}): Promise<Lo
       output,
       logFor('etcd'),
     );
+    recordOwner();
 
     const users = { admin: ['system:masters'], ...options.users, ...(options.controllers ? { 'system:kube-controller-manager': ['system:masters'] } : {}) };
     const tokens = new Map(Object.keys(users).map((user) => [user, randomBytes(16).toString('hex')]));
@@ -227,6 +238,7 @@ export async function startLocalKube(options: LocalKubeOptions = {}): Promise<Lo
       currentServer = `https://${address}:${port}`;
       const program = new Program('kube-apiserver', apiServerArgs(port), output, logFor('kube-apiserver'));
       programs.apiServer = program;
+      recordOwner();
       const core = kubeConfig().makeApiClient(CoreV1Api);
       await pollUntil(() => core.listNamespace().then(() => true), {
         what: `kube-apiserver on ${address}:${port} serving`,
@@ -279,6 +291,7 @@ export async function startLocalKube(options: LocalKubeOptions = {}): Promise<Lo
         logFor('kube-controller-manager'),
       );
       programs.controllerManager = program;
+      recordOwner();
       await pollUntil(async () => (await httpsStatus(`https://127.0.0.1:${port}/healthz`)) === 200, {
         what: `kube-controller-manager on 127.0.0.1:${port} healthy`,
         timeoutMs: READY_TIMEOUT_MS,

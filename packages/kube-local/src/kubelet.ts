@@ -18,8 +18,29 @@ export const NODE_LEASE_DURATION_SECONDS = 40;
 export const NODE_LEASE_RENEW_MS = 10_000;
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
-/** Sets a Pod's status the way a kubelet does once its containers run: Running, its IP, Ready (or not). */
-export async function setPodStatus(config: KubeConfig, namespace: string, name: string, status: { podIP: string; ready: boolean; hostIP?: string }): Promise<void> {
+const CONFLICT_RETRIES = 5;
+
+/**
+ * Read, change, replace, again on `409 Conflict`: the node-lifecycle controller (taints) or
+ * kubectl may update the object between our read and our write, as they may a kubelet's; the
+ * `resourceVersion` check refuses the stale write, so it is read again.
+ */
+async function retryOnConflict(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409 || attempt >= CONFLICT_RETRIES) throw err;
+    }
+  }
+}
+
+/** Sets a Pod's status the way a kubelet does once its containers run: Running, its IP, Ready (or not), each container running. */
+export function setPodStatus(config: KubeConfig, namespace: string, name: string, status: { podIP: string; ready: boolean; hostIP?: string }): Promise<void> {
+  return retryOnConflict(() => writePodStatus(config, namespace, name, status));
+}
+
+async function writePodStatus(config: KubeConfig, namespace: string, name: string, status: { podIP: string; ready: boolean; hostIP?: string }): Promise<void> {
   const core = config.makeApiClient(CoreV1Api);
   const pod = await core.readNamespacedPod({ namespace, name });
   const now = new Date();
@@ -38,6 +59,8 @@ export async function setPodStatus(config: KubeConfig, namespace: string, name: 
       { type: 'ContainersReady', status: ready, lastTransitionTime: now },
       { type: 'Ready', status: ready, lastTransitionTime: now },
     ],
+    // One per container, as the kubelet reports them (kubectl's READY column counts these).
+    containerStatuses: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', imageID: '', ready: status.ready, started: true, restartCount: 0, state: { running: { startedAt: now } } })),
   };
   await core.replaceNamespacedPodStatus({ namespace, name, body: pod });
 }
@@ -46,7 +69,11 @@ export async function setPodStatus(config: KubeConfig, namespace: string, name: 
  * Sets a Node's addresses (InternalIP, Hostname) and, when `ready` is given, its Ready condition
  * with a fresh heartbeat; other conditions and fields stay as they are.
  */
-export async function setNodeStatus(config: KubeConfig, name: string, status: { internalIp: string; ready?: boolean }): Promise<void> {
+export function setNodeStatus(config: KubeConfig, name: string, status: { internalIp: string; ready?: boolean }): Promise<void> {
+  return retryOnConflict(() => writeNodeStatus(config, name, status));
+}
+
+async function writeNodeStatus(config: KubeConfig, name: string, status: { internalIp: string; ready?: boolean }): Promise<void> {
   const core = config.makeApiClient(CoreV1Api);
   const node = await core.readNode({ name });
   const now = new Date();

@@ -281,6 +281,32 @@ describe.skipIf(!isRoot || !BUILT || KUBE_MISSING !== undefined)(
       expect(await kubectl(kubeconfig, ['get', 'lease', '-n', 'kube-node-lease', 'node-b', '-o', 'jsonpath={.spec.holderIdentity}'])).toBe('node-b');
     }, 60_000);
 
+    it("each ztunnel authenticates with its Pod's token from the TokenRequest API, never a bootstrap certificate", async () => {
+      // Started without one: the token file and the root from istiod-lite's ConfigMap, as the kubelet mounts them.
+      const ztunnels = await pidsOf(join(kubeDir, 'state', 'run', 'ztunnel-'));
+      expect(ztunnels).toHaveLength(2);
+      for (const pid of ztunnels) {
+        const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+        expect(argv).toContain('--token-file');
+        expect(argv).toContain('--ca-root-cert');
+        expect(argv).not.toContain('--bootstrap-dir');
+      }
+      // istiod-lite issued every certificate to a TokenReview'd caller: ztunnel's service account, its Pod, that Pod's node.
+      const issued = (await readFile(join(kubeDir, 'state', 'logs', 'istiod-lite.log'), 'utf8'))
+        .split('\n')
+        .filter((line) => line.includes('"workload certificate issued"'))
+        .map((line) => JSON.parse(line) as Record<string, string>);
+      expect(issued.length).toBeGreaterThan(0);
+      expect(issued.filter((e) => e['serviceAccount'] === undefined)).toEqual([]);
+      for (const node of ['node-a', 'node-b']) {
+        expect(issued).toContainEqual(expect.objectContaining({ serviceAccount: 'istio-system/ztunnel', pod: `istio-system/ztunnel-${node}`, node }));
+      }
+      const kubeconfig = kubeMesh!.state.kubeconfig!;
+      const pod = JSON.parse(await kubectl(kubeconfig, ['get', 'pod', '-n', 'istio-system', 'ztunnel-node-b', '-o', 'json'])) as { spec: { nodeName: string; serviceAccountName: string }; status: { conditions: { type: string; status: string }[] } };
+      expect(pod.spec).toMatchObject({ nodeName: 'node-b', serviceAccountName: 'ztunnel' });
+      expect(pod.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+    });
+
     it('a manifest edit goes through kubectl: the new pod starts, the controller lists it, it serves behind the VIP; removed, it is gone from the API', async () => {
       const kubeconfig = kubeMesh!.state.kubeconfig!;
       const ratingsSlice = async () =>

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from './commands.js';
-import { deletionsFor, DEV_POD_IMAGE, expectedEndpoints, manifestsForApply } from './kubernetes.js';
+import { deletionsFor, DEV_POD_IMAGE, expectedEndpoints, manifestsForApply, ztunnelManifests } from './kubernetes.js';
 import { readManifests, snapshotOf } from './manifests.js';
 import { planDevMesh } from './plan.js';
 
@@ -17,6 +17,22 @@ describe('meshctl dev --kubernetes: what kubectl is given, what the EndpointSlic
     const pods = objects.filter((o) => o.kind === 'Pod');
     expect(pods.length).toBeGreaterThan(5);
     expect(pods.flatMap((p) => p.spec!.containers!.map((c) => c.image))).toEqual(pods.flatMap((p) => p.spec!.containers!.map(() => DEV_POD_IMAGE)));
+  });
+
+  it("ztunnel's ServiceAccount and a Pod per node, bound to it, with the token volume istiod-lite trusts (istio-system/ztunnel, audience istio-ca)", () => {
+    const objects = parseAllDocuments(ztunnelManifests([{ name: 'node-a' }, { name: 'node-b' }])).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; spec?: Record<string, unknown> });
+    expect(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toEqual([
+      'Namespace//istio-system',
+      'ServiceAccount/istio-system/ztunnel',
+      'Pod/istio-system/ztunnel-node-a',
+      'Pod/istio-system/ztunnel-node-b',
+    ]);
+    expect(objects[3]!.spec).toMatchObject({
+      nodeName: 'node-b',
+      serviceAccountName: 'ztunnel',
+      hostNetwork: true,
+      volumes: expect.arrayContaining([{ name: 'istio-token', projected: { sources: [{ serviceAccountToken: expect.objectContaining({ audience: 'istio-ca' }) }] } }]),
+    });
   });
 
   it('a selector Service lists the running pods it selects; a pod that does not run is left out', async () => {

@@ -25,7 +25,10 @@ import { readManifests, snapshotOf, watchManifests, writeMirror, type ManifestFi
 import { DEV_HOST_INTERFACE, DEV_PREFIX, diffPods, planDevMesh, renderResolvConf, toLoopbackAddresses, type DevMode, type DevPlan, type DevPodPlan } from './plan.js';
 import { DevProcess } from './processes.js';
 import { formatMilestones, ztunnelMilestones } from './startup.js';
-import { devKubeToolsMissing, expectedEndpoints, startDevKube, type DevKube } from './kubernetes.js';
+import { devKubeToolsMissing, expectedEndpoints, startDevKube, ZTUNNEL_NAMESPACE, ztunnelPodName, type DevKube, type ProxyCredentials } from './kubernetes.js';
+
+/** A proxy's flags for Kubernetes identity (apps/ztunnel and apps/waypoint config.ts). */
+const credentialArgs = (c: ProxyCredentials) => ['--token-file', c.tokenFile, '--ca-root-cert', c.rootCertFile];
 
 export const ISTIOD_DEBUG_PORT = 15014;
 /** Where istiod-lite's debug API listens inside its namespace (loopback only). */
@@ -287,7 +290,9 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     const name = `pod-${pod.namespace}-${pod.name}`;
     if (pod.kind === 'waypoint') {
       if (!waypointBuilt) return undefined;
-      const proc = new DevProcess(name, inNetns(podNetns(pod), [process.execPath, bin.waypoint, '--pod-name', pod.name, '--namespace', pod.namespace, '--node-name', pod.node, '--pod-ip', pod.ip, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', pod.node), '--listen-address', pod.ip, ...(mode === 'explicit' ? ['--admin-address', pod.ip] : []), '--admin-socket', adminSocket(`${pod.namespace}-${pod.name}`)]), logsDir);
+      // With --kubernetes, its own service account's token (as its pod on a cluster), not its node's bootstrap certificate.
+      const credentials = running.kube ? credentialArgs(await running.kube.credentials(pod)) : ['--bootstrap-dir', join(istiodStateDir, 'nodes', pod.node)];
+      const proc = new DevProcess(name, inNetns(podNetns(pod), [process.execPath, bin.waypoint, '--pod-name', pod.name, '--namespace', pod.namespace, '--node-name', pod.node, '--pod-ip', pod.ip, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, ...credentials, '--listen-address', pod.ip, ...(mode === 'explicit' ? ['--admin-address', pod.ip] : []), '--admin-socket', adminSocket(`${pod.namespace}-${pod.name}`)]), logsDir);
       running.pods.set(podKey(pod), proc);
       // No readiness probe, as a waypoint Deployment's first moments: it needs to be a Ready pod
       // of the snapshot to be given its certificate.
@@ -307,10 +312,12 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     return proc;
   };
 
-  const startZtunnel = (nodeName: string) => {
+  /** `credentials`: its ztunnel Pod's token and root (--kubernetes); else the node's bootstrap certificate. */
+  const startZtunnel = (nodeName: string, credentials: ProxyCredentials | undefined) => {
     const n = node(nodeName);
     const netns = nodeNetns(nodeName);
-    const argv = [process.execPath, bin.ztunnel, '--node-name', nodeName, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, '--bootstrap-dir', join(istiodStateDir, 'nodes', nodeName), '--listen-address', n.address, '--admin-socket', adminSocket(`ztunnel-${nodeName}`)];
+    const auth = credentials ? credentialArgs(credentials) : ['--bootstrap-dir', join(istiodStateDir, 'nodes', nodeName)];
+    const argv = [process.execPath, bin.ztunnel, '--node-name', nodeName, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, ...auth, '--listen-address', n.address, '--admin-socket', adminSocket(`ztunnel-${nodeName}`)];
     if (netns) argv.push('--capture-mode', 'transparent', '--capture-netns', netns);
     else argv.push('--capture-mode', 'explicit');
     const proc = new DevProcess(`ztunnel-${nodeName}`, inNetns(netns, argv), logsDir);
@@ -394,8 +401,12 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       await running.kube.waitForEndpointSlices(expectedEndpoints(snapshotOf(files), plan.pods.filter((p) => running.pods.has(podKey(p)))));
       phase('EndpointSlices (kube-controller-manager)');
     }
-    const ztunnels = plan.nodes.map((n) => startZtunnel(n.name));
+    // --kubernetes: each ztunnel gets its Pod's token and the root from istiod-lite's ConfigMap first, as the kubelet mounts them.
+    const kube = running.kube;
+    const ztunnelCredentials = kube ? await Promise.all(plan.nodes.map((n) => kube.credentials({ namespace: ZTUNNEL_NAMESPACE, name: ztunnelPodName(n.name) }))) : undefined;
+    const ztunnels = plan.nodes.map((n, i) => startZtunnel(n.name, ztunnelCredentials?.[i]));
     await Promise.all(ztunnels.map((z, i) => waitHttpOk(`http://${plan.nodes[i]!.address}:${ZTUNNEL_READINESS_PORT}/healthz/ready`, z, READY_TIMEOUT_MS)));
+    if (kube) await Promise.all(plan.nodes.map((n) => kube.ztunnelRunning(n)));
     if (mode === 'transparent') await Promise.all(ztunnels.map((z) => z.waitForLog((e) => e['msg'] === 'capture rules applied', READY_TIMEOUT_MS)));
     phase(
       `ztunnels (xDS, workload certificates${mode === 'transparent' ? ', capture rules' : ''})`,
@@ -454,6 +465,7 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     for (const pod of removed) {
       await running.pods.get(podKey(pod))?.stop();
       running.pods.delete(podKey(pod));
+      running.kube?.forget(pod);
       if (running.topology) {
         await rm(netnsEtcDir(podNetns(pod) as string), { recursive: true, force: true });
         await running.topology.removePod(pod.name, pod.namespace);
