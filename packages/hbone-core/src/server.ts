@@ -618,8 +618,8 @@ class Http2Tunnel implements IncomingTunnel, StreamOwner {
   }
 }
 
-/** The answer to an accepted tunnel; node:http2 does not modify the object it is given. */
-const OK_HEADERS = { ':status': 200 } as const;
+/** The answer to an accepted tunnel; node:http2 only reads a header object (a raw list it would append `date` to). */
+const OK_HEADERS = Object.freeze({ ':status': 200 } as const);
 const http1States = new WeakMap<Duplex, ConnectionState>();
 
 /** Answers `status` on a stream that is still open, never on one the peer closed or reset. */
