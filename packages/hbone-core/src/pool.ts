@@ -405,7 +405,9 @@ export class HbonePool {
 }
 
 function poolKeyString(key: PoolKey): string {
-  const expected = key.expectedIdentities === ANY_IDENTITY_IN_TRUST_DOMAIN ? '*' : [...key.expectedIdentities].sort().join(',');
+  const ids = key.expectedIdentities;
+  // Computed on every open: skip the copy and sort for the usual one identity.
+  const expected = ids === ANY_IDENTITY_IN_TRUST_DOMAIN ? '*' : ids.length === 1 ? (ids[0] as string) : [...ids].sort().join(',');
   return `${key.sourceIdentity}\n${key.destination}\n${expected}\n${key.bindAddress ?? ''}`;
 }
 
