@@ -78,7 +78,7 @@ export async function run({ quick = false } = {}) {
   const reps = quick ? 1 : 3;
   const bytes = (quick ? 128 : 1024) * MiB;
   try {
-    // Memory per idle tunnel, each side: 10,000 open tunnels held open (100 per connection).
+    // Memory per idle tunnel, each side: 10,000 open tunnels held open (100 per connection), then 20,000.
     // Measured first, while neither process has grown its heap for the throughput runs.
     const n = quick ? 2000 : 10000;
     const memPool = newPool();
@@ -99,6 +99,15 @@ export async function run({ quick = false } = {}) {
     record('memory per idle tunnel, server (RSS)', perTunnel(serverBefore, serverAfter), 'KiB', { target: { max: 4 }, note: `${n} tunnels; ${split(serverBefore, serverAfter)}` });
     record('heap per idle tunnel, client', (clientAfter.heapUsed - clientBefore.heapUsed) / n / 1024, 'KiB');
     record('heap per idle tunnel, server', (serverAfter.heapUsed - serverBefore.heapUsed) / n / 1024, 'KiB');
+    // The same again from n to 2n tunnels: what one more idle tunnel costs once the heap's
+    // reserve has grown (the rows above include that one-time growth, spread over n).
+    for (let i = 0; i < n; i += 500) held.push(...(await Promise.all(Array.from({ length: 500 }, () => open(memPool, 1)))));
+    await new Promise((r) => setTimeout(r, 200));
+    gc();
+    const clientAfter2 = process.memoryUsage();
+    const serverAfter2 = (await peer.ask('memory')).memory;
+    record('memory per idle tunnel, marginal, client (RSS)', perTunnel(clientAfter, clientAfter2), 'KiB', { note: `tunnels ${n} → ${2 * n}; ${split(clientAfter, clientAfter2)}` });
+    record('memory per idle tunnel, marginal, server (RSS)', perTunnel(serverAfter, serverAfter2), 'KiB', { note: `tunnels ${n} → ${2 * n}; ${split(serverAfter, serverAfter2)}` });
     for (const s of held) s.destroy();
     memPool.destroy();
 
