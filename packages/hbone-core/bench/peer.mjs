@@ -2,6 +2,7 @@
 // a TCP echo, and an HBONE server that forwards tunnels to them. Tunnels to port 1 are accepted
 // and held without an upstream, to measure the memory of the tunnel itself.
 import { createServer } from 'node:net';
+import { writeHeapSnapshot } from 'node:v8';
 import { HboneServer, forwardTunnel } from '@mesh/hbone-core';
 
 const listen = (server) => new Promise((r) => server.listen(0, '127.0.0.1', () => r(server.address().port)));
@@ -37,6 +38,7 @@ process.once('message', async ({ credentials }) => {
       process.send({ memory: process.memoryUsage(), held: held.length });
     }
     if (msg === 'exit') process.exit(0);
+    if (msg?.snapshot) process.send({ snapshot: writeHeapSnapshot(msg.snapshot) });
     if (msg === 'cpu') process.send({ cpu: process.cpuUsage() });
     if (msg === 'release') {
       for (const s of held.splice(0)) s.destroy();

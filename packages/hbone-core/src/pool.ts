@@ -231,23 +231,29 @@ export class HbonePool {
    */
   async open(request: OpenTunnelRequest): Promise<ClientHttp2Stream> {
     if (this.#closed) throw hboneError(HboneErrorCode.POOL_CLOSED, 'HBONE pool is closed');
-    const headers = buildConnectHeaders(request);
+    const headers = rawHeaders(buildConnectHeaders(request));
     const connection = this.#reserve(request);
-    let session: ClientHttp2Session;
-    try {
-      session = await connection.ready;
-    } catch (err) {
-      connection.streamClosed();
-      throw err;
+    // A ready connection is used at once: awaiting its settled promise costs a microtask turn.
+    let session = connection.session;
+    if (!session) {
+      try {
+        session = await connection.ready;
+      } catch (err) {
+        connection.streamClosed();
+        throw err;
+      }
     }
     let stream: ClientHttp2Stream;
     try {
-      stream = session.request(headers, { endStream: false });
+      stream = session.request(headers, REQUEST_OPTIONS);
     } catch (cause) {
       connection.streamClosed();
       throw hboneError(HboneErrorCode.CONNECT_FAILED, `cannot open a stream to ${request.destination}`, { cause });
     }
-    stream.once('close', () => connection.streamClosed());
+    // One shared listener and a property instead of a closure per stream: a closure here would
+    // keep this call's whole context (request, session, …) alive as long as the tunnel.
+    (stream as PooledStream)[kConnection] = connection;
+    stream.on('close', onPooledStreamClose);
     if (request.waitForResponse === false) {
       failOnRefusal(stream, request);
       return stream;
@@ -399,7 +405,9 @@ export class HbonePool {
 }
 
 function poolKeyString(key: PoolKey): string {
-  const expected = key.expectedIdentities === ANY_IDENTITY_IN_TRUST_DOMAIN ? '*' : [...key.expectedIdentities].sort().join(',');
+  const ids = key.expectedIdentities;
+  // Computed on every open: skip the copy and sort for the usual one identity.
+  const expected = ids === ANY_IDENTITY_IN_TRUST_DOMAIN ? '*' : ids.length === 1 ? (ids[0] as string) : [...ids].sort().join(',');
   return `${key.sourceIdentity}\n${key.destination}\n${expected}\n${key.bindAddress ?? ''}`;
 }
 
@@ -410,6 +418,28 @@ function refusal(status: number, reason: unknown, request: OpenTunnelRequest) {
 }
 
 function ignoreError(): void {}
+
+const kConnection = Symbol('hbone.pooledConnection');
+type PooledStream = ClientHttp2Stream & { [kConnection]?: PooledConnection };
+/** `this` is the stream (EventEmitter calls listeners with it); 'close' is emitted once. */
+function onPooledStreamClose(this: PooledStream): void {
+  this[kConnection]?.streamClosed();
+  this[kConnection] = undefined;
+}
+
+/** CONNECT carries a body (the tunnel's bytes): never end the request with its HEADERS. */
+const REQUEST_OPTIONS = { endStream: false } as const;
+
+/**
+ * The headers as node:http2's raw list (`[name, value, …]`): it skips the per-request header
+ * object Node otherwise builds and keeps on the stream (`sentHeaders`, unused here) for the
+ * tunnel's life.
+ */
+function rawHeaders(headers: Record<string, string>): string[] {
+  const raw: string[] = [];
+  for (const name in headers) raw.push(name, headers[name] as string);
+  return raw;
+}
 
 /** The first error of each pooled TLS connection (see `#connect`). */
 const connectionErrors = new WeakMap<ClientHttp2Session, Error>();
