@@ -2,6 +2,7 @@
 /**
  * istiod-lite entry point: parse flags, start, stop cleanly on SIGINT/SIGTERM.
  */
+import { readEntryCommandLine, stopSignal } from '@mesh/cli-config';
 import { isMeshError } from '@mesh/errors';
 import { HELP_TEXT, parseArgs } from './config.js';
 import { startIstiod } from './istiod.js';
@@ -10,26 +11,10 @@ import { meshGenerators } from './xds/proxy-resources.js';
 
 async function main(): Promise<number> {
   const logger = createJsonLogger();
-  let parsed;
-  try {
-    parsed = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`istiod-lite: ${isMeshError(err) ? err.message : String(err)}\n`);
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(HELP_TEXT);
-    return 0;
-  }
-  const istiod = await startIstiod({ config: parsed.config, generators: meshGenerators, logger });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info('shutting down', { signal });
-      resolve();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  const commandLine = readEntryCommandLine('istiod-lite', () => parseArgs(process.argv.slice(2)), HELP_TEXT);
+  if ('exitCode' in commandLine) return commandLine.exitCode;
+  const istiod = await startIstiod({ config: commandLine.config, generators: meshGenerators, logger });
+  logger.info('shutting down', { signal: await stopSignal() });
   await istiod.close();
   return 0;
 }

@@ -4,6 +4,7 @@
  * metrics (15020) and readiness (15021), stop cleanly on SIGINT/SIGTERM.
  */
 import { isLoopbackAddress } from '@mesh/admin-access';
+import { readEntryCommandLine, stopSignal } from '@mesh/cli-config';
 import { listenProxySurfaces } from '@mesh/proxy-runtime';
 import { isMeshError, MeshError } from '@mesh/errors';
 import { createAdminHandler, createMetricsHandler, createReadinessHandler } from './admin/admin-server.js';
@@ -20,18 +21,9 @@ import { Ztunnel } from './ztunnel.js';
 const DRAIN_TIMEOUT_MS = 1_000;
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseConfig(process.argv.slice(2), process.env);
-  } catch (err) {
-    process.stderr.write(`ztunnel: ${isMeshError(err) ? err.message : String(err)}\n`);
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(HELP_TEXT);
-    return 0;
-  }
-  const config = parsed.config;
+  const commandLine = readEntryCommandLine('ztunnel', () => parseConfig(process.argv.slice(2), process.env), HELP_TEXT);
+  if ('exitCode' in commandLine) return commandLine.exitCode;
+  const config = commandLine.config;
   const logger = createProxyLogger({ level: config.logLevel });
   const credentials = await controlPlaneCredentials(config.bootstrapDir, config.trustDomain, controlPlaneToken(config));
   const secure = Boolean(config.bootstrapDir || config.tokenFile);
@@ -93,14 +85,7 @@ async function main(): Promise<number> {
     metrics: formatAddress(config.listenAddress, surfaces.metricsPort),
     readiness: formatAddress(config.listenAddress, surfaces.readinessPort),
   });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.log('proxy', 'info', 'shutting down', { signal });
-      resolve();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  logger.log('proxy', 'info', 'shutting down', { signal: await stopSignal() });
   xds.close();
   ca?.close();
   await surfaces.close();
