@@ -9,6 +9,7 @@ import type { ServiceDefinition } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { MeshError } from '@mesh/errors';
 import type { JsonObject } from './codec.js';
+import { CONTROL_PLANE_CHANNEL_OPTIONS } from './xds-client.js';
 
 /** The metadata key Istio's ztunnel uses to name the identity it asks for on a workload's behalf. */
 export const IMPERSONATED_IDENTITY_KEY = 'ImpersonatedIdentity';
@@ -69,7 +70,7 @@ export class CaClient {
 
   constructor(target: string, credentials: grpc.ChannelCredentials, channelOptions?: grpc.ChannelOptions) {
     const Constructor = grpc.makeGenericClientConstructor(caServiceDefinition(), 'IstioCertificateService');
-    this.#client = new Constructor(target, credentials, channelOptions);
+    this.#client = new Constructor(target, credentials, { ...CONTROL_PLANE_CHANNEL_OPTIONS, ...channelOptions });
   }
 
   /** Returns the PEM chain (leaf first, root last). Rejects with the gRPC error (code, details). */

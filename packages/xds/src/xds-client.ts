@@ -61,6 +61,17 @@ const channels = {
 
 export const XDS_INITIAL_BACKOFF_MS = 100;
 export const XDS_MAX_BACKOFF_MS = 5_000;
+
+/**
+ * gRPC channel options of every control-plane client (the xDS stream and the CA). grpc-js's own
+ * reconnect backoff, under the stream's, grows to 120 s by default: after a half-minute outage a
+ * channel could wait that long before its next connection attempt, with workload certificates
+ * expiring meanwhile. Capped like the stream's (XDS_MAX_BACKOFF_MS).
+ */
+export const CONTROL_PLANE_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 1_000,
+  'grpc.max_reconnect_backoff_ms': XDS_MAX_BACKOFF_MS,
+};
 /**
  * Largest response accepted (grpc-js defaults to 4 MiB). A state-of-the-world response, or one
  * resource, can be far larger: a node's outbound listener in a 10,000-pod mesh of the per-node Envoy shape
@@ -163,6 +174,7 @@ export class XdsClient extends EventEmitter {
     if (this.#started) return this;
     this.#started = true;
     this.#grpcClient = new grpc.Client(this.#options.target, this.#options.credentials ?? grpc.credentials.createInsecure(), {
+      ...CONTROL_PLANE_CHANNEL_OPTIONS,
       'grpc.max_receive_message_length': XDS_MAX_RECEIVE_MESSAGE_BYTES,
       ...this.#options.channelOptions,
     });
