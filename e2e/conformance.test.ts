@@ -9,9 +9,9 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { ClientConnectionReader, OPCODE, encodeFrame, newKey } from '@mesh/sample-workload';
-import { createTcpSocket, createTopology, listNamespaces, type Topology } from '@mesh/netfilter';
+import { createTcpSocket, createTopology, type Topology } from '@mesh/netfilter';
 import { GATEWAY_SKIPPED, GATEWAY_TESTS } from './conformance/cases-gateway.js';
 import { MESH_SKIPPED, MESH_TESTS } from './conformance/cases-mesh.js';
 import { CONSUMER, INFRA, MESH, PODS, WAYPOINT, baseManifests, serviceIp, type PortedCase, type PortedTest } from './conformance/suite.js';
@@ -241,9 +241,8 @@ async function cleanup(): Promise<void> {
 
 describe.skipIf(!isRoot || !BUILT)('Gateway API conformance, HTTPRoute and mesh, through the waypoint (root, needs `pnpm build`)', () => {
   suite.showOutputOnFailure();
-  beforeAll(async () => {
-    await suite.removeStale();
-    try {
+  suite.runAround({
+    start: async () => {
       files = await createMeshFiles();
       // Only this suite's mesh: none of the sample bookinfo.
       for (const f of await readdir(BOOKINFO_DIR)) await files.remove(f);
@@ -283,18 +282,11 @@ describe.skipIf(!isRoot || !BUILT)('Gateway API conformance, HTTPRoute and mesh,
         await ztunnels[i]!.waitForLog((e) => e['msg'] === 'capture rules applied', 30_000);
       }
       await waitFor(async () => (await httpInNetns(podNs(WAYPOINT.pod, WAYPOINT.namespace), 15021, '/healthz/ready', 'GET', WAYPOINT.ip).catch(() => ({ status: 0 }))).status === 200, 60_000, 'waypoint ready');
-    } catch (err) {
-      suite.dumpOutput(10_000);
-      await cleanup();
-      throw err;
-    }
-  }, 180_000);
-
-  afterAll(async () => {
-    suite.dumpOutput();
-    await cleanup();
-    expect(await listNamespaces(suite.prefix)).toEqual([]);
-  }, 60_000);
+    },
+    cleanup,
+    startTimeoutMs: 180_000,
+    stopTimeoutMs: 60_000,
+  });
 
   for (const test of [...MESH_TESTS, ...GATEWAY_TESTS]) it(`${test.family === 'mesh' ? 'mesh' : 'HTTPRoute'}: ${test.name}`, () => runTest(test), 240_000);
   for (const skipped of [...MESH_SKIPPED, ...GATEWAY_SKIPPED]) it.skip(`${skipped.family === 'mesh' ? 'mesh' : 'HTTPRoute'}: ${skipped.name} — skipped: ${skipped.reason}`, () => undefined);

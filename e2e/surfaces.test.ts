@@ -16,8 +16,8 @@ import type { Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTcpSocket, createTopology, listNamespaces, type Topology } from '@mesh/netfilter';
+import { describe, expect, it } from 'vitest';
+import { createTcpSocket, createTopology, type Topology } from '@mesh/netfilter';
 import { createMeshFiles, podManifest, type MeshFiles } from './helpers/mesh.js';
 import { readLine } from './helpers/client.js';
 import { connectFrom, httpInNetns, startPodServer } from './helpers/netns.js';
@@ -140,9 +140,8 @@ async function cleanup(): Promise<void> {
 
 describe.skipIf(!isRoot || !BUILT)('control surfaces: pods are refused, the operator gets through (root, needs `pnpm build`)', () => {
   suite.showOutputOnFailure();
-  beforeAll(async () => {
-    await suite.removeStale();
-    try {
+  suite.runAround({
+    start: async () => {
       files = await createMeshFiles();
       socketDir = `${files.root}/run`;
       await files.write('legacy.yaml', LEGACY);
@@ -182,18 +181,11 @@ describe.skipIf(!isRoot || !BUILT)('control surfaces: pods are refused, the oper
         await ztunnels[node]!.waitForLog((e) => e['msg'] === 'capture rules applied', 30_000);
       }
       await waitFor(async () => (await httpInNetns(podNs('waypoint-0', 'echo'), 15021, '/healthz/ready', 'GET', WAYPOINT_IP).catch(() => ({ status: 0 }))).status === 200, 30_000, 'waypoint ready');
-    } catch (err) {
-      suite.dumpOutput(10_000);
-      await cleanup();
-      throw err;
-    }
-  }, 120_000);
-
-  afterAll(async () => {
-    suite.dumpOutput();
-    await cleanup();
-    expect(await listNamespaces(suite.prefix)).toEqual([]);
-  }, 30_000);
+    },
+    cleanup,
+    startTimeoutMs: 120_000,
+    stopTimeoutMs: 30_000,
+  });
 
   it.each(CONTROL_SURFACES)('a pod outside the mesh: $what ($host:$port) refuses the connection', async ({ host, port, path }) => {
     expect(await probe(podNs('legacy-client', 'legacy'), host, port, path)).toEqual({ connected: false, received: 0, outcome: 'ECONNREFUSED' });

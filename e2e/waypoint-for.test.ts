@@ -9,8 +9,8 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listNamespaces, type Topology } from '@mesh/netfilter';
+import { describe, expect, it } from 'vitest';
+import type { Topology } from '@mesh/netfilter';
 import { XDS_DIALECTS, createMeshFiles, type MeshFiles } from './helpers/mesh.js';
 import { ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, eventually, type AppProcess } from './helpers/process.js';
 import { NamespaceSuite } from './helpers/suite.js';
@@ -20,7 +20,6 @@ import { startWaypointMesh } from './helpers/waypoint-mesh.js';
 const isRoot = process.getuid?.() === 0;
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN) && existsSync(WAYPOINT_MAIN);
 const suite = new NamespaceSuite('wpt');
-const PREFIX = suite.prefix;
 const WAYPOINT_IP = '10.77.2.40';
 const WEB_A = '10.77.1.40';
 const WEB_B = '10.77.2.41';
@@ -72,9 +71,8 @@ const EXPECTED = {
 
 describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('waypoint-for, %s dialect at ztunnel: examples/waypoint-for in network namespaces (root, needs `pnpm build`)', (dialect) => {
   suite.showOutputOnFailure();
-  beforeAll(async () => {
-    await suite.removeStale();
-    try {
+  suite.runAround({
+    start: async () => {
       files = await createMeshFiles();
       await files.write('web.yaml', await webYaml('workload'));
       const mesh = await startWaypointMesh({
@@ -89,18 +87,11 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('waypoint-for, %s dialect 
       });
       topology = mesh.topology;
       waypoint = mesh.waypoint;
-    } catch (err) {
-      suite.dumpOutput(10_000);
-      await cleanup();
-      throw err;
-    }
-  }, 120_000);
-
-  afterAll(async () => {
-    suite.dumpOutput();
-    await cleanup();
-    expect(await listNamespaces(PREFIX)).toEqual([]);
-  }, 30_000);
+    },
+    cleanup,
+    startTimeoutMs: 120_000,
+    stopTimeoutMs: 30_000,
+  });
 
   for (const [value, expected] of Object.entries(EXPECTED)) {
     it(`istio.io/waypoint-for: ${value} — pod IPs ${expected.pod ? 'through' : 'around'} the waypoint, the VIP ${expected.service ? 'through' : 'around'} it`, async () => {

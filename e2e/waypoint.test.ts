@@ -10,8 +10,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Agent } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listNamespaces, type Topology } from '@mesh/netfilter';
+import { describe, expect, it } from 'vitest';
+import type { Topology } from '@mesh/netfilter';
 import { XDS_DIALECTS, createMeshFiles, type MeshFiles } from './helpers/mesh.js';
 import { connectFrom, httpInNetns, startPodServer } from './helpers/netns.js';
 import { ISTIOD_MAIN, REPO_ROOT, ZTUNNEL_MAIN, eventually, waitFor, type AppProcess } from './helpers/process.js';
@@ -22,7 +22,6 @@ import { startWaypointMesh } from './helpers/waypoint-mesh.js';
 const isRoot = process.getuid?.() === 0;
 const BUILT = existsSync(ISTIOD_MAIN) && existsSync(ZTUNNEL_MAIN) && existsSync(WAYPOINT_MAIN);
 const suite = new NamespaceSuite('wp');
-const PREFIX = suite.prefix;
 const ECHO_VIP = '10.77.100.20';
 const ECHO_PORT = 8080;
 const WAYPOINT_IP = '10.77.2.30';
@@ -102,9 +101,8 @@ async function cleanup(): Promise<void> {
 
 describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('waypoint, %s dialect at ztunnel: examples/waypoint in network namespaces (root, needs `pnpm build`)', (dialect) => {
   suite.showOutputOnFailure();
-  beforeAll(async () => {
-    await suite.removeStale();
-    try {
+  suite.runAround({
+    start: async () => {
       files = await createMeshFiles();
       await files.write('echo.yaml', await echoMeshWithoutRoute());
       const mesh = await startWaypointMesh({
@@ -122,18 +120,11 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('waypoint, %s dialect at z
       topology = mesh.topology;
       waypoint = mesh.waypoint;
       agent = podAgent(podNs('sleep'));
-    } catch (err) {
-      suite.dumpOutput(10_000);
-      await cleanup();
-      throw err;
-    }
-  }, 120_000);
-
-  afterAll(async () => {
-    suite.dumpOutput();
-    await cleanup();
-    expect(await listNamespaces(PREFIX)).toEqual([]);
-  }, 30_000);
+    },
+    cleanup,
+    startTimeoutMs: 120_000,
+    stopTimeoutMs: 30_000,
+  });
 
   it("examples/waypoint: every request for echo goes to echo-v1, through the waypoint", async () => {
     await apply('route.yaml', ROUTE_TO_V1());

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { destroyTopology, listNamespaces } from '@mesh/netfilter';
 import { AppProcess, showOutputOnFailure } from './process.js';
 
@@ -57,6 +58,29 @@ export class NamespaceSuite {
     const p = new AppProcess(name, 'ip', ['netns', 'exec', netns, process.execPath, ...nodeFlags, main, ...args]);
     this.processes.push(p);
     return p;
+  }
+
+  /**
+   * Registers (inside the suite's describe) its beforeAll and afterAll: stale namespaces removed,
+   * then `start`; a start that fails shows the processes' output (E2E_DEBUG), runs `cleanup` and
+   * fails the suite. afterAll runs `cleanup` and checks that none of the suite's namespaces is left.
+   */
+  runAround(options: { start: () => Promise<void>; cleanup: () => Promise<void>; startTimeoutMs: number; stopTimeoutMs: number }): void {
+    beforeAll(async () => {
+      await this.removeStale();
+      try {
+        await options.start();
+      } catch (err) {
+        this.dumpOutput(10_000);
+        await options.cleanup();
+        throw err;
+      }
+    }, options.startTimeoutMs);
+    afterAll(async () => {
+      this.dumpOutput();
+      await options.cleanup();
+      expect(await listNamespaces(this.prefix)).toEqual([]);
+    }, options.stopTimeoutMs);
   }
 
   /** Registers (inside the suite's describe) the output dump of every process when a test fails. */
