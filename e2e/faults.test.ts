@@ -189,7 +189,9 @@ describe.skipIf(!isRoot || !BUILT)('faults: links, crashes, an unreachable contr
     });
     await mesh.startIstiod();
     await eventually(async () => expect(await mesh.answer('sleep', RATINGS_VIP, APP_PORT)).toMatch(/^refused/), { what: 'the edit in force after the restart' });
-    expect(await mesh.answer('productpage-v1', RATINGS_VIP, APP_PORT)).toBe('ratings-v1');
+    // Others still get through once the proxies have resynced (a connection made while node-b's
+    // stream and certificates come back can be reset: shuffled stress seed 889372).
+    await eventually(async () => expect(await mesh.answer('productpage-v1', RATINGS_VIP, APP_PORT)).toBe('ratings-v1'), { what: 'productpage → ratings after the restart' });
     // Both proxies resynced: connected again, every type ACKed at the version sent.
     await eventually(async () => {
       const syncz = JSON.parse((await mesh.istiodDebug('/debug/syncz')).body) as Array<{ nodeName: string; types: Record<string, { sentVersion?: string; ackedVersion?: string }> }>;
