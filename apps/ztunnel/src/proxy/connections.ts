@@ -5,9 +5,12 @@
  * and finishes it once; refused connections are recorded with `refuse()`.
  *
  * Byte directions: `bytesSent` = source → destination (request), `bytesRecv` = destination →
- * source (response), whichever ztunnel reports.
+ * source (response), whichever ztunnel reports. The relay counts them into the connection's
+ * `bytes` (source = the relay's `a` side) and the tracker reads them when it is asked (`list()`,
+ * the close): nothing is called per chunk.
  */
 import { EventEmitter } from 'node:events';
+import type { RelayCounters } from '@mesh/hbone-core';
 import type { ProxyLogger as Logger } from '@mesh/log';
 import type { TcpLabels, TcpMetrics } from '../metrics/metrics.js';
 
@@ -42,7 +45,8 @@ export interface ConnectionRecord extends ConnectionInit {
 
 export interface TrackedConnection {
   readonly record: ConnectionRecord;
-  onBytes(direction: 'sent' | 'recv', bytes: number): void;
+  /** Where the relay counts the bytes (`bytesAToB`: source → destination); read on `list()` and at the close. */
+  readonly bytes: RelayCounters;
   /** Closes it from our side (policy change, shutdown); the relay then finishes it. */
   abort(reason: string, policy?: string): void;
   finish(outcome?: { error?: string | undefined; responseFlag?: string | undefined }): void;
@@ -50,8 +54,44 @@ export interface TrackedConnection {
 
 let nextId = 1;
 
+/** The record with the bytes counted so far. */
+function snapshot(c: TrackedConnection): ConnectionRecord {
+  return { ...c.record, bytesSent: c.bytes.bytesAToB, bytesRecv: c.bytes.bytesBToA };
+}
+
+/** One live connection: fields, not closures, so a connection costs one object here. */
+class Tracked implements TrackedConnection {
+  readonly record: ConnectionRecord;
+  readonly bytes: RelayCounters;
+  abortReason: { reason: string; policy?: string | undefined } | undefined;
+  finished = false;
+  readonly #tracker: ConnectionTracker;
+  readonly #abort: (reason: string) => void;
+
+  constructor(tracker: ConnectionTracker, record: ConnectionRecord, abort: (reason: string) => void, bytes: RelayCounters) {
+    this.#tracker = tracker;
+    this.record = record;
+    this.#abort = abort;
+    this.bytes = bytes;
+  }
+
+  abort(reason: string, policy?: string): void {
+    if (this.finished) return;
+    this.abortReason = { reason, policy };
+    this.#abort(reason);
+  }
+
+  finish(outcome: { error?: string | undefined; responseFlag?: string | undefined } = {}): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.record.bytesSent = this.bytes.bytesAToB;
+    this.record.bytesRecv = this.bytes.bytesBToA;
+    this.#tracker.closed(this, outcome);
+  }
+}
+
 export class ConnectionTracker extends EventEmitter {
-  readonly #live = new Map<number, { tracked: TrackedConnection; abortReason?: { reason: string; policy?: string | undefined } }>();
+  readonly #live = new Map<number, Tracked>();
   readonly #logger: Logger;
   readonly #metrics: TcpMetrics;
 
@@ -61,42 +101,30 @@ export class ConnectionTracker extends EventEmitter {
     this.#metrics = metrics;
   }
 
-  open(init: ConnectionInit, abort: (reason: string) => void): TrackedConnection {
+  /** `bytes`: the counters the relay counts into, when the relay was given them before this open. */
+  open(init: ConnectionInit, abort: (reason: string) => void, bytes: RelayCounters = { bytesAToB: 0, bytesBToA: 0 }): TrackedConnection {
     const record: ConnectionRecord = { ...init, id: nextId++, startedAt: Date.now(), bytesSent: 0, bytesRecv: 0 };
-    const labels = this.#labels(record, '-');
-    this.#metrics.add('istio_tcp_connections_opened_total', labels);
-    let finished = false;
-    const entry: { tracked: TrackedConnection; abortReason?: { reason: string; policy?: string | undefined } } = {
-      tracked: {
-        record,
-        onBytes: (direction, bytes) => {
-          if (direction === 'sent') record.bytesSent += bytes;
-          else record.bytesRecv += bytes;
-        },
-        abort: (reason, policy) => {
-          if (finished) return;
-          entry.abortReason = { reason, policy };
-          abort(reason);
-        },
-        finish: (outcome = {}) => {
-          if (finished) return;
-          finished = true;
-          this.#live.delete(record.id);
-          const error = entry.abortReason?.reason ?? outcome.error;
-          const policy = entry.abortReason?.policy ?? record.policy;
-          const flags = outcome.responseFlag ?? (error ? 'UF' : '-');
-          const closedLabels = this.#labels(record, entry.abortReason ? 'UAEX' : flags);
-          this.#metrics.add('istio_tcp_connections_closed_total', closedLabels);
-          this.#metrics.add('istio_tcp_received_bytes_total', closedLabels, record.bytesSent);
-          this.#metrics.add('istio_tcp_sent_bytes_total', closedLabels, record.bytesRecv);
-          this.#access(record, { error, policy, durationMs: Date.now() - record.startedAt });
-          this.emit('close', { ...record, ...(error ? { error } : {}) });
-        },
-      },
-    };
-    this.#live.set(record.id, entry);
-    this.emit('open', { ...record });
-    return entry.tracked;
+    this.#metrics.add('istio_tcp_connections_opened_total', this.#labels(record, '-'));
+    const tracked = new Tracked(this, record, abort, bytes);
+    this.#live.set(record.id, tracked);
+    // A copy only for a listener (the admin's live view): most of the time there is none.
+    if (this.listenerCount('open') > 0) this.emit('open', { ...record });
+    return tracked;
+  }
+
+  /** Called once by a connection's `finish()`: metrics, the access log line, the live view. */
+  closed(tracked: Tracked, outcome: { error?: string | undefined; responseFlag?: string | undefined }): void {
+    const record = tracked.record;
+    this.#live.delete(record.id);
+    const error = tracked.abortReason?.reason ?? outcome.error;
+    const policy = tracked.abortReason?.policy ?? record.policy;
+    const flags = outcome.responseFlag ?? (error ? 'UF' : '-');
+    const closedLabels = this.#labels(record, tracked.abortReason ? 'UAEX' : flags);
+    this.#metrics.add('istio_tcp_connections_closed_total', closedLabels);
+    this.#metrics.add('istio_tcp_received_bytes_total', closedLabels, record.bytesSent);
+    this.#metrics.add('istio_tcp_sent_bytes_total', closedLabels, record.bytesRecv);
+    this.#access(record, { error, policy, durationMs: Date.now() - record.startedAt });
+    if (this.listenerCount('close') > 0) this.emit('close', { ...record, ...(error ? { error } : {}) });
   }
 
   /** Records a connection that was refused before any byte moved (policy, no upstream, bad request). */
@@ -109,11 +137,11 @@ export class ConnectionTracker extends EventEmitter {
   }
 
   list(): ConnectionRecord[] {
-    return [...this.#live.values()].map((e) => ({ ...e.tracked.record }));
+    return [...this.#live.values()].map(snapshot);
   }
 
   live(): TrackedConnection[] {
-    return [...this.#live.values()].map((e) => e.tracked);
+    return [...this.#live.values()];
   }
 
   #labels(record: ConnectionRecord, responseFlags: string): TcpLabels {

@@ -62,9 +62,7 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
   }
   const tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
   hooks.onEstablished?.();
-  const result = await relay(socket, upstream, {
-    onBytes: (direction, bytes) => tracked.onBytes(direction === 'aToB' ? 'sent' : 'recv', bytes),
-  });
+  const result = await relay(socket, upstream, { counters: tracked.bytes });
   const status = statusOf(result.error);
   tracked.finish({
     error: result.error ? describe(result.error) : undefined,
