@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { RelayCounters } from '@mesh/hbone-core';
 import type { ProxyLogger as Logger } from '@mesh/log';
-import type { TcpLabels, TcpMetrics } from '../metrics/metrics.js';
+import { seriesKey, type TcpLabels, type TcpMetrics } from '../metrics/metrics.js';
 
 export type Direction = 'outbound' | 'inbound';
 
@@ -120,9 +120,10 @@ export class ConnectionTracker extends EventEmitter {
     const policy = tracked.abortReason?.policy ?? record.policy;
     const flags = outcome.responseFlag ?? (error ? 'UF' : '-');
     const closedLabels = this.#labels(record, tracked.abortReason ? 'UAEX' : flags);
-    this.#metrics.add('istio_tcp_connections_closed_total', closedLabels);
-    this.#metrics.add('istio_tcp_received_bytes_total', closedLabels, record.bytesSent);
-    this.#metrics.add('istio_tcp_sent_bytes_total', closedLabels, record.bytesRecv);
+    const key = seriesKey(closedLabels);
+    this.#metrics.add('istio_tcp_connections_closed_total', closedLabels, 1, key);
+    this.#metrics.add('istio_tcp_received_bytes_total', closedLabels, record.bytesSent, key);
+    this.#metrics.add('istio_tcp_sent_bytes_total', closedLabels, record.bytesRecv, key);
     this.#access(record, { error, policy, durationMs: Date.now() - record.startedAt });
     if (this.listenerCount('close') > 0) this.emit('close', { ...record, ...(error ? { error } : {}) });
   }
@@ -131,8 +132,9 @@ export class ConnectionTracker extends EventEmitter {
   refuse(init: ConnectionInit, error: string, responseFlag: string): void {
     const record: ConnectionRecord = { ...init, id: nextId++, startedAt: Date.now(), bytesSent: 0, bytesRecv: 0 };
     const labels = this.#labels(record, responseFlag);
-    this.#metrics.add('istio_tcp_connections_opened_total', labels);
-    this.#metrics.add('istio_tcp_connections_closed_total', labels);
+    const key = seriesKey(labels);
+    this.#metrics.add('istio_tcp_connections_opened_total', labels, 1, key);
+    this.#metrics.add('istio_tcp_connections_closed_total', labels, 1, key);
     this.#access(record, { error, policy: init.policy, durationMs: 0 });
   }
 
@@ -158,25 +160,24 @@ export class ConnectionTracker extends EventEmitter {
   }
 
   #access(record: ConnectionRecord, extra: { error?: string | undefined; policy?: string | undefined; durationMs: number }): void {
-    const fields: Record<string, unknown> = {
-      'src.addr': record.src.addr,
-      ...(record.src.identity ? { 'src.identity': record.src.identity } : {}),
-      ...(record.src.workload ? { 'src.workload': record.src.workload } : {}),
-      'dst.addr': record.dst.addr,
-      ...(record.dst.hboneAddr ? { 'dst.hbone_addr': record.dst.hboneAddr } : {}),
-      ...(record.dst.service ? { 'dst.service': record.dst.service } : {}),
-      ...(record.dst.identity ? { 'dst.identity': record.dst.identity } : {}),
-      ...(record.dst.workload ? { 'dst.workload': record.dst.workload } : {}),
-      direction: record.direction,
-      protocol: record.protocol === 'hbone' ? 'HBONE' : 'TCP',
-      ...(record.chain ? { chain: record.chain } : {}),
-      bytes_sent: record.bytesSent,
-      bytes_recv: record.bytesRecv,
-      duration: `${extra.durationMs}ms`,
-      ...(extra.policy ? { policy: extra.policy } : {}),
-      ...record.rbac,
-      ...(extra.error ? { error: extra.error } : {}),
-    };
+    // Set one by one rather than spread from conditional objects: this runs per connection.
+    const fields: Record<string, unknown> = { 'src.addr': record.src.addr };
+    if (record.src.identity) fields['src.identity'] = record.src.identity;
+    if (record.src.workload) fields['src.workload'] = record.src.workload;
+    fields['dst.addr'] = record.dst.addr;
+    if (record.dst.hboneAddr) fields['dst.hbone_addr'] = record.dst.hboneAddr;
+    if (record.dst.service) fields['dst.service'] = record.dst.service;
+    if (record.dst.identity) fields['dst.identity'] = record.dst.identity;
+    if (record.dst.workload) fields['dst.workload'] = record.dst.workload;
+    fields['direction'] = record.direction;
+    fields['protocol'] = record.protocol === 'hbone' ? 'HBONE' : 'TCP';
+    if (record.chain) fields['chain'] = record.chain;
+    fields['bytes_sent'] = record.bytesSent;
+    fields['bytes_recv'] = record.bytesRecv;
+    fields['duration'] = `${extra.durationMs}ms`;
+    if (extra.policy) fields['policy'] = extra.policy;
+    if (record.rbac) Object.assign(fields, record.rbac);
+    if (extra.error) fields['error'] = extra.error;
     this.#logger.log('access', extra.error ? 'warn' : 'info', extra.error ? 'connection failed' : 'connection complete', fields);
   }
 }
