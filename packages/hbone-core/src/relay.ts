@@ -22,11 +22,12 @@ export interface RelayResult extends RelayCounters {
 export interface RelayOptions {
   /**
    * Coalesce what arrives within one event-loop turn into one write (default true). The first
-   * chunk of a turn is written at once, so a lone small message pays no latency; from the second
-   * chunk of the turn on the writer is corked and flushed at the end of the turn. Node hands over
-   * TLS/HTTP2 data as many small chunks, and one write per chunk costs up to half the throughput
-   * (coalescing gave +50–65% in a measurement on this kind of machine when the data path was
-   * designed).
+   * chunk of a turn is written at once, so a lone small message pays no latency; the rest of the
+   * turn is corked and flushed together. Node hands over TLS/HTTP2 data as many small chunks,
+   * and one write per chunk costs up to half the throughput (coalescing gave +50–65% in a
+   * measurement on this kind of machine when the data path was designed). Corking only from a
+   * turn's second chunk on (one shared timer per turn) was measured and dropped:
+   * docs/performance.md, "ztunnel: where the time goes".
    */
   coalesce?: boolean;
   /** Bytes that may wait in one side's write buffer before the other side is paused. */
@@ -79,12 +80,20 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
     };
 
     const pump = (src: Duplex, dst: Duplex, aToB: boolean) => {
-      const coalescer = coalesce ? new TurnCoalescer(dst) : undefined;
+      let corked = false;
+      const uncork = () => {
+        corked = false;
+        dst.uncork();
+      };
       src.on('data', (chunk: Buffer) => {
         if (aToB) counters.bytesAToB += chunk.length;
         else counters.bytesBToA += chunk.length;
-        coalescer?.beforeWrite();
         const ok = dst.write(chunk);
+        if (coalesce && !corked) {
+          corked = true;
+          dst.cork();
+          setImmediate(uncork);
+        }
         // Pausing at every `false` (16 KiB for sockets) stops the HTTP/2 reader, and with it
         // its WINDOW_UPDATEs, many times per window: the pipe then idles half the time. Keep
         // reading until `maxBufferedBytes` wait in the writer; that still bounds memory.
@@ -94,7 +103,7 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
         }
       });
       const propagateEnd = () => {
-        coalescer?.flush();
+        if (corked) uncork();
         dst.end();
         if (--openDirections === 0) finishWhenClosed();
       };
@@ -145,60 +154,6 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
     pump(a, b, true);
     pump(b, a, false);
   });
-}
-
-/**
- * Corks a writer from the second chunk of an event-loop turn on, and uncorks it at the turn's
- * end. A turn is told apart by `turn`, which one shared `setImmediate` per turn advances (not one
- * per relay direction and turn), so a lone chunk — the usual case for request/response traffic —
- * costs neither a cork nor a timer of its own.
- */
-class TurnCoalescer {
-  readonly #dst: Duplex;
-  /** The turn of this writer's last chunk; -1: none yet. */
-  #lastTurn = -1;
-  #corked = false;
-
-  constructor(dst: Duplex) {
-    this.#dst = dst;
-  }
-
-  beforeWrite(): void {
-    if (this.#lastTurn !== turn) {
-      this.#lastTurn = turn;
-      endTurnSoon();
-      return;
-    }
-    if (this.#corked) return;
-    this.#corked = true;
-    this.#dst.cork();
-    corkedInTurn.push(this);
-  }
-
-  flush(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.#dst.uncork();
-  }
-}
-
-/** Advanced once per event-loop turn in which some relay wrote (see TurnCoalescer). */
-let turn = 0;
-let turnEnding = false;
-let corkedInTurn: TurnCoalescer[] = [];
-
-function endTurnSoon(): void {
-  if (turnEnding) return;
-  turnEnding = true;
-  setImmediate(endTurn);
-}
-
-function endTurn(): void {
-  turnEnding = false;
-  turn++;
-  const corked = corkedInTurn;
-  corkedInTurn = [];
-  for (const c of corked) c.flush();
 }
 
 /** node:http2 does not export its stream class; `rstCode` is a getter only its streams have. */
