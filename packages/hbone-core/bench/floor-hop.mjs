@@ -1,10 +1,10 @@
 // One process of the runtime-floor benchmark (floor.bench.mjs): the smallest two-hop relay that
-// Node's own modules allow, with no mesh code loaded — only `node:` modules. The bench forks it in
-// one of three roles and sends the configuration over IPC (certificates, windows, ports), so the
-// process loads nothing else:
+// Node's own modules allow, with no mesh code loaded — `node:` modules only (the echo role also
+// takes the benchmarks' echo and sink servers from scripts/bench-lib.mjs). The bench forks it in
+// one of three roles and sends the configuration over IPC (certificates, windows, ports):
 //
 //   echo  a TCP echo server, and a sink that counts bytes and answers the count on half-close
-//         (as apps/ztunnel/bench/pod-server.mjs does for the mesh benchmark)
+//         (the servers of apps/ztunnel/bench/pod-server.mjs, the mesh benchmark's pods)
 //   a     plain TCP in on loopback; per connection one HTTP/2 CONNECT stream on one pooled
 //         session over mutual TLS 1.3 (h2 ALPN) to hop b — ztunnel A's outbound path
 //   b     mutual TLS 1.3 + HTTP/2 server; per CONNECT stream a TCP connection to the
@@ -16,6 +16,7 @@
 import { connect as h2connect, createSecureServer, constants as h2 } from 'node:http2';
 import { connect as tcpConnect, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { countingSink, echoServer } from '../../../scripts/bench-lib.mjs';
 
 const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
 
@@ -47,17 +48,7 @@ function relayBoth(socket, stream, mode) {
 }
 
 function startEcho() {
-  const echo = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    socket.on('error', () => socket.destroy());
-    socket.pipe(socket);
-  });
-  const sink = createServer({ allowHalfOpen: true }, (socket) => {
-    socket.on('error', () => socket.destroy());
-    let bytes = 0;
-    socket.on('data', (chunk) => (bytes += chunk.length));
-    socket.on('end', () => socket.end(`${bytes}\n`));
-  });
-  return Promise.all([listen(echo), listen(sink)]).then(([echoPort, sinkPort]) => ({ echoPort, sinkPort }));
+  return Promise.all([listen(echoServer()), listen(countingSink())]).then(([echoPort, sinkPort]) => ({ echoPort, sinkPort }));
 }
 
 /** Hop b: the same TLS and HTTP/2 settings as @mesh/hbone-core's HboneServer. */

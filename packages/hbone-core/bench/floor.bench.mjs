@@ -16,7 +16,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES, SERVER_MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } from '@mesh/hbone-core/constants';
 import { createTestCa } from '@mesh/pki/testing';
-import { createRecorder, median, percentile } from '../../../scripts/bench-lib.mjs';
+import { createRecorder, median, percentile, pingPong, sinkThroughput, steadyRequests } from '../../../scripts/bench-lib.mjs';
 
 const HOP = fileURLToPath(new URL('./floor-hop.mjs', import.meta.url));
 const MODES = ['pipe', 'data'];
@@ -46,77 +46,6 @@ const tcp = (port) =>
     const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true }, () => resolve(s));
     s.once('error', reject);
   });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** One connection to the sink: `bytes` out, half-close, the sink's count back; Gbit/s. */
-async function throughput(port, bytes) {
-  const socket = await tcp(port);
-  const block = Buffer.alloc(MiB, 7);
-  const reply = new Promise((resolve) => {
-    let text = '';
-    socket.on('data', (c) => (text += c));
-    socket.on('end', () => resolve(text));
-  });
-  const t0 = process.hrtime.bigint();
-  for (let sent = 0; sent < bytes; sent += block.length) if (!socket.write(block)) await new Promise((r) => socket.once('drain', r));
-  socket.end();
-  const counted = Number(await reply);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  socket.destroy();
-  if (counted !== bytes) throw new Error(`sink counted ${counted} of ${bytes} bytes`);
-  return (bytes * 8) / seconds / 1e9;
-}
-
-/** 1-byte round trips on one connection; µs each. */
-async function pingPong(socket, rounds) {
-  const samples = [];
-  const one = Buffer.from([1]);
-  for (let i = 0; i < rounds; i++) {
-    const t0 = process.hrtime.bigint();
-    const got = new Promise((r) => socket.once('data', r));
-    socket.write(one);
-    await got;
-    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-  }
-  return samples;
-}
-
-/** mesh.bench.mjs's load: `rps` requests of 1 KiB, each answered by 1 KiB, spread over `conns` connections; µs each. */
-async function steadyRate(port, rps, seconds, conns = 10) {
-  const sockets = await Promise.all(Array.from({ length: conns }, () => tcp(port)));
-  const payload = Buffer.alloc(1024, 3);
-  const samples = [];
-  const intervalMs = (1000 * conns) / rps;
-  await Promise.all(
-    sockets.map(async (socket, i) => {
-      await sleep((i * intervalMs) / conns);
-      const end = Date.now() + seconds * 1000;
-      let next = Date.now();
-      while (Date.now() < end) {
-        const t0 = process.hrtime.bigint();
-        let got = 0;
-        await new Promise((resolve) => {
-          const onData = (c) => {
-            got += c.length;
-            if (got >= payload.length) {
-              socket.off('data', onData);
-              resolve();
-            }
-          };
-          socket.on('data', onData);
-          socket.write(payload);
-        });
-        samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-        next += intervalMs;
-        const wait = next - Date.now();
-        if (wait > 0) await sleep(wait);
-      }
-    }),
-  );
-  for (const s of sockets) s.destroy();
-  return samples;
-}
-
 const fixed = (x, digits = 0) => x.toFixed(digits);
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
@@ -156,9 +85,9 @@ export async function run({ quick = false } = {}) {
     // Throughput of one connection, rounds alternating.
     const bytes = (quick ? 128 : 512) * MiB;
     const reps = quick ? 1 : 3;
-    for (const n of names) await throughput(paths[n].sink, 32 * MiB); // warm-up
+    for (const n of names) await sinkThroughput(() => tcp(paths[n].sink), 32 * MiB); // warm-up
     const gbps = by(() => []);
-    for (let i = 0; i < reps; i++) for (const n of names) gbps[n].push(await throughput(paths[n].sink, bytes));
+    for (let i = 0; i < reps; i++) for (const n of names) gbps[n].push(await sinkThroughput(() => tcp(paths[n].sink), bytes));
     const bestThroughput = MODES.reduce((best, m) => (median(gbps[m]) > median(gbps[best]) ? m : best));
     record('floor: throughput, one connection', median(gbps[bestThroughput]), 'Gbit/s', {
       baseline: median(gbps.direct),
@@ -198,7 +127,7 @@ export async function run({ quick = false } = {}) {
       for (const n of names) {
         const before = await readCpu();
         const t0 = Date.now();
-        const samples = await steadyRate(paths[n].echo, 1000, seconds);
+        const samples = await steadyRequests(() => tcp(paths[n].echo), 1000, seconds);
         const after = await readCpu();
         p90s[n].push(percentile(samples, 90));
         requests[n] += samples.length;
