@@ -3,8 +3,8 @@
 //
 //   client ──TCP──▶ hop a ══ HTTP/2 CONNECT over mutual TLS 1.3 (one pooled session) ══▶ hop b ──TCP──▶ echo / sink
 //
-// Each hop is a process of its own (floor-hop.mjs, only `node:` modules), as the two ztunnels
-// are, with @mesh/hbone-core's flow-control windows and frame size and ztunnel's V8 flags; the
+// Each hop is a process of its own (floor-hop.mjs: `node:` modules, no mesh code), as the two
+// ztunnels are, with @mesh/hbone-core's flow-control windows and frame size and ztunnel's V8 flags; the
 // relay is `pipe()` both ways or a bare `data` listener, both measured, the better of the two
 // taken as the floor. Every figure alternates rounds with the direct path (client → echo / sink
 // on loopback) in the same run, and uses the load of apps/ztunnel/bench/mesh.bench.mjs, so the
