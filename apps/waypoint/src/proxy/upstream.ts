@@ -16,7 +16,7 @@ import { MeshError } from '@mesh/errors';
 import { parseAuthority, type HbonePool } from '@mesh/hbone-core';
 import type { Endpoint, OriginateModel } from '../config/model.js';
 import type { AttemptFailure } from '../routing/policy.js';
-import { asByteStream } from './byte-stream.js';
+import { asByteStream, asHttpSocket } from './byte-stream.js';
 
 export interface UpstreamContext {
   readonly pool: HbonePool;
@@ -76,7 +76,7 @@ export class UpstreamAgents {
       // The agent's connections are tunnels (or plain TCP to an endpoint outside the mesh).
       (agent as unknown as { createConnection: unknown }).createConnection = (_opts: unknown, done: (err: Error | null, stream?: Duplex) => void) => {
         openUpstream(ctx, endpoint, source).then(
-          (stream) => done(null, asByteStream(stream)),
+          (stream) => done(null, asHttpSocket(stream)),
           (err: unknown) => done(connectFailure(err, endpoint)),
         );
         return undefined;
