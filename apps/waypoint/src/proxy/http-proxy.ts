@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { RbacShadowStats } from '@mesh/envoy-config';
 import { relay } from '@mesh/hbone-core';
 import type { ClusterModel, Endpoint, HttpChain } from '../config/model.js';
@@ -242,18 +242,38 @@ export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req
   const length = response.headers['content-length'];
   if (length !== undefined) headers['content-length'] = length;
   writeHead(res, response.status, headers);
-  response.body.on('data', (chunk: Buffer) => (record.bytesSent += chunk.length));
-  await new Promise<void>((resolve) => {
-    response.body.pipe(res as NodeJS.WritableStream);
-    response.body.once('end', resolve);
-    response.body.once('error', () => {
+  await forwardBody(response.body, res, length === undefined ? -1 : Number(length), record);
+  outcome.extra['bytes_recv'] = body.length;
+  record.finish(response.status, outcome.extra);
+}
+
+/**
+ * The upstream's body to the client, with backpressure. The chunk that completes the length the
+ * head announced goes out with `res.end(chunk)`: node:http then writes head, body and end as one
+ * batch (a `write` and an `end` add an empty chunk to it), and no pipe's listeners are set up and
+ * taken down per request (docs/performance.md, "The waypoint: where the time goes").
+ */
+function forwardBody(body: Readable, res: Res, expectedLength: number, record: RequestRecord): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const out = res as ServerResponse;
+    body.on('data', (chunk: Buffer) => {
+      record.bytesSent += chunk.length;
+      if (record.bytesSent === expectedLength) out.end(chunk);
+      else if (!out.write(chunk)) {
+        body.pause();
+        out.once('drain', () => body.resume());
+      }
+    });
+    body.once('end', () => {
+      if (!out.writableEnded) out.end();
+      resolve();
+    });
+    body.once('error', () => {
       res.destroy();
       resolve();
     });
     res.once('close', resolve);
   });
-  outcome.extra['bytes_recv'] = body.length;
-  record.finish(response.status, outcome.extra);
 }
 
 type AttemptsResult =
