@@ -256,7 +256,10 @@ export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req
 function forwardBody(body: Readable, res: Res, expectedLength: number, record: RequestRecord): Promise<void> {
   return new Promise<void>((resolve) => {
     const out = res as ServerResponse;
+    let closed = false;
     body.on('data', (chunk: Buffer) => {
+      // The client is gone: nothing more is written (as pipe stops on the destination's close).
+      if (closed) return;
       record.bytesSent += chunk.length;
       if (record.bytesSent === expectedLength) out.end(chunk);
       else if (!out.write(chunk)) {
@@ -272,7 +275,11 @@ function forwardBody(body: Readable, res: Res, expectedLength: number, record: R
       res.destroy();
       resolve();
     });
-    res.once('close', resolve);
+    res.once('close', () => {
+      closed = true;
+      if (!body.readableEnded) body.pause();
+      resolve();
+    });
   });
 }
 
