@@ -55,7 +55,7 @@ async function snapshots(bench, ztunnels) {
     const pid = z.child.pid;
     console.log(`${node} idle: RSS ${rssMiB(pid).toFixed(1)} MiB (anonymous ${statusMiB(pid, 'RssAnon').toFixed(1)}, file-backed ${statusMiB(pid, 'RssFile').toFixed(1)})`);
     console.log(`  V8 heap: ${await heapLine(bench, node)}`);
-    for (const [name, kib] of mappings(pid).slice(0, 8)) console.log(`  ${(kib / 1024).toFixed(1).padStart(6)} MiB  ${name}`);
+    for (const [name, kib] of mappings(pid).slice(0, 10)) console.log(`  ${(kib / 1024).toFixed(1).padStart(6)} MiB  ${name}`);
   }
   const before = new Set(readdirSync(outDir));
   for (const [node, z] of Object.entries(ztunnels)) {
@@ -72,13 +72,16 @@ async function snapshots(bench, ztunnels) {
   }
 }
 
-/** RSS by mapping (/proc/<pid>/smaps), largest first: a file's path, or `[anon]`, `[heap]`, `[stack]`. */
+/**
+ * RSS by mapping (/proc/<pid>/smaps), largest first: a file's path, or `[anon]`, `[heap]`,
+ * `[stack]`; the node binary by permissions (`r-xp` its code, `r--p` read-only data such as ICU's).
+ */
 function mappings(pid) {
   const rss = new Map();
   let name = '';
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
-    if (head) name = head[1] || '[anon]';
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) name = head[2] === process.execPath ? `${head[2]} ${head[1]}` : head[2] || '[anon]';
     const m = /^Rss:\s+(\d+) kB/.exec(line);
     if (m) rss.set(name, (rss.get(name) ?? 0) + Number(m[1]));
   }

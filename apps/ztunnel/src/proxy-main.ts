@@ -81,7 +81,11 @@ async function main(): Promise<number> {
   const startup = setInterval(() => {
     if (!ztunnel.ready) return;
     clearInterval(startup);
-    setTimeout(releaseStartupMemory, STARTUP_SETTLE_MS).unref();
+    setTimeout(() => {
+      const rssBefore = process.memoryUsage.rss();
+      const { pauseMs } = releaseStartupMemory();
+      logger.log('proxy', 'info', 'released start-up memory', { pause_ms: pauseMs, rss_before: rssBefore, rss_after: process.memoryUsage.rss() });
+    }, STARTUP_SETTLE_MS).unref();
   }, READY_POLL_MS).unref();
   logger.log('proxy', 'info', 'ztunnel started', {
     node: config.nodeName,
