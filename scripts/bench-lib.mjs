@@ -105,6 +105,29 @@ export async function sinkThroughput(connect, bytes) {
   return (bytes * 8) / seconds / 1e9;
 }
 
+/**
+ * New connections per second to an echo server, `parallel` at a time for `seconds`: each connects,
+ * sends 1 byte, awaits the echo and closes — the connection set-up and tear-down cost, per round.
+ */
+export async function connectionsPerSecond(connect, seconds, parallel = 8) {
+  let done = 0;
+  const until = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (Date.now() < until) {
+        const socket = await connect();
+        await new Promise((r) => {
+          socket.once('data', r);
+          socket.write('x');
+        });
+        socket.destroy();
+        done++;
+      }
+    }),
+  );
+  return done / seconds;
+}
+
 /** `rps` requests of 1 KiB to an echo server, each awaiting its 1 KiB answer, spread over `conns` connections; µs each. */
 export async function steadyRequests(connect, rps, seconds, conns = 10) {
   const sockets = await Promise.all(Array.from({ length: conns }, () => connect()));

@@ -19,30 +19,13 @@
 //   steady 1,000 req/s of 1 KiB: added p90 latency, ztunnel CPU (vCPU per 1,000 req/s)
 //   ztunnel RSS with 1,000 open connections (each ztunnel)
 import { existsSync } from 'node:fs';
-import { createRecorder, pingPong, sinkThroughput, steadyRequests } from '../../../scripts/bench-lib.mjs';
+import { connectionsPerSecond as newConnections, createRecorder, pingPong, sinkThroughput, steadyRequests } from '../../../scripts/bench-lib.mjs';
 import { CLK_TCK, MiB, connectFrom, connectionsOpened, cpuTicks, createBenchMesh, median, pct, rssMiB, sleep, startProcess, statusMiB, ISTIOD_MAIN, ZTUNNEL_MAIN } from './bench-mesh.mjs';
 
 export const throughput = (netns, host, bytes) => sinkThroughput(() => connectFrom(netns, host, 9081), bytes);
 export { pingPong };
 
-export async function connectionsPerSecond(netns, host, seconds, parallel = 8) {
-  let done = 0;
-  const until = Date.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (Date.now() < until) {
-        const socket = await connectFrom(netns, host, 9080);
-        await new Promise((r) => {
-          socket.once('data', r);
-          socket.write('x');
-        });
-        socket.destroy();
-        done++;
-      }
-    }),
-  );
-  return done / seconds;
-}
+export const connectionsPerSecond = (netns, host, seconds, parallel = 8) => newConnections(() => connectFrom(netns, host, 9080), seconds, parallel);
 
 /** `rps` requests of 1 KiB per second spread over `conns` connections; latencies in µs. */
 export const steadyRate = (netns, host, rps, seconds, conns = 10) => steadyRequests(() => connectFrom(netns, host, 9080), rps, seconds, conns);

@@ -8,15 +8,16 @@
 // relay is `pipe()` both ways or a bare `data` listener, both measured, the better of the two
 // taken as the floor. Every figure alternates rounds with the direct path (client → echo / sink
 // on loopback) in the same run, and uses the load of apps/ztunnel/bench/mesh.bench.mjs, so the
-// rows compare with its `added latency p50`, `ztunnel A/B CPU per 1,000 req/s` and `throughput,
-// one connection A → B`, and carry issue 14's targets: whether even the floor meets them.
+// rows compare with its `added latency p50`, `ztunnel A/B CPU per 1,000 req/s`, `throughput,
+// one connection A → B` and `connections per second (8 parallel)`, and carry issue 14's targets:
+// whether even the floor meets them.
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES, SERVER_MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } from '@mesh/hbone-core/constants';
 import { createTestCa } from '@mesh/pki/testing';
-import { createRecorder, median, percentile, pingPong, sinkThroughput, steadyRequests } from '../../../scripts/bench-lib.mjs';
+import { connectionsPerSecond, createRecorder, median, percentile, pingPong, sinkThroughput, steadyRequests } from '../../../scripts/bench-lib.mjs';
 
 const HOP = fileURLToPath(new URL('./floor-hop.mjs', import.meta.url));
 const MODES = ['pipe', 'data'];
@@ -111,6 +112,35 @@ export async function run({ quick = false } = {}) {
     record('floor: added latency p50', p50[bestLatency] - p50.direct, 'µs', {
       target: { max: 80 },
       note: `1-byte ping-pong through both hops minus direct, best relay (${bestLatency}); p50 direct ${fixed(p50.direct)}, ${MODES.map((m) => `${m} ${fixed(p50[m])}`).join(', ')} µs; ${env()}`,
+    });
+
+    // New connections, 8 in parallel (connect, 1 byte each way, close): 1-second rounds
+    // alternating, as mesh.bench.mjs's. Through the hops each client connection is one CONNECT
+    // stream on hop a's pooled session and one TCP connection from hop b to the echo server. Each
+    // hop's CPU is read around every round, as below.
+    const cpsRounds = 3;
+    const cpsSeconds = 1;
+    for (const n of names) await connectionsPerSecond(() => tcp(paths[n].echo), 0.25); // warm-up
+    const cps = by(() => []);
+    const connections = by(() => 0);
+    const connCpu = Object.fromEntries(MODES.map((m) => [m, { a: 0, b: 0 }]));
+    for (let i = 0; i < cpsRounds; i++) {
+      for (const n of names) {
+        const before = n === 'direct' ? undefined : { a: await hops[n].a.cpu(), b: await hops[n].b.cpu() };
+        const rate = await connectionsPerSecond(() => tcp(paths[n].echo), cpsSeconds);
+        cps[n].push(rate);
+        connections[n] += rate * cpsSeconds;
+        if (before) for (const h of ['a', 'b']) connCpu[n][h] += (await hops[n][h].cpu()) - before[h];
+      }
+    }
+    const connRate = by((n) => median(cps[n]));
+    const bestConn = MODES.reduce((best, m) => (connRate[m] > connRate[best] ? m : best));
+    // CPU seconds per 1,000 connections = vCPU at 1,000 connections/s.
+    const perConn1000 = (m, h) => connCpu[m][h] / (connections[m] / 1000);
+    record('floor: connections per second (8 parallel)', connRate[bestConn], 'conn/s', {
+      baseline: connRate.direct,
+      target: { ratio: true, min: 0.35 },
+      note: `best relay (${bestConn}); medians of ${cpsRounds} ${cpsSeconds}-second rounds: direct ${cps.direct.map((x) => fixed(x)).join('/')}, ${MODES.map((m) => `${m} ${cps[m].map((x) => fixed(x)).join('/')} (ratio ${fixed(connRate[m] / connRate.direct, 3)})`).join(', ')}; hop CPU per 1,000 connections ${MODES.map((m) => `${m}: a ${fixed(perConn1000(m, 'a'), 3)} b ${fixed(perConn1000(m, 'b'), 3)}`).join(', ')} vCPU·s; ${env()}`,
     });
 
     // Steady 1,000 req/s of 1 KiB on 10 connections, rounds alternating. Each hop's CPU is read
