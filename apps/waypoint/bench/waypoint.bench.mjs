@@ -16,9 +16,9 @@ import { FakeAdsServer } from '@mesh/xds/testing';
 import { goldenWaypointConfig, loopbackWaypointResources, openTunnel } from '@mesh/waypoint/testing';
 import { createRecorder, percentile } from '../../../scripts/bench-lib.mjs';
 
-const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
-const BACKEND = 'spiffe://cluster.local/ns/echo/sa/echo';
-const WAYPOINT = 'spiffe://cluster.local/ns/echo/sa/waypoint';
+export const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
+export const BACKEND = 'spiffe://cluster.local/ns/echo/sa/echo';
+export const WAYPOINT = 'spiffe://cluster.local/ns/echo/sa/waypoint';
 const V1 = 'inbound-vip|80|http|echo-v1.echo.svc.cluster.local';
 const V2 = 'inbound-vip|80|http|echo-v2.echo.svc.cluster.local';
 const ECHO = 'inbound-vip|80|http|echo.echo.svc.cluster.local';
@@ -36,7 +36,7 @@ function get(agent, path, headers = {}) {
 }
 
 /** Sequential latency samples (ms) into `into.samples`, then `total` requests with `concurrency` clients. */
-async function measure(agent, { warmup, sequential, total, concurrency }, into) {
+export async function measure(agent, { warmup, sequential, total, concurrency }, into) {
   for (let i = 0; i < warmup; i++) await get(agent, '/warm');
   for (let i = 0; i < sequential; i++) {
     const t0 = process.hrtime.bigint();
@@ -55,10 +55,10 @@ async function measure(agent, { warmup, sequential, total, concurrency }, into) 
   into.requests += total;
 }
 
-const summary = (m) => ({ p50: percentile(m.samples, 50), p99: percentile(m.samples, 99), rps: m.requests / m.seconds });
+export const summary = (m) => ({ p50: percentile(m.samples, 50), p99: percentile(m.samples, 99), rps: m.requests / m.seconds });
 
 /** A keep-alive agent whose connections are HBONE tunnels opened by `open`. */
-function tunnelAgent(open, maxSockets) {
+export function tunnelAgent(open, maxSockets) {
   // Idle connections close before the backend's keep-alive timeout (Node: 5 s), as the
   // waypoint's own upstream pools do; the paths take turns, so each sits idle for seconds.
   const agent = new Agent({ keepAlive: true, maxSockets, timeout: 4_000 });
@@ -72,11 +72,15 @@ function tunnelAgent(open, maxSockets) {
 // HTTP/1 over an HTTP/2 stream needs the same byte-stream adapter the waypoint uses.
 let asByteStream;
 
-export async function run({ quick = false } = {}) {
+/**
+ * The backend, the destination "ztunnel", the source's HBONE pool, the waypoint process and the
+ * three clients (direct, L4, through the waypoint), shared with waypoint-floor.bench.mjs; `close()`
+ * ends them all. `undefined` when the golden config is missing.
+ */
+export async function startPaths({ quick = false } = {}) {
   ({ asByteStream } = await import('@mesh/waypoint/testing'));
   const golden = goldenWaypointConfig('waypoint-echo');
-  if (!golden) return [{ name: 'skipped', value: 0, unit: '-', note: "istiod-lite's golden waypoint-echo.json is missing" }];
-  const { results, record } = createRecorder();
+  if (!golden) return undefined;
   // Per round; the three paths take turns, round after round, so load from elsewhere on the
   // machine hits each alike.
   const rounds = quick ? 2 : 4;
@@ -122,6 +126,13 @@ export async function run({ quick = false } = {}) {
       waiters.push({ kind: kind === 'start' ? 'ready' : kind, resolve });
       child.send({ kind, ...payload });
     });
+  const close = async () => {
+    child.kill();
+    pool.destroy();
+    ztunnel.destroy();
+    backend.close();
+    await ads.close();
+  };
   try {
     const { port: waypointPort } = await ask('start', { xds: ads.target });
     if (process.env.BENCH_DEBUG) console.error("waypoint ready", waypointPort);
@@ -144,9 +155,36 @@ export async function run({ quick = false } = {}) {
       () => openTunnel({ pool, sourceIdentity: SLEEP, waypoint: `127.0.0.1:${waypointPort}`, waypointIdentity: WAYPOINT, authority: '10.77.100.20:80' }),
       sizes.concurrency,
     );
+    /** The waypoint process's CPU time so far, ms. */
+    const waypointCpuMs = async () => {
+      const { cpu } = await ask('cpu');
+      return (cpu.user + cpu.system) / 1000;
+    };
+    return { sizes, rounds, ca, pool, ztunnelPort, backendAddr, agents: { direct, l4, viaWaypoint }, waypointCpuMs, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
 
-    const acc = () => ({ samples: [], seconds: 0, requests: 0 });
-    const runs = { direct: acc(), l4: acc(), waypoint: acc() };
+/** `measure`, and the CPU (ms) it took the proxy process (`proxyCpuMs`: its total so far) and this one. */
+export async function measureCpu(agent, sizes, into, proxyCpuMs) {
+  const before = await proxyCpuMs();
+  const benchBefore = process.cpuUsage();
+  await measure(agent, sizes, into);
+  const bench = process.cpuUsage(benchBefore);
+  return { proxyMs: (await proxyCpuMs()) - before, benchMs: (bench.user + bench.system) / 1000 };
+}
+
+export const accumulator = () => ({ samples: [], seconds: 0, requests: 0 });
+
+export async function run({ quick = false } = {}) {
+  const paths = await startPaths({ quick });
+  if (!paths) return [{ name: 'skipped', value: 0, unit: '-', note: "istiod-lite's golden waypoint-echo.json is missing" }];
+  const { sizes, rounds, agents: { direct, l4, viaWaypoint }, waypointCpuMs } = paths;
+  const { results, record } = createRecorder();
+  try {
+    const runs = { direct: accumulator(), l4: accumulator(), waypoint: accumulator() };
     let cpuMs = 0;
     // The client, both tunnel ends other than the waypoint's, and the backend run in this
     // process: its CPU over the waypoint rounds says whether the waypoint or the load generator
@@ -156,13 +194,9 @@ export async function run({ quick = false } = {}) {
       if (process.env.BENCH_DEBUG) console.error('round', round);
       await measure(direct, sizes, runs.direct);
       await measure(l4, sizes, runs.l4);
-      const before = (await ask('cpu')).cpu;
-      const benchBefore = process.cpuUsage();
-      await measure(viaWaypoint, sizes, runs.waypoint);
-      const benchUsed = process.cpuUsage(benchBefore);
-      const after = (await ask('cpu')).cpu;
-      cpuMs += (after.user + after.system - before.user - before.system) / 1000;
-      benchCpuMs += (benchUsed.user + benchUsed.system) / 1000;
+      const used = await measureCpu(viaWaypoint, sizes, runs.waypoint, waypointCpuMs);
+      cpuMs += used.proxyMs;
+      benchCpuMs += used.benchMs;
     }
     const [d, m, w] = [runs.direct, runs.l4, runs.waypoint].map(summary);
     const requests = rounds * (sizes.warmup + sizes.sequential + sizes.total);
@@ -179,11 +213,7 @@ export async function run({ quick = false } = {}) {
     record('bench process CPU per 1,000 waypoint requests', (benchCpuMs / requests) * 1000, 'ms', { note: 'client, source and destination tunnel ends, backend: the load generator of the waypoint rounds' });
     for (const a of [direct, l4, viaWaypoint]) a.destroy();
   } finally {
-    child.kill();
-    pool.destroy();
-    ztunnel.destroy();
-    backend.close();
-    await ads.close();
+    await paths.close();
   }
   return results;
 }

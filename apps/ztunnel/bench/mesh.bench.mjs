@@ -19,95 +19,16 @@
 //   steady 1,000 req/s of 1 KiB: added p90 latency, ztunnel CPU (vCPU per 1,000 req/s)
 //   ztunnel RSS with 1,000 open connections (each ztunnel)
 import { existsSync } from 'node:fs';
-import { createRecorder } from '../../../scripts/bench-lib.mjs';
+import { connectionsPerSecond as newConnections, createRecorder, pingPong, sinkThroughput, steadyRequests } from '../../../scripts/bench-lib.mjs';
 import { CLK_TCK, MiB, connectFrom, connectionsOpened, cpuTicks, createBenchMesh, median, pct, rssMiB, sleep, startProcess, statusMiB, ISTIOD_MAIN, ZTUNNEL_MAIN } from './bench-mesh.mjs';
 
-export async function throughput(netns, host, bytes) {
-  const socket = await connectFrom(netns, host, 9081);
-  const block = Buffer.alloc(MiB, 7);
-  const reply = new Promise((resolve) => {
-    let text = '';
-    socket.on('data', (c) => (text += c));
-    socket.on('end', () => resolve(text));
-  });
-  const t0 = process.hrtime.bigint();
-  for (let sent = 0; sent < bytes; sent += block.length) if (!socket.write(block)) await new Promise((r) => socket.once('drain', r));
-  socket.end();
-  const counted = Number(await reply);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  socket.destroy();
-  if (counted !== bytes) throw new Error(`sink counted ${counted} of ${bytes} bytes`);
-  return (bytes * 8) / seconds / 1e9;
-}
+export const throughput = (netns, host, bytes) => sinkThroughput(() => connectFrom(netns, host, 9081), bytes);
+export { pingPong };
 
-/** 1-byte round trips on one connection; µs each. */
-export async function pingPong(socket, rounds) {
-  const samples = [];
-  const one = Buffer.from([1]);
-  for (let i = 0; i < rounds; i++) {
-    const t0 = process.hrtime.bigint();
-    const got = new Promise((r) => socket.once('data', r));
-    socket.write(one);
-    await got;
-    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-  }
-  return samples;
-}
-
-export async function connectionsPerSecond(netns, host, seconds, parallel = 8) {
-  let done = 0;
-  const until = Date.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (Date.now() < until) {
-        const socket = await connectFrom(netns, host, 9080);
-        await new Promise((r) => {
-          socket.once('data', r);
-          socket.write('x');
-        });
-        socket.destroy();
-        done++;
-      }
-    }),
-  );
-  return done / seconds;
-}
+export const connectionsPerSecond = (netns, host, seconds, parallel = 8) => newConnections(() => connectFrom(netns, host, 9080), seconds, parallel);
 
 /** `rps` requests of 1 KiB per second spread over `conns` connections; latencies in µs. */
-export async function steadyRate(netns, host, rps, seconds, conns = 10) {
-  const sockets = await Promise.all(Array.from({ length: conns }, () => connectFrom(netns, host, 9080)));
-  const payload = Buffer.alloc(1024, 3);
-  const samples = [];
-  const intervalMs = (1000 * conns) / rps;
-  await Promise.all(
-    sockets.map(async (socket, i) => {
-      await sleep((i * intervalMs) / conns);
-      const end = Date.now() + seconds * 1000;
-      let next = Date.now();
-      while (Date.now() < end) {
-        const t0 = process.hrtime.bigint();
-        let got = 0;
-        await new Promise((resolve) => {
-          const onData = (c) => {
-            got += c.length;
-            if (got >= payload.length) {
-              socket.off('data', onData);
-              resolve();
-            }
-          };
-          socket.on('data', onData);
-          socket.write(payload);
-        });
-        samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-        next += intervalMs;
-        const wait = next - Date.now();
-        if (wait > 0) await sleep(wait);
-      }
-    }),
-  );
-  for (const s of sockets) s.destroy();
-  return samples;
-}
+export const steadyRate = (netns, host, rps, seconds, conns = 10) => steadyRequests(() => connectFrom(netns, host, 9080), rps, seconds, conns);
 
 /** A bare Node process (an empty event loop): the floor under the idle RSS. */
 async function bareNodeRssMiB() {

@@ -16,9 +16,13 @@ import { caSigner, type CertificateSigner, controlPlaneCredentials, controlPlane
 import { createProxyLogger } from '@mesh/log';
 import { startXds, ztunnelNode } from './xds/xds.js';
 import { Ztunnel } from './ztunnel.js';
+import { releaseStartupMemory } from './runtime.js';
 
 /** How long a stopping ztunnel lets open connections drain. */
 const DRAIN_TIMEOUT_MS = 1_000;
+/** How often start-up checks whether ztunnel is ready, and how long after that it releases start-up memory (runtime.ts). */
+const READY_POLL_MS = 250;
+const STARTUP_SETTLE_MS = 500;
 
 async function main(): Promise<number> {
   const commandLine = readEntryCommandLine('ztunnel', () => parseConfig(process.argv.slice(2), process.env), HELP_TEXT);
@@ -73,6 +77,16 @@ async function main(): Promise<number> {
   // istiod-lite is the CA too: once its stream is back, certificates whose renewal failed while it
   // was away are asked for at once (they may have expired meanwhile).
   const xds = startXds({ target: config.xdsAddress, protocol: config.xdsProtocol, credentials, nodeName: config.nodeName, adminMetadata, store: ztunnel.store, logger, onConnected: () => ztunnel.certs.retryFailedNow() });
+  // Once ready (listening, first full config, certificates) and settled: start-up's garbage goes.
+  const startup = setInterval(() => {
+    if (!ztunnel.ready) return;
+    clearInterval(startup);
+    setTimeout(() => {
+      const rssBefore = process.memoryUsage.rss();
+      const { pauseMs } = releaseStartupMemory();
+      logger.log('proxy', 'info', 'released start-up memory', { pause_ms: pauseMs, rss_before: rssBefore, rss_after: process.memoryUsage.rss() });
+    }, STARTUP_SETTLE_MS).unref();
+  }, READY_POLL_MS).unref();
   logger.log('proxy', 'info', 'ztunnel started', {
     node: config.nodeName,
     mode: config.captureMode,

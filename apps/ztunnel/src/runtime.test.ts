@@ -1,5 +1,6 @@
+import { getHeapSpaceStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { planRelaunch, ZTUNNEL_V8_FLAGS } from './runtime.js';
+import { planRelaunch, releaseStartupMemory, ZTUNNEL_V8_FLAGS } from './runtime.js';
 
 const NODE = '/usr/bin/node';
 const MAIN = '/app/dist/main.js';
@@ -21,5 +22,21 @@ describe('planRelaunch', () => {
     expect(planRelaunch(NODE, ['--max-semi-space-size=64'], [NODE, MAIN], {})).toBeUndefined();
     expect(planRelaunch(NODE, ['--max_semi_space_size=64'], [NODE, MAIN], {})).toBeUndefined();
     expect(planRelaunch(NODE, [], [NODE, MAIN], { NODE_OPTIONS: '--max-old-space-size=512 --max-semi-space-size=8' })).toBeUndefined();
+  });
+});
+
+describe('releaseStartupMemory', () => {
+  const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.physical_space_size;
+
+  it('shrinks the young generation that start-up grew, and leaves no global gc behind', () => {
+    let survivors: object[] = [];
+    for (let i = 0; i < 1_000_000; i++) {
+      survivors.push({ i });
+      if (survivors.length > 100_000) survivors = [];
+    }
+    const grown = newSpace();
+    releaseStartupMemory();
+    expect(newSpace()).toBeLessThan(grown);
+    expect('gc' in globalThis).toBe(false);
   });
 });

@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { HbonePool, createHboneSecureContext } from '@mesh/hbone-core';
 import { createTestCa } from '@mesh/pki/testing';
-import { createRecorder, median, percentile } from '../../../scripts/bench-lib.mjs';
+import { createRecorder, median, percentile, pingPong } from '../../../scripts/bench-lib.mjs';
 
 const CLIENT = 'spiffe://cluster.local/ns/default/sa/sleep';
 const SERVER = 'spiffe://cluster.local/ns/default/sa/reviews';
@@ -49,19 +49,6 @@ const tcp = (port) =>
     const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true }, () => resolve(s));
     s.once('error', reject);
   });
-
-async function pingPong(stream, rounds) {
-  const samples = [];
-  const one = Buffer.from([1]);
-  for (let i = 0; i < rounds; i++) {
-    const t0 = process.hrtime.bigint();
-    const got = new Promise((r) => stream.once('data', r));
-    stream.write(one);
-    await got;
-    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-  }
-  return samples; // µs
-}
 
 export async function run({ quick = false } = {}) {
   const ca = createTestCa();

@@ -1,8 +1,18 @@
 /**
- * Node's HTTP/1 client and server write the head as latin1 strings through `writev`; an HTTP/2
- * stream (our HBONE tunnel) corrupts such mixed string/buffer batches (seen on Node 20: garbage
- * instead of the request line). `asByteStream` puts a plain Duplex in front that turns every
- * write into a Buffer and writes chunks one by one, with backpressure both ways.
+ * The tunnel (an HTTP/2 stream) as the connection of Node's HTTP/1 client and server.
+ *
+ * `asHttpSocket` gives them the stream itself: on Node 24 an `Http2Stream` takes the mixed
+ * latin1-string/Buffer `writev` batches they write intact, has `setTimeout` with net.Socket's
+ * semantics, and they read it through 'data' events (it has no `_handle` for llhttp to consume).
+ * Only the socket switches they call on a kept-alive connection are missing; they are no-ops.
+ * The caller must leave the stream flowing: node:http attaches its 'data' listener but never
+ * resumes a stream that was paused explicitly (after sniffing): docs/performance.md, "The
+ * waypoint: where the time goes".
+ *
+ * `asByteStream` puts a plain Duplex in front instead (one more stream per tunnel, every chunk
+ * through both): on Node 20 the stream corrupted such mixed batches (garbage instead of the
+ * request line). It stays for the h2c sessions (node:http2 wraps a handle-less socket itself)
+ * and the tests' and bench's clients.
  */
 import { Duplex } from 'node:stream';
 
@@ -13,6 +23,22 @@ export interface ByteStream extends Duplex {
   setNoDelay(): this;
   ref(): this;
   unref(): this;
+}
+
+/** The stream itself, with the socket methods node:http calls on a kept-alive connection as no-ops. */
+export function asHttpSocket(stream: Duplex): ByteStream {
+  const socketLike = stream as ByteStream;
+  // Keep-alive and Nagle belong to the tunnel's TCP connection (configured by the pool); a
+  // stream keeps no event loop reference of its own (its session does).
+  socketLike.setKeepAlive = returnThis;
+  socketLike.setNoDelay = returnThis;
+  socketLike.ref = returnThis;
+  socketLike.unref = returnThis;
+  return socketLike;
+}
+
+function returnThis<T>(this: T): T {
+  return this;
 }
 
 export function asByteStream(inner: Duplex): ByteStream {

@@ -14,7 +14,7 @@ import { authorizationLog, authorizeConnection, recordAuthorization } from './au
 import { handleRequest, handleUpgrade, writeHead, type DownstreamContext, type ProxyDeps } from './http-proxy.js';
 import { applicationProtocolOf, sniffProtocol, type SniffedProtocol } from './sniff.js';
 import { openUpstream } from './upstream.js';
-import { asByteStream } from './byte-stream.js';
+import { asByteStream, asHttpSocket } from './byte-stream.js';
 
 /** How long to wait for a client's first bytes before treating the stream as TCP (server-speaks-first protocols). */
 export const SNIFF_TIMEOUT_MS = 1000;
@@ -138,10 +138,15 @@ export async function serveTunnel(deps: ConnectionDeps, tunnel: IncomingTunnel):
       });
     });
   }
-  const bytes = asByteStream(stream);
   await new Promise<void>((resolve) => {
     stream.once('close', resolve);
-    server.emit('connection', bytes);
+    if (protocol === 'h2c') server.emit('connection', asByteStream(stream));
+    else {
+      server.emit('connection', asHttpSocket(stream));
+      // sniff() paused the stream, and node:http's 'data' listener does not resume a stream
+      // paused explicitly (that was the hang of the first try: byte-stream.ts).
+      stream.resume();
+    }
   });
 }
 

@@ -11,8 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Duplex } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { Duplex, Readable } from 'node:stream';
 import type { RbacShadowStats } from '@mesh/envoy-config';
 import { relay } from '@mesh/hbone-core';
 import type { ClusterModel, Endpoint, HttpChain } from '../config/model.js';
@@ -22,7 +21,7 @@ import type { RequestMetrics } from '../metrics/metrics.js';
 import { backoffDelayMs, remainingMs, shouldRetry, type AttemptOutcome } from '../routing/policy.js';
 import { recordAuthorization } from './authorize.js';
 import { applyMutation, forwardableHeaders, planRequest, type ForwardPlan, type PlannedRequest, type RequestPlan } from './plan.js';
-import { UpstreamFailure, openUpstream, sendUpstream, tunnelDestination, type UpstreamContext, type UpstreamResponse } from './upstream.js';
+import { ExchangeCancel, UpstreamFailure, openUpstream, sendUpstream, tunnelDestination, type UpstreamContext, type UpstreamResponse } from './upstream.js';
 
 /** What the waypoint knows about the connection a request arrived on. */
 export interface DownstreamContext {
@@ -243,18 +242,45 @@ export async function handleRequest(deps: ProxyDeps, ctx: DownstreamContext, req
   const length = response.headers['content-length'];
   if (length !== undefined) headers['content-length'] = length;
   writeHead(res, response.status, headers);
-  response.body.on('data', (chunk: Buffer) => (record.bytesSent += chunk.length));
-  await new Promise<void>((resolve) => {
-    response.body.pipe(res as NodeJS.WritableStream);
-    response.body.once('end', resolve);
-    response.body.once('error', () => {
+  await forwardBody(response.body, res, length === undefined ? -1 : Number(length), record);
+  outcome.extra['bytes_recv'] = body.length;
+  record.finish(response.status, outcome.extra);
+}
+
+/**
+ * The upstream's body to the client, with backpressure. The chunk that completes the length the
+ * head announced goes out with `res.end(chunk)`: node:http then writes head, body and end as one
+ * batch (a `write` and an `end` add an empty chunk to it), and no pipe's listeners are set up and
+ * taken down per request (docs/performance.md, "The waypoint: where the time goes").
+ */
+function forwardBody(body: Readable, res: Res, expectedLength: number, record: RequestRecord): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const out = res as ServerResponse;
+    let closed = false;
+    body.on('data', (chunk: Buffer) => {
+      // The client is gone: nothing more is written (as pipe stops on the destination's close).
+      if (closed) return;
+      record.bytesSent += chunk.length;
+      if (record.bytesSent === expectedLength) out.end(chunk);
+      else if (!out.write(chunk)) {
+        body.pause();
+        out.once('drain', () => body.resume());
+      }
+    });
+    body.once('end', () => {
+      if (!out.writableEnded) out.end();
+      resolve();
+    });
+    body.once('error', () => {
       res.destroy();
       resolve();
     });
-    res.once('close', resolve);
+    res.once('close', () => {
+      closed = true;
+      if (!body.readableEnded) body.pause();
+      resolve();
+    });
   });
-  outcome.extra['bytes_recv'] = body.length;
-  record.finish(response.status, outcome.extra);
 }
 
 type AttemptsResult =
@@ -264,24 +290,36 @@ type AttemptsResult =
 /** Attempts under the retry policy; each under its per-try timeout, all under the route timeout. */
 async function attempts(deps: ProxyDeps, ctx: DownstreamContext, upstream: UpstreamContext, planned: ForwardPlan, body: Buffer, record: RequestRecord): Promise<AttemptsResult> {
   // No route timeout (0, as istiod-lite sets for waypoint routes by default) and no per-try
-  // timeout: no AbortController, timer or signal listener per request (they showed in the
-  // profile: docs/performance.md, "The waypoint: where the time goes").
+  // timeout: no timer and no cancel per request. With one: one timer, and an ExchangeCancel per
+  // attempt or backoff that the timer ends (AbortSignals showed in the profile:
+  // docs/performance.md, "The waypoint: where the time goes").
   const timeLeft = remainingMs(planned.timeoutMs, record.startedAt, performance.now());
-  const routeTimeout = Number.isFinite(timeLeft) ? new AbortController() : undefined;
-  const timer = routeTimeout ? setTimeout(() => routeTimeout.abort(), timeLeft) : undefined;
-  const routeSignal = routeTimeout?.signal;
+  let routeExpired = false;
+  /** What the route timeout ends now: the attempt or the backoff in progress. */
+  let current: ExchangeCancel | undefined;
+  const timer = Number.isFinite(timeLeft)
+    ? setTimeout(() => {
+        routeExpired = true;
+        current?.cancel(new Error('route timeout'));
+      }, timeLeft)
+    : undefined;
   const timedOut = (attempt: number) => ({ local: { status: 504, body: 'upstream request timeout\n', flags: 'UT' }, extra: { attempts: attempt } });
   const perTryMs = planned.retry?.perTryTimeoutMs;
+  const cancellable = timer !== undefined || perTryMs !== undefined;
   const source = { host: ctx.service, baggage: ctx.baggage };
   try {
     for (let attempt = 1; ; attempt++) {
       const endpoint = deps.pickEndpoint(planned.cluster.name, deps.model.endpoints.get(planned.cluster.name) ?? []);
       if (!endpoint) return { local: { status: 503, body: 'no healthy upstream\n', flags: 'UH' }, extra: { attempts: attempt } };
       record.endpoint(endpoint, upstream);
-      // A per-try timeout adds its own signal; without one the route's (if any) is the attempt's.
-      const perTry = perTryMs ? new AbortController() : undefined;
-      const perTryTimer = perTry ? setTimeout(() => perTry.abort(), perTryMs) : undefined;
-      const signal = perTry ? (routeSignal ? AbortSignal.any([routeSignal, perTry.signal]) : perTry.signal) : routeSignal;
+      const cancel = cancellable ? (current = new ExchangeCancel()) : undefined;
+      let tryExpired = false;
+      const perTryTimer = perTryMs
+        ? setTimeout(() => {
+            tryExpired = true;
+            cancel?.cancel(new Error('per-try timeout'));
+          }, perTryMs)
+        : undefined;
       let outcome: AttemptOutcome;
       let response: UpstreamResponse | undefined;
       let error: string | undefined;
@@ -291,12 +329,12 @@ async function attempts(deps: ProxyDeps, ctx: DownstreamContext, upstream: Upstr
           path: planned.path,
           headers: { ...planned.headers, 'x-envoy-attempt-count': String(attempt) },
           body,
-          ...(signal ? { signal } : {}),
+          ...(cancel ? { cancel } : {}),
         });
         outcome = { status: response.status };
       } catch (err) {
-        if (routeSignal?.aborted) return timedOut(attempt);
-        outcome = { failure: perTry?.signal.aborted ? 'timeout' : err instanceof UpstreamFailure ? err.failure : 'reset' };
+        if (routeExpired) return timedOut(attempt);
+        outcome = { failure: tryExpired ? 'timeout' : err instanceof UpstreamFailure ? err.failure : 'reset' };
         error = (err as Error).message;
       } finally {
         if (perTryTimer) clearTimeout(perTryTimer);
@@ -310,12 +348,23 @@ async function attempts(deps: ProxyDeps, ctx: DownstreamContext, upstream: Upstr
       response?.body.resume();
       response?.body.destroy();
       const retry = planned.retry;
-      if (retry) await sleep(backoffDelayMs(retry, attempt, deps.random()), undefined, routeSignal ? { signal: routeSignal } : {}).catch(() => undefined);
-      if (routeSignal?.aborted) return timedOut(attempt);
+      if (retry) await backoff(backoffDelayMs(retry, attempt, deps.random()), timer ? (current = new ExchangeCancel()) : undefined);
+      if (routeExpired) return timedOut(attempt);
     }
   } finally {
     if (timer) clearTimeout(timer);
   }
+}
+
+/** Waits `ms`, or less when `cancel` ends the wait (the route timeout). */
+function backoff(ms: number, cancel: ExchangeCancel | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    cancel?.onCancel(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** A copy of the request to a mirror cluster; its answer is dropped and never delays the request. */
@@ -323,15 +372,25 @@ function sendMirror(deps: ProxyDeps, ctx: DownstreamContext, upstream: UpstreamC
   const endpoint = deps.pickEndpoint(mirror.name, deps.model.endpoints.get(mirror.name) ?? []);
   if (!endpoint) return;
   const host = `${String(planned.headers['host'] ?? '')}${MIRROR_HOST_SUFFIX}`;
+  // The mirror's exchange, its answer's body included, ends at the route timeout (60 s without one).
+  const cancel = new ExchangeCancel();
+  const timer = setTimeout(() => cancel.cancel(new Error('mirror timeout')), planned.timeoutMs > 0 ? planned.timeoutMs : 60_000);
+  timer.unref();
   sendUpstream(upstream, endpoint, { host: ctx.service, baggage: ctx.baggage }, mirror.protocol, {
     method: planned.method,
     path: planned.path,
     headers: { ...planned.headers, host },
     body,
-    signal: AbortSignal.timeout(planned.timeoutMs > 0 ? planned.timeoutMs : 60_000),
+    cancel,
   }).then(
-    (response) => response.body.resume(),
-    (err: unknown) => deps.logger.log('proxy', 'debug', 'mirror failed', { cluster: mirror.name, error: (err as Error).message }),
+    (response) => {
+      response.body.once('close', () => clearTimeout(timer));
+      response.body.resume();
+    },
+    (err: unknown) => {
+      clearTimeout(timer);
+      deps.logger.log('proxy', 'debug', 'mirror failed', { cluster: mirror.name, error: (err as Error).message });
+    },
   );
 }
 

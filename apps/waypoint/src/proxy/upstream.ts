@@ -16,7 +16,7 @@ import { MeshError } from '@mesh/errors';
 import { parseAuthority, type HbonePool } from '@mesh/hbone-core';
 import type { Endpoint, OriginateModel } from '../config/model.js';
 import type { AttemptFailure } from '../routing/policy.js';
-import { asByteStream } from './byte-stream.js';
+import { asByteStream, asHttpSocket } from './byte-stream.js';
 
 export interface UpstreamContext {
   readonly pool: HbonePool;
@@ -76,7 +76,7 @@ export class UpstreamAgents {
       // The agent's connections are tunnels (or plain TCP to an endpoint outside the mesh).
       (agent as unknown as { createConnection: unknown }).createConnection = (_opts: unknown, done: (err: Error | null, stream?: Duplex) => void) => {
         openUpstream(ctx, endpoint, source).then(
-          (stream) => done(null, asByteStream(stream)),
+          (stream) => done(null, asHttpSocket(stream)),
           (err: unknown) => done(connectFailure(err, endpoint)),
         );
         return undefined;
@@ -165,7 +165,33 @@ export interface UpstreamRequest {
   readonly headers: OutgoingHttpHeaders;
   readonly body: Buffer;
   /** Ends the exchange (timeouts); none when the route has no timeout. */
-  readonly signal?: AbortSignal;
+  readonly cancel?: ExchangeCancel;
+}
+
+/**
+ * How the caller's timers (route, per-try, mirror timeout) end an exchange early: the exchange
+ * says how it is ended (`onCancel`), the timer calls `cancel`. A plain object per attempt instead
+ * of an AbortController, an `AbortSignal.any` and the signal listener node:http adds per request
+ * (docs/performance.md, "The waypoint: where the time goes").
+ */
+export class ExchangeCancel {
+  #end: ((reason: Error) => void) | undefined;
+  #reason: Error | undefined;
+
+  /** Ends the exchange (once); one registered later is ended as it registers. */
+  cancel(reason: Error): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    const end = this.#end;
+    this.#end = undefined;
+    end?.(reason);
+  }
+
+  /** Called by the exchange: `end` runs on cancel, at once when cancelled already. */
+  onCancel(end: (reason: Error) => void): void {
+    if (this.#reason) end(this.#reason);
+    else this.#end = end;
+  }
 }
 
 export interface UpstreamResponse {
@@ -176,8 +202,8 @@ export interface UpstreamResponse {
 
 /**
  * One exchange with the endpoint in the cluster's protocol. Resolves with the response head; the
- * body streams from it. Rejects with UpstreamFailure saying how it failed (the caller's abort
- * signal ends it too; the caller knows why).
+ * body streams from it. Rejects with UpstreamFailure saying how it failed (the caller's
+ * `cancel` ends it too; the caller knows why).
  */
 export function sendUpstream(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSource, protocol: 'http1' | 'h2c', req: UpstreamRequest): Promise<UpstreamResponse> {
   return protocol === 'h2c' ? sendH2c(ctx, endpoint, source, req) : sendHttp1(ctx, endpoint, source, req);
@@ -191,8 +217,8 @@ function sendHttp1(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelSourc
       path: req.path,
       headers: { ...req.headers, 'content-length': String(req.body.length) },
       agent: ctx.agents.agentFor(ctx, endpoint, source),
-      ...(req.signal ? { signal: req.signal } : {}),
     });
+    req.cancel?.onCancel((reason) => outgoing.destroy(reason));
     outgoing.once('finish', () => (sent = true));
     outgoing.once('response', (res) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res }));
     outgoing.once('error', (err) => {
@@ -209,7 +235,8 @@ async function sendH2c(ctx: UpstreamContext, endpoint: Endpoint, source: TunnelS
     const { host, ...rest } = req.headers;
     // No body: the HEADERS frame ends the stream (Node would do so itself for a GET).
     const empty = req.body.length === 0;
-    const stream = session.request({ ...rest, ':method': req.method, ':path': req.path, ':authority': String(host ?? endpoint.destination) }, req.signal ? { signal: req.signal, endStream: empty } : { endStream: empty });
+    const stream = session.request({ ...rest, ':method': req.method, ':path': req.path, ':authority': String(host ?? endpoint.destination) }, { endStream: empty });
+    req.cancel?.onCancel((reason) => stream.destroy(reason));
     let sent = empty;
     stream.once('finish', () => (sent = true));
     stream.once('response', (headers) => {
