@@ -9,7 +9,7 @@ export type { Authority, ConnectHeaderInput } from './headers.js';
 export { relay, abort } from './relay.js';
 export { forwardTunnel } from './forward.js';
 export type { ForwardOptions, ForwardResult } from './forward.js';
-export type { RelayResult, RelayOptions } from './relay.js';
+export type { RelayCounters, RelayResult, RelayOptions } from './relay.js';
 export { createHboneSecureContext } from './tls.js';
 export type { HboneCredentials } from './tls.js';
 export { HboneServer } from './server.js';

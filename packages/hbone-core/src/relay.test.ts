@@ -37,4 +37,50 @@ describe('relay', () => {
     expect(answer).toBe('bye');
     expect((await done).error).toBeUndefined();
   });
+
+  it('counts into the caller\'s counters while the bytes move (read, not pushed), and its result agrees', async () => {
+    const [downstreamClient, downstream] = await pair();
+    const [upstream, upstreamServer] = await pair();
+    const counters = { bytesAToB: 0, bytesBToA: 0 };
+    const done = relay(downstream, upstream, { counters });
+    downstreamClient.write('hello');
+    await once(upstreamServer, 'data');
+    // Mid-relay, nothing ended: the counters already say what moved.
+    await waitFor(() => counters.bytesAToB === 5, { what: 'the request bytes to be counted' });
+    upstreamServer.end('world!');
+    downstreamClient.end();
+    downstreamClient.resume();
+    upstreamServer.resume();
+    const result = await done;
+    expect(counters).toEqual({ bytesAToB: 5, bytesBToA: 6 });
+    expect(result).toEqual({ bytesAToB: 5, bytesBToA: 6 });
+  });
+
+  it('keeps order and loses nothing when chunks of one turn are coalesced, across turns and relays', async () => {
+    const pairs = await Promise.all([0, 1].map(async () => [...(await pair()), ...(await pair())] as const));
+    const received = pairs.map(([, , , upstreamServer]) => {
+      let text = '';
+      upstreamServer.setEncoding('utf8').on('data', (c: string) => (text += c));
+      return () => text;
+    });
+    const dones = pairs.map(([, downstream, upstream]) => relay(downstream, upstream));
+    let expected = '';
+    for (let turn = 0; turn < 20; turn++) {
+      // Several writes per turn on both relays: the first of a turn goes out at once, the rest corked.
+      for (let i = 0; i < 5; i++) {
+        const piece = `${turn}.${i};`;
+        expected += piece;
+        for (const [client] of pairs) client.write(piece);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    for (const [client] of pairs) client.end();
+    await Promise.all(pairs.map(([, , , upstreamServer]) => once(upstreamServer, 'end')));
+    for (const text of received) expect(text()).toBe(expected);
+    for (const [client, , , upstreamServer] of pairs) {
+      upstreamServer.end();
+      client.resume();
+    }
+    for (const done of dones) expect((await done).error).toBeUndefined();
+  });
 });

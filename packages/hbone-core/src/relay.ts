@@ -5,12 +5,16 @@ import type { Duplex } from 'node:stream';
 /** Default write-buffer bound per direction (see RelayOptions.maxBufferedBytes). */
 export const RELAY_MAX_BUFFERED_BYTES = 256 * 1024;
 
-/** What a relay moved, and how it ended. */
-export interface RelayResult {
+/** Bytes a relay moved so far, per direction: counted as they move, read whenever asked. */
+export interface RelayCounters {
   /** Bytes read from `a` and written to `b`. */
   bytesAToB: number;
   /** Bytes read from `b` and written to `a`. */
   bytesBToA: number;
+}
+
+/** What a relay moved, and how it ended. */
+export interface RelayResult extends RelayCounters {
   /** Set when either side failed or was reset; the other side was then reset too. */
   error?: Error;
 }
@@ -20,13 +24,19 @@ export interface RelayOptions {
    * Coalesce what arrives within one event-loop turn into one write (default true). The first
    * chunk of a turn is written at once, so a lone small message pays no latency; the rest of the
    * turn is corked and flushed together. Node hands over TLS/HTTP2 data as many small chunks,
-   * and one write per chunk costs up to half the throughput (coalescing gave +50–65% in a measurement on this kind of machine when the data path was designed).
+   * and one write per chunk costs up to half the throughput (coalescing gave +50–65% in a
+   * measurement on this kind of machine when the data path was designed). Corking only from a
+   * turn's second chunk on (one shared timer per turn) was measured and dropped:
+   * docs/performance.md, "ztunnel: where the time goes".
    */
   coalesce?: boolean;
   /** Bytes that may wait in one side's write buffer before the other side is paused. */
   maxBufferedBytes?: number;
-  /** Called as bytes move, for live tunnel statistics. Cheap: a number each. */
-  onBytes?: (direction: 'aToB' | 'bToA', bytes: number) => void;
+  /**
+   * Where to count the bytes as they move, for live tunnel statistics: the caller keeps the
+   * object and reads it when asked (a pull, so the data path makes no call per chunk).
+   */
+  counters?: RelayCounters;
 }
 
 /**
@@ -45,10 +55,10 @@ export interface RelayOptions {
  */
 export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise<RelayResult> {
   const coalesce = options.coalesce ?? true;
-  const onBytes = options.onBytes;
   const maxBuffered = options.maxBufferedBytes ?? RELAY_MAX_BUFFERED_BYTES;
+  const counters = options.counters ?? { bytesAToB: 0, bytesBToA: 0 };
   return new Promise((resolve) => {
-    const result: RelayResult = { bytesAToB: 0, bytesBToA: 0 };
+    let error: Error | undefined;
     let finished = false;
     let openDirections = 2;
     let settledSides = 0;
@@ -56,11 +66,11 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
     const finish = () => {
       if (finished) return;
       finished = true;
-      resolve(result);
+      resolve(error ? { bytesAToB: counters.bytesAToB, bytesBToA: counters.bytesBToA, error } : { bytesAToB: counters.bytesAToB, bytesBToA: counters.bytesBToA });
     };
     const fail = (err: Error) => {
       if (finished) return;
-      result.error ??= err;
+      error ??= err;
       abort(a);
       abort(b);
       finish();
@@ -69,17 +79,15 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
       if (++settledSides === 2) finish();
     };
 
-    const pump = (src: Duplex, dst: Duplex, direction: 'aToB' | 'bToA') => {
+    const pump = (src: Duplex, dst: Duplex, aToB: boolean) => {
       let corked = false;
       const uncork = () => {
         corked = false;
         dst.uncork();
       };
       src.on('data', (chunk: Buffer) => {
-        const n = chunk.length;
-        if (direction === 'aToB') result.bytesAToB += n;
-        else result.bytesBToA += n;
-        onBytes?.(direction, n);
+        if (aToB) counters.bytesAToB += chunk.length;
+        else counters.bytesBToA += chunk.length;
         const ok = dst.write(chunk);
         if (coalesce && !corked) {
           corked = true;
@@ -143,8 +151,8 @@ export function relay(a: Duplex, b: Duplex, options: RelayOptions = {}): Promise
       fail(new Error('peer reset the stream before the relay started'));
       return;
     }
-    pump(a, b, 'aToB');
-    pump(b, a, 'bToA');
+    pump(a, b, true);
+    pump(b, a, false);
   });
 }
 

@@ -89,6 +89,20 @@ describe.skipIf(!isRoot || process.platform !== 'linux')('socket options with CA
     server.close();
   });
 
+  it('createTcpSocket bound to an address leaves the port to connect() (IP_BIND_ADDRESS_NO_PORT), and connects', async () => {
+    const server = createServer((s) => s.resume());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const socket = createTcpSocket({ localAddress: '127.0.0.1' });
+    // Without the option bind() would have picked an ephemeral port already.
+    expect(socket.localPort).toBe(0);
+    await new Promise<void>((resolve, reject) => socket.connect(port, '127.0.0.1', resolve).once('error', reject));
+    expect(socket.localAddress).toBe('127.0.0.1');
+    expect(socket.localPort).toBeGreaterThan(0);
+    socket.destroy();
+    server.close();
+  });
+
   it('entering a namespace that does not exist fails cleanly and leaves us where we were', async () => {
     const err = await listenTransparent(createServer(), { host: '127.0.0.1', port: 0, netns: 'mt-does-not-exist' }).catch((e: unknown) => e);
     expect(hasCode(err, 'NETFILTER_ERR_SOCKOPT')).toBe(true);

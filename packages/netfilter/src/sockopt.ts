@@ -180,6 +180,25 @@ export interface TcpSocketOptions {
   readonly localPort?: number;
 }
 
+/** linux/in.h; not among the addon's constants. */
+const IP_BIND_ADDRESS_NO_PORT = 24;
+
+/**
+ * IP_BIND_ADDRESS_NO_PORT (Linux 4.2): a bind to an address with port 0 leaves the port to
+ * connect(), which may reuse any port not in use towards the same destination. Without it bind()
+ * must find a port no socket on that address holds — TIME_WAIT ones included — and the search
+ * grew with every connection a ztunnel opened from a client pod's address (17 % of ztunnel B's
+ * CPU, in bind, during the connections-per-second benchmark; docs/performance.md). Only a hint:
+ * where the kernel lacks it, bind() picks the port as before.
+ */
+function deferPortToConnect(native: SockoptAddon, fd: number): void {
+  try {
+    native.setsockoptInt(fd, native.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+  } catch {
+    // An older kernel: the port is chosen at bind, as without the option.
+  }
+}
+
 /**
  * An unconnected net.Socket whose options were set before bind and connect; call
  * `socket.connect(port, host)` on it as usual.
@@ -201,6 +220,7 @@ export function createTcpSocket(options: TcpSocketOptions = {}): Socket {
     }
     if (options.mark !== undefined) native.setsockoptInt(fd, native.SOL_SOCKET, native.SO_MARK, options.mark | 0);
     if (options.localAddress !== undefined || options.localPort !== undefined) {
+      if (!v6 && !options.localPort) deferPortToConnect(native, fd);
       native.bind(fd, options.localAddress ?? (v6 ? '::' : '0.0.0.0'), options.localPort ?? 0);
     }
     return new Socket({ fd });

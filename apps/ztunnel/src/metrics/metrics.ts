@@ -28,14 +28,21 @@ const METRICS = {
 } as const;
 export type TcpMetric = keyof typeof METRICS;
 
+/** The series' key of a label set: the values in TCP_LABELS order (concatenated; this runs per connection). */
+export function seriesKey(labels: TcpLabels): string {
+  let key = '';
+  for (const l of TCP_LABELS) key += `${labels[l]}\u0000`;
+  return key;
+}
+
 export class TcpMetrics {
   readonly #series = new Map<TcpMetric, Map<string, { labels: TcpLabels; value: number }>>();
 
-  add(metric: TcpMetric, labels: TcpLabels, value = 1): void {
+  /** `key`: `seriesKey(labels)`, when the caller adds to several metrics with the same labels. */
+  add(metric: TcpMetric, labels: TcpLabels, value = 1, key = seriesKey(labels)): void {
     if (value === 0 && metric !== 'istio_tcp_connections_opened_total') return;
     let series = this.#series.get(metric);
     if (!series) this.#series.set(metric, (series = new Map()));
-    const key = TCP_LABELS.map((l) => labels[l]).join('\u0000');
     const entry = series.get(key);
     if (entry) entry.value += value;
     else series.set(key, { labels: { ...labels }, value });

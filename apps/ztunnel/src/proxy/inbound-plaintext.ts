@@ -53,7 +53,7 @@ export function handleInboundPlaintext(ctx: ProxyContext, socket: Socket): void 
     socket.off('close', onClientGone);
     upstream.off('error', onConnectError);
     const tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
-    void relay(socket, upstream, { onBytes: (d, n) => tracked.onBytes(d === 'aToB' ? 'sent' : 'recv', n) }).then((result) =>
+    void relay(socket, upstream, { counters: tracked.bytes }).then((result) =>
       tracked.finish({ error: result.error ? describe(result.error) : undefined }),
     );
   });

@@ -82,14 +82,13 @@ export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): 
     authz: { target: plan.target, peerIdentity: tunnel.peerIdentity, sourceIp, plaintext: false },
   };
   const upstream = ctx.connectToPod(target.ip, target.port, sourceIp);
+  // The relay (tunnel = a, pod = b) counts into `bytes`; the record reads them when asked.
+  const bytes = { bytesAToB: 0, bytesBToA: 0 };
   let tracked: ReturnType<typeof ctx.tracker.open> | undefined;
   upstream.once('connect', () => {
-    tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
+    tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)), bytes);
   });
-  void forwardTunnel(tunnel, {
-    connectUpstream: () => upstream,
-    onBytes: (direction, bytes) => tracked?.onBytes(direction === 'aToB' ? 'sent' : 'recv', bytes),
-  }).then((result) => {
+  void forwardTunnel(tunnel, { connectUpstream: () => upstream, counters: bytes }).then((result) => {
     switch (result.outcome) {
       case 'refused':
         ctx.tracker.refuse(init, `upstream ${plan.target} refused the connection (${result.reason})`, 'UF');

@@ -62,9 +62,7 @@ export async function handleOutbound(ctx: ProxyContext, socket: Socket, addrs: C
   }
   const tracked = ctx.tracker.open(init, (reason) => upstream.destroy(new Error(reason)));
   hooks.onEstablished?.();
-  const result = await relay(socket, upstream, {
-    onBytes: (direction, bytes) => tracked.onBytes(direction === 'aToB' ? 'sent' : 'recv', bytes),
-  });
+  const result = await relay(socket, upstream, { counters: tracked.bytes });
   const status = statusOf(result.error);
   tracked.finish({
     error: result.error ? describe(result.error) : undefined,
@@ -111,12 +109,23 @@ function connectionInit(plan: OutboundPlan, addrs: ConnectionAddresses, workload
 
 /** W3C baggage with the source's workload metadata, for the destination's telemetry (docs/model.md, "HBONE"). */
 function sourceBaggage(identity: string, workload: string | undefined): Record<string, string> {
+  // The same few (identity, workload) pairs on every connection: parse each once. Bounded, since
+  // pods come and go; buildConnectHeaders only reads the object.
+  const key = workload === undefined ? identity : `${identity}\n${workload}`;
+  let baggage = baggageCache.get(key);
+  if (baggage) return baggage;
   const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(identity);
-  return {
+  baggage = {
     ...(m ? { 'k8s.namespace.name': m[1] as string, 'k8s.serviceaccount.name': m[2] as string } : {}),
     ...(workload ? { 'k8s.pod.name': workload } : {}),
   };
+  if (baggageCache.size >= BAGGAGE_CACHE_ENTRIES) baggageCache.clear();
+  baggageCache.set(key, baggage);
+  return baggage;
 }
+
+const BAGGAGE_CACHE_ENTRIES = 4096;
+const baggageCache = new Map<string, Record<string, string>>();
 
 async function openTunnel(
   ctx: ProxyContext,
@@ -143,7 +152,8 @@ async function openTunnel(
     sourcePort: addrs.src.port,
     ...(plan.service ? { host: plan.service } : {}),
     baggage: sourceBaggage(plan.sourceIdentity, workload),
-    extra: { ...plan.headers },
+    // The plan's own object, made for this connection; buildConnectHeaders only reads it.
+    extra: plan.headers,
     waitForResponse: !early,
   });
 }
