@@ -8,7 +8,12 @@
 //   a     plain TCP in on loopback; per connection one HTTP/2 CONNECT stream on one pooled
 //         session over mutual TLS 1.3 (h2 ALPN) to hop b — ztunnel A's outbound path
 //   b     mutual TLS 1.3 + HTTP/2 server; per CONNECT stream a TCP connection to the
-//         stream's :authority, 200 once it connects — ztunnel B's inbound path
+//         stream's :authority, 200 once it connects — ztunnel B's inbound path. A CONNECT to
+//         port 1 (OPEN_ONLY_PORT) is answered 200 at once with no upstream and ended when the
+//         client ends it, as the HBONE bench's peer does: the cost of an open alone
+//
+// The bench process opens its own session to hop b with `h2Session()` (the same one hop a
+// uses) to time those opens.
 //
 // The relay between a socket and a stream is either `src.pipe(dst)` both ways (`pipe`) or a bare
 // `data` listener that writes and pauses on backpressure (`data`). Both hops answer `cpu` with
@@ -16,7 +21,11 @@
 import { connect as h2connect, createSecureServer, constants as h2 } from 'node:http2';
 import { connect as tcpConnect, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { countingSink, echoServer } from '../../../scripts/bench-lib.mjs';
+
+/** A CONNECT to this port is answered 200 without an upstream (see the header). */
+export const OPEN_ONLY_PORT = 1;
 
 const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
 
@@ -74,6 +83,12 @@ async function startB({ tls, windows, mode }) {
     stream.on('error', () => {});
     const authority = headers[h2.HTTP2_HEADER_AUTHORITY];
     const colon = authority.lastIndexOf(':');
+    if (Number(authority.slice(colon + 1)) === OPEN_ONLY_PORT) {
+      stream.respond({ ':status': 200 });
+      stream.on('end', () => stream.end());
+      stream.resume();
+      return;
+    }
     const upstream = tcpConnect({ host: authority.slice(0, colon), port: Number(authority.slice(colon + 1)), allowHalfOpen: true, noDelay: true });
     upstream.once('error', () => stream.close(h2.NGHTTP2_CONNECT_ERROR));
     upstream.once('connect', () => {
@@ -84,8 +99,8 @@ async function startB({ tls, windows, mode }) {
   return { port: await listen(server) };
 }
 
-/** Hop a: one pooled session, the same TLS and HTTP/2 settings as @mesh/hbone-core's HbonePool. */
-async function startA({ tls, windows, mode, hopB, targets }) {
+/** One HTTP/2 session over mutual TLS 1.3 to hop b, the same TLS and HTTP/2 settings as @mesh/hbone-core's HbonePool. */
+export async function h2Session({ tls, windows, hopB }) {
   const socket = tlsConnect({
     host: '127.0.0.1',
     port: hopB,
@@ -110,6 +125,12 @@ async function startA({ tls, windows, mode, hopB, targets }) {
   });
   session.setLocalWindowSize(windows.connection);
   session.on('error', () => {});
+  return session;
+}
+
+/** Hop a: one pooled session to hop b. */
+async function startA({ tls, windows, mode, hopB, targets }) {
+  const session = await h2Session({ tls, windows, hopB });
   // One listener per target, as if ztunnel had captured a connection to that destination. The
   // stream is opened at once and bytes go before the 200 (ztunnel's early data on this path).
   const ports = {};
@@ -124,11 +145,14 @@ async function startA({ tls, windows, mode, hopB, targets }) {
 }
 
 const roles = { echo: startEcho, a: startA, b: startB };
-process.once('message', async (config) => {
-  process.send(await roles[config.role](config));
-  process.on('message', (msg) => {
-    if (msg === 'cpu') process.send({ cpu: process.cpuUsage() });
+// A role only when forked as a hop (the bench imports this module for h2Session()).
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  process.once('message', async (config) => {
+    process.send(await roles[config.role](config));
+    process.on('message', (msg) => {
+      if (msg === 'cpu') process.send({ cpu: process.cpuUsage() });
+    });
   });
-});
-// The bench ends this process; if the bench dies first, the IPC channel closes and so do we.
-process.on('disconnect', () => process.exit(0));
+  // The bench ends this process; if the bench dies first, the IPC channel closes and so do we.
+  process.on('disconnect', () => process.exit(0));
+}

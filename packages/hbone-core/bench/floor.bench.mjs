@@ -10,13 +10,16 @@
 // on loopback) in the same run, and uses the load of apps/ztunnel/bench/mesh.bench.mjs, so the
 // rows compare with its `added latency p50`, `ztunnel A/B CPU per 1,000 req/s`, `throughput,
 // one connection A → B` and `connections per second (8 parallel)`, and carry issue 14's targets:
-// whether even the floor meets them.
+// whether even the floor meets them. `floor: open stream p50` is hbone.bench.mjs's `open stream on
+// pooled connection p50` on node:http2 alone: this process opens CONNECT streams on its own warm
+// session to a hop b, which answers 200 without an upstream.
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES, SERVER_MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } from '@mesh/hbone-core/constants';
 import { createTestCa } from '@mesh/pki/testing';
+import { OPEN_ONLY_PORT, h2Session } from './floor-hop.mjs';
 import { connectionsPerSecond, createRecorder, median, percentile, pingPong, sinkThroughput, steadyRequests } from '../../../scripts/bench-lib.mjs';
 
 const HOP = fileURLToPath(new URL('./floor-hop.mjs', import.meta.url));
@@ -49,6 +52,41 @@ const tcp = (port) =>
   });
 const fixed = (x, digits = 0) => x.toFixed(digits);
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const elapsedUs = (t0) => Number(process.hrtime.bigint() - t0) / 1000;
+// A W3C traceparent, as @mesh/hbone-core's pool sends on every CONNECT (a fresh one there).
+const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+/**
+ * One open as HbonePool.open() and hbone.bench.mjs's loop do it on the wire: CONNECT (3 header
+ * fields) on the warm session, the 200, then a clean close (END_STREAM both ways, no RST_STREAM);
+ * µs until the 200.
+ */
+async function openAndClose(session, authority) {
+  const t0 = process.hrtime.bigint();
+  const stream = session.request({ ':method': 'CONNECT', ':authority': authority, traceparent: TRACEPARENT }, { endStream: false });
+  const closed = new Promise((resolve, reject) => {
+    stream.once('close', resolve);
+    stream.on('error', reject);
+  });
+  await new Promise((resolve, reject) => {
+    stream.once('response', resolve);
+    closed.catch(reject);
+  });
+  const us = elapsedUs(t0);
+  stream.end();
+  stream.resume();
+  await closed;
+  return us;
+}
+
+/** µs to a connected TCP socket on loopback, closed at once. */
+async function tcpConnectTime(port) {
+  const t0 = process.hrtime.bigint();
+  const socket = await tcp(port);
+  const us = elapsedUs(t0);
+  socket.destroy();
+  return us;
+}
 
 export async function run({ quick = false } = {}) {
   const ca = createTestCa();
@@ -64,6 +102,7 @@ export async function run({ quick = false } = {}) {
     return hop;
   };
   const { results, record } = createRecorder();
+  let openSession;
   try {
     const echo = start({ role: 'echo' });
     const { echoPort, sinkPort } = await echo.ready;
@@ -74,7 +113,7 @@ export async function run({ quick = false } = {}) {
       const b = start({ role: 'b', mode, windows: WINDOWS, tls: tlsOf(`hop-b-${mode}`) });
       const { port } = await b.ready;
       const a = start({ role: 'a', mode, windows: WINDOWS, tls: tlsOf(`hop-a-${mode}`), hopB: port, targets });
-      hops[mode] = { a, b, ports: await a.ready };
+      hops[mode] = { a, b, bPort: port, ports: await a.ready };
     }
     const paths = { direct: { echo: echoPort, sink: sinkPort } };
     for (const mode of MODES) paths[mode] = hops[mode].ports;
@@ -112,6 +151,27 @@ export async function run({ quick = false } = {}) {
     record('floor: added latency p50', p50[bestLatency] - p50.direct, 'µs', {
       target: { max: 80 },
       note: `1-byte ping-pong through both hops minus direct, best relay (${bestLatency}); p50 direct ${fixed(p50.direct)}, ${MODES.map((m) => `${m} ${fixed(p50[m])}`).join(', ')} µs; ${env()}`,
+    });
+
+    // Opening a stream on a warm session, one at a time (hbone.bench.mjs's open loop, its sample
+    // count), in blocks alternating with TCP connects on loopback (the baseline hbone.bench.mjs
+    // gives). Either relay mode's hop b serves: an open never reaches its relay.
+    openSession = await h2Session({ tls: tlsOf('bench-open'), windows: WINDOWS, hopB: hops[MODES[0]].bPort });
+    const openAuthority = `127.0.0.1:${OPEN_ONLY_PORT}`;
+    const opens = quick ? 300 : 2000;
+    const openSamples = [];
+    const connectSamples = [];
+    for (let i = 0; i < 200; i++) await openAndClose(openSession, openAuthority); // warm-up
+    for (let i = 0; i < 200; i++) await tcpConnectTime(echoPort);
+    for (let b = 0; b < blocks; b++) {
+      for (let i = 0; i < opens / blocks; i++) connectSamples.push(await tcpConnectTime(echoPort));
+      for (let i = 0; i < opens / blocks; i++) openSamples.push(await openAndClose(openSession, openAuthority));
+    }
+    openSession.close();
+    record('floor: open stream p50', median(openSamples), 'µs', {
+      baseline: median(connectSamples),
+      target: { max: 100 },
+      note: `CONNECT → 200 → clean close on a warm mTLS h2 session to hop b (no upstream), ${opens} sequential opens; p90 ${fixed(percentile(openSamples, 90))} µs; baseline: TCP connect on loopback (p50); ${env()}`,
     });
 
     // New connections, 8 in parallel (connect, 1 byte each way, close): 1-second rounds
@@ -183,6 +243,7 @@ export async function run({ quick = false } = {}) {
       note: `relay ${bestCpu}; p90 direct ${fixed(p90.direct)}, ${MODES.map((m) => `${m} ${fixed(p90[m])}`).join(', ')} µs (medians of the rounds' p90s); requests ${names.map((n) => `${n} ${requests[n]}`).join(', ')}`,
     });
   } finally {
+    openSession?.destroy();
     for (const p of processes) p.child.kill();
   }
   return results;
