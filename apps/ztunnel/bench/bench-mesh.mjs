@@ -10,10 +10,12 @@
 // Every pod runs pod-server.mjs (echo on 9080, byte-counting sink on 9081). `sampleMesh` adds the
 // sample mesh (examples/bookinfo) to the config, so each ztunnel holds what it would in the
 // walkthrough. Everything is removed by `cleanup()`, also on Ctrl-C, and namespaces a killed run
-// left (same tag) are removed first.
+// left (same tag) are removed first: each run records its pid (and the pid's start time) in
+// /run/mesh-bench/<prefix>.owner before it creates a namespace, and a namespace is swept only
+// when that owner is gone (or never recorded), so runs in progress do not break each other.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -220,6 +222,36 @@ function nodeArgsFromEnv() {
   return (process.env.BENCH_ZTUNNEL_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }
 
+/** Which process made the namespaces of a prefix: /run/mesh-bench/<prefix>.owner, "<pid> <start time>". */
+const OWNERS = '/run/mesh-bench';
+const ownerFile = (prefix) => join(OWNERS, `${prefix}owner`);
+
+/** A process's start time (field 22 of /proc/<pid>/stat), so a reused pid is not taken for the owner; undefined when it is gone. */
+function startTime(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function recordOwner(prefix) {
+  mkdirSync(OWNERS, { recursive: true });
+  writeFileSync(ownerFile(prefix), `${process.pid} ${startTime(process.pid)}\n`);
+}
+
+/** Whether the run that made a prefix's namespaces still runs (no record: a killed run of before, or one that never got going). */
+function ownerAlive(prefix) {
+  let record;
+  try {
+    record = readFileSync(ownerFile(prefix), 'utf8').trim().split(' ');
+  } catch {
+    return false;
+  }
+  const [pid, started] = record;
+  return startTime(Number(pid)) === started;
+}
+
 /**
  * Creates the topology (tag: two letters naming the benchmark; subnet: e.g. '10.78', ignored with
  * `sampleMesh`, which fixes it) and starts the pod servers; `startMesh()` adds istiod-lite and the
@@ -227,11 +259,16 @@ function nodeArgsFromEnv() {
  */
 export async function createBenchMesh({ tag, subnet: requestedSubnet, sampleMesh = false, withDirectPair = false }) {
   const subnet = sampleMesh ? SAMPLE_SUBNET : requestedSubnet;
+  const swept = new Set();
   for (const name of await listNamespaces(tag)) {
     const stale = new RegExp(`^(${tag}[0-9a-f]{4}-)`).exec(name)?.[1];
-    if (stale) await destroyTopology(stale);
+    if (!stale || swept.has(stale) || ownerAlive(stale)) continue;
+    swept.add(stale);
+    await destroyTopology(stale);
+    rmSync(ownerFile(stale), { force: true });
   }
   const prefix = `${tag}${randomBytes(2).toString('hex')}-`;
+  recordOwner(prefix);
   const dir = await mkdtemp(join(tmpdir(), `mesh-bench-${tag}-`));
   const processes = [];
   let creating;
@@ -243,6 +280,7 @@ export async function createBenchMesh({ tag, subnet: requestedSubnet, sampleMesh
     await Promise.all(processes.reverse().map((p) => p.stop({ graceful })));
     await creating?.catch(() => undefined);
     await destroyTopology(prefix).catch(() => undefined);
+    rmSync(ownerFile(prefix), { force: true });
     await rm(dir, { recursive: true, force: true });
   };
   // Interrupted (Ctrl-C, timeout): still kill the process groups and remove the namespaces.

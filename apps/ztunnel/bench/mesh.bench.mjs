@@ -16,6 +16,7 @@
 //   throughput of one connection A → B                        Gbit/s, mesh vs direct
 //   request/response latency (1-byte ping-pong) A → B, B → A   p50/p99 µs, and the added p50
 //   connections per second (connect, 1 byte each way, close)   8 in parallel
+//   ztunnel CPU per 1,000 new connections (each ztunnel, over the connections-per-second rounds)
 //   steady 1,000 req/s of 1 KiB: added p90 latency, ztunnel CPU (vCPU per 1,000 req/s)
 //   ztunnel RSS with 1,000 open connections (each ztunnel)
 import { existsSync } from 'node:fs';
@@ -125,13 +126,29 @@ export async function run({ quick = false } = {}) {
       }
     }
 
-    // New connections: alternate 1-second rounds.
+    // New connections: alternate 1-second rounds. Each ztunnel's CPU is read around the mesh
+    // rounds and divided by the connections they made.
     const cps = { direct: [], mesh: [] };
+    const connCpu = { a: 0, b: 0 };
+    let meshConnections = 0;
     for (let i = 0; i < (quick ? 1 : 3); i++) {
       cps.direct.push(await checked(direct, () => connectionsPerSecond(direct.client, direct.serverIp, 1)));
-      cps.mesh.push(await checked(mesh, () => connectionsPerSecond(mesh.client, mesh.serverIp, 1)));
+      const rate = await checked(mesh, async () => {
+        const before = { a: cpuTicks(pids.a), b: cpuTicks(pids.b) };
+        const perSecond = await connectionsPerSecond(mesh.client, mesh.serverIp, 1);
+        connCpu.a += cpuTicks(pids.a) - before.a;
+        connCpu.b += cpuTicks(pids.b) - before.b;
+        return perSecond;
+      });
+      meshConnections += rate; // 1-second rounds
+      cps.mesh.push(rate);
     }
     record('connections per second (8 parallel)', median(cps.mesh), 'conn/s', { baseline: median(cps.direct), target: { ratio: true, min: 0.35 } });
+    for (const [node, key] of [['A', 'a'], ['B', 'b']]) {
+      record(`ztunnel ${node} CPU per 1,000 connections`, connCpu[key] / CLK_TCK / (meshConnections / 1000), 's', {
+        note: `CPU seconds of ztunnel ${node} over the connections-per-second rounds per 1,000 connections made (${Math.round(meshConnections)}); the runtime's floor: ≈ 0.16 s per hop (\`pnpm bench floor\`)`,
+      });
+    }
 
     // Steady 1,000 req/s of 1 KiB, direct and mesh rounds alternating; medians of the p90s.
     // ztunnel CPU is read over both kinds of round: over the mesh rounds it is the cost of the

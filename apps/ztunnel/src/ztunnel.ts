@@ -33,7 +33,7 @@ import { handleInboundPlaintext } from './proxy/inbound-plaintext.js';
 import { handleInboundTunnel, serverCredentialsFor } from './proxy/inbound.js';
 import { handleOutbound } from './proxy/outbound.js';
 import { createWorkloadPool } from './proxy/pool.js';
-import { explicitSourceBinding, podConnector, transparentSourceBinding } from './proxy/source-bind.js';
+import { explicitSourceBinding, localWorkloadIps, podConnector, transparentSourceBinding } from './proxy/source-bind.js';
 import { handleSocks5 } from './proxy/socks5.js';
 
 export type ZtunnelOptions = Pick<
@@ -102,7 +102,7 @@ export class Ztunnel {
       connectTcp: (host, port) => connect({ host, port, allowHalfOpen: true, noDelay: true }),
       connectToPod: podConnector({
         transparent: options.captureMode === 'transparent',
-        isLocalWorkload: (ip) => localWorkloads(store.model).some((w) => w.ip === ip),
+        isLocalWorkload: (ip) => localWorkloadIps(store.model).has(ip),
         onUnavailable: (err) => logger.log('proxy', 'warn', 'cannot preserve client source addresses; connecting to pods from the node address', { error: err.message }),
       }),
       sourceBinding,

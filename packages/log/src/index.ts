@@ -14,5 +14,5 @@ export {
   type ScopedLogger,
 } from './logger.js';
 export { createMemoryProxyLogger, createProxyLogger, PROXY_LOG_SCOPES, type ProxyLogger, type ProxyLogScope } from './proxy.js';
-export { fdLogSink, LOG_QUEUE_MAX_BYTES, queuedWriter, type LineWriter, type LogSink, type QueuedWriter } from './writer.js';
+export { fdLogSink, LOG_FLUSH_MS, LOG_QUEUE_MAX_BYTES, queuedWriter, type LineWriter, type LogSink, type QueuedWriter } from './writer.js';
 export { jsonLineSplitter, type LogEntry } from './reader.js';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from './logger.js';
-import { fdLogSink, queuedWriter, type LogSink } from './writer.js';
+import { fdLogSink, LOG_FLUSH_MS, queuedWriter, type LogSink } from './writer.js';
 
 /** A sink whose writes complete when the test says so. */
 function heldSink() {
@@ -21,32 +21,57 @@ function heldSink() {
 const msgs = (chunk: string | undefined) => (chunk ?? '').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { msg: string }).msg);
 
 describe('queuedWriter', () => {
-  it('writes the lines of one event-loop turn together, in order, and what came during a write after it', async () => {
+  /** Past the writer's flush window (its timer was set first, so it fires first). */
+  const window = () => sleep(LOG_FLUSH_MS + 5);
+
+  it('writes the lines of a flush window together, in order, and what came during a write in the next window', async () => {
     const { sink, writes, complete } = heldSink();
     const logger = createLogger({ scopes: ['access'], write: queuedWriter(sink), level: 'info' });
     logger.log('access', 'info', 'one');
     logger.log('access', 'info', 'two');
     logger.log('access', 'debug', 'not at this level');
+    await nextTurn();
+    expect(writes).toEqual([]); // the window is still open
+    logger.log('access', 'info', 'three');
+    await window();
+    expect(writes.map(msgs)).toEqual([['one', 'two', 'three']]);
+    logger.log('access', 'info', 'four');
+    logger.log('access', 'info', 'five');
+    await window();
+    expect(writes).toHaveLength(1); // the first write is still under way
+    complete();
+    expect(writes).toHaveLength(1);
+    await window();
+    expect(writes.map(msgs)).toEqual([['one', 'two', 'three'], ['four', 'five']]);
+    complete();
+    await window();
+    expect(writes).toHaveLength(2); // nothing more to write: no empty write
+  });
+
+  it('with a window of 0, writes the lines of one event-loop turn together', async () => {
+    const { sink, writes, complete } = heldSink();
+    const write = queuedWriter(sink, undefined, 'log', 0);
+    write('{"msg":"one"}\n');
+    write('{"msg":"two"}\n');
     expect(writes).toEqual([]);
     await nextTurn();
     expect(writes.map(msgs)).toEqual([['one', 'two']]);
-    logger.log('access', 'info', 'three');
-    logger.log('access', 'info', 'four');
-    await nextTurn();
-    expect(writes).toHaveLength(1); // the first write is still under way
+    write('{"msg":"three"}\n');
     complete();
-    expect(writes.map(msgs)).toEqual([['one', 'two'], ['three', 'four']]);
+    await nextTurn();
+    expect(writes.map(msgs)).toEqual([['one', 'two'], ['three']]);
   });
 
   it('drops lines beyond its queue while the reader is behind, counts them and says so once there is room', async () => {
     const { sink, writes, complete } = heldSink();
     const write = queuedWriter(sink, 1000);
     write('first\n');
-    await nextTurn();
+    await window();
     const line = `${'x'.repeat(99)}\n`;
     for (let i = 0; i < 15; i++) write(line);
     expect(write.dropped()).toBe(5);
     complete();
+    await window();
     expect(writes[1]!.split('\n').filter((l) => l === line.trim())).toHaveLength(10);
     expect(JSON.parse(writes[1]!.trim().split('\n').at(-1)!)).toMatchObject({ level: 'warn', msg: expect.stringContaining('dropped'), dropped: 5 });
   });

@@ -7,6 +7,15 @@ import { write as fsWrite, writeSync } from 'node:fs';
 /** Log bytes waiting to be written beyond which new lines are dropped (and counted), not queued. */
 export const LOG_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
 
+/**
+ * How long the first line waits for others before a write. One write per event-loop turn was one
+ * per connection under connection churn, and each `fs.write` costs the event loop its submission
+ * (≈ 60 µs of ztunnel's CPU per new connection, a sixth of it; docs/performance.md); a 10 ms window
+ * makes it one write per dozen connections. Lines are late by at most this much (at exit they are
+ * written at once).
+ */
+export const LOG_FLUSH_MS = 10;
+
 /** Where log chunks go: asynchronously (one at a time), and synchronously at exit. */
 export interface LogSink {
   write(chunk: string, done: () => void): void;
@@ -21,18 +30,25 @@ export type QueuedWriter = LineWriter & { dropped(): number };
  * A log writer that never makes the event loop wait for the reader of stdout. Node writes stdout
  * synchronously when it is a pipe or a file, so with an access-log line per connection ztunnel
  * waited there whenever the reader (a container runtime, a disk) was behind: a tenth of its busy
- * time under connection churn (docs/performance.md). Here the lines of one event-loop turn, and
- * those that arrive while a write is under way, go out together in the next write; at most
+ * time under connection churn (docs/performance.md). Here the lines of a `flushMs` window (one
+ * event-loop turn with 0), and those that arrive while a write is under way, go out together in
+ * the next write; at most
  * `maxQueuedBytes` wait, and lines beyond that are dropped and counted (a `warn` line in `scope`
  * says how many once there is room), as a lossy non-blocking log writer does. What waits at exit
  * is written synchronously.
  */
-export function queuedWriter(sink: LogSink, maxQueuedBytes = LOG_QUEUE_MAX_BYTES, scope = 'log'): QueuedWriter {
+export function queuedWriter(sink: LogSink, maxQueuedBytes = LOG_QUEUE_MAX_BYTES, scope = 'log', flushMs = LOG_FLUSH_MS): QueuedWriter {
   let queue: string[] = [];
   let queued = 0;
   let writing = false;
   let dropped = 0;
   let reported = 0;
+  // The timer does not keep the process alive: what waits at exit is written synchronously.
+  const schedule = () => (flushMs > 0 ? setTimeout(next, flushMs).unref() : setImmediate(next));
+  const written = () => {
+    if (queue.length === 0 && dropped === reported) writing = false;
+    else schedule();
+  };
   const next = () => {
     if (dropped > reported) {
       queue.push(`${JSON.stringify({ time: new Date().toISOString(), level: 'warn', scope, msg: 'log lines dropped: stdout is not read fast enough', dropped: dropped - reported })}\n`);
@@ -45,7 +61,7 @@ export function queuedWriter(sink: LogSink, maxQueuedBytes = LOG_QUEUE_MAX_BYTES
     const chunk = queue.join('');
     queue = [];
     queued = 0;
-    sink.write(chunk, next);
+    sink.write(chunk, written);
   };
   process.once('exit', () => {
     if (queue.length > 0) sink.writeSync(queue.join(''));
@@ -59,7 +75,7 @@ export function queuedWriter(sink: LogSink, maxQueuedBytes = LOG_QUEUE_MAX_BYTES
     queued += line.length;
     if (!writing) {
       writing = true;
-      setImmediate(next);
+      schedule();
     }
   };
   return Object.assign(write, { dropped: () => dropped });

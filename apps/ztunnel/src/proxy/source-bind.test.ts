@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { podConnector } from './source-bind.js';
+import { localWorkloadIps, podConnector } from './source-bind.js';
 
 let server: Server | undefined;
 const sockets: Socket[] = [];
@@ -42,5 +42,17 @@ describe('podConnector', () => {
     const connect = podConnector({ transparent: true, isLocalWorkload: () => false, onUnavailable: () => expect.fail('not tried') });
     sockets.push(connect('127.0.0.1', port, 'fd00::7'));
     expect(await accepted).toBe('127.0.0.1');
+  });
+});
+
+describe('localWorkloadIps', () => {
+  it("is the model's local workload addresses, worked out once per model", () => {
+    const chain = (text: string, identity?: string) => ({ identity, prefixes: [{ text, prefixLen: Number(text.split('/')[1]), v6: false }] });
+    const model = { listeners: { inbound: { chains: [chain('10.0.1.5/32', 'spiffe://td/ns/a/sa/x'), chain('10.0.2.0/24', 'spiffe://td/ns/a/sa/y'), chain('10.0.1.6/32')] } } } as unknown as Parameters<typeof localWorkloadIps>[0];
+    const ips = localWorkloadIps(model);
+    expect([...ips]).toEqual(['10.0.1.5']);
+    expect(localWorkloadIps(model)).toBe(ips);
+    const next = { listeners: { inbound: { chains: [chain('10.0.1.7/32', 'spiffe://td/ns/a/sa/z')] } } } as unknown as Parameters<typeof localWorkloadIps>[0];
+    expect([...localWorkloadIps(next)]).toEqual(['10.0.1.7']);
   });
 });

@@ -15,6 +15,7 @@
 import { connect, isIPv4, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createTcpSocket } from '@mesh/netfilter';
+import { localWorkloads, type RuntimeModel } from '@mesh/ztunnel-plan';
 
 export interface SourceBinding {
   /** The local address to open a tunnel of the pod at `sourceIp` from, or undefined for the node's. */
@@ -94,4 +95,20 @@ export function podConnector(options: {
     socket.once('connect', () => socket.setNoDelay(true));
     return socket.connect(port, host);
   };
+}
+
+const localIps = new WeakMap<RuntimeModel, ReadonlySet<string>>();
+
+/**
+ * The addresses of this node's workloads in `model`, worked out once per model (an update makes
+ * a new one): the pod connector asks for every inbound tunnel, and `localWorkloads` builds the
+ * list from every inbound chain each time.
+ */
+export function localWorkloadIps(model: RuntimeModel): ReadonlySet<string> {
+  let ips = localIps.get(model);
+  if (!ips) {
+    ips = new Set(localWorkloads(model).map((w) => w.ip));
+    localIps.set(model, ips);
+  }
+  return ips;
 }
