@@ -164,21 +164,35 @@ export async function run({ quick = false, openOnly = process.argv.includes('--o
     const opens = quick ? 300 : 2000;
     const openSamples = { connect: [], floor: [], hbone: [] };
     for (const f of Object.values(openers)) for (let i = 0; i < 200; i++) await f(); // warm-up
+    // CPU per open of each side: this process (the client) and the server's process, read around
+    // every block (node:http2's client and hop b; HbonePool and the HboneServer).
+    const servers = { floor: hops[MODES[0]].b, hbone: peer };
+    const openCpu = { floor: { client: 0, server: 0 }, hbone: { client: 0, server: 0 } };
     for (let b = 0; b < blocks; b++) {
-      for (const [k, f] of Object.entries(openers)) for (let i = 0; i < opens / blocks; i++) openSamples[k].push(await f());
+      for (const [k, f] of Object.entries(openers)) {
+        const server = servers[k];
+        const serverBefore = server && (await server.cpu());
+        const clientBefore = process.cpuUsage();
+        for (let i = 0; i < opens / blocks; i++) openSamples[k].push(await f());
+        if (!server) continue;
+        const client = process.cpuUsage(clientBefore);
+        openCpu[k].client += (client.user + client.system) / opens;
+        openCpu[k].server += ((await server.cpu()) - serverBefore) * 1e6 / opens;
+      }
     }
+    const cpuNote = (k) => `CPU per open: client ${fixed(openCpu[k].client, 1)} µs, server ${fixed(openCpu[k].server, 1)} µs`;
     openSession.close();
     hbonePool.destroy();
     const openP50 = Object.fromEntries(Object.entries(openSamples).map(([k, xs]) => [k, median(xs)]));
     record('floor: open stream p50', openP50.floor, 'µs', {
       baseline: openP50.connect,
       target: { max: 100 },
-      note: `CONNECT → 200 → clean close on a warm mTLS h2 session to hop b (no upstream), ${opens} sequential opens; p90 ${fixed(percentile(openSamples.floor, 90))} µs; baseline: TCP connect on loopback (p50); ${env()}`,
+      note: `CONNECT → 200 → clean close on a warm mTLS h2 session to hop b (no upstream), ${opens} sequential opens; p90 ${fixed(percentile(openSamples.floor, 90))} µs; ${cpuNote('floor')}; baseline: TCP connect on loopback (p50); ${env()}`,
     });
     record('open stream, @mesh/hbone-core, same conditions as the floor p50', openP50.hbone, 'µs', {
       baseline: openP50.connect,
       target: { max: 100 },
-      note: `HbonePool.open() (waitForResponse) → 200 → clean close to peer.mjs's HboneServer (port ${OPEN_ONLY_PORT}, no upstream), ${opens} sequential opens in the floor's blocks; p90 ${fixed(percentile(openSamples.hbone, 90))} µs; minus the floor ${fixed(openP50.hbone - openP50.floor, 1)} µs, ${fixed(openP50.hbone / openP50.floor, 2)} × the floor; baseline: TCP connect on loopback (p50); ${env()}`,
+      note: `HbonePool.open() (waitForResponse) → 200 → clean close to peer.mjs's HboneServer (port ${OPEN_ONLY_PORT}, no upstream), ${opens} sequential opens in the floor's blocks; p90 ${fixed(percentile(openSamples.hbone, 90))} µs; minus the floor ${fixed(openP50.hbone - openP50.floor, 1)} µs, ${fixed(openP50.hbone / openP50.floor, 2)} × the floor; ${cpuNote('hbone')}; baseline: TCP connect on loopback (p50); ${env()}`,
     });
     if (openOnly) return results;
 
