@@ -12,25 +12,33 @@
 // one connection A → B` and `connections per second (8 parallel)`, and carry issue 14's targets:
 // whether even the floor meets them. `floor: open stream p50` is hbone.bench.mjs's `open stream on
 // pooled connection p50` on node:http2 alone: this process opens CONNECT streams on its own warm
-// session to a hop b, which answers 200 without an upstream.
+// session to a hop b, which answers 200 without an upstream. In the same blocks it opens streams
+// with @mesh/hbone-core's HbonePool to peer.mjs's HboneServer (hbone.bench.mjs's open, run with
+// the hops' V8 flags): `open stream, @mesh/hbone-core, same conditions as the floor p50`.
+// `--open-only` runs just those open rows (they run first, in fresh processes);
+// FLOOR_EXEC_ARGV adds V8 flags to the hops and the peer, e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'.
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { HbonePool, createHboneSecureContext } from '@mesh/hbone-core';
 import { CONNECTION_WINDOW_BYTES, MAX_FRAME_BYTES, SERVER_MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } from '@mesh/hbone-core/constants';
 import { createTestCa } from '@mesh/pki/testing';
 import { OPEN_ONLY_PORT, h2Session } from './floor-hop.mjs';
 import { connectionsPerSecond, createRecorder, median, percentile, pingPong, sinkThroughput, steadyRequests } from '../../../scripts/bench-lib.mjs';
 
 const HOP = fileURLToPath(new URL('./floor-hop.mjs', import.meta.url));
+// hbone.bench.mjs's peer: an HboneServer (and its echo and sink) in a process of its own.
+const PEER = fileURLToPath(new URL('./peer.mjs', import.meta.url));
 const MODES = ['pipe', 'data'];
 const MiB = 1024 * 1024;
 // ztunnel's own V8 flags (apps/ztunnel/src/runtime.ts, ZTUNNEL_V8_FLAGS), so GC costs compare.
 const HOP_EXEC_ARGV = ['--max-semi-space-size=16'];
+const EXTRA_EXEC_ARGV = (process.env.FLOOR_EXEC_ARGV ?? '').split(' ').filter(Boolean);
 const WINDOWS = { stream: STREAM_WINDOW_BYTES, connection: CONNECTION_WINDOW_BYTES, frame: MAX_FRAME_BYTES, serverStreams: SERVER_MAX_CONCURRENT_STREAMS };
 
-function startHop(config) {
-  const child = fork(HOP, [], { execArgv: config.role === 'echo' ? [] : HOP_EXEC_ARGV, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startHop(config, script = HOP) {
+  const child = fork(script, [], { execArgv: config.role === 'echo' ? [] : [...HOP_EXEC_ARGV, ...EXTRA_EXEC_ARGV], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`floor hop ${config.role} exited with ${code}`)));
@@ -57,22 +65,27 @@ const elapsedUs = (t0) => Number(process.hrtime.bigint() - t0) / 1000;
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
 /**
- * One open as HbonePool.open() and hbone.bench.mjs's loop do it on the wire: CONNECT (3 header
- * fields) on the warm session, the 200, then a clean close (END_STREAM both ways, no RST_STREAM);
- * µs until the 200.
+ * One open as HbonePool.open() does it on the wire: CONNECT (3 header fields) on the warm
+ * session; resolves with the stream at the 200.
  */
-async function openAndClose(session, authority) {
-  const t0 = process.hrtime.bigint();
+function bareOpen(session, authority) {
   const stream = session.request({ ':method': 'CONNECT', ':authority': authority, traceparent: TRACEPARENT }, { endStream: false });
-  const closed = new Promise((resolve, reject) => {
-    stream.once('close', resolve);
-    stream.on('error', reject);
+  return new Promise((resolve, reject) => {
+    stream.once('response', () => resolve(stream));
+    stream.once('error', reject);
+    stream.once('close', () => reject(new Error('stream closed before its response')));
   });
-  await new Promise((resolve, reject) => {
-    stream.once('response', resolve);
-    closed.catch(reject);
-  });
+}
+
+/**
+ * hbone.bench.mjs's open loop for one open: µs until `open()` gives the stream (the 200), then a
+ * clean close (END_STREAM both ways, no RST_STREAM) before the next.
+ */
+async function timeOpen(open) {
+  const t0 = process.hrtime.bigint();
+  const stream = await open();
   const us = elapsedUs(t0);
+  const closed = new Promise((resolve) => stream.once('close', resolve));
   stream.end();
   stream.resume();
   await closed;
@@ -88,7 +101,7 @@ async function tcpConnectTime(port) {
   return us;
 }
 
-export async function run({ quick = false } = {}) {
+export async function run({ quick = false, openOnly = process.argv.includes('--open-only') } = {}) {
   const ca = createTestCa();
   const tlsOf = (id) => {
     const c = ca.issue(`spiffe://cluster.local/ns/floor/sa/${id}`);
@@ -96,13 +109,14 @@ export async function run({ quick = false } = {}) {
   };
   const loadBefore = load();
   const processes = [];
-  const start = (config) => {
-    const hop = startHop(config);
+  const start = (config, script) => {
+    const hop = startHop(config, script);
     processes.push(hop);
     return hop;
   };
   const { results, record } = createRecorder();
   let openSession;
+  let hbonePool;
   try {
     const echo = start({ role: 'echo' });
     const { echoPort, sinkPort } = await echo.ready;
@@ -121,6 +135,67 @@ export async function run({ quick = false } = {}) {
     const by = (fn) => Object.fromEntries(names.map((n) => [n, fn(n)]));
     // Read when each row is recorded (the kernel updates the load average every 5 s).
     const env = () => `node ${process.version}, load average ${loadBefore} at start, ${load()} at this row`;
+    const blocks = 4;
+
+    // Opening a stream on a warm session, one at a time (hbone.bench.mjs's open loop, its sample
+    // count), first, while every process is fresh: node:http2 alone (to a hop b) and
+    // @mesh/hbone-core (HbonePool.open() with waitForResponse to peer.mjs's HboneServer, with the
+    // hops' V8 flags), in blocks alternating with TCP connects on loopback (the baseline
+    // hbone.bench.mjs gives). Either relay mode's hop b serves: an open never reaches its relay.
+    const peer = start({ role: 'hbone-peer', credentials: tlsOf('hbone-peer') }, PEER);
+    const { hbonePort } = await peer.ready;
+    openSession = await h2Session({ tls: tlsOf('bench-open'), windows: WINDOWS, hopB: hops[MODES[0]].bPort });
+    const openAuthority = `127.0.0.1:${OPEN_ONLY_PORT}`;
+    const poolTls = tlsOf('bench-hbone');
+    const poolContext = createHboneSecureContext(poolTls);
+    hbonePool = new HbonePool({ trustDomain: 'cluster.local', secureContextFor: () => poolContext });
+    const hboneOpenRequest = {
+      sourceIdentity: 'spiffe://cluster.local/ns/floor/sa/bench-hbone',
+      destination: `127.0.0.1:${hbonePort}`,
+      expectedIdentities: ['spiffe://cluster.local/ns/floor/sa/hbone-peer'],
+      authority: openAuthority,
+      waitForResponse: true,
+    };
+    const openers = {
+      connect: () => tcpConnectTime(echoPort),
+      floor: () => timeOpen(() => bareOpen(openSession, openAuthority)),
+      hbone: () => timeOpen(() => hbonePool.open(hboneOpenRequest)),
+    };
+    const opens = quick ? 300 : 2000;
+    const openSamples = { connect: [], floor: [], hbone: [] };
+    for (const f of Object.values(openers)) for (let i = 0; i < 200; i++) await f(); // warm-up
+    // CPU per open of each side: this process (the client) and the server's process, read around
+    // every block (node:http2's client and hop b; HbonePool and the HboneServer).
+    const servers = { floor: hops[MODES[0]].b, hbone: peer };
+    const openCpu = { floor: { client: 0, server: 0 }, hbone: { client: 0, server: 0 } };
+    for (let b = 0; b < blocks; b++) {
+      for (const [k, f] of Object.entries(openers)) {
+        const server = servers[k];
+        const serverBefore = server && (await server.cpu());
+        const clientBefore = process.cpuUsage();
+        for (let i = 0; i < opens / blocks; i++) openSamples[k].push(await f());
+        if (!server) continue;
+        const client = process.cpuUsage(clientBefore);
+        openCpu[k].client += (client.user + client.system) / opens;
+        openCpu[k].server += ((await server.cpu()) - serverBefore) * 1e6 / opens;
+      }
+    }
+    const cpuNote = (k) => `CPU per open: client ${fixed(openCpu[k].client, 1)} µs, server ${fixed(openCpu[k].server, 1)} µs`;
+    openSession.close();
+    hbonePool.destroy();
+    const openP50 = Object.fromEntries(Object.entries(openSamples).map(([k, xs]) => [k, median(xs)]));
+    record('floor: open stream p50', openP50.floor, 'µs', {
+      baseline: openP50.connect,
+      target: { max: 100 },
+      note: `CONNECT → 200 → clean close on a warm mTLS h2 session to hop b (no upstream), ${opens} sequential opens; p90 ${fixed(percentile(openSamples.floor, 90))} µs; ${cpuNote('floor')}; baseline: TCP connect on loopback (p50); ${env()}`,
+    });
+    record('open stream, @mesh/hbone-core, same conditions as the floor p50', openP50.hbone, 'µs', {
+      baseline: openP50.connect,
+      target: { max: 100 },
+      note: `HbonePool.open() (waitForResponse) → 200 → clean close to peer.mjs's HboneServer (port ${OPEN_ONLY_PORT}, no upstream), ${opens} sequential opens in the floor's blocks; p90 ${fixed(percentile(openSamples.hbone, 90))} µs; minus the floor ${fixed(openP50.hbone - openP50.floor, 1)} µs, ${fixed(openP50.hbone / openP50.floor, 2)} × the floor; ${cpuNote('hbone')}; baseline: TCP connect on loopback (p50); ${env()}`,
+    });
+    if (openOnly) return results;
+
 
     // Throughput of one connection, rounds alternating.
     const bytes = (quick ? 128 : 512) * MiB;
@@ -137,7 +212,6 @@ export async function run({ quick = false } = {}) {
 
     // 1-byte ping-pong on long-lived connections, in alternating blocks.
     const rounds = quick ? 2000 : 8000;
-    const blocks = 4;
     const sockets = {};
     for (const n of names) {
       sockets[n] = await tcp(paths[n].echo);
@@ -151,27 +225,6 @@ export async function run({ quick = false } = {}) {
     record('floor: added latency p50', p50[bestLatency] - p50.direct, 'µs', {
       target: { max: 80 },
       note: `1-byte ping-pong through both hops minus direct, best relay (${bestLatency}); p50 direct ${fixed(p50.direct)}, ${MODES.map((m) => `${m} ${fixed(p50[m])}`).join(', ')} µs; ${env()}`,
-    });
-
-    // Opening a stream on a warm session, one at a time (hbone.bench.mjs's open loop, its sample
-    // count), in blocks alternating with TCP connects on loopback (the baseline hbone.bench.mjs
-    // gives). Either relay mode's hop b serves: an open never reaches its relay.
-    openSession = await h2Session({ tls: tlsOf('bench-open'), windows: WINDOWS, hopB: hops[MODES[0]].bPort });
-    const openAuthority = `127.0.0.1:${OPEN_ONLY_PORT}`;
-    const opens = quick ? 300 : 2000;
-    const openSamples = [];
-    const connectSamples = [];
-    for (let i = 0; i < 200; i++) await openAndClose(openSession, openAuthority); // warm-up
-    for (let i = 0; i < 200; i++) await tcpConnectTime(echoPort);
-    for (let b = 0; b < blocks; b++) {
-      for (let i = 0; i < opens / blocks; i++) connectSamples.push(await tcpConnectTime(echoPort));
-      for (let i = 0; i < opens / blocks; i++) openSamples.push(await openAndClose(openSession, openAuthority));
-    }
-    openSession.close();
-    record('floor: open stream p50', median(openSamples), 'µs', {
-      baseline: median(connectSamples),
-      target: { max: 100 },
-      note: `CONNECT → 200 → clean close on a warm mTLS h2 session to hop b (no upstream), ${opens} sequential opens; p90 ${fixed(percentile(openSamples, 90))} µs; baseline: TCP connect on loopback (p50); ${env()}`,
     });
 
     // New connections, 8 in parallel (connect, 1 byte each way, close): 1-second rounds
@@ -244,7 +297,17 @@ export async function run({ quick = false } = {}) {
     });
   } finally {
     openSession?.destroy();
-    for (const p of processes) p.child.kill();
+    hbonePool?.destroy();
+    // Each process exits when its IPC channel closes (so a --cpu-prof one writes its profile).
+    await Promise.all(
+      processes.map(({ child }) => new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const timer = setTimeout(() => child.kill(), 5000);
+        child.once('exit', () => { clearTimeout(timer); resolve(); });
+        if (child.connected) child.disconnect();
+        else child.kill();
+      })),
+    );
   }
   return results;
 }

@@ -47,3 +47,5 @@ process.once('message', async ({ credentials }) => {
   });
   process.send({ sinkPort, echoPort, hbonePort });
 });
+// When the bench's IPC channel closes, exit (a --cpu-prof run then writes its profile).
+process.on('disconnect', () => process.exit(0));
