@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 const argv = process.argv.slice(2);
 const fromAt = argv.indexOf('--from-s');
 const fromUs = fromAt >= 0 ? Number(argv[fromAt + 1]) * 1e6 : undefined;
-const [file, topArg] = argv.filter((a, i) => !a.startsWith('--') && i !== fromAt + 1);
+const [file, topArg] = argv.filter((a, i) => !a.startsWith('--') && (fromAt < 0 || i !== fromAt + 1));
 if (!file) {
   console.error('usage: profile-summary.mjs <file.cpuprofile|file.heapsnapshot> [top]');
   process.exit(2);
