@@ -110,6 +110,8 @@ class PooledConnection {
   draining = false;
   ready: Promise<ClientHttp2Session>;
   #idleTimer: NodeJS.Timeout | undefined;
+  /** When the last stream closed (Date.now()); read by the idle timer. */
+  #idleSince = 0;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #lastPingAck = Date.now();
   readonly #pool: HbonePool;
@@ -136,8 +138,6 @@ class PooledConnection {
   streamOpened(): void {
     this.activeStreams++;
     this.totalStreams++;
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
   }
 
   streamClosed(): void {
@@ -148,8 +148,24 @@ class PooledConnection {
       return;
     }
     // Idle connections are released after a while; a new tunnel within that time reuses it.
-    this.#idleTimer = setTimeout(() => this.#drain(), this.#pool.idleTimeoutMs);
+    // One timer per idle period, not one set and cleared per tunnel (sequential tunnels make
+    // the connection idle between each): it checks, when it fires, how long the connection has
+    // been idle.
+    this.#idleSince = Date.now();
+    if (!this.#idleTimer) this.#armIdleTimer(this.#pool.idleTimeoutMs);
+  }
+
+  #armIdleTimer(ms: number): void {
+    this.#idleTimer = setTimeout(() => this.#onIdleTimer(), ms);
     this.#idleTimer.unref();
+  }
+
+  #onIdleTimer(): void {
+    this.#idleTimer = undefined;
+    if (this.activeStreams > 0 || this.draining) return; // the next idle period arms it again
+    const left = this.#idleSince + this.#pool.idleTimeoutMs - Date.now();
+    if (left > 0) this.#armIdleTimer(left);
+    else this.#drain();
   }
 
   #startKeepalive(): void {
