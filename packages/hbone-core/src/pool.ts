@@ -274,7 +274,7 @@ export class HbonePool {
       failOnRefusal(stream, request);
       return stream;
     }
-    return awaitResponse(stream, request, () => connectionFailure(session, request.destination));
+    return awaitResponse(stream, request, session);
   }
 
   /** Finds a connection with a free stream slot for the key, or starts one; reserves the slot. */
@@ -491,47 +491,67 @@ function connectionFailure(session: ClientHttp2Session, destination: string): Er
 /**
  * Waits for the CONNECT's answer. A stream that fails first is reported with the reason its
  * connection failed when there is one (connectionFailure), else as HBONE_ERR_STREAM_RESET.
+ * Shared listeners (`this` is the stream) and the open's state as a property, not four closures
+ * per open.
  */
-function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest, connectionFailed: () => Error | undefined): Promise<ClientHttp2Stream> {
+function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest, session: ClientHttp2Session): Promise<ClientHttp2Stream> {
   return new Promise((resolve, reject) => {
-    const onError = (cause: Error) => {
-      cleanup();
-      reject(
-        connectionFailed() ??
-          tlsAlertFailure(cause, request.destination) ??
-          hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} failed before the response`, { cause }),
-      );
-    };
-    const onClose = () => {
-      cleanup();
-      reject(
-        connectionFailed() ??
-          hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} closed before the response (rst ${stream.rstCode})`),
-      );
-    };
-    const onResponse = (headers: IncomingHttpHeaders) => {
-      cleanup();
-      const status = Number(headers[':status']);
-      if (status === 200) {
-        // From here on the caller owns the stream and its errors.
-        stream.off('error', ignoreError);
-        resolve(stream);
-        return;
-      }
-      stream.close(h2constants.NGHTTP2_NO_ERROR);
-      stream.resume();
-      reject(refusal(status, headers['x-hbone-reason'], request));
-    };
-    const cleanup = () => {
-      stream.off('response', onResponse);
-      stream.off('error', onError);
-      stream.off('close', onClose);
-      // A refused or failed stream is the pool's to dispose of: a later error on it (a reset
-      // crossing our own) must find a listener.
-      stream.on('error', ignoreError);
-    };
-    stream.once('response', onResponse);
-    stream.once('error', onError);
-    stream.once('close', onClose);
+    (stream as AwaitingStream)[kAwaiting] = { resolve, reject, request, session };
+    stream.on('response', onAwaitedResponse);
+    stream.on('error', onAwaitedError);
+    stream.on('close', onAwaitedClose);
   });
+}
+
+interface AwaitingOpen {
+  resolve(stream: ClientHttp2Stream): void;
+  reject(error: Error): void;
+  request: OpenTunnelRequest;
+  session: ClientHttp2Session;
+}
+const kAwaiting = Symbol('hbone.awaitingOpen');
+type AwaitingStream = ClientHttp2Stream & { [kAwaiting]?: AwaitingOpen };
+
+/**
+ * Ends the wait: removes its listeners and returns its state. A refused or failed stream is the
+ * pool's to dispose of: a later error on it (a reset crossing our own) must find a listener. An
+ * accepted one is the caller's, errors included.
+ */
+function settle(stream: AwaitingStream, failed: boolean): AwaitingOpen {
+  const open = stream[kAwaiting] as AwaitingOpen;
+  stream[kAwaiting] = undefined;
+  stream.off('response', onAwaitedResponse);
+  stream.off('error', onAwaitedError);
+  stream.off('close', onAwaitedClose);
+  if (failed) stream.on('error', ignoreError);
+  return open;
+}
+
+function onAwaitedResponse(this: AwaitingStream, headers: IncomingHttpHeaders): void {
+  const status = Number(headers[':status']);
+  if (status === 200) {
+    settle(this, false).resolve(this);
+    return;
+  }
+  const { request, reject } = settle(this, true);
+  this.close(h2constants.NGHTTP2_NO_ERROR);
+  this.resume();
+  reject(refusal(status, headers['x-hbone-reason'], request));
+}
+
+function onAwaitedError(this: AwaitingStream, cause: Error): void {
+  const { request, session, reject } = settle(this, true);
+  reject(
+    connectionFailure(session, request.destination) ??
+      tlsAlertFailure(cause, request.destination) ??
+      hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} failed before the response`, { cause }),
+  );
+}
+
+function onAwaitedClose(this: AwaitingStream): void {
+  const { request, session, reject } = settle(this, true);
+  reject(
+    connectionFailure(session, request.destination) ??
+      hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} closed before the response (rst ${this.rstCode})`),
+  );
 }
