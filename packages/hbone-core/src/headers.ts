@@ -30,12 +30,52 @@ export function parseAuthority(authority: string | undefined): Authority {
     host = authority.slice(0, colon);
     portText = authority.slice(colon + 1);
   }
-  const family = isIP(host);
-  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
+  const family = isCanonicalIPv4(host) ? 4 : isIP(host);
+  const port = parsePort(portText);
   if ((family !== 4 && family !== 6) || !(port >= 1 && port <= 65535)) throw badAuthority(authority);
   // Brackets are for IPv6 only (RFC 3986 §3.2.2), and IPv6 needs them.
   if ((family === 6) !== authority.startsWith('[')) throw badAuthority(authority);
   return { host, port, family };
+}
+
+/** 1–5 decimal digits as a number, else NaN (the range is checked by the caller). */
+function parsePort(text: string): number {
+  const length = text.length;
+  if (length < 1 || length > 5) return NaN;
+  let port = 0;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return NaN;
+    port = port * 10 + (c - 48);
+  }
+  return port;
+}
+
+/**
+ * A dotted quad without leading zeros (`10.244.1.23`), checked by its characters: the usual
+ * HBONE `:authority` host, parsed on every open by both sides, without node:net's `isIPv4`
+ * regular expression. Accepts only what `isIPv4` accepts; anything else goes to `isIP`.
+ */
+function isCanonicalIPv4(host: string): boolean {
+  const length = host.length;
+  if (length < 7 || length > 15) return false;
+  let dots = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i < length; i++) {
+    const c = host.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || ++dots > 3) return false;
+      digits = 0;
+      value = 0;
+      continue;
+    }
+    if (c < 48 || c > 57) return false;
+    if (digits > 0 && value === 0) return false; // a leading zero
+    value = value * 10 + (c - 48);
+    if (++digits > 3 || value > 255) return false;
+  }
+  return dots === 3 && digits > 0;
 }
 
 function badAuthority(authority: string) {
