@@ -227,6 +227,7 @@ export class HbonePool {
   readonly #byKey = new Map<string, PooledConnection[]>();
   readonly #all = new Set<PooledConnection>();
   #closed = false;
+  #lastKey: (PoolKey & { string: string }) | undefined;
   readonly maxStreamsPerConnection: number;
   readonly idleTimeoutMs: number;
   readonly keepaliveIntervalMs: number;
@@ -279,12 +280,14 @@ export class HbonePool {
 
   /** Finds a connection with a free stream slot for the key, or starts one; reserves the slot. */
   #reserve(key: PoolKey): PooledConnection {
-    const mapKey = poolKeyString(key);
+    const mapKey = this.#keyString(key);
     let list = this.#byKey.get(mapKey);
-    const existing = list?.find((c) => !c.draining && c.activeStreams < this.maxStreamsPerConnection);
-    if (existing) {
-      existing.streamOpened();
-      return existing;
+    if (list) {
+      for (const c of list) {
+        if (c.draining || c.activeStreams >= this.maxStreamsPerConnection) continue;
+        c.streamOpened();
+        return c;
+      }
     }
     const connection = new PooledConnection(this, key, this.#connect(key));
     if (!list) this.#byKey.set(mapKey, (list = []));
@@ -292,6 +295,35 @@ export class HbonePool {
     this.#all.add(connection);
     connection.streamOpened();
     return connection;
+  }
+
+  /**
+   * poolKeyString of the key, remembered for the last key's fields: successive opens on one
+   * connection usually pass the same strings, and a fresh key string is a new (cons) string that
+   * the map lookup flattens and hashes each time.
+   */
+  #keyString(key: PoolKey): string {
+    const last = this.#lastKey;
+    if (
+      last &&
+      last.sourceIdentity === key.sourceIdentity &&
+      last.destination === key.destination &&
+      last.bindAddress === key.bindAddress &&
+      sameExpected(last.expectedIdentities, key.expectedIdentities)
+    ) {
+      return last.string;
+    }
+    const string = poolKeyString(key);
+    const expected = key.expectedIdentities;
+    this.#lastKey = {
+      sourceIdentity: key.sourceIdentity,
+      destination: key.destination,
+      bindAddress: key.bindAddress,
+      // A copy: the caller may change its array afterwards.
+      expectedIdentities: expected === ANY_IDENTITY_IN_TRUST_DOMAIN ? expected : [...expected],
+      string,
+    };
+    return string;
   }
 
   async #connect(key: PoolKey): Promise<{ session: ClientHttp2Session; peerIdentity: string }> {
@@ -425,6 +457,14 @@ function poolKeyString(key: PoolKey): string {
   // Computed on every open: skip the copy and sort for the usual one identity.
   const expected = ids === ANY_IDENTITY_IN_TRUST_DOMAIN ? '*' : ids.length === 1 ? (ids[0] as string) : [...ids].sort().join(',');
   return `${key.sourceIdentity}\n${key.destination}\n${expected}\n${key.bindAddress ?? ''}`;
+}
+
+/** The same expected identities in the same order (another order only misses the memo). */
+function sameExpected(a: PoolKey['expectedIdentities'], b: PoolKey['expectedIdentities']): boolean {
+  if (a === ANY_IDENTITY_IN_TRUST_DOMAIN || b === ANY_IDENTITY_IN_TRUST_DOMAIN) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function refusal(status: number, reason: unknown, request: OpenTunnelRequest) {
