@@ -110,6 +110,8 @@ class PooledConnection {
   draining = false;
   ready: Promise<ClientHttp2Session>;
   #idleTimer: NodeJS.Timeout | undefined;
+  /** When the last stream closed (Date.now()); read by the idle timer. */
+  #idleSince = 0;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #lastPingAck = Date.now();
   readonly #pool: HbonePool;
@@ -136,8 +138,6 @@ class PooledConnection {
   streamOpened(): void {
     this.activeStreams++;
     this.totalStreams++;
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
   }
 
   streamClosed(): void {
@@ -148,8 +148,24 @@ class PooledConnection {
       return;
     }
     // Idle connections are released after a while; a new tunnel within that time reuses it.
-    this.#idleTimer = setTimeout(() => this.#drain(), this.#pool.idleTimeoutMs);
+    // One timer per idle period, not one set and cleared per tunnel (sequential tunnels make
+    // the connection idle between each): it checks, when it fires, how long the connection has
+    // been idle.
+    this.#idleSince = Date.now();
+    if (!this.#idleTimer) this.#armIdleTimer(this.#pool.idleTimeoutMs);
+  }
+
+  #armIdleTimer(ms: number): void {
+    this.#idleTimer = setTimeout(() => this.#onIdleTimer(), ms);
     this.#idleTimer.unref();
+  }
+
+  #onIdleTimer(): void {
+    this.#idleTimer = undefined;
+    if (this.activeStreams > 0 || this.draining) return; // the next idle period arms it again
+    const left = this.#idleSince + this.#pool.idleTimeoutMs - Date.now();
+    if (left > 0) this.#armIdleTimer(left);
+    else this.#drain();
   }
 
   #startKeepalive(): void {
@@ -211,6 +227,7 @@ export class HbonePool {
   readonly #byKey = new Map<string, PooledConnection[]>();
   readonly #all = new Set<PooledConnection>();
   #closed = false;
+  #lastKey: (PoolKey & { string: string }) | undefined;
   readonly maxStreamsPerConnection: number;
   readonly idleTimeoutMs: number;
   readonly keepaliveIntervalMs: number;
@@ -258,17 +275,19 @@ export class HbonePool {
       failOnRefusal(stream, request);
       return stream;
     }
-    return awaitResponse(stream, request, () => connectionFailure(session, request.destination));
+    return awaitResponse(stream, request, session);
   }
 
   /** Finds a connection with a free stream slot for the key, or starts one; reserves the slot. */
   #reserve(key: PoolKey): PooledConnection {
-    const mapKey = poolKeyString(key);
+    const mapKey = this.#keyString(key);
     let list = this.#byKey.get(mapKey);
-    const existing = list?.find((c) => !c.draining && c.activeStreams < this.maxStreamsPerConnection);
-    if (existing) {
-      existing.streamOpened();
-      return existing;
+    if (list) {
+      for (const c of list) {
+        if (c.draining || c.activeStreams >= this.maxStreamsPerConnection) continue;
+        c.streamOpened();
+        return c;
+      }
     }
     const connection = new PooledConnection(this, key, this.#connect(key));
     if (!list) this.#byKey.set(mapKey, (list = []));
@@ -276,6 +295,35 @@ export class HbonePool {
     this.#all.add(connection);
     connection.streamOpened();
     return connection;
+  }
+
+  /**
+   * poolKeyString of the key, remembered for the last key's fields: successive opens on one
+   * connection usually pass the same strings, and a fresh key string is a new (cons) string that
+   * the map lookup flattens and hashes each time.
+   */
+  #keyString(key: PoolKey): string {
+    const last = this.#lastKey;
+    if (
+      last &&
+      last.sourceIdentity === key.sourceIdentity &&
+      last.destination === key.destination &&
+      last.bindAddress === key.bindAddress &&
+      sameExpected(last.expectedIdentities, key.expectedIdentities)
+    ) {
+      return last.string;
+    }
+    const string = poolKeyString(key);
+    const expected = key.expectedIdentities;
+    this.#lastKey = {
+      sourceIdentity: key.sourceIdentity,
+      destination: key.destination,
+      bindAddress: key.bindAddress,
+      // A copy: the caller may change its array afterwards.
+      expectedIdentities: expected === ANY_IDENTITY_IN_TRUST_DOMAIN ? expected : [...expected],
+      string,
+    };
+    return string;
   }
 
   async #connect(key: PoolKey): Promise<{ session: ClientHttp2Session; peerIdentity: string }> {
@@ -411,6 +459,14 @@ function poolKeyString(key: PoolKey): string {
   return `${key.sourceIdentity}\n${key.destination}\n${expected}\n${key.bindAddress ?? ''}`;
 }
 
+/** The same expected identities in the same order (another order only misses the memo). */
+function sameExpected(a: PoolKey['expectedIdentities'], b: PoolKey['expectedIdentities']): boolean {
+  if (a === ANY_IDENTITY_IN_TRUST_DOMAIN || b === ANY_IDENTITY_IN_TRUST_DOMAIN) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function refusal(status: number, reason: unknown, request: OpenTunnelRequest) {
   return hboneError(HboneErrorCode.REJECTED, `tunnel to ${request.authority} refused with ${status}${reason ? `: ${String(reason)}` : ''}`, {
     context: { status, reason, authority: request.authority, destination: request.destination },
@@ -475,47 +531,67 @@ function connectionFailure(session: ClientHttp2Session, destination: string): Er
 /**
  * Waits for the CONNECT's answer. A stream that fails first is reported with the reason its
  * connection failed when there is one (connectionFailure), else as HBONE_ERR_STREAM_RESET.
+ * Shared listeners (`this` is the stream) and the open's state as a property, not four closures
+ * per open.
  */
-function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest, connectionFailed: () => Error | undefined): Promise<ClientHttp2Stream> {
+function awaitResponse(stream: ClientHttp2Stream, request: OpenTunnelRequest, session: ClientHttp2Session): Promise<ClientHttp2Stream> {
   return new Promise((resolve, reject) => {
-    const onError = (cause: Error) => {
-      cleanup();
-      reject(
-        connectionFailed() ??
-          tlsAlertFailure(cause, request.destination) ??
-          hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} failed before the response`, { cause }),
-      );
-    };
-    const onClose = () => {
-      cleanup();
-      reject(
-        connectionFailed() ??
-          hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} closed before the response (rst ${stream.rstCode})`),
-      );
-    };
-    const onResponse = (headers: IncomingHttpHeaders) => {
-      cleanup();
-      const status = Number(headers[':status']);
-      if (status === 200) {
-        // From here on the caller owns the stream and its errors.
-        stream.off('error', ignoreError);
-        resolve(stream);
-        return;
-      }
-      stream.close(h2constants.NGHTTP2_NO_ERROR);
-      stream.resume();
-      reject(refusal(status, headers['x-hbone-reason'], request));
-    };
-    const cleanup = () => {
-      stream.off('response', onResponse);
-      stream.off('error', onError);
-      stream.off('close', onClose);
-      // A refused or failed stream is the pool's to dispose of: a later error on it (a reset
-      // crossing our own) must find a listener.
-      stream.on('error', ignoreError);
-    };
-    stream.once('response', onResponse);
-    stream.once('error', onError);
-    stream.once('close', onClose);
+    (stream as AwaitingStream)[kAwaiting] = { resolve, reject, request, session };
+    stream.on('response', onAwaitedResponse);
+    stream.on('error', onAwaitedError);
+    stream.on('close', onAwaitedClose);
   });
+}
+
+interface AwaitingOpen {
+  resolve(stream: ClientHttp2Stream): void;
+  reject(error: Error): void;
+  request: OpenTunnelRequest;
+  session: ClientHttp2Session;
+}
+const kAwaiting = Symbol('hbone.awaitingOpen');
+type AwaitingStream = ClientHttp2Stream & { [kAwaiting]?: AwaitingOpen };
+
+/**
+ * Ends the wait: removes its listeners and returns its state. A refused or failed stream is the
+ * pool's to dispose of: a later error on it (a reset crossing our own) must find a listener. An
+ * accepted one is the caller's, errors included.
+ */
+function settle(stream: AwaitingStream, failed: boolean): AwaitingOpen {
+  const open = stream[kAwaiting] as AwaitingOpen;
+  stream[kAwaiting] = undefined;
+  stream.off('response', onAwaitedResponse);
+  stream.off('error', onAwaitedError);
+  stream.off('close', onAwaitedClose);
+  if (failed) stream.on('error', ignoreError);
+  return open;
+}
+
+function onAwaitedResponse(this: AwaitingStream, headers: IncomingHttpHeaders): void {
+  const status = Number(headers[':status']);
+  if (status === 200) {
+    settle(this, false).resolve(this);
+    return;
+  }
+  const { request, reject } = settle(this, true);
+  this.close(h2constants.NGHTTP2_NO_ERROR);
+  this.resume();
+  reject(refusal(status, headers['x-hbone-reason'], request));
+}
+
+function onAwaitedError(this: AwaitingStream, cause: Error): void {
+  const { request, session, reject } = settle(this, true);
+  reject(
+    connectionFailure(session, request.destination) ??
+      tlsAlertFailure(cause, request.destination) ??
+      hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} failed before the response`, { cause }),
+  );
+}
+
+function onAwaitedClose(this: AwaitingStream): void {
+  const { request, session, reject } = settle(this, true);
+  reject(
+    connectionFailure(session, request.destination) ??
+      hboneError(HboneErrorCode.STREAM_RESET, `tunnel to ${request.authority} via ${request.destination} closed before the response (rst ${this.rstCode})`),
+  );
 }
