@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -413,6 +414,29 @@ describe('HBONE flow control and lifecycle', () => {
     await closing;
     // ...and the pool opens no new tunnels on the draining connection.
     expect(pair.pool.connections().filter((c) => c.state !== 'draining')).toHaveLength(0);
+  });
+
+  it('keeps a connection while tunnels follow each other within the idle timeout, and closes it once idle that long', async () => {
+    const idleTimeoutMs = 1_000;
+    const { pair, authority } = await pairWithEcho({ pool: { idleTimeoutMs } });
+    const tunnelOnce = async () => {
+      const stream = await openTo(pair, authority);
+      stream.resume();
+      stream.end();
+      await once(stream, 'close');
+    };
+    await tunnelOnce();
+    const [first] = pair.pool.connections();
+    // Eight tunnels, one every ~200 ms: 1.6 s in all, longer than the idle timeout, but the
+    // connection is never idle for that long at a stretch, so every tunnel reuses it.
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      await tunnelOnce();
+    }
+    expect(pair.pool.connections().map((c) => c.id)).toEqual([first!.id]);
+    await waitFor(() => pair.pool.connections().length === 0, { what: 'the idle connection closed', timeoutMs: idleTimeoutMs + 5_000 });
+    await tunnelOnce();
+    expect(pair.pool.connections().map((c) => c.id)).not.toContain(first!.id);
   });
 
   it('drains on pool close: open tunnels finish, new opens fail with POOL_CLOSED', async () => {
