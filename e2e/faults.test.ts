@@ -39,7 +39,7 @@ const DETAILS_VIP = '10.77.100.12';
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 /** Short enough that certificates expire within a test; renewed at half of it. */
 const CERT_TTL_SECONDS = 30;
-/** The HBONE pool's keepalive (packages/hbone-core): a PING every 10 s, dropped after 20 s of silence. */
+/** The HBONE pool's keepalive (packages/hbone-core): a PING every 10 s, dropped once one has waited 20 s for its answer. */
 const KEEPALIVE_DEADLINE_MS = 10_000 + 20_000;
 /** node-b's port on the underlay bridge (createTopology names them n<index>, in node order). */
 const NODE_B_UNDERLAY_PORT = 'n1';

@@ -113,7 +113,8 @@ class PooledConnection {
   /** When the last stream closed (Date.now()); read by the idle timer. */
   #idleSince = 0;
   #keepaliveTimer: NodeJS.Timeout | undefined;
-  #lastPingAck = Date.now();
+  /** When the PING still waiting for its answer was sent (Date.now()); undefined when none waits. */
+  #pingSentAt: number | undefined;
   readonly #pool: HbonePool;
 
   constructor(pool: HbonePool, key: PoolKey, connecting: Promise<{ session: ClientHttp2Session; peerIdentity: string }>) {
@@ -171,15 +172,23 @@ class PooledConnection {
   #startKeepalive(): void {
     const interval = this.#pool.keepaliveIntervalMs;
     const timeout = this.#pool.keepaliveTimeoutMs;
+    // One PING at a time, and the deadline counts from when the waiting one was sent (as hyper's
+    // keep-alive timeout does), not from the last answer: counted from the answer, a PING one
+    // interval old already failed a deadline of two intervals whenever the timer ran a little late,
+    // so a link down for 8 s — whose TCP retransmission backoff delays the answer past 10 s —
+    // dropped live tunnels that the 20 s timeout is there to keep.
     this.#keepaliveTimer = setInterval(() => {
       const session = this.session;
       if (!session || session.destroyed) return;
-      if (Date.now() - this.#lastPingAck > timeout) {
-        session.destroy(hboneError(HboneErrorCode.KEEPALIVE_TIMEOUT, `no PING answer from ${this.key.destination} for ${timeout} ms`));
+      if (this.#pingSentAt !== undefined) {
+        if (Date.now() - this.#pingSentAt >= timeout) {
+          session.destroy(hboneError(HboneErrorCode.KEEPALIVE_TIMEOUT, `no PING answer from ${this.key.destination} for ${timeout} ms`));
+        }
         return;
       }
+      this.#pingSentAt = Date.now();
       session.ping((err) => {
-        if (!err) this.#lastPingAck = Date.now();
+        if (!err) this.#pingSentAt = undefined;
       });
     }, interval);
     this.#keepaliveTimer.unref();
@@ -218,8 +227,8 @@ class PooledConnection {
  * connection is opened; concurrent opens for a key with no connection share one handshake; a
  * connection whose server identity is not expected is never used; a connection that received
  * GOAWAY takes no new tunnels while its open ones finish; idle connections close after
- * `idleTimeoutMs`; a PING is sent every `keepaliveIntervalMs` and a connection silent for
- * `keepaliveTimeoutMs` is dropped. `close()` drains, `destroy()` resets; both idempotent;
+ * `idleTimeoutMs`; a PING is sent every `keepaliveIntervalMs` (one at a time) and a connection
+ * whose PING has waited `keepaliveTimeoutMs` for its answer is dropped. `close()` drains, `destroy()` resets; both idempotent;
  * `open()` afterwards fails with HBONE_ERR_POOL_CLOSED.
  */
 export class HbonePool {

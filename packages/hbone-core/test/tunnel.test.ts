@@ -38,6 +38,49 @@ async function waitUntilListening(port: number): Promise<void> {
     });
   await waitFor(up, { what: `something listening on 127.0.0.1:${port}` });
 }
+/**
+ * A TCP relay to `target` that can stall — hold every byte both ways, as a link that is down while
+ * TCP retransmits — from the next bytes the client sends, and resume (deliver what was held, in
+ * order).
+ */
+async function startStallableLink(target: string): Promise<{ destination: string; stallAtNextClientBytes(): Promise<void>; resume(): void; close(): Promise<void> }> {
+  const [host, port] = target.split(':') as [string, string];
+  let stalled = false;
+  let stallArmed: (() => void) | undefined;
+  const held: Array<() => void> = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((inbound) => {
+    const outbound = netConnect({ host, port: Number(port) });
+    for (const [from, to] of [[inbound, outbound], [outbound, inbound]] as const) {
+      sockets.add(from);
+      from.on('data', (d: Buffer) => {
+        if (from === inbound && stallArmed) {
+          stalled = true;
+          stallArmed();
+          stallArmed = undefined;
+        }
+        if (stalled) held.push(() => to.write(d));
+        else to.write(d);
+      });
+      from.on('error', () => to.destroy());
+      from.on('close', () => to.destroy());
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    destination: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stallAtNextClientBytes: () => new Promise<void>((resolve) => (stallArmed = resolve)),
+    resume: () => {
+      stalled = false;
+      for (const deliver of held.splice(0)) deliver();
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
@@ -437,6 +480,37 @@ describe('HBONE flow control and lifecycle', () => {
     await waitFor(() => pair.pool.connections().length === 0, { what: 'the idle connection closed', timeoutMs: idleTimeoutMs + 5_000 });
     await tunnelOnce();
     expect(pair.pool.connections().map((c) => c.id)).not.toContain(first!.id);
+  });
+
+  it("keeps a tunnel whose PING is answered late but within the keepalive timeout, and drops the connection when a PING waits longer", async () => {
+    const keepaliveIntervalMs = 500;
+    const keepaliveTimeoutMs = 750;
+    const { pair, authority } = await pairWithEcho({ pool: { keepaliveIntervalMs, keepaliveTimeoutMs } });
+    const link = await startStallableLink(pair.destination);
+    cleanups.push(() => link.close());
+    const stream = await openTo({ ...pair, destination: link.destination }, authority);
+    const echoed = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        stream.once('data', (d: Buffer) => resolve(d.toString()));
+        stream.once('error', reject);
+        stream.write(text);
+      });
+    expect(await echoed('before')).toBe('before');
+    // The tunnel is idle: the next bytes from the pool are its keepalive PING. Hold the link from
+    // that PING on for 1.5 intervals: its answer comes after the next tick, when the answer before
+    // it is more than a timeout old, but only 1.5 intervals after the PING was sent.
+    await new Promise((r) => setTimeout(r, 50));
+    await link.stallAtNextClientBytes();
+    await new Promise((r) => setTimeout(r, keepaliveIntervalMs * 1.5));
+    link.resume();
+    expect(await echoed('after the stall')).toBe('after the stall');
+    expect(pair.pool.connections()).toHaveLength(1);
+    // A PING that waits past the timeout drops the connection and resets the tunnel.
+    const ended = new Promise((resolve) => stream.once('close', resolve));
+    stream.on('error', () => undefined);
+    await link.stallAtNextClientBytes();
+    await waitFor(() => pair.pool.connections().length === 0, { what: 'the silent connection dropped', timeoutMs: keepaliveTimeoutMs + keepaliveIntervalMs * 2 + 5_000 });
+    await ended;
   });
 
   it('drains on pool close: open tunnels finish, new opens fail with POOL_CLOSED', async () => {
