@@ -3,14 +3,17 @@
  * it started), stdout/stderr kept, JSON log lines parsed for assertions.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { beforeEach } from 'vitest';
-import { jsonLineSplitter } from '@mesh/log';
+import { LOG_FLUSH_MS, jsonLineSplitter } from '@mesh/log';
 import { WAIT_TIMEOUT_MS, waitFor } from '@mesh/testing';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const ISTIOD_MAIN = `${REPO_ROOT}apps/istiod-lite/dist/main.js`;
 export const ZTUNNEL_MAIN = `${REPO_ROOT}apps/ztunnel/dist/main.js`;
+/** How long a failed test waits for the last, batched log lines of the processes before showing them. */
+const LOG_SETTLE_MS = LOG_FLUSH_MS * 20;
 
 export type LogEntry = Record<string, unknown>;
 
@@ -84,7 +87,10 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 export function showOutputOnFailure(processes: () => Iterable<AppProcess>, chars = 8_000): void {
   beforeEach(({ onTestFailed }) => {
     const start = new Map([...processes()].map((p) => [p, p.output.length]));
-    onTestFailed(() => {
+    onTestFailed(async () => {
+      // The proxies batch their log writes (packages/log, LOG_FLUSH_MS): let the last lines about
+      // the failure arrive before showing what was logged.
+      await sleep(LOG_SETTLE_MS);
       for (const p of processes()) {
         const lines = p.output.slice(start.get(p) ?? 0).split('\n');
         const access = lines.filter((line) => line.includes('"scope":"access"'));
