@@ -274,6 +274,14 @@ describe.skipIf(!isRoot || !BUILT)('faults: links, crashes, an unreachable contr
     expect(String(refused['error'])).toMatch(new RegExp(`the workload certificate of ${SLEEP} expired at .* could not be renewed: 14 UNAVAILABLE`));
     await mesh.startIstiod();
     await eventually(async () => expect(await mesh.answer('sleep', RATINGS_VIP, APP_PORT)).toBe('ratings-v1'), { timeoutMs: 60_000, what: 'a renewed certificate' });
+    // The mesh whole for the next test: no certificate on either node still expired (node-b's
+    // may have expired later than sleep's, and renew only once its own stream is back).
+    await eventually(async () => {
+      for (const node of ['node-a', 'node-b']) {
+        const expired = (await certificates(node)).filter((c) => c.notAfter === undefined || Date.parse(c.notAfter) <= Date.now());
+        expect(expired.map((c) => `${node}: ${c.identity}`)).toEqual([]);
+      }
+    }, { timeoutMs: 30_000, what: 'every certificate renewed' });
   }, 180_000);
 });
 

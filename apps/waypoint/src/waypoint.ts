@@ -77,7 +77,7 @@ export class Waypoint {
     };
     this.#server = new HboneServer({
       trustDomain: config.trustDomain,
-      credentialsFor: () => this.#credentials(),
+      credentialsFor: () => (this.#identity === undefined ? undefined : this.certs.serverCredentials(this.#identity)),
       onTunnel: (tunnel) => {
         serveTunnel(deps, tunnel).catch((err: unknown) => logger.log('proxy', 'warn', 'tunnel failed', { error: (err as Error).message, authority: tunnel.authority }));
       },

@@ -145,6 +145,74 @@ describe('CertManager', () => {
     expect(retries.length).toBe(before);
   });
 
+  it('when the control plane is back, a retry that still fails (the CA channel not yet reconnected) is followed soon, not after the grown backoff', async () => {
+    const { generateKeyAndCsr } = await import('@mesh/pki');
+    const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
+    let caUp = true;
+    const retries: Array<{ retryInMs: number }> = [];
+    const certs = new CertManager({
+      sign: async (req) => {
+        if (!caUp) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
+        return signer(60_000, [])(req);
+      },
+      retryInitialMs: 100,
+      generateKeyAndCsr: async () => kc,
+    });
+    onTestFinished(() => certs.close());
+    certs.on('error-retry', (e: { retryInMs: number }) => retries.push(e));
+    certs.setIdentities([ID]);
+    await certs.secureContext(ID);
+    const first = certs.credentials(ID);
+    caUp = false;
+    certs.retryFailedNow(); // nothing has failed yet: no signing starts
+    expect(retries).toEqual([]);
+    // A renewal fails and its backoff grows: 100, 200, 400, 800 ms, the next 1.6 s away.
+    certs.setIdentities([]);
+    certs.setIdentities([ID]);
+    await waitFor(() => retries.length >= 4, { what: 'four failed signings' });
+    expect(retries[3]!.retryInMs).toBe(800);
+    // The control plane is back but the CA's channel is not yet: the at-once attempt fails too...
+    certs.retryFailedNow();
+    await waitFor(() => retries.length >= 5, { what: 'the at-once attempt to fail' });
+    // ...and the one after it comes at the initial backoff again.
+    expect(retries[4]!.retryInMs).toBe(100);
+    caUp = true;
+    await waitFor(() => certs.credentials(ID) !== undefined && certs.credentials(ID) !== first, { timeoutMs: 2_000, what: 'the certificate soon after' });
+  }, 20_000);
+
+  it('serving an expired certificate asks the CA again at once, so an identity that only accepts connections recovers too', async () => {
+    const { generateKeyAndCsr } = await import('@mesh/pki');
+    const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
+    let caUp = true;
+    let calls = 0;
+    const certs = new CertManager({
+      sign: async (req) => {
+        calls++;
+        if (!caUp) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
+        return signer(2_000, [])(req);
+      },
+      // Once the CA has failed, the next attempt is further away than the test waits.
+      retryInitialMs: 60_000,
+      generateKeyAndCsr: async () => kc,
+    });
+    onTestFinished(() => certs.close());
+    certs.setIdentities([ID]);
+    await certs.secureContext(ID);
+    const first = certs.serverCredentials(ID);
+    expect(first).toBe(certs.credentials(ID));
+    caUp = false;
+    await waitFor(() => Date.parse(certs.status()[0]!.notAfter!) < Date.now(), { timeoutMs: 10_000, what: 'the certificate to expire' });
+    const failedSoFar = calls;
+    caUp = true;
+    // The expired one is still presented (the client names the expiry when it refuses it)...
+    expect(certs.serverCredentials(ID)).toBe(first);
+    // ...and the CA is asked again (at most once a second), ahead of the 60 s backoff: connections
+    // keep arriving, each presenting the expired certificate until the renewed one is there.
+    const renewed = await waitFor(() => certs.serverCredentials(ID) !== first && certs.credentials(ID), { timeoutMs: 5_000, what: 'a certificate renewed on demand' });
+    expect(calls).toBeGreaterThan(failedSoFar);
+    expect(certs.serverCredentials(ID)).toBe(renewed);
+  }, 20_000);
+
   it('retries a failed signing and forgets identities no longer needed', async () => {
     const { generateKeyAndCsr } = await import('@mesh/pki');
     const kc = await generateKeyAndCsr(parseSpiffeUri(ID));

@@ -13,6 +13,12 @@
  *   identity, the expiry and why renewal failed. Such a refusal also asks the CA again at once
  *   (at most once per CERT_DEMAND_RETRY_MS), so a proxy whose backoff grew long while the CA was
  *   away recovers on the first connection after the CA is back, not at the next backoff tick.
+ *   The serving side does the same: `serverCredentials()` still hands out an expired certificate
+ *   (the client then refuses it, saying it expired) and asks the CA again, so an identity that
+ *   only ever accepts connections recovers as quickly as one that opens them.
+ * - The control plane back (`retryFailedNow()`) starts every failed identity's backoff over: the
+ *   CA's own channel may still be waiting out its reconnect backoff when the xDS stream is back,
+ *   and an attempt failing then must not leave the next one many seconds away.
  * - Renewal is due after `renewalFraction` of the lifetime left when the certificate arrived
  *   (not of notBefore..notAfter: the CA backdates notBefore for clock skew, which for a short
  *   lifetime would put the renewal in the past and renew in a loop).
@@ -101,7 +107,7 @@ export class CertManager extends EventEmitter {
   assertUsable(identity: string, now = Date.now()): void {
     const entry = this.#entries.get(identity);
     if (!entry?.info || entry.info.notAfter.getTime() > now) return;
-    if (!entry.inflight && !this.#closed && now - (entry.lastAttemptAt ?? 0) >= CERT_DEMAND_RETRY_MS) void this.#fetch(entry);
+    this.#askAgainOnDemand(entry, now);
     throw new MeshError(
       'IDENTITY_ERR_CERT_EXPIRED',
       `the workload certificate of ${identity} expired at ${entry.info.notAfter.toISOString()} and could not be renewed: ${entry.lastError ?? 'no answer from the CA yet'}`,
@@ -117,7 +123,10 @@ export class CertManager extends EventEmitter {
   retryFailedNow(): void {
     if (this.#closed) return;
     for (const entry of this.#entries.values()) {
-      if (entry.failures === 0 || entry.inflight) continue;
+      if (entry.failures === 0) continue;
+      // Backoff from the start: should this attempt (or one in flight) fail too, the next follows soon.
+      entry.failures = 0;
+      if (entry.inflight) continue;
       clearTimeout(entry.timer);
       void this.#fetch(entry);
     }
@@ -126,6 +135,16 @@ export class CertManager extends EventEmitter {
   /** Current credentials of an identity; undefined until the first certificate arrived. */
   credentials(identity: string): HboneCredentials | undefined {
     return this.#entries.get(identity)?.credentials;
+  }
+
+  /**
+   * The credentials to present as the server of `identity`'s connections. An expired certificate
+   * is still returned (the client refuses it and says why) and the CA is asked again at once.
+   */
+  serverCredentials(identity: string, now = Date.now()): HboneCredentials | undefined {
+    const entry = this.#entries.get(identity);
+    if (entry?.info && entry.info.notAfter.getTime() <= now) this.#askAgainOnDemand(entry, now);
+    return entry?.credentials;
   }
 
   /** The TLS context for outbound HBONE as `identity`, waiting for the first certificate. */
@@ -187,6 +206,11 @@ export class CertManager extends EventEmitter {
     this.#entries.set(identity, entry);
     void this.#fetch(entry);
     return entry;
+  }
+
+  /** An expired certificate was needed: ask the CA now, at most once per CERT_DEMAND_RETRY_MS. */
+  #askAgainOnDemand(entry: Entry, now: number): void {
+    if (!entry.inflight && !this.#closed && now - (entry.lastAttemptAt ?? 0) >= CERT_DEMAND_RETRY_MS) void this.#fetch(entry);
   }
 
   #fetch(entry: Entry): Promise<void> {

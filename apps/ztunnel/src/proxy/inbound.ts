@@ -16,7 +16,7 @@ import { describe } from './outbound.js';
 /** The server certificate for a connection: that of the pod whose IP it arrived on. */
 export function serverCredentialsFor(ctx: ProxyContext, local: { address: string }): HboneCredentials | undefined {
   const chain = inboundChainFor(ctx.model().listeners.inbound, normalizeIp(local.address));
-  return chain?.identity ? ctx.certs.credentials(chain.identity) : undefined;
+  return chain?.identity ? ctx.certs.serverCredentials(chain.identity) : undefined;
 }
 
 export function handleInboundTunnel(ctx: ProxyContext, tunnel: IncomingTunnel): void {
