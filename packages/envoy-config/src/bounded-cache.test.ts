@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { BoundedCache } from './bounded-cache.js';
 
+/** A cache bounded at as many entries as `keys`, holding them all (values 1, 2, …). */
+function full(...keys: string[]): BoundedCache<string, number> {
+  const cache = new BoundedCache<string, number>(keys.length);
+  keys.forEach((key, i) => cache.set(key, i + 1));
+  return cache;
+}
+
 describe('BoundedCache', () => {
   it('returns the stored value itself on a hit, and undefined on a miss', () => {
     const cache = new BoundedCache<string, { n: number }>(4);
@@ -29,10 +36,7 @@ describe('BoundedCache', () => {
   });
 
   it('clears whole when a new key comes to a full cache, then keeps the new key', () => {
-    const cache = new BoundedCache<string, number>(3);
-    cache.set('a', 1);
-    cache.set('b', 2);
-    cache.set('c', 3);
+    const cache = full('a', 'b', 'c');
     expect(cache.size).toBe(3);
     cache.set('d', 4);
     expect(cache.size).toBe(1);
@@ -41,9 +45,7 @@ describe('BoundedCache', () => {
   });
 
   it('replaces a key already held without clearing a full cache', () => {
-    const cache = new BoundedCache<string, number>(2);
-    cache.set('a', 1);
-    cache.set('b', 2);
+    const cache = full('a', 'b');
     cache.set('a', 10);
     expect(cache.size).toBe(2);
     expect(cache.get('a')).toBe(10);
