@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { ANY_IDENTITY_IN_TRUST_DOMAIN, HboneErrorCode, relay } from '@mesh/hbone-core';
 import { hasCode } from '@mesh/errors';
-import { formatAddress } from '@mesh/envoy-config';
+import { BoundedCache, formatAddress } from '@mesh/envoy-config';
 import { workloadOfIp, planOutbound, type ConnectionAddresses, type OutboundPlan } from '@mesh/ztunnel-plan';
 import type { ProxyContext } from './context.js';
 import type { ConnectionInit } from './connections.js';
@@ -119,13 +119,12 @@ function sourceBaggage(identity: string, workload: string | undefined): Record<s
     ...(m ? { 'k8s.namespace.name': m[1] as string, 'k8s.serviceaccount.name': m[2] as string } : {}),
     ...(workload ? { 'k8s.pod.name': workload } : {}),
   };
-  if (baggageCache.size >= BAGGAGE_CACHE_ENTRIES) baggageCache.clear();
   baggageCache.set(key, baggage);
   return baggage;
 }
 
 const BAGGAGE_CACHE_ENTRIES = 4096;
-const baggageCache = new Map<string, Record<string, string>>();
+const baggageCache = new BoundedCache<string, Record<string, string>>(BAGGAGE_CACHE_ENTRIES);
 
 async function openTunnel(
   ctx: ProxyContext,

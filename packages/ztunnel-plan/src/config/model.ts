@@ -18,7 +18,7 @@
  */
 import { parseSpiffeUri } from '@mesh/pki';
 import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, CHAIN_SERVICE_METADATA_KEY, ISTIO_METADATA_NAMESPACE, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from '@mesh/envoy-config';
-import { attempt, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
+import { attempt, BoundedCache, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
 import { compileMatcher, type ChainLookup } from './matcher.js';
 
 const T = {
@@ -471,7 +471,7 @@ type CompiledSubstitution = string | ReadonlyArray<string | { readonly value: 'l
  * ztunnel's CPU opening connections); the cache is bounded because configurations change.
  */
 const SUBSTITUTION_CACHE_ENTRIES = 1024;
-const substitutionCache = new Map<string, CompiledSubstitution>();
+const substitutionCache = new BoundedCache<string, CompiledSubstitution>(SUBSTITUTION_CACHE_ENTRIES);
 
 function compiledSubstitutions(text: string): CompiledSubstitution {
   let compiled = substitutionCache.get(text);
@@ -491,7 +491,6 @@ function compiledSubstitutions(text: string): CompiledSubstitution {
   }
   if (at < text.length) parts.push(text.slice(at));
   compiled = parts.length === 0 ? '' : parts.length === 1 && typeof parts[0] === 'string' ? parts[0] : parts;
-  if (substitutionCache.size >= SUBSTITUTION_CACHE_ENTRIES) substitutionCache.clear();
   substitutionCache.set(text, compiled);
   return compiled;
 }
@@ -676,16 +675,15 @@ export function inboundChainFor(listener: InboundListener | undefined, ip: strin
   // makes a new one), so its answers are kept with it; bounded, since the addresses asked are the
   // peer's to choose.
   let byIp = inboundChainCache.get(listener);
-  if (!byIp) inboundChainCache.set(listener, (byIp = new Map()));
+  if (!byIp) inboundChainCache.set(listener, (byIp = new BoundedCache(INBOUND_CHAIN_CACHE_ENTRIES)));
   if (byIp.has(ip)) return byIp.get(ip);
   const chain = matchInboundChain(listener, ip);
-  if (byIp.size >= INBOUND_CHAIN_CACHE_ENTRIES) byIp.clear();
   byIp.set(ip, chain);
   return chain;
 }
 
 const INBOUND_CHAIN_CACHE_ENTRIES = 1024;
-const inboundChainCache = new WeakMap<InboundListener, Map<string, InboundChain | undefined>>();
+const inboundChainCache = new WeakMap<InboundListener, BoundedCache<string, InboundChain | undefined>>();
 
 function matchInboundChain(listener: InboundListener, ip: string): InboundChain | undefined {
   let best: InboundChain | undefined;
