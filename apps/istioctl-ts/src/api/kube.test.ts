@@ -9,6 +9,7 @@ describe('resolveZtunnelPod: ztunnel-<node> or a pod name → the DaemonSet pod'
     { target: 'ztunnel-node-b', expected: 'ztunnel-b2x7k' },
     { target: 'ztunnel-node-a', expected: 'ztunnel-a9q4m', why: 'the ready one of several on the node (a rolling update)' },
     { target: 'ztunnel-old11', expected: 'ztunnel-old11', why: 'a pod name as istioctl takes it, even not ready' },
+    { target: 'ztunnel-b2x7k.istio-system', expected: 'ztunnel-b2x7k', why: "istioctl's name.namespace" },
   ])('$target → $expected', ({ target, expected }) => {
     expect(resolveZtunnelPod(ZTUNNELS, target).name).toBe(expected);
   });

@@ -57,9 +57,12 @@ function preferred(a: KubePod, b: KubePod): number {
   return rank(a) - rank(b) || a.name.localeCompare(b.name);
 }
 
-/** `ztunnel-<node>` (the DaemonSet's pod with that spec.nodeName) or the pod's own name (`ztunnel-x7k2p`), as istioctl takes both. */
+/**
+ * `ztunnel-<node>` (the DaemonSet's pod with that spec.nodeName) or the pod's own name, bare or as
+ * istioctl's `name.namespace` (`ztunnel-x7k2p`, `ztunnel-x7k2p.istio-system`), as istioctl takes both.
+ */
 export function resolveZtunnelPod(pods: readonly KubePod[], target: string): KubePod {
-  const byName = pods.find((p) => p.name === target);
+  const byName = pods.find((p) => p.name === target || `${p.name}.${p.namespace}` === target);
   if (byName) return byName;
   const node = target.startsWith('ztunnel-') ? target.slice('ztunnel-'.length) : target;
   const onNode = pods.filter((p) => p.nodeName === node).sort(preferred);
