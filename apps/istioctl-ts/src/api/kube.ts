@@ -68,7 +68,9 @@ export function resolveZtunnelPod(pods: readonly KubePod[], target: string): Kub
   const onNode = pods.filter((p) => p.nodeName === node).sort(preferred);
   if (onNode[0]) return onNode[0];
   const known = [...pods].sort((a, b) => (a.nodeName ?? '').localeCompare(b.nodeName ?? '')).map((p) => `ztunnel-${p.nodeName ?? '(unscheduled)'} (pod ${p.name})`);
-  throw new MeshError('MESHCTL_ERR_UNKNOWN_TARGET', `no ztunnel runs on node ${node}: ztunnels (pods labelled ${ZTUNNEL_POD_LABEL} in ${MESH_NAMESPACE}): ${known.join(', ') || 'none'}`, {
+  // A dotted target may be a node name (often a FQDN) or a pod's name.namespace: say both were tried.
+  const tried = target.includes('.') ? `no ztunnel pod is ${target} (name.namespace) and no ztunnel runs on node ${node}` : `no ztunnel runs on node ${node}`;
+  throw new MeshError('MESHCTL_ERR_UNKNOWN_TARGET', `${tried}: ztunnels (pods labelled ${ZTUNNEL_POD_LABEL} in ${MESH_NAMESPACE}): ${known.join(', ') || 'none'}`, {
     hint: 'a ztunnel target is ztunnel-<node> or the ztunnel pod name',
     context: { target },
   });
