@@ -312,6 +312,17 @@ describe('meshctl against a live (fake) mesh', () => {
       expect((await cli('zc', 'log', '--node', 'node-a')).stdout).toBe('ztunnel-node-a:\ncurrent log level is info\n');
     });
 
+    it('--help says which names they take, with an example of the pod name', async () => {
+      // Whitespace as one space: commander wraps to the terminal's width.
+      const help = async (...args: string[]) => (await runCli([...args, '--help'])).stdout.replace(/\s+/g, ' ');
+      const tunnels = await help('tunnels');
+      expect(tunnels).toContain("ztunnel ztunnel-<node> or the ztunnel pod name (ztunnel-x7k2p[.istio-system], with a cluster); or a pod name.namespace (its node's ztunnel, filtered to it)");
+      expect(tunnels).toContain(' meshctl --context prod tunnels ztunnel-x7k2p.istio-system --once ');
+      const log = await help('zc', 'log');
+      expect(log).toContain('ztunnel ztunnel-<node>, or with a cluster the ztunnel pod name (ztunnel-x7k2p[.istio-system]) (default: every ztunnel)');
+      expect(log).toContain(' meshctl --context prod zc log ztunnel-x7k2p.istio-system --level debug ');
+    });
+
     it('with a cluster: an application pod name.namespace is still its node’s ztunnel filtered to that pod', async () => {
       const admin = await serve(adminRoute('bookinfo-node-a'));
       const istiod = await serve(istiodRoute({ 'node-a': admin.address }));

@@ -6,9 +6,11 @@
  * knows the address (what it runs), else from istiod-lite (what it is sent).
  *
  * With a cluster (--kubeconfig/--context, kube.ts), a `ztunnel-<node>` target (or a ztunnel pod's
- * name) is first resolved to its DaemonSet pod through the API server, as istioctl does; its admin
- * API is read where it is reachable from here (the route istiod-lite knows, admin-route.ts), else by
- * port-forward through the API server to the pod's port 15000.
+ * name, bare or `name.namespace`) is first resolved to its DaemonSet pod through the API server, as
+ * istioctl does; its admin API is read where it is reachable from here (the route istiod-lite
+ * knows, admin-route.ts), else by port-forward through the API server to the pod's port 15000.
+ * `resolveZtunnelAdmin` is that resolution for commands that need the ztunnel's admin API itself
+ * (tunnels, zc log). A target starting with `ztunnel-` is always a ztunnel, never a pod.
  */
 import { basename } from 'node:path';
 import { MeshError, hasCode } from '@mesh/errors';
