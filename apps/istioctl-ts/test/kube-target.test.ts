@@ -4,7 +4,8 @@
  * through the API (a DaemonSet-like ztunnel pod per node, an istiod pod, their status set as a
  * kubelet would). No kubelet runs here, so a port-forward cannot succeed: the API server accepts
  * it and fails dialing the node's kubelet. What is checked: the pod picked (named in that error),
- * an unknown node listing the known ones, the failure as one line naming the pod and the reason,
+ * an unknown node listing the known ones, the failure as one line naming the pod and the reason
+ * (for proxy-config, tunnels and zc log alike),
  * and a ztunnel whose admin API is reachable from here read there without a port-forward.
  *
  * meshctl runs as the built program (dist/main.js), as a user runs it: the port-forward's
@@ -102,6 +103,21 @@ describe.skipIf(missing)(`meshctl against a real kube-apiserver${missing ? ` (sk
     const result = await runCli(['--kubeconfig', kubeconfig, '--context', 'admin', 'pc', 'all', 'ztunnel-a9q4m']);
     expect(result.code).toBe(1);
     expect(errorLine(result.stderr)).toMatch(/^error: cannot port-forward to pod istio-system\/ztunnel-a9q4m port 15000: /);
+  });
+
+  it('tunnels and zc log take the ztunnel pod name (bare or name.namespace) as proxy-config does: that pod is reached', async () => {
+    for (const [args, pod] of [
+      [['tunnels', 'ztunnel-b2x7k.istio-system', '--once'], 'ztunnel-b2x7k'],
+      [['tunnels', 'ztunnel-node-a', '--once'], 'ztunnel-a9q4m'],
+      [['ztunnel-config', 'log', 'ztunnel-a9q4m'], 'ztunnel-a9q4m'],
+      [['zc', 'log', 'ztunnel-b2x7k.istio-system', '--level', 'debug'], 'ztunnel-b2x7k'],
+    ] as const) {
+      const result = await runCli(['--kubeconfig', kubeconfig, ...args]);
+      expect(result.code).toBe(1);
+      expect(errorLine(result.stderr)).toMatch(new RegExp(`^error: cannot port-forward to pod istio-system/${pod} port 15000: `));
+    }
+    const unknown = await runCli(['--kubeconfig', kubeconfig, 'zc', 'log', 'ztunnel-zzzzz.istio-system']);
+    expect(errorLine(unknown.stderr)).toMatch(/^error: no ztunnel pod is ztunnel-zzzzz\.istio-system \(name\.namespace\) and no ztunnel runs on node zzzzz\.istio-system: ztunnels \(pods labelled app=ztunnel in istio-system\): ztunnel-node-a \(pod ztunnel-a9q4m\), ztunnel-node-b \(pod ztunnel-b2x7k\) /);
   });
 
   it('an unknown node fails listing the known ztunnels', async () => {

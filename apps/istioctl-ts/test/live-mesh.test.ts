@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { hasCode } from '@mesh/errors';
-import { createHttpMeshClient } from '../src/api/mesh-client.js';
+import { resolveZtunnelPod, type KubePod } from '../src/api/kube.js';
+import { createHttpMeshClient, type MeshClientFactory } from '../src/api/mesh-client.js';
 import { fixtureJson, istiodRoute, runCli, startJsonServer, tableRows, type Route } from './helpers.js';
 
 const servers: { close: () => Promise<void> }[] = [];
@@ -276,7 +277,89 @@ describe('meshctl against a live (fake) mesh', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/answered \/logging\?level=loud with 400: unknown level loud; use debug, info, warn, error, off/);
     const unknown = await runCli(['--istiod', istiod.address, 'zc', 'log', 'ztunnel-node-z']);
-    expect(unknown.stderr).toMatch(/no ztunnel ztunnel-node-z is connected.*ztunnels: ztunnel-node-a, ztunnel-node-b/s);
+    expect(unknown.stderr).toMatch(/^error: unknown ztunnel ztunnel-node-z; ztunnels: ztunnel-node-a, ztunnel-node-b \(hint: /);
+    const unknownNode = await runCli(['--istiod', istiod.address, 'zc', 'log', '--node', 'node-z']);
+    expect(unknownNode.stderr).toMatch(/^error: unknown ztunnel ztunnel-node-z; ztunnels: ztunnel-node-a, ztunnel-node-b \(hint: /);
+  });
+
+  describe('tunnels and zc log take the ztunnel pod name, resolved as proxy-config resolves it', () => {
+    // A cluster as kube.ts sees it (the DaemonSet's pods, by node); istiod-lite and the admin APIs are the HTTP fakes.
+    const PODS: KubePod[] = [
+      { namespace: 'istio-system', name: 'ztunnel-a9q4m', nodeName: 'node-a', phase: 'Running', ready: true },
+      { namespace: 'istio-system', name: 'ztunnel-b2x7k', nodeName: 'node-b', phase: 'Running', ready: true },
+    ];
+    const overCluster: MeshClientFactory = (options) => ({ ...createHttpMeshClient(options), ztunnelPod: async (target) => resolveZtunnelPod(PODS, target) });
+    const levelsRoute: Route = (req, url) => (url.pathname === '/logging' ? { body: { levels: { access: 'info', xds: req.method === 'POST' ? 'debug' : 'info' } } } : adminRoute('bookinfo-node-a')(req, url));
+
+    it('with a cluster: ztunnel-x7k2p and ztunnel-x7k2p.istio-system are that pod node’s ztunnel, shown whole', async () => {
+      const admin = await serve(levelsRoute);
+      const istiod = await serve(istiodRoute({ 'node-a': admin.address }));
+      const cli = (...args: string[]) => runCli(['--istiod', istiod.address, ...args], { client: overCluster });
+      const byNode = await cli('tunnels', 'ztunnel-node-a', '--once');
+      expect(byNode.code).toBe(0);
+      expect(byNode.stdout.split('\n')[0]).toBe('ztunnel-node-a');
+      for (const name of ['ztunnel-a9q4m', 'ztunnel-a9q4m.istio-system']) {
+        const byPod = await cli('tunnels', name, '--once');
+        expect(byPod).toEqual(byNode);
+        const json = JSON.parse((await cli('tunnels', name, '-o', 'json')).stdout) as { proxy: string; tunnels: { id: string }[] };
+        expect(json.proxy).toBe('ztunnel-node-a');
+        expect(json.tunnels.map((t) => t.id)).toEqual(['7', '8']);
+      }
+      expect(await cli('zc', 'log', 'ztunnel-a9q4m.istio-system')).toEqual({ code: 0, stdout: 'ztunnel-node-a:\ncurrent log level is info\n', stderr: '' });
+      expect((await cli('zc', 'log', 'ztunnel-a9q4m', '--level', 'xds:debug')).stdout).toBe('ztunnel-node-a:\ncurrent log level is access=info,xds=debug\n');
+      expect(admin.requests.filter((r) => r.startsWith('/logging'))).toEqual(['/logging', '/logging?xds=debug']);
+      // ztunnel-<node> and --node are resolved the same way.
+      expect((await cli('zc', 'log', '--node', 'node-a')).stdout).toBe('ztunnel-node-a:\ncurrent log level is info\n');
+    });
+
+    it('--help says which names they take, with an example of the pod name', async () => {
+      // Whitespace as one space: commander wraps to the terminal's width.
+      const help = async (...args: string[]) => (await runCli([...args, '--help'])).stdout.replace(/\s+/g, ' ');
+      const tunnels = await help('tunnels');
+      expect(tunnels).toContain("ztunnel ztunnel-<node> or the ztunnel pod name (ztunnel-x7k2p[.istio-system], with a cluster); or a pod name.namespace (its node's ztunnel, filtered to it)");
+      expect(tunnels).toContain(' meshctl --context prod tunnels ztunnel-x7k2p.istio-system --once ');
+      const log = await help('zc', 'log');
+      expect(log).toContain('ztunnel ztunnel-<node>, or with a cluster the ztunnel pod name (ztunnel-x7k2p[.istio-system]) (default: every ztunnel)');
+      expect(log).toContain(' meshctl --context prod zc log ztunnel-x7k2p.istio-system --level debug ');
+    });
+
+    it('with a cluster: an application pod name.namespace is still its node’s ztunnel filtered to that pod', async () => {
+      const admin = await serve(adminRoute('bookinfo-node-a'));
+      const istiod = await serve(istiodRoute({ 'node-a': admin.address }));
+      // sleep runs on node-a and has no tunnel in the snapshot: filtered to it, none are left.
+      const { code, stdout } = await runCli(['--istiod', istiod.address, 'tunnels', 'sleep.default', '-o', 'json'], { client: overCluster });
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ proxy: 'ztunnel-node-a', tunnels: [] });
+    });
+
+    it('with a cluster: an unknown ztunnel pod fails naming it and listing the ztunnels there are', async () => {
+      const istiod = await serve(istiodRoute());
+      for (const args of [['tunnels', 'ztunnel-zzzzz', '--once'], ['zc', 'log', 'ztunnel-zzzzz']]) {
+        const { code, stderr } = await runCli(['--istiod', istiod.address, ...args], { client: overCluster });
+        expect(code).toBe(1);
+        expect(stderr).toBe(
+          'error: no ztunnel runs on node zzzzz: ztunnels (pods labelled app=ztunnel in istio-system): ztunnel-node-a (pod ztunnel-a9q4m), ztunnel-node-b (pod ztunnel-b2x7k) (hint: a ztunnel target is ztunnel-<node> or the ztunnel pod name)\n',
+        );
+      }
+    });
+
+    it('without a cluster there are no pods to resolve: the error lists the ztunnels istiod-lite knows and says what takes a pod name', async () => {
+      const istiod = await serve(istiodRoute());
+      const tunnels = await runCli(['--istiod', istiod.address, 'tunnels', 'ztunnel-a9q4m', '--once']);
+      expect(tunnels.code).toBe(1);
+      expect(tunnels.stderr).toBe(
+        'error: unknown ztunnel ztunnel-a9q4m; ztunnels: ztunnel-node-a, ztunnel-node-b (hint: meshctl tunnels ztunnel-<node> (with --kubeconfig/--context also the ztunnel pod name), a pod name.namespace, or --admin <host:port>)\n',
+      );
+      const none = await runCli(['--istiod', istiod.address, 'tunnels', '--once']);
+      expect(none.stderr).toMatch(/^error: unknown ztunnel \(none given\); ztunnels: ztunnel-node-a, ztunnel-node-b \(hint: /);
+      const log = await runCli(['--istiod', istiod.address, 'zc', 'log', 'ztunnel-a9q4m.istio-system']);
+      expect(log.code).toBe(1);
+      expect(log.stderr).toBe(
+        'error: unknown ztunnel ztunnel-a9q4m.istio-system; ztunnels: ztunnel-node-a, ztunnel-node-b (hint: a ztunnel is ztunnel-<node> (or --node <node>), with --kubeconfig/--context also its pod name (ztunnel-x7k2p[.istio-system]); or --admin <host:port>)\n',
+      );
+      // zc log takes a ztunnel, not an application pod.
+      expect((await runCli(['--istiod', istiod.address, 'zc', 'log', 'productpage-v1.default'])).stderr).toMatch(/^error: unknown ztunnel productpage-v1\.default; ztunnels: ztunnel-node-a, ztunnel-node-b /);
+    });
   });
 
   it('version reports the client and the connected proxies', async () => {

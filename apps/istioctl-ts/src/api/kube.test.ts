@@ -9,8 +9,13 @@ describe('resolveZtunnelPod: ztunnel-<node> or a pod name → the DaemonSet pod'
     { target: 'ztunnel-node-b', expected: 'ztunnel-b2x7k' },
     { target: 'ztunnel-node-a', expected: 'ztunnel-a9q4m', why: 'the ready one of several on the node (a rolling update)' },
     { target: 'ztunnel-old11', expected: 'ztunnel-old11', why: 'a pod name as istioctl takes it, even not ready' },
+    { target: 'ztunnel-b2x7k.istio-system', expected: 'ztunnel-b2x7k', why: "istioctl's name.namespace" },
   ])('$target → $expected', ({ target, expected }) => {
     expect(resolveZtunnelPod(ZTUNNELS, target).name).toBe(expected);
+  });
+
+  it('a dotted target is a node too (node names are often FQDNs)', () => {
+    expect(resolveZtunnelPod([...ZTUNNELS, pod('ztunnel-fqdn1', 'ip-10-0-0-7.ec2.internal')], 'ztunnel-ip-10-0-0-7.ec2.internal').name).toBe('ztunnel-fqdn1');
   });
 
   it('an unknown node fails naming the ztunnels there are', () => {
@@ -18,6 +23,8 @@ describe('resolveZtunnelPod: ztunnel-<node> or a pod name → the DaemonSet pod'
       'no ztunnel runs on node node-z: ztunnels (pods labelled app=ztunnel in istio-system): ztunnel-node-a (pod ztunnel-old11), ztunnel-node-a (pod ztunnel-a9q4m), ztunnel-node-a (pod ztunnel-c5d6e), ztunnel-node-b (pod ztunnel-b2x7k) (hint: a ztunnel target is ztunnel-<node> or the ztunnel pod name)',
     );
     expect(() => resolveZtunnelPod([], 'ztunnel-node-z')).toThrow(/ztunnels \(pods labelled app=ztunnel in istio-system\): none \(hint/);
+    // A dotted name is tried as name.namespace and as a node (node names are often FQDNs).
+    expect(() => resolveZtunnelPod(ZTUNNELS, 'ztunnel-zzzzz.istio-system')).toThrow(/^no ztunnel pod is ztunnel-zzzzz\.istio-system \(name\.namespace\) and no ztunnel runs on node zzzzz\.istio-system: ztunnels /);
   });
 });
 

@@ -57,15 +57,20 @@ function preferred(a: KubePod, b: KubePod): number {
   return rank(a) - rank(b) || a.name.localeCompare(b.name);
 }
 
-/** `ztunnel-<node>` (the DaemonSet's pod with that spec.nodeName) or the pod's own name (`ztunnel-x7k2p`), as istioctl takes both. */
+/**
+ * `ztunnel-<node>` (the DaemonSet's pod with that spec.nodeName) or the pod's own name, bare or as
+ * istioctl's `name.namespace` (`ztunnel-x7k2p`, `ztunnel-x7k2p.istio-system`), as istioctl takes both.
+ */
 export function resolveZtunnelPod(pods: readonly KubePod[], target: string): KubePod {
-  const byName = pods.find((p) => p.name === target);
+  const byName = pods.find((p) => p.name === target || `${p.name}.${p.namespace}` === target);
   if (byName) return byName;
   const node = target.startsWith('ztunnel-') ? target.slice('ztunnel-'.length) : target;
   const onNode = pods.filter((p) => p.nodeName === node).sort(preferred);
   if (onNode[0]) return onNode[0];
   const known = [...pods].sort((a, b) => (a.nodeName ?? '').localeCompare(b.nodeName ?? '')).map((p) => `ztunnel-${p.nodeName ?? '(unscheduled)'} (pod ${p.name})`);
-  throw new MeshError('MESHCTL_ERR_UNKNOWN_TARGET', `no ztunnel runs on node ${node}: ztunnels (pods labelled ${ZTUNNEL_POD_LABEL} in ${MESH_NAMESPACE}): ${known.join(', ') || 'none'}`, {
+  // A dotted target may be a node name (often a FQDN) or a pod's name.namespace: say both were tried.
+  const tried = target.includes('.') ? `no ztunnel pod is ${target} (name.namespace) and no ztunnel runs on node ${node}` : `no ztunnel runs on node ${node}`;
+  throw new MeshError('MESHCTL_ERR_UNKNOWN_TARGET', `${tried}: ztunnels (pods labelled ${ZTUNNEL_POD_LABEL} in ${MESH_NAMESPACE}): ${known.join(', ') || 'none'}`, {
     hint: 'a ztunnel target is ztunnel-<node> or the ztunnel pod name',
     context: { target },
   });

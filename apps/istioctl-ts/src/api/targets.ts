@@ -6,9 +6,11 @@
  * knows the address (what it runs), else from istiod-lite (what it is sent).
  *
  * With a cluster (--kubeconfig/--context, kube.ts), a `ztunnel-<node>` target (or a ztunnel pod's
- * name) is first resolved to its DaemonSet pod through the API server, as istioctl does; its admin
- * API is read where it is reachable from here (the route istiod-lite knows, admin-route.ts), else by
- * port-forward through the API server to the pod's port 15000.
+ * name, bare or `name.namespace`) is first resolved to its DaemonSet pod through the API server, as
+ * istioctl does; its admin API is read where it is reachable from here (the route istiod-lite
+ * knows, admin-route.ts), else by port-forward through the API server to the pod's port 15000.
+ * `resolveZtunnelAdmin` is that resolution for commands that need the ztunnel's admin API itself
+ * (tunnels, zc log). A target starting with `ztunnel-` is always a ztunnel, never a pod.
  */
 import { basename } from 'node:path';
 import { MeshError, hasCode } from '@mesh/errors';
@@ -77,15 +79,17 @@ function podAdminRoute(pod: { namespace: string; name: string }, advertised: str
   return formatRoute({ kind: 'pod', namespace: pod.namespace, name: pod.name, port });
 }
 
-/**
- * With a cluster: a ztunnel target resolved through the API server to its pod (an unknown node
- * fails listing the known ones), read where reachable from here, else through its pod.
- */
+/** Against a cluster (--kubeconfig/--context): ztunnel targets are resolved through the API server. */
 function overCluster(client: MeshClient): client is MeshClient & Required<Pick<MeshClient, 'ztunnelPod'>> {
   return client.ztunnelPod !== undefined;
 }
 
-async function loadKubeZtunnel(sources: TargetSources, client: MeshClient & Required<Pick<MeshClient, 'ztunnelPod'>>, target: string): Promise<LoadedTarget> {
+/**
+ * With a cluster: a ztunnel target (`ztunnel-<node>`, or its DaemonSet pod's name, `name` or
+ * `name.istio-system`) → the pod (kube.ts; an unknown one fails listing the known ones), the name
+ * istiod-lite lists it by, and its admin API: where reachable from here, else through the pod.
+ */
+async function kubeZtunnelAdmin(sources: TargetSources, client: MeshClient & Required<Pick<MeshClient, 'ztunnelPod'>>, target: string): Promise<{ proxy: string; address: string }> {
   const pod = await client.ztunnelPod(target);
   const name = pod.nodeName ? `ztunnel-${pod.nodeName}` : target;
   let entry: ProxyEntry | undefined;
@@ -95,9 +99,38 @@ async function loadKubeZtunnel(sources: TargetSources, client: MeshClient & Requ
     // istiod-lite only tells whether the admin API is reachable without a port-forward.
     sources.note?.(`note: ${(err as Error).message}; reading ${name} through its pod\n`);
   }
-  const address = (entry ? proxyAdmin(entry, sources.hostFacts).address : undefined) ?? podAdminRoute(pod, entry?.admin?.address);
+  return { proxy: name, address: (entry ? proxyAdmin(entry, sources.hostFacts).address : undefined) ?? podAdminRoute(pod, entry?.admin?.address) };
+}
+
+async function loadKubeZtunnel(sources: TargetSources, client: MeshClient & Required<Pick<MeshClient, 'ztunnelPod'>>, target: string): Promise<LoadedTarget> {
+  const { proxy: name, address } = await kubeZtunnelAdmin(sources, client, target);
   const raw = await client.adminConfigDump(address, name);
   return { proxy: name, raw, dump: parseConfigDump(raw, `${name}'s config dump`), pod: undefined, origin: 'admin', adminAddress: address, adminProblem: undefined };
+}
+
+/**
+ * A ztunnel named by a target, and how to reach its admin API — for what only the ztunnel itself
+ * has (live tunnels, log levels). The same resolution as loadTarget's ztunnel targets: with a
+ * cluster `ztunnel-<node>` or the ztunnel pod's name (`ztunnel-x7k2p`, `ztunnel-x7k2p.istio-system`)
+ * through the API server; else the ztunnel istiod-lite lists by that name or id. A pod target
+ * `name.namespace` is not a ztunnel (loadTarget narrows to it). An unknown one fails naming what
+ * was given and the ztunnels there are, with `hint` (what the command takes).
+ */
+export async function resolveZtunnelAdmin(sources: TargetSources, target: string | undefined, hint: string): Promise<{ proxy: string; admin: ProxyAdmin }> {
+  const client = sources.client();
+  if (target !== undefined && !isPodRef(target) && overCluster(client)) {
+    const { proxy, address } = await kubeZtunnelAdmin(sources, client, target);
+    return { proxy, admin: { address } };
+  }
+  const ztunnels = (await client.proxies()).filter((p) => p.type === 'ztunnel');
+  const entry = ztunnels.find((p) => p.name === target || p.id === target);
+  if (!entry) {
+    throw new MeshError('MESHCTL_ERR_UNKNOWN_TARGET', `unknown ztunnel ${target ?? '(none given)'}; ztunnels: ${ztunnels.map((p) => p.name).join(', ') || 'none connected'}`, {
+      hint,
+      context: { target },
+    });
+  }
+  return { proxy: entry.name, admin: proxyAdmin(entry, sources.hostFacts) };
 }
 
 function unknownTarget(target: string, proxies: readonly ProxyEntry[], pods: readonly string[]): MeshError {

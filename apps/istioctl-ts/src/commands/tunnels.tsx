@@ -5,13 +5,15 @@
  */
 import type { Command } from 'commander';
 import { MeshError } from '@mesh/errors';
-import { isPodRef, loadTarget, proxyAdmin } from '../api/targets.js';
+import { isPodRef, loadTarget, resolveZtunnelAdmin } from '../api/targets.js';
 import type { TunnelsSnapshot } from '../api/tunnels.js';
 import { groupsText } from '../tunnels/format.js';
 import { SORT_KEYS, groupByConnection, matchesFilter, sortRows, tunnelRows, type SortKey } from '../tunnels/tunnel-rows.js';
 import { formatStructured, parseOutputFormat, type CommandContext } from './context.js';
 
 export const TUNNELS_REFRESH_MS = 1_000;
+
+const TARGET_HINT = 'meshctl tunnels ztunnel-<node> (with --kubeconfig/--context also the ztunnel pod name), a pod name.namespace, or --admin <host:port>';
 
 interface TunnelsFlags {
   once?: boolean;
@@ -27,6 +29,14 @@ function parseSort(value: string): SortKey {
   throw new MeshError('MESHCTL_ERR_BAD_FLAG', `--sort ${value} is not a sort key`, { hint: `use one of ${SORT_KEYS.join(', ')}` });
 }
 
+/**
+ * Which ztunnel, its admin API, and the pod to filter to. A target that starts with `ztunnel-` is a
+ * ztunnel, shown whole: `ztunnel-<node>`, or with a cluster the ztunnel pod's name (`ztunnel-x7k2p`,
+ * `ztunnel-x7k2p.istio-system`; targets.ts resolves both as proxy-config does). Any other
+ * `name.namespace` is an application pod: its node's ztunnel, filtered to that pod. So the ztunnel
+ * reading wins for a name that could be either (an application pod named `ztunnel-…` is reached
+ * as its node's ztunnel with --workload).
+ */
 async function resolveAdmin(ctx: CommandContext, target: string | undefined, flags: TunnelsFlags): Promise<{ proxy: string; admin: string; podFilter: string | undefined }> {
   if (flags.admin) return { proxy: target ?? flags.admin, admin: flags.admin, podFilter: undefined };
   if (target !== undefined && isPodRef(target)) {
@@ -35,16 +45,9 @@ async function resolveAdmin(ctx: CommandContext, target: string | undefined, fla
     if (!loaded.adminAddress) throw noAdmin(loaded.proxy, loaded.adminProblem);
     return { proxy: loaded.proxy, admin: loaded.adminAddress, podFilter: loaded.pod?.ip };
   }
-  const proxies = await ctx.client().proxies();
-  const proxy = proxies.find((p) => p.name === target);
-  if (!proxy) {
-    throw new MeshError('MESHCTL_ERR_UNKNOWN_TARGET', `unknown ztunnel ${target ?? '(none given)'}; proxies: ${proxies.map((p) => p.name).join(', ') || 'none connected'}`, {
-      hint: 'meshctl tunnels ztunnel-<node>, or --admin <host:port>',
-    });
-  }
-  const admin = proxyAdmin(proxy, ctx.hostFacts);
-  if (!admin.address) throw noAdmin(proxy.name, admin.problem);
-  return { proxy: proxy.name, admin: admin.address, podFilter: undefined };
+  const { proxy, admin } = await resolveZtunnelAdmin(ctx, target, TARGET_HINT);
+  if (!admin.address) throw noAdmin(proxy, admin.problem);
+  return { proxy, admin: admin.address, podFilter: undefined };
 }
 
 function noAdmin(proxy: string, why: { problem: string; hint: string } | undefined): MeshError {
@@ -57,7 +60,7 @@ export function registerTunnels(program: Command, ctx: CommandContext): void {
   program
     .command('tunnels')
     .description("Live view of a ztunnel's HBONE pool connections and the tunnels on each: identities, :authority, bytes each way with rate, age")
-    .argument('[ztunnel]', 'ztunnel-<node>, or a pod name.namespace (its node, filtered to it)')
+    .argument('[ztunnel]', 'ztunnel-<node> or the ztunnel pod name (ztunnel-x7k2p[.istio-system], with a cluster); or a pod name.namespace (its node\'s ztunnel, filtered to it)')
     .option('--once', 'print one snapshot and exit')
     .option('-o, --output <format>', 'short (text), json or yaml; json/yaml print one snapshot', 'short')
     .option('--sort <key>', `sort tunnels by ${SORT_KEYS.join(', ')}`, 'bytes')
@@ -66,7 +69,7 @@ export function registerTunnels(program: Command, ctx: CommandContext): void {
     .option('--interval <ms>', 'refresh interval of the live view', String(TUNNELS_REFRESH_MS))
     .addHelpText(
       'after',
-      '\nKeys in the live view: s cycles the sort, / types a workload filter (enter keeps it, esc clears it), q quits.\n\nExamples:\n  meshctl tunnels ztunnel-node-a\n  meshctl tunnels ztunnel-node-a --workload reviews --sort rate\n  meshctl tunnels productpage-v1.default --once\n  meshctl tunnels --admin 127.0.0.1:15000 -o json\n',
+      '\nKeys in the live view: s cycles the sort, / types a workload filter (enter keeps it, esc clears it), q quits.\n\nExamples:\n  meshctl tunnels ztunnel-node-a\n  meshctl tunnels ztunnel-node-a --workload reviews --sort rate\n  meshctl --context prod tunnels ztunnel-x7k2p.istio-system --once\n  meshctl tunnels productpage-v1.default --once\n  meshctl tunnels --admin 127.0.0.1:15000 -o json\n',
     )
     .action(async (target: string | undefined, flags: TunnelsFlags) => {
       const format = parseOutputFormat(flags.output);
