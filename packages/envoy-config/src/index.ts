@@ -21,7 +21,6 @@ export { compileRbacFilter, evaluateRbac, traceRbac } from './rbac.js';
 export type { RbacAction, RbacDecision, RbacFilter, RbacFilterTrace, RbacLayer, RbacPolicy, RbacRequest, RbacRules, RbacShadowResult } from './rbac.js';
 export { RbacShadowStats, rbacMetadata, reportRbac, shadowLogLine } from './rbac-report.js';
 export { compileUriTemplate } from './uri-template.js';
-export { BoundedCache } from './bounded-cache.js';
 export {
   ZTUNNEL_OUTBOUND_PORT,
   ZTUNNEL_INBOUND_PLAINTEXT_PORT,

@@ -28,5 +28,6 @@ export type { InboundPlan, InboundTunnelFacts, PlaintextFacts } from './proxy/in
 export type { OutboundStep, OutboundTrace } from './proxy/outbound-plan.js';
 export type { InboundStep, InboundTrace } from './proxy/inbound-plan.js';
 export type { MatchBranch } from './config/matcher.js';
+export { BoundedCache } from './bounded-cache.js';
 export { compileEnvoyModel } from './config/compile.js';
 export type { EnvoyResources } from './config/compile.js';

@@ -7,8 +7,8 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { ANY_IDENTITY_IN_TRUST_DOMAIN, HboneErrorCode, relay } from '@mesh/hbone-core';
 import { hasCode } from '@mesh/errors';
-import { BoundedCache, formatAddress } from '@mesh/envoy-config';
-import { workloadOfIp, planOutbound, type ConnectionAddresses, type OutboundPlan } from '@mesh/ztunnel-plan';
+import { formatAddress } from '@mesh/envoy-config';
+import { BoundedCache, workloadOfIp, planOutbound, type ConnectionAddresses, type OutboundPlan } from '@mesh/ztunnel-plan';
 import type { ProxyContext } from './context.js';
 import type { ConnectionInit } from './connections.js';
 

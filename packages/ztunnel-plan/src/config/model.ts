@@ -18,7 +18,8 @@
  */
 import { parseSpiffeUri } from '@mesh/pki';
 import { BLACKHOLE_CLUSTER, BLACKHOLE_FILTER_CHAIN, CHAIN_SERVICE_METADATA_KEY, ISTIO_METADATA_NAMESPACE, ORIGINAL_DST_HEADER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from '@mesh/envoy-config';
-import { attempt, BoundedCache, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
+import { BoundedCache } from '../bounded-cache.js';
+import { attempt, type Cidr, cidrContains, cidrRange, compileRbacFilter, formatAddress, isRecord, type JsonRecord, list, optionalNumber, optionalRecord, optionalString, type RbacFilter, record, splitAddress, string, typedConfig, UnsupportedConfig } from '@mesh/envoy-config';
 import { compileMatcher, type ChainLookup } from './matcher.js';
 
 const T = {
