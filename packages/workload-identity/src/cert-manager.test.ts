@@ -79,30 +79,39 @@ describe('CertManager', () => {
     expect(() => certs.assertUsable(ID)).toThrow(/expired/);
   });
 
-  it('asks the CA again at once when a connection is refused for an expired certificate, ahead of a long backoff', async () => {
+  /**
+   * A CertManager holding a first certificate of `ttlMs` for ID, whose CA can be switched off
+   * (`ca.up = false`: it then fails as an unreachable istiod-lite does); `ca.calls` counts signings.
+   */
+  async function withSwitchableCa(ttlMs: number, retryInitialMs: number) {
     const { generateKeyAndCsr } = await import('@mesh/pki');
     const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
-    let caUp = true;
-    let calls = 0;
+    const ca = { up: true, calls: 0 };
     const certs = new CertManager({
       sign: async (req) => {
-        calls++;
-        if (!caUp) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
-        return signer(2_000, [])(req);
+        ca.calls++;
+        if (!ca.up) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
+        return signer(ttlMs, [])(req);
       },
-      // A backoff that, once the CA has failed, waits longer than the test allows for renewal.
-      retryInitialMs: 20_000,
+      retryInitialMs,
       generateKeyAndCsr: async () => kc,
     });
     onTestFinished(() => certs.close());
+    const retries: Array<{ retryInMs: number }> = [];
+    certs.on('error-retry', (e: { retryInMs: number }) => retries.push(e));
     certs.setIdentities([ID]);
     await certs.secureContext(ID);
-    const first = certs.credentials(ID);
-    caUp = false;
+    return { certs, ca, retries, first: certs.credentials(ID) };
+  }
+
+  it('asks the CA again at once when a connection is refused for an expired certificate, ahead of a long backoff', async () => {
+    // A backoff that, once the CA has failed, waits longer than the test allows for renewal.
+    const { certs, ca, first } = await withSwitchableCa(2_000, 20_000);
+    ca.up = false;
     // Expired while the CA is away: renewal failures pile up and the backoff grows.
     await waitFor(() => certs.secureContext(ID).then(() => false, (err: unknown) => hasCode(err, 'IDENTITY_ERR_CERT_EXPIRED')), { what: 'the certificate to expire' });
-    const failedSoFar = calls;
-    caUp = true;
+    const failedSoFar = ca.calls;
+    ca.up = true;
     // The next refused connection asks again, so the certificate is back within seconds,
     // not after the 20 s backoff runs out.
     const renewed = await waitFor(
@@ -110,32 +119,16 @@ describe('CertManager', () => {
       { timeoutMs: 10_000, what: 'a certificate renewed on demand' },
     );
     expect(renewed).toBeTruthy();
-    expect(calls).toBeGreaterThan(failedSoFar);
+    expect(ca.calls).toBeGreaterThan(failedSoFar);
     expect(() => certs.assertUsable(ID)).not.toThrow();
   });
 
   it('asks the CA again at once when the control plane is back (retryFailedNow), ahead of a long backoff', async () => {
-    const { generateKeyAndCsr } = await import('@mesh/pki');
-    const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
-    let caUp = true;
-    const certs = new CertManager({
-      sign: async (req) => {
-        if (!caUp) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
-        return signer(2_000, [])(req);
-      },
-      // Once the CA has failed, the next attempt is further away than the test waits.
-      retryInitialMs: 60_000,
-      generateKeyAndCsr: async () => kc,
-    });
-    onTestFinished(() => certs.close());
-    const retries: unknown[] = [];
-    certs.on('error-retry', (e) => retries.push(e));
-    certs.setIdentities([ID]);
-    await certs.secureContext(ID);
-    const first = certs.credentials(ID);
-    caUp = false;
+    // Once the CA has failed, the next attempt is further away than the test waits.
+    const { certs, ca, retries, first } = await withSwitchableCa(2_000, 60_000);
+    ca.up = false;
     await waitFor(() => retries.length > 0, { what: 'a renewal to fail while the CA is away' });
-    caUp = true;
+    ca.up = true;
     certs.retryFailedNow();
     const renewed = await waitFor(() => certs.credentials(ID) !== first && certs.credentials(ID), { timeoutMs: 10_000, what: 'a certificate once the control plane is back' });
     expect(renewed).toBeTruthy();
@@ -146,26 +139,8 @@ describe('CertManager', () => {
   });
 
   it('when the control plane is back, a retry that still fails (the CA channel not yet reconnected) is followed soon, not after the grown backoff', async () => {
-    const { generateKeyAndCsr } = await import('@mesh/pki');
-    const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
-    let caUp = true;
-    const retries: Array<{ retryInMs: number }> = [];
-    const certs = new CertManager({
-      sign: async (req) => {
-        if (!caUp) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
-        return signer(60_000, [])(req);
-      },
-      retryInitialMs: 100,
-      generateKeyAndCsr: async () => kc,
-    });
-    onTestFinished(() => certs.close());
-    certs.on('error-retry', (e: { retryInMs: number }) => retries.push(e));
-    certs.setIdentities([ID]);
-    await certs.secureContext(ID);
-    const first = certs.credentials(ID);
-    caUp = false;
-    certs.retryFailedNow(); // nothing has failed yet: no signing starts
-    expect(retries).toEqual([]);
+    const { certs, ca, retries, first } = await withSwitchableCa(60_000, 100);
+    ca.up = false;
     // A renewal fails and its backoff grows: 100, 200, 400, 800 ms, the next 1.6 s away.
     certs.setIdentities([]);
     certs.setIdentities([ID]);
@@ -176,40 +151,24 @@ describe('CertManager', () => {
     await waitFor(() => retries.length >= 5, { what: 'the at-once attempt to fail' });
     // ...and the one after it comes at the initial backoff again.
     expect(retries[4]!.retryInMs).toBe(100);
-    caUp = true;
+    ca.up = true;
     await waitFor(() => certs.credentials(ID) !== undefined && certs.credentials(ID) !== first, { timeoutMs: 2_000, what: 'the certificate soon after' });
   }, 20_000);
 
   it('serving an expired certificate asks the CA again at once, so an identity that only accepts connections recovers too', async () => {
-    const { generateKeyAndCsr } = await import('@mesh/pki');
-    const kc = await generateKeyAndCsr(parseSpiffeUri(ID));
-    let caUp = true;
-    let calls = 0;
-    const certs = new CertManager({
-      sign: async (req) => {
-        calls++;
-        if (!caUp) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
-        return signer(2_000, [])(req);
-      },
-      // Once the CA has failed, the next attempt is further away than the test waits.
-      retryInitialMs: 60_000,
-      generateKeyAndCsr: async () => kc,
-    });
-    onTestFinished(() => certs.close());
-    certs.setIdentities([ID]);
-    await certs.secureContext(ID);
-    const first = certs.serverCredentials(ID);
-    expect(first).toBe(certs.credentials(ID));
-    caUp = false;
+    // Once the CA has failed, the next attempt is further away than the test waits.
+    const { certs, ca, first } = await withSwitchableCa(2_000, 60_000);
+    expect(certs.serverCredentials(ID)).toBe(first);
+    ca.up = false;
     await waitFor(() => Date.parse(certs.status()[0]!.notAfter!) < Date.now(), { timeoutMs: 10_000, what: 'the certificate to expire' });
-    const failedSoFar = calls;
-    caUp = true;
+    const failedSoFar = ca.calls;
+    ca.up = true;
     // The expired one is still presented (the client names the expiry when it refuses it)...
     expect(certs.serverCredentials(ID)).toBe(first);
     // ...and the CA is asked again (at most once a second), ahead of the 60 s backoff: connections
     // keep arriving, each presenting the expired certificate until the renewed one is there.
     const renewed = await waitFor(() => certs.serverCredentials(ID) !== first && certs.credentials(ID), { timeoutMs: 5_000, what: 'a certificate renewed on demand' });
-    expect(calls).toBeGreaterThan(failedSoFar);
+    expect(ca.calls).toBeGreaterThan(failedSoFar);
     expect(certs.serverCredentials(ID)).toBe(renewed);
   }, 20_000);
 
