@@ -22,7 +22,7 @@ import { renderTable } from '../render/table.js';
 import { formatStructured, parseOutputFormat, parsePort, type CommandContext } from './context.js';
 import { addTargetOptions, loadFor, type TargetFlags } from './target-options.js';
 
-const TARGET_HELP = 'ztunnel-<node>, a waypoint name, or a pod name.namespace (optional with --file/--admin)';
+const TARGET_HELP = 'ztunnel-<node> or the ztunnel pod name (ztunnel-x7k2p[.istio-system], with a cluster), a waypoint name, or a pod name.namespace (optional with --file/--admin)';
 
 interface Section {
   title: string;

@@ -18,7 +18,7 @@ import { formatStructured, parseOutputFormat, type CommandContext } from './cont
 import { addTargetOptions, loadFor, type TargetFlags } from './target-options.js';
 import { registerZtunnelLog } from './ztunnel-log.js';
 
-const TARGET_HELP = 'ztunnel-<node> or a pod name.namespace (optional with --node, --file or --admin)';
+const TARGET_HELP = 'ztunnel-<node> or the ztunnel pod name (ztunnel-x7k2p[.istio-system], with a cluster), or a pod name.namespace (optional with --node, --file or --admin)';
 const NODE_OPTION: [string, string] = ['--node <node>', "the ztunnel on this node (istioctl's --node), instead of a target"];
 
 /**
