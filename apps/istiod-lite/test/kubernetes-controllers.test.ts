@@ -11,7 +11,8 @@
  *   Ready, makes the Gateway Programmed; a Gateway of another class gets none; an object of the
  *   same name without the owner reference is left alone; deleting the Gateway has the garbage
  *   collector delete its objects;
- * - an AuthorizationPolicy targeting the waypoint gets Istio's `WaypointAccepted` condition.
+ * - an AuthorizationPolicy targeting the waypoint gets Istio's `WaypointAccepted` condition, one
+ *   with a selector Istio's `ZtunnelAccepted`.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -182,6 +183,33 @@ describe.skipIf(missing)(`istiod-lite's controllers on a real kube-apiserver${mi
       observedGeneration: 1,
     });
     expect(await waitFor(() => condition('no-service'), { what: 'WaypointAccepted on no-service', timeoutMs: 20_000 })).toMatchObject({ status: 'False', reason: 'TargetNotFound', message: 'Service app/missing was not found' });
+  }, 40_000);
+
+  it("writes a selector policy's ZtunnelAccepted: UnsupportedValue while ztunnel cannot see a rule's method, Accepted once it can see all", async () => {
+    const atZtunnel = (operation: Record<string, string[]>): ApiObject => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'at-ztunnel', namespace: 'app' },
+      spec: { selector: { matchLabels: { app: 'echo' } }, action: 'ALLOW', rules: [{ to: [{ operation }] }] },
+    });
+    const conditions = async (name: string) =>
+      ((await cluster.read({ ...atZtunnel({}), metadata: { name, namespace: 'app' } }))['status'] as { conditions?: Array<Record<string, unknown>> } | undefined)?.conditions ?? [];
+    const ztunnelAccepted = async (reason: string) => (await conditions('at-ztunnel')).find((c) => c['type'] === 'ZtunnelAccepted' && c['reason'] === reason);
+    await cluster.apply(atZtunnel({ ports: ['8080'], methods: ['GET'] }));
+    const unsupported = await waitFor(() => ztunnelAccepted('UnsupportedValue'), { what: 'ZtunnelAccepted UnsupportedValue on at-ztunnel', timeoutMs: 20_000, lastSeen: warnings });
+    expect(unsupported).toMatchObject({
+      status: 'True',
+      message:
+        'ztunnel does not support HTTP attributes (found: methods). In ambient mode you must use a waypoint proxy to enforce HTTP rules. Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.',
+      observedGeneration: 1,
+    });
+    // Without the method: Accepted at the new generation; still True, so the transition time stays.
+    await cluster.apply(atZtunnel({ ports: ['8080'] }));
+    const accepted = await waitFor(() => ztunnelAccepted('Accepted'), { what: 'ZtunnelAccepted Accepted on at-ztunnel', timeoutMs: 20_000, lastSeen: warnings });
+    expect(accepted).toEqual({ type: 'ZtunnelAccepted', status: 'True', reason: 'Accepted', message: 'attached to ztunnel', observedGeneration: 2, lastTransitionTime: unsupported['lastTransitionTime'] });
+    expect((await conditions('at-ztunnel')).map((c) => c['type'])).toEqual(['ZtunnelAccepted']);
+    // A policy with targetRefs has only WaypointAccepted.
+    expect((await conditions('via-waypoint')).map((c) => c['type'])).toEqual(['WaypointAccepted']);
   }, 40_000);
 
   it('leaves an object of the same name without the owner reference alone', async () => {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyzePolicies, buildSnapshot, parseManifestFiles, parseManifests, type MeshResource, type PolicyFinding } from './index.js';
+import { analyzePolicies, buildSnapshot, parseManifestFiles, parseManifests, unevaluableAttributes, type MeshResource, type PolicyFinding } from './index.js';
 
 const EXAMPLES = join(import.meta.dirname, '../../../examples');
 
@@ -104,5 +104,19 @@ describe('analyzePolicies: what no proxy enforces as written', () => {
           pa('newer', 'default', '{ mtls: { mode: DISABLE } }', '2024-06-01T00:00:00Z'),
       ),
     ).toEqual(['warning PEERAUTHN_CONFLICT newer metadata.name', 'info PEERAUTHN_DISABLE_AMBIENT newer spec.mtls.mode', 'error PEERAUTHN_IGNORED root-selector spec.selector']);
+  });
+});
+
+describe('unevaluableAttributes', () => {
+  it('names what a place cannot see, once each, sorted, from every rule', () => {
+    const { resources, errors } = parseManifests(
+      ap('p', 'echo', '{ rules: [{ to: [{ operation: { paths: [/a], ports: ["80"] } }] }, { from: [{ source: { remoteIpBlocks: [1.2.3.4], notPrincipals: [x] } }], when: [{ key: connection.sni, values: [a] }, { key: "request.headers[x]", values: [a] }] }, { to: [{ operation: { paths: [/b] } }] }] }'),
+      'p.yaml',
+    );
+    expect(errors).toEqual([]);
+    const policy = resources[0] as Parameters<typeof unevaluableAttributes>[0];
+    expect(unevaluableAttributes(policy, 'ztunnel')).toEqual(['connection.sni', 'paths', 'remoteIpBlocks', 'request.headers[x]']);
+    expect(unevaluableAttributes(policy, 'waypointTcp')).toEqual(['paths', 'request.headers[x]']);
+    expect(unevaluableAttributes(policy, 'waypointHttp')).toEqual([]);
   });
 });

@@ -66,6 +66,15 @@ function unevaluable(rule: AuthorizationRule, index: number, point: EnforcementP
   return out;
 }
 
+/**
+ * The attributes of a policy's rules `point` cannot evaluate, by name (`methods`, `notPaths`,
+ * `trustDomains`, a `when` key), once each and sorted: what istiod's `ZtunnelAccepted` message
+ * lists as "found" for ztunnel (istiod-lite's kubernetes-status.ts).
+ */
+export function unevaluableAttributes(policy: Pick<AuthorizationPolicy, 'rules'>, point: EnforcementPoint): string[] {
+  return [...new Set(policy.rules.flatMap((rule, i) => unevaluable(rule, i, point).map((m) => m.name)))].sort();
+}
+
 /** Does the rule test only what `point` cannot see, in every `from`/`to` entry or condition it has? */
 function onlyUnevaluable(rule: AuthorizationRule, point: EnforcementPoint): boolean {
   const fromEvaluable = rule.from.some(({ source }) =>

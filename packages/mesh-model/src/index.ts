@@ -4,7 +4,7 @@ export { SOURCE_FIELDS, OPERATION_FIELDS, DOCUMENTED_CONDITION_KEYS, conditionKe
 export type { EnforcementPoint, SourceField, OperationField, ConditionKey, ConditionValueKind } from './authz-attributes.js';
 export { checkSnapshot } from './check.js';
 export type { SnapshotCheckCode } from './check.js';
-export { analyzePolicies } from './enforcement.js';
+export { analyzePolicies, unevaluableAttributes } from './enforcement.js';
 export type { PolicyFinding, FindingLevel } from './enforcement.js';
 export { httpRouteStatus, resolveBackendRef, attachedHttpRoutes, GATEWAY_API_GROUP } from './route-status.js';
 export type { HttpRouteStatus, RouteParentStatus, RouteCondition, RouteConditionType, RouteRefProblem, BackendResolution, BackendProblemReason, AttachedRoutes } from './route-status.js';

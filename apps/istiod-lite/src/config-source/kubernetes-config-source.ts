@@ -18,9 +18,9 @@
  *   only when what the mesh uses changed (status churn such as probe times makes none).
  * - Status is written back as Istio does (kubernetes-status.ts): an HTTPRoute's `status.parents`
  *   a waypoint Gateway's `Accepted`/`Programmed` and an AuthorizationPolicy's `WaypointAccepted`
- *   (when it has targetRefs), through the `status` subresource, only when
- *   it differs from what the object says (our own write coming back writes nothing), with the
- *   object's resourceVersion (a `409 Conflict` rereads the object and tries again). Objects the
+ *   (when it has targetRefs) or `ZtunnelAccepted` (when not), through the `status` subresource,
+ *   only when it differs from what the object says (our own write coming back writes nothing),
+ *   with the object's resourceVersion (a `409 Conflict` rereads the object and tries again). Objects the
  *   mesh cannot use get no status (their Event says why).
  */
 import { randomBytes } from 'node:crypto';

@@ -2,10 +2,10 @@
  * The status istiod-lite writes back to Kubernetes objects, as Istio does: an HTTPRoute's
  * `status.parents[]` (`Accepted` and `ResolvedRefs` per parentRef, computed by mesh-model's
  * route-status.ts), a waypoint Gateway's `Accepted` and `Programmed` conditions, and an
- * AuthorizationPolicy's `WaypointAccepted` when it has targetRefs. Pure: from the
- * snapshot and the object as the API server last sent it to the status to write, or `undefined`
- * when what is there already says it (so our own write, coming back through the watch, writes
- * nothing: no write loops).
+ * AuthorizationPolicy's `WaypointAccepted` when it has targetRefs, `ZtunnelAccepted` when it has
+ * none. Pure: from the snapshot and the object as the API server last sent it to the status to
+ * write, or `undefined` when what is there already says it (so our own write, coming back through
+ * the watch, writes nothing: no write loops).
  *
  * Invariants:
  * - Route parent entries of other controllers are kept as they are; ours are those whose
@@ -15,7 +15,7 @@
  * - `lastTransitionTime` changes only when a condition's status changes; `observedGeneration` is
  *   the object's `metadata.generation` (Gateway API's metav1.Condition).
  */
-import { WAYPOINT_GATEWAY_CLASS, httpRouteStatus } from '@mesh/mesh-model';
+import { WAYPOINT_GATEWAY_CLASS, httpRouteStatus, unevaluableAttributes } from '@mesh/mesh-model';
 import type { AuthorizationPolicy, Gateway, HttpRoute, MeshSnapshot, ParentRef, PolicyTargetRef } from '@mesh/mesh-model';
 
 /**
@@ -165,34 +165,72 @@ function bindingOf(snapshot: MeshSnapshot, policy: AuthorizationPolicy, ref: Pol
 }
 
 /**
+ * Istio's condition on AuthorizationPolicies without targetRefs, the ones ztunnel enforces
+ * (pilot/pkg/model `ZtunnelAccepted`; written from `WorkloadAuthorization.GetConditions`).
+ */
+export const ZTUNNEL_ACCEPTED = 'ZtunnelAccepted';
+
+type PolicyCondition = Omit<ApiCondition, 'lastTransitionTime' | 'type' | 'observedGeneration'>;
+
+/**
+ * `ZtunnelAccepted` as istiod computes it from the policy alone (ambient
+ * `convertAuthorizationPolicy`), with this mesh's ztunnel behind each word:
+ * - AUDIT: `False`, `UnsupportedValue`, "ztunnel does not support the AUDIT action": neither
+ *   istiod nor istiod-lite's generators send it to ztunnel. (CUSTOM, istiod's other case, never
+ *   gets here: the parser refuses it, and a refused object gets an Event, no status.)
+ * - attributes ztunnel cannot see: `True` (the policy is sent), `UnsupportedValue`, istiod's
+ *   message naming them. The names are this mesh's (mesh-model's attribute table, the one its
+ *   generators drop by): Istio's list plus `trustDomains`, which this mesh's ztunnel cannot see
+ *   either. The rest of the message is true here as in Istio (docs/authorization.md): an ALLOW
+ *   rule with them is left out, a DENY rule applies without them.
+ * - otherwise `True`, `Accepted`, "attached to ztunnel".
+ * What the selector matches is not looked at (Istio does not either): a policy selecting no
+ * captured pod, or only a waypoint's pods (not captured), is accepted and enforced nowhere;
+ * `meshctl analyze` says so (`AUTHZ_NO_WORKLOAD`).
+ */
+function ztunnelAccepted(policy: AuthorizationPolicy): PolicyCondition {
+  if (policy.action === 'AUDIT') return { status: 'False', reason: 'UnsupportedValue', message: 'ztunnel does not support the AUDIT action' };
+  const found = unevaluableAttributes(policy, 'ztunnel');
+  if (found.length === 0) return { status: 'True', reason: 'Accepted', message: 'attached to ztunnel' };
+  const effect =
+    policy.action === 'DENY'
+      ? 'DENY policy with HTTP attributes is enforced without the HTTP rules. This will be more restrictive than requested.'
+      : 'Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.';
+  return { status: 'True', reason: 'UnsupportedValue', message: `ztunnel does not support HTTP attributes (found: ${found.join(', ')}). In ambient mode you must use a waypoint proxy to enforce HTTP rules. ${effect}` };
+}
+
+/**
+ * `WaypointAccepted` as Istio computes it (ambient `WaypointPolicyStatus`): one targetRef, its
+ * own reason and message; several, True when any binds, reason Accepted, PartiallyInvalid or
+ * Invalid, message naming the unbound ones (Istio's `flattenConditions`).
+ */
+function waypointAccepted(snapshot: MeshSnapshot, policy: AuthorizationPolicy): PolicyCondition {
+  const bindings = policy.targetRefs.map((ref) => bindingOf(snapshot, policy, ref));
+  if (bindings.length === 1) {
+    const [only] = bindings as [Binding];
+    return { status: only.bound ? 'True' : 'False', reason: only.reason, message: only.message };
+  }
+  const anyBound = bindings.some((b) => b.bound);
+  const unbound = bindings.filter((b) => !b.bound).map((b) => b.ancestor);
+  return {
+    status: anyBound ? 'True' : 'False',
+    reason: anyBound ? (unbound.length > 0 ? 'PartiallyInvalid' : 'Accepted') : 'Invalid',
+    message: unbound.length > 0 ? `Invalid targetRefs: ${unbound.join(', ')}` : '',
+  };
+}
+
+const POLICY_CONDITIONS: ReadonlySet<string> = new Set([WAYPOINT_ACCEPTED, ZTUNNEL_ACCEPTED]);
+
+/**
  * An AuthorizationPolicy's `status.conditions` to write, or undefined when they already say it:
- * with targetRefs, `WaypointAccepted` as Istio computes it (one targetRef: its own reason and
- * message; several: True when any binds, reason Accepted, PartiallyInvalid or Invalid, message
- * naming the unbound ones, Istio's `flattenConditions`). Without targetRefs a policy is
- * ztunnel's: a WaypointAccepted written earlier is removed, nothing else is written (Istio's
- * `ZtunnelAccepted` is not). Other conditions are left alone.
+ * the one condition of the place that enforces it, `WaypointAccepted` with targetRefs,
+ * `ZtunnelAccepted` without. The other one, written while the policy had (or had not)
+ * targetRefs, is removed; conditions of other types are left alone.
  */
 export function authorizationPolicyStatusUpdate(snapshot: MeshSnapshot, policy: AuthorizationPolicy, generation: number, current: unknown, now: string): { conditions: ApiCondition[] } | undefined {
   const previous = ((current as { conditions?: ApiCondition[] } | undefined)?.conditions ?? []).filter((c) => c && typeof c === 'object');
-  const others = previous.filter((c) => c.type !== WAYPOINT_ACCEPTED);
-  if (policy.targetRefs.length === 0) return others.length === previous.length ? undefined : { conditions: others };
-  const bindings = policy.targetRefs.map((ref) => bindingOf(snapshot, policy, ref));
-  let condition: Omit<ApiCondition, 'lastTransitionTime'>;
-  if (bindings.length === 1) {
-    const [only] = bindings as [Binding];
-    condition = { type: WAYPOINT_ACCEPTED, status: only.bound ? 'True' : 'False', reason: only.reason, message: only.message, observedGeneration: generation };
-  } else {
-    const anyBound = bindings.some((b) => b.bound);
-    const unbound = bindings.filter((b) => !b.bound).map((b) => b.ancestor);
-    condition = {
-      type: WAYPOINT_ACCEPTED,
-      status: anyBound ? 'True' : 'False',
-      reason: anyBound ? (unbound.length > 0 ? 'PartiallyInvalid' : 'Accepted') : 'Invalid',
-      message: unbound.length > 0 ? `Invalid targetRefs: ${unbound.join(', ')}` : '',
-      observedGeneration: generation,
-    };
-  }
-  const wanted = withTransitions([condition], previous, now);
-  if (sameConditions(wanted, previous.filter((c) => c.type === WAYPOINT_ACCEPTED))) return undefined;
-  return { conditions: [...others, ...wanted] };
+  const condition = policy.targetRefs.length === 0 ? { type: ZTUNNEL_ACCEPTED, ...ztunnelAccepted(policy) } : { type: WAYPOINT_ACCEPTED, ...waypointAccepted(snapshot, policy) };
+  const wanted = withTransitions([{ ...condition, observedGeneration: generation }], previous, now);
+  if (sameConditions(wanted, previous.filter((c) => POLICY_CONDITIONS.has(c.type)))) return undefined;
+  return { conditions: [...previous.filter((c) => !POLICY_CONDITIONS.has(c.type)), ...wanted] };
 }
