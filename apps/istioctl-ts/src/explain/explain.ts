@@ -6,9 +6,13 @@
  * `outbound_tunnel_lis_*`, the tunnel cluster `outbound_tunnel_clus_*`, then the destination
  * ztunnel's `ztunnel_inbound` filter chain and the RBAC verdict with the policy that decides.
  *
- * The decisions are ztunnel's own: each dump is compiled into ztunnel's runtime model and run
- * through its planners (@mesh/ztunnel-plan `planOutbound`, `planInboundTunnel`) with a decision
- * trace; the dump is read here only to show the facts of the resources the trace names.
+ * The decisions are ztunnel's own, in both config dialects: each ztunnel's config is compiled into
+ * its runtime model (nodes.ts: `compileEnvoyModel`, or `compileWorkloadModel` for a
+ * workload-dialect ztunnel) and run through its planners (@mesh/ztunnel-plan `planOutbound`,
+ * `planInboundTunnel`) with a decision trace; the dump is read here only to show the facts of the
+ * resources the trace names. A workload-dialect dump has no Envoy resources: the model names the
+ * same listeners, chains and clusters, and the workload API records (workload-facts.ts) say what
+ * the source and destination are, where the Envoy dialect shows its matcher's branches.
  *
  * Pure: config dumps in, steps out, so it works from live proxies and from saved files alike.
  */
