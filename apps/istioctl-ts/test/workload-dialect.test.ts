@@ -149,6 +149,12 @@ describe('meshctl x explain on a workload-dialect mesh', () => {
     expect(direct.steps.map((s) => s.title)).toContain('filter chain spiffe://cluster.local/ns/default/sa/sleep_to_pod_outbound_direct: tcp_proxy → cluster outbound_tunnel_clus_spiffe://cluster.local/ns/default/sa/sleep');
   });
 
+  it("a source no ztunnel captures (a waypoint's own pod) passes through, on its node", async () => {
+    const json = JSON.parse((await runCli(['x', 'explain', '--from', 'waypoint-0.echo', '--to', 'echo.echo:80', '-f', WAYPOINT, '-o', 'json'])).stdout) as { outcome: string; steps: { proxy: string; title: string }[] };
+    expect(json.outcome).toBe('passthrough');
+    expect(json.steps).toEqual([{ proxy: 'ztunnel-node-b', title: 'source waypoint-0.echo (10.77.2.30) is not captured (protocol HBONE, native tunnel): no ztunnel handles its outbound traffic', details: [] }]);
+  });
+
   it('an unknown source is refused with the pods it knows', async () => {
     const { code, stderr } = await runCli(['x', 'explain', '--from', 'nope.default', '--to', 'ratings:9080', '-f', BOOKINFO]);
     expect(code).toBe(1);
