@@ -1,7 +1,8 @@
 /**
  * meshctl against a workload-dialect ztunnel (`--xds-dialect workload`): ztunnel-config shows its
  * records with istioctl's columns, proxy-config says there are no Envoy listeners and where to
- * look instead, and x explain walks the workload API. The dumps are the ones ztunnel serves
+ * look instead, and x explain compiles the workload API into ztunnel's model and decides with
+ * ztunnel's planner, as for the Envoy dialect. The dumps are the ones ztunnel serves
  * (fixtures/*.ztunnel_dump.json, kept equal to ztunnel's output by
  * apps/ztunnel/test/workload-dump-fixtures.test.ts).
  */
@@ -103,9 +104,9 @@ describe('meshctl x explain on a workload-dialect mesh', () => {
     expect(stdout).toContain('sleep.default (10.77.1.10) → ratings.default.svc.cluster.local:9080 (10.77.100.13:9080)');
     expect(stdout).toMatch(/\[ztunnel-node-a\] source sleep\.default \(10\.77\.1\.10\) is a workload on node-a \(protocol HBONE\)/);
     expect(stdout).toMatch(/\[ztunnel-node-a\] destination 10\.77\.100\.13:9080 is service ratings\.default\.svc\.cluster\.local/);
-    expect(stdout).toMatch(/\[ztunnel-node-a\] HBONE to 10\.77\.2\.13:15008, CONNECT :authority 10\.77\.2\.13:9080/);
-    expect(stdout).toMatch(/the server must present spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-ratings/);
-    expect(stdout).toMatch(/\[ztunnel-node-b\] inbound: 10\.77\.2\.13 is ratings-v1\.default on node-b, served by ztunnel-node-b/);
+    expect(stdout).toMatch(/\[ztunnel-node-a\] endpoint 10\.77\.2\.13:9080 chosen/);
+    expect(stdout).toMatch(/\[ztunnel-node-a\] tunnel cluster outbound_tunnel_clus_spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep \(ORIGINAL_DST\): HBONE to 10\.77\.2\.13:15008\n.*\n +CONNECT :authority 10\.77\.2\.13:9080; the server must present spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-ratings/);
+    expect(stdout).toMatch(/\[ztunnel-node-b\] listener ztunnel_inbound on port 15008: filter chain inbound_10\.77\.2\.13 \(destination 10\.77\.2\.13\)\n +10\.77\.2\.13 is ratings-v1\.default on node-b/);
     expect(stdout).toMatch(/\[ztunnel-node-b\] authorization: ALLOW \(no authorization policy applies\)/);
     expect(stdout).toMatch(/Result: allowed: sleep\.default reaches ratings-v1\.default at 10\.77\.2\.13:9080 over HBONE/);
   });
@@ -122,7 +123,9 @@ describe('meshctl x explain on a workload-dialect mesh', () => {
     expect(ep).toMatchObject({ outcome: 'allowed', summary: expect.stringContaining('reviews-v3.default at 10.77.2.11:9080') });
     const direct = JSON.parse((await runCli(['x', 'explain', '--from', 'sleep.default', '--to', '10.77.2.12:9080', '-f', BOOKINFO, '-o', 'json'])).stdout) as { outcome: string; steps: { title: string }[] };
     expect(direct.outcome).toBe('allowed');
-    expect(direct.steps.map((s) => s.title)).toContain('destination 10.77.2.12 is workload details-v1.default on node-b (protocol HBONE): tunnel directly to it');
+    expect(direct.steps.map((s) => s.title)).toEqual(
+      expect.arrayContaining(['destination 10.77.2.12 is workload details-v1.default on node-b (protocol HBONE)', 'filter chain spiffe://cluster.local/ns/default/sa/sleep_to_pod_outbound_direct: tcp_proxy → cluster outbound_tunnel_clus_spiffe://cluster.local/ns/default/sa/sleep']),
+    );
     expect(JSON.parse((await runCli(['x', 'explain', '--from', 'sleep.default', '--to', '192.0.2.1:443', '-f', BOOKINFO, '-o', 'json'])).stdout)).toMatchObject({ outcome: 'passthrough' });
     expect(JSON.parse((await runCli(['x', 'explain', '--from', 'sleep.default', '--to', 'ratings:15001', '-f', BOOKINFO, '-o', 'json'])).stdout)).toMatchObject({ outcome: 'blackhole' });
   });
@@ -130,18 +133,26 @@ describe('meshctl x explain on a workload-dialect mesh', () => {
   it('a service behind a waypoint: the tunnel goes to the waypoint, with the VIP as :authority', async () => {
     const { stdout } = await runCli(['x', 'explain', '--from', 'sleep.default', '--to', 'echo.echo:80', '-f', WAYPOINT]);
     expect(stdout).toMatch(/service echo uses waypoint echo\/waypoint\.echo\.svc\.cluster\.local/);
-    expect(stdout).toMatch(/HBONE to 10\.77\.2\.30:15008, CONNECT :authority 10\.77\.100\.20:80/);
-    expect(stdout).toMatch(/Result: the tunnel goes to 10\.77\.2\.30:15008 \(waypoint-0\.echo\), not to the destination 10\.77\.100\.20:80: the waypoint takes it from here/);
+    expect(stdout).toMatch(/endpoint 10\.77\.2\.30:15008 chosen/);
+    expect(stdout).toMatch(/HBONE to 10\.77\.2\.30:15008\n.*\n +CONNECT :authority 10\.77\.100\.20:80;/);
+    expect(stdout).toMatch(/Result: the tunnel goes to 10\.77\.2\.30:15008 \(waypoint-0\.echo\), not to the destination 10\.77\.100\.20:80: a waypoint/);
   });
 
   it('a pod enrolled in a waypoint for workload traffic (waypoint-for: all): the tunnel goes to the waypoint, with the pod as :authority', async () => {
     const { stdout } = await runCli(['x', 'explain', '--from', 'sleep.default', '--to', '10.77.2.41:8080', '-f', WAYPOINT_FOR_ALL]);
     expect(stdout).toMatch(/destination 10\.77\.2\.41 is workload web-b\.wpfor, which uses waypoint wpfor\/waypoint\.wpfor\.svc\.cluster\.local: the connection goes to the waypoint, :authority 10\.77\.2\.41:8080/);
-    expect(stdout).toMatch(/HBONE to 10\.77\.2\.40:15008, CONNECT :authority 10\.77\.2\.41:8080/);
-    expect(stdout).toMatch(/Result: the tunnel goes to 10\.77\.2\.40:15008 \(waypoint-0\.wpfor\), not to the destination 10\.77\.2\.41:8080: the waypoint takes it from here/);
+    expect(stdout).toMatch(/tcp_proxy tunnels to the waypoint 10\.77\.2\.40:15008: CONNECT :authority 10\.77\.2\.41:8080/);
+    expect(stdout).toMatch(/Result: the tunnel goes to 10\.77\.2\.40:15008 \(waypoint-0\.wpfor\), not to the destination 10\.77\.2\.41:8080: a waypoint/);
     // The opted-out pod goes direct.
     const direct = JSON.parse((await runCli(['x', 'explain', '--from', 'sleep.default', '--to', '10.77.2.42:8080', '-f', WAYPOINT_FOR_ALL, '-o', 'json'])).stdout) as { steps: { title: string }[] };
-    expect(direct.steps.map((s) => s.title)).toContain('destination 10.77.2.42 is workload web-direct.wpfor on node-b (protocol HBONE): tunnel directly to it');
+    expect(direct.steps.map((s) => s.title)).toContain('destination 10.77.2.42 is workload web-direct.wpfor on node-b (protocol HBONE)');
+    expect(direct.steps.map((s) => s.title)).toContain('filter chain spiffe://cluster.local/ns/default/sa/sleep_to_pod_outbound_direct: tcp_proxy → cluster outbound_tunnel_clus_spiffe://cluster.local/ns/default/sa/sleep');
+  });
+
+  it("a source no ztunnel captures (a waypoint's own pod) passes through, on its node", async () => {
+    const json = JSON.parse((await runCli(['x', 'explain', '--from', 'waypoint-0.echo', '--to', 'echo.echo:80', '-f', WAYPOINT, '-o', 'json'])).stdout) as { outcome: string; steps: { proxy: string; title: string }[] };
+    expect(json.outcome).toBe('passthrough');
+    expect(json.steps).toEqual([{ proxy: 'ztunnel-node-b', title: 'source waypoint-0.echo (10.77.2.30) is not captured (protocol HBONE, native tunnel): no ztunnel handles its outbound traffic', details: [] }]);
   });
 
   it('an unknown source is refused with the pods it knows', async () => {

@@ -6,24 +6,30 @@
  * `outbound_tunnel_lis_*`, the tunnel cluster `outbound_tunnel_clus_*`, then the destination
  * ztunnel's `ztunnel_inbound` filter chain and the RBAC verdict with the policy that decides.
  *
- * The decisions are ztunnel's own: each dump is compiled into ztunnel's runtime model and run
- * through its planners (@mesh/ztunnel-plan `planOutbound`, `planInboundTunnel`) with a decision
- * trace; the dump is read here only to show the facts of the resources the trace names.
+ * The decisions are ztunnel's own, in both config dialects: each ztunnel's config is compiled into
+ * its runtime model (nodes.ts: `compileEnvoyModel`, or `compileWorkloadModel` for a
+ * workload-dialect ztunnel) and run through its planners (@mesh/ztunnel-plan `planOutbound`,
+ * `planInboundTunnel`) with a decision trace; the dump is read here only to show the facts of the
+ * resources the trace names. A workload-dialect dump has no Envoy resources: the model names the
+ * same listeners, chains and clusters, and the workload API records (workload-facts.ts) say what
+ * the source and destination are, where the Envoy dialect shows its matcher's branches.
  *
  * Pure: config dumps in, steps out, so it works from live proxies and from saved files alike.
  */
 import { MeshError } from '@mesh/errors';
 import { resourceName, type ConfigDump } from '../config-dump/config-dump.js';
-import { compileEnvoyModel, FIRST_ENDPOINT, planInboundTunnel, planOutbound, type ClusterModel, type Endpoint, type EndpointPicker, type InboundStep, type MatchBranch, type OutboundStep } from '@mesh/ztunnel-plan';
+import { BLACKHOLE_FILTER_CHAIN } from '@mesh/envoy-config';
+import { FIRST_ENDPOINT, planInboundTunnel, planOutbound, type ClusterModel, type Endpoint, type EndpointPicker, type InboundStep, type MatchBranch, type OutboundStep } from '@mesh/ztunnel-plan';
 import { chainTarget, tlsCertificateName } from '../config-dump/filter-chains.js';
 import { num, rec, records, str, type JsonRecord } from '../config-dump/json.js';
 import { filterChainsByName, matcherLeaves } from '../config-dump/matcher.js';
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, parseServiceClusterName } from '../config-dump/names.js';
 import { endpointAddress, endpointMetadata, splitHostPort } from '../config-dump/proxy-config-views.js';
 import { findWorkload, meshWorkloads, workloadLabel, type WorkloadInfo } from '../config-dump/workloads.js';
+import { meshNodes } from './nodes.js';
 import { rbacVerdict } from './rbac.js';
-import type { ExplainInput, ExplainOutcome, ExplainStep, Explanation } from './types.js';
-import { explainWorkloadPath } from './workload-explain.js';
+import type { ExplainInput, ExplainOutcome, ExplainStep, Explanation, VipLookup } from './types.js';
+import { destinationFacts, endpointFacts, serviceVipOf, sourceFacts, uncapturedSource } from './workload-facts.js';
 
 export type { ExplainInput, ExplainOutcome, ExplainStep, Explanation } from './types.js';
 
@@ -35,6 +41,8 @@ function listener(dump: ConfigDump, name: string): JsonRecord | undefined {
   return dump.listeners.find((l) => resourceName(l) === name);
 }
 
+const EMPTY_DUMP: ConfigDump = { listeners: [], clusters: [], endpoints: [], routes: [], secrets: [] };
+
 function listenerAddressText(l: JsonRecord): string {
   const socket = rec(rec(l['address'])['socket_address']);
   return `${str(socket['address']) ?? '?'}:${String(num(socket['port_value']) ?? '?')}`;
@@ -45,19 +53,28 @@ function knownWorkloads(workloads: readonly WorkloadInfo[]): string {
 }
 
 /** Where the connection goes: an IP and port, and how the user named it. */
-function resolveDestination(input: ExplainInput, workloads: readonly WorkloadInfo[], source: WorkloadInfo, sourceDump: ConfigDump): Explanation['destination'] {
+function resolveDestination(input: ExplainInput, workloads: readonly WorkloadInfo[], source: WorkloadInfo, services: VipLookup): Explanation['destination'] {
   const [host, portText] = splitHostPort(input.to);
   const port = Number(portText);
   if (!host || !Number.isInteger(port) || port <= 0 || port > 65535) {
     throw explainError(`--to ${input.to} is not host:port`, 'e.g. --to reviews:9080, --to reviews.default.svc.cluster.local:9080 or --to 10.77.100.11:9080');
   }
   if (/^[0-9.]+$/.test(host)) return { label: input.to, ip: host, port };
-  // A Service: find its VIP in the source's branch of the outbound matcher (chain names carry the FQDN).
   const namespace = source.namespace ?? 'default';
   const parts = host.split('.');
   const fqdn = parts.length >= 3 ? host : `${parts[0]}.${parts[1] ?? namespace}.svc.cluster.local`;
-  const outbound = listener(sourceDump, OUTBOUND_LISTENER);
-  if (outbound) {
+  const vip = services.vip(fqdn, port);
+  if (vip !== undefined) return { label: `${fqdn}:${port}`, ip: vip, port };
+  const pod = findWorkload(workloads, host);
+  if (pod) return { label: `${workloadLabel(pod)}:${port}`, ip: pod.ip, port };
+  throw explainError(`no Service ${fqdn}${services.needs(port)} and no pod ${host} in the config of ${workloadLabel(source)}'s ztunnel`, `services and ports: meshctl ztunnel-config services; pods: ${knownWorkloads(workloads)}`);
+}
+
+/** Envoy dialect: the VIP in the source's branch of the outbound matcher (chain names carry the FQDN). */
+function matcherVips(dump: ConfigDump, source: WorkloadInfo): VipLookup {
+  const vip = (fqdn: string, port: number): string | undefined => {
+    const outbound = listener(dump, OUTBOUND_LISTENER);
+    if (!outbound) return undefined;
     const chains = filterChainsByName(outbound);
     for (const leaf of matcherLeaves(rec(outbound['filter_chain_matcher']))) {
       const src = leaf.branches.find((b) => b.input === 'source IP');
@@ -65,14 +82,11 @@ function resolveDestination(input: ExplainInput, workloads: readonly WorkloadInf
       const dst = leaf.branches.find((b) => b.input === 'destination IP' && b.kind === 'exact');
       const dstPort = leaf.branches.find((b) => b.input === 'destination port' && b.kind === 'exact');
       const cluster = chainTarget(chains.get(leaf.chain) ?? {}).cluster ?? leaf.chain;
-      if (dst?.key && dstPort?.key === String(port) && parseServiceClusterName(cluster)?.fqdn === fqdn) {
-        return { label: `${fqdn}:${port}`, ip: dst.key, port };
-      }
+      if (dst?.key && dstPort?.key === String(port) && parseServiceClusterName(cluster)?.fqdn === fqdn) return dst.key;
     }
-  }
-  const pod = findWorkload(workloads, host);
-  if (pod) return { label: `${workloadLabel(pod)}:${port}`, ip: pod.ip, port };
-  throw explainError(`no Service ${fqdn} with port ${port} and no pod ${host} in the config of ${workloadLabel(source)}'s ztunnel`, `services and ports: meshctl ztunnel-config services; pods: ${knownWorkloads(workloads)}`);
+    return undefined;
+  };
+  return { vip, needs: (port) => ` with port ${port}` };
 }
 
 function branchStep(proxy: string, b: MatchBranch): ExplainStep {
@@ -122,22 +136,21 @@ interface Walk {
 export function explainPath(input: ExplainInput): Explanation {
   const workloads = meshWorkloads(input.proxies);
   const source = findWorkload(workloads, input.from);
-  // A workload-dialect ztunnel holds the whole mesh in Istio's workload API: walk that instead,
-  // unless the source's own ztunnel runs the Envoy dialect.
-  const sourceHome = input.proxies.find((p) => p.name === source?.proxy);
-  const dialect = (sourceHome?.dump.workload ? sourceHome : input.proxies.find((p) => p.dump.workload && !sourceHome))?.dump.workload;
-  if (dialect) return explainWorkloadPath(input, dialect);
   if (!source) throw explainError(`unknown source pod ${input.from}`, `known pods: ${knownWorkloads(workloads)}`);
-  const sourceProxy = input.proxies.find((p) => p.name === source.proxy);
-  if (!sourceProxy) {
-    throw explainError(`no ztunnel config names ${workloadLabel(source)} (${source.ip}) as a local pod`, `give the config dump of the ztunnel on its node (known: ${input.proxies.map((p) => p.name).join(', ')})`);
+  const nodes = meshNodes(input.proxies, source);
+  const held = nodes.held;
+  const sourceNode = nodes.nodeOf(source);
+  // A workload-dialect pod that is not captured never reaches a ztunnel: it is explained below.
+  if (!sourceNode && !held) {
+    throw explainError(`no ztunnel config names ${workloadLabel(source)} (${source.ip}) as a local pod`, `give the config dump of the ztunnel on its node (known: ${nodes.known.join(', ')})`);
   }
-  const destination = resolveDestination(input, workloads, source, sourceProxy.dump);
+  const destination = resolveDestination(input, workloads, source, held ? serviceVipOf(held) : matcherVips(sourceNode?.dump ?? EMPTY_DUMP, source));
+  const here = sourceNode?.name ?? `ztunnel-${source.node ?? '?'}`;
   const steps: ExplainStep[] = [];
   const walk: Walk = {
     steps,
     done: (outcome, summary, policy) => ({
-      source: { label: workloadLabel(source), ip: source.ip, proxy: sourceProxy.name, identity: source.identity },
+      source: { label: workloadLabel(source), ip: source.ip, proxy: here, identity: source.identity },
       destination,
       steps,
       outcome,
@@ -145,19 +158,26 @@ export function explainPath(input: ExplainInput): Explanation {
       summary,
     }),
   };
-  const here = sourceProxy.name;
-  const dump = sourceProxy.dump;
+  if (!sourceNode) {
+    if (held) steps.push(uncapturedSource(held, source, here));
+    return walk.done('passthrough', `passthrough: ${workloadLabel(source)} connects to ${destination.ip}:${destination.port} directly, outside the mesh`);
+  }
+  const dump = sourceNode.dump;
 
-  const outbound = listener(dump, OUTBOUND_LISTENER);
-  if (!outbound) return walk.done('incomplete', `${here} has no ${OUTBOUND_LISTENER} listener: it has not received its config from istiod-lite`);
-  steps.push({
-    proxy: here,
-    title: `listener ${OUTBOUND_LISTENER} on ${listenerAddressText(outbound)} captures ${source.ip} → ${destination.ip}:${destination.port}`,
-    details: [
-      `transparent: ${String(outbound['transparent'] === true)}, use_original_dst: ${String(outbound['use_original_dst'] === true)} (the original destination is the accepted socket's local address)`,
-    ],
-  });
-  const compiled = compileEnvoyModel(dump);
+  if (held) {
+    steps.push(sourceFacts(source, here));
+  } else {
+    const outbound = listener(dump, OUTBOUND_LISTENER);
+    if (!outbound) return walk.done('incomplete', `${here} has no ${OUTBOUND_LISTENER} listener: it has not received its config from istiod-lite`);
+    steps.push({
+      proxy: here,
+      title: `listener ${OUTBOUND_LISTENER} on ${listenerAddressText(outbound)} captures ${source.ip} → ${destination.ip}:${destination.port}`,
+      details: [
+        `transparent: ${String(outbound['transparent'] === true)}, use_original_dst: ${String(outbound['use_original_dst'] === true)} (the original destination is the accepted socket's local address)`,
+      ],
+    });
+  }
+  const compiled = sourceNode.model();
   if (compiled.error !== undefined) return walk.done('incomplete', `${here}'s config does not compile as ztunnel would run it: ${compiled.error}`);
   const model = compiled.value;
   const trace: OutboundStep[] = [];
@@ -165,6 +185,7 @@ export function explainPath(input: ExplainInput): Explanation {
 
   // The trace, step by step, in the words of the resources the dump holds.
   let tunnelCluster: string | undefined;
+  let edsCluster: ClusterModel | undefined;
   let chosen: Endpoint | undefined;
   let firstRoute: Extract<OutboundStep, { kind: 'route' }> | undefined;
   const wanted = (e: Endpoint) => !input.endpoint || isEndpoint(e, input.endpoint);
@@ -173,6 +194,8 @@ export function explainPath(input: ExplainInput): Explanation {
     switch (step.kind) {
       case 'match':
         for (const b of step.branches) steps.push(branchStep(here, b));
+        // The workload dialect's lookup is not an Envoy matcher: say what the destination is instead.
+        if (held && step.chain !== BLACKHOLE_FILTER_CHAIN) steps.push(...destinationFacts(held, destination, here));
         break;
       case 'route':
         firstRoute ??= step;
@@ -185,7 +208,7 @@ export function explainPath(input: ExplainInput): Explanation {
             proxy: here,
             title: `internal listener ${step.internalListener}: tcp_proxy → cluster ${step.route.cluster}, CONNECT :authority ${chosen?.kind === 'tunnel' ? chosen.tunnel.destination : '?'}`,
             details: [
-              `listener filters: ${filters.join(', ') || 'none'} (set_dst_address makes tunnel.address the destination)`,
+              ...(internal ? [`listener filters: ${filters.join(', ') || 'none'} (set_dst_address makes tunnel.address the destination)`] : []),
               `tunneling_config.hostname ${step.route.tunneling?.hostname ?? '?'}, header x-envoy-original-dst-host`,
             ],
           });
@@ -196,13 +219,14 @@ export function explainPath(input: ExplainInput): Explanation {
         }
         break;
       case 'endpoints': {
-        const shown = lbEndpoints(dump, step.cluster);
+        edsCluster = step.cluster;
         const waypoint = step.cluster.kind === 'eds' && step.cluster.tlsIdentity !== undefined;
         const count = step.endpoints.length;
+        const shown = held ? endpointFacts(workloads, step.endpoints) : lbEndpoints(dump, step.cluster).map(endpointText);
         steps.push({
           proxy: here,
           title: `cluster ${step.cluster.name} (${CLUSTER_TYPE[step.cluster.kind]}${waypoint ? ', HBONE' : ''}): ${count} ${waypoint ? 'waypoint ' : ''}endpoint${count === 1 ? '' : 's'}`,
-          details: shown.length > 0 ? shown.map(endpointText) : waypoint ? [] : ['the ClusterLoadAssignment is empty or not in the dump (taken without include_eds?)'],
+          details: shown.length > 0 || waypoint ? shown : [held ? 'no workload backs this port' : 'the ClusterLoadAssignment is empty or not in the dump (taken without include_eds?)'],
         });
         if (waypoint) tunnelCluster = step.cluster.name;
         break;
@@ -221,7 +245,10 @@ export function explainPath(input: ExplainInput): Explanation {
           title: `endpoint ${endpointName(step.endpoint)} chosen${input.endpoint ? ' (--endpoint)' : ' (round robin over healthy endpoints; --endpoint follows another)'}`,
           details:
             step.endpoint.kind === 'tunnel'
-              ? [`tunnel.address ${step.endpoint.tunnel.address}, tunnel.destination ${step.endpoint.tunnel.destination}`, `envoy_internal_address → internal listener ${step.endpoint.internalListener ?? '?'}`]
+              ? [
+                  `tunnel.address ${step.endpoint.tunnel.address}, tunnel.destination ${step.endpoint.tunnel.destination}`,
+                  `envoy_internal_address → internal listener ${step.endpoint.internalListener ?? (edsCluster?.kind === 'eds' ? edsCluster.tunnelListener : undefined) ?? '?'}`,
+                ]
               : ['no tunnel metadata: the destination is not captured, plain TCP'],
         });
         break;
@@ -247,36 +274,43 @@ export function explainPath(input: ExplainInput): Explanation {
       break;
   }
 
-  const tunnelDump = dump.clusters.find((c) => resourceName(c) === (tunnelCluster ?? plan.cluster)) ?? {};
-  const clientCert = tlsCertificateName(tunnelDump);
-  const tls = rec(rec(rec(rec(tunnelDump['transport_socket'])['typed_config'])['common_tls_context'])['tls_params']);
+  const tunnelName = tunnelCluster ?? plan.cluster;
+  const tunnelDump = dump.clusters.find((c) => resourceName(c) === tunnelName);
+  const tunnelModel = model.clusters.get(tunnelName);
+  const clientCert = tunnelDump ? tlsCertificateName(tunnelDump) : plan.sourceIdentity;
+  const tls = rec(rec(rec(rec(tunnelDump?.['transport_socket'])['typed_config'])['common_tls_context'])['tls_params']);
+  const portOverride = tunnelDump ? num(rec(tunnelDump['original_dst_lb_config'])['upstream_port_override']) : tunnelModel?.kind === 'original_dst' ? tunnelModel.upstreamPortOverride : undefined;
   steps.push({
     proxy: here,
-    title: `tunnel cluster ${plan.cluster} (${str(tunnelDump['type']) ?? '?'}): HBONE to ${plan.destination}`,
+    title: `tunnel cluster ${plan.cluster} (${(tunnelDump ? str(tunnelDump['type']) : tunnelModel && CLUSTER_TYPE[tunnelModel.kind]) ?? '?'}): HBONE to ${plan.destination}`,
     details: [
-      `mTLS ${str(tls['tls_minimum_protocol_version']) ?? '?'}, client certificate ${clientCert ?? '?'} (SDS)`,
-      `port override ${String(num(rec(tunnelDump['original_dst_lb_config'])['upstream_port_override']) ?? '-')}`,
+      `mTLS${tunnelDump ? ` ${str(tls['tls_minimum_protocol_version']) ?? '?'}` : ''}, client certificate ${clientCert ?? '?'} (SDS)`,
+      `CONNECT :authority ${plan.authority}; the server must present ${plan.expectedIdentities?.join(' or ') ?? 'any identity of the trust domain'}`,
+      `port override ${String(portOverride ?? '-')}`,
     ],
   });
 
   const [tunnelIp] = splitHostPort(plan.destination);
   const [authorityIp] = splitHostPort(plan.authority);
   const destinationWorkload = workloads.find((w) => w.ip === tunnelIp);
-  const destProxy = input.proxies.find((p) => p.name === destinationWorkload?.proxy);
-  if (!destProxy) {
+  const destNode = destinationWorkload ? nodes.nodeOf(destinationWorkload) : undefined;
+  if (!destinationWorkload || !destNode) {
     const viaWaypoint = tunnelIp !== authorityIp;
+    const peer = destinationWorkload?.name !== undefined ? ` (${workloadLabel(destinationWorkload)})` : '';
     return walk.done(
       'incomplete',
       viaWaypoint
-        ? `the tunnel goes to ${plan.destination}, not to the destination ${plan.authority}: a waypoint (or a proxy meshctl has no config for) takes it from here`
-        : `no ztunnel config serves ${tunnelIp}: give the destination node's config dump (known: ${input.proxies.map((p) => p.name).join(', ')})`,
+        ? `the tunnel goes to ${plan.destination}${peer}, not to the destination ${plan.authority}: a waypoint (or a proxy meshctl has no config for) takes it from here`
+        : `no ztunnel config serves ${tunnelIp}: give the destination node's config dump (known: ${nodes.known.join(', ')})`,
     );
   }
-  const there = destProxy.name;
-  const inbound = listener(destProxy.dump, INBOUND_LISTENER);
-  if (!inbound) return walk.done('incomplete', `${there} has no ${INBOUND_LISTENER} listener`);
-  const destCompiled = destProxy === sourceProxy ? compiled : compileEnvoyModel(destProxy.dump);
+  const there = destNode.name;
+  const inbound = listener(destNode.dump, INBOUND_LISTENER);
+  if (!held && !inbound) return walk.done('incomplete', `${there} has no ${INBOUND_LISTENER} listener`);
+  const destCompiled = destNode.model();
   if (destCompiled.error !== undefined) return walk.done('incomplete', `${there}'s config does not compile as ztunnel would run it: ${destCompiled.error}`);
+  const inboundModel = destCompiled.value.listeners.inbound;
+  if (!inboundModel) return walk.done('incomplete', `${there} has no ${INBOUND_LISTENER} listener`);
   const inboundTrace: InboundStep[] = [];
   const inboundPlan = planInboundTunnel(
     destCompiled.value,
@@ -285,11 +319,14 @@ export function explainPath(input: ExplainInput): Explanation {
   );
   const arrival = inboundTrace.find((s) => s.kind === 'arrival');
   if (!arrival) return walk.done('incomplete', `${there}'s ${INBOUND_LISTENER} has no filter chain for ${tunnelIp}`);
-  const arrivalDump = records(inbound['filter_chains']).find((c) => str(c['name']) === arrival.chain.name) ?? {};
+  const arrivalDump = records(inbound?.['filter_chains']).find((c) => str(c['name']) === arrival.chain.name);
   steps.push({
     proxy: there,
-    title: `listener ${INBOUND_LISTENER} on ${listenerAddressText(inbound)}: filter chain ${arrival.chain.name} (destination ${tunnelIp})${there === here ? ', same node' : ''}`,
-    details: [`server certificate ${tlsCertificateName(arrivalDump) ?? '?'}; client certificate required (peer identity ${plan.sourceIdentity})`],
+    title: `listener ${INBOUND_LISTENER} on ${inbound ? listenerAddressText(inbound) : `port ${inboundModel.port}`}: filter chain ${arrival.chain.name} (destination ${tunnelIp})${there === here ? ', same node' : ''}`,
+    details: [
+      ...(destinationWorkload.name ? [`${tunnelIp} is ${workloadLabel(destinationWorkload)}${destinationWorkload.node ? ` on ${destinationWorkload.node}` : ''}`] : []),
+      `server certificate ${(arrivalDump ? tlsCertificateName(arrivalDump) : arrival.chain.identity) ?? '?'}; client certificate required (peer identity ${plan.sourceIdentity})`,
+    ],
   });
   const authorized = inboundTrace.find((s) => s.kind === 'authorize');
   if (!authorized) return walk.done('incomplete', `ztunnel on ${there} refuses the CONNECT (${inboundPlan.kind === 'reject' ? `${inboundPlan.status}: ${inboundPlan.reason}` : '?'})`);
@@ -300,7 +337,7 @@ export function explainPath(input: ExplainInput): Explanation {
   steps.push({
     proxy: there,
     title: `authorization: ${decision.allowed ? 'ALLOW' : 'DENY'}${decision.policy ? ` by ${decision.policy}` : ''} (${verdict.reason})`,
-    details: verdict.filters.map((f) => `RBAC ${f.action} filter: ${f.policyCount} polic${f.policyCount === 1 ? 'y' : 'ies'}, matching: ${f.matched.join(', ') || 'none'}`),
+    details: verdict.filters.map((f) => `RBAC ${f.action} filter${f.dryRun ? ' (dry run: not enforced)' : ''}: ${f.policyCount} polic${f.policyCount === 1 ? 'y' : 'ies'}, matching: ${f.matched.join(', ') || 'none'}`),
   });
   if (inboundPlan.kind !== 'accept') {
     return walk.done('denied', `denied: ${verdict.reason}${decision.policy ? ` (${decision.policy})` : ''}; the CONNECT gets 401`, decision.policy);
@@ -311,5 +348,5 @@ export function explainPath(input: ExplainInput): Explanation {
     title: `CONNECT → cluster ${inboundTarget?.kind === 'target' ? inboundTarget.cluster : '?'}: connects to ${inboundPlan.target} (original destination from ${inboundTarget?.kind === 'target' ? inboundTarget.from : '?'})`,
     details: [],
   });
-  return walk.done('allowed', `allowed: ${workloadLabel(source)} reaches ${destinationWorkload ? workloadLabel(destinationWorkload) : plan.authority} at ${plan.authority} over HBONE`, decision.policy);
+  return walk.done('allowed', `allowed: ${workloadLabel(source)} reaches ${workloadLabel(destinationWorkload)} at ${plan.authority} over HBONE`, decision.policy);
 }

@@ -32,3 +32,9 @@ export interface Explanation {
   policy: string | undefined;
   summary: string;
 }
+
+/** A Service's VIP as the source's ztunnel knows it; `needs` says what the lookup asks of it, for the error. */
+export interface VipLookup {
+  vip(fqdn: string, port: number): string | undefined;
+  needs(port: number): string;
+}
