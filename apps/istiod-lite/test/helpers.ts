@@ -184,19 +184,21 @@ export async function startTestIstiod(
       clients.push(client);
       return client;
     },
-    async secureCredentials(nodeName) {
-      const dir = nodeCredentialDir(stateDir, nodeName);
-      const [key, cert, rootCert] = await Promise.all(['key.pem', 'cert.pem', 'root-cert.pem'].map((f) => readFile(path.join(dir, f))));
-      return grpc.credentials.createSsl(rootCert!, key!, cert!, {
-        checkServerIdentity: spiffeServerIdentityCheck([{ trustDomain: TRUST_DOMAIN, namespace: 'istio-system', serviceAccount: 'istiod' }]),
-      });
-    },
+    secureCredentials: (nodeName) => credentialsIn(nodeCredentialDir(stateDir, nodeName)),
     async cleanup() {
       for (const client of clients) client.close();
       await istiod.close();
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/** mTLS client credentials from a credential directory istiod-lite wrote (cert.pem, key.pem, root-cert.pem), checking istiod's SPIFFE ID. */
+export async function credentialsIn(dir: string): Promise<grpc.ChannelCredentials> {
+  const [key, cert, rootCert] = await Promise.all(['key.pem', 'cert.pem', 'root-cert.pem'].map((f) => readFile(path.join(dir, f))));
+  return grpc.credentials.createSsl(rootCert!, key!, cert!, {
+    checkServerIdentity: spiffeServerIdentityCheck([{ trustDomain: TRUST_DOMAIN, namespace: 'istio-system', serviceAccount: 'istiod' }]),
+  });
 }
 
 export function proxyNode(nodeName: string, claimedNodeName = nodeName) {
