@@ -201,6 +201,16 @@ export async function credentialsIn(dir: string): Promise<grpc.ChannelCredential
   });
 }
 
+/** The gRPC error a call that must be refused ends with (the CA's PERMISSION_DENIED, UNAUTHENTICATED, …). */
+export async function refusal(promise: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('expected the call to be refused');
+}
+
 export function proxyNode(nodeName: string, claimedNodeName = nodeName) {
   return { id: `ztunnel~10.77.0.${nodeName === 'node-a' ? 11 : 12}~ztunnel-${nodeName}~istio-system.svc.cluster.local`, metadata: { NODE_NAME: claimedNodeName } };
 }

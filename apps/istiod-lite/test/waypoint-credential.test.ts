@@ -14,7 +14,7 @@ import { generateKeyAndCsr, subjectAltNameUris, verifyChain } from '@mesh/pki';
 import { nextEvent } from '@mesh/testing';
 import { CaClient, TYPE_URL, XdsClient, type XdsNode } from '@mesh/xds';
 import { waypointCredentialDir } from '../src/ca/credentials.js';
-import { MESH_YAML, TRUST_DOMAIN, credentialsIn, nextUpdate, proxyNode, startTestIstiod, waitFor } from './helpers.js';
+import { MESH_YAML, TRUST_DOMAIN, credentialsIn, nextUpdate, proxyNode, refusal, startTestIstiod, waitFor } from './helpers.js';
 import type { TestIstiod } from './helpers.js';
 
 const ECHO = readFileSync(new URL('../../../examples/waypoint/echo.yaml', import.meta.url), 'utf8');
@@ -47,15 +47,6 @@ async function caClient(credentials: Promise<grpc.ChannelCredentials>): Promise<
   const client = new CaClient(`127.0.0.1:${env.istiod.ports.xdsTls}`, await credentials);
   clients.push(client);
   return client;
-}
-
-async function refusal(promise: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as grpc.ServiceError;
-  }
-  throw new Error('expected a refusal');
 }
 
 /** The status an ADS stream opened with `credentials` as `node` ends with. */
