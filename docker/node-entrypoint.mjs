@@ -10,7 +10,9 @@
  * Environment (see docker/compose.yaml):
  *   NODE_NAME, NODE_ADDRESS, XDS_ADDRESS, BOOTSTRAP_DIR  as ztunnel's flags
  *   PODS           "name[.namespace]=ip:port[,port] …" sample workloads on this node
- *   WAYPOINT_PODS  "name.namespace=ip …" waypoint pods on this node
+ *   WAYPOINT_PODS  "name.namespace=ip/gateway …" waypoint pods on this node and their Gateway:
+ *                  each runs with its Gateway's credential, <state-dir>/waypoints/<ns>/<gateway>
+ *                  (beside BOOTSTRAP_DIR's nodes/), never the node's
  *   ROUTES         "cidr=via …" other nodes' pod CIDRs and the node that owns each
  *   HOSTS          "name=ip …" Service names → VIPs for the pods' /etc/hosts
  *   UNDERLAY_CIDR  the nodes' network: waypoint pods reach it (istiod-lite) masqueraded as the
@@ -18,6 +20,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const env = process.env;
 const POD_GATEWAY = '169.254.1.1';
@@ -43,9 +46,11 @@ const pods = words(env.PODS).map((spec) => {
   return { name, namespace, ip, ports: ports.split(','), kind: 'workload' };
 });
 for (const spec of words(env.WAYPOINT_PODS)) {
-  const [who, ip] = spec.split('=');
+  const [who, where] = spec.split('=');
   const [name, namespace = 'default'] = who.split('.');
-  pods.push({ name, namespace, ip, ports: [], kind: 'waypoint' });
+  const [ip, gateway] = where.split('/');
+  if (!gateway) throw new Error(`WAYPOINT_PODS entry ${spec}: name the Gateway as name.namespace=ip/gateway`);
+  pods.push({ name, namespace, ip, ports: [], kind: 'waypoint', credentialDir: join(bootstrapDir, '..', '..', 'waypoints', namespace, gateway) });
 }
 
 const children = [];
@@ -79,7 +84,7 @@ for (const [i, pod] of pods.entries()) {
   writeFileSync(`/etc/netns/${netns}/hosts`, `${hosts}${pod.ip}\t${pod.name}\n`);
   if (pod.kind === 'waypoint') {
     if (env.UNDERLAY_CIDR) run('iptables-nft', '-t', 'nat', '-A', 'POSTROUTING', '-s', `${pod.ip}/32`, '-d', env.UNDERLAY_CIDR, '-j', 'MASQUERADE');
-    start(`waypoint ${pod.name}`, ['ip', 'netns', 'exec', netns, 'node', '/waypoint/dist/main.js', '--node-name', nodeName, '--pod-name', pod.name, '--namespace', pod.namespace, '--pod-ip', pod.ip, '--xds-address', need('XDS_ADDRESS'), '--bootstrap-dir', bootstrapDir, '--listen-address', pod.ip]);
+    start(`waypoint ${pod.name}`, ['ip', 'netns', 'exec', netns, 'node', '/waypoint/dist/main.js', '--node-name', nodeName, '--pod-name', pod.name, '--namespace', pod.namespace, '--pod-ip', pod.ip, '--xds-address', need('XDS_ADDRESS'), '--bootstrap-dir', pod.credentialDir, '--listen-address', pod.ip]);
   } else {
     start(`pod ${pod.name}`, ['ip', 'netns', 'exec', netns, 'node', '/sample-workload/dist/main.js', '--name', pod.name, '--namespace', pod.namespace, '--node', nodeName, ...pod.ports.flatMap((p) => ['--listen', `${pod.ip}:${p}`])]);
   }

@@ -275,7 +275,7 @@ describe.skipIf(!isRoot || !BUILT)('Gateway API conformance, HTTPRoute and mesh,
       );
       suite.start('waypoint', podNs(WAYPOINT.pod, WAYPOINT.namespace), WAYPOINT_MAIN, [
         '--node-name', WAYPOINT.node, '--pod-name', WAYPOINT.pod, '--namespace', WAYPOINT.namespace, '--pod-ip', WAYPOINT.ip,
-        '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/nodes/${WAYPOINT.node}`, '--listen-address', WAYPOINT.ip,
+        '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/waypoints/${WAYPOINT.namespace}/${WAYPOINT.name}`, '--listen-address', WAYPOINT.ip,
       ]);
       for (const [i, node] of ['node-a', 'node-b'].entries()) {
         await waitFor(async () => (await httpInNetns(topology!.node(node).netns, 15021, '/healthz/ready').catch(() => ({ status: 0 }))).status === 200, 60_000, `ztunnel ${node} ready`);

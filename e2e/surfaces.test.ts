@@ -174,7 +174,7 @@ describe.skipIf(!isRoot || !BUILT)('control surfaces: pods are refused, the oper
       }
       suite.start('waypoint', podNs('waypoint-0', 'echo'), WAYPOINT_MAIN, [
         '--node-name', 'node-b', '--pod-name', 'waypoint-0', '--namespace', 'echo', '--pod-ip', WAYPOINT_IP,
-        '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/nodes/node-b`, '--listen-address', WAYPOINT_IP,
+        '--xds-address', `${ISTIOD_ADDRESS}:15012`, '--bootstrap-dir', `${files.stateDir}/waypoints/echo/waypoint`, '--listen-address', WAYPOINT_IP,
       ]);
       for (const node of ['node-a', 'node-b'] as const) {
         await waitFor(async () => (await httpInNetns(nodeNs(node), 15021, '/healthz/ready', 'GET', NODES[node]).catch(() => ({ status: 0 }))).status === 200, 30_000, `ztunnel ${node} ready`);

@@ -80,7 +80,7 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('waypoint-for, %s dialect 
         files,
         pods: PODS,
         dialect,
-        waypoint: { pod: 'waypoint-0', namespace: 'wpfor', ip: WAYPOINT_IP, node: 'node-b' },
+        waypoint: { pod: 'waypoint-0', namespace: 'wpfor', ip: WAYPOINT_IP, node: 'node-b', gateway: 'waypoint' },
         startPods: async (t) => {
           for (const pod of PODS.filter((p) => p.name.startsWith('web'))) servers.push(await startEchoPod(t.pod(pod.name, 'wpfor').netns, pod.name, pod.ip, WEB_PORT));
         },

@@ -110,7 +110,7 @@ describe.skipIf(!isRoot || !BUILT).each(XDS_DIALECTS)('waypoint, %s dialect at z
         files,
         pods: PODS,
         dialect,
-        waypoint: { pod: 'waypoint-0', namespace: 'echo', ip: WAYPOINT_IP, node: 'node-b' },
+        waypoint: { pod: 'waypoint-0', namespace: 'echo', ip: WAYPOINT_IP, node: 'node-b', gateway: 'waypoint' },
         startPods: async (t) => {
           servers.push(await startEchoPod(t.pod('echo-v1', 'echo').netns, 'echo-v1', '10.77.1.20', ECHO_PORT, SLOW_BACKEND_MS));
           servers.push(await startEchoPod(t.pod('echo-v2', 'echo').netns, 'echo-v2', '10.77.2.20', ECHO_PORT, SLOW_BACKEND_MS));

@@ -2,8 +2,8 @@
  * The two-node mesh with a waypoint, as the waypoint suites run it (root): namespaces for the two
  * nodes and the given pods, istiod-lite on the underlay (routes to the pod CIDRs through the
  * nodes, since the waypoint is a pod it must reach), the pods' servers, a ztunnel per node in
- * transparent mode with the given xDS dialect, and the waypoint in its pod with its node's
- * bootstrap credential (apps/waypoint/ARCHITECTURE.md). Resolves once both ztunnels are ready
+ * transparent mode with the given xDS dialect, and the waypoint in its pod with the credential
+ * istiod-lite issues its Gateway, `<state-dir>/waypoints/<ns>/<gateway>` (apps/waypoint/ARCHITECTURE.md). Resolves once both ztunnels are ready
  * with capture rules applied and the waypoint is ready. Everything it starts belongs to `suite`
  * (its teardown removes it, also after a failure here).
  */
@@ -25,8 +25,8 @@ export interface WaypointMeshSpec {
   readonly files: MeshFiles;
   readonly pods: readonly TopologyPodSpec[];
   readonly dialect: XdsDialect;
-  /** The waypoint's pod (one of `pods`) and the node whose credential it uses. */
-  readonly waypoint: { readonly pod: string; readonly namespace: string; readonly ip: string; readonly node: string };
+  /** The waypoint's pod (one of `pods`), its node, and the Gateway whose credential it uses. */
+  readonly waypoint: { readonly pod: string; readonly namespace: string; readonly ip: string; readonly node: string; readonly gateway: string };
   /** Starts the pods' servers: after istiod-lite is ready, before the ztunnels capture. */
   readonly startPods: (topology: Topology) => Promise<void>;
 }
@@ -56,11 +56,11 @@ export async function startWaypointMesh(spec: WaypointMeshSpec): Promise<Waypoin
       '--capture-mode', 'transparent', '--capture-netns', nodeNs(name), '--xds-dialect', dialect,
     ]),
   );
-  const { pod, namespace, ip, node } = spec.waypoint;
+  const { pod, namespace, ip, node, gateway } = spec.waypoint;
   const podNs = topology.pod(pod, namespace).netns;
   const waypoint = suite.start('waypoint', podNs, WAYPOINT_MAIN, [
     '--node-name', node, '--pod-name', pod, '--namespace', namespace, '--pod-ip', ip,
-    '--xds-address', `${istiodAddress}:15012`, '--bootstrap-dir', `${files.stateDir}/nodes/${node}`, '--listen-address', ip,
+    '--xds-address', `${istiodAddress}:15012`, '--bootstrap-dir', `${files.stateDir}/waypoints/${namespace}/${gateway}`, '--listen-address', ip,
   ]);
   for (const [i, { name }] of NODES.entries()) {
     await waitFor(async () => (await httpInNetns(nodeNs(name), 15021, '/healthz/ready').catch(() => ({ status: 0 }))).status === 200, 30_000, `ztunnel ${name} ready`);

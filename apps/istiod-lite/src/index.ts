@@ -12,5 +12,7 @@ export type { XdsGenerator, Dialect, GeneratedResources, GeneratedChanges, Named
 export { ResourceCache } from './xds/resource-cache.js';
 export type { ProxyInfo } from './xds/proxy-node.js';
 export { nodeUri, nodeBootstrapUris, nodeNameFromPeerCertificate } from './ca/node-identity.js';
-export { nodeCredentialDir } from './ca/credentials.js';
+export { nodeCredentialDir, waypointCredentialDir } from './ca/credentials.js';
+export { waypointUri, waypointWorkloadIdentity } from './ca/waypoint-identity.js';
+export type { WaypointRef } from './ca/waypoint-identity.js';
 export { createJsonLogger, createMemoryLogger } from './log.js';

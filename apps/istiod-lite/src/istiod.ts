@@ -5,12 +5,14 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { isLoopbackAddress, listenOperatorHttp } from '@mesh/admin-access';
+import { WAYPOINT_GATEWAY_CLASS, type MeshSnapshot } from '@mesh/mesh-model';
 import type { RootCa } from '@mesh/pki';
 import { aggregatedDiscoveryServiceDefinition, caServiceDefinition } from '@mesh/xds';
 import { caServiceHandlers } from './ca/ca-server.js';
-import { ensureNodeCredentials, issueIstiodServingCredentials, loadMeshCa } from './ca/credentials.js';
+import { WaypointCredentials, ensureNodeCredentials, issueIstiodServingCredentials, loadMeshCa } from './ca/credentials.js';
 import { callerAuthenticator, type AuthenticateCall } from './ca/caller.js';
 import { KubernetesAuthenticator, grpcStatusOfAuthError } from './ca/kubernetes-identity.js';
+import type { WaypointRef } from './ca/waypoint-identity.js';
 import type { IstiodConfig } from './config.js';
 import type { ConfigSource } from './config-source/config-source.js';
 import { DirectoryConfigSource } from './config-source/directory-config-source.js';
@@ -75,18 +77,22 @@ async function serve(options: StartIstiodOptions, source: ConfigSource, kubeConf
   // On Kubernetes proxies may prove themselves with their service-account token, as with istiod
   // (ca/caller.ts); node bootstrap certificates are accepted in both modes.
   const tokens = kubeConfig ? new KubernetesAuthenticator({ kubeConfig, trustDomain: config.trustDomain, trustedNodeAccounts: config.caTrustedNodeAccounts }) : undefined;
-  const authenticate = callerAuthenticator(ca.trustDomain, tokens);
-  await ensureNodeCredentials(ca, config.stateDir, source.current().nodes.keys(), logger);
+  // Directory mode: each istio-waypoint Gateway gets a credential of its own (ca/waypoint-identity.ts),
+  // so its waypoint is no longer as trusted as its node. On Kubernetes the waypoint uses its token.
+  const waypoints = kubeConfig ? undefined : new WaypointCredentials(ca, config.stateDir, logger);
+  const authenticate = callerAuthenticator(ca.trustDomain, tokens, waypoints);
+  await Promise.all([ensureNodeCredentials(ca, config.stateDir, source.current().nodes.keys(), logger), waypoints?.ensure(waypointGateways(source.current()))]);
   const onSnapshot = () => {
     ensureNodeCredentials(ca, config.stateDir, source.current().nodes.keys(), logger).catch((err: unknown) =>
       logger.error('could not issue node bootstrap credentials', { error: String(err) }),
     );
+    waypoints?.ensure(waypointGateways(source.current())).catch((err: unknown) => logger.error('could not issue waypoint credentials', { error: String(err) }));
   };
   source.on('snapshot', onSnapshot);
   const serving = await issueIstiodServingCredentials(ca);
   // Its name in syncz, as istiod's is its pod's (POD_NAME, from the downward API on Kubernetes).
   const id = process.env['POD_NAME'] || 'istiod-lite';
-  const ads = new AdsServer({ source, generators: options.generators, logger, id, ...(options.idleTtlMs !== undefined ? { idleTtlMs: options.idleTtlMs } : {}) });
+  const ads = new AdsServer({ source, generators: options.generators, logger, id, waypointCredentials: waypoints !== undefined, ...(options.idleTtlMs !== undefined ? { idleTtlMs: options.idleTtlMs } : {}) });
 
   const serverOptions = { 'grpc.max_receive_message_length': XDS_MAX_REQUEST_BYTES };
   // Plaintext ADS trusts the caller's NODE_NAME: for local development, and only when asked for.
@@ -101,7 +107,7 @@ async function serve(options: StartIstiodOptions, source: ConfigSource, kubeConf
     aggregatedDiscoveryServiceDefinition(),
     ads.handlers({ secure: true, authenticate: (stream) => streamPeer(authenticate, stream), statusOf: grpcStatusOfAuthError }),
   );
-  secure.addService(caServiceDefinition(), caServiceHandlers({ ca, snapshot: () => source.current(), logger, workloadCertTtlMs: config.workloadCertTtlMs, authenticate }));
+  secure.addService(caServiceDefinition(), caServiceHandlers({ ca, snapshot: () => source.current(), logger, workloadCertTtlMs: config.workloadCertTtlMs, authenticate, waypointCredentials: waypoints !== undefined }));
   const tlsCredentials = tokens ? optionalClientCertCredentials(serving) : grpc.ServerCredentials.createSsl(
     Buffer.from(serving.rootPem),
     [{ cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.keyPem) }],
@@ -164,10 +170,16 @@ async function serve(options: StartIstiodOptions, source: ConfigSource, kubeConf
 async function streamPeer(authenticate: AuthenticateCall, stream: grpc.ServerDuplexStream<unknown, unknown>): Promise<VerifiedPeer> {
   const caller = await authenticate(stream.metadata, stream.getAuthContext()?.sslPeerCertificate);
   if (caller.kind === 'node') return { nodeName: caller.nodeName };
+  if (caller.kind === 'waypoint') return { waypoint: { namespace: caller.namespace, gateway: caller.gateway } };
   return {
     ...(caller.nodeName ? { nodeName: caller.nodeName } : {}),
     serviceAccount: { namespace: caller.namespace, name: caller.serviceAccount, nodeProxy: caller.nodeProxy },
   };
+}
+
+/** The istio-waypoint Gateways of a snapshot, which get waypoint credentials. */
+function waypointGateways(snapshot: MeshSnapshot): WaypointRef[] {
+  return [...snapshot.gateways.values()].filter((gw) => gw.gatewayClassName === WAYPOINT_GATEWAY_CLASS).map((gw) => ({ namespace: gw.namespace, gateway: gw.name }));
 }
 
 /**

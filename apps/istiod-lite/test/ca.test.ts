@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { generateKeyAndCsr, spiffeServerIdentityCheck, verifyChain } from '@mesh/pki';
 import type { SpiffeId } from '@mesh/pki';
 import { CaClient } from '@mesh/xds';
-import { MESH_YAML, TRUST_DOMAIN, podYaml, startTestIstiod } from './helpers.js';
+import { MESH_YAML, TRUST_DOMAIN, podYaml, refusal, startTestIstiod } from './helpers.js';
 import type { TestIstiod } from './helpers.js';
 
 const SLEEP: SpiffeId = { trustDomain: TRUST_DOMAIN, namespace: 'default', serviceAccount: 'sleep' };
@@ -29,15 +29,6 @@ afterAll(async () => {
   nodeA?.close();
   await env?.cleanup();
 });
-
-async function refusal(promise: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as grpc.ServiceError;
-  }
-  throw new Error('expected the CA to refuse');
-}
 
 describe('CA CreateCertificate with node authorization', () => {
   it('issues a certificate for a pod on the caller node, chaining to the mesh root', async () => {

@@ -184,19 +184,31 @@ export async function startTestIstiod(
       clients.push(client);
       return client;
     },
-    async secureCredentials(nodeName) {
-      const dir = nodeCredentialDir(stateDir, nodeName);
-      const [key, cert, rootCert] = await Promise.all(['key.pem', 'cert.pem', 'root-cert.pem'].map((f) => readFile(path.join(dir, f))));
-      return grpc.credentials.createSsl(rootCert!, key!, cert!, {
-        checkServerIdentity: spiffeServerIdentityCheck([{ trustDomain: TRUST_DOMAIN, namespace: 'istio-system', serviceAccount: 'istiod' }]),
-      });
-    },
+    secureCredentials: (nodeName) => credentialsIn(nodeCredentialDir(stateDir, nodeName)),
     async cleanup() {
       for (const client of clients) client.close();
       await istiod.close();
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/** mTLS client credentials from a credential directory istiod-lite wrote (cert.pem, key.pem, root-cert.pem), checking istiod's SPIFFE ID. */
+export async function credentialsIn(dir: string): Promise<grpc.ChannelCredentials> {
+  const [key, cert, rootCert] = await Promise.all(['key.pem', 'cert.pem', 'root-cert.pem'].map((f) => readFile(path.join(dir, f))));
+  return grpc.credentials.createSsl(rootCert!, key!, cert!, {
+    checkServerIdentity: spiffeServerIdentityCheck([{ trustDomain: TRUST_DOMAIN, namespace: 'istio-system', serviceAccount: 'istiod' }]),
+  });
+}
+
+/** The gRPC error a call that must be refused ends with (the CA's PERMISSION_DENIED, UNAUTHENTICATED, …). */
+export async function refusal(promise: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('expected the call to be refused');
 }
 
 export function proxyNode(nodeName: string, claimedNodeName = nodeName) {

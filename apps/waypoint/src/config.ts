@@ -29,8 +29,9 @@ Options (environment variable in brackets):
   --ca-address <host:port>  [CA_ADDRESS] CA address, when not the xDS one.
   --xds-protocol <p>        [XDS_PROTOCOL] delta (DeltaAggregatedResources: only what changed is
                             sent) or sotw (StreamAggregatedResources). Default delta
-  --bootstrap-dir <dir>     [BOOTSTRAP_DIR] Bootstrap credential of the waypoint's node
-                            (istiod-lite <state-dir>/nodes/<node>): mTLS to xDS and the CA.
+  --bootstrap-dir <dir>     [BOOTSTRAP_DIR] The credential istiod-lite issues the waypoint's
+                            Gateway (<state-dir>/waypoints/<namespace>/<gateway>): mTLS to
+                            xDS and the CA.
   --token-file <path>       [TOKEN_FILE] Instead: the pod's projected service-account token
                             (audience istio-ca), sent as authorization: Bearer to xDS and the
                             CA (istiod-lite --config-source kubernetes); read again at each use.

@@ -290,8 +290,9 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
     const name = `pod-${pod.namespace}-${pod.name}`;
     if (pod.kind === 'waypoint') {
       if (!waypointBuilt) return undefined;
-      // With --kubernetes, its own service account's token (as its pod on a cluster), not its node's bootstrap certificate.
-      const credentials = running.kube ? credentialArgs(await running.kube.credentials(pod)) : ['--bootstrap-dir', join(istiodStateDir, 'nodes', pod.node)];
+      // With --kubernetes, its own service account's token (as its pod on a cluster); else the credential
+      // istiod-lite issues its Gateway (never its node's: apps/waypoint/ARCHITECTURE.md, "Identity and credentials").
+      const credentials = running.kube ? credentialArgs(await running.kube.credentials(pod)) : ['--bootstrap-dir', join(istiodStateDir, 'waypoints', pod.namespace, pod.gateway ?? pod.name)];
       const proc = new DevProcess(name, inNetns(podNetns(pod), [process.execPath, bin.waypoint, '--pod-name', pod.name, '--namespace', pod.namespace, '--node-name', pod.node, '--pod-ip', pod.ip, '--xds-address', `${plan.istiodAddress}:${ISTIOD_XDS_TLS_PORT}`, ...credentials, '--listen-address', pod.ip, ...(mode === 'explicit' ? ['--admin-address', pod.ip] : []), '--admin-socket', adminSocket(`${pod.namespace}-${pod.name}`)]), logsDir);
       running.pods.set(podKey(pod), proc);
       // No readiness probe, as a waypoint Deployment's first moments: it needs to be a Ready pod

@@ -33,7 +33,7 @@ describe('planDevMesh', () => {
 
   it('the waypoint pod runs the waypoint, not a sample workload', () => {
     const plan = planDevMesh(snapshotOf(load('bookinfo', 'waypoint')), 'transparent');
-    expect(plan.pods.find((p) => p.name === 'waypoint-0')).toMatchObject({ namespace: 'echo', kind: 'waypoint', node: 'node-b', ip: '10.77.2.30', upstreams: [] });
+    expect(plan.pods.find((p) => p.name === 'waypoint-0')).toMatchObject({ namespace: 'echo', kind: 'waypoint', gateway: 'waypoint', node: 'node-b', ip: '10.77.2.30', upstreams: [] });
     expect(plan.pods.find((p) => p.name === 'echo-v1')).toMatchObject({ kind: 'workload', ports: [8080] });
   });
 

@@ -38,6 +38,8 @@ export interface DevPodPlan {
   readonly serviceAccount: string;
   /** `workload`: a sample-workload process; `waypoint`: the waypoint proxy of a Gateway. */
   readonly kind: 'workload' | 'waypoint';
+  /** A waypoint's Gateway (its gateway-name label): its credential is `<state-dir>/waypoints/<namespace>/<gateway>`. */
+  readonly gateway?: string;
   readonly ports: readonly number[];
   readonly upstreams: readonly string[];
 }
@@ -89,7 +91,8 @@ export function planDevMesh(snapshot: MeshSnapshot, mode: DevMode): DevPlan {
   for (const pod of snapshot.pods.values()) {
     // Host-network pods share their node's address: nothing of theirs to run in a pod namespace.
     if (!pod.podIP || pod.hostNetwork) continue;
-    const isWaypoint = pod.labels[LABEL_GATEWAY_NAME] !== undefined;
+    const gateway = pod.labels[LABEL_GATEWAY_NAME];
+    const isWaypoint = gateway !== undefined;
     const app = pod.labels['app'];
     pods.push({
       name: pod.name,
@@ -98,6 +101,7 @@ export function planDevMesh(snapshot: MeshSnapshot, mode: DevMode): DevPlan {
       ip: pod.podIP,
       serviceAccount: pod.serviceAccountName,
       kind: isWaypoint ? 'waypoint' : 'workload',
+      ...(isWaypoint ? { gateway } : {}),
       ports: ports(pod),
       upstreams: !isWaypoint && app ? (SAMPLE_UPSTREAMS[app] ?? []) : [],
     });

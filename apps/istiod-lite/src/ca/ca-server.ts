@@ -3,7 +3,9 @@
  * identities of pods on its own node, and its node is the one its credential proves (caller.ts:
  * a node bootstrap client certificate, or on Kubernetes its service-account token's bound pod),
  * never one it claims. Any other service-account caller (a waypoint, a pod) gets only its own
- * identity, as Istio's CA grants (security/pkg/server/ca/server.go, node_auth.go).
+ * identity, as Istio's CA grants (security/pkg/server/ca/server.go, node_auth.go). In directory
+ * mode a waypoint credential (waypoint-identity.ts) gets exactly its Gateway's identity while the
+ * Gateway exists, and a node no longer gets the identity of a waypoint pod on it.
  *
  * Order of checks: the caller is authenticated (UNAUTHENTICATED; the API server unreachable:
  * UNAVAILABLE) → the requested identity (ImpersonatedIdentity, else the CSR's URI) is a workload
@@ -22,6 +24,7 @@ import type { IstioCertificateRequest, IstioCertificateResponse } from '@mesh/xd
 import type { Logger } from '../log.js';
 import { callerAuthenticator, describeCaller, type AuthenticateCall, type Caller } from './caller.js';
 import { authErrorMessage, grpcStatusOfAuthError } from './kubernetes-identity.js';
+import { waypointGatewayOf, waypointKey, waypointOfPod, waypointWorkloadIdentity, type WaypointRef } from './waypoint-identity.js';
 
 export interface CaServerOptions {
   ca: RootCa;
@@ -31,6 +34,11 @@ export interface CaServerOptions {
   logger: Logger;
   /** Who the caller is (caller.ts); default: node bootstrap certificates only. */
   authenticate?: AuthenticateCall;
+  /**
+   * Waypoints have credentials of their own (the directory source, `<state-dir>/waypoints/`): the
+   * identity of a waypoint pod is that credential's, never its node's.
+   */
+  waypointCredentials?: boolean;
 }
 
 class CaRefusal extends Error {
@@ -86,7 +94,7 @@ function createCertificate(options: CaServerOptions, caller: Caller, request: Is
   } catch (err) {
     throw new CaRefusal(grpc.status.INVALID_ARGUMENT, `"${requestedUri}" is not a workload SPIFFE ID: ${isMeshError(err) ? err.message : String(err)}`);
   }
-  authorize(options.snapshot(), caller, requestedUri);
+  authorize(options.snapshot(), caller, requestedUri, options.waypointCredentials ?? false);
   const requestedSeconds = Number(request.validity_duration || 0);
   const maxTtlMs = options.workloadCertTtlMs ?? DEFAULT_WORKLOAD_CERT_TTL_MS;
   const ttlMs = requestedSeconds > 0 ? Math.min(requestedSeconds * 1000, maxTtlMs) : maxTtlMs;
@@ -98,10 +106,15 @@ function createCertificate(options: CaServerOptions, caller: Caller, request: Is
 
 /**
  * May this caller have a certificate for `requestedUri`? Its own identity always (a service
- * account); a pod's identity only when it is a node (a ztunnel) and a pod on its node runs as it.
- * Throws a PERMISSION_DENIED CaRefusal naming why.
+ * account); a waypoint credential its Gateway's identity while the Gateway exists; a pod's
+ * identity only when it is a node (a ztunnel) and a pod on its node runs as it (with
+ * `waypointCredentials`, a pod that is not a waypoint's). Throws a PERMISSION_DENIED CaRefusal naming why.
  */
-function authorize(snapshot: MeshSnapshot, caller: Caller, requestedUri: string): void {
+function authorize(snapshot: MeshSnapshot, caller: Caller, requestedUri: string, waypointCredentials: boolean): void {
+  if (caller.kind === 'waypoint') {
+    authorizeWaypoint(snapshot, caller, requestedUri);
+    return;
+  }
   if (caller.kind === 'serviceAccount') {
     if (requestedUri === caller.identity) return;
     if (!caller.nodeProxy) {
@@ -118,7 +131,17 @@ function authorize(snapshot: MeshSnapshot, caller: Caller, requestedUri: string)
     }
   }
   const nodeName = caller.nodeName!;
-  const localIdentities = new Set(snapshot.podsOnNode(nodeName).map((pod) => snapshot.spiffeOf(pod)));
+  const localPods = snapshot.podsOnNode(nodeName);
+  const waypointPods = waypointCredentials ? localPods.filter((pod) => waypointOfPod(snapshot, pod) !== undefined) : [];
+  const localIdentities = new Set(localPods.filter((pod) => !waypointPods.includes(pod)).map((pod) => snapshot.spiffeOf(pod)));
+  const waypointPod = waypointPods.find((pod) => snapshot.spiffeOf(pod) === requestedUri);
+  if (!localIdentities.has(requestedUri) && waypointPod) {
+    const waypoint = waypointKey(waypointOfPod(snapshot, waypointPod)!);
+    throw new CaRefusal(
+      grpc.status.PERMISSION_DENIED,
+      `node ${nodeName} may not obtain a certificate for ${requestedUri}: it is the identity of waypoint pod ${waypointPod.namespace}/${waypointPod.name} (Gateway ${waypoint}), which has a credential of its own (<state-dir>/waypoints/${waypoint})`,
+    );
+  }
   if (!localIdentities.has(requestedUri)) {
     const elsewhere = [...new Set([...snapshot.pods.values()].filter((pod) => snapshot.spiffeOf(pod) === requestedUri).map((pod) => pod.nodeName))];
     const where = elsewhere.length > 0 ? `it runs on ${elsewhere.join(', ')}` : 'no pod in the mesh runs as it';
@@ -126,6 +149,18 @@ function authorize(snapshot: MeshSnapshot, caller: Caller, requestedUri: string)
       grpc.status.PERMISSION_DENIED,
       `node ${nodeName} may not obtain a certificate for ${requestedUri}: no pod on ${nodeName} runs as that identity (${where})`,
     );
+  }
+}
+
+/** A waypoint credential may obtain exactly `spiffe://<td>/ns/<ns>/sa/<gateway>`, and only while its istio-waypoint Gateway exists. */
+function authorizeWaypoint(snapshot: MeshSnapshot, caller: WaypointRef, requestedUri: string): void {
+  const who = `waypoint ${waypointKey(caller)}`;
+  if (!waypointGatewayOf(snapshot, caller)) {
+    throw new CaRefusal(grpc.status.PERMISSION_DENIED, `${who} may not obtain a certificate for ${requestedUri}: there is no Gateway ${waypointKey(caller)} with gatewayClassName istio-waypoint`);
+  }
+  const own = waypointWorkloadIdentity(snapshot.trustDomain, caller);
+  if (requestedUri !== own) {
+    throw new CaRefusal(grpc.status.PERMISSION_DENIED, `${who} may not obtain a certificate for ${requestedUri}: a waypoint credential obtains only its Gateway's identity ${own}`);
   }
 }
 

@@ -119,7 +119,7 @@ export function callerOfReview(review: ReviewedToken, trustDomain: string, trust
 
 /** The gRPC status for an authentication failure (any other error: INTERNAL). */
 export function grpcStatusOfAuthError(err: unknown): grpc.status {
-  if (hasCode(err, 'ISTIOD_ERR_NOT_A_NODE', 'ISTIOD_ERR_TOKEN_MISSING', 'ISTIOD_ERR_TOKEN_MALFORMED', 'ISTIOD_ERR_TOKEN_REJECTED', 'ISTIOD_ERR_TOKEN_NOT_SERVICE_ACCOUNT')) return grpc.status.UNAUTHENTICATED;
+  if (hasCode(err, 'ISTIOD_ERR_NOT_A_NODE', 'ISTIOD_ERR_NOT_A_WAYPOINT', 'ISTIOD_ERR_WAYPOINT_CREDENTIAL_STALE', 'ISTIOD_ERR_TOKEN_MISSING', 'ISTIOD_ERR_TOKEN_MALFORMED', 'ISTIOD_ERR_TOKEN_REJECTED', 'ISTIOD_ERR_TOKEN_NOT_SERVICE_ACCOUNT')) return grpc.status.UNAUTHENTICATED;
   if (hasCode(err, 'ISTIOD_ERR_TOKEN_REVIEW_FAILED')) return grpc.status.UNAVAILABLE;
   if (hasCode(err, 'ISTIOD_ERR_NODE_MISMATCH', 'ISTIOD_ERR_CALLER_NOT_ALLOWED')) return grpc.status.PERMISSION_DENIED;
   return grpc.status.INTERNAL;

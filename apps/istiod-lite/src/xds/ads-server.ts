@@ -28,8 +28,9 @@ import { onDeltaRequest, pushDelta } from './delta-protocol.js';
 import { configDumpOf, synczOf } from './debug-views.js';
 import type { SynczEntry } from './debug-views.js';
 import type { ProtocolContext } from './protocol-context.js';
-import { checkProxyAllowed, proxyFromNode } from './proxy-node.js';
-import type { VerifiedServiceAccount } from './proxy-node.js';
+import type { WaypointRef } from '../ca/waypoint-identity.js';
+import { checkNodeCredentialProxy, checkProxyAllowed, proxyFromNode, waypointProxyFromNode } from './proxy-node.js';
+import type { ProxyInfo, VerifiedServiceAccount } from './proxy-node.js';
 import type { GeneratorRegistry } from './proxy-resources.js';
 import { DEFAULT_IDLE_SCOPE_TTL_MS, ResourceCache } from './resource-cache.js';
 import { onSotwRequest, pushSotw } from './sotw-protocol.js';
@@ -52,12 +53,18 @@ export interface AdsServerOptions {
   retainBytesLimit?: number;
   /** This instance's name in syncz (istioctl's ISTIOD column); default `istiod-lite`. */
   id?: string;
+  /**
+   * Waypoints have credentials of their own (the directory source): a node bootstrap credential
+   * may not connect as a waypoint (proxy-node.ts `checkNodeCredentialProxy`).
+   */
+  waypointCredentials?: boolean;
 }
 
-/** What the transport proved of a stream's caller: its node, and the service account of a token. */
+/** What the transport proved of a stream's caller: its node, the service account of a token, or the Gateway of a waypoint credential. */
 export interface VerifiedPeer {
   readonly nodeName?: string;
   readonly serviceAccount?: VerifiedServiceAccount;
+  readonly waypoint?: WaypointRef;
 }
 
 interface ProxyRecord {
@@ -80,6 +87,7 @@ export class AdsServer {
   readonly #onSnapshot = () => this.pushAll();
   readonly #pruneTimer: NodeJS.Timeout;
   readonly #context: ProtocolContext;
+  readonly #waypointCredentials: boolean;
   #working = false;
   #nonce = 0;
   #connectionCounter = 0;
@@ -91,6 +99,7 @@ export class AdsServer {
     this.#logger = options.logger;
     this.#idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_SCOPE_TTL_MS;
     this.#id = options.id ?? 'istiod-lite';
+    this.#waypointCredentials = options.waypointCredentials ?? false;
     this.#cache = new ResourceCache({
       idleTtlMs: this.#idleTtlMs,
       ...(options.retainBytesLimit !== undefined ? { retainBytesLimit: options.retainBytesLimit } : {}),
@@ -231,6 +240,7 @@ export class AdsServer {
       secure,
       verifiedNodeName: verified.nodeName,
       verifiedServiceAccount: verified.serviceAccount,
+      verifiedWaypoint: verified.waypoint,
       connectedAt: new Date().toISOString(),
       proxy: undefined,
       subscriptions: new Map(),
@@ -273,16 +283,15 @@ export class AdsServer {
     if (connection.closed) return;
     if (!connection.proxy) {
       try {
-        const account = connection.verifiedServiceAccount;
-        const proxy = proxyFromNode(request.node, connection.verifiedNodeName, account ? 'token' : 'certificate');
-        if (account) checkProxyAllowed(proxy, account);
-        connection.proxy = proxy;
+        connection.proxy = this.#identify(connection, request);
       } catch (err) {
         const code = hasCode(err, 'ISTIOD_ERR_NODE_MISMATCH', 'ISTIOD_ERR_CALLER_NOT_ALLOWED') ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT;
         const account = connection.verifiedServiceAccount;
+        const waypoint = connection.verifiedWaypoint;
         this.#logger.warn('xDS stream refused', {
           peer: connection.peer,
           ...(account ? { serviceAccount: `${account.namespace}/${account.name}` } : {}),
+          ...(waypoint ? { waypoint: `${waypoint.namespace}/${waypoint.gateway}` } : {}),
           code: grpc.status[code],
           reason: 'not allowed',
           error: String(isMeshError(err) ? err.message : err),
@@ -305,6 +314,17 @@ export class AdsServer {
     }
     if (connection.protocol === 'delta') onDeltaRequest(this.#context, connection, request as DeltaDiscoveryRequest);
     else onSotwRequest(this.#context, connection, request as DiscoveryRequest);
+  }
+
+  /** Who the first request says it is, checked against what the transport proved. Throws a MeshError. */
+  #identify(connection: Connection, request: DiscoveryRequest | DeltaDiscoveryRequest): ProxyInfo {
+    const waypoint = connection.verifiedWaypoint;
+    if (waypoint) return waypointProxyFromNode(request.node, waypoint, this.#source.current());
+    const account = connection.verifiedServiceAccount;
+    const proxy = proxyFromNode(request.node, connection.verifiedNodeName, account ? 'token' : 'certificate');
+    if (account) checkProxyAllowed(proxy, account);
+    else if (this.#waypointCredentials && connection.verifiedNodeName !== undefined) checkNodeCredentialProxy(proxy);
+    return proxy;
   }
 
   #subscribe(connection: Connection, typeUrl: string): Subscription | undefined {

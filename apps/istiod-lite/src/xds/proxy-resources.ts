@@ -132,8 +132,9 @@ export const ztunnelEnvoyGenerator: XdsGenerator = {
 
 /**
  * A waypoint (node id `waypoint~<ip>~<pod>~<namespace>.svc.cluster.local`) gets the config of the
- * Gateway its pod runs for; the pod must be on the node the proxy proved (its bootstrap
- * credential is its node's). Throws XDSGEN_ERR_UNKNOWN_WAYPOINT otherwise.
+ * Gateway its pod runs for; the pod must be on the node the proxy proved (with a waypoint
+ * credential, the ADS server checked the pod is its Gateway's and took the pod's node;
+ * proxy-node.ts `waypointProxyFromNode`). Throws XDSGEN_ERR_UNKNOWN_WAYPOINT otherwise.
  */
 export const waypointGenerator: XdsGenerator = {
   name: 'waypoint',

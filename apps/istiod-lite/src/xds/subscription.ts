@@ -5,6 +5,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse } from '@mesh/xds';
+import type { WaypointRef } from '../ca/waypoint-identity.js';
 import type { ProxyInfo, VerifiedServiceAccount } from './proxy-node.js';
 import type { XdsGenerator } from './proxy-resources.js';
 import type { Scope } from './resource-cache.js';
@@ -66,6 +67,8 @@ export interface Connection {
   readonly verifiedNodeName: string | undefined;
   /** The service account a token proved (Kubernetes source), checked against the proxy it says it is. */
   readonly verifiedServiceAccount: VerifiedServiceAccount | undefined;
+  /** The Gateway a waypoint credential proved (directory source): served only as that Gateway's waypoint. */
+  readonly verifiedWaypoint: WaypointRef | undefined;
   readonly connectedAt: string;
   proxy: ProxyInfo | undefined;
   readonly subscriptions: Map<string, Subscription>;

@@ -1,6 +1,7 @@
 /**
- * The waypoint's link to istiod-lite: mTLS with its node's bootstrap credential (the server
- * checked by its SPIFFE identity, @mesh/workload-identity), the ADS subscription (CDS, EDS, LDS,
+ * The waypoint's link to istiod-lite: mTLS with its Gateway's credential (directory mode,
+ * `<state-dir>/waypoints/<ns>/<gateway>`) or its service-account token, the server checked by its
+ * SPIFFE identity (@mesh/workload-identity); the ADS subscription (CDS, EDS, LDS,
  * RDS over delta xDS by default; each update compiled before the ACK, NACK with the reason
  * otherwise, and on delta the rest of the update applies: @mesh/proxy-runtime's `startProxyXds`). The node id
  * `waypoint~<ip>~<pod>~<ns>.svc.cluster.local` tells istiod-lite which Gateway's config to send.
