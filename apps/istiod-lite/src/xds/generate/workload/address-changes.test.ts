@@ -13,10 +13,13 @@ import { buildSnapshot, objectKey, parseManifests, podChangesOf } from '@mesh/me
 import type { MeshResource, MeshSnapshot, Pod, ResourceChanges, Service } from '@mesh/mesh-model';
 import { makePod, seededRandom, syntheticMesh } from '@mesh/mesh-model/testing';
 import { TYPE_URL } from '@mesh/xds';
+import type { ProxyInfo } from '../../proxy-node.js';
 import { workloadGenerator } from '../../proxy-resources.js';
 import { generateWorkloadResources } from './index.js';
 
 const NODES = ['node-0', 'node-1', 'node-2', 'node-3'];
+/** Any ztunnel: the workload dialect gives every one the same resources. */
+const ZTUNNEL: ProxyInfo = { id: 'ztunnel~10.0.0.1~ztunnel-0~istio-system.svc.cluster.local', type: 'ztunnel', ip: '10.0.0.1', podName: 'ztunnel-0', namespace: 'istio-system', nodeName: 'node-0', verified: false, metadata: {} };
 const STEPS = 60;
 
 /** The resources of a manifest that must parse. */
@@ -137,7 +140,7 @@ describe('incremental snapshot and workload Addresses after pod edits', () => {
       expect([...hintedAddresses], `Addresses with changes after ${edit} (step ${step})`).toEqual([...generateWorkloadResources(fromScratch).addresses]);
       // update() reports every Address whose content changed or that went; on a pod-only edit, only
       // Workloads of the pods that changed (an equal pod in a new object may be reported: harmless).
-      const reported = workloadGenerator.update?.(snapshot, hinted)?.get(TYPE_URL.ADDRESS);
+      const reported = workloadGenerator.update?.(snapshot, hinted, ZTUNNEL)?.get(TYPE_URL.ADDRESS);
       const reportedNames = new Set([...(reported?.updated.keys() ?? []), ...(reported?.removed ?? [])]);
       const before = generated.addresses;
       const differing = [...new Set([...before.keys(), ...hintedAddresses.keys()])].filter((name) => JSON.stringify(before.get(name)) !== JSON.stringify(hintedAddresses.get(name)));
