@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { nextEvent } from '@mesh/testing';
+import { podChangesOf } from '@mesh/mesh-model';
 import { hasCode } from '@mesh/errors';
 import { DirectoryConfigSource } from '../src/config-source/directory-config-source.js';
 import { createMemoryLogger } from '../src/log.js';
@@ -103,6 +104,22 @@ describe('DirectoryConfigSource', () => {
     await rm(path.join(dir, 'sleep.yaml'));
     await snapshot;
     expect(podNames(source)).toEqual([]);
+  });
+
+  it('an edit to one pod of a multi-document file is a pod-only change: the file\'s other resources keep their objects', async () => {
+    const service = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: sleep\n  namespace: default\nspec:\n  selector: {app: sleep}\n  ports: [{name: http, port: 80}]\n';
+    const { source, write } = await openSource({ 'mesh.yaml': MESH_YAML, 'sleep.yaml': `${service}---\n${podYaml('sleep', 'node-a', '10.77.1.10')}` });
+    const before = source.current();
+    const snapshot = nextEvent(source, 'snapshot');
+    await write('sleep.yaml', `${service}---\n${podYaml('sleep', 'node-a', '10.77.1.11')}`);
+    await snapshot;
+    const after = source.current();
+    expect(after.services.get('default/sleep')).toBe(before.services.get('default/sleep'));
+    const changes = podChangesOf(after);
+    expect(changes?.previous).toBe(before);
+    expect([...(changes?.pods ?? [])]).toEqual([...before.pods.keys()].filter((key) => key.endsWith('/sleep')));
+    expect(after.podByIp('10.77.1.11')?.name).toBe('sleep');
+    expect(after.podByIp('10.77.1.10')).toBeUndefined();
   });
 
   it('fails clearly when the directory does not exist', async () => {

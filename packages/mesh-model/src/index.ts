@@ -28,7 +28,8 @@ export {
   WAYPOINT_GATEWAY_CLASS,
   podChangesOf,
 } from './snapshot.js';
-export type { WaypointFor, MeshSnapshot, GrantSubject, GrantTarget, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions, SliceEndpoint, PodChanges } from './snapshot.js';
+export type { WaypointFor, MeshSnapshot, GrantSubject, GrantTarget, Identity, ServiceEndpoint, PodPolicies, EffectiveMtlsMode, SnapshotOptions, SliceEndpoint, PodChanges, ResourceChanges } from './snapshot.js';
+export { patchMap } from './patched-map.js';
 export type {
   ManifestError,
   ParseResult,

@@ -8,6 +8,7 @@
  */
 import { DEFAULT_TRUST_DOMAIN } from '@mesh/pki/spiffe';
 import { deepFreeze } from './freeze.js';
+import { patchMap } from './patched-map.js';
 import type {
   AuthorizationPolicy,
   Gateway,
@@ -219,7 +220,7 @@ const KIND_MAPS = {
   ReferenceGrant: 'referenceGrants',
 } as const satisfies Record<MeshResource['kind'], keyof MeshSnapshot>;
 
-type KindMaps = { readonly [K in MeshResource['kind'] as (typeof KIND_MAPS)[K]]: Map<string, ByKind<K>> };
+type KindMaps = { readonly [K in MeshResource['kind'] as (typeof KIND_MAPS)[K]]: ReadonlyMap<string, ByKind<K>> };
 
 interface Indexes {
   readonly trustDomain: string;
@@ -231,13 +232,22 @@ interface Indexes {
   readonly routesByParent: Map<string, HttpRoute[]>;
   /** How many resources other than pods the snapshot was built from. */
   readonly otherResources: number;
-  // Derived from pods:
-  readonly podsByNode: Map<string, Pod[]>;
-  readonly podByIp: Map<string, Pod>;
+  /** Whether two pods in the resources had the same key (a later one hides an earlier one). */
+  readonly duplicatePods: boolean;
+  /**
+   * `namespace\0label\0value` of one pair of each Service's selector → those Services, in key
+   * order: a pod can be selected only by the Services listed under one of its own labels.
+   */
+  readonly servicesBySelectorLabel: ReadonlyMap<string, readonly Service[]>;
+  // Derived from pods (patched, not copied, when a few pods change: patched-map.ts):
+  readonly podsByNode: ReadonlyMap<string, readonly Pod[]>;
+  readonly podByIp: ReadonlyMap<string, Pod>;
+  /** IPs more than one pod owns or owned since the last full build (a superset: see patchPodByIp). */
+  readonly sharedIps: ReadonlySet<string>;
   /** `namespace\0label\0value` → the pods carrying it, in key order. */
-  readonly podsByLabel: Map<string, Pod[]>;
-  readonly endpointsByService: Map<string, readonly ServiceEndpoint[]>;
-  readonly servicesByPod: Map<string, Service[]>;
+  readonly podsByLabel: ReadonlyMap<string, readonly Pod[]>;
+  readonly endpointsByService: ReadonlyMap<string, readonly ServiceEndpoint[]>;
+  readonly servicesByPod: ReadonlyMap<string, readonly Service[]>;
 }
 
 const INDEXES = new WeakMap<MeshSnapshot, Indexes>();
@@ -266,23 +276,38 @@ export function podChangesOf(snapshot: MeshSnapshot): PodChanges | undefined {
 const INCREMENTAL_POD_SHARE = 0.1;
 
 /**
+ * What changed in the resource list since the snapshot it is built from, as the caller knows it
+ * (a config source knows which files or objects an edit touched): the objects that left the list
+ * and the ones that entered it, by identity. An object replaced by an edited version is in both.
+ */
+export interface ResourceChanges {
+  readonly removed: readonly MeshResource[];
+  readonly added: readonly MeshResource[];
+}
+
+/**
  * Builds the snapshot. Later duplicates of a key replace earlier ones (the parser already
  * reports duplicates as errors). The given resources are frozen.
  *
  * With `previous`, when every resource but the pods is the same object as in `previous`, only
- * the pod indexes are patched for the pods that changed (a one-pod edit costs a walk over the
- * resources, not every selector again); the result is the same as a build from scratch.
+ * the pod indexes are patched for the pods that changed; the result is the same as a build from
+ * scratch. With `changes` too (they must describe how `resources` differs from the list `previous`
+ * was built from), a pod-only change is found from them alone, so a one-pod edit costs that pod
+ * and the indexes it is in, not a walk over every resource; changes that name anything but pods,
+ * or that the previous snapshot does not bear out (a duplicate key, an object it does not hold),
+ * fall back to the walk.
  */
-export function buildSnapshot(resources: readonly MeshResource[], opts: SnapshotOptions = {}, previous?: MeshSnapshot): MeshSnapshot {
+export function buildSnapshot(resources: readonly MeshResource[], opts: SnapshotOptions = {}, previous?: MeshSnapshot, changes?: ResourceChanges): MeshSnapshot {
   const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const rootNamespace = opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
   const before = previous ? INDEXES.get(previous) : undefined;
   // Slice endpoints are not patched pod by pod: with them, every snapshot is built whole.
   if (before && before.trustDomain === trustDomain && before.rootNamespace === rootNamespace && !opts.endpointSlices) {
-    const patched = patchPods(before, resources);
+    const podChanges = (changes && podChangesFrom(before, changes)) ?? podChangesByWalk(before, resources);
+    const patched = podChanges && patchPods(before, podChanges.pods, podChanges.duplicatePods);
     if (patched) {
-      const snapshot = assemble(patched.indexes);
-      POD_CHANGES.set(snapshot, { previous: new WeakRef(previous as MeshSnapshot), pods: patched.changed });
+      const snapshot = assemble(patched);
+      POD_CHANGES.set(snapshot, { previous: new WeakRef(previous as MeshSnapshot), pods: new Set(podChanges.pods.keys()) });
       return snapshot;
     }
   }
@@ -337,6 +362,11 @@ function indexesFrom(resources: readonly MeshResource[], trustDomain: string, ro
     peerAuthByNamespace: groupBy(peerAuthentications.values(), (p) => p.namespace),
     routesByParent,
     otherResources: resources.reduce((n, r) => (r.kind === 'Pod' ? n : n + 1), 0),
+    duplicatePods: resources.reduce((n, r) => (r.kind === 'Pod' ? n + 1 : n), 0) !== pods.size,
+    servicesBySelectorLabel: groupBy(
+      [...services.values()].filter((svc) => svc.selector && Object.keys(svc.selector).length > 0),
+      (svc) => selectorLabelKey(svc),
+    ),
     ...podLookups(pods),
     podsByLabel,
     endpointsByService,
@@ -344,24 +374,65 @@ function indexesFrom(resources: readonly MeshResource[], trustDomain: string, ro
   };
 }
 
-/** The pod indexes rebuilt whole each time (a pass over the pods, no selector matching). */
-function podLookups(pods: ReadonlyMap<string, Pod>): Pick<Indexes, 'podsByNode' | 'podByIp'> {
+/** The key `servicesBySelectorLabel` files a Service with a selector under: its selector's first pair. */
+function selectorLabelKey(svc: Service): string {
+  const [k, v] = Object.entries(svc.selector ?? {})[0] ?? ['', ''];
+  return `${svc.namespace}\0${k}\0${v}`;
+}
+
+/** The pod indexes rebuilt whole (a pass over the pods, no selector matching). */
+function podLookups(pods: ReadonlyMap<string, Pod>): Pick<Indexes, 'podsByNode' | 'podByIp' | 'sharedIps'> {
   const podByIp = new Map<string, Pod>();
+  const sharedIps = new Set<string>();
   // Host-network pods share their node's IP; an IP names a pod only when the pod owns it.
-  for (const pod of pods.values()) if (pod.podIP && !pod.hostNetwork && !podByIp.has(pod.podIP)) podByIp.set(pod.podIP, pod);
-  return { podsByNode: groupBy(pods.values(), (p) => p.nodeName), podByIp };
+  for (const pod of pods.values()) {
+    if (!pod.podIP || pod.hostNetwork) continue;
+    if (podByIp.has(pod.podIP)) sharedIps.add(pod.podIP);
+    else podByIp.set(pod.podIP, pod);
+  }
+  return { podsByNode: groupBy(pods.values(), (p) => p.nodeName), podByIp, sharedIps };
+}
+
+/** Pod key → the pod after the change, or undefined when it went: every pod added, removed or replaced. */
+type PodChangeMap = Map<string, Pod | undefined>;
+
+/**
+ * The pod changes `changes` declares, checked against `before`: undefined when they name anything
+ * but pods, or do not match what `before` holds (a removed pod it does not have under that key, an
+ * added pod whose key it holds under an object not removed), or when `before` was built with
+ * duplicate pod keys: which of two pods of one key is in force depends on the list's order, which
+ * only the walk sees.
+ */
+function podChangesFrom(before: Indexes, changes: ResourceChanges): { pods: PodChangeMap; duplicatePods: false } | undefined {
+  if (before.duplicatePods) return undefined;
+  const out: PodChangeMap = new Map();
+  for (const r of changes.removed) {
+    if (r.kind !== 'Pod') return undefined;
+    const key = objectKey(r);
+    if (before.kinds.pods.get(key) !== r || out.has(key)) return undefined;
+    out.set(key, undefined);
+  }
+  for (const r of changes.added) {
+    if (r.kind !== 'Pod') return undefined;
+    const key = objectKey(r);
+    if (out.get(key) !== undefined || (!out.has(key) && before.kinds.pods.has(key))) return undefined;
+    out.set(key, r);
+  }
+  for (const [key, pod] of out) if (pod === before.kinds.pods.get(key)) out.delete(key);
+  return { pods: out, duplicatePods: false };
 }
 
 /**
- * The indexes of `resources` made from `before`'s, when only pods differ (every other resource is
- * the same object under the same key, and as many); undefined when anything else changed or so
- * many pods did that a full build is cheaper.
+ * The pod changes found by walking `resources`: undefined when anything but pods differs (every
+ * other resource must be the same object under the same key, and as many).
  */
-function patchPods(before: Indexes, resources: readonly MeshResource[]): { indexes: Indexes; changed: Set<string> } | undefined {
+function podChangesByWalk(before: Indexes, resources: readonly MeshResource[]): { pods: PodChangeMap; duplicatePods: boolean } | undefined {
   const podsByKey = new Map<string, Pod>();
   let others = 0;
+  let podCount = 0;
   for (const r of resources) {
     if (r.kind === 'Pod') {
+      podCount++;
       podsByKey.set(objectKey(r), r);
       continue;
     }
@@ -369,105 +440,114 @@ function patchPods(before: Indexes, resources: readonly MeshResource[]): { index
     if ((before.kinds[KIND_MAPS[r.kind]] as ReadonlyMap<string, MeshResource>).get(objectKey(r as { name: string; namespace?: string })) !== r) return undefined;
   }
   if (others !== before.otherResources) return undefined;
-  const changed = new Set<string>();
-  const added: string[] = [];
-  for (const [key, pod] of podsByKey) {
-    const old = before.kinds.pods.get(key);
-    if (old !== pod) changed.add(key);
-    if (old === undefined) added.push(key);
-  }
-  for (const key of before.kinds.pods.keys()) if (!podsByKey.has(key)) changed.add(key);
-  if (changed.size > Math.max(1, before.kinds.pods.size * INCREMENTAL_POD_SHARE)) return undefined;
-  for (const key of changed) deepFreeze(podsByKey.get(key));
-  // Key order without sorting every key again: the earlier keys (already in order) merged with the added ones.
-  added.sort(compareKeys);
-  const pods = new Map<string, Pod>();
-  let next = 0;
-  for (const key of before.kinds.pods.keys()) {
-    while (next < added.length && compareKeys(added[next] as string, key) < 0) pods.set(added[next] as string, podsByKey.get(added[next++] as string) as Pod);
-    const pod = podsByKey.get(key);
-    if (pod) pods.set(key, pod);
-  }
-  while (next < added.length) pods.set(added[next] as string, podsByKey.get(added[next++] as string) as Pod);
+  const out: PodChangeMap = new Map();
+  for (const [key, pod] of podsByKey) if (before.kinds.pods.get(key) !== pod) out.set(key, pod);
+  for (const key of before.kinds.pods.keys()) if (!podsByKey.has(key)) out.set(key, undefined);
+  return { pods: out, duplicatePods: podCount !== podsByKey.size };
+}
+
+/**
+ * `before`'s indexes with the pods of `podChanges` changed, costing those pods and the index
+ * entries they are in (the maps are patched, not copied: patched-map.ts); undefined when so many
+ * pods changed that a full build is cheaper.
+ */
+function patchPods(before: Indexes, podChanges: PodChangeMap, duplicatePods: boolean): Indexes | undefined {
+  if (podChanges.size > Math.max(1, before.kinds.pods.size * INCREMENTAL_POD_SHARE)) return undefined;
+  for (const pod of podChanges.values()) if (pod) deepFreeze(pod);
+  const changed: ReadonlySet<string> = new Set(podChanges.keys());
+  const pods = patchMap(before.kinds.pods, podChanges, compareKeys);
+  const old = (key: string) => before.kinds.pods.get(key);
 
   // Pods by node: the lists of the nodes a changed pod was or is on, rebuilt in key order.
-  const podsByNode = new Map(before.podsByNode);
+  const nodeChanges = new Map<string, readonly Pod[] | undefined>();
   const touchedNodes = new Set<string>();
-  for (const key of changed) for (const pod of [before.kinds.pods.get(key), pods.get(key)]) if (pod) touchedNodes.add(pod.nodeName);
+  for (const [key, pod] of podChanges) for (const p of [old(key), pod]) if (p) touchedNodes.add(p.nodeName);
   for (const node of touchedNodes) {
-    const list = rebuiltInKeyOrder(before.podsByNode.get(node), changed, pods, (pod) => pod.nodeName === node);
-    if (list.length > 0) podsByNode.set(node, list);
-    else podsByNode.delete(node);
+    const list = rebuiltInKeyOrder(before.podsByNode.get(node), podChanges, (pod) => pod.nodeName === node);
+    nodeChanges.set(node, list.length > 0 ? list : undefined);
   }
-  const podByIp = patchPodByIp(before, pods, changed);
+  const podsByNode = patchMap(before.podsByNode, nodeChanges);
+  const { podByIp, sharedIps } = patchPodByIp(before, pods, podChanges);
 
   // Label lists that hold a changed pod (before or after) are rebuilt in key order.
-  const podsByLabel = new Map(before.podsByLabel);
   const touchedLabels = new Set<string>();
-  for (const key of changed) {
-    for (const pod of [before.kinds.pods.get(key), pods.get(key)]) if (pod) for (const label of labelKeys(pod)) touchedLabels.add(label);
-  }
+  for (const [key, pod] of podChanges) for (const p of [old(key), pod]) if (p) for (const label of labelKeys(p)) touchedLabels.add(label);
+  const labelChanges = new Map<string, readonly Pod[] | undefined>();
   for (const label of touchedLabels) {
-    const list = rebuiltInKeyOrder(before.podsByLabel.get(label), changed, pods, (pod) => labelKeys(pod).includes(label));
-    if (list.length > 0) podsByLabel.set(label, list);
-    else podsByLabel.delete(label);
+    const list = rebuiltInKeyOrder(before.podsByLabel.get(label), podChanges, (pod) => labelKeys(pod).includes(label));
+    labelChanges.set(label, list.length > 0 ? list : undefined);
   }
+  const podsByLabel = patchMap(before.podsByLabel, labelChanges);
 
-  // Services that select a changed pod (before or after) get their endpoints again; changed pods their services.
-  const endpointsByService = new Map(before.endpointsByService);
-  const servicesByPod = new Map(before.servicesByPod);
-  for (const key of changed) servicesByPod.delete(key);
-  for (const [serviceKey, svc] of before.kinds.services) {
-    if (!svc.selector) continue;
-    const selector = svc.selector;
+  // Services that select a changed pod (before or after) get their endpoints again; changed pods
+  // their services. Only Services filed under one of a changed pod's labels can select it.
+  const candidates = new Set<Service>();
+  for (const label of touchedLabels) for (const svc of before.servicesBySelectorLabel.get(label) ?? NONE) candidates.add(svc);
+  const endpointChanges = new Map<string, readonly ServiceEndpoint[]>();
+  const servicesChanges = new Map<string, Service[] | undefined>();
+  for (const key of changed) servicesChanges.set(key, undefined);
+  for (const svc of [...candidates].sort((a, b) => compareKeys(objectKey(a), objectKey(b)))) {
+    const selector = svc.selector as Labels;
     let selectsChanged = false;
-    for (const key of changed) {
-      const old = before.kinds.pods.get(key);
-      const pod = pods.get(key);
-      const selectsOld = old !== undefined && old.namespace === svc.namespace && matchesSelector(selector, old.labels);
+    for (const [key, pod] of podChanges) {
+      const was = old(key);
+      const selectsOld = was !== undefined && was.namespace === svc.namespace && matchesSelector(selector, was.labels);
       const selectsNew = pod !== undefined && pod.namespace === svc.namespace && matchesSelector(selector, pod.labels);
       if (selectsNew) {
-        const list = servicesByPod.get(key);
+        const list = servicesChanges.get(key);
         if (list) list.push(svc);
-        else servicesByPod.set(key, [svc]);
+        else servicesChanges.set(key, [svc]);
       }
       selectsChanged ||= selectsOld || selectsNew;
     }
-    if (selectsChanged) endpointsByService.set(serviceKey, endpointsOf(svc, selectPods(podsByLabel, svc.namespace, selector)));
+    if (selectsChanged) endpointChanges.set(objectKey(svc), endpointsOf(svc, selectPods(podsByLabel, svc.namespace, selector)));
   }
-  const indexes: Indexes = { ...before, kinds: { ...before.kinds, pods }, podsByNode, podByIp, podsByLabel, endpointsByService, servicesByPod };
-  return { indexes, changed };
+  return {
+    ...before,
+    kinds: { ...before.kinds, pods },
+    duplicatePods,
+    podsByNode,
+    podByIp,
+    sharedIps,
+    podsByLabel,
+    endpointsByService: patchMap(before.endpointsByService, endpointChanges),
+    servicesByPod: patchMap(before.servicesByPod, servicesChanges),
+  };
 }
 
 /** A key-ordered pod list with the changed pods taken out, then those of them that `belongs` now put back in order. */
-function rebuiltInKeyOrder(list: readonly Pod[] | undefined, changed: ReadonlySet<string>, pods: ReadonlyMap<string, Pod>, belongs: (pod: Pod) => boolean): Pod[] {
-  const out = (list ?? []).filter((p) => !changed.has(objectKey(p)));
-  for (const key of changed) {
-    const pod = pods.get(key);
-    if (pod && belongs(pod)) out.push(pod);
-  }
+function rebuiltInKeyOrder(list: readonly Pod[] | undefined, podChanges: PodChangeMap, belongs: (pod: Pod) => boolean): Pod[] {
+  const out = (list ?? []).filter((p) => !podChanges.has(objectKey(p)));
+  for (const pod of podChanges.values()) if (pod && belongs(pod)) out.push(pod);
   return out.sort((a, b) => compareKeys(objectKey(a), objectKey(b)));
 }
 
 /**
  * Pod by IP after a few pods changed: an IP's owner is its first pod in key order, so only the
- * IPs of changed pods are looked at again. When a changed pod owned an IP, another pod may now
- * own it, and the index is rebuilt.
+ * IPs of changed pods are looked at again. When a changed pod owned an IP that no other pod
+ * holds (not in `sharedIps`), its new owner can only be a changed pod; when another pod may hold
+ * it, the index is rebuilt. `sharedIps` stays a superset: an IP a changed pod takes while another
+ * pod owns it is added (a full build makes it exact again).
  */
-function patchPodByIp(before: Indexes, pods: ReadonlyMap<string, Pod>, changed: ReadonlySet<string>): Map<string, Pod> {
+function patchPodByIp(before: Indexes, pods: ReadonlyMap<string, Pod>, podChanges: PodChangeMap): Pick<Indexes, 'podByIp' | 'sharedIps'> {
   const ownsIp = (pod: Pod | undefined): pod is Pod & { podIP: string } => pod !== undefined && !!pod.podIP && !pod.hostNetwork;
-  for (const key of changed) {
+  const ipChanges = new Map<string, Pod | undefined>();
+  for (const key of podChanges.keys()) {
     const old = before.kinds.pods.get(key);
-    if (ownsIp(old) && before.podByIp.get(old.podIP) === old) return podLookups(pods).podByIp;
+    if (!ownsIp(old) || before.podByIp.get(old.podIP) !== old) continue;
+    if (before.sharedIps.has(old.podIP)) return podLookups(pods);
+    ipChanges.set(old.podIP, undefined);
   }
-  const podByIp = new Map(before.podByIp);
-  for (const key of changed) {
-    const pod = pods.get(key);
+  let sharedIps = before.sharedIps;
+  for (const [key, pod] of podChanges) {
     if (!ownsIp(pod)) continue;
-    const owner = podByIp.get(pod.podIP);
-    if (!owner || compareKeys(key, objectKey(owner)) < 0) podByIp.set(pod.podIP, pod);
+    const owner = ipChanges.has(pod.podIP) ? ipChanges.get(pod.podIP) : before.podByIp.get(pod.podIP);
+    if (owner && objectKey(owner) !== key) {
+      if (!sharedIps.has(pod.podIP)) sharedIps = new Set(sharedIps).add(pod.podIP);
+    }
+    if (!owner || compareKeys(key, objectKey(owner)) < 0) ipChanges.set(pod.podIP, pod);
   }
-  return podByIp;
+  return { podByIp: patchMap(before.podByIp, ipChanges), sharedIps };
 }
 
 function compareKeys(a: string, b: string): number {
@@ -482,8 +562,8 @@ function labelKeys(pod: Pod): string[] {
  * Selector matching through the label index: each selector only scans the pods carrying its
  * rarest label pair, so 1,000 services over 10,000 pods stay linear-ish.
  */
-function selectPods(podsByLabel: ReadonlyMap<string, Pod[]>, namespace: string, selector: Labels): Pod[] {
-  let best: Pod[] | undefined;
+function selectPods(podsByLabel: ReadonlyMap<string, readonly Pod[]>, namespace: string, selector: Labels): Pod[] {
+  let best: readonly Pod[] | undefined;
   for (const [k, v] of Object.entries(selector)) {
     const candidates = podsByLabel.get(`${namespace}\0${k}\0${v}`) ?? [];
     if (!best || candidates.length < best.length) best = candidates;

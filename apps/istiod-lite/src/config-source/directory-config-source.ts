@@ -8,7 +8,10 @@
  * - A document that has never parsed cleanly contributes nothing.
  * - Only files whose stat (inode, size, modification and change times) or text changed are read
  *   and parsed again; the others keep their parsed resources (the same objects, which lets the
- *   generators see what an edit did not touch).
+ *   generators see what an edit did not touch). In a file read again, a document whose resource
+ *   is unchanged keeps its object too.
+ * - The snapshot is built from the last one with the objects that left and entered the list
+ *   (mesh-model `ResourceChanges`), so a one-pod edit costs that pod, not a walk over the mesh.
  * - Changes are debounced (DEFAULT_DEBOUNCE_MS) so an editor's write-rename-chmod burst
  *   produces one snapshot; a snapshot is emitted only when the content in force changed.
  *
@@ -22,7 +25,7 @@ import type { FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { MeshError } from '@mesh/errors';
-import { buildSnapshot, keepLastGood, parseManifests } from '@mesh/mesh-model';
+import { buildSnapshot, keepLastGood, parseManifests, resourceKey } from '@mesh/mesh-model';
 import type { ManifestError, MeshResource, MeshSnapshot } from '@mesh/mesh-model';
 import type { Logger } from '../log.js';
 import { formatManifestError } from './config-source.js';
@@ -138,9 +141,13 @@ export class DirectoryConfigSource extends EventEmitter implements ConfigSource 
     const paths = await listManifestFiles(this.dir);
     const present = new Set(paths);
     let changed = false;
+    // The objects that left and entered the list; undefined once a file only reordered its
+    // resources (which of two duplicates is in force depends on order: buildSnapshot walks then).
+    let changes: { removed: MeshResource[]; added: MeshResource[] } | undefined = { removed: [], added: [] };
     for (const known of [...this.#files.keys()]) {
       if (!present.has(known)) {
         changed ||= this.#files.get(known)?.inForce !== undefined;
+        changes?.removed.push(...(this.#files.get(known)?.inForce ?? []));
         this.#files.delete(known);
         this.#options.logger.info('manifest file removed', { file: known });
       }
@@ -160,7 +167,7 @@ export class DirectoryConfigSource extends EventEmitter implements ConfigSource 
         continue;
       }
       const result = parseManifests(text, file);
-      const inForce = keepLastGood(previous?.inForce, result);
+      const inForce = keepObjects(previous?.inForce, keepLastGood(previous?.inForce, result));
       for (const error of result.errors) {
         this.#options.logger.warn(`invalid manifest: ${formatManifestError(error)}`, {
           file: error.file,
@@ -172,18 +179,44 @@ export class DirectoryConfigSource extends EventEmitter implements ConfigSource 
         });
       }
       this.#files.set(file, { text, stamp, inForce, errors: result.errors });
-      changed ||= JSON.stringify(inForce) !== JSON.stringify(previous?.inForce ?? []);
+      const fileChanged = JSON.stringify(inForce) !== JSON.stringify(previous?.inForce ?? []);
+      changed ||= fileChanged;
+      if (fileChanged && changes) {
+        const before = new Set(previous?.inForce ?? []);
+        const after = new Set(inForce);
+        const removed = (previous?.inForce ?? []).filter((r) => !after.has(r));
+        const added = inForce.filter((r) => !before.has(r));
+        if (removed.length === 0 && added.length === 0) changes = undefined;
+        else {
+          changes.removed.push(...removed);
+          changes.added.push(...added);
+        }
+      }
     }
     if (!changed && !initial) return;
     const resources = [...this.#files.values()].flatMap((file) => file.inForce ?? []);
     // From the last snapshot: when only pods changed, only their indexes are patched.
-    this.#snapshot = buildSnapshot(resources, { trustDomain: this.#options.trustDomain }, this.#snapshot);
+    this.#snapshot = buildSnapshot(resources, { trustDomain: this.#options.trustDomain }, this.#snapshot, initial ? undefined : changes);
     if (!initial) {
       this.#generation += 1;
       this.#options.logger.info('config snapshot updated', { generation: this.#generation, resources: resources.length });
       this.emit('snapshot', this.#snapshot);
     }
   }
+}
+
+/**
+ * `next` with each resource that is equal to the previous one of its key replaced by that previous
+ * object, so an edit to one document of a file leaves the file's other resources as they were
+ * (generators and the snapshot tell unchanged resources by identity).
+ */
+function keepObjects(previous: readonly MeshResource[] | undefined, next: readonly MeshResource[]): MeshResource[] {
+  if (!previous || previous.length === 0) return [...next];
+  const byKey = new Map(previous.map((r) => [resourceKey(r), r]));
+  return next.map((r) => {
+    const old = byKey.get(resourceKey(r));
+    return old !== undefined && old !== r && JSON.stringify(old) === JSON.stringify(r) ? old : r;
+  });
 }
 
 /** Inode, size and modification/change times in nanoseconds, or undefined when the file is gone. */

@@ -4,15 +4,22 @@
  * pod's IP or the host network; now and then a Service or a policy, which takes the full path),
  * each snapshot built from the previous one as the directory config source builds it, gives the
  * same snapshot answers and the same workload resources as a snapshot built from scratch, and an
- * unchanged Workload keeps its object.
+ * unchanged Workload keeps its object. The same holds when the snapshot is built from the objects
+ * that left and entered the list (`ResourceChanges`, as the directory config source passes them),
+ * and the workload generator's `update` then names every Address that changed.
  */
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot, objectKey, parseManifests, podChangesOf } from '@mesh/mesh-model';
-import type { MeshResource, MeshSnapshot, Pod, Service } from '@mesh/mesh-model';
+import type { MeshResource, MeshSnapshot, Pod, ResourceChanges, Service } from '@mesh/mesh-model';
 import { makePod, seededRandom, syntheticMesh } from '@mesh/mesh-model/testing';
+import { TYPE_URL } from '@mesh/xds';
+import type { ProxyInfo } from '../../proxy-node.js';
+import { workloadGenerator } from '../../proxy-resources.js';
 import { generateWorkloadResources } from './index.js';
 
 const NODES = ['node-0', 'node-1', 'node-2', 'node-3'];
+/** Any ztunnel: the workload dialect gives every one the same resources. */
+const ZTUNNEL: ProxyInfo = { id: 'ztunnel~10.0.0.1~ztunnel-0~istio-system.svc.cluster.local', type: 'ztunnel', ip: '10.0.0.1', podName: 'ztunnel-0', namespace: 'istio-system', nodeName: 'node-0', verified: false, metadata: {} };
 const STEPS = 60;
 
 /** The resources of a manifest that must parse. */
@@ -34,6 +41,12 @@ const pick = <T>(items: readonly T[], next: () => number): T => items[Math.floor
 const podsOf = (rs: MeshResource[]) => rs.filter((r): r is Pod => r.kind === 'Pod');
 const servicesOf = (rs: MeshResource[]) => rs.filter((r): r is Service => r.kind === 'Service');
 const replace = (rs: MeshResource[], old: MeshResource, by: MeshResource | undefined) => rs.flatMap((r) => (r === old ? (by ? [by] : []) : [r]));
+/** The objects that left and entered the list, by identity. */
+function diff(before: readonly MeshResource[], after: readonly MeshResource[]): ResourceChanges {
+  const was = new Set(before);
+  const is = new Set(after);
+  return { removed: before.filter((r) => !is.has(r)), added: after.filter((r) => !was.has(r)) };
+}
 
 type Edit = (rs: MeshResource[], next: () => number) => MeshResource[];
 let counter = 0;
@@ -116,9 +129,24 @@ describe('incremental snapshot and workload Addresses after pod edits', () => {
     let incremental = 0;
     for (let step = 0; step < STEPS; step++) {
       const edit = pick(names, next);
+      const previousResources = resources;
       resources = EDITS[edit]!(resources, next);
+      const hinted = buildSnapshot(resources, {}, snapshot, diff(previousResources, resources));
       const built = buildSnapshot(resources, {}, snapshot);
       const fromScratch = buildSnapshot(resources);
+      expect(answers(hinted), `with changes, after ${edit} (step ${step})`).toEqual(answers(fromScratch));
+      expect(podChangesOf(hinted)?.pods).toEqual(podChangesOf(built)?.pods);
+      const hintedAddresses = generateWorkloadResources(hinted).addresses;
+      expect([...hintedAddresses], `Addresses with changes after ${edit} (step ${step})`).toEqual([...generateWorkloadResources(fromScratch).addresses]);
+      // update() reports every Address whose content changed or that went; on a pod-only edit, only
+      // Workloads of the pods that changed (an equal pod in a new object may be reported: harmless).
+      const reported = workloadGenerator.update?.(snapshot, hinted, ZTUNNEL)?.get(TYPE_URL.ADDRESS);
+      const reportedNames = new Set([...(reported?.updated.keys() ?? []), ...(reported?.removed ?? [])]);
+      const before = generated.addresses;
+      const differing = [...new Set([...before.keys(), ...hintedAddresses.keys()])].filter((name) => JSON.stringify(before.get(name)) !== JSON.stringify(hintedAddresses.get(name)));
+      for (const name of differing) expect(reportedNames.has(name), `${name} after ${edit} (step ${step})`).toBe(true);
+      const changedPods = podChangesOf(hinted)?.pods;
+      if (changedPods) for (const name of reportedNames) expect(changedPods.has(name.split('//Pod/')[1] ?? ''), name).toBe(true);
       const changes = podChangesOf(built);
       if (changes) {
         incremental++;

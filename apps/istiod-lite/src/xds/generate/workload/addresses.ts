@@ -26,6 +26,7 @@ import {
   WAYPOINT_GATEWAY_CLASS,
   serviceHostname,
   type Gateway,
+  patchMap,
   type MeshSnapshot,
   type Pod,
   type Service,
@@ -251,26 +252,22 @@ function workloadInputs(snapshot: MeshSnapshot, pod: Pod, waypoints: ReadonlyMap
  * With `previous` (the Addresses of the snapshot `snapshot` was built from, when only the pods in
  * `changedPods` changed since): those pods' Workloads are made again and every other resource is
  * taken from `previous` (a Workload depends on its own pod, Services and policies, and a Service
- * or waypoint on no pod), so a one-pod edit does not walk the mesh. The result is the same.
+ * or waypoint on no pod), so a one-pod edit does not walk the mesh: `previous` is patched, not
+ * copied (mesh-model `patchMap`), and still iterates sorted. The result is the same.
  */
 export function addressResources(
   snapshot: MeshSnapshot,
   previous?: { readonly addresses: ReadonlyMap<string, ResourceJson>; readonly changedPods: ReadonlySet<string> },
-): Map<string, ResourceJson> {
+): ReadonlyMap<string, ResourceJson> {
   const waypoints = waypointsOf(snapshot);
   const names = new Map<Service, string>();
   if (previous) {
-    const out = new Map(previous.addresses);
-    let added = false;
+    const changes = new Map<string, ResourceJson | undefined>();
     for (const key of previous.changedPods) {
       const pod = snapshot.pods.get(key);
-      const uid = podUidOfKey(key);
-      if (pod?.podIP) {
-        added ||= !out.has(uid);
-        out.set(uid, workloadAddress(snapshot, pod, waypoints, names));
-      } else out.delete(uid);
+      changes.set(podUidOfKey(key), pod?.podIP ? workloadAddress(snapshot, pod, waypoints, names) : undefined);
     }
-    return added ? new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : out;
+    return patchMap(previous.addresses, changes, compareNames);
   }
   const out: [string, ResourceJson][] = [];
   const seen = new Set<string>();
@@ -290,6 +287,10 @@ export function addressResources(
   }
   out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return new Map(out);
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function workloadAddress(snapshot: MeshSnapshot, pod: Pod, waypoints: ReadonlyMap<string, WaypointAddressing>, names: Map<Service, string>): ResourceJson {

@@ -7,6 +7,7 @@ import { podChangesOf, type MeshSnapshot } from '@mesh/mesh-model';
 import { TYPE_URL, type ResourceJson } from '@mesh/xds';
 import { addressResources } from './addresses.js';
 import { authorizationResources } from './authorization.js';
+import { podUidOfKey } from './names.js';
 
 export interface WorkloadResources {
   /** `istio.workload.Address` by resource name (workload uid, or `namespace/hostname`), sorted. */
@@ -34,6 +35,29 @@ export function generateWorkloadResources(snapshot: MeshSnapshot): WorkloadResou
     GENERATED.set(snapshot, resources);
   }
   return resources;
+}
+
+/**
+ * When `next` was built from `previous` by changing pods alone (mesh-model `podChangesOf`): the
+ * Addresses that changed, which are those pods' Workloads (a Service or waypoint depends on no
+ * pod, Authorizations on none), costing those pods and not a walk over every Address. Undefined
+ * otherwise: the caller compares everything.
+ */
+export function workloadPodChanges(previous: MeshSnapshot, next: MeshSnapshot): { readonly updated: ReadonlyMap<string, ResourceJson>; readonly removed: readonly string[] } | undefined {
+  const changes = podChangesOf(next);
+  if (changes?.previous !== previous) return undefined;
+  const before = generateWorkloadResources(previous).addresses;
+  const after = generateWorkloadResources(next).addresses;
+  const updated = new Map<string, ResourceJson>();
+  const removed: string[] = [];
+  for (const key of changes.pods) {
+    const uid = podUidOfKey(key);
+    const resource = after.get(uid);
+    if (resource === undefined) {
+      if (before.has(uid)) removed.push(uid);
+    } else if (resource !== before.get(uid)) updated.set(uid, resource);
+  }
+  return { updated, removed };
 }
 
 export { podUid, serviceResourceName, STATIC_STRICT_POLICY_NAME } from './names.js';
