@@ -60,7 +60,9 @@ describe('CertManager', () => {
     const certs = new CertManager({
       sign: async (req) => {
         if (++calls > 1) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 10.77.0.2:15012');
-        return signer(2_000, [])(req);
+        // 4 s from a notBefore 1 s back, truncated to the second: valid 2–3 s from now (with 2 s it
+        // was 0–1 s, and on a busy machine it had expired before the first check below).
+        return signer(4_000, [])(req);
       },
       generateKeyAndCsr: async () => kc,
     });
@@ -80,7 +82,8 @@ describe('CertManager', () => {
   });
 
   /**
-   * A CertManager holding a first certificate of `ttlMs` for ID, whose CA can be switched off
+   * A CertManager holding a first certificate of `ttlMs` from a notBefore 1 s back (so valid for
+   * `ttlMs` − 1 s at most, the second truncated: keep it ≥ 3 s) for ID, whose CA can be switched off
    * (`ca.up = false`: it then fails as an unreachable istiod-lite does); `ca.calls` counts signings.
    */
   async function withSwitchableCa(ttlMs: number, retryInitialMs: number) {
@@ -106,7 +109,7 @@ describe('CertManager', () => {
 
   it('asks the CA again at once when a connection is refused for an expired certificate, ahead of a long backoff', async () => {
     // A backoff that, once the CA has failed, waits longer than the test allows for renewal.
-    const { certs, ca, first } = await withSwitchableCa(2_000, 20_000);
+    const { certs, ca, first } = await withSwitchableCa(3_000, 20_000);
     ca.up = false;
     // Expired while the CA is away: renewal failures pile up and the backoff grows.
     await waitFor(() => certs.secureContext(ID).then(() => false, (err: unknown) => hasCode(err, 'IDENTITY_ERR_CERT_EXPIRED')), { what: 'the certificate to expire' });
@@ -125,7 +128,7 @@ describe('CertManager', () => {
 
   it('asks the CA again at once when the control plane is back (retryFailedNow), ahead of a long backoff', async () => {
     // Once the CA has failed, the next attempt is further away than the test waits.
-    const { certs, ca, retries, first } = await withSwitchableCa(2_000, 60_000);
+    const { certs, ca, retries, first } = await withSwitchableCa(3_000, 60_000);
     ca.up = false;
     await waitFor(() => retries.length > 0, { what: 'a renewal to fail while the CA is away' });
     ca.up = true;
@@ -157,7 +160,7 @@ describe('CertManager', () => {
 
   it('serving an expired certificate asks the CA again at once, so an identity that only accepts connections recovers too', async () => {
     // Once the CA has failed, the next attempt is further away than the test waits.
-    const { certs, ca, first } = await withSwitchableCa(2_000, 60_000);
+    const { certs, ca, first } = await withSwitchableCa(3_000, 60_000);
     expect(certs.serverCredentials(ID)).toBe(first);
     ca.up = false;
     await waitFor(() => Date.parse(certs.status()[0]!.notAfter!) < Date.now(), { timeoutMs: 10_000, what: 'the certificate to expire' });
